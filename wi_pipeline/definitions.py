@@ -1,0 +1,18 @@
+"""The one entry point: `dagster dev` in the repo root loads these Definitions."""
+
+from dagster import Definitions
+
+from wi_pipeline.defs.cbs.assets import cbs_assets
+from wi_pipeline.defs.io import ParquetIOManager
+from wi_pipeline.defs.jobs import build_jobs
+from wi_pipeline.defs.registers.assets import register_assets
+from wi_pipeline.defs.resources import default_resources
+from wi_pipeline.paths import warehouse_dir
+
+assets = [*register_assets, *cbs_assets]
+
+defs = Definitions(
+    assets=assets,
+    jobs=build_jobs(assets),
+    resources={**default_resources(), "io_manager": ParquetIOManager(base_dir=str(warehouse_dir()))},
+)

@@ -1,0 +1,22 @@
+"""Jobs that follow the data flow: national CBS tables, each municipality, then the pooled G4 outputs."""
+
+from dagster import AssetsDefinition, AssetSelection, define_asset_job
+
+from wi_pipeline.defs.partitions import g4_partitions
+
+
+def build_jobs(assets: list[AssetsDefinition]) -> list:
+    partitioned = [a for a in assets if a.partitions_def == g4_partitions]
+    cbs = [a for a in assets if a.partitions_def is None and a.group_names_by_key and
+           set(a.group_names_by_key.values()) == {"cbs"}]
+    pooled = [a for a in assets if a.partitions_def is None and a not in cbs]
+    jobs = [
+        define_asset_job("cbs_tables", selection=AssetSelection.assets(*cbs),
+                         description="Read, type and validate the national CBS tables; pseudonymise the key file."),
+        define_asset_job("municipality", selection=AssetSelection.assets(*partitioned), partitions_def=g4_partitions,
+                         description="Everything for one G4 municipality: registers through panel, effects and reports."),
+    ]
+    if pooled:
+        jobs.append(define_asset_job("g4_pooled", selection=AssetSelection.assets(*pooled),
+                                     description="Pooled G4 estimates and reports, once every municipality is in."))
+    return jobs

@@ -1,0 +1,37 @@
+"""Asset metadata for the UI: counts, schema and a preview that never shows an identifier."""
+
+import pandas as pd
+from dagster import MetadataValue, TableColumn, TableSchema
+
+IDENTIFIER_COLUMNS = ("BSN", "RINPERSOON", "RINPERSOONS", "pseudo_id", "RINPERSOONMa", "RINPERSOONpa",
+                      "RINPERSOONSMa", "RINPERSOONSpa", "person_id")
+
+
+def table_schema(df: pd.DataFrame) -> MetadataValue:
+    return MetadataValue.table_schema(
+        TableSchema(columns=[TableColumn(name=str(c), type=str(t)) for c, t in df.dtypes.items()])
+    )
+
+
+def preview(df: pd.DataFrame, rows: int = 5) -> MetadataValue:
+    shown = df.drop(columns=[c for c in df.columns if c in IDENTIFIER_COLUMNS]).head(rows)
+    return MetadataValue.md(shown.to_markdown(index=False) if len(shown.columns) else "(identifier columns only)")
+
+
+def counts_md(counts: dict[str, int], label: str = "reason") -> MetadataValue:
+    if not counts:
+        return MetadataValue.md("none")
+    lines = [f"| {label} | rows |", "|---|---:|"] + [f"| {k} | {v} |" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])]
+    return MetadataValue.md("\n".join(lines))
+
+
+def ingestion_metadata(accepted: pd.DataFrame, rows_in: int, quarantine_counts: dict[str, int], n_quarantined: int) -> dict:
+    return {
+        "rows_in": rows_in,
+        "rows_accepted": len(accepted),
+        "rows_quarantined": n_quarantined,
+        "quarantine_reasons": counts_md(quarantine_counts),
+        "dagster/row_count": len(accepted),
+        "dagster/column_schema": table_schema(accepted).value,
+        "preview": preview(accepted),
+    }

@@ -1,0 +1,32 @@
+import os
+from pathlib import Path
+
+from dagster import ConfigurableResource, EnvVar
+
+from wi_pipeline.lib.pseudonymise import DEMO_KEY, KEY_ENV_VAR, PseudonymKey
+from wi_pipeline.paths import default_landing_dir
+
+
+class LandingFolder(ConfigurableResource):
+    """Where municipalities drop extracts: <path>/<GM code>/<register>/<YYYYMMDD>.csv and <path>/CBS/."""
+
+    path: str
+
+    @property
+    def root(self) -> Path:
+        return Path(self.path)
+
+
+class PseudonymisationKey(ConfigurableResource):
+    """The project's HMAC key, from the environment only; unset means the synthetic-only demo key."""
+
+    secret: str | None = None
+
+    def get(self) -> PseudonymKey:
+        return PseudonymKey(self.secret or DEMO_KEY)
+
+
+def default_resources() -> dict:
+    landing = os.environ.get("WI_LANDING_DIR", str(default_landing_dir()))
+    key = PseudonymisationKey(secret=EnvVar(KEY_ENV_VAR)) if os.environ.get(KEY_ENV_VAR) else PseudonymisationKey()
+    return {"landing": LandingFolder(path=landing), "pseudonym_key": key}

@@ -1,0 +1,81 @@
+"""Keyed pseudonymisation of BSNs (HMAC-SHA256).
+
+Only about 9*10^7 BSNs pass the eleven-test, so a plain hash is reversed by trying them all; a keyed
+hash is not, as long as the key stays out of the data, the code and the logs. One key per project
+means extracts of different projects cannot be joined.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+
+import pandas as pd
+
+from wi_pipeline.lib.bsn import SYNTHETIC_BSN_PREFIX
+
+KEY_ENV_VAR = "WI_PSEUDONYM_KEY"
+# Public on purpose: it protects nothing and is accepted only for synthetic (9999-range) BSNs.
+DEMO_KEY = "wi-pipeline-demo-key-synthetic-data-only"
+PSEUDONYM_COLUMN = "pseudo_id"
+_FINGERPRINT_LABEL = b"wi_pipeline key fingerprint v1"
+_MIN_KEY_LENGTH = 32
+
+
+class PseudonymisationError(Exception):
+    """Raised when pseudonymisation would be unsafe; the message never contains the key."""
+
+
+class PseudonymKey:
+    """A secret key that cannot leak through repr, str or an exception message."""
+
+    __slots__ = ("_secret", "is_demo")
+
+    def __init__(self, secret: str):
+        if not secret:
+            raise PseudonymisationError(f"the pseudonymisation key is empty; set {KEY_ENV_VAR}")
+        self._secret = secret.encode("utf-8")
+        self.is_demo = secret == DEMO_KEY
+        if not self.is_demo and len(self._secret) < _MIN_KEY_LENGTH:
+            raise PseudonymisationError(
+                f"the pseudonymisation key in {KEY_ENV_VAR} is shorter than {_MIN_KEY_LENGTH} characters"
+            )
+
+    def __repr__(self) -> str:
+        return f"PseudonymKey(fingerprint={self.fingerprint}{', demo' if self.is_demo else ''})"
+
+    __str__ = __repr__
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the key without revealing it, so outputs made with different keys are never mixed."""
+        return hmac.new(self._secret, _FINGERPRINT_LABEL, hashlib.sha256).hexdigest()[:12]
+
+    def pseudonymise(self, bsn: pd.Series) -> pd.Series:
+        secret = self._secret
+        # hmac.new per value is the slow part; dedupe first since registers repeat persons.
+        codes, uniques = pd.factorize(bsn.astype("string"), use_na_sentinel=True)
+        hashed = [hmac.new(secret, u.encode("ascii"), hashlib.sha256).hexdigest()[:32] for u in uniques]
+        values = pd.array(hashed, dtype="string").take(codes, allow_fill=True)
+        return pd.Series(values, index=bsn.index)
+
+
+def key_from_environment(value: str | None = None) -> PseudonymKey:
+    """The project key from the environment, or the demo key when none is set."""
+    secret = value if value is not None else os.environ.get(KEY_ENV_VAR)
+    return PseudonymKey(secret or DEMO_KEY)
+
+
+def guard_demo_key(key: PseudonymKey, bsn: pd.Series, source: str) -> None:
+    """The demo key is public: refuse it for anything that may be real personal data."""
+    if not key.is_demo:
+        return
+    real = ~bsn.astype("string").str.startswith(SYNTHETIC_BSN_PREFIX).fillna(True)
+    if real.any():
+        raise PseudonymisationError(
+            f"{source}: {int(real.sum())} BSN(s) lie outside the synthetic test range "
+            f"{SYNTHETIC_BSN_PREFIX}xxxxx, so this looks like real data, and the built-in demo key "
+            f"may only be used on synthetic data. Set {KEY_ENV_VAR} to the project's secret key "
+            "(at least 32 characters) and run again."
+        )
