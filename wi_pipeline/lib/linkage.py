@@ -1,0 +1,73 @@
+"""Linking pseudonymised register spells to CBS person numbers through the pseudonymised key file.
+
+Only RINPERSOONS = 'R' links reliably; anything else, and anyone missing from the key file, is kept
+in quarantine with the reason, so the linkage rate per register is an honest count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from wi_pipeline.lib.pseudonymise import PSEUDONYM_COLUMN
+
+REASON_NOT_FOUND = "person not in the CBS key file"
+REASON_UNRELIABLE = "person key not reliable (RINPERSOONS is not R)"
+
+
+@dataclass
+class LinkageResult:
+    linked: pd.DataFrame  # register, pseudo_id, RINPERSOON, code, start, end, extract_date
+    quarantine: pd.DataFrame
+    rates: pd.DataFrame  # one row per register
+
+
+def check_same_key(fingerprints: dict[str, str | None]) -> str | None:
+    """Refuse to combine inputs pseudonymised with different keys: their pseudonyms would not match."""
+    known = {name: fp for name, fp in fingerprints.items() if fp}
+    if len(set(known.values())) > 1:
+        listing = ", ".join(f"{n}={fp}" for n, fp in sorted(known.items()))
+        raise ValueError(
+            "inputs were pseudonymised with different keys (fingerprints " + listing + "); "
+            "rebuild every asset with one key (see 'Rotating the key' in the README)"
+        )
+    return next(iter(known.values()), None)
+
+
+def link_registers(
+    registers: dict[str, pd.DataFrame],
+    ingestion_quarantine: dict[str, pd.DataFrame],
+    key_file: pd.DataFrame,
+) -> LinkageResult:
+    keys = key_file.drop_duplicates(PSEUDONYM_COLUMN).set_index(PSEUDONYM_COLUMN)
+    linked_parts, quarantine_parts, rates = [], [], []
+    for name, spells in registers.items():
+        kind = spells[PSEUDONYM_COLUMN].map(keys["RINPERSOONS"])
+        rin = spells[PSEUDONYM_COLUMN].map(keys["RINPERSOON"])
+        ok = (kind == "R").fillna(False).astype(bool)
+        reason = pd.Series(REASON_UNRELIABLE, index=spells.index).where(kind.notna(), REASON_NOT_FOUND)
+        linked_parts.append(
+            spells.loc[ok, [PSEUDONYM_COLUMN, "code", "start", "end", "extract_date"]]
+            .assign(register=name, RINPERSOON=rin[ok].astype("string"))
+        )
+        quarantine_parts.append(spells.loc[~ok].assign(register=name, reason=reason[~ok]))
+        iq = ingestion_quarantine.get(name)
+        invalid = int(iq["reason"].str.contains("eleven-test|BSN is empty", na=False).sum()) if iq is not None and len(iq) else 0
+        total = len(spells) + invalid
+        rates.append(
+            {
+                "register": name,
+                "rows": total,
+                "linked": int(ok.sum()),
+                "not_found": int((reason[~ok] == REASON_NOT_FOUND).sum()),
+                "unreliable_key": int((reason[~ok] == REASON_UNRELIABLE).sum()),
+                "invalid_bsn": invalid,
+                "linkage_rate": round(ok.sum() / total, 4) if total else float("nan"),
+                "persons_linked": int(spells.loc[ok, PSEUDONYM_COLUMN].nunique()),
+            }
+        )
+    cols = ["register", PSEUDONYM_COLUMN, "RINPERSOON", "code", "start", "end", "extract_date"]
+    linked = pd.concat(linked_parts, ignore_index=True)[cols]
+    quarantine = pd.concat(quarantine_parts, ignore_index=True)
+    return LinkageResult(linked, quarantine, pd.DataFrame(rates))

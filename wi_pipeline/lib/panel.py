@@ -1,0 +1,330 @@
+"""The linked person-month panel: one row per person per month, the table every estimate reads.
+
+Conventions (the designs depend on them; see the column table in the README):
+- a spell flag is true in a month when the spell overlaps any day of that month; end dates are
+  inclusive and an open spell runs to the extract date;
+- ages (the person's in years, the youngest child's in months) are completed ages on the first
+  day of the month, so a child turning 5 mid-month is 59 months old in that month and 60 in the next;
+- categorical spells (marital status, household, SECM) take the value of the latest-starting spell
+  that overlaps the month.
+Everything is computed on (persons x months) arrays: no Python loop over persons.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+from wi_pipeline.lib.layout import MARITAL_STATUS, ORIGIN_GROUPS, ORIGIN_OTHER, SECM_CATEGORIES, SRG_CATEGORIES
+from wi_pipeline.lib.pseudonymise import PSEUDONYM_COLUMN
+
+HOUSEHOLD_TYPES = {
+    "1": "one_person", "2": "couple_no_children", "3": "couple_no_children", "4": "couple_with_children",
+    "5": "couple_with_children", "6": "single_parent", "7": "other", "8": "institutional",
+}
+SEX = {"1": "man", "2": "vrouw"}
+_NEVER = -(10**6)
+INSTRUMENT_FLAGS = [f"instr_{c}" for c in SRG_CATEGORIES]
+
+
+@dataclass(frozen=True)
+class PanelWindow:
+    start: str = "2018-01"
+    end: str = "2024-12"
+    poor_health_threshold: float = 2500.0  # yearly healthcare costs (euro) in the first window year
+
+    @property
+    def months(self) -> pd.DatetimeIndex:
+        return pd.date_range(self.start, self.end, freq="MS")
+
+    def month_index(self, dates: pd.Series) -> np.ndarray:
+        """Months since the window start (may be negative or beyond the end); NaT gives a large negative."""
+        first = self.months[0]
+        d = pd.to_datetime(dates)
+        idx = (d.dt.year - first.year) * 12 + (d.dt.month - first.month)
+        return idx.fillna(_NEVER).to_numpy(dtype=np.int64)
+
+
+@dataclass
+class PanelReport:
+    persons: int = 0
+    months: int = 0
+    spells_outside_window: dict[str, int] = field(default_factory=dict)
+    persons_without_cbs_record: int = 0
+
+
+class _Grid:
+    """Maps spells onto a persons x months array."""
+
+    def __init__(self, persons: pd.Index, window: PanelWindow, censor: pd.Timestamp):
+        self.persons = persons
+        self.window = window
+        self.n_p, self.n_m = len(persons), len(window.months)
+        self.censor = min(censor, window.months[-1] + pd.offsets.MonthEnd(0))
+
+    def _pos(self, ids: pd.Series) -> np.ndarray:
+        return self.persons.get_indexer(ids)
+
+    def bounds(self, ids, start, end):
+        """(person position, first month, last month, start month unclipped) of spells inside the window."""
+        end = pd.to_datetime(end).fillna(self.censor).clip(upper=self.censor)
+        s_raw = self.window.month_index(start)
+        e = self.window.month_index(end)
+        pos = self._pos(ids)
+        keep = (pos >= 0) & (e >= 0) & (s_raw <= self.n_m - 1) & (e >= s_raw) & (s_raw > _NEVER)
+        s = np.clip(s_raw, 0, self.n_m - 1)
+        e = np.clip(e, 0, self.n_m - 1)
+        return pos[keep], s[keep], e[keep], s_raw[keep], keep
+
+    def _flat(self, pos, s, e):
+        lengths = e - s + 1
+        offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        return np.repeat(pos * self.n_m + s, lengths) + offsets, lengths
+
+    def flag(self, ids, start, end) -> np.ndarray:
+        pos, s, e, _, _ = self.bounds(ids, start, end)
+        out = np.zeros(self.n_p * self.n_m, dtype=bool)
+        flat, _ = self._flat(pos, s, e)
+        out[flat] = True
+        return out.reshape(self.n_p, self.n_m)
+
+    def latest_value(self, ids, start, end, values: np.ndarray, fill) -> np.ndarray:
+        """Value of the latest-starting overlapping spell per person-month."""
+        pos, s, e, s_raw, keep = self.bounds(ids, start, end)
+        vals = np.asarray(values)[keep]
+        order = np.lexsort((s_raw,))  # ascending start: later spells come later
+        flat, lengths = self._flat(pos[order], s[order], e[order])
+        rep = np.repeat(vals[order], lengths)
+        out = np.full(self.n_p * self.n_m, fill, dtype=object if isinstance(fill, str) else type(fill))
+        # keep the last occurrence of each cell
+        rev_flat = flat[::-1]
+        uniq, first_in_rev = np.unique(rev_flat, return_index=True)
+        out[uniq] = rep[::-1][first_in_rev]
+        return out.reshape(self.n_p, self.n_m)
+
+    def spread_sum(self, ids, start, end, values: np.ndarray) -> np.ndarray:
+        """Amounts of a period spread evenly over the months it overlaps, summed per person-month."""
+        pos, s, e, _, keep = self.bounds(ids, start, end)
+        flat, lengths = self._flat(pos, s, e)
+        w = np.repeat(np.asarray(values, dtype=float)[keep] / lengths, lengths)
+        return np.bincount(flat, weights=w, minlength=self.n_p * self.n_m).reshape(self.n_p, self.n_m)
+
+    def months_since_start(self, ids, start, end) -> np.ndarray:
+        pos, s, _, s_raw, _ = self.bounds(ids, start, end)
+        marker = np.full((self.n_p, self.n_m), _NEVER, dtype=np.int64)
+        np.maximum.at(marker, (pos, s), s_raw)
+        last = np.maximum.accumulate(marker, axis=1)
+        since = np.arange(self.n_m)[None, :] - last
+        return np.where(last > _NEVER, since, np.nan).astype(np.float32)
+
+
+def _run_duration(on: np.ndarray, start_at_first_month: np.ndarray) -> np.ndarray:
+    """Months since the start of the current run of consecutive 'on' months (NaN when off)."""
+    n_m = on.shape[1]
+    prev = np.zeros_like(on)
+    prev[:, 1:] = on[:, :-1]
+    marker = np.where(on & ~prev, np.arange(n_m)[None, :], _NEVER)
+    marker[:, 0] = np.where(on[:, 0], start_at_first_month, _NEVER)
+    last = np.maximum.accumulate(marker, axis=1)
+    return np.where(on, np.arange(n_m)[None, :] - last, np.nan).astype(np.float32)
+
+
+def _read(source: ds.Dataset | pd.DataFrame, columns: list[str], filter_expr) -> pd.DataFrame:
+    """Column selection and predicate pushdown: only the rows of the persons this partition needs."""
+    if isinstance(source, pd.DataFrame):
+        source = ds.dataset(pa.Table.from_pandas(source[columns], preserve_index=False))
+    return source.to_table(columns=columns, filter=filter_expr).to_pandas()
+
+
+def build_panel(
+    gemeente: str,
+    linked: pd.DataFrame,
+    cbs: dict[str, ds.Dataset | pd.DataFrame],
+    window: PanelWindow = PanelWindow(),
+) -> tuple[pd.DataFrame, PanelReport]:
+    """Person-month rows for everyone with social assistance in the municipality.
+
+    ``linked`` holds the municipality's linked register spells; ``cbs`` maps CBS table names to
+    datasets (read here with pushdown on the persons needed) or frames.
+    """
+    report = PanelReport()
+    months = window.months
+    bijstand = linked[linked["register"] == "bijstand"]
+    persons_rin = pd.Index(np.sort(bijstand["RINPERSOON"].dropna().unique()))
+    pseudo = linked.drop_duplicates("RINPERSOON").set_index("RINPERSOON")[PSEUDONYM_COLUMN]
+    censor = pd.to_datetime(linked["extract_date"]).max() if len(linked) else months[-1]
+    grid = _Grid(persons_rin, window, censor)
+    n_p, n_m = grid.n_p, grid.n_m
+    report.persons, report.months = n_p, n_m
+    ids = list(persons_rin)
+
+    cols: dict[str, np.ndarray] = {}
+
+    # --- municipal registers -------------------------------------------------------------------
+    def reg(name, code=None):
+        r = linked[linked["register"] == name]
+        return r if code is None else r[r["code"] == code]
+
+    for name in ("bijstand", "ontheffingen", "reintegratie", "schuldhulp", "wmo"):
+        r = reg(name)
+        _, _, _, _, keep = grid.bounds(r["RINPERSOON"], r["start"], r["end"])
+        in_pop = grid._pos(r["RINPERSOON"]) >= 0
+        report.spells_outside_window[name] = int((in_pop & ~keep).sum())
+
+    b = reg("bijstand")
+    on = grid.flag(b["RINPERSOON"], b["start"], b["end"])
+    pos0, s0, _, s_raw0, _ = grid.bounds(b["RINPERSOON"], b["start"], b["end"])
+    at0 = s0 == 0
+    first_start_vals = np.full(n_p, np.iinfo(np.int64).max)
+    np.minimum.at(first_start_vals, pos0[at0], s_raw0[at0])
+    first_start = np.where(first_start_vals == np.iinfo(np.int64).max, 0, first_start_vals)
+    cols["on_bijstand"] = on
+    cols["bijstand_duration_months"] = _run_duration(on, first_start)
+    ex = reg("ontheffingen", "ART9A")
+    cols["exemption_9a"] = grid.flag(ex["RINPERSOON"], ex["start"], ex["end"])
+    ri = reg("reintegratie")
+    for cat in SRG_CATEGORIES:
+        r = ri[ri["code"] == cat]
+        cols[f"instr_{cat}"] = grid.flag(r["RINPERSOON"], r["start"], r["end"])
+        cols[f"months_since_start_{cat}"] = grid.months_since_start(r["RINPERSOON"], r["start"], r["end"])
+    sh = reg("schuldhulp")
+    cols["debt_assistance"] = grid.flag(sh["RINPERSOON"], sh["start"], sh["end"])
+    w = reg("wmo")
+    cols["wmo_support"] = grid.flag(w["RINPERSOON"], w["start"], w["end"])
+
+    # --- CBS tables, read for these persons only ---------------------------------------------
+    in_persons = ds.field("RINPERSOON").isin(ids)
+    ko = _read(cbs["KINDOUDERTAB"], ["RINPERSOON", "RINPERSOONMa", "RINPERSOONpa"],
+               ds.field("RINPERSOONMa").isin(ids) | ds.field("RINPERSOONpa").isin(ids))
+    child_ids = sorted(set(ko["RINPERSOON"].dropna()))
+    persons_tab = _read(
+        cbs["GBAPERSOONTAB"],
+        ["RINPERSOON", "GBAGESLACHT", "GBAGEBOORTEJAAR", "GBAGEBOORTEMAAND", "GBAGEBOORTEDAG", "GBAHERKOMSTGROEPERING"],
+        ds.field("RINPERSOON").isin(ids + child_ids),
+    ).drop_duplicates("RINPERSOON").set_index("RINPERSOON")
+    report.persons_without_cbs_record = int((~persons_rin.isin(persons_tab.index)).sum())
+
+    def birth_parts(rins) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        p = persons_tab.reindex(rins)
+        return tuple(pd.to_numeric(p[c], errors="coerce").to_numpy(dtype=float)
+                     for c in ("GBAGEBOORTEJAAR", "GBAGEBOORTEMAAND", "GBAGEBOORTEDAG"))
+
+    my = months.year.to_numpy()[None, :]
+    mm = months.month.to_numpy()[None, :]
+    by, bm, bd = (x[:, None] for x in birth_parts(persons_rin))
+    age = my - by - ((mm < bm) | ((mm == bm) & (bd > 1)))
+    cols["age"] = age
+    me = persons_tab.reindex(persons_rin)
+    sex = me["GBAGESLACHT"].map(SEX)
+    origin = me["GBAHERKOMSTGROEPERING"].map(ORIGIN_GROUPS).where(me["GBAHERKOMSTGROEPERING"].notna())
+    origin = origin.fillna(ORIGIN_OTHER).where(me.index.isin(persons_tab.index))
+
+    # youngest child: the latest birth date among children born by the first day of the month
+    if len(ko):
+        parents = pd.concat([ko[["RINPERSOON", "RINPERSOONMa"]].set_axis(["child", "parent"], axis=1),
+                             ko[["RINPERSOON", "RINPERSOONpa"]].set_axis(["child", "parent"], axis=1)])
+        parents = parents[persons_rin.get_indexer(parents["parent"]) >= 0].drop_duplicates()
+        cy, cm, cd = birth_parts(parents["child"])
+        ok = ~np.isnan(cy)
+        parents, cy, cm, cd = parents[ok], cy[ok], cm[ok], cd[ok]
+        present_from = ((cy - months[0].year) * 12 + (cm - months[0].month) + (cd > 1)).astype(np.int64)
+        ordinal = (cy * 10000 + cm * 100 + cd).astype(np.int64)
+        ppos = persons_rin.get_indexer(parents["parent"])
+        inside = present_from <= n_m - 1
+        marker = np.full((n_p, n_m), -1, dtype=np.int64)
+        np.maximum.at(marker, (ppos[inside], np.clip(present_from[inside], 0, None)), ordinal[inside])
+        youngest = np.maximum.accumulate(marker, axis=1)
+        yy, ym, yd = youngest // 10000, (youngest // 100) % 100, youngest % 100
+        child_age = (my - yy) * 12 + (mm - ym) - (yd > 1)
+        cols["youngest_child_age_months"] = np.where(youngest > 0, child_age, np.nan).astype(np.float32)
+    else:
+        cols["youngest_child_age_months"] = np.full((n_p, n_m), np.nan, dtype=np.float32)
+
+    bs = _read(cbs["GBABURGERLIJKESTAATBUS"],
+               ["RINPERSOON", "GBABURGERLIJKESTAATNW", "GBADATUMAANVANGBURGERLIJKESTAAT", "GBADATUMEINDEBURGERLIJKESTAAT"],
+               in_persons)
+    cols["marital_status"] = grid.latest_value(
+        bs["RINPERSOON"], bs["GBADATUMAANVANGBURGERLIJKESTAAT"], bs["GBADATUMEINDEBURGERLIJKESTAAT"],
+        bs["GBABURGERLIJKESTAATNW"].map(MARITAL_STATUS).fillna("unknown").to_numpy(dtype=object), "unknown")
+
+    hh = _read(cbs["GBAHUISHOUDENSBUS"],
+               ["RINPERSOON", "DATUMAANVANGHH", "DATUMEINDEHH", "TYPHH", "PLHH", "AANTALKINDHH"], in_persons)
+    hh_type = hh["TYPHH"].astype("string").map(HOUSEHOLD_TYPES).fillna("unknown").to_numpy(dtype=object)
+    cols["household_type"] = grid.latest_value(hh["RINPERSOON"], hh["DATUMAANVANGHH"], hh["DATUMEINDEHH"], hh_type, "unknown")
+    is_sp = ((hh["TYPHH"].astype("string") == "6") & (hh["PLHH"].astype("string") == "7")).to_numpy()
+    cols["single_parent"] = grid.latest_value(hh["RINPERSOON"], hh["DATUMAANVANGHH"], hh["DATUMEINDEHH"], is_sp, False).astype(bool)
+    n_kids = pd.to_numeric(hh["AANTALKINDHH"], errors="coerce").fillna(0).to_numpy(dtype=np.int64)
+    cols["n_children"] = grid.latest_value(hh["RINPERSOON"], hh["DATUMAANVANGHH"], hh["DATUMEINDEHH"], n_kids, 0).astype(np.int16)
+
+    jobs = _read(cbs["SPOLISBUS"], ["RINPERSOON", "SDATUMAANVANGIKO", "SDATUMEINDEIKO", "SBASISLOON", "SBASISUREN"], in_persons)
+    cols["employed"] = grid.flag(jobs["RINPERSOON"], jobs["SDATUMAANVANGIKO"], jobs["SDATUMEINDEIKO"])
+    cols["hours"] = grid.spread_sum(jobs["RINPERSOON"], jobs["SDATUMAANVANGIKO"], jobs["SDATUMEINDEIKO"], jobs["SBASISUREN"].fillna(0))
+    cols["wage"] = grid.spread_sum(jobs["RINPERSOON"], jobs["SDATUMAANVANGIKO"], jobs["SDATUMEINDEIKO"], jobs["SBASISLOON"].fillna(0))
+
+    secm = _read(cbs["SECMBUS"], ["RINPERSOON", "AANVSECM", "EINDSECM", "SECM"], in_persons)
+    cols["secm"] = grid.latest_value(secm["RINPERSOON"], secm["AANVSECM"], secm["EINDSECM"],
+                                     secm["SECM"].astype("string").map(SECM_CATEGORIES).fillna("unknown").to_numpy(dtype=object), "unknown")
+
+    years = months.year.to_numpy()
+    zvw = _read(cbs["ZVWZORGKOSTENTAB"],
+                ["RINPERSOON", "JAAR", "ZVWKHUISARTS", "ZVWKFARMACIE", "ZVWKZIEKENHUIS", "ZVWKGGZ", "ZVWKEERSTELIJNSPSYCHO"],
+                in_persons)
+    zvw["total"] = zvw[["ZVWKHUISARTS", "ZVWKFARMACIE", "ZVWKZIEKENHUIS", "ZVWKGGZ", "ZVWKEERSTELIJNSPSYCHO"]].sum(axis=1, min_count=1)
+    zvw["mental"] = zvw[["ZVWKGGZ", "ZVWKEERSTELIJNSPSYCHO"]].sum(axis=1, min_count=1)
+    zvw = zvw.groupby(["RINPERSOON", "JAAR"], as_index=False)[["total", "mental"]].sum()
+    yr_pos = pd.Index(np.unique(years)).get_indexer(pd.to_numeric(zvw["JAAR"]))
+    ppos = grid._pos(zvw["RINPERSOON"])
+    ok = (yr_pos >= 0) & (ppos >= 0)
+    n_y = len(np.unique(years))
+    month_year = pd.Index(np.unique(years)).get_indexer(years)
+    for out_col, src in (("care_costs_total", "total"), ("care_costs_mental", "mental")):
+        by_year = np.full((n_p, n_y), np.nan)
+        by_year[ppos[ok], yr_pos[ok]] = zvw[src].to_numpy()[ok]
+        cols[out_col] = by_year[:, month_year]
+    first_year_costs = cols["care_costs_total"][:, 0]
+    poor_health = np.where(np.isnan(first_year_costs), np.nan, first_year_costs >= window.poor_health_threshold)
+
+    debt = _read(cbs["PROBSCHULDTAB"], ["RINPERSOON", "PEILDATUM", "PROBSCHULDPERS"], in_persons)
+    d_year = pd.to_datetime(debt["PEILDATUM"]).dt.year
+    dpos = pd.Index(np.unique(years)).get_indexer(d_year)
+    ppos = grid._pos(debt["RINPERSOON"])
+    ok = (dpos >= 0) & (ppos >= 0) & (debt["PROBSCHULDPERS"].astype("string") == "1").to_numpy()
+    debt_year = np.zeros((n_p, n_y), dtype=bool)
+    debt_year[ppos[ok], dpos[ok]] = True
+    cols["problematic_debt"] = debt_year[:, month_year]
+
+    cols["self_sufficient"] = ~cols["on_bijstand"] & (cols["secm"] != SECM_CATEGORIES["22"])
+
+    # --- assemble ------------------------------------------------------------------------------
+    n = n_p * n_m
+    frame = {
+        "gemeente": pd.Categorical([gemeente] * n),
+        PSEUDONYM_COLUMN: pd.Categorical.from_codes(np.repeat(np.arange(n_p), n_m), categories=pseudo.reindex(persons_rin).astype(str).to_numpy())
+        if n_p else pd.Categorical([]),
+        "month": np.tile(months.to_numpy(), n_p),
+        "age": pd.array(cols["age"].ravel(), dtype="Int16") if n_p else pd.array([], dtype="Int16"),
+        "sex": pd.Categorical(np.repeat(sex.to_numpy(dtype=object), n_m), categories=["man", "vrouw"]),
+        "origin": pd.Categorical(np.repeat(origin.to_numpy(dtype=object), n_m)),
+        "poor_health": pd.array(np.repeat(poor_health, n_m), dtype="float").astype("boolean") if n_p else pd.array([], dtype="boolean"),
+    }
+    for name in ("marital_status", "household_type", "secm"):
+        frame[name] = pd.Categorical(cols.pop(name).ravel())
+    for name in list(cols):
+        if name == "age":
+            continue
+        frame[name] = cols[name].ravel()
+    panel = pd.DataFrame(frame)
+    return panel[PANEL_COLUMNS], report
+
+
+PANEL_COLUMNS = [
+    "gemeente", PSEUDONYM_COLUMN, "month", "age", "sex", "origin", "marital_status", "household_type",
+    "single_parent", "n_children", "youngest_child_age_months", "on_bijstand", "bijstand_duration_months",
+    "exemption_9a", *[c for cat in SRG_CATEGORIES for c in (f"instr_{cat}", f"months_since_start_{cat}")],
+    "debt_assistance", "wmo_support", "employed", "hours", "wage", "secm", "care_costs_total",
+    "care_costs_mental", "problematic_debt", "poor_health", "self_sufficient",
+]

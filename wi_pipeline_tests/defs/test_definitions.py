@@ -1,0 +1,17 @@
+from dagster import AssetKey
+
+from wi_pipeline.definitions import defs
+from wi_pipeline.lib.layout import CBS_TABLES, G4, REGISTERS
+
+
+def test_definitions_load_with_g4_partitions_and_cbs_assets():
+    repo = defs.get_repository_def()
+    keys = set(repo.assets_defs_by_key)
+    for name in REGISTERS:
+        key = AssetKey(["registers", name])
+        assert key in keys
+        assert sorted(repo.assets_defs_by_key[key].partitions_def.get_partition_keys()) == sorted(G4)
+    for table in CBS_TABLES:
+        key = AssetKey(["cbs", table.lower()])
+        assert key in keys and repo.assets_defs_by_key[key].partitions_def is None
+    assert {"cbs_tables", "municipality"} <= {j.name for j in defs.jobs}

@@ -1,0 +1,55 @@
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.dataset as ds
+import pytest
+from dagster import AssetIn, Definitions, StaticPartitionsDefinition, asset, materialize
+
+from wi_pipeline.defs.io import ParquetIOManager, atomic_write
+
+parts = StaticPartitionsDefinition(["GM0599", "GM0363"])
+
+
+@asset(partitions_def=parts)
+def per_city(context) -> pd.DataFrame:
+    df = pd.DataFrame({"gemeente": [context.partition_key] * 3, "x": [1, 2, 3]})
+    df.attrs["key_fingerprint"] = "abc"
+    return df
+
+
+@asset(ins={"per_city": AssetIn()})
+def pooled(per_city: dict) -> pd.DataFrame:
+    return pd.concat(per_city.values(), ignore_index=True)
+
+
+@asset(partitions_def=parts)
+def lazy_reader(per_city: ds.Dataset) -> pd.DataFrame:
+    return per_city.to_table(columns=["x"], filter=ds.field("x") > 1).to_pandas()
+
+
+def test_partitions_dict_and_dataset_inputs(tmp_path):
+    io = ParquetIOManager(base_dir=str(tmp_path))
+    for gm in ("GM0599", "GM0363"):
+        assert materialize([per_city], partition_key=gm, resources={"io_manager": io}).success
+    assert (tmp_path / "per_city" / "GM0599.parquet").exists()
+    res = materialize([per_city, pooled], selection=[pooled], resources={"io_manager": io})
+    out = res.output_for_node("pooled")
+    assert sorted(out["gemeente"].unique()) == ["GM0363", "GM0599"] and len(out) == 6
+    res = materialize([per_city, lazy_reader], selection=[lazy_reader], partition_key="GM0599", resources={"io_manager": io})
+    assert res.output_for_node("lazy_reader")["x"].tolist() == [2, 3]
+    loaded = io._load_one(tmp_path / "per_city" / "GM0599", as_dataset=False)
+    assert loaded.attrs["key_fingerprint"] == "abc"
+
+
+def test_failed_write_keeps_the_last_good_file(tmp_path):
+    target = tmp_path / "a" / "out.parquet"
+    atomic_write(target, lambda p: Path(p).write_text("good"))
+
+    def crash(p):
+        Path(p).write_text("half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        atomic_write(target, crash)
+    assert target.read_text() == "good"
+    assert [p.name for p in target.parent.iterdir()] == ["out.parquet"]  # no temp file left behind
