@@ -5,14 +5,20 @@ from dagster import Definitions
 from wi_pipeline.defs.cbs.assets import cbs_assets
 from wi_pipeline.defs.io import ParquetIOManager
 from wi_pipeline.defs.jobs import build_jobs
+from wi_pipeline.defs.linkage.assets import link_registers_asset
+from wi_pipeline.defs.panel.assets import PanelSettings, linked_panel
 from wi_pipeline.defs.registers.assets import register_assets
 from wi_pipeline.defs.resources import default_resources
 from wi_pipeline.paths import warehouse_dir
 
-assets = [*register_assets, *cbs_assets]
+assets = [*register_assets, *cbs_assets, link_registers_asset, linked_panel]
 
 defs = Definitions(
     assets=assets,
     jobs=build_jobs(assets),
-    resources={**default_resources(), "io_manager": ParquetIOManager(base_dir=str(warehouse_dir()))},
+    resources={
+        **default_resources(),
+        "panel_settings": PanelSettings(),
+        "io_manager": ParquetIOManager(base_dir=str(warehouse_dir())),
+    },
 )

@@ -328,3 +328,36 @@ PANEL_COLUMNS = [
     "debt_assistance", "wmo_support", "employed", "hours", "wage", "secm", "care_costs_total",
     "care_costs_mental", "problematic_debt", "poor_health", "self_sufficient",
 ]
+
+
+def panel_contract(window: PanelWindow) -> "pa.DataFrameSchema":
+    """What the panel promises every estimate: complete person-month rows and flags that agree."""
+    import pandera.pandas as pdr
+
+    months = window.months
+    n_m = len(months)
+    checks = [
+        pdr.Check(lambda d: ~d.duplicated(["pseudo_id", "month"]), error="one row per person-month"),
+        pdr.Check(lambda d: d.groupby("pseudo_id", observed=True)["month"].transform("size") == n_m,
+                  error=f"every person has all {n_m} months of the window (no gaps)"),
+        pdr.Check(lambda d: d["on_bijstand"] == d["bijstand_duration_months"].notna(),
+                  error="benefit duration is set exactly in months on bijstand"),
+        pdr.Check(lambda d: ~(d["self_sufficient"] & d["on_bijstand"]), error="self-sufficient months are not on bijstand"),
+        pdr.Check(lambda d: d["employed"] | ((d["wage"] == 0) & (d["hours"] == 0)), error="wage and hours only in employed months"),
+        *[pdr.Check(lambda d, c=c: ~d[f"instr_{c}"] | (d[f"months_since_start_{c}"] >= 0),
+                    error=f"an active {c} spell has a start") for c in SRG_CATEGORIES],
+    ]
+    flags = ["single_parent", "on_bijstand", "exemption_9a", *INSTRUMENT_FLAGS, "debt_assistance", "wmo_support",
+             "employed", "problematic_debt", "self_sufficient"]
+    columns = {
+        "gemeente": pdr.Column("category"),
+        "pseudo_id": pdr.Column("category"),
+        "month": pdr.Column("datetime64[ns]", pdr.Check.in_range(months[0], months[-1])),
+        "age": pdr.Column("Int16", pdr.Check.in_range(0, 120), nullable=True),
+        "youngest_child_age_months": pdr.Column("float32", pdr.Check.ge(0), nullable=True),
+        "n_children": pdr.Column("int16", pdr.Check.ge(0)),
+        "hours": pdr.Column(float, pdr.Check.ge(0)),
+        "wage": pdr.Column(float, pdr.Check.ge(0)),
+        **{f: pdr.Column(bool) for f in flags},
+    }
+    return pdr.DataFrameSchema(columns, checks=checks)

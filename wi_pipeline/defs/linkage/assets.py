@@ -1,0 +1,49 @@
+"""Linking each municipality's registers to the CBS key file."""
+
+import pandas as pd
+from dagster import AssetExecutionContext, AssetIn, AssetKey, AssetOut, MetadataValue, Output, multi_asset
+
+from wi_pipeline.defs.metadata import preview, table_schema
+from wi_pipeline.defs.partitions import g4_partitions
+from wi_pipeline.lib.layout import REGISTERS
+from wi_pipeline.lib.linkage import check_same_key, link_registers
+
+_INS = {
+    **{name: AssetIn(AssetKey(["registers", name])) for name in REGISTERS},
+    **{f"{name}_quarantine": AssetIn(AssetKey(["registers", f"{name}_quarantine"])) for name in REGISTERS},
+    "koppeltabel": AssetIn(AssetKey(["cbs", "koppeltabel"])),
+}
+
+
+def _out(description: str) -> AssetOut:
+    return AssetOut(key_prefix="linkage", group_name="linkage", description=description,
+                    kinds={"pandas", "parquet"}, owners=["team:data-engineering"])
+
+
+@multi_asset(
+    name="link_registers",
+    ins=_INS,
+    outs={
+        "linked_registers": _out("All register spells of the municipality that link to a CBS person number (RINPERSOON)."),
+        "linkage_quarantine": _out("Register spells that could not be linked, with the reason (not in the key file, unreliable key)."),
+        "linkage_rates": _out("Per register: rows, linked, not found, unreliable key, invalid BSN and the linkage rate."),
+    },
+    partitions_def=g4_partitions,
+    can_subset=False,
+)
+def link_registers_asset(context: AssetExecutionContext, koppeltabel: pd.DataFrame, **registers: pd.DataFrame):
+    spells = {n: registers[n] for n in REGISTERS}
+    quarantines = {n: registers[f"{n}_quarantine"] for n in REGISTERS}
+    fingerprint = check_same_key({"cbs/koppeltabel": koppeltabel.attrs.get("key_fingerprint"),
+                                  **{f"registers/{n}": df.attrs.get("key_fingerprint") for n, df in spells.items()}})
+    result = link_registers(spells, quarantines, koppeltabel)
+    for df in (result.linked, result.quarantine):
+        df.attrs["key_fingerprint"] = fingerprint
+    rates_md = MetadataValue.md(result.rates.to_markdown(index=False))
+    yield Output(result.linked, "linked_registers", metadata={
+        "dagster/row_count": len(result.linked), "dagster/column_schema": table_schema(result.linked).value,
+        "linkage_rates": rates_md, "key_fingerprint": fingerprint or "",
+    })
+    yield Output(result.quarantine, "linkage_quarantine", metadata={"dagster/row_count": len(result.quarantine),
+                                                                      "preview": preview(result.quarantine)})
+    yield Output(result.rates, "linkage_rates", metadata={"dagster/row_count": len(result.rates), "rates": rates_md})

@@ -1,0 +1,69 @@
+"""The linked person-month panel per municipality, guarded by its contract."""
+
+import pandas as pd
+import pandera.pandas as pdr
+import pyarrow.dataset as ds
+from dagster import (AssetCheckResult, AssetCheckSpec, AssetExecutionContext, AssetIn, AssetKey,
+                     ConfigurableResource, Failure, MetadataValue, Output, asset)
+
+from wi_pipeline.defs.metadata import counts_md, preview, table_schema
+from wi_pipeline.defs.partitions import g4_partitions
+from wi_pipeline.lib.layout import CBS_TABLES
+from wi_pipeline.lib.panel import PanelWindow, build_panel, panel_contract
+
+PANEL_CBS_TABLES = ["GBAPERSOONTAB", "KINDOUDERTAB", "GBABURGERLIJKESTAATBUS", "GBAHUISHOUDENSBUS",
+                    "SPOLISBUS", "SECMBUS", "ZVWZORGKOSTENTAB", "PROBSCHULDTAB"]
+assert set(PANEL_CBS_TABLES) <= set(CBS_TABLES)
+
+
+class PanelSettings(ConfigurableResource):
+    """The observation window of the panel (months, inclusive) and the health threshold."""
+
+    window_start: str = "2018-01"
+    window_end: str = "2024-12"
+    poor_health_threshold: float = 2500.0
+
+    @property
+    def window(self) -> PanelWindow:
+        return PanelWindow(self.window_start, self.window_end, self.poor_health_threshold)
+
+
+@asset(
+    key=AssetKey(["panel", "linked_panel"]),
+    ins={"linked_registers": AssetIn(AssetKey(["linkage", "linked_registers"])),
+         **{t.lower(): AssetIn(AssetKey(["cbs", t.lower()])) for t in PANEL_CBS_TABLES}},
+    partitions_def=g4_partitions,
+    group_name="panel",
+    kinds={"pandas", "parquet"},
+    owners=["team:research"],
+    description="One row per person per month for everyone with social assistance in the municipality: "
+    "benefits, exemptions, instruments, support, jobs, health costs and debts. The table every estimate reads.",
+    check_specs=[AssetCheckSpec("panel_contract", asset=AssetKey(["panel", "linked_panel"]), blocking=True,
+                                description="One row per person-month, no gaps, months in the window, flags consistent with their spells.")],
+)
+def linked_panel(context: AssetExecutionContext, panel_settings: PanelSettings, linked_registers: pd.DataFrame,
+                 gbapersoontab: ds.Dataset, kindoudertab: ds.Dataset, gbaburgerlijkestaatbus: ds.Dataset,
+                 gbahuishoudensbus: ds.Dataset, spolisbus: ds.Dataset, secmbus: ds.Dataset,
+                 zvwzorgkostentab: ds.Dataset, probschuldtab: ds.Dataset):
+    cbs = dict(zip(PANEL_CBS_TABLES, [gbapersoontab, kindoudertab, gbaburgerlijkestaatbus, gbahuishoudensbus,
+                                      spolisbus, secmbus, zvwzorgkostentab, probschuldtab]))
+    window = panel_settings.window
+    panel, report = build_panel(context.partition_key, linked_registers, cbs, window)
+    panel.attrs["key_fingerprint"] = linked_registers.attrs.get("key_fingerprint")
+    try:
+        panel_contract(window).validate(panel, lazy=True)
+        yield AssetCheckResult(check_name="panel_contract", passed=True, metadata={"rows": len(panel)})
+    except pdr.errors.SchemaErrors as err:
+        failures = err.failure_cases.groupby("check").size().to_dict()
+        yield AssetCheckResult(check_name="panel_contract", passed=False, metadata={"failed_checks": counts_md(failures, "check")})
+        raise Failure(f"linked_panel {context.partition_key} breaks its contract: {failures}; the previous panel is kept")
+    yield Output(panel, metadata={
+        "dagster/row_count": len(panel),
+        "persons": report.persons,
+        "months": report.months,
+        "window": f"{window.start} to {window.end}",
+        "spells_outside_window": counts_md(report.spells_outside_window, "register"),
+        "persons_without_cbs_record": report.persons_without_cbs_record,
+        "dagster/column_schema": table_schema(panel).value,
+        "preview": preview(panel),
+    })
