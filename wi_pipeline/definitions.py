@@ -2,6 +2,7 @@
 
 from dagster import Definitions
 
+from wi_pipeline.defs.automation.sensors import landing_folder_sensor
 from wi_pipeline.defs.cbs.assets import cbs_assets
 from wi_pipeline.defs.io import ParquetIOManager
 from wi_pipeline.defs.jobs import build_jobs
@@ -16,6 +17,7 @@ assets = [*register_assets, *cbs_assets, link_registers_asset, linked_panel]
 defs = Definitions(
     assets=assets,
     jobs=build_jobs(assets),
+    sensors=[landing_folder_sensor],
     resources={
         **default_resources(),
         "panel_settings": PanelSettings(),

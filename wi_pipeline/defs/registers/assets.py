@@ -5,6 +5,7 @@ from dagster import AssetExecutionContext, AssetOut, MetadataValue, Output, mult
 from wi_pipeline.defs.metadata import ingestion_metadata, preview
 from wi_pipeline.defs.partitions import g4_partitions
 from wi_pipeline.defs.resources import LandingFolder, PseudonymisationKey
+from wi_pipeline.lib.arrivals import file_sha256
 from wi_pipeline.lib.ingest import current_extract, ingest_register
 from wi_pipeline.lib.layout import REGISTERS, RegisterLayout
 
@@ -44,6 +45,7 @@ def build_register_asset(layout: RegisterLayout):
             **ingestion_metadata(result.accepted, result.rows_in, result.reasons, result.rows_quarantined),
             "extract": result.source,
             "extract_date": str(result.extract_date.date()),
+            "extract_sha256": file_sha256(path),
             "key_fingerprint": key.fingerprint,
             "demo_key": key.is_demo,
         }
