@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 export DAGSTER_HOME := $(abspath dagster_home)
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: run test ui bench simulate clean
+.PHONY: run test ui bench purge clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ test: $(VENV)/.installed
 
 ui: $(VENV)/.installed
 	$(VENV)/bin/dagster dev -w workspace.yaml
+
+purge: $(VENV)/.installed
+	$(PY) -m wi_pipeline.retention
 
 clean:
 	rm -rf data/warehouse dagster_home/storage dagster_home/artifacts dagster_home/logs

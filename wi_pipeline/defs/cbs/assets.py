@@ -4,7 +4,8 @@ from dagster import AssetExecutionContext, AssetOut, Output, multi_asset
 
 from wi_pipeline.defs.metadata import ingestion_metadata
 from wi_pipeline.defs.resources import LandingFolder, PseudonymisationKey
-from wi_pipeline.lib.cbs import ingest_cbs_table
+from wi_pipeline.lib.arrivals import file_sha256
+from wi_pipeline.lib.cbs import cbs_path, ingest_cbs_table
 from wi_pipeline.lib.layout import CBS_TABLES, CbsTableLayout
 
 
@@ -36,6 +37,7 @@ def build_cbs_asset(layout: CbsTableLayout):
         accepted, quarantine, rows_in = ingest_cbs_table(landing.root, layout.name, key)
         reasons = quarantine["reason"].str.split("; ").explode().value_counts().to_dict() if len(quarantine) else {}
         meta = ingestion_metadata(accepted, rows_in, reasons, len(quarantine))
+        meta["extract_sha256"] = file_sha256(cbs_path(landing.root, layout.name))
         if key is not None:
             accepted.attrs["key_fingerprint"] = key.fingerprint
             meta["key_fingerprint"] = key.fingerprint
