@@ -1,7 +1,8 @@
 """One national (unpartitioned) asset per CBS table; the key file is pseudonymised on the way in."""
 
-from dagster import AssetExecutionContext, AssetOut, Output, multi_asset
+from dagster import AssetExecutionContext, AssetKey, AssetOut, multi_asset
 
+from wi_pipeline.defs.checks import emit_guarded, no_identifiers_result, no_identifiers_spec
 from wi_pipeline.defs.metadata import ingestion_metadata
 from wi_pipeline.defs.resources import LandingFolder, PseudonymisationKey
 from wi_pipeline.lib.arrivals import file_sha256
@@ -9,40 +10,39 @@ from wi_pipeline.lib.cbs import cbs_path, ingest_cbs_table
 from wi_pipeline.lib.layout import CBS_TABLES, CbsTableLayout
 
 
+def _out(description: str) -> AssetOut:
+    return AssetOut(key_prefix="cbs", description=description, group_name="cbs",
+                    kinds={"pandas", "parquet"}, owners=["team:data-engineering"])
+
+
 def build_cbs_asset(layout: CbsTableLayout):
     name = layout.name.lower()
+    key, qkey = AssetKey(["cbs", name]), AssetKey(["cbs", f"{name}_quarantine"])
 
     @multi_asset(
         name=f"ingest_{name}",
         outs={
-            name: AssetOut(
-                key_prefix="cbs",
-                description=layout.description + (" Pseudonymised: the BSN is replaced by a keyed pseudonym." if layout.holds_bsn else ""),
-                group_name="cbs",
-                kinds={"pandas", "parquet"},
-                owners=["team:data-engineering"],
-            ),
-            f"{name}_quarantine": AssetOut(
-                key_prefix="cbs",
-                description=f"Rows of {layout.name} that could not be typed or linked, with the reason.",
-                group_name="cbs",
-                kinds={"pandas", "parquet"},
-                owners=["team:data-engineering"],
-            ),
+            name: _out(layout.description + (" Pseudonymised: the BSN is replaced by a keyed pseudonym."
+                                             if layout.holds_bsn else "")),
+            f"{name}_quarantine": _out(f"Rows of {layout.name} that could not be typed or linked, with the reason."),
         },
+        check_specs=[no_identifiers_spec(key), no_identifiers_spec(qkey)],
         can_subset=False,
     )
     def _asset(context: AssetExecutionContext, landing: LandingFolder, pseudonym_key: PseudonymisationKey):
-        key = pseudonym_key.get() if layout.holds_bsn else None
-        accepted, quarantine, rows_in = ingest_cbs_table(landing.root, layout.name, key)
+        key_ = pseudonym_key.get() if layout.holds_bsn else None
+        accepted, quarantine, rows_in = ingest_cbs_table(landing.root, layout.name, key_)
         reasons = quarantine["reason"].str.split("; ").explode().value_counts().to_dict() if len(quarantine) else {}
         meta = ingestion_metadata(accepted, rows_in, reasons, len(quarantine))
         meta["extract_sha256"] = file_sha256(cbs_path(landing.root, layout.name))
-        if key is not None:
-            accepted.attrs["key_fingerprint"] = key.fingerprint
-            meta["key_fingerprint"] = key.fingerprint
-        yield Output(accepted, output_name=name, metadata=meta)
-        yield Output(quarantine, output_name=f"{name}_quarantine", metadata={"dagster/row_count": len(quarantine)})
+        if key_ is not None:
+            accepted.attrs["key_fingerprint"] = key_.fingerprint
+            meta["key_fingerprint"] = key_.fingerprint
+        yield from emit_guarded(
+            [(name, accepted, meta), (f"{name}_quarantine", quarantine, {"dagster/row_count": len(quarantine)})],
+            [no_identifiers_result(accepted, key, allow_cbs_keys=True),
+             no_identifiers_result(quarantine, qkey, allow_cbs_keys=True)],
+        )
 
     return _asset
 

@@ -1,7 +1,9 @@
 """Linking each municipality's registers to the CBS key file."""
 
 import pandas as pd
-from dagster import AssetExecutionContext, AssetIn, AssetKey, AssetOut, MetadataValue, Output, multi_asset
+from dagster import AssetExecutionContext, AssetIn, AssetKey, AssetOut, MetadataValue, multi_asset
+
+from wi_pipeline.defs.checks import emit_guarded, no_identifiers_result, no_identifiers_spec
 
 from wi_pipeline.defs.metadata import preview, table_schema
 from wi_pipeline.defs.partitions import g4_partitions
@@ -28,6 +30,7 @@ def _out(description: str) -> AssetOut:
         "linkage_quarantine": _out("Register spells that could not be linked, with the reason (not in the key file, unreliable key)."),
         "linkage_rates": _out("Per register: rows, linked, not found, unreliable key, invalid BSN and the linkage rate."),
     },
+    check_specs=[no_identifiers_spec(AssetKey(["linkage", n])) for n in ("linked_registers", "linkage_quarantine", "linkage_rates")],
     partitions_def=g4_partitions,
     can_subset=False,
 )
@@ -40,10 +43,13 @@ def link_registers_asset(context: AssetExecutionContext, koppeltabel: pd.DataFra
     for df in (result.linked, result.quarantine):
         df.attrs["key_fingerprint"] = fingerprint
     rates_md = MetadataValue.md(result.rates.to_markdown(index=False))
-    yield Output(result.linked, "linked_registers", metadata={
-        "dagster/row_count": len(result.linked), "dagster/column_schema": table_schema(result.linked).value,
-        "linkage_rates": rates_md, "key_fingerprint": fingerprint or "",
-    })
-    yield Output(result.quarantine, "linkage_quarantine", metadata={"dagster/row_count": len(result.quarantine),
-                                                                      "preview": preview(result.quarantine)})
-    yield Output(result.rates, "linkage_rates", metadata={"dagster/row_count": len(result.rates), "rates": rates_md})
+    outputs = [
+        ("linked_registers", result.linked, {
+            "dagster/row_count": len(result.linked), "dagster/column_schema": table_schema(result.linked).value,
+            "linkage_rates": rates_md, "key_fingerprint": fingerprint or ""}),
+        ("linkage_quarantine", result.quarantine, {"dagster/row_count": len(result.quarantine),
+                                                   "preview": preview(result.quarantine)}),
+        ("linkage_rates", result.rates, {"dagster/row_count": len(result.rates), "rates": rates_md}),
+    ]
+    yield from emit_guarded(outputs, [no_identifiers_result(df, AssetKey(["linkage", n]), allow_cbs_keys=True)
+                                      for n, df, _ in outputs])

@@ -4,8 +4,9 @@ import pandas as pd
 import pandera.pandas as pdr
 import pyarrow.dataset as ds
 from dagster import (AssetCheckResult, AssetCheckSpec, AssetExecutionContext, AssetIn, AssetKey,
-                     ConfigurableResource, Failure, MetadataValue, Output, asset)
+                     ConfigurableResource, asset)
 
+from wi_pipeline.defs.checks import emit_guarded, no_identifiers_result, no_identifiers_spec
 from wi_pipeline.defs.metadata import counts_md, preview, table_schema
 from wi_pipeline.defs.partitions import g4_partitions
 from wi_pipeline.lib.layout import CBS_TABLES
@@ -28,8 +29,11 @@ class PanelSettings(ConfigurableResource):
         return PanelWindow(self.window_start, self.window_end, self.poor_health_threshold)
 
 
+PANEL_KEY = AssetKey(["panel", "linked_panel"])
+
+
 @asset(
-    key=AssetKey(["panel", "linked_panel"]),
+    key=PANEL_KEY,
     ins={"linked_registers": AssetIn(AssetKey(["linkage", "linked_registers"])),
          **{t.lower(): AssetIn(AssetKey(["cbs", t.lower()])) for t in PANEL_CBS_TABLES}},
     partitions_def=g4_partitions,
@@ -38,8 +42,9 @@ class PanelSettings(ConfigurableResource):
     owners=["team:research"],
     description="One row per person per month for everyone with social assistance in the municipality: "
     "benefits, exemptions, instruments, support, jobs, health costs and debts. The table every estimate reads.",
-    check_specs=[AssetCheckSpec("panel_contract", asset=AssetKey(["panel", "linked_panel"]), blocking=True,
-                                description="One row per person-month, no gaps, months in the window, flags consistent with their spells.")],
+    check_specs=[AssetCheckSpec("panel_contract", asset=PANEL_KEY, blocking=True,
+                                description="One row per person-month, no gaps, months in the window, flags consistent with their spells."),
+                 no_identifiers_spec(PANEL_KEY)],
 )
 def linked_panel(context: AssetExecutionContext, panel_settings: PanelSettings, linked_registers: pd.DataFrame,
                  gbapersoontab: ds.Dataset, kindoudertab: ds.Dataset, gbaburgerlijkestaatbus: ds.Dataset,
@@ -52,12 +57,12 @@ def linked_panel(context: AssetExecutionContext, panel_settings: PanelSettings, 
     panel.attrs["key_fingerprint"] = linked_registers.attrs.get("key_fingerprint")
     try:
         panel_contract(window).validate(panel, lazy=True)
-        yield AssetCheckResult(check_name="panel_contract", passed=True, metadata={"rows": len(panel)})
+        contract = AssetCheckResult(check_name="panel_contract", passed=True, metadata={"rows": len(panel)})
     except pdr.errors.SchemaErrors as err:
         failures = err.failure_cases.groupby("check").size().to_dict()
-        yield AssetCheckResult(check_name="panel_contract", passed=False, metadata={"failed_checks": counts_md(failures, "check")})
-        raise Failure(f"linked_panel {context.partition_key} breaks its contract: {failures}; the previous panel is kept")
-    yield Output(panel, metadata={
+        contract = AssetCheckResult(check_name="panel_contract", passed=False,
+                                    metadata={"failed_checks": counts_md(failures, "check")})
+    yield from emit_guarded([(None, panel, {
         "dagster/row_count": len(panel),
         "persons": report.persons,
         "months": report.months,
@@ -66,4 +71,4 @@ def linked_panel(context: AssetExecutionContext, panel_settings: PanelSettings, 
         "persons_without_cbs_record": report.persons_without_cbs_record,
         "dagster/column_schema": table_schema(panel).value,
         "preview": preview(panel),
-    })
+    })], [contract, no_identifiers_result(panel, PANEL_KEY)])

@@ -1,0 +1,39 @@
+"""Blocking checks that run before an output is stored: a failure keeps the last good output
+and stops everything downstream, for this partition only."""
+
+from collections.abc import Iterable, Iterator
+
+import pandas as pd
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, Failure, MetadataValue, Output
+
+from wi_pipeline.lib.privacy import scan_identifiers
+
+NO_IDENTIFIERS = "no_identifiers"
+
+
+def no_identifiers_spec(key: AssetKey, published: bool = False) -> AssetCheckSpec:
+    what = "no BSN, CBS person key or pseudonym" if published else "no BSN, and CBS person keys only where linking needs them"
+    return AssetCheckSpec(NO_IDENTIFIERS, asset=key, blocking=True,
+                          description=f"Identifier scan of columns and values (free text included): {what}.")
+
+
+def no_identifiers_result(df: pd.DataFrame, key: AssetKey, *, allow_cbs_keys: bool = False,
+                          published: bool = False) -> AssetCheckResult:
+    findings = scan_identifiers(df, allow_cbs_keys=allow_cbs_keys, published=published)
+    return AssetCheckResult(
+        asset_key=key, check_name=NO_IDENTIFIERS, passed=not findings,
+        metadata={"findings": MetadataValue.md("\n".join(f"- {f}" for f in findings) or "none"),
+                  "columns_scanned": len(df.columns)},
+    )
+
+
+def emit_guarded(outputs: Iterable[tuple[str | None, object, dict]], checks: list[AssetCheckResult]) -> Iterator:
+    """Yield check results, then the outputs only if no blocking (error) check failed."""
+    yield from checks
+    failed = [c for c in checks if not c.passed and c.severity == AssetCheckSeverity.ERROR]
+    if failed:
+        names = ", ".join(f"{c.asset_key.to_user_string() if c.asset_key else ''}:{c.check_name}" for c in failed)
+        raise Failure(description=f"blocking check(s) failed: {names}; the previous output is kept and "
+                      "nothing downstream is rebuilt from this one")
+    for name, value, metadata in outputs:
+        yield Output(value, output_name=name or "result", metadata=metadata)

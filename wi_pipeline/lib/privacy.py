@@ -1,0 +1,75 @@
+"""Scanning outputs for identifiers that must not be there.
+
+After ingestion no column may hold a BSN; RINPERSOON is allowed only where linking needs it; a
+published output may hold no person key at all (BSN, RINPERSOON, pseudonym). Values are scanned
+too, free text included: any 9-digit number that passes the eleven-test is treated as a BSN.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from wi_pipeline.lib.bsn import is_valid_bsn
+
+BSN_COLUMNS = ("bsn", "burgerservicenummer", "sofinummer")
+CBS_KEY_COLUMNS = ("rinpersoon", "rinpersoons", "rinpersoonma", "rinpersoonpa", "rinpersoonsma", "rinpersoonspa")
+PSEUDONYM_COLUMNS = ("pseudo_id", "person_id")
+_NINE_DIGITS = r"(?<!\d)(\d{9})(?!\d)"
+_PSEUDONYM = r"^[0-9a-f]{32}$"
+
+
+@dataclass(frozen=True)
+class Finding:
+    column: str
+    kind: str  # "bsn column", "cbs key column", "pseudonym column", "bsn value", "pseudonym value"
+    rows: int
+
+    def __str__(self) -> str:
+        return f"{self.kind} in column '{self.column}' ({self.rows} rows)" if self.rows else f"{self.kind} '{self.column}'"
+
+
+def _distinct_text(s: pd.Series) -> pd.Series:
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        return pd.Series(s.cat.categories.astype(str))
+    return pd.Series(s.dropna().astype(str).unique())
+
+
+def _count_rows(s: pd.Series, bad_values: set[str]) -> int:
+    return int(s.astype(str).isin(bad_values).sum()) if bad_values else 0
+
+
+def scan_identifiers(df: pd.DataFrame, *, allow_cbs_keys: bool = False, published: bool = False) -> list[Finding]:
+    """Identifiers found in ``df``; an empty list means clean."""
+    findings: list[Finding] = []
+    for col in df.columns:
+        name = str(col).lower()
+        if any(b in name for b in BSN_COLUMNS):
+            findings.append(Finding(str(col), "bsn column", 0))
+            continue
+        if name in CBS_KEY_COLUMNS:
+            if not allow_cbs_keys or published:
+                findings.append(Finding(str(col), "cbs key column", 0))
+            continue  # values of an allowed key column are RINPERSOONs, not BSNs
+        if name in PSEUDONYM_COLUMNS and published:
+            findings.append(Finding(str(col), "pseudonym column", 0))
+            continue
+        s = df[col]
+        if not (pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s)
+                or isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_integer_dtype(s)):
+            continue
+        values = _distinct_text(s)
+        if values.empty:
+            continue
+        candidates = values.str.extractall(_NINE_DIGITS)[0] if values.str.contains(r"\d{9}", regex=True).any() else pd.Series(dtype=str)
+        if len(candidates):
+            valid = candidates[is_valid_bsn(candidates.reset_index(drop=True)).to_numpy()]
+            if len(valid):
+                hits = set(values[valid.index.get_level_values(0).unique()])
+                findings.append(Finding(str(col), "bsn value", _count_rows(s, hits)))
+        if published and name not in PSEUDONYM_COLUMNS:
+            pseudo = values[values.str.fullmatch(_PSEUDONYM)]
+            if len(pseudo):
+                findings.append(Finding(str(col), "pseudonym value", _count_rows(s, set(pseudo))))
+    return findings

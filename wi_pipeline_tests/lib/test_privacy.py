@@ -1,0 +1,31 @@
+import pandas as pd
+
+from wi_pipeline.lib.privacy import scan_identifiers
+
+
+def kinds(findings):
+    return sorted((f.column, f.kind) for f in findings)
+
+
+def test_clean_frame_has_no_findings():
+    df = pd.DataFrame({"pseudo_id": ["a" * 32], "wage": [1234.5], "code": ["PW"], "n": [123456789]})
+    assert scan_identifiers(df) == []  # 123456789 fails the eleven-test
+
+
+def test_bsn_hidden_in_free_text_is_found_with_row_count():
+    df = pd.DataFrame({"note": ["belt op 999993653 ivm afspraak", "geen", "nr 999993653"], "x": [1, 2, 3]})
+    [f] = scan_identifiers(df)
+    assert (f.column, f.kind, f.rows) == ("note", "bsn value", 2)
+
+
+def test_bsn_in_integer_and_categorical_columns():
+    df = pd.DataFrame({"n": [111222333, 5], "c": pd.Categorical(["123456782", "x"])})
+    assert kinds(scan_identifiers(df)) == [("c", "bsn value"), ("n", "bsn value")]
+
+
+def test_identifier_columns_and_published_pseudonyms():
+    df = pd.DataFrame({"BSN": ["x"], "RINPERSOON": ["000000011"], "pseudo_id": ["a" * 32], "label": ["b" * 32]})
+    assert kinds(scan_identifiers(df)) == [("BSN", "bsn column"), ("RINPERSOON", "cbs key column")]
+    assert kinds(scan_identifiers(df.drop(columns="BSN"), allow_cbs_keys=True)) == []
+    assert kinds(scan_identifiers(df.drop(columns="BSN"), allow_cbs_keys=True, published=True)) == [
+        ("RINPERSOON", "cbs key column"), ("label", "pseudonym value"), ("pseudo_id", "pseudonym column")]
