@@ -38,7 +38,7 @@ class ParquetIOManager(ConfigurableIOManager):
         return base / partition if partition else base
 
     def _find(self, stem: Path) -> Path:
-        for ext in (".parquet", ".md", ".json"):
+        for ext in (".parquet", ".md", ".html", ".json"):
             if stem.with_suffix(ext).exists():
                 return stem.with_suffix(ext)
         raise FileNotFoundError(f"no stored output at {stem}.*: materialise the upstream asset first")
@@ -56,7 +56,8 @@ class ParquetIOManager(ConfigurableIOManager):
                 table = table.replace_schema_metadata(meta)
             atomic_write(stem.with_suffix(".parquet"), lambda p: pq.write_table(table, p))
         elif isinstance(obj, str):
-            atomic_write(stem.with_suffix(".md"), lambda p: Path(p).write_text(obj, encoding="utf-8"))
+            ext = ".html" if obj.lstrip()[:15].lower().startswith("<!doctype html") else ".md"
+            atomic_write(stem.with_suffix(ext), lambda p: Path(p).write_text(obj, encoding="utf-8"))
         elif isinstance(obj, dict):
             atomic_write(stem.with_suffix(".json"),
                          lambda p: Path(p).write_text(json.dumps(obj, indent=1, default=str), encoding="utf-8"))

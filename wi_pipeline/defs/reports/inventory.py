@@ -1,0 +1,31 @@
+"""The plain-language data inventory for client councils, built from the pipeline's asset list."""
+
+from collections.abc import Callable, Sequence
+
+from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, MetadataValue, asset
+
+from wi_pipeline.lib.inventory import AssetEntry, inventory_html
+from wi_pipeline.retention import DEFAULT_RETENTION_DAYS
+
+
+def build_data_inventory(all_assets: Callable[[], Sequence[AssetsDefinition]]) -> AssetsDefinition:
+    """``all_assets`` is called at run time, so the inventory lists every asset, itself included."""
+
+    @asset(
+        key=AssetKey(["reports", "data_inventory"]),
+        group_name="reports",
+        kinds={"html"},
+        owners=["team:privacy"],
+        description="Plain-language inventory (Dutch and English) for client councils: which registers and CBS "
+        "tables are used and why, who can see what, how long data is kept, and that only aggregates of 10+ persons "
+        "are published.",
+    )
+    def data_inventory(context: AssetExecutionContext) -> str:
+        entries = [AssetEntry(spec.key.to_user_string(), spec.group_name or "", spec.description or "")
+                   for a in all_assets() for spec in a.specs]
+        context.add_output_metadata({"assets_listed": len(entries), "retention_days": DEFAULT_RETENTION_DAYS,
+                                     "how_to_read": MetadataValue.md("Open the stored HTML file "
+                                                                     "`reports/data_inventory.html` in a browser.")})
+        return inventory_html(entries, retention_days=DEFAULT_RETENTION_DAYS)
+
+    return data_inventory
