@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 export DAGSTER_HOME := $(abspath dagster_home)
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: run test ui bench purge clean
+.PHONY: run test ui bench purge clean browser
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,15 @@ $(VENV)/.installed: pyproject.toml
 run: $(VENV)/.installed
 	$(PY) -m wi_pipeline.run
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed browser
 	$(PY) -m pytest -q
+
+# The UI test drives Debian's Chromium (headless); installed here when missing and we may.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "Chromium missing: install the Debian package 'chromium' to run the UI test"; fi; }
 
 ui: $(VENV)/.installed
 	$(VENV)/bin/dagster dev -w workspace.yaml

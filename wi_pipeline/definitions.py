@@ -2,6 +2,7 @@
 
 from dagster import Definitions
 
+from wi_pipeline.defs.automation.schedules import cbs_monthly_refresh
 from wi_pipeline.defs.automation.sensors import landing_folder_sensor
 from wi_pipeline.defs.cbs.assets import cbs_assets
 from wi_pipeline.defs.io import ParquetIOManager
@@ -20,6 +21,7 @@ defs = Definitions(
     assets=assets,
     jobs=build_jobs(assets),
     sensors=[landing_folder_sensor],
+    schedules=[cbs_monthly_refresh],
     resources={
         **default_resources(),
         "panel_settings": PanelSettings(),

@@ -1,0 +1,12 @@
+"""CBS publishes its microdata tables monthly; refresh them on the 2nd of each month."""
+
+from dagster import DefaultScheduleStatus, ScheduleDefinition
+
+cbs_monthly_refresh = ScheduleDefinition(
+    name="cbs_monthly_refresh",
+    job_name="cbs_tables",
+    cron_schedule="0 6 2 * *",
+    execution_timezone="Europe/Amsterdam",
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="Re-reads the national CBS tables once a month; municipal assets follow through automation.",
+)
