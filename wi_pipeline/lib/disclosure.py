@@ -1,0 +1,415 @@
+"""CBS Remote Access output rules, in one module every published output goes through.
+
+The rules (see docs/domain): every published cell counts at least ``min_units`` persons (also
+subgroup x treatment cells and plot bins); every model has at least ``min_df`` residual degrees of
+freedom; no minima/maxima of individual values; no person keys; no cell recoverable by
+differencing two published numbers; optionally no single contributor above ``dominance_share`` of
+a cell total.
+
+Suppression never drops rows: a suppressed row keeps its labels, gets ``suppressed=True`` and a
+``suppression_reason``, and its numbers (counts included, because a published count lets a reader
+difference the cell back) are blanked to NaN. Reviewers see what was withheld and why.
+
+Reasons: ``primary`` (too few units), ``complementary`` (recoverable by differencing),
+``dominance`` (caller-flagged dominated cell), ``model_df`` (too few degrees of freedom).
+
+No Dagster import: estimators and notebooks use this directly.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from wi_pipeline.lib.bsn import is_valid_bsn
+
+PRIMARY = "primary"
+COMPLEMENTARY = "complementary"
+DOMINANCE = "dominance"
+MODEL_DF = "model_df"
+
+EFFECT_VALUE_COLS = ("estimate", "std_error", "ci_low", "ci_high", "p_value")
+EFFECT_COUNT_COLS = ("n_treated", "n_control")
+
+IDENTIFIER_NAMES = frozenset({"bsn", "rinpersoon", "rinpersoons", "pseudo_id", "person_id"})
+IDENTIFIER_NAME_PARTS = ("bsn", "rinpersoon", "pseudo", "burgerservicenummer", "sofinummer")
+# A BSN written plainly or grouped as 123 456 782 / 1234.56.782.
+_BSN_TOKEN = re.compile(r"(?<!\d)(\d{9}|\d{3}[ .-]\d{3}[ .-]\d{3}|\d{4}[ .-]\d{2}[ .-]\d{3})(?!\d)")
+_PSEUDONYM_TOKEN = r"(?<![0-9a-fA-F])(?:[0-9a-fA-F]{64}|[0-9a-fA-F]{32})(?![0-9a-fA-F])"
+_EXTREME_TOKENS = frozenset({"min", "max", "minimum", "maximum", "minimaal", "maximaal", "laagste", "hoogste"})
+_BIN_POSITION_COLS = frozenset({"x", "event_time", "age_months", "month", "period"})
+
+
+class DisclosureError(ValueError):
+    """An output would break a CBS export rule; messages never echo the offending values."""
+
+
+@dataclass(frozen=True)
+class DisclosureRules:
+    """Thresholds, configurable because CBS and third parties state them differently."""
+
+    min_units: int = 10
+    min_df: int = 10
+    dominance_share: float | None = 0.5
+
+
+@dataclass(frozen=True)
+class Nested:
+    """Column names describing which published rows are subgroups of which.
+
+    Per row: ``group`` is the row's id, ``parent`` the id of the row it is a subgroup of (NA for
+    a top row), ``breakdown`` (optional) names the split, e.g. "sex" or "children". Children that
+    share a parent and a breakdown must be disjoint subsets of the parent (they need not cover
+    it). Use a different breakdown value for a second, overlapping split of the same parent. A
+    parent id not present in the table is treated as a total published elsewhere.
+    """
+
+    group: str = "group"
+    parent: str = "parent"
+    breakdown: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Cell suppression
+# ---------------------------------------------------------------------------------------------
+
+
+def suppress_cells(
+    table: pd.DataFrame,
+    count_col: str,
+    value_cols: Sequence[str],
+    rules: DisclosureRules = DisclosureRules(),
+    group_cols: Sequence[str] | None = None,
+    nested: Nested | tuple[str, ...] | None = None,
+    *,
+    dominated: pd.Series | None = None,
+) -> pd.DataFrame:
+    """Mark and blank cells with fewer than ``rules.min_units`` units, plus those they expose.
+
+    ``count_col`` holds the number of persons per row. ``group_cols`` split the table into
+    independent sub-tables (e.g. measure, municipality, outcome); rows of different sub-tables are
+    never compared.
+
+    Without ``nested`` the rows of each sub-table are taken as disjoint cells of one breakdown
+    whose total is published somewhere (the conservative assumption): if only one cell is
+    suppressed, or the suppressed cells add up to fewer than ``min_units``, the next smallest
+    cell is suppressed too.
+
+    With ``nested`` (a :class:`Nested` or a tuple ``(group, parent[, breakdown])``) each row
+    names its parent row, e.g. ``all`` -> ``men``/``women``, ``all`` -> ``no single parents``,
+    age band ``18-29`` -> ``18-24``/``25-29``. For a published parent, the part of it not covered
+    by its published children can be derived by subtraction; when that part counts 1 to
+    ``min_units - 1`` persons, or is exactly one suppressed child, the smallest published child
+    is suppressed as well (the parent itself when no child is left). So "all" = 120 and
+    "no single parents" = 117 (a derivable group of 3) leaves one of the two withheld.
+
+    ``dominated`` (bool per row, optional) marks cells the caller found dominated by one
+    contributor (see :func:`dominance_violations`); they are suppressed as primary cells.
+
+    Returns a copy with ``suppressed`` and ``suppression_reason``; no row is dropped.
+    """
+    out = table.copy()
+    n = pd.to_numeric(out[count_col], errors="coerce").to_numpy(dtype=float)
+    reasons = np.full(len(out), None, dtype=object)
+    reasons[~(n >= rules.min_units)] = PRIMARY  # NaN count: size unknown, so not publishable
+    if dominated is not None:
+        dom = np.asarray(pd.Series(dominated, index=out.index).fillna(True), dtype=bool)
+        reasons[dom & (reasons == None)] = DOMINANCE  # noqa: E711
+    sets = _sibling_sets(out, group_cols, _as_nested(nested))
+    _complementary(n, reasons, sets, rules.min_units)
+    return _finish(out, reasons, [count_col, *value_cols])
+
+
+def _as_nested(nested: Nested | tuple[str, ...] | None) -> Nested | None:
+    if nested is None or isinstance(nested, Nested):
+        return nested
+    return Nested(*nested)
+
+
+def _sibling_sets(
+    table: pd.DataFrame, group_cols: Sequence[str] | None, nested: Nested | None
+) -> list[tuple[np.ndarray, int | None]]:
+    """(positions of disjoint sibling rows, position of their parent row or None = implicit total)."""
+    positions = pd.Series(np.arange(len(table)), index=table.index)
+    if group_cols:
+        parts = [p.to_numpy() for _, p in positions.groupby([table[c] for c in group_cols], dropna=False, sort=False)]
+    else:
+        parts = [positions.to_numpy()]
+    sets: list[tuple[np.ndarray, int | None]] = []
+    for part in parts:
+        if nested is None:
+            sets.append((part, None))
+            continue
+        sub = table.iloc[part].reset_index(drop=True)
+        ids = sub[nested.group]
+        if ids.duplicated().any():
+            dup = ids[ids.duplicated()].iloc[0]
+            raise ValueError(f"group id {dup!r} occurs twice within one sub-table; add the column that tells them apart to group_cols")
+        where = dict(zip(ids, part))
+        parent = sub[nested.parent]
+        key = [parent] + ([sub[nested.breakdown]] if nested.breakdown else [])
+        has_parent = parent.notna()
+        children = pd.Series(part)[has_parent]
+        if children.empty:
+            continue
+        grouped = children.groupby([k[has_parent] for k in key], dropna=False, sort=False)
+        for name, members in grouped:
+            pid = name[0] if isinstance(name, tuple) else name
+            sets.append((members.to_numpy(), where.get(pid)))
+    return sets
+
+
+def _complementary(n: np.ndarray, reasons: np.ndarray, sets: list, min_units: int) -> None:
+    """Extend ``reasons`` in place until no suppressed cell can be derived by subtraction."""
+    changed = True
+    while changed:
+        changed = False
+        for members, parent in sets:
+            supp = reasons[members] != None  # noqa: E711
+            n_members = n[members]
+            if parent is None:
+                derivable = float(np.nansum(n_members[supp]))  # total minus published cells
+                k = int(supp.sum())
+                exposed = k == 1 or (k > 1 and derivable < min_units)
+            else:
+                if reasons[parent] is not None:
+                    continue  # parent withheld: nothing to subtract from
+                derivable = n[parent] - float(np.nansum(n_members[~supp]))
+                remainder = n[parent] - float(np.nansum(n_members))
+                if remainder < 0:
+                    raise ValueError(
+                        "children add up to more than their parent; children sharing a parent and "
+                        "breakdown must be disjoint (give overlapping splits their own breakdown)"
+                    )
+                exposed = (0 < derivable < min_units) or (supp.sum() == 1 and remainder == 0)
+            if not exposed:
+                continue
+            published = members[~supp]
+            if len(published):
+                pick = published[np.argmin(np.nan_to_num(n[published], nan=np.inf))]
+            elif parent is not None:
+                pick = parent
+            else:
+                continue  # everything in the set is already withheld
+            reasons[pick] = COMPLEMENTARY
+            changed = True
+
+
+def _finish(out: pd.DataFrame, reasons: np.ndarray, blank_cols: Iterable[str]) -> pd.DataFrame:
+    mask = reasons != None  # noqa: E711
+    for col in dict.fromkeys(blank_cols):
+        if col in out.columns:
+            out[col] = out[col].where(~mask)
+    out["suppressed"] = mask
+    out["suppression_reason"] = pd.Series(reasons, index=out.index, dtype=object)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Models, effects, plot bins
+# ---------------------------------------------------------------------------------------------
+
+
+def check_model_df(df_resid, rules: DisclosureRules = DisclosureRules()):
+    """True where a model has enough residual degrees of freedom (scalar in, bool out)."""
+    arr = np.asarray(pd.to_numeric(pd.Series(np.atleast_1d(df_resid)), errors="coerce"), dtype=float)
+    ok = arr >= rules.min_df  # NaN -> False
+    return bool(ok[0]) if np.ndim(df_resid) == 0 else ok
+
+
+def suppress_effect_table(
+    effects: pd.DataFrame,
+    rules: DisclosureRules = DisclosureRules(),
+    group_cols: Sequence[str] | None = None,
+    nested: Nested | tuple[str, ...] | None = None,
+    value_cols: Sequence[str] = EFFECT_VALUE_COLS,
+) -> pd.DataFrame:
+    """Withhold effect rows with an arm below ``min_units`` or a model below ``min_df``.
+
+    Expects n_treated, n_control, df_resid and the value columns (estimate, std_error, ci_low,
+    ci_high, p_value). Arm counts of withheld rows are blanked too. Given ``group_cols`` or
+    ``nested`` (same meaning as in :func:`suppress_cells`), complementary suppression is applied to
+    both arm counts, so a withheld subgroup's arm sizes cannot be got back from the others.
+    """
+    missing = [c for c in (*EFFECT_COUNT_COLS, "df_resid") if c not in effects.columns]
+    if missing:
+        raise ValueError(f"effect table lacks columns {missing}")
+    out = effects.copy()
+    counts = [pd.to_numeric(out[c], errors="coerce").to_numpy(dtype=float) for c in EFFECT_COUNT_COLS]
+    reasons = np.full(len(out), None, dtype=object)
+    reasons[~check_model_df(out["df_resid"].to_numpy(), rules)] = MODEL_DF
+    small = np.logical_or.reduce([~(c >= rules.min_units) for c in counts])
+    reasons[small] = PRIMARY
+    if group_cols or nested is not None:
+        sets = _sibling_sets(out, group_cols, _as_nested(nested))
+        before = None
+        while before is None or (reasons != before).any():
+            before = reasons.copy()
+            for c in counts:
+                _complementary(c, reasons, sets, rules.min_units)
+    return _finish(out, reasons, [*EFFECT_COUNT_COLS, *value_cols])
+
+
+def suppress_bins(
+    bins: pd.DataFrame,
+    count_col: str = "n",
+    rules: DisclosureRules = DisclosureRules(),
+    value_cols: Sequence[str] | None = None,
+    group_cols: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Withhold plot bins (histogram, binned scatter, event-time bins) under ``min_units``.
+
+    The bins of one plot (per ``group_cols``) are a breakdown of a published total, so a single
+    withheld bin also withholds the next smallest. By default every numeric column is blanked
+    except the count (blanked too), ``group_cols`` and bin positions (names starting with "bin"
+    or x / event_time / age_months / month / period), so the plot still knows where a gap is.
+    """
+    if value_cols is None:
+        keep = {count_col, *(group_cols or ())}
+        value_cols = [
+            c for c in bins.columns
+            if c not in keep
+            and pd.api.types.is_numeric_dtype(bins[c])
+            and not pd.api.types.is_bool_dtype(bins[c])
+            and not str(c).lower().startswith("bin")
+            and str(c).lower() not in _BIN_POSITION_COLS
+        ]
+    return suppress_cells(bins, count_col, list(value_cols), rules, group_cols=group_cols)
+
+
+# ---------------------------------------------------------------------------------------------
+# Dominance
+# ---------------------------------------------------------------------------------------------
+
+
+def check_dominance(values, rules: DisclosureRules = DisclosureRules()) -> bool:
+    """True when no single contributor exceeds ``dominance_share`` of the cell total.
+
+    Shares use absolute values (care costs can be negative). ``dominance_share=None`` disables.
+    """
+    if rules.dominance_share is None:
+        return True
+    v = np.abs(pd.to_numeric(pd.Series(values), errors="coerce").dropna().to_numpy(dtype=float))
+    total = v.sum()
+    if total == 0:
+        return True
+    return bool(v.max() <= rules.dominance_share * total)
+
+
+def dominance_violations(
+    df: pd.DataFrame, value_col: str, by: Sequence[str], rules: DisclosureRules = DisclosureRules()
+) -> pd.Series:
+    """Per cell (``by``), True when one contributor dominates; feed to ``suppress_cells(dominated=)``."""
+    g = df[value_col].abs().groupby([df[c] for c in by], dropna=False)
+    total, top = g.sum(), g.max()
+    if rules.dominance_share is None:
+        return pd.Series(False, index=total.index)
+    return (top > rules.dominance_share * total) & (total > 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Guards
+# ---------------------------------------------------------------------------------------------
+
+
+def _is_identifier_name(name: str) -> bool:
+    low = name.lower()
+    return low in IDENTIFIER_NAMES or any(part in low for part in IDENTIFIER_NAME_PARTS)
+
+
+def _text_problems(values: pd.Series) -> list[str]:
+    """Problems in distinct text values; never returns the values themselves."""
+    problems = []
+    text = values.astype("string")
+    tokens = text.str.extractall(_BSN_TOKEN)
+    if len(tokens):
+        digits = tokens[0].str.replace(r"\D", "", regex=True).reset_index(drop=True)
+        n_bsn = int(is_valid_bsn(digits).sum())
+        if n_bsn:
+            problems.append(f"{n_bsn} value(s) with a 9-digit number passing the eleven-test (BSN)")
+    n_pseudo = int(text.str.contains(_PSEUDONYM_TOKEN, regex=True).fillna(False).sum())
+    if n_pseudo:
+        problems.append(f"{n_pseudo} value(s) with a 32/64-hex string (pseudonym)")
+    return problems
+
+
+def _column_problems(s: pd.Series) -> list[str]:
+    if pd.api.types.is_bool_dtype(s) or pd.api.types.is_datetime64_any_dtype(s):
+        return []
+    if pd.api.types.is_numeric_dtype(s):
+        v = pd.to_numeric(s, errors="coerce").dropna()
+        v = v[(v % 1 == 0) & (v >= 1e8) & (v < 1e9)]  # 9-digit whole numbers only
+        if v.empty:
+            return []
+        return _text_problems(pd.Series(v.astype("int64").astype(str).unique()))
+    distinct = pd.Series(s.dropna().astype(str).unique())
+    if distinct.empty:
+        return []
+    problems = _text_problems(distinct)
+    if distinct.str.fullmatch(r"\d{9}").all():
+        problems.append("only 9-digit codes: a person key (RINPERSOON?)")
+    return problems
+
+
+def assert_no_identifiers(df: pd.DataFrame, *, allow_values_in: Iterable[str] = ()) -> None:
+    """Raise DisclosureError when a column/index name is a person key or a value looks like one.
+
+    Names: BSN, RINPERSOON(S), pseudo_id, person_id and anything containing bsn / rinpersoon /
+    pseudo. Values (also free text): a 9-digit number passing the eleven-test, a 32- or 64-hex
+    pseudonym, or a column of nothing but 9-digit numbers. ``allow_values_in`` skips the value
+    scan (not the name check) for columns known to hold such numbers legitimately.
+    """
+    allowed = set(allow_values_in)
+    frame = df if isinstance(df.index, pd.RangeIndex) else df.reset_index()
+    problems = []
+    for pos, col in enumerate(frame.columns):
+        name = str(col)
+        if _is_identifier_name(name):
+            problems.append(f"column {name!r}: name is a person identifier")
+            continue
+        if name in allowed:
+            continue
+        problems += [f"column {name!r}: {p}" for p in _column_problems(frame.iloc[:, pos])]
+    if problems:
+        raise DisclosureError("output holds identifiers: " + "; ".join(problems))
+
+
+def _name_tokens(name: str) -> set[str]:
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name)
+    return {t for t in re.split(r"[^A-Za-z0-9]+", spaced.lower()) if t}
+
+
+def no_extremes(df: pd.DataFrame, cols: Sequence[str] | None = None) -> pd.DataFrame:
+    """Refuse columns named as a minimum or maximum (min_age, maxIncome, ...); returns ``df``.
+
+    A minimum or maximum is one person's value. Names are split into words, so "admin" or
+    "minutes" pass; ci_low/ci_high and percentiles of >= 10 units are fine.
+    """
+    names = [str(c) for c in (df.columns if cols is None else cols)]
+    bad = [c for c in names if _name_tokens(c) & _EXTREME_TOKENS]
+    if bad:
+        raise DisclosureError(f"output has minimum/maximum columns (individual values): {bad}")
+    return df
+
+
+__all__ = [
+    "COMPLEMENTARY",
+    "DOMINANCE",
+    "MODEL_DF",
+    "PRIMARY",
+    "DisclosureError",
+    "DisclosureRules",
+    "Nested",
+    "assert_no_identifiers",
+    "check_dominance",
+    "check_model_df",
+    "dominance_violations",
+    "no_extremes",
+    "suppress_bins",
+    "suppress_cells",
+    "suppress_effect_table",
+]

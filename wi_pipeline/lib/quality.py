@@ -1,0 +1,531 @@
+"""Run Great Expectations 1.x suites, stored as JSON under ``expectations/``, on a pandas DataFrame.
+
+Suites are plain GX 1.x ExpectationSuite JSON so a data engineer can edit them (and the GX docs
+apply) without touching code. One project-specific key is read from each expectation's ``meta``:
+``severity`` = ``"error"`` (default; a failure blocks the asset) or ``"warn"`` (only reported).
+GX's own top-level ``severity`` ("critical" / "warning" / "info") is honoured when ``meta.severity``
+is absent. A date-only bound such as ``"min_value": "2015-01-01"`` is read as midnight so it
+compares with datetime64 columns.
+
+    {"name": "bijstand", "meta": {},
+     "expectations": [
+       {"type": "expect_column_values_to_be_in_set",
+        "kwargs": {"column": "statistiekcode", "value_set": ["01", "02", "03"]},
+        "meta": {"severity": "error"}}]}
+
+Privacy: failure samples go to the Dagster UI and logs, so identifiers must never appear in them.
+Samples of expectations on an identifier column, and any sampled value that looks like a BSN /
+RINPERSOON (9 digits) or a pseudonym (32/64 hex characters), are replaced by ``"<redacted>"``.
+
+This module has no Dagster import; the asset checks wire ``SuiteResult.metadata()`` and
+``to_markdown()`` into Dagster.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Must be set before GX is imported: GX decides on usage statistics at import/context time.
+os.environ["GX_ANALYTICS_ENABLED"] = "false"
+
+import json  # noqa: E402
+import logging  # noqa: E402
+import math  # noqa: E402
+import re  # noqa: E402
+import threading  # noqa: E402
+import uuid  # noqa: E402
+from dataclasses import asdict, dataclass, field, replace  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any, Iterable, Sequence  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+import great_expectations as gx  # noqa: E402
+from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
+from great_expectations.expectations.expectation_configuration import (  # noqa: E402
+    ExpectationConfiguration,
+)
+from great_expectations.execution_engine import pandas_execution_engine as _pandas_engine  # noqa: E402
+from great_expectations.validator.v1_validator import Validator  # noqa: E402
+
+for _name in ("great_expectations", "great_expectations.core", "great_expectations.validator"):
+    logging.getLogger(_name).setLevel(logging.ERROR)
+
+EXPECTATIONS_DIR = Path(__file__).resolve().parents[2] / "expectations"
+
+REDACTED = "<redacted>"
+SEVERITIES = ("error", "warn")
+PARTIAL_UNEXPECTED_COUNT = 5
+RESULT_FORMAT = {
+    "result_format": "SUMMARY",
+    "partial_unexpected_count": PARTIAL_UNEXPECTED_COUNT,
+    "include_unexpected_rows": False,
+}
+
+_SUITE_KEYS = {"name", "id", "expectations", "suite_parameters", "meta", "notes"}
+_EXPECTATION_KEYS = {"type", "kwargs", "meta", "notes", "description", "severity", "id", "rendered_content"}
+_GX_SEVERITY = {"critical": "error", "warning": "warn", "info": "warn"}
+_SEVERITY_ALIASES = {"error": "error", "warn": "warn", "warning": "warn"}
+# 9 digits: BSN / RINPERSOON; 32 or 64 hex: a hashed or HMAC pseudonym.
+_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_IDENTIFIER_LIKE = re.compile(r"\d{9}|[0-9a-fA-F]{32}|[0-9a-fA-F]{64}")
+
+
+class SuiteError(ValueError):
+    """A suite file that cannot be used: missing, not JSON, or not a valid GX 1.x suite."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Records and results
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckRecord:
+    """One checked rule, from GX or from a plain-pandas helper; every field is JSON-able."""
+
+    expectation: str
+    column: str | None
+    severity: str
+    success: bool
+    unexpected_count: int | None = None
+    unexpected_percent: float | None = None
+    sample: list[Any] = field(default_factory=list)
+    observed: Any = None
+    note: str | None = None
+
+    @property
+    def blocking(self) -> bool:
+        return not self.success and self.severity == "error"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class SuiteResult:
+    """Outcome of one suite run; ``success`` is False only when an error-severity check failed."""
+
+    suite_name: str
+    n_rows: int
+    results: list[CheckRecord] = field(default_factory=list)
+
+    @property
+    def success(self) -> bool:
+        return not any(r.blocking for r in self.results)
+
+    def failed(self, severity: str | None = None) -> list[CheckRecord]:
+        return [r for r in self.results if not r.success and (severity is None or r.severity == severity)]
+
+    def with_checks(self, *records: CheckRecord) -> "SuiteResult":
+        """Merge plain-pandas checks (row counts, cross-G4 distributions) into this result."""
+        return replace(self, results=[*self.results, *records])
+
+    def to_frame(self) -> pd.DataFrame:
+        cols = list(CheckRecord.__dataclass_fields__)
+        return pd.DataFrame([r.to_dict() for r in self.results], columns=cols)
+
+    def to_markdown(self) -> str:
+        """A small table for the Dagster UI, failures first."""
+        head = (
+            f"**{self.suite_name}**: {'passed' if self.success else 'FAILED'} "
+            f"({len(self.results)} checks, {len(self.failed('error'))} blocking, "
+            f"{len(self.failed('warn'))} warnings, {self.n_rows} rows)\n\n"
+        )
+        rows = sorted(self.results, key=lambda r: (r.success, r.severity != "error"))
+        lines = [
+            "| status | severity | expectation | column | unexpected | % | sample / note |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in rows:
+            pct = "" if r.unexpected_percent is None else f"{r.unexpected_percent:.4g}"
+            detail = r.note or ", ".join(map(str, r.sample))
+            if r.observed is not None and not r.note:
+                detail = f"observed {r.observed}" + (f"; {detail}" if detail else "")
+            cells = [
+                "ok" if r.success else "FAIL",
+                r.severity,
+                r.expectation,
+                r.column or "",
+                "" if r.unexpected_count is None else str(r.unexpected_count),
+                pct,
+                detail,
+            ]
+            lines.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
+        return head + "\n".join(lines)
+
+    def metadata(self) -> dict[str, Any]:
+        """Plain JSON-able summary for asset-check metadata."""
+        return {
+            "suite": self.suite_name,
+            "success": self.success,
+            "n_rows": int(self.n_rows),
+            "n_checks": len(self.results),
+            "n_failed_error": len(self.failed("error")),
+            "n_failed_warn": len(self.failed("warn")),
+            "failed": [
+                f"{r.severity}: {r.expectation}" + (f" on {r.column}" if r.column else "")
+                for r in self.failed()
+            ],
+            "results": [r.to_dict() for r in self.results],
+        }
+
+
+def _md_cell(value: Any) -> str:
+    text = str(value).replace("|", "\\|").replace("\n", " ")
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading suites
+# ---------------------------------------------------------------------------------------------
+
+
+def suite_path(name_or_path: str | os.PathLike, suites_dir: str | os.PathLike | None = None) -> Path:
+    """A bare name means ``<suites_dir>/<name>.json``; anything with a suffix or a slash is a path."""
+    text = str(name_or_path)
+    if isinstance(name_or_path, Path) or text.endswith(".json") or "/" in text or os.sep in text:
+        return Path(name_or_path)
+    return Path(suites_dir or EXPECTATIONS_DIR) / f"{text}.json"
+
+
+def load_suite(name_or_path: str | os.PathLike, suites_dir: str | os.PathLike | None = None) -> gx.ExpectationSuite:
+    """Read and validate a suite file; every problem becomes a SuiteError naming the file."""
+    path = suite_path(name_or_path, suites_dir)
+    if not path.is_file():
+        raise SuiteError(f"{path}: suite file not found")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise SuiteError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(raw, dict):
+        raise SuiteError(f"{path}: top level must be a JSON object with 'name' and 'expectations'")
+    unknown = set(raw) - _SUITE_KEYS
+    if unknown:
+        raise SuiteError(f"{path}: unknown top-level keys {sorted(unknown)}; allowed: {sorted(_SUITE_KEYS)}")
+    entries = raw.get("expectations")
+    if not isinstance(entries, list):
+        raise SuiteError(f"{path}: 'expectations' must be a list")
+
+    configs = [_expectation_config(path, i, entry) for i, entry in enumerate(entries)]
+    ids = [c.id for c in configs]
+    if len(set(ids)) != len(ids):
+        raise SuiteError(f"{path}: expectation ids must be unique")
+    try:
+        suite = gx.ExpectationSuite(
+            name=str(raw.get("name") or path.stem),
+            expectations=configs,
+            suite_parameters=raw.get("suite_parameters"),
+            meta=raw.get("meta") or {},
+            notes=raw.get("notes"),
+            id=raw.get("id"),
+        )
+    except Exception as e:  # anything GX rejects at suite level
+        raise SuiteError(f"{path}: invalid suite: {_first_line(e)}") from None
+    if len(suite.expectations) != len(configs):  # GX logs and drops invalid ones; we refuse instead
+        raise SuiteError(f"{path}: GX dropped {len(configs) - len(suite.expectations)} expectation(s)")
+    return suite
+
+
+def _expectation_config(path: Path, i: int, entry: Any) -> ExpectationConfiguration:
+    where = f"{path}: expectation #{i}"
+    if not isinstance(entry, dict):
+        raise SuiteError(f"{where}: must be a JSON object")
+    etype = entry.get("type")
+    if "expectation_type" in entry and etype is None:
+        raise SuiteError(f"{where}: uses the pre-1.0 key 'expectation_type'; GX 1.x calls it 'type'")
+    if not isinstance(etype, str) or not etype:
+        raise SuiteError(f"{where}: missing 'type'")
+    where = f"{where} ({etype})"
+    unknown = set(entry) - _EXPECTATION_KEYS
+    if unknown:
+        raise SuiteError(f"{where}: unknown keys {sorted(unknown)}; put project settings under 'meta'")
+    kwargs = entry.get("kwargs", {})
+    meta = entry.get("meta") or {}
+    if not isinstance(kwargs, dict) or not isinstance(meta, dict):
+        raise SuiteError(f"{where}: 'kwargs' and 'meta' must be JSON objects")
+    severity = meta.get("severity")
+    if severity is not None and str(severity).lower() not in _SEVERITY_ALIASES:
+        raise SuiteError(f"{where}: meta.severity must be one of {SEVERITIES}, got {severity!r}")
+    kwargs = {k: _datetime_bound(v) if k in ("min_value", "max_value") else v for k, v in kwargs.items()}
+    spec = {k: v for k, v in entry.items() if k != "kwargs"}
+    # A stable id ties each GX result back to its expectation (GX reorders results).
+    spec.setdefault("id", str(uuid.uuid5(uuid.NAMESPACE_URL, f"wi_pipeline:{path.name}#{i}")))
+    try:
+        config = ExpectationConfiguration(**{**spec, "kwargs": kwargs})
+        config.to_domain_obj()  # validates type and kwargs
+    except Exception as e:
+        if type(e).__name__ == "ExpectationNotFoundError":
+            raise SuiteError(f"{where}: unknown expectation type {etype!r}") from None
+        msg = _pydantic_errors(e) or str(getattr(e, "message", "") or e)
+        raise SuiteError(f"{where}: invalid kwargs or settings: {_compact(msg)}") from None
+    return config
+
+
+def _datetime_bound(value: Any) -> Any:
+    """'2015-01-01' -> '2015-01-01T00:00:00'.
+
+    GX parses a date-only bound into a ``datetime.date``, which pandas cannot compare with a
+    datetime64 column (every row errors); a midnight datetime compares as intended.
+    """
+    if isinstance(value, str) and _DATE_ONLY.fullmatch(value.strip()):
+        return value.strip() + "T00:00:00"
+    return value
+
+
+def _pydantic_errors(e: BaseException) -> str | None:
+    """'min_value: value is not a valid float; ...' from a pydantic ValidationError."""
+    errors = getattr(e, "errors", None)
+    if not callable(errors):
+        return None
+    try:
+        items = [f"{'.'.join(map(str, err.get('loc', ())))}: {err.get('msg')}" for err in errors()]
+    except Exception:
+        return None
+    return "; ".join(dict.fromkeys(items)) or None
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+
+def _compact(msg: str) -> str:
+    return " ".join(msg.split())
+
+
+def _severity(config: ExpectationConfiguration) -> str:
+    meta_sev = (config.meta or {}).get("severity")
+    if meta_sev is not None:
+        return _SEVERITY_ALIASES[str(meta_sev).lower()]
+    gx_sev = getattr(config.severity, "value", config.severity)
+    return _GX_SEVERITY.get(str(gx_sev).lower(), "error")
+
+
+# ---------------------------------------------------------------------------------------------
+# Running suites
+# ---------------------------------------------------------------------------------------------
+
+_GX_LOCK = threading.Lock()
+_GX_STATE: dict[str, Any] = {}
+
+
+def _batch_definition():
+    """One ephemeral context, pandas datasource and whole-frame batch definition per process.
+
+    Building them costs ~30 ms per call; the lock keeps concurrent asset checks in one process
+    from sharing the datasource's execution engine mid-run.
+    """
+    if "batch_definition" not in _GX_STATE:
+        # GX fingerprints each batch (a full hash of the frame, for batch markers we never read)
+        # unless the frame exceeds HASH_THRESHOLD bytes; that was a third of a 1M-row run.
+        if hasattr(_pandas_engine, "HASH_THRESHOLD"):
+            _pandas_engine.HASH_THRESHOLD = 0
+        context = gx.get_context(mode="ephemeral")
+        context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+        asset = context.data_sources.add_pandas("wi_pipeline").add_dataframe_asset("frame")
+        _GX_STATE["context"] = context
+        _GX_STATE["batch_definition"] = asset.add_batch_definition_whole_dataframe("whole_frame")
+    return _GX_STATE["batch_definition"]
+
+
+def run_suite(
+    df: pd.DataFrame,
+    suite_name: str | os.PathLike,
+    *,
+    identifier_columns: Iterable[str] = (),
+    suites_dir: str | os.PathLike | None = None,
+) -> SuiteResult:
+    """Validate ``df`` against the suite file; the file is re-read on every call so edits apply."""
+    suite = load_suite(suite_name, suites_dir)
+    id_cols = set(identifier_columns)
+    by_id: dict[str, Any] = {}
+    for cols, configs in _column_groups(suite, df).items():
+        frame = df if cols is None else df[list(cols)]
+        part = gx.ExpectationSuite(name=suite.name, expectations=configs)
+        with _GX_LOCK:
+            # The Validator that ValidationDefinition.run uses, without its result store (which
+            # would grow in a cached context) and loading the frame once (Batch.validate loads it
+            # twice, and each load fingerprints the whole frame).
+            validator = Validator(
+                batch_definition=_batch_definition(),
+                batch_parameters={"dataframe": frame},
+                result_format=RESULT_FORMAT,
+            )
+            validation = validator.validate_expectation_suite(part)
+        by_id.update({r.expectation_config.id: r for r in validation.results})
+    records = []
+    for exp in suite.expectations:
+        config = exp.configuration
+        gx_result = by_id.get(config.id)
+        if gx_result is None:
+            records.append(
+                CheckRecord(config.type, _columns(config.kwargs), _severity(config), False, note="no result from GX")
+            )
+        else:
+            records.append(_record(config, gx_result, id_cols))
+    return SuiteResult(suite_name=suite.name, n_rows=len(df), results=records)
+
+
+_COLUMN_PREFIXES = ("expect_column", "expect_compound_columns", "expect_multicolumn", "expect_select_column")
+
+
+def _referenced_columns(kwargs: dict) -> list[str]:
+    cols = [kwargs[k] for k in ("column", "column_A", "column_B") if k in kwargs]
+    return cols + list(kwargs.get("column_list") or [])
+
+
+def _column_groups(suite: gx.ExpectationSuite, df: pd.DataFrame) -> dict[tuple[str, ...] | None, list]:
+    """Expectation configs grouped by the columns they read; None = needs the whole frame.
+
+    GX's pandas engine filters the whole batch frame row-wise for every column metric, so
+    validating each column set on its own narrow frame is several times faster on wide data.
+    Table-level expectations, row conditions (free-text column references) and missing columns
+    (GX itself reports those) get the whole frame.
+    """
+    groups: dict[tuple[str, ...] | None, list] = {}
+    present = set(df.columns)
+    for exp in suite.expectations:
+        config = exp.configuration
+        cols = tuple(dict.fromkeys(_referenced_columns(config.kwargs)))
+        narrow = (
+            config.type.startswith(_COLUMN_PREFIXES)
+            and cols
+            and not config.kwargs.get("row_condition")
+            and set(cols) <= present
+            and df.columns.is_unique
+        )
+        groups.setdefault(tuple(sorted(cols)) if narrow else None, []).append(config)
+    return groups
+
+
+def _columns(kwargs: dict) -> str | None:
+    cols = _referenced_columns(kwargs)
+    return ", ".join(map(str, cols)) or None
+
+
+def _record(config: ExpectationConfiguration, gx_result: Any, id_cols: set[str]) -> CheckRecord:
+    kwargs = config.kwargs
+    columns = _columns(kwargs)
+    touches_id = any(c in id_cols for c in _referenced_columns(kwargs))
+    res = gx_result.result or {}
+    note = None
+    exc = gx_result.exception_info or {}
+    if exc.get("raised_exception") is not True:  # GX nests exception info per metric when a metric fails
+        nested = [v for v in exc.values() if isinstance(v, dict) and v.get("raised_exception")]
+        exc = nested[0] if nested else {}
+    if exc.get("raised_exception"):
+        note = "error: " + _compact(str(exc.get("exception_message") or "GX raised an exception"))
+    counts = res.get("partial_unexpected_counts")
+    raw_sample = [c.get("value") for c in counts] if counts is not None else res.get("partial_unexpected_list") or []
+    sample: list[Any] = []
+    for v in raw_sample:  # GX lists each NaN separately; keep distinct values only
+        safe = _safe_value(v, touches_id)
+        if safe not in sample:
+            sample.append(safe)
+    sample = sample[:PARTIAL_UNEXPECTED_COUNT]
+    observed = res.get("observed_value")
+    observed = None if observed is None else _safe_value(observed, touches_id)
+    unexpected_count = res.get("unexpected_count")
+    unexpected_percent = res.get("unexpected_percent")
+    return CheckRecord(
+        expectation=config.type,
+        column=columns,
+        severity=_severity(config),
+        success=bool(gx_result.success),
+        unexpected_count=None if unexpected_count is None else int(unexpected_count),
+        unexpected_percent=None if unexpected_percent is None else round(float(unexpected_percent), 4),
+        sample=sample,
+        observed=observed,
+        note=note,
+    )
+
+
+def _safe_value(value: Any, redact_all: bool) -> Any:
+    """Plain JSON-able value, or REDACTED when it may carry an identifier."""
+    if redact_all:
+        return REDACTED
+    if isinstance(value, dict):
+        return {str(k): _safe_value(v, False) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_safe_value(v, False) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or value is pd.NaT:
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if not value.is_integer():  # fractions are measurements, not keys
+            return value
+        if abs(value) < 1e15:
+            value = int(value)
+    if isinstance(value, (pd.Timestamp, np.datetime64)):
+        return str(value)
+    if isinstance(value, (int, float)):
+        return REDACTED if _IDENTIFIER_LIKE.search(str(abs(value))) else value
+    text = str(value)
+    return REDACTED if _IDENTIFIER_LIKE.search(text) else text
+
+
+# ---------------------------------------------------------------------------------------------
+# Plain-pandas checks that GX does not express well (cross-extract, cross-municipality)
+# ---------------------------------------------------------------------------------------------
+
+
+def row_count_within(
+    n_now: int, n_previous: int | None, tolerance: float = 0.5, *, severity: str = "error"
+) -> CheckRecord:
+    """Plausible extract size: relative change against the previous extract at most ``tolerance``.
+
+    A half-empty or doubled extract usually means a broken export, not a real change.
+    Without a previous extract (None or 0) the check passes and says so.
+    """
+    if not n_previous:
+        return CheckRecord("row_count_within", None, severity, True, observed={"n_now": int(n_now)},
+                           note="no previous extract to compare with")
+    change = (n_now - n_previous) / n_previous
+    return CheckRecord(
+        "row_count_within",
+        None,
+        severity,
+        bool(abs(change) <= tolerance),
+        observed={"n_now": int(n_now), "n_previous": int(n_previous), "relative_change": round(change, 4)},
+        note=None if abs(change) <= tolerance else f"row count changed {change:+.1%} (tolerance {tolerance:.0%})",
+    )
+
+
+def distribution_within(
+    value: float, pooled_value: float, tolerance: float, label: str, *, severity: str = "warn"
+) -> CheckRecord:
+    """A municipality's share or mean within ``tolerance`` (absolute) of the pooled G4 value.
+
+    Defaults to warn: real differences between cities exist; a large gap more often means a local
+    code or registration habit that harmonisation missed, which a person should look at.
+    """
+    ok = not (pd.isna(value) or pd.isna(pooled_value)) and abs(value - pooled_value) <= tolerance
+    diff = None if pd.isna(value) or pd.isna(pooled_value) else round(float(value - pooled_value), 6)
+    return CheckRecord(
+        "distribution_within",
+        label,
+        severity,
+        bool(ok),
+        observed={"value": _safe_value(value, False), "pooled": _safe_value(pooled_value, False), "difference": diff},
+        note=None if ok else f"{label}: {value} vs pooled {pooled_value} (tolerance {tolerance})",
+    )
+
+
+__all__: Sequence[str] = (
+    "EXPECTATIONS_DIR",
+    "REDACTED",
+    "CheckRecord",
+    "SuiteError",
+    "SuiteResult",
+    "distribution_within",
+    "load_suite",
+    "row_count_within",
+    "run_suite",
+    "suite_path",
+)
