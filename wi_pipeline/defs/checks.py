@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator
 import pandas as pd
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, Failure, MetadataValue, Output
 
+from wi_pipeline.defs.metadata import IDENTIFIER_COLUMNS
 from wi_pipeline.lib.privacy import scan_identifiers
 
 NO_IDENTIFIERS = "no_identifiers"
@@ -37,3 +38,37 @@ def emit_guarded(outputs: Iterable[tuple[str | None, object, dict]], checks: lis
                       "nothing downstream is rebuilt from this one")
     for name, value, metadata in outputs:
         yield Output(value, output_name=name or "result", metadata=metadata)
+
+
+GX_SUITE = "gx_suite"
+
+
+def suite_name(key: AssetKey) -> str:
+    """The suite of an asset lives in expectations/<key path joined by _>.json."""
+    return "_".join(key.path)
+
+
+def gx_suite_spec(key: AssetKey) -> AssetCheckSpec:
+    return AssetCheckSpec(GX_SUITE, asset=key, blocking=True,
+                          description=f"Great Expectations suite expectations/{suite_name(key)}.json (edit the JSON to change it).")
+
+
+def gx_suite_result(df: pd.DataFrame, key: AssetKey, extra=()) -> AssetCheckResult:
+    """Run the asset's suite (plus project checks that need more than one frame); a bad suite file fails the check."""
+    from wi_pipeline.lib.quality import SuiteError, run_suite
+
+    try:
+        result = run_suite(df, suite_name(key), identifier_columns=IDENTIFIER_COLUMNS).with_checks(*extra)
+    except SuiteError as err:
+        return AssetCheckResult(asset_key=key, check_name=GX_SUITE, passed=False,
+                                metadata={"suite_error": MetadataValue.text(str(err))})
+    failed = result.failed()
+    return AssetCheckResult(
+        asset_key=key, check_name=GX_SUITE, passed=result.success,
+        metadata={
+            "expectations": len(result.results),
+            "failed_blocking": sum(r.blocking for r in failed),
+            "failed_warnings": sum(not r.blocking for r in failed),
+            "results": MetadataValue.md(result.to_markdown()),
+        },
+    )

@@ -497,6 +497,15 @@ def row_count_within(
     )
 
 
+def quarantine_share_within(n_quarantined: int, n_in: int, max_share: float = 0.1, *, severity: str = "error") -> CheckRecord:
+    """Properly registered: a few faulty rows are normal, a large share means the export itself is broken."""
+    share = n_quarantined / n_in if n_in else 0.0
+    ok = share <= max_share
+    return CheckRecord("quarantine_share_within", None, severity, bool(ok),
+                       observed={"quarantined": int(n_quarantined), "rows_in": int(n_in), "share": round(share, 4)},
+                       note=None if ok else f"{share:.1%} of rows quarantined (at most {max_share:.0%} expected)")
+
+
 def distribution_within(
     value: float, pooled_value: float, tolerance: float, label: str, *, severity: str = "warn"
 ) -> CheckRecord:
@@ -525,6 +534,7 @@ __all__: Sequence[str] = (
     "SuiteResult",
     "distribution_within",
     "load_suite",
+    "quarantine_share_within",
     "row_count_within",
     "run_suite",
     "suite_path",

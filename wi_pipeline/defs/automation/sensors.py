@@ -2,9 +2,10 @@
 
 import json
 
-from dagster import (AssetKey, AssetRecordsFilter, DefaultSensorStatus, RunRequest, SensorEvaluationContext,
+from dagster import (AssetKey, DefaultSensorStatus, RunRequest, SensorEvaluationContext,
                      SensorResult, SkipReason, sensor)
 
+from wi_pipeline.defs.history import latest_metadata
 from wi_pipeline.defs.resources import LandingFolder
 from wi_pipeline.lib.arrivals import plan_arrivals
 from wi_pipeline.lib.layout import G4, REGISTERS
@@ -15,13 +16,9 @@ def ingested_hashes(instance) -> dict[tuple[str, str], str]:
     out = {}
     for register in REGISTERS:
         for gemeente in G4:
-            records = instance.fetch_materializations(
-                AssetRecordsFilter(asset_key=AssetKey(["registers", register]), asset_partitions=[gemeente]), limit=1
-            ).records
-            if records:
-                md = records[0].asset_materialization.metadata
-                if "extract_sha256" in md:
-                    out[(gemeente, register)] = md["extract_sha256"].value
+            digest = latest_metadata(instance, AssetKey(["registers", register]), gemeente).get("extract_sha256")
+            if digest:
+                out[(gemeente, register)] = digest
     return out
 
 

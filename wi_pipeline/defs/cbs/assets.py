@@ -2,7 +2,8 @@
 
 from dagster import AssetExecutionContext, AssetKey, AssetOut, multi_asset
 
-from wi_pipeline.defs.checks import emit_guarded, no_identifiers_result, no_identifiers_spec
+from wi_pipeline.defs.checks import (emit_guarded, gx_suite_result, gx_suite_spec, no_identifiers_result,
+                                     no_identifiers_spec)
 from wi_pipeline.defs.metadata import ingestion_metadata
 from wi_pipeline.defs.resources import LandingFolder, PseudonymisationKey
 from wi_pipeline.lib.arrivals import file_sha256
@@ -26,7 +27,7 @@ def build_cbs_asset(layout: CbsTableLayout):
                                              if layout.holds_bsn else "")),
             f"{name}_quarantine": _out(f"Rows of {layout.name} that could not be typed or linked, with the reason."),
         },
-        check_specs=[no_identifiers_spec(key), no_identifiers_spec(qkey)],
+        check_specs=[gx_suite_spec(key), no_identifiers_spec(key), no_identifiers_spec(qkey)],
         can_subset=False,
     )
     def _asset(context: AssetExecutionContext, landing: LandingFolder, pseudonym_key: PseudonymisationKey):
@@ -40,7 +41,8 @@ def build_cbs_asset(layout: CbsTableLayout):
             meta["key_fingerprint"] = key_.fingerprint
         yield from emit_guarded(
             [(name, accepted, meta), (f"{name}_quarantine", quarantine, {"dagster/row_count": len(quarantine)})],
-            [no_identifiers_result(accepted, key, allow_cbs_keys=True),
+            [gx_suite_result(accepted, key),
+             no_identifiers_result(accepted, key, allow_cbs_keys=True),
              no_identifiers_result(quarantine, qkey, allow_cbs_keys=True)],
         )
 

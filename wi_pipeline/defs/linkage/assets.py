@@ -3,7 +3,8 @@
 import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, AssetKey, AssetOut, MetadataValue, multi_asset
 
-from wi_pipeline.defs.checks import emit_guarded, no_identifiers_result, no_identifiers_spec
+from wi_pipeline.defs.checks import (emit_guarded, gx_suite_result, gx_suite_spec, no_identifiers_result,
+                                     no_identifiers_spec)
 
 from wi_pipeline.defs.metadata import preview, table_schema
 from wi_pipeline.defs.partitions import g4_partitions
@@ -30,7 +31,8 @@ def _out(description: str) -> AssetOut:
         "linkage_quarantine": _out("Register spells that could not be linked, with the reason (not in the key file, unreliable key)."),
         "linkage_rates": _out("Per register: rows, linked, not found, unreliable key, invalid BSN and the linkage rate."),
     },
-    check_specs=[no_identifiers_spec(AssetKey(["linkage", n])) for n in ("linked_registers", "linkage_quarantine", "linkage_rates")],
+    check_specs=[*[no_identifiers_spec(AssetKey(["linkage", n])) for n in ("linked_registers", "linkage_quarantine", "linkage_rates")],
+                 gx_suite_spec(AssetKey(["linkage", "linked_registers"])), gx_suite_spec(AssetKey(["linkage", "linkage_rates"]))],
     partitions_def=g4_partitions,
     can_subset=False,
 )
@@ -51,5 +53,7 @@ def link_registers_asset(context: AssetExecutionContext, koppeltabel: pd.DataFra
                                                    "preview": preview(result.quarantine)}),
         ("linkage_rates", result.rates, {"dagster/row_count": len(result.rates), "rates": rates_md}),
     ]
-    yield from emit_guarded(outputs, [no_identifiers_result(df, AssetKey(["linkage", n]), allow_cbs_keys=True)
-                                      for n, df, _ in outputs])
+    checks = [no_identifiers_result(df, AssetKey(["linkage", n]), allow_cbs_keys=True) for n, df, _ in outputs]
+    checks += [gx_suite_result(result.linked, AssetKey(["linkage", "linked_registers"])),
+               gx_suite_result(result.rates, AssetKey(["linkage", "linkage_rates"]))]
+    yield from emit_guarded(outputs, checks)

@@ -6,7 +6,8 @@ import pyarrow.dataset as ds
 from dagster import (AssetCheckResult, AssetCheckSpec, AssetExecutionContext, AssetIn, AssetKey,
                      ConfigurableResource, asset)
 
-from wi_pipeline.defs.checks import emit_guarded, no_identifiers_result, no_identifiers_spec
+from wi_pipeline.defs.checks import (emit_guarded, gx_suite_result, gx_suite_spec, no_identifiers_result,
+                                     no_identifiers_spec)
 from wi_pipeline.defs.metadata import counts_md, preview, table_schema
 from wi_pipeline.defs.partitions import g4_partitions
 from wi_pipeline.lib.layout import CBS_TABLES
@@ -44,7 +45,7 @@ PANEL_KEY = AssetKey(["panel", "linked_panel"])
     "benefits, exemptions, instruments, support, jobs, health costs and debts. The table every estimate reads.",
     check_specs=[AssetCheckSpec("panel_contract", asset=PANEL_KEY, blocking=True,
                                 description="One row per person-month, no gaps, months in the window, flags consistent with their spells."),
-                 no_identifiers_spec(PANEL_KEY)],
+                 gx_suite_spec(PANEL_KEY), no_identifiers_spec(PANEL_KEY)],
 )
 def linked_panel(context: AssetExecutionContext, panel_settings: PanelSettings, linked_registers: pd.DataFrame,
                  gbapersoontab: ds.Dataset, kindoudertab: ds.Dataset, gbaburgerlijkestaatbus: ds.Dataset,
@@ -71,4 +72,4 @@ def linked_panel(context: AssetExecutionContext, panel_settings: PanelSettings, 
         "persons_without_cbs_record": report.persons_without_cbs_record,
         "dagster/column_schema": table_schema(panel).value,
         "preview": preview(panel),
-    })], [contract, no_identifiers_result(panel, PANEL_KEY)])
+    })], [contract, gx_suite_result(panel, PANEL_KEY), no_identifiers_result(panel, PANEL_KEY)])

@@ -3,13 +3,16 @@
 from dagster import (AssetCheckResult, AssetCheckSpec, AssetExecutionContext, AssetKey, AssetOut, Failure,
                      multi_asset)
 
-from wi_pipeline.defs.checks import emit_guarded, no_identifiers_result, no_identifiers_spec
+from wi_pipeline.defs.checks import (emit_guarded, gx_suite_result, gx_suite_spec, no_identifiers_result,
+                                     no_identifiers_spec)
+from wi_pipeline.defs.history import latest_metadata
 from wi_pipeline.defs.metadata import ingestion_metadata, preview
 from wi_pipeline.defs.partitions import g4_partitions
 from wi_pipeline.defs.resources import LandingFolder, PseudonymisationKey
 from wi_pipeline.lib.arrivals import file_sha256
 from wi_pipeline.lib.ingest import ExtractError, current_extract, ingest_register
 from wi_pipeline.lib.layout import REGISTERS, RegisterLayout
+from wi_pipeline.lib.quality import quarantine_share_within, row_count_within
 
 EXTRACT_READABLE = "extract_readable"
 
@@ -34,6 +37,7 @@ def build_register_asset(layout: RegisterLayout):
         check_specs=[
             AssetCheckSpec(EXTRACT_READABLE, asset=key, blocking=True,
                            description="The current extract has the contract's columns, delimiter and encoding, and rows."),
+            gx_suite_spec(key),
             no_identifiers_spec(key),
             no_identifiers_spec(qkey),
         ],
@@ -69,6 +73,11 @@ def build_register_asset(layout: RegisterLayout):
                "key_fingerprint": key_.fingerprint})],
             [AssetCheckResult(asset_key=key, check_name=EXTRACT_READABLE, passed=True,
                               metadata={"extract": result.source}),
+             gx_suite_result(result.accepted, key, extra=[
+                 row_count_within(result.rows_accepted,
+                                  latest_metadata(context.instance, key, gemeente).get("rows_accepted")),
+                 quarantine_share_within(result.rows_quarantined, result.rows_in),
+             ]),
              no_identifiers_result(result.accepted, key),
              no_identifiers_result(result.quarantine, qkey)],
         )
