@@ -9,12 +9,13 @@ from wi_pipeline.defs.io import ParquetIOManager
 from wi_pipeline.defs.jobs import build_jobs
 from wi_pipeline.defs.linkage.assets import link_registers_asset
 from wi_pipeline.defs.panel.assets import PanelSettings, linked_panel
+from wi_pipeline.defs.quality.assets import data_quality, g4_data_quality
 from wi_pipeline.defs.registers.assets import register_assets
 from wi_pipeline.defs.reports.inventory import build_data_inventory
 from wi_pipeline.defs.resources import default_resources
 from wi_pipeline.paths import warehouse_dir
 
-assets = [*register_assets, *cbs_assets, link_registers_asset, linked_panel]
+assets = [*register_assets, *cbs_assets, link_registers_asset, linked_panel, data_quality, g4_data_quality]
 assets.append(build_data_inventory(lambda: assets))
 
 defs = Definitions(

@@ -1,7 +1,8 @@
 """Parquet storage for asset outputs, one file per asset (and partition), written atomically.
 
 A crash mid-write leaves the previous file intact: the new file is written next to it and renamed
-over it in one step. Unpartitioned consumers of a partitioned asset get a dict keyed by partition;
+over it in one step. Unpartitioned consumers of a partitioned asset get a dict keyed by partition; an input declared
+with ``AssetIn(metadata={"columns": [...]})`` reads only those columns;
 an input annotated as ``pyarrow.dataset.Dataset`` gets a lazy dataset, so large CBS tables can be
 read with column selection and predicate pushdown instead of loaded whole.
 """
@@ -64,12 +65,12 @@ class ParquetIOManager(ConfigurableIOManager):
         else:
             raise TypeError(f"{context.asset_key.to_user_string()}: cannot store a {type(obj).__name__}")
 
-    def _load_one(self, stem: Path, as_dataset: bool):
+    def _load_one(self, stem: Path, as_dataset: bool, columns: list[str] | None = None):
         path = self._find(stem)
         if as_dataset:
             return ds.dataset(path, format="parquet")
         if path.suffix == ".parquet":
-            table = pq.read_table(path)
+            table = pq.read_table(path, columns=columns)
             df = table.to_pandas()
             raw = (table.schema.metadata or {}).get(b"wi_attrs")
             if raw:
@@ -82,9 +83,10 @@ class ParquetIOManager(ConfigurableIOManager):
     def load_input(self, context: InputContext):
         key_path = context.asset_key.path
         as_dataset = context.dagster_type.typing_type is ds.Dataset
+        columns = (context.definition_metadata or {}).get("columns")  # AssetIn(metadata={"columns": [...]})
         if not context.has_asset_partitions:
-            return self._load_one(self._stem(key_path, None), as_dataset)
+            return self._load_one(self._stem(key_path, None), as_dataset, columns)
         keys = context.asset_partition_keys
         if len(keys) == 1 and context.has_partition_key:
-            return self._load_one(self._stem(key_path, keys[0]), as_dataset)
-        return {k: self._load_one(self._stem(key_path, k), as_dataset) for k in keys}
+            return self._load_one(self._stem(key_path, keys[0]), as_dataset, columns)
+        return {k: self._load_one(self._stem(key_path, k), as_dataset, columns) for k in keys}

@@ -62,7 +62,7 @@ def link_registers(
                 "linked": int(ok.sum()),
                 "not_found": int((reason[~ok] == REASON_NOT_FOUND).sum()),
                 "unreliable_key": int((reason[~ok] == REASON_UNRELIABLE).sum()),
-                "invalid_bsn": invalid,
+                "failed_eleven_test": invalid,
                 "linkage_rate": round(ok.sum() / total, 4) if total else float("nan"),
                 "persons_linked": int(spells.loc[ok, PSEUDONYM_COLUMN].nunique()),
             }

@@ -16,6 +16,8 @@ from wi_pipeline.lib.bsn import is_valid_bsn
 BSN_COLUMNS = ("bsn", "burgerservicenummer", "sofinummer")
 CBS_KEY_COLUMNS = ("rinpersoon", "rinpersoons", "rinpersoonma", "rinpersoonpa", "rinpersoonsma", "rinpersoonspa")
 PSEUDONYM_COLUMNS = ("pseudo_id", "person_id")
+# CBS's own numbers for jobs, employers and households: 9 digits, not persons, allowed with CBS keys.
+CBS_NON_PERSON_KEYS = ("ikvid", "sbeid", "huishoudnr")
 _NINE_DIGITS = r"(?<!\d)(\d{9})(?!\d)"
 _PSEUDONYM = r"^[0-9a-f]{32}$"
 
@@ -52,6 +54,8 @@ def scan_identifiers(df: pd.DataFrame, *, allow_cbs_keys: bool = False, publishe
             if not allow_cbs_keys or published:
                 findings.append(Finding(str(col), "cbs key column", 0))
             continue  # values of an allowed key column are RINPERSOONs, not BSNs
+        if name in CBS_NON_PERSON_KEYS and allow_cbs_keys and not published:
+            continue
         if name in PSEUDONYM_COLUMNS and published:
             findings.append(Finding(str(col), "pseudonym column", 0))
             continue
@@ -62,6 +66,11 @@ def scan_identifiers(df: pd.DataFrame, *, allow_cbs_keys: bool = False, publishe
         values = _distinct_text(s)
         if values.empty:
             continue
+        hashes = values.str.fullmatch(_PSEUDONYM)
+        if name in PSEUDONYM_COLUMNS:
+            values = values[~hashes]  # a hash may contain nine digits in a row by chance: not a BSN
+            if values.empty:
+                continue
         candidates = values.str.extractall(_NINE_DIGITS)[0] if values.str.contains(r"\d{9}", regex=True).any() else pd.Series(dtype=str)
         if len(candidates):
             valid = candidates[is_valid_bsn(candidates.reset_index(drop=True)).to_numpy()]

@@ -497,13 +497,18 @@ def row_count_within(
     )
 
 
-def quarantine_share_within(n_quarantined: int, n_in: int, max_share: float = 0.1, *, severity: str = "error") -> CheckRecord:
-    """Properly registered: a few faulty rows are normal, a large share means the export itself is broken."""
+def quarantine_share_within(n_quarantined: int, n_in: int, max_share: float = 0.25, *, min_rows: int = 100,
+                            severity: str = "error") -> CheckRecord:
+    """Properly registered: a few faulty rows are normal, a large share means the export itself is broken.
+
+    Below ``min_rows`` rows a share says little (one fault in twelve rows is 8%), so it only reports.
+    """
     share = n_quarantined / n_in if n_in else 0.0
-    ok = share <= max_share
+    ok = share <= max_share or n_in < min_rows
     return CheckRecord("quarantine_share_within", None, severity, bool(ok),
                        observed={"quarantined": int(n_quarantined), "rows_in": int(n_in), "share": round(share, 4)},
-                       note=None if ok else f"{share:.1%} of rows quarantined (at most {max_share:.0%} expected)")
+                       note=(f"only {n_in} rows: share not judged" if n_in < min_rows else None) if ok
+                       else f"{share:.1%} of rows quarantined (at most {max_share:.0%} expected)")
 
 
 def distribution_within(

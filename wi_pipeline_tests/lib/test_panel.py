@@ -89,7 +89,7 @@ def test_linkage_quarantines_unknown_persons_and_counts_rates(result):
     assert linkage.quarantine["reason"].tolist() == [REASON_NOT_FOUND]
     rates = linkage.rates.set_index("register")
     assert rates.loc["bijstand", "rows"] == 7 and rates.loc["bijstand", "linked"] == 5
-    assert rates.loc["bijstand", "not_found"] == 1 and rates.loc["bijstand", "invalid_bsn"] == 1
+    assert rates.loc["bijstand", "not_found"] == 1 and rates.loc["bijstand", "failed_eleven_test"] == 1
 
 
 def test_one_row_per_person_month_for_the_population(result):

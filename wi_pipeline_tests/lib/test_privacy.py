@@ -29,3 +29,16 @@ def test_identifier_columns_and_published_pseudonyms():
     assert kinds(scan_identifiers(df.drop(columns="BSN"), allow_cbs_keys=True)) == []
     assert kinds(scan_identifiers(df.drop(columns="BSN"), allow_cbs_keys=True, published=True)) == [
         ("RINPERSOON", "cbs key column"), ("label", "pseudonym value"), ("pseudo_id", "pseudonym column")]
+
+
+def test_hashes_with_nine_digits_in_a_row_are_not_bsns():
+    pseudo = "ab" + "999993653" + "c" * 21  # a pseudonym-shaped hash containing a valid BSN by chance
+    assert scan_identifiers(pd.DataFrame({"pseudo_id": [pseudo]})) == []
+    [f] = scan_identifiers(pd.DataFrame({"note": [pseudo + " 999993653"]}))
+    assert f.kind == "bsn value"
+
+
+def test_cbs_job_and_employer_numbers_are_allowed_with_cbs_keys_only():
+    df = pd.DataFrame({"SBEID": ["111222333"], "RINPERSOON": ["000000011"]})
+    assert scan_identifiers(df, allow_cbs_keys=True) == []
+    assert kinds(scan_identifiers(df)) == [("RINPERSOON", "cbs key column"), ("SBEID", "bsn value")]

@@ -1,0 +1,115 @@
+"""Data-quality reports: per municipality (what fails, how often, what changed since the previous
+extract) and across the G4 (are the harmonised registers comparable?)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from wi_pipeline.lib.layout import G4, SRG_CATEGORIES
+from wi_pipeline.lib.quality import CheckRecord, SuiteResult, distribution_within
+
+SUMMARY_COLUMNS = ["asset", "check", "column", "severity", "success", "unexpected_count", "unexpected_percent"]
+
+
+def summarise(results: dict[str, SuiteResult]) -> pd.DataFrame:
+    rows = []
+    for asset, res in results.items():
+        for r in res.results:
+            rows.append({"asset": asset, "check": r.expectation, "column": r.column or "", "severity": r.severity,
+                         "success": r.success, "unexpected_count": r.unexpected_count,
+                         "unexpected_percent": r.unexpected_percent})
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def compare_with_previous(now: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFrame:
+    """Per check: did it pass before, does it now, and how did the count of unexpected rows move."""
+    key = ["asset", "check", "column"]
+    if previous is None or previous.empty:
+        out = now.assign(previous_success=pd.NA, previous_unexpected=pd.NA)
+    else:
+        prev = previous[key + ["success", "unexpected_count"]].rename(
+            columns={"success": "previous_success", "unexpected_count": "previous_unexpected"})
+        out = now.merge(prev, on=key, how="left")
+    status = []
+    for _, r in out.iterrows():
+        if pd.isna(r["previous_success"]):
+            status.append("new" if previous is not None and not previous.empty else "first extract")
+        elif bool(r["previous_success"]) and not r["success"]:
+            status.append("now failing")
+        elif not bool(r["previous_success"]) and r["success"]:
+            status.append("fixed")
+        else:
+            status.append("unchanged")
+    return out.assign(change=status)
+
+
+def _md_table(df: pd.DataFrame) -> str:
+    return df.to_markdown(index=False) if len(df) else "_none_"
+
+
+def municipality_report(gemeente: str, results: dict[str, SuiteResult], ingestion: pd.DataFrame,
+                        linkage_rates: pd.DataFrame, previous: pd.DataFrame | None) -> tuple[str, pd.DataFrame]:
+    """Markdown for the UI and the summary table to remember for the next extract."""
+    summary = summarise(results)
+    changes = compare_with_previous(summary, previous)
+    failing = changes[~changes["success"]]
+    moved = changes[changes["change"].isin(["now failing", "fixed"])]
+    name = G4.get(gemeente, gemeente)
+    lines = [
+        f"# Data quality: {name} ({gemeente})",
+        "",
+        f"{len(summary)} checks on {len(results)} assets; **{int((~summary['success']).sum())} failing** "
+        f"({int(((~summary['success']) & (summary['severity'] == 'error')).sum())} blocking).",
+        "",
+        "## Rows per extract (in = accepted + quarantined)",
+        _md_table(ingestion),
+        "",
+        "## Linkage to CBS",
+        _md_table(linkage_rates),
+        "",
+        "## Failing checks",
+        _md_table(failing[["asset", "check", "column", "severity", "unexpected_count", "unexpected_percent", "change"]]),
+        "",
+        "## Changes since the previous extract",
+        _md_table(moved[["asset", "check", "column", "change", "previous_unexpected", "unexpected_count"]]),
+    ]
+    return "\n".join(lines), summary
+
+
+def g4_profile(panel: pd.DataFrame) -> dict[str, float]:
+    """Key distributions of one municipality's panel, per person (first month on bijstand)."""
+    on = panel[panel["on_bijstand"]]
+    first = on.sort_values("month").groupby("pseudo_id", observed=True).first()
+    persons = max(len(first), 1)
+    ever = panel.groupby("pseudo_id", observed=True)[[f"instr_{c}" for c in SRG_CATEGORIES]].any()
+    runs = on.groupby("pseudo_id", observed=True)["bijstand_duration_months"].max()
+    profile = {
+        "share_single_parent": float(first["single_parent"].mean()) if len(first) else float("nan"),
+        "share_women": float((first["sex"] == "vrouw").mean()) if len(first) else float("nan"),
+        "share_age_under_27": float((first["age"] < 27).mean()) if len(first) else float("nan"),
+        "share_age_55_plus": float((first["age"] >= 55).mean()) if len(first) else float("nan"),
+        "mean_spell_months": float(runs.mean() + 1) if len(runs) else float("nan"),
+        "persons": float(persons),
+    }
+    profile.update({f"share_{c}": float(ever[f"instr_{c}"].mean()) for c in SRG_CATEGORIES})
+    return profile
+
+
+DEFAULT_TOLERANCES = {"share_": 0.10, "mean_spell_months": 12.0}
+
+
+def g4_comparison(profiles: dict[str, dict[str, float]], tolerances: dict[str, float] = DEFAULT_TOLERANCES
+                  ) -> tuple[pd.DataFrame, list[CheckRecord]]:
+    """Each municipality against the pooled G4 (person-weighted), with a tolerance per measure."""
+    table = pd.DataFrame(profiles).T
+    weights = table["persons"]
+    pooled = {c: float((table[c] * weights).sum() / weights.sum()) for c in table.columns if c != "persons"}
+    records = []
+    for gm, row in table.iterrows():
+        for col, value in pooled.items():
+            tol = next((t for prefix, t in tolerances.items() if col.startswith(prefix)), None)
+            if tol is not None:
+                records.append(distribution_within(row[col], value, tol, f"{gm} {col}"))
+    out = table.drop(columns="persons").T
+    out["G4_pooled"] = pd.Series(pooled)
+    return out.round(4), records
