@@ -1,0 +1,201 @@
+"""The synthetic generator: determinism, the landing contract, planted faults and planted effects."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from wi_pipeline.lib.layout import CBS_TABLES, G4, REGISTERS, SRG_CATEGORIES
+from wi_pipeline.synthetic.cli import main
+from wi_pipeline.synthetic.config import G4_STOCK, SyntheticConfig
+from wi_pipeline.synthetic.extracts import FAULT_KINDS, write_landing
+from wi_pipeline.synthetic.truth import planted_effects, write_truth
+from wi_pipeline.synthetic.world import simulate_world
+
+EXTRACT = "20250115.csv"
+
+
+def eleven_test(values: pd.Series) -> pd.Series:
+    s = values.astype(str)
+    ok = s.str.fullmatch(r"\d{9}")
+    digits = np.array([[int(c) for c in b] if good else [0] * 9 for b, good in zip(s, ok)])
+    total = digits @ np.array([9, 8, 7, 6, 5, 4, 3, 2, -1])
+    return ok & (total % 11 == 0) & (total != 0)
+
+
+@pytest.fixture(scope="module")
+def world():
+    return simulate_world(SyntheticConfig(scale=0.03))
+
+
+@pytest.fixture(scope="module")
+def landing(world, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("landing")
+    return folder, write_landing(world, folder)
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, sep=";", dtype=str, keep_default_na=False)
+
+
+def test_same_seed_gives_identical_files(tmp_path):
+    cfg = SyntheticConfig(seed=7, scale=0.01)
+    for name in ("a", "b"):
+        write_landing(simulate_world(cfg), tmp_path / name)
+    files_a = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
+    files_b = sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*") if p.is_file())
+    assert files_a == files_b and len(files_a) == 4 * len(REGISTERS) + len(CBS_TABLES)
+    for rel in files_a:
+        assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
+    write_landing(simulate_world(SyntheticConfig(seed=8, scale=0.01)), tmp_path / "c")
+    assert (tmp_path / "a" / "GM0599" / "bijstand" / EXTRACT).read_bytes() != (tmp_path / "c" / "GM0599" / "bijstand" / EXTRACT).read_bytes()
+
+
+def test_bsns_pass_the_eleven_test_and_lie_in_the_test_range(world, landing):
+    folder, summary = landing
+    assert eleven_test(world.persons["bsn"]).all()
+    assert world.persons["bsn"].str.startswith("9999").all()
+    assert world.persons["bsn"].is_unique
+    invalid = 0
+    for gm in G4:
+        for reg in REGISTERS:
+            bsn = _read_csv(folder / gm / reg / EXTRACT)["BSN"]
+            assert bsn.str.startswith("9999").all()
+            invalid += int((~eleven_test(bsn)).sum())
+    assert invalid == summary["faults"]["invalid_bsn"] > 0
+    key = pq.read_table(folder / "CBS" / "KOPPELTABEL.parquet").to_pandas()
+    assert eleven_test(key["BSN"]).all()
+    assert 0.97 * len(world.persons) < len(key) < len(world.persons)  # about 1% missing from the key file
+
+
+def test_files_follow_the_landing_contract(landing):
+    folder, _ = landing
+    for gm in G4:
+        for reg, layout in REGISTERS.items():
+            path = folder / gm / reg / EXTRACT
+            header = path.read_text(encoding="utf-8").splitlines()[0]
+            assert header.split(";") == layout.required_columns
+    for table, layout in CBS_TABLES.items():
+        t = pq.read_table(folder / "CBS" / f"{table}.parquet")
+        assert t.schema.names == list(layout.columns)
+        for field in t.schema:
+            expected = "double" if field.name in layout.numeric_columns else "string"
+            assert str(field.type) == expected, (table, field.name)
+        df = t.to_pandas()
+        if "RINPERSOON" in df:
+            assert df["RINPERSOON"].str.fullmatch(r"\d{9}").all(), table
+        for col in layout.columns:
+            if col.startswith(("DATUM", "SDATUM", "AANV", "EINDSECM", "GBADATUM", "PEILDATUM")):
+                assert df[col].str.fullmatch(r"(\d{8})?").all(), (table, col)
+    ko = pq.read_table(folder / "CBS" / "KINDOUDERTAB.parquet").to_pandas()
+    assert (ko["RINPERSOONpa"] == "---------").any()
+
+
+def test_faults_are_planted_and_counted(landing):
+    folder, summary = landing
+    assert set(summary["faults"]) == set(FAULT_KINDS)
+    assert all(n > 0 for n in summary["faults"].values()), summary["faults"]
+    dups = sum(int(_read_csv(folder / gm / reg / EXTRACT).duplicated().sum()) for gm in G4 for reg in REGISTERS)
+    assert dups >= summary["faults"]["duplicate_row"]
+    open_spells = sum(int((_read_csv(folder / gm / "bijstand" / EXTRACT)["EINDDATUM"] == "").sum()) for gm in G4)
+    assert open_spells > 0
+
+
+def test_free_text_holds_no_bsn_like_numbers(landing):
+    folder, _ = landing
+    for gm in G4:
+        text = _read_csv(folder / gm / "reintegratie" / EXTRACT)["VOORZIENING_OMSCHRIJVING"]
+        assert not text.str.contains(r"\d{6,}").any()
+
+
+def test_local_instrument_codes_come_from_the_mapping(world, landing):
+    folder, _ = landing
+    mapping = pd.read_csv(Path(__file__).resolve().parents[2] / "wi_pipeline" / "reference" / "srg_mapping.csv", sep=";", dtype=str)
+    for gm in G4:
+        codes = set(_read_csv(folder / gm / "reintegratie" / EXTRACT)["VOORZIENING_CODE"])
+        local = set(mapping.loc[mapping["GEMEENTE"] == gm, "VOORZIENING_CODE"])
+        assert len(codes & local) >= 6
+
+
+def test_panel_columns_and_population(world):
+    p = world.panel
+    assert list(p.columns[:3]) == ["gemeente", "person_id", "month"]
+    for cat in SRG_CATEGORIES:
+        assert p[f"instr_{cat}"].dtype == bool and f"months_since_start_{cat}" in p
+    counts = p.groupby("gemeente", observed=True)["person_id"].nunique()
+    for gm, stock in G4_STOCK.items():
+        assert counts[gm] == pytest.approx(0.03 * 1.3 * stock, rel=0.1)
+    assert counts["GM0363"] / counts["GM0344"] == pytest.approx(34880 / 9204, rel=0.1)
+    share = p.loc[p["on_bijstand"], "single_parent"].mean()
+    assert 0.15 < share < 0.27
+    assert (p["self_sufficient"] == ~p["on_bijstand"]).mean() > 0.97  # movers differ in their other city
+    poor = p.groupby("person_id")["poor_health"].first()
+    assert poor.mean() == pytest.approx(0.3, abs=0.07)
+    assert (p.loc[p["poor_health"], "care_costs_total"] >= 2500).all()
+    assert (p.loc[~p["poor_health"], "care_costs_total"] < 2500).all()
+    assert (world.persons.set_index("person_id").loc[poor.index, "poor_health"].to_numpy() == poor.to_numpy()).all()
+    assert world.persons["gemeente_after_move"].notna().mean() == pytest.approx(0.03, abs=0.015)
+
+
+def test_rd_first_stage(world):
+    p = world.panel
+    sp = p[p["single_parent"] & p["on_bijstand"]]
+    age = sp["youngest_child_age_months"]
+    below = sp.loc[age.between(54, 59), "exemption_9a"].mean()
+    above = sp.loc[age.between(60, 65), "exemption_9a"].mean()
+    assert 0.5 < below < 0.72
+    assert above == 0
+    # a meaningful number of single parents see the youngest child turn five inside the window
+    crossing = sp.loc[age.between(57, 62)].groupby("person_id")["youngest_child_age_months"].agg(["min", "max"])
+    assert ((crossing["min"] < 60) & (crossing["max"] >= 60)).sum() > 30
+
+
+def test_naive_comparison_of_scholing_is_biased(world):
+    p = world.panel
+    truth = planted_effects(world)["instruments"]["scholing"]["att"]["12"]["overall"]
+    assert truth["effect_pp"] == pytest.approx(5.0, abs=1.5) and truth["n"] > 100
+    participants = p["months_since_start_scholing"].notna()
+    post = p.loc[p["months_since_start_scholing"] >= 6, "employed"].mean()
+    never = p.loc[~p.groupby("person_id")["months_since_start_scholing"].transform("max").notna(), "employed"].mean()
+    naive_pp = (post - never) * 100
+    assert participants.any()
+    assert abs(naive_pp - truth["effect_pp"]) > 3
+
+
+def test_truth_file_structure(world, landing, tmp_path):
+    _, summary = landing
+    path = write_truth(world, tmp_path / "truth.json", summary)
+    truth = json.loads(path.read_text())
+    for key in ("format_version", "generator", "definitions", "population", "outcome_model", "exemption_9a",
+                "instruments", "post_multipliers", "combined_approach", "faults_planted"):
+        assert key in truth
+    assert set(truth["instruments"]) == set(SRG_CATEGORIES)
+    for cat, entry in truth["instruments"].items():
+        assert {"duration_months", "during_pp", "post_base_pp", "n_starts", "att"} <= set(entry)
+        for h in ("3", "6", "12", "24"):
+            att = entry["att"][h]
+            assert {"overall", "nominal_pp", "by_subgroup"} <= set(att)
+            assert set(att["by_subgroup"]) == {"sex", "n_children", "marital_status", "health"}
+    ex = truth["exemption_9a"]
+    assert ex["effect_nominal_pp"] == -4.0 and -4.0 <= ex["late_pp"] < -3.0
+    assert ex["expected_reduced_form_jump_pp"] == pytest.approx(2.4, abs=0.6)
+    comb = truth["combined_approach"]["att"]["12"]
+    assert comb["debt_assistance_plus_mediation"]["effect_pp"] > comb["mediation_alone"]["effect_pp"]
+    with pytest.raises(ValueError):
+        write_truth(world, Path(summary["landing"]) / "truth.json", summary)
+
+
+def test_cli_refuses_a_non_empty_landing_folder(tmp_path, capsys):
+    landing = tmp_path / "landing"
+    (landing / "GM0599").mkdir(parents=True)
+    (landing / "GM0599" / "real.csv").write_text("x")
+    assert main(["--landing", str(landing), "--truth", str(tmp_path / "t.json"), "--scale", "0.005"]) == 2
+    assert main(["--landing", str(tmp_path / "new"), "--truth", str(tmp_path / "new" / "t.json"), "--scale", "0.005"]) == 2
+    assert main(["--landing", str(tmp_path / "new"), "--truth", str(tmp_path / "t.json"), "--scale", "0.005", "--seed", "3"]) == 0
+    assert "faults planted" in capsys.readouterr().out
+    assert (tmp_path / "new" / "CBS" / "KOPPELTABEL.parquet").is_file() and (tmp_path / "t.json").is_file()
