@@ -5,6 +5,7 @@ from dagster import Definitions
 from wi_pipeline.defs.automation.schedules import cbs_monthly_refresh
 from wi_pipeline.defs.automation.sensors import landing_folder_sensor
 from wi_pipeline.defs.cbs.assets import cbs_assets
+from wi_pipeline.defs.effects.assets import effect_table, effect_table_g4, what_works
 from wi_pipeline.defs.io import ParquetIOManager
 from wi_pipeline.defs.jobs import build_jobs
 from wi_pipeline.defs.linkage.assets import link_registers_asset
@@ -15,7 +16,8 @@ from wi_pipeline.defs.reports.inventory import build_data_inventory
 from wi_pipeline.defs.resources import default_resources
 from wi_pipeline.paths import warehouse_dir
 
-assets = [*register_assets, *cbs_assets, link_registers_asset, linked_panel, data_quality, g4_data_quality]
+assets = [*register_assets, *cbs_assets, link_registers_asset, linked_panel, data_quality, g4_data_quality,
+          effect_table, effect_table_g4, what_works]
 assets.append(build_data_inventory(lambda: assets))
 
 defs = Definitions(

@@ -48,17 +48,18 @@ def suite_name(key: AssetKey) -> str:
     return "_".join(key.path)
 
 
-def gx_suite_spec(key: AssetKey) -> AssetCheckSpec:
+def gx_suite_spec(key: AssetKey, suite: str | None = None) -> AssetCheckSpec:
     return AssetCheckSpec(GX_SUITE, asset=key, blocking=True,
-                          description=f"Great Expectations suite expectations/{suite_name(key)}.json (edit the JSON to change it).")
+                          description=f"Great Expectations suite expectations/{suite or suite_name(key)}.json "
+                          "(edit the JSON to change it).")
 
 
-def gx_suite_result(df: pd.DataFrame, key: AssetKey, extra=()) -> AssetCheckResult:
+def gx_suite_result(df: pd.DataFrame, key: AssetKey, extra=(), suite: str | None = None) -> AssetCheckResult:
     """Run the asset's suite (plus project checks that need more than one frame); a bad suite file fails the check."""
     from wi_pipeline.lib.quality import SuiteError, run_suite
 
     try:
-        result = run_suite(df, suite_name(key), identifier_columns=IDENTIFIER_COLUMNS).with_checks(*extra)
+        result = run_suite(df, suite or suite_name(key), identifier_columns=IDENTIFIER_COLUMNS).with_checks(*extra)
     except SuiteError as err:
         return AssetCheckResult(asset_key=key, check_name=GX_SUITE, passed=False,
                                 metadata={"suite_error": MetadataValue.text(str(err))})

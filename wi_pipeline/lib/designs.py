@@ -76,14 +76,20 @@ def _shift_outcome(panel: pd.DataFrame, columns: list[str], h: int) -> pd.DataFr
     return pd.DataFrame({f"{c}_h{h}": g[c].shift(-h) for c in columns})
 
 
-def exemption_rd_sample(panel: pd.DataFrame, bandwidth_months: int = 24) -> DesignSample:
-    """Single parents on bijstand while their youngest child is 3-4 years old, observed around the 5th birthday.
+RD_ELIGIBILITY_AGES = (24, 35)
 
-    Eligibility is fixed before the cutoff (on bijstand as single parent with a child aged 36-59
-    months), so the sample is not selected on what happens after the exemption ends.
+
+def exemption_rd_sample(panel: pd.DataFrame, bandwidth_months: int = 24,
+                        eligibility_ages: tuple[int, int] = RD_ELIGIBILITY_AGES) -> DesignSample:
+    """Single parents on bijstand when their youngest child was 2, observed around the 5th birthday.
+
+    Eligibility is fixed well before the cutoff: being on bijstand is partly an outcome, and
+    selecting on it at ages close to 60 months would bend employment there. Two years earlier that
+    selection has faded, so the only jump left at 60 months is the exemption ending.
     """
     p = panel
-    pre = p["single_parent"] & p["on_bijstand"] & p["youngest_child_age_months"].between(36, RD_CUTOFF - 1)
+    lo, hi = eligibility_ages
+    pre = p["single_parent"] & p["on_bijstand"] & p["youngest_child_age_months"].between(lo, hi)
     eligible = p.loc[pre, "pseudo_id"].unique()
     near = p["pseudo_id"].isin(eligible) & p["youngest_child_age_months"].between(
         RD_CUTOFF - bandwidth_months - 12, RD_CUTOFF + bandwidth_months + 11)

@@ -18,6 +18,8 @@ from statsmodels.stats.multitest import multipletests
 
 from wi_pipeline.lib.designs import (HORIZONS, LOCK_IN_HORIZON, SUBGROUPS, combined_sample, exemption_rd_sample,
                                      instrument_sample)
+from wi_pipeline.lib.designs import RD_CUTOFF
+from wi_pipeline.lib.disclosure import DisclosureRules, Nested, suppress_cells, suppress_effect_table
 from wi_pipeline.lib.layout import SRG_CATEGORIES
 
 EFFECT_COLUMNS = [
@@ -87,11 +89,37 @@ def pooled_design(panels: dict[str, pd.DataFrame], build, **kw):
     return type(first)(first.measure, data, first.outcome_columns, first.treatment, first.covariates, first.cluster)
 
 
-def _try(fn, base, n, **kw):
+def persons_per_arm(part: pd.DataFrame, treated: pd.Series) -> tuple[int, int]:
+    """Distinct persons per arm: disclosure counts persons, and a control can appear in many months."""
+    ids = part["pseudo_id"]
+    return int(ids[treated].nunique()), int(ids[~treated].nunique())
+
+
+def _try(fn, base, n, persons=None, **kw):
+    """One estimate as a row; ``persons(result)`` gives the persons per arm behind it."""
     try:
-        return _row(base, fn(**kw))
+        result = fn(**kw)
     except (ValueError, np.linalg.LinAlgError) as err:
         return _row(base, reason=f"not estimable: {err}"[:200], n=n)
+    row = _row(base, result)
+    if persons is not None:
+        diag = json.loads(row["diagnostics"])
+        diag.update(n_obs_treated=row["n_treated"], n_obs_control=row["n_control"])
+        row["n_treated"], row["n_control"] = persons(result)
+        row["diagnostics"] = json.dumps(diag, sort_keys=True, default=str)
+    return row
+
+
+def _rd_persons(part: pd.DataFrame):
+    def count(result):
+        d = result.diagnostics
+        h_left = d.get("bandwidth_left", d.get("bandwidth"))
+        h_right = d.get("bandwidth_right", d.get("bandwidth"))
+        r = part["running"]
+        left = part.loc[(r < RD_CUTOFF) & (r >= RD_CUTOFF - h_left), "pseudo_id"].nunique()
+        right = part.loc[(r >= RD_CUTOFF) & (r <= RD_CUTOFF + h_right), "pseudo_id"].nunique()
+        return int(right), int(left)
+    return count
 
 
 def exemption_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups: bool = True) -> list[dict]:
@@ -102,28 +130,31 @@ def exemption_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups:
     fe = _municipality_effects(df)
     rows = []
     for sub, value, part in _subsets(df, subgroups):
-        n = (int((part["running"] >= 60).sum()), int((part["running"] < 60).sum()))
+        n = persons_per_arm(part, part["running"] >= RD_CUTOFF)
         covs = _usable_covariates(part, fe) or None
-        for outcome in design.outcome_columns:
+        for i, outcome in enumerate(design.outcome_columns):
             base = dict(measure="exemption_9a", gemeente=gemeente, subgroup=sub, subgroup_value=value,
                         outcome=outcome, horizon=0, contrast="child aged 60+ months vs under 60 (reduced form)")
             if min(n) < MIN_ARM:
-                rows.append(_row(base, reason="fewer than 10 observations on a side", n=n))
+                rows.append(_row(base, reason="fewer than 10 persons on a side", n=n))
                 continue
-            rows.append(_try(estimate_discontinuity, base, n, df=part, outcome=outcome, running="running", cutoff=60,
-                             cluster="pseudo_id", covariates=covs))
+            # the manipulation test depends on the running variable only: once per subset
+            rows.append(_try(estimate_discontinuity, base, n, _rd_persons(part), df=part, outcome=outcome,
+                             running="running", cutoff=RD_CUTOFF, cluster="pseudo_id", covariates=covs,
+                             density_test=i == 0))
         base = dict(measure="exemption_9a", gemeente=gemeente, subgroup=sub, subgroup_value=value,
                     outcome="employed", horizon=0, contrast="exemption (fuzzy RD, LATE)")
         if min(n) >= MIN_ARM:
-            rows.append(_try(estimate_discontinuity, base, n, df=part, outcome="employed", running="running",
-                             cutoff=60, fuzzy="exemption_9a", cluster="pseudo_id", covariates=covs))
+            rows.append(_try(estimate_discontinuity, base, n, _rd_persons(part), df=part, outcome="employed",
+                             running="running", cutoff=RD_CUTOFF, fuzzy="exemption_9a", cluster="pseudo_id",
+                             covariates=covs, density_test=False))
         else:
-            rows.append(_row(base, reason="fewer than 10 observations on a side", n=n))
+            rows.append(_row(base, reason="fewer than 10 persons on a side", n=n))
         if sub == "all":
             base = dict(measure="exemption_9a", gemeente=gemeente, subgroup=sub, subgroup_value=value,
-                        outcome="employed", horizon=0, contrast="event study: mean post - pre, person FE")
+                        outcome="employed", horizon=0, contrast="event study: mean post - pre, person and month FE")
             rows.append(_try(estimate_event_study, base, n, df=part, outcome="employed", unit="pseudo_id",
-                             event_time="event_time", window=(-12, 12), reference=-1, cluster="pseudo_id"))
+                             event_time="event_time", window=(-12, 12), reference=-1, cluster="pseudo_id", time="month"))
     return rows
 
 
@@ -142,7 +173,7 @@ def instrument_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups
                 data = df[df[col].notna()]
                 with_subgroups = subgroups and h == SUBGROUP_HORIZON
                 for sub, value, part in _subsets(data, with_subgroups):
-                    n = (int(part["treated"].sum()), int((part["treated"] == 0).sum()))
+                    n = persons_per_arm(part, part["treated"] == 1)
                     base = dict(measure=f"instrument:{cat}", gemeente=gemeente, subgroup=sub, subgroup_value=value,
                                 outcome=outcome, horizon=h,
                                 contrast="starters vs not-yet-starters" + (" (lock-in)" if h == LOCK_IN_HORIZON else ""))
@@ -150,8 +181,8 @@ def instrument_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups
                         rows.append(_row(base, reason="fewer than 10 persons in an arm", n=n))
                         continue
                     covs = _usable_covariates(part, [*design.covariates, *fe])
-                    rows.append(_try(estimate_treatment_effect, base, n, df=part, outcome=col, treatment="treated",
-                                     covariates=covs, estimand="ATT", cluster="pseudo_id"))
+                    rows.append(_try(estimate_treatment_effect, base, n, lambda _r, n=n: n, df=part, outcome=col,
+                                     treatment="treated", covariates=covs, estimand="ATT", cluster="pseudo_id"))
     return rows
 
 
@@ -172,7 +203,7 @@ def combined_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups: 
         for outcome in design.outcome_columns:
             data = pair[pair[outcome].notna()]
             for sub, value, part in _subsets(data, subgroups):
-                n = (int(part["treated"].sum()), int((part["treated"] == 0).sum()))
+                n = persons_per_arm(part, part["treated"] == 1)
                 base = dict(measure="combined", gemeente=gemeente, subgroup=sub, subgroup_value=value,
                             outcome=outcome.rsplit("_h", 1)[0], horizon=int(outcome.rsplit("_h", 1)[1]),
                             contrast=f"{treated_arm} vs {control_arm}")
@@ -180,8 +211,8 @@ def combined_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups: 
                     rows.append(_row(base, reason="fewer than 10 persons in an arm", n=n))
                     continue
                 covs = _usable_covariates(part, [*design.covariates, *fe])
-                rows.append(_try(estimate_treatment_effect, base, n, df=part, outcome=outcome, treatment="treated",
-                                 covariates=covs, estimand="ATT", cluster="pseudo_id"))
+                rows.append(_try(estimate_treatment_effect, base, n, lambda _r, n=n: n, df=part, outcome=outcome,
+                                 treatment="treated", covariates=covs, estimand="ATT", cluster="pseudo_id"))
     return rows
 
 
@@ -194,6 +225,36 @@ def adjust_pvalues(table: pd.DataFrame) -> pd.Series:
         if ok.any():
             out[fam.index[ok]] = multipletests(fam.loc[ok, "p_value"], method="holm")[1]
     return out
+
+
+def apply_disclosure(table: pd.DataFrame, rules: DisclosureRules = DisclosureRules()) -> pd.DataFrame:
+    """Publishable effect table: small arms, small models and what they expose are withheld, not dropped.
+
+    Primary suppression: an arm under ``min_units`` persons or a model under ``min_df``. Complementary
+    suppression runs on the treated arm of the treatment-effect designs, whose subgroups partition
+    the 'all' row (each starter is one person with the subgroup of the start month); controls are
+    person-months whose subgroup can change over time, so their counts are not nested, and RD
+    subgroups each use their own bandwidth.
+    """
+    t = table.copy()
+    pre_suppressed, pre_reason = t.pop("suppressed"), t.pop("suppression_reason")
+    out = suppress_effect_table(t, rules)
+    family = t["gemeente"] + "|" + t["measure"] + "|" + t["outcome"] + "|" + t["horizon"].astype(str) + "|" + t["contrast"]
+    nested = ~t["measure"].eq("exemption_9a")
+    counts = pd.DataFrame({
+        "n": t["n_treated"].where(~out["suppressed"]),  # already withheld rows count as withheld
+        "_group": family + "|" + t["subgroup"] + "=" + t["subgroup_value"],
+        "_parent": (family + "|all=all").where(t["subgroup"] != "all"),
+        "_breakdown": t["subgroup"],
+    })[nested]
+    comp = suppress_cells(counts, "n", [], rules, nested=Nested("_group", "_parent", "_breakdown"))
+    newly = comp.index[comp["suppressed"] & ~out.loc[comp.index, "suppressed"]]
+    out.loc[newly, ["estimate", "std_error", "ci_low", "ci_high", "p_value", "n_treated", "n_control"]] = np.nan
+    out.loc[newly, "suppressed"] = True
+    out.loc[newly, "suppression_reason"] = "complementary"
+    out["suppression_reason"] = np.where(pre_suppressed, pre_reason, out["suppression_reason"].fillna(""))
+    out["suppressed"] = out["suppressed"] | pre_suppressed
+    return out[EFFECT_COLUMNS]
 
 
 def estimate_all(panels: dict[str, pd.DataFrame], gemeente: str, subgroups: bool = True) -> pd.DataFrame:
@@ -215,3 +276,28 @@ def what_works_for_whom(effects: pd.DataFrame) -> pd.DataFrame:
     cols = ["gemeente", "subgroup", "subgroup_value", "rank", "instrument", "estimate", "ci_low", "ci_high",
             "p_adjusted", "n_treated", "n_control", "clearly_positive"]
     return t.sort_values(["gemeente", "subgroup", "subgroup_value", "rank"])[cols].reset_index(drop=True)
+
+
+def disclosure_violations(table: pd.DataFrame, rules: DisclosureRules = DisclosureRules()) -> list[str]:
+    """What in a published effect table breaks the output rules (empty when it may be published)."""
+    shown = table[~table["suppressed"].astype(bool)]
+    problems = []
+    for col in ("n_treated", "n_control"):
+        bad = int((shown[col].astype(float) < rules.min_units).sum())
+        if bad:
+            problems.append(f"{bad} published rows with {col} under {rules.min_units}")
+    bad_df = int(((shown["df_resid"].astype(float) < rules.min_df) | shown["df_resid"].isna()).sum())
+    if bad_df:
+        problems.append(f"{bad_df} published rows from a model with under {rules.min_df} degrees of freedom")
+    hidden = table[table["suppressed"].astype(bool)]
+    if hidden[["estimate", "std_error", "ci_low", "ci_high"]].notna().any().any():
+        problems.append("withheld rows still show values")
+    return problems
+
+
+def exemption_event_study(panels: dict[str, pd.DataFrame]):
+    from wi_pipeline.estimation import estimate_event_study
+
+    data = pooled_design(panels, exemption_rd_sample).data
+    return estimate_event_study(data, outcome="employed", unit="pseudo_id", event_time="event_time",
+                                window=(-12, 12), reference=-1, cluster="pseudo_id", time="month")

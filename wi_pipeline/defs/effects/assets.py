@@ -1,0 +1,110 @@
+"""Effect estimates per municipality and pooled over the G4, and the what-works-for-whom table."""
+
+import base64
+
+import pandas as pd
+from dagster import (AssetCheckResult, AssetCheckSpec, AssetExecutionContext, AssetIn, AssetKey,
+                     AutomationCondition, MetadataValue, asset)
+
+from wi_pipeline.defs.checks import emit_guarded, gx_suite_result, gx_suite_spec, no_identifiers_result, no_identifiers_spec
+from wi_pipeline.defs.partitions import g4_partitions
+from wi_pipeline.lib.effects import (POOLED, SUBGROUP_HORIZON, apply_disclosure, disclosure_violations, estimate_all,
+                                     exemption_event_study, what_works_for_whom)
+from wi_pipeline.lib.layout import SRG_CATEGORIES
+from wi_pipeline.lib.plots import event_study_plot, forest_plot, rd_plot, rd_plot_data
+
+PANEL = AssetKey(["panel", "linked_panel"])
+TABLE_KEY = AssetKey(["effects", "effect_table"])
+G4_KEY = AssetKey(["effects", "effect_table_g4"])
+WWFW_KEY = AssetKey(["reports", "what_works_for_whom"])
+DISCLOSURE = "disclosure_control"
+EFFECT_SUITE = "effects_effect_table"  # one suite for every effect table, per municipality or pooled
+
+
+def _image(png: bytes, alt: str) -> MetadataValue:
+    return MetadataValue.md(f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})")
+
+
+def _disclosure_spec(key: AssetKey) -> AssetCheckSpec:
+    return AssetCheckSpec(DISCLOSURE, asset=key, blocking=True,
+                          description="Every published estimate has 10+ persons per arm and a model with 10+ degrees "
+                          "of freedom; withheld estimates are marked and blanked, never dropped.")
+
+
+def _disclosure_result(table: pd.DataFrame, key: AssetKey) -> AssetCheckResult:
+    problems = disclosure_violations(table)
+    return AssetCheckResult(asset_key=key, check_name=DISCLOSURE, passed=not problems,
+                            metadata={"problems": MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none"),
+                                      "withheld": int(table["suppressed"].sum()), "published": int((~table["suppressed"]).sum())})
+
+
+def _overview(table: pd.DataFrame) -> MetadataValue:
+    t = table[(table["subgroup"] == "all") & ~table["suppressed"]]
+    cols = ["measure", "outcome", "horizon", "contrast", "estimate", "ci_low", "ci_high", "n_treated", "n_control"]
+    return MetadataValue.md(t[cols].round(4).to_markdown(index=False) if len(t) else "no publishable estimates")
+
+
+def _checks(table: pd.DataFrame, key: AssetKey) -> list[AssetCheckResult]:
+    return [gx_suite_result(table, key, suite=EFFECT_SUITE), no_identifiers_result(table, key, published=True),
+            _disclosure_result(table, key)]
+
+
+def _forest(table: pd.DataFrame, measure: str, outcome: str = "employed") -> bytes | None:
+    rows = table[(table["measure"] == measure) & (table["outcome"] == outcome)
+                 & (table["horizon"] == SUBGROUP_HORIZON) & table["contrast"].str.startswith("starters")]
+    return forest_plot(rows, f"{measure.split(':')[-1]}: employment {SUBGROUP_HORIZON} months after the start") if len(rows) else None
+
+
+_COMMON = dict(kinds={"pandas", "parquet"}, owners=["team:research"])
+
+
+@asset(key=TABLE_KEY, ins={"linked_panel": AssetIn(PANEL)}, partitions_def=g4_partitions, group_name="effects",
+       check_specs=[gx_suite_spec(TABLE_KEY, EFFECT_SUITE), no_identifiers_spec(TABLE_KEY, published=True), _disclosure_spec(TABLE_KEY)],
+       description="Effect of each measure in this municipality, overall and per subgroup: estimate, standard error, "
+       "95% interval, p-value (and Holm-adjusted across subgroups), persons per arm, method and diagnostics. "
+       "Estimates with under 10 persons in an arm are withheld and marked.", **_COMMON)
+def effect_table(context: AssetExecutionContext, linked_panel: pd.DataFrame):
+    gemeente = context.partition_key
+    table = apply_disclosure(estimate_all({gemeente: linked_panel}, gemeente))
+    meta = {"dagster/row_count": len(table), "overall_estimates": _overview(table),
+            "withheld": int(table["suppressed"].sum())}
+    png = _forest(table, "instrument:bemiddeling")
+    if png:
+        meta["forest_bemiddeling"] = _image(png, "forest plot")
+    yield from emit_guarded([(None, table, meta)], _checks(table, TABLE_KEY))
+
+
+@asset(key=G4_KEY, ins={"linked_panel": AssetIn(PANEL)}, group_name="effects",
+       automation_condition=AutomationCondition.eager(),
+       check_specs=[gx_suite_spec(G4_KEY, EFFECT_SUITE), no_identifiers_spec(G4_KEY, published=True), _disclosure_spec(G4_KEY)],
+       description="The same estimates pooled over the four cities with municipality fixed effects, plus the forest, "
+       "RD and event-study plots. Rebuilds automatically once the municipality panels have updated.", **_COMMON)
+def effect_table_g4(context: AssetExecutionContext, linked_panel: dict):
+    table = apply_disclosure(estimate_all(linked_panel, POOLED))
+    meta = {"dagster/row_count": len(table), "overall_estimates": _overview(table),
+            "withheld": int(table["suppressed"].sum())}
+    for cat in SRG_CATEGORIES:
+        png = _forest(table, f"instrument:{cat}")
+        if png:
+            meta[f"forest_{cat}"] = _image(png, f"forest plot {cat}")
+    meta["rd_plot"] = _image(rd_plot(rd_plot_data(linked_panel)), "binned RD plot")
+    es = exemption_event_study(linked_panel)
+    meta["event_study_plot"] = _image(event_study_plot(es.coefficients), "event-study plot")
+    meta["event_study_pretrend_test"] = str(es.pretrend_test)
+    yield from emit_guarded([(None, table, meta)], _checks(table, G4_KEY))
+
+
+@asset(key=WWFW_KEY, ins={"effect_table_g4": AssetIn(G4_KEY), "effect_table": AssetIn(TABLE_KEY)},
+       group_name="reports", automation_condition=AutomationCondition.eager(),
+       check_specs=[no_identifiers_spec(WWFW_KEY, published=True)],
+       description="What works for whom: for each subgroup, the instruments ranked by their effect on employment a "
+       "year after the start, with 95% intervals; pooled G4 and per municipality. The table a caseworker uses to "
+       "tailor a trajectory.", **_COMMON)
+def what_works(context: AssetExecutionContext, effect_table_g4: pd.DataFrame, effect_table: dict):
+    table = what_works_for_whom(pd.concat([effect_table_g4, *effect_table.values()], ignore_index=True))
+    g4 = table[table["gemeente"] == POOLED]
+    top = g4[g4["rank"] == 1][["subgroup", "subgroup_value", "instrument", "estimate", "ci_low", "ci_high"]]
+    yield from emit_guarded(
+        [(None, table, {"dagster/row_count": len(table), "best_per_subgroup_g4": MetadataValue.md(
+            top.round(4).to_markdown(index=False) if len(top) else "no publishable estimates")})],
+        [no_identifiers_result(table, WWFW_KEY, published=True)])

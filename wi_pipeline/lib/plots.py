@@ -1,0 +1,92 @@
+"""Plots of published results: forest plots, the binned RD plot and the event-study plot.
+
+Each takes data that has already passed disclosure control (withheld rows are drawn as gaps, never
+with their values) and returns PNG bytes.
+"""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from wi_pipeline.lib.designs import RD_CUTOFF, exemption_rd_sample  # noqa: E402
+from wi_pipeline.lib.disclosure import DisclosureRules, suppress_bins  # noqa: E402
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def forest_plot(rows: pd.DataFrame, title: str, scale: float = 100.0, unit: str = "pp") -> bytes:
+    """One line per subgroup value: estimate and 95% interval; withheld rows are listed, not drawn."""
+    rows = rows.reset_index(drop=True)
+    labels = [("all" if r.subgroup == "all" else f"{r.subgroup}: {r.subgroup_value}") for r in rows.itertuples()]
+    fig, ax = plt.subplots(figsize=(7, 0.32 * len(rows) + 1.2))
+    y = np.arange(len(rows))[::-1]
+    shown = ~rows["suppressed"].to_numpy()
+    est = rows["estimate"].to_numpy(dtype=float) * scale
+    lo = rows["ci_low"].to_numpy(dtype=float) * scale
+    hi = rows["ci_high"].to_numpy(dtype=float) * scale
+    ax.errorbar(est[shown], y[shown], xerr=[est[shown] - lo[shown], hi[shown] - est[shown]], fmt="o", color="#1f4e79",
+                ecolor="#7aa6d6", capsize=2)
+    for yi in y[~shown]:
+        ax.text(0, yi, "withheld (fewer than 10 persons)", va="center", ha="center", fontsize=7, color="#888")
+    ax.axvline(0, color="#444", lw=0.8)
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.set_xlabel(f"effect ({unit}) with 95% interval")
+    ax.set_title(title, fontsize=10)
+    return _png(fig)
+
+
+def rd_plot_data(panels: dict[str, pd.DataFrame], outcome: str = "employed",
+                 rules: DisclosureRules = DisclosureRules()) -> pd.DataFrame:
+    """Monthly bins of the outcome by the youngest child's age around 60 months, persons per bin."""
+    design = [exemption_rd_sample(p).data for p in panels.values()]
+    df = pd.concat(design, ignore_index=True) if design else pd.DataFrame()
+    df = df[df["running"].between(RD_CUTOFF - 24, RD_CUTOFF + 23)]
+    bins = df.groupby("running").agg(mean=(outcome, "mean"), n=("pseudo_id", "nunique")).reset_index()
+    bins = bins.rename(columns={"running": "age_months"})
+    return suppress_bins(bins, "n", rules)
+
+
+def rd_plot(bins: pd.DataFrame, outcome: str = "employed") -> bytes:
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ok = ~bins["suppressed"]
+    for side, color in ((bins["age_months"] < RD_CUTOFF, "#1f4e79"), (bins["age_months"] >= RD_CUTOFF, "#c0504d")):
+        part = bins[ok & side]
+        ax.plot(part["age_months"], part["mean"], "o", color=color, ms=4)
+        if len(part) > 1:
+            coef = np.polyfit(part["age_months"], part["mean"], 1)
+            ax.plot(part["age_months"], np.polyval(coef, part["age_months"]), color=color, lw=1)
+    ax.axvline(RD_CUTOFF - 0.5, color="#444", ls="--", lw=0.8)
+    ax.set_xlabel("age of the youngest child (months); the art. 9a exemption ends at 60")
+    ax.set_ylabel(f"share {outcome}")
+    ax.set_title("Single parents on bijstand around the youngest child's 5th birthday", fontsize=10)
+    return _png(fig)
+
+
+def event_study_plot(coefficients: pd.DataFrame, min_units: int = 10) -> bytes:
+    """Coefficients by month relative to the 5th birthday; months with fewer than ``min_units`` persons withheld."""
+    c = coefficients.reset_index()
+    c = c.rename(columns={c.columns[0]: "event_time"})
+    ok = c["n_units"].fillna(0) >= min_units
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.errorbar(c.loc[ok, "event_time"], c.loc[ok, "estimate"] * 100,
+                yerr=[(c.loc[ok, "estimate"] - c.loc[ok, "ci_low"]).fillna(0) * 100,
+                      (c.loc[ok, "ci_high"] - c.loc[ok, "estimate"]).fillna(0) * 100],
+                fmt="o", color="#1f4e79", ecolor="#7aa6d6", capsize=2, ms=3)
+    ax.axhline(0, color="#444", lw=0.8)
+    ax.axvline(-0.5, color="#444", ls="--", lw=0.8)
+    ax.set_xlabel("months relative to the youngest child's 5th birthday")
+    ax.set_ylabel("employment (pp, vs month -1)")
+    ax.set_title("Event study with person fixed effects", fontsize=10)
+    return _png(fig)
