@@ -41,6 +41,31 @@ class DesignSample:
     cluster: str = "pseudo_id"
 
 
+def usable_covariates(df: pd.DataFrame, covariates, treatment: str | None = None, min_count: int = 10) -> list[str]:
+    """Covariates that can enter the models on this sample.
+
+    A constant makes the design singular; a dummy that is rare, or constant within one arm,
+    separates the arms perfectly in the propensity model. Both are left out (the effect is still
+    adjusted for everything else).
+    """
+    out = []
+    for c in covariates:
+        if c not in df:
+            continue
+        x = df[c]
+        if x.nunique(dropna=True) <= 1:
+            continue
+        if x.nunique(dropna=True) == 2 and treatment is not None:
+            ones = x == x.max()
+            if min(ones.sum(), (~ones).sum()) < min_count:
+                continue
+            arm = df[treatment] == 1
+            if x[arm].nunique() <= 1 or x[~arm].nunique() <= 1:
+                continue
+        out.append(c)
+    return out
+
+
 def _children_band(n: pd.Series) -> pd.Series:
     return pd.cut(n.astype(float), [-1, 0, 1, 2, np.inf], labels=["0", "1", "2", "3+"]).astype(str)
 
@@ -68,6 +93,29 @@ def add_covariates(df: pd.DataFrame) -> pd.DataFrame:
     out["sex"] = out["sex"].astype(str)
     out["origin"] = out["origin"].astype(str)
     return out
+
+
+HISTORY_COVARIATES = ["employed_l1", "employed_l2", "employed_l3", "employed_share_12", "employed_share_24",
+                      "months_since_first_bijstand"]
+
+
+def add_history(panel: pd.DataFrame) -> pd.DataFrame:
+    """Labour-market history up to the month before: who starts an instrument depends on it, and
+    employment is persistent, so one month's status alone leaves confounding behind."""
+    g = panel.groupby("pseudo_id", observed=True, sort=False)
+    emp = panel["employed"].astype(float)
+    cum = emp.groupby(panel["pseudo_id"], observed=True, sort=False).cumsum()
+    gc = cum.groupby(panel["pseudo_id"], observed=True, sort=False)
+    out = {f"employed_l{k}": g["employed"].shift(k).astype(float) for k in (1, 2, 3)}
+    for k in (12, 24):
+        past = gc.shift(1) - gc.shift(k + 1).fillna(0)
+        seen = g.cumcount().clip(upper=k)  # months of history available
+        out[f"employed_share_{k}"] = (past / seen.replace(0, np.nan)).astype(float)
+    month_no = panel["month"].dt.year * 12 + panel["month"].dt.month
+    first = month_no.where(panel["on_bijstand"]).groupby(panel["pseudo_id"], observed=True, sort=False).transform("min")
+    out["months_since_first_bijstand"] = (month_no - first).astype(float)
+    hist = pd.DataFrame(out, index=panel.index)
+    return pd.concat([panel, hist.fillna(hist.mean())], axis=1)
 
 
 def _shift_outcome(panel: pd.DataFrame, columns: list[str], h: int) -> pd.DataFrame:
@@ -126,7 +174,7 @@ def instrument_sample(
     """
     if category not in SRG_CATEGORIES:
         raise ValueError(f"unknown instrument category {category!r}; expected one of {', '.join(SRG_CATEGORIES)}")
-    p = panel.reset_index(drop=True)
+    p = add_history(panel.reset_index(drop=True))
     eligible = None if eligible is None else eligible.reset_index(drop=True)
     since = p[f"months_since_start_{category}"]
     outcome_cols = list(outcome_cols)
@@ -135,7 +183,9 @@ def instrument_sample(
     started_before = p.groupby("pseudo_id", observed=True, sort=False)[f"months_since_start_{category}"].shift(1).notna()
     base = p["on_bijstand"] if eligible is None else p["on_bijstand"] & eligible
     starter = base & (since == 0) & ~started_before
-    control = base & since.isna()
+    # a control could have started this month: on bijstand and in no instrument (one at a time)
+    in_any = p[[f"instr_{c}" for c in SRG_CATEGORIES]].any(axis=1)
+    control = base & since.isna() & ~in_any
     elig = starter | control
     s = pd.concat([p.loc[elig], shifted.loc[elig]], axis=1)
     s["treated"] = starter[elig].astype(float)
@@ -155,7 +205,7 @@ def instrument_sample(
     year_dummies = pd.get_dummies(s["year"], prefix="y", drop_first=True, dtype=float)
     s = pd.concat([s, year_dummies], axis=1)
     covs = (*BASE_COVARIATES, "duration", "dur_0_6", "dur_6_12", "dur_12_24", "dur_24_48", "employed_now",
-            *year_dummies.columns)
+            *HISTORY_COVARIATES, *year_dummies.columns)
     outcomes = tuple(f"{c}_h{h}" for h in horizons for c in outcome_cols)
     for c in outcomes:
         s[c] = s[c].astype("Float64").astype(float)
@@ -166,7 +216,8 @@ def instrument_sample(
 COMBINED_ARMS = ("both", "mediation", "neither", "debt_only")
 
 
-def combined_sample(panel: pd.DataFrame, horizon: int = 12, seed: int = 0) -> DesignSample:
+def combined_sample(panel: pd.DataFrame, horizon: int = 12, seed: int = 0,
+                    outcome_cols: tuple[str, ...] = ("employed", "care_costs_total")) -> DesignSample:
     """People on bijstand with problematic debt: mediation together with debt assistance, mediation alone, neither.
 
     A dynamic comparison like the instruments': in each month, those who start mediation
@@ -175,8 +226,7 @@ def combined_sample(panel: pd.DataFrame, horizon: int = 12, seed: int = 0) -> De
     Outcomes: employment ``horizon`` months later and healthcare costs of the calendar year then.
     """
     design = instrument_sample(panel, "bemiddeling", horizons=(horizon,), seed=seed,
-                               outcome_cols=("employed", "care_costs_total"),
-                               eligible=panel["problematic_debt"].astype(bool))
+                               outcome_cols=outcome_cols, eligible=panel["problematic_debt"].astype(bool))
     s = design.data
     debt = s["debt_assistance"].astype(bool)
     treated = s["treated"] == 1

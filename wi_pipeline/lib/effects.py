@@ -17,7 +17,7 @@ import pandas as pd
 from statsmodels.stats.multitest import multipletests
 
 from wi_pipeline.lib.designs import (HORIZONS, LOCK_IN_HORIZON, SUBGROUPS, combined_sample, exemption_rd_sample,
-                                     instrument_sample)
+                                     instrument_sample, usable_covariates)
 from wi_pipeline.lib.designs import RD_CUTOFF
 from wi_pipeline.lib.disclosure import DisclosureRules, Nested, suppress_cells, suppress_effect_table
 from wi_pipeline.lib.layout import SRG_CATEGORIES
@@ -76,11 +76,6 @@ def _municipality_effects(df: pd.DataFrame) -> list[str]:
     return [f"fe_{gm}" for gm in dummies]
 
 
-def _usable_covariates(df: pd.DataFrame, covariates: Iterable[str]) -> list[str]:
-    """Drop covariates without variation in this subset (they make the design matrix singular)."""
-    return [c for c in covariates if c in df and df[c].nunique(dropna=True) > 1]
-
-
 def pooled_design(panels: dict[str, pd.DataFrame], build, **kw):
     """Build a design within each municipality and stack the samples (clusters stay per person)."""
     parts = [build(panel, **kw) for _, panel in sorted(panels.items())]
@@ -131,7 +126,7 @@ def exemption_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups:
     rows = []
     for sub, value, part in _subsets(df, subgroups):
         n = persons_per_arm(part, part["running"] >= RD_CUTOFF)
-        covs = _usable_covariates(part, fe) or None
+        covs = usable_covariates(part, fe) or None
         for i, outcome in enumerate(design.outcome_columns):
             base = dict(measure="exemption_9a", gemeente=gemeente, subgroup=sub, subgroup_value=value,
                         outcome=outcome, horizon=0, contrast="child aged 60+ months vs under 60 (reduced form)")
@@ -180,7 +175,7 @@ def instrument_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups
                     if min(n) < MIN_ARM:
                         rows.append(_row(base, reason="fewer than 10 persons in an arm", n=n))
                         continue
-                    covs = _usable_covariates(part, [*design.covariates, *fe])
+                    covs = usable_covariates(part, [*design.covariates, *fe], "treated")
                     rows.append(_try(estimate_treatment_effect, base, n, lambda _r, n=n: n, df=part, outcome=col,
                                      treatment="treated", covariates=covs, estimand="ATT", cluster="pseudo_id"))
     return rows
@@ -210,7 +205,7 @@ def combined_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups: 
                 if min(n) < MIN_ARM:
                     rows.append(_row(base, reason="fewer than 10 persons in an arm", n=n))
                     continue
-                covs = _usable_covariates(part, [*design.covariates, *fe])
+                covs = usable_covariates(part, [*design.covariates, *fe], "treated")
                 rows.append(_try(estimate_treatment_effect, base, n, lambda _r, n=n: n, df=part, outcome=outcome,
                                  treatment="treated", covariates=covs, estimand="ATT", cluster="pseudo_id"))
     return rows

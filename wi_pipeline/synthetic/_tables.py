@@ -518,6 +518,8 @@ def _panel(s: dict, ctx: dict) -> pd.DataFrame:
     panel = pd.DataFrame(index=pd.RangeIndex(n * T))
     for c in PANEL_COLUMNS:
         panel[c] = cols.pop(c)
+    # truth only (never in an extract): the summed planted effect on this month's employment probability
+    panel["true_effect"] = flat(s["EFF"][rows])
     return panel
 
 

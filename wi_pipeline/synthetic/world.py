@@ -289,6 +289,7 @@ def _simulate(config: SyntheticConfig) -> dict:
     EX = np.zeros((N, T), dtype=bool)
     DR = np.zeros((N, T), dtype=bool)
     IDX = np.zeros((N, T), dtype=np.float32)
+    EFF = np.zeros((N, T), dtype=np.float32)  # total planted effect per person-month (truth only)
     DUR = np.full((N, T), -1, dtype=np.int16)
     NEW = np.zeros((N, T), dtype=bool)
     start_day = np.ones((N, T), dtype=np.int8)
@@ -384,6 +385,7 @@ def _simulate(config: SyntheticConfig) -> dict:
         v = rho * v + np.sqrt(1 - rho**2) * rng.normal(0, e["ar1_sd"], N)
         idx = base[:, t] + v + effect
         p = np.clip(idx, *P.PROB_CLIP)
+        EFF[:, t] = p - np.clip(idx - effect, *P.PROB_CLIP)
         emp = rng.random(N) < p
 
         # jobs: a run of employed months is one job
@@ -430,7 +432,7 @@ def _simulate(config: SyntheticConfig) -> dict:
         cohab=cohab, typ=typ, plhh=plhh, n_children=n_children, single_parent=single_parent,
         youngest_home_ym=youngest_home_ym, event_day=event_day, child_age=child_age, youngest_ord=youngest_ord,
         kid_exists=kid_exists, kid_birth=kid_birth, stock=stock, d0=d0, entry=entry, mover=mover,
-        requester=requester, A=A, E=E, EX=EX, DR=DR, IDX=IDX, DUR=DUR, NEW=NEW, start_day=start_day,
+        requester=requester, A=A, E=E, EX=EX, DR=DR, IDX=IDX, EFF=EFF, DUR=DUR, NEW=NEW, start_day=start_day,
         exit_day=exit_day, job_id=job_id, job_start_day=job_start_day, weekly_hours=weekly_hours, hourly=hourly,
         instr_start=instr_start, instr_post=instr_post, dur=dur, during=during, debt_start=debt_start,
         debt_months=debt_months, debt_m=debt_m,
