@@ -5,7 +5,7 @@ from dagster import Definitions
 from wi_pipeline.defs.automation.schedules import cbs_monthly_refresh
 from wi_pipeline.defs.automation.sensors import landing_folder_sensor
 from wi_pipeline.defs.cbs.assets import cbs_assets
-from wi_pipeline.defs.effects.assets import effect_table, effect_table_g4, what_works
+from wi_pipeline.defs.effects.assets import EffectSettings, effect_table, effect_table_g4, what_works
 from wi_pipeline.defs.io import ParquetIOManager
 from wi_pipeline.defs.jobs import build_jobs
 from wi_pipeline.defs.linkage.assets import link_registers_asset
@@ -20,14 +20,23 @@ assets = [*register_assets, *cbs_assets, link_registers_asset, linked_panel, dat
           effect_table, effect_table_g4, what_works]
 assets.append(build_data_inventory(lambda: assets))
 
-defs = Definitions(
-    assets=assets,
-    jobs=build_jobs(assets),
-    sensors=[landing_folder_sensor],
-    schedules=[cbs_monthly_refresh],
-    resources={
-        **default_resources(),
-        "panel_settings": PanelSettings(),
-        "io_manager": ParquetIOManager(base_dir=str(warehouse_dir())),
-    },
-)
+
+
+def make_definitions(resources: dict | None = None) -> Definitions:
+    """The project's Definitions; ``resources`` replace the defaults (tests point them at temporary folders)."""
+    return Definitions(
+        assets=assets,
+        jobs=build_jobs(assets),
+        sensors=[landing_folder_sensor],
+        schedules=[cbs_monthly_refresh],
+        resources={
+            **default_resources(),
+            "panel_settings": PanelSettings(),
+            "effect_settings": EffectSettings(),
+            "io_manager": ParquetIOManager(base_dir=str(warehouse_dir())),
+            **(resources or {}),
+        },
+    )
+
+
+defs = make_definitions()

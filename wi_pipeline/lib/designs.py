@@ -48,22 +48,23 @@ def usable_covariates(df: pd.DataFrame, covariates, treatment: str | None = None
     separates the arms perfectly in the propensity model. Both are left out (the effect is still
     adjusted for everything else).
     """
-    out = []
-    for c in covariates:
-        if c not in df:
-            continue
-        x = df[c]
-        if x.nunique(dropna=True) <= 1:
-            continue
-        if x.nunique(dropna=True) == 2 and treatment is not None:
-            ones = x == x.max()
-            if min(ones.sum(), (~ones).sum()) < min_count:
-                continue
-            arm = df[treatment] == 1
-            if x[arm].nunique() <= 1 or x[~arm].nunique() <= 1:
-                continue
-        out.append(c)
-    return out
+    cols = [c for c in covariates if c in df]
+    if not cols:
+        return []
+    x = df[cols].to_numpy(dtype=float)
+    lo, hi = np.nanmin(x, axis=0), np.nanmax(x, axis=0)
+    keep = hi > lo
+    binary = ((x == lo) | (x == hi) | np.isnan(x)).all(axis=0)
+    if treatment is not None:
+        arm = df[treatment].to_numpy() == 1
+        n_hi = (x == hi).sum(axis=0)
+        rare = np.minimum(n_hi, len(x) - n_hi) < min_count
+        flat_arm = np.zeros(len(cols), dtype=bool)
+        for a in (arm, ~arm):
+            if a.any():
+                flat_arm |= np.nanmin(x[a], axis=0) == np.nanmax(x[a], axis=0)
+        keep &= ~(binary & (rare | flat_arm))
+    return [c for c, k in zip(cols, keep) if k]
 
 
 def _children_band(n: pd.Series) -> pd.Series:
@@ -174,7 +175,9 @@ def instrument_sample(
     """
     if category not in SRG_CATEGORIES:
         raise ValueError(f"unknown instrument category {category!r}; expected one of {', '.join(SRG_CATEGORIES)}")
-    p = add_history(panel.reset_index(drop=True))
+    p = panel.reset_index(drop=True)
+    if not set(HISTORY_COVARIATES) <= set(p.columns):
+        p = add_history(p)
     eligible = None if eligible is None else eligible.reset_index(drop=True)
     since = p[f"months_since_start_{category}"]
     outcome_cols = list(outcome_cols)

@@ -14,10 +14,9 @@ from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
-from statsmodels.stats.multitest import multipletests
 
-from wi_pipeline.lib.designs import (HORIZONS, LOCK_IN_HORIZON, SUBGROUPS, combined_sample, exemption_rd_sample,
-                                     instrument_sample, usable_covariates)
+from wi_pipeline.lib.designs import (HORIZONS, LOCK_IN_HORIZON, SUBGROUPS, add_history, combined_sample,
+                                     exemption_rd_sample, instrument_sample, usable_covariates)
 from wi_pipeline.lib.designs import RD_CUTOFF
 from wi_pipeline.lib.disclosure import DisclosureRules, Nested, suppress_cells, suppress_effect_table
 from wi_pipeline.lib.layout import SRG_CATEGORIES
@@ -58,12 +57,11 @@ def _row(base: dict, result=None, reason: str | None = None, n=(0, 0)) -> dict:
     return row
 
 
-def _subsets(df: pd.DataFrame, subgroups: bool) -> Iterable[tuple[str, str, pd.DataFrame]]:
+def _subsets(df: pd.DataFrame, subgroups: Iterable[str]) -> Iterable[tuple[str, str, pd.DataFrame]]:
     yield "all", "all", df
-    if subgroups:
-        for col in SUBGROUPS:
-            for value, part in df.groupby(col, observed=True, sort=True):
-                yield col, str(value), part
+    for col in subgroups:
+        for value, part in df.groupby(col, observed=True, sort=True):
+            yield col, str(value), part
 
 
 def _municipality_effects(df: pd.DataFrame) -> list[str]:
@@ -117,7 +115,7 @@ def _rd_persons(part: pd.DataFrame):
     return count
 
 
-def exemption_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups: bool = True) -> list[dict]:
+def exemption_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups: Iterable[str] = tuple(SUBGROUPS)) -> list[dict]:
     from wi_pipeline.estimation import estimate_discontinuity, estimate_event_study
 
     design = pooled_design(panels, exemption_rd_sample)
@@ -153,11 +151,13 @@ def exemption_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups:
     return rows
 
 
-def instrument_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups: bool = True,
+def instrument_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups: Iterable[str] = tuple(SUBGROUPS),
                        categories: Iterable[str] = SRG_CATEGORIES) -> list[dict]:
+    """Per instrument and horizon, both outcomes overall; heterogeneity in employment a year after the start."""
     from wi_pipeline.estimation import estimate_treatment_effect
 
     rows = []
+    panels = {gm: add_history(p) for gm, p in panels.items()}  # once, not per instrument
     for cat in categories:
         design = pooled_design(panels, instrument_sample, category=cat)
         df = design.data
@@ -166,8 +166,8 @@ def instrument_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups
             for outcome in ("employed", "self_sufficient"):
                 col = f"{outcome}_h{h}"
                 data = df[df[col].notna()]
-                with_subgroups = subgroups and h == SUBGROUP_HORIZON
-                for sub, value, part in _subsets(data, with_subgroups):
+                by = subgroups if (h == SUBGROUP_HORIZON and outcome == "employed") else ()
+                for sub, value, part in _subsets(data, by):
                     n = persons_per_arm(part, part["treated"] == 1)
                     base = dict(measure=f"instrument:{cat}", gemeente=gemeente, subgroup=sub, subgroup_value=value,
                                 outcome=outcome, horizon=h,
@@ -185,10 +185,10 @@ def instrument_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups
 COMBINED_CONTRASTS = (("both", "mediation"), ("mediation", "neither"), ("both", "neither"))
 
 
-def combined_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups: bool = True) -> list[dict]:
+def combined_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups: Iterable[str] = tuple(SUBGROUPS)) -> list[dict]:
     from wi_pipeline.estimation import estimate_treatment_effect
 
-    design = pooled_design(panels, combined_sample)
+    design = pooled_design({gm: add_history(p) for gm, p in panels.items()}, combined_sample)
     df = design.data
     fe = _municipality_effects(df)
     rows = []
@@ -211,49 +211,88 @@ def combined_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups: 
     return rows
 
 
+def holm(p: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjustment; NaN p-values stay NaN and do not count as tests.
+
+    (statsmodels' multipletests runs a full garbage collection per call: far too slow for
+    hundreds of families.)
+    """
+    p = np.asarray(p, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = ~np.isnan(p)
+    m = int(ok.sum())
+    if m:
+        order = np.argsort(p[ok], kind="stable")
+        stepped = np.maximum.accumulate((m - np.arange(m)) * p[ok][order]).clip(max=1.0)
+        adjusted = np.empty(m)
+        adjusted[order] = stepped
+        out[ok] = adjusted
+    return out
+
+
+def _holm(p: pd.Series) -> pd.Series:
+    return pd.Series(holm(p.to_numpy()), index=p.index)
+
+
 def adjust_pvalues(table: pd.DataFrame) -> pd.Series:
     """Holm adjustment within each family of subgroup estimates (the overall row is its own family)."""
-    out = pd.Series(np.nan, index=table.index)
     keys = ["measure", "gemeente", "outcome", "horizon", "contrast", "subgroup"]
-    for _, fam in table.groupby(keys, dropna=False, sort=False):
-        ok = fam["p_value"].notna()
-        if ok.any():
-            out[fam.index[ok]] = multipletests(fam.loc[ok, "p_value"], method="holm")[1]
-    return out
+    family = table[keys].astype(str).agg("|".join, axis=1)
+    return table["p_value"].groupby(family, sort=False).transform(_holm)
+
+
+def _complementary_rows(t: pd.DataFrame, withheld: pd.Series, count_col: str, rules: DisclosureRules) -> pd.Index:
+    """Rows to withhold so that no withheld arm count can be recovered by subtraction from its parent.
+
+    Only breakdowns whose counts nest in the parent are considered: where a person's subgroup
+    changes over time (controls are person-months) the children overlap, and subtraction yields
+    no group's count.
+    """
+    family = t["gemeente"] + "|" + t["measure"] + "|" + t["outcome"] + "|" + t["horizon"].astype(str) + "|" + t["contrast"]
+    counts = pd.DataFrame({
+        "n": t[count_col].astype(float).where(~withheld),  # a withheld row counts as withheld
+        "_group": family + "|" + t["subgroup"] + "=" + t["subgroup_value"],
+        "_parent": (family + "|all=all").where(t["subgroup"] != "all"),
+        "_breakdown": family + "|" + t["subgroup"],
+        "_family": family,
+    })
+    parent_n = t.loc[t["subgroup"] == "all"].assign(_f=family).set_index("_f")[count_col].astype(float)
+    child_sum = t[count_col].astype(float).groupby(counts["_breakdown"]).transform("sum")
+    nests = (t["subgroup"] == "all") | (child_sum <= counts["_family"].map(parent_n))
+    use = nests & ~t["measure"].eq("exemption_9a")  # RD subgroups each have their own bandwidth
+    comp = suppress_cells(counts.loc[use, ["n", "_group", "_parent", "_breakdown"]], "n", [], rules,
+                          nested=Nested("_group", "_parent", "_breakdown"))
+    return comp.index[comp["suppressed"].to_numpy() & ~withheld.loc[comp.index].to_numpy()]
 
 
 def apply_disclosure(table: pd.DataFrame, rules: DisclosureRules = DisclosureRules()) -> pd.DataFrame:
     """Publishable effect table: small arms, small models and what they expose are withheld, not dropped.
 
-    Primary suppression: an arm under ``min_units`` persons or a model under ``min_df``. Complementary
-    suppression runs on the treated arm of the treatment-effect designs, whose subgroups partition
-    the 'all' row (each starter is one person with the subgroup of the start month); controls are
-    person-months whose subgroup can change over time, so their counts are not nested, and RD
-    subgroups each use their own bandwidth.
+    Primary suppression: an arm under ``min_units`` persons or a model under ``min_df``. Then
+    complementary suppression on each arm, repeated until nothing changes.
     """
     t = table.copy()
     pre_suppressed, pre_reason = t.pop("suppressed"), t.pop("suppression_reason")
     out = suppress_effect_table(t, rules)
-    family = t["gemeente"] + "|" + t["measure"] + "|" + t["outcome"] + "|" + t["horizon"].astype(str) + "|" + t["contrast"]
-    nested = ~t["measure"].eq("exemption_9a")
-    counts = pd.DataFrame({
-        "n": t["n_treated"].where(~out["suppressed"]),  # already withheld rows count as withheld
-        "_group": family + "|" + t["subgroup"] + "=" + t["subgroup_value"],
-        "_parent": (family + "|all=all").where(t["subgroup"] != "all"),
-        "_breakdown": t["subgroup"],
-    })[nested]
-    comp = suppress_cells(counts, "n", [], rules, nested=Nested("_group", "_parent", "_breakdown"))
-    newly = comp.index[comp["suppressed"] & ~out.loc[comp.index, "suppressed"]]
-    out.loc[newly, ["estimate", "std_error", "ci_low", "ci_high", "p_value", "n_treated", "n_control"]] = np.nan
-    out.loc[newly, "suppressed"] = True
-    out.loc[newly, "suppression_reason"] = "complementary"
-    out["suppression_reason"] = np.where(pre_suppressed, pre_reason, out["suppression_reason"].fillna(""))
     out["suppressed"] = out["suppressed"] | pre_suppressed
+    while True:
+        newly = _complementary_rows(t, out["suppressed"], "n_treated", rules).union(
+            _complementary_rows(t, out["suppressed"], "n_control", rules))
+        if newly.empty:
+            break
+        out.loc[newly, ["estimate", "std_error", "ci_low", "ci_high", "p_value", "n_treated", "n_control"]] = np.nan
+        out.loc[newly, "suppressed"] = True
+        out.loc[newly, "suppression_reason"] = "complementary"
+    out["suppression_reason"] = np.where(pre_suppressed, pre_reason, out["suppression_reason"].fillna(""))
     return out[EFFECT_COLUMNS]
 
 
-def estimate_all(panels: dict[str, pd.DataFrame], gemeente: str, subgroups: bool = True) -> pd.DataFrame:
+def estimate_all(panels: dict[str, pd.DataFrame], gemeente: str, subgroups: Iterable[str] = tuple(SUBGROUPS)) -> pd.DataFrame:
     """All measures for one municipality ({gemeente: panel}) or pooled over several (``gemeente`` = 'G4')."""
+    subgroups = tuple(subgroups)
+    unknown = set(subgroups) - set(SUBGROUPS)
+    if unknown:
+        raise ValueError(f"unknown subgroup dimension(s) {sorted(unknown)}; choose from {list(SUBGROUPS)}")
     rows = [*exemption_effects(panels, gemeente, subgroups), *instrument_effects(panels, gemeente, subgroups),
             *combined_effects(panels, gemeente, subgroups)]
     table = pd.DataFrame(rows)

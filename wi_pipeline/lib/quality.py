@@ -183,11 +183,14 @@ def _md_cell(value: Any) -> str:
 
 
 def suite_path(name_or_path: str | os.PathLike, suites_dir: str | os.PathLike | None = None) -> Path:
-    """A bare name means ``<suites_dir>/<name>.json``; anything with a suffix or a slash is a path."""
+    """A bare name means ``<suites_dir>/<name>.json``; anything with a suffix or a slash is a path.
+
+    Without ``suites_dir``: ``WI_EXPECTATIONS_DIR`` when set (a site's own suites), else ``expectations/``.
+    """
     text = str(name_or_path)
     if isinstance(name_or_path, Path) or text.endswith(".json") or "/" in text or os.sep in text:
         return Path(name_or_path)
-    return Path(suites_dir or EXPECTATIONS_DIR) / f"{text}.json"
+    return Path(suites_dir or os.environ.get("WI_EXPECTATIONS_DIR") or EXPECTATIONS_DIR) / f"{text}.json"
 
 
 def load_suite(name_or_path: str | os.PathLike, suites_dir: str | os.PathLike | None = None) -> gx.ExpectationSuite:

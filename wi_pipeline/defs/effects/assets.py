@@ -4,12 +4,13 @@ import base64
 
 import pandas as pd
 from dagster import (AssetCheckResult, AssetCheckSpec, AssetExecutionContext, AssetIn, AssetKey,
-                     AutomationCondition, MetadataValue, asset)
+                     AutomationCondition, ConfigurableResource, MetadataValue, asset)
 
 from wi_pipeline.defs.checks import emit_guarded, gx_suite_result, gx_suite_spec, no_identifiers_result, no_identifiers_spec
 from wi_pipeline.defs.partitions import g4_partitions
 from wi_pipeline.lib.effects import (POOLED, SUBGROUP_HORIZON, apply_disclosure, disclosure_violations, estimate_all,
                                      exemption_event_study, what_works_for_whom)
+from wi_pipeline.lib.designs import SUBGROUPS
 from wi_pipeline.lib.layout import SRG_CATEGORIES
 from wi_pipeline.lib.plots import event_study_plot, forest_plot, rd_plot, rd_plot_data
 
@@ -19,6 +20,13 @@ G4_KEY = AssetKey(["effects", "effect_table_g4"])
 WWFW_KEY = AssetKey(["reports", "what_works_for_whom"])
 DISCLOSURE = "disclosure_control"
 EFFECT_SUITE = "effects_effect_table"  # one suite for every effect table, per municipality or pooled
+
+
+class EffectSettings(ConfigurableResource):
+    """Which subgroup dimensions to estimate heterogeneity for (sex, children, marital_status, health,
+    age_band, origin); fewer dimensions make a quicker run."""
+
+    subgroups: list[str] = list(SUBGROUPS)
 
 
 def _image(png: bytes, alt: str) -> MetadataValue:
@@ -63,9 +71,9 @@ _COMMON = dict(kinds={"pandas", "parquet"}, owners=["team:research"])
        description="Effect of each measure in this municipality, overall and per subgroup: estimate, standard error, "
        "95% interval, p-value (and Holm-adjusted across subgroups), persons per arm, method and diagnostics. "
        "Estimates with under 10 persons in an arm are withheld and marked.", **_COMMON)
-def effect_table(context: AssetExecutionContext, linked_panel: pd.DataFrame):
+def effect_table(context: AssetExecutionContext, effect_settings: EffectSettings, linked_panel: pd.DataFrame):
     gemeente = context.partition_key
-    table = apply_disclosure(estimate_all({gemeente: linked_panel}, gemeente))
+    table = apply_disclosure(estimate_all({gemeente: linked_panel}, gemeente, effect_settings.subgroups))
     meta = {"dagster/row_count": len(table), "overall_estimates": _overview(table),
             "withheld": int(table["suppressed"].sum())}
     png = _forest(table, "instrument:bemiddeling")
@@ -79,8 +87,8 @@ def effect_table(context: AssetExecutionContext, linked_panel: pd.DataFrame):
        check_specs=[gx_suite_spec(G4_KEY, EFFECT_SUITE), no_identifiers_spec(G4_KEY, published=True), _disclosure_spec(G4_KEY)],
        description="The same estimates pooled over the four cities with municipality fixed effects, plus the forest, "
        "RD and event-study plots. Rebuilds automatically once the municipality panels have updated.", **_COMMON)
-def effect_table_g4(context: AssetExecutionContext, linked_panel: dict):
-    table = apply_disclosure(estimate_all(linked_panel, POOLED))
+def effect_table_g4(context: AssetExecutionContext, effect_settings: EffectSettings, linked_panel: dict):
+    table = apply_disclosure(estimate_all(linked_panel, POOLED, effect_settings.subgroups))
     meta = {"dagster/row_count": len(table), "overall_estimates": _overview(table),
             "withheld": int(table["suppressed"].sum())}
     for cat in SRG_CATEGORIES:
