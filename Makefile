@@ -31,6 +31,12 @@ browser:
 ui: $(VENV)/.installed
 	$(VENV)/bin/dagster dev -w workspace.yaml
 
+bench: $(VENV)/.installed
+	$(PY) benchmarks/bench_pipeline.py --scale 1.0
+
+simulate: $(VENV)/.installed
+	$(PY) -m wi_pipeline.recovery --reps 200 --scale 0.02
+
 purge: $(VENV)/.installed
 	$(PY) -m wi_pipeline.retention
 

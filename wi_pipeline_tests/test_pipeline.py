@@ -34,10 +34,10 @@ def run(defs, instance, job, partition=None):
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(synthetic_landing, tmp_path_factory):
     base = tmp_path_factory.mktemp("pipeline")
-    w = simulate_world(SyntheticConfig(scale=0.01, seed=7))
-    write_landing(w, base / "landing")
+    landing, w = synthetic_landing
+    shutil.copytree(landing, base / "landing")
     return base, w
 
 
@@ -146,3 +146,102 @@ def test_blocking_suite_failure_stops_one_municipality_and_keeps_its_last_good_o
     errors = [c.metadata.get("suite_error") for e in broken.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
               for c in [e.event_specific_data] if c.check_name == "gx_suite" and not c.passed]
     assert not broken.success and errors and "registers_bijstand.json" in errors[0].value
+
+
+SUITE_ASSETS = {  # suite -> a stored clean output it guards
+    **{f"registers_{n}": f"registers/{n}/GM0599.parquet" for n in REGISTERS},
+    **{f"cbs_{t.lower()}": f"cbs/{t.lower()}.parquet" for t in CBS_TABLES},
+    "linkage_linked_registers": "linkage/linked_registers/GM0599.parquet",
+    "linkage_linkage_rates": "linkage/linkage_rates/GM0599.parquet",
+    "panel_linked_panel": "panel/linked_panel/GM0599.parquet",
+    "effects_effect_table": "effects/effect_table_g4.parquet",
+}
+
+
+def violate(df: pd.DataFrame, exp: dict) -> pd.DataFrame:
+    """A copy of a clean frame carrying the fault one expectation targets."""
+    kw, t = exp["kwargs"], exp["type"]
+    bad = df.copy()
+    if "row_condition" in kw:  # make the condition hold on the first row
+        col, value = kw["row_condition"].split("==") if "==" in kw["row_condition"] else kw["row_condition"].split(">=")
+        bad.loc[bad.index[0], col] = {"True": True, "False": False}.get(value, bad[col].max())
+    i = bad.index[0]
+    if t == "expect_table_columns_to_match_set":
+        return bad.drop(columns=kw["column_set"][0])
+    if t == "expect_table_row_count_to_be_between":
+        return bad.iloc[0:0]
+    if t in ("expect_compound_columns_to_be_unique", "expect_column_values_to_be_unique"):
+        return pd.concat([bad, bad.iloc[[0]]], ignore_index=True)
+    if t == "expect_column_pair_values_a_to_be_greater_than_b":
+        a, b = kw["column_A"], kw["column_B"]
+        bad.loc[i, a] = bad[b].dropna().min() - (pd.Timedelta(days=1) if "datetime" in str(bad[b].dtype) else 1)
+        bad.loc[i, b] = bad[b].dropna().min()
+        return bad
+    col = kw["column"]
+    if t == "expect_column_values_to_not_be_null":
+        bad[col] = bad[col].astype(object)
+        bad.loc[i, col] = None
+    elif t == "expect_column_values_to_be_null":
+        bad.loc[i, col] = 1.0
+    elif t == "expect_column_values_to_match_regex":
+        bad[col] = bad[col].astype(object)
+        bad.loc[bad.index[: max(1, len(bad) // 50 + 1)], col] = "not-matching!"
+    elif t == "expect_column_values_to_be_in_set":
+        bad[col] = bad[col].astype(object)
+        bad.loc[bad.index[: max(1, int(len(bad) * 0.02) + 1)], col] = "NOT_A_CODE" if not isinstance(
+            kw["value_set"][0], bool) else (not kw["value_set"][0])
+    elif t == "expect_column_values_to_be_between":
+        n = max(1, int(len(bad) * (1 - kw.get("mostly", 1.0)) * 2) + 1)
+        rows = bad.index[:n]
+        if kw.get("min_value") is not None:
+            lo = kw["min_value"]
+            bad[col] = bad[col].astype(object)
+            bad.loc[rows, col] = pd.Timestamp(lo) - pd.Timedelta(days=400) if isinstance(lo, str) else lo - 1000
+        else:
+            bad.loc[rows, col] = kw["max_value"] + 1000
+    elif t == "expect_column_mean_to_be_between":
+        bad[col] = kw["max_value"] + 1 if isinstance(kw["max_value"], (int, float)) else bad[col]
+    elif t == "expect_column_proportion_of_unique_values_to_be_between":
+        bad[col] = bad[col].iloc[0]
+    else:
+        raise AssertionError(f"no fault for {t}: add one so this expectation is tested")
+    return bad
+
+
+def _blocking_expectations():
+    for suite in sorted(SUITE_ASSETS):
+        for k, exp in enumerate(json.loads((REPO / "expectations" / f"{suite}.json").read_text())["expectations"]):
+            if exp.get("meta", {}).get("severity", "error") == "error":
+                yield pytest.param(suite, k, id=f"{suite}#{k}:{exp['type'].removeprefix('expect_')}")
+
+
+@pytest.mark.parametrize("suite, k", list(_blocking_expectations()))
+def test_every_suite_passes_clean_data_and_fails_on_its_fault(materialised, suite, k):
+    from wi_pipeline.lib.quality import run_suite
+
+    clean = pd.read_parquet(materialised[0] / "warehouse" / SUITE_ASSETS[suite])
+    exp = json.loads((REPO / "expectations" / f"{suite}.json").read_text())["expectations"][k]
+    assert run_suite(clean, suite).success
+    result = run_suite(violate(clean, exp), suite)
+    assert not result.success, (suite, exp)
+    assert any(r.expectation == exp["type"] and not r.success for r in result.results), (suite, exp)
+
+
+def test_after_purging_raw_extracts_downstream_assets_rebuild(materialised):
+    """Last in this module: it empties the landing folder the other tests read."""
+    from datetime import datetime, timedelta, timezone
+
+    from wi_pipeline.lib.retention import plan_purge, purge
+    from wi_pipeline.retention import ingested_content
+
+    base, defs, instance, _ = materialised
+    landing = base / "landing"
+    decisions = plan_purge(landing, ingested_content(instance), datetime.now(timezone.utc) + timedelta(days=31), 30)
+    assert sum(d.purge for d in decisions) == len(decisions) > 0  # everything was ingested
+    purge(decisions)
+    assert not any(p.suffix in (".csv", ".parquet") for p in landing.rglob("*"))
+    keys = [AssetKey(["linkage", n]) for n in ("linked_registers", "linkage_quarantine", "linkage_rates")] + [
+        AssetKey(["panel", "linked_panel"])]
+    rebuilt = defs.resolve_job_def("municipality").execute_in_process(
+        instance=instance, partition_key="GM0599", asset_selection=keys)
+    assert rebuilt.success

@@ -231,13 +231,13 @@ def estimate_treatment_effect(
         diag["n_trimmed_treated"] = int(((~keep) & (data.d == 1)).sum())
         diag["n_trimmed_control"] = int(((~keep) & (data.d == 0)).sum())
         if not keep.all():
-            data = data.subset(keep)
-            n1 = int(data.d.sum())
-            if n1 == 0 or n1 == data.n:
+            n1, n0 = int((keep & (data.d == 1)).sum()), int((keep & (data.d == 0)).sum())
+            if n1 == 0 or n0 == 0:
                 raise ValueError(
                     f"after trimming propensity scores outside {trim} one arm is empty "
-                    f"({n1} treated, {data.n - n1} control); the arms do not overlap"
+                    f"({n1} treated, {n0} control); the arms do not overlap"
                 )
+            data = data.subset(keep)
             ps, gamma, converged = _fit_propensity(data, start=gamma)
     else:
         diag["n_trimmed_treated"] = diag["n_trimmed_control"] = 0

@@ -154,8 +154,6 @@ def exemption_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups:
 def instrument_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups: Iterable[str] = tuple(SUBGROUPS),
                        categories: Iterable[str] = SRG_CATEGORIES) -> list[dict]:
     """Per instrument and horizon, both outcomes overall; heterogeneity in employment a year after the start."""
-    from wi_pipeline.estimation import estimate_treatment_effect
-
     rows = []
     panels = {gm: add_history(p) for gm, p in panels.items()}  # once, not per instrument
     for cat in categories:
@@ -168,17 +166,23 @@ def instrument_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups
                 data = df[df[col].notna()]
                 by = subgroups if (h == SUBGROUP_HORIZON and outcome == "employed") else ()
                 for sub, value, part in _subsets(data, by):
-                    n = persons_per_arm(part, part["treated"] == 1)
                     base = dict(measure=f"instrument:{cat}", gemeente=gemeente, subgroup=sub, subgroup_value=value,
                                 outcome=outcome, horizon=h,
                                 contrast="starters vs not-yet-starters" + (" (lock-in)" if h == LOCK_IN_HORIZON else ""))
-                    if min(n) < MIN_ARM:
-                        rows.append(_row(base, reason="fewer than 10 persons in an arm", n=n))
-                        continue
-                    covs = usable_covariates(part, [*design.covariates, *fe], "treated")
-                    rows.append(_try(estimate_treatment_effect, base, n, lambda _r, n=n: n, df=part, outcome=col,
-                                     treatment="treated", covariates=covs, estimand="ATT", cluster="pseudo_id"))
+                    rows.append(_att_row(base, part, col, [*design.covariates, *fe]))
     return rows
+
+
+def _att_row(base: dict, part: pd.DataFrame, outcome: str, covariates: list[str]) -> dict:
+    """One doubly robust ATT of ``treated`` on ``outcome``, or a withheld row when an arm is too small."""
+    from wi_pipeline.estimation import estimate_treatment_effect
+
+    n = persons_per_arm(part, part["treated"] == 1)
+    if min(n) < MIN_ARM:
+        return _row(base, reason="fewer than 10 persons in an arm", n=n)
+    covs = usable_covariates(part, covariates, "treated")
+    return _try(estimate_treatment_effect, base, n, lambda _r: n, df=part, outcome=outcome, treatment="treated",
+                covariates=covs, estimand="ATT", cluster="pseudo_id")
 
 
 # (treated arm, control arm): both vs mediation is the added value of removing the debt obstacle.
@@ -186,8 +190,6 @@ COMBINED_CONTRASTS = (("both", "mediation"), ("mediation", "neither"), ("both", 
 
 
 def combined_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups: Iterable[str] = tuple(SUBGROUPS)) -> list[dict]:
-    from wi_pipeline.estimation import estimate_treatment_effect
-
     design = pooled_design({gm: add_history(p) for gm, p in panels.items()}, combined_sample)
     df = design.data
     fe = _municipality_effects(df)
@@ -198,16 +200,10 @@ def combined_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups: 
         for outcome in design.outcome_columns:
             data = pair[pair[outcome].notna()]
             for sub, value, part in _subsets(data, subgroups):
-                n = persons_per_arm(part, part["treated"] == 1)
                 base = dict(measure="combined", gemeente=gemeente, subgroup=sub, subgroup_value=value,
                             outcome=outcome.rsplit("_h", 1)[0], horizon=int(outcome.rsplit("_h", 1)[1]),
                             contrast=f"{treated_arm} vs {control_arm}")
-                if min(n) < MIN_ARM:
-                    rows.append(_row(base, reason="fewer than 10 persons in an arm", n=n))
-                    continue
-                covs = usable_covariates(part, [*design.covariates, *fe], "treated")
-                rows.append(_try(estimate_treatment_effect, base, n, lambda _r, n=n: n, df=part, outcome=outcome,
-                                 treatment="treated", covariates=covs, estimand="ATT", cluster="pseudo_id"))
+                rows.append(_att_row(base, part, outcome, [*design.covariates, *fe]))
     return rows
 
 

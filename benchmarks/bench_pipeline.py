@@ -1,6 +1,6 @@
-"""Benchmark: CBS ingestion, then ingestion, linkage and the linked panel per G4 partition.
+"""Benchmark: CBS ingestion; ingestion, linkage and the panel per G4 partition; all effect estimates.
 
-Usage: .venv/bin/python benchmarks/bench_panel.py [--scale 1.0] [--data /tmp/wi_bench]
+Usage: .venv/bin/python benchmarks/bench_pipeline.py [--scale 1.0] [--data /tmp/wi_bench]
 Synthetic data is generated once into --data and reused. Every stage runs in its own process, so
 the peak memory reported (max RSS) is that stage's alone; partitions run one after another.
 """
@@ -68,9 +68,26 @@ def _partition_stage(landing: Path, warehouse: Path, gemeente: str, queue) -> No
     cbs = {t: ds.dataset(warehouse / f"{t}.parquet") for t in PANEL_TABLES}
     panel, report = build_panel(gemeente, linkage.linked, cbs, PanelWindow())
     t3 = time.perf_counter()
+    panel.to_parquet(warehouse / f"panel_{gemeente}.parquet")  # read by the effects stage
     queue.put({"stage": f"partition {gemeente}", "persons": report.persons, "panel_rows": len(panel),
                "ingest_s": round(t1 - t0, 1), "link_s": round(t2 - t1, 1), "panel_s": round(t3 - t2, 1),
                "total_s": round(t3 - t0, 1), "peak_rss_mib": _peak_mib()})
+
+
+def _effects_stage(warehouse: Path, gemeenten: list[str], queue) -> None:
+    import warnings
+
+    import pandas as pd
+
+    from wi_pipeline.lib.effects import POOLED, apply_disclosure, estimate_all
+
+    warnings.simplefilter("ignore")
+    panels = {gm: pd.read_parquet(warehouse / f"panel_{gm}.parquet") for gm in gemeenten}
+    t0 = time.perf_counter()
+    label = gemeenten[0] if len(gemeenten) == 1 else POOLED
+    table = apply_disclosure(estimate_all(panels, label))
+    queue.put({"stage": f"effects {label}", "estimates": len(table), "withheld": int(table["suppressed"].sum()),
+               "total_s": round(time.perf_counter() - t0, 1), "peak_rss_mib": _peak_mib()})
 
 
 def _run(target, *args) -> dict:
@@ -90,25 +107,39 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=20261121)
     parser.add_argument("--data", type=Path, default=Path("/tmp/wi_bench"))
+    parser.add_argument("--no-effects", dest="effects", action="store_false", help="panel stages only")
     args = parser.parse_args()
     from wi_pipeline.lib.layout import G4
 
     data = args.data / f"scale_{args.scale:g}"
     landing, warehouse = data / "landing", data / "warehouse"
-    if not (landing / "CBS").exists():
+    if not landing.exists():  # generated under another name and renamed: an interrupted run is not reused
+        import shutil
+
         from wi_pipeline.synthetic.config import SyntheticConfig
         from wi_pipeline.synthetic.extracts import write_landing
         from wi_pipeline.synthetic.world import simulate_world
 
         t0 = time.perf_counter()
-        write_landing(simulate_world(SyntheticConfig(seed=args.seed, scale=args.scale)), landing)
+        partial = data / "landing.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        write_landing(simulate_world(SyntheticConfig(seed=args.seed, scale=args.scale)), partial)
+        partial.rename(landing)
         print(f"generated synthetic data at scale {args.scale:g} in {time.perf_counter() - t0:.0f}s")
     results = [_run(_cbs_stage, landing, warehouse)]
     results += [_run(_partition_stage, landing, warehouse, gm) for gm in G4]
+    if args.effects:
+        results += [_run(_effects_stage, warehouse, [gm]) for gm in G4]
+        results.append(_run(_effects_stage, warehouse, list(G4)))
     for r in results:
         print(json.dumps(r))
     total = sum(r["total_s"] for r in results)
-    print(f"scale {args.scale:g}: all stages {total:.0f}s, peak {max(r['peak_rss_mib'] for r in results)} MiB")
+    panel = [r for r in results if not r["stage"].startswith("effects")]
+    effects = [r for r in results if r["stage"].startswith("effects")]
+    print(f"scale {args.scale:g}: panel stages {sum(r['total_s'] for r in panel):.0f}s "
+          f"(peak {max(r['peak_rss_mib'] for r in panel)} MiB)" + (
+          f"; effects {sum(r['total_s'] for r in effects):.0f}s (peak {max(r['peak_rss_mib'] for r in effects)} MiB)"
+          if effects else ""))
 
 
 if __name__ == "__main__":
