@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 export DAGSTER_HOME := $(abspath dagster_home)
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: run test ui bench purge clean browser
+.PHONY: run test ui bench simulate purge clean browser
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -71,7 +71,9 @@ def _fit_propensity(data: _Data, start: np.ndarray | None = None) -> tuple[np.nd
                     start_params=start)
                 converged = bool(getattr(res, "converged", True))
             else:
-                res = sm.Logit(data.d, data.X).fit(start_params=start, method="newton", disp=0, maxiter=100)
+                # the rank check (a full QR of X) only sets df_model, which is not used here
+                res = sm.Logit(data.d, data.X, check_rank=False).fit(start_params=start, method="newton", disp=0,
+                                                                      maxiter=100)
                 converged = bool(res.mle_retvals.get("converged", True))
         except Exception as exc:  # statsmodels raises several types on separation / singularity
             raise ValueError(f"propensity-score logit failed: {exc}") from exc
@@ -156,19 +158,20 @@ def _estimate(data: _Data, ps: np.ndarray, estimand: str, method: str) -> tuple[
     return float(tau), psi
 
 
-def _smd(X: np.ndarray, d: np.ndarray, w_t: np.ndarray, w_c: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """Standardised mean differences with weights w_t/w_c; denominator is the unweighted pooled SD."""
-    t, c = d, 1 - d
-
-    def wmean(w):
-        return (w @ X) / w.sum()
+def _pooled_sd(X: np.ndarray, d: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """Unweighted (sampling weights only) pooled SD of each column: the SMD's fixed denominator."""
+    X2 = X**2
 
     def wvar(w):
-        mu = wmean(w)
-        return np.maximum((w @ (X - mu) ** 2) / w.sum(), 0.0)
+        mu = (w @ X) / w.sum()
+        return np.maximum((w @ X2) / w.sum() - mu**2, 0.0)
 
-    sd = np.sqrt((wvar(s * t) + wvar(s * c)) / 2)
-    diff = wmean(w_t * t) - wmean(w_c * c)
+    return np.sqrt((wvar(s * d) + wvar(s * (1 - d))) / 2)
+
+
+def _smd(X: np.ndarray, d: np.ndarray, w_t: np.ndarray, w_c: np.ndarray, sd: np.ndarray) -> np.ndarray:
+    """Standardised mean differences with weights w_t/w_c over the fixed pooled SD."""
+    diff = ((w_t * d) @ X) / (w_t * d).sum() - ((w_c * (1 - d)) @ X) / (w_c * (1 - d)).sum()
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.where(sd > 0, diff / sd, np.where(np.abs(diff) < 1e-12, 0.0, np.nan))
     return out
@@ -210,6 +213,24 @@ def estimate_treatment_effect(
     re-fitted on the rest; it applies to every method so that methods compare on one sample.
     weights: sampling weights (normalised to mean 1). cluster: id column for clustered SEs.
     """
+    return estimate_treatment_effects(df, [outcome], treatment, covariates, estimand=estimand, method=method,
+                                      cluster=cluster, weights=weights, trim=trim)[0]
+
+
+def estimate_treatment_effects(
+    df: pd.DataFrame,
+    outcomes: Sequence[str],
+    treatment: str,
+    covariates: Sequence[str] | None = None,
+    *,
+    estimand: str = "ATT",
+    method: str = "aipw",
+    cluster: str | None = None,
+    weights: str | None = None,
+    trim: tuple[float, float] | None = (0.01, 0.99),
+) -> list[TreatmentEffectResult]:
+    """The effect on each of several outcomes observed on the same rows, from one propensity model
+    (the score does not depend on the outcome; fitting it once per outcome only costs time)."""
     estimand = str(estimand).upper()
     if estimand not in ("ATT", "ATE"):
         raise ValueError(f"estimand must be 'ATT' or 'ATE', got {estimand!r}")
@@ -221,7 +242,14 @@ def estimate_treatment_effect(
         if not (0 <= lo < hi <= 1):
             raise ValueError(f"trim must be (low, high) with 0 <= low < high <= 1, got {trim!r}")
 
-    data = _prepare(df, outcome, treatment, covariates, cluster, weights)
+    outcomes = V.as_list(outcomes)
+    if not outcomes:
+        raise ValueError("outcomes must name at least one column")
+    data = _prepare(df, outcomes[0], treatment, covariates, cluster, weights)
+    V.check_columns(df, outcomes[1:])
+    others = {o: V.numeric_column(df, o) for o in outcomes[1:]}
+    V.check_finite(others, len(df))
+    ys = [data.y, *others.values()]
     n_input = data.n
     ps, gamma, converged = _fit_propensity(data)
     diag: dict = {}
@@ -238,13 +266,12 @@ def estimate_treatment_effect(
                     f"({n1} treated, {n0} control); the arms do not overlap"
                 )
             data = data.subset(keep)
+            ys = [y[keep] for y in ys]
             ps, gamma, converged = _fit_propensity(data, start=gamma)
     else:
         diag["n_trimmed_treated"] = diag["n_trimmed_control"] = 0
 
-    tau, psi = _estimate(data, ps, estimand, method)
-    se, ci_lo, ci_hi, p, g = _inference(data, tau, psi)
-
+    g = None if data.clusters is None else int(data.clusters.max()) + 1
     d, s = data.d, data.s
     for arm, m in (("treated", d == 1), ("control", d == 0)):
         q = np.quantile(ps[m], list(_PS_QUANTILES.values()))
@@ -261,12 +288,14 @@ def estimate_treatment_effect(
     covs = data.names[1:]
     if covs:
         Xc = data.X[:, 1:]
-        before = _smd(Xc, d, s, s, s)
-        after = _smd(Xc, d, w_t, w_c, s)
+        sd = _pooled_sd(Xc, d, s)
+        before = _smd(Xc, d, s, s, sd)
+        after = _smd(Xc, d, w_t, w_c, sd)
         diag["smd_before"] = dict(zip(covs, map(float, before)))
         diag["smd_after"] = dict(zip(covs, map(float, after)))
-        diag["max_abs_smd_before"] = float(np.nanmax(np.abs(before)))
-        diag["max_abs_smd_after"] = float(np.nanmax(np.abs(after)))
+        for label, v in (("before", before), ("after", after)):
+            known = np.abs(v[np.isfinite(v)])  # NaN where a covariate is constant in both arms
+            diag[f"max_abs_smd_{label}"] = float(known.max()) if known.size else float("nan")
     diag["ess_treated_weighted"] = _kish(w_t[d == 1])
     diag["ess_control_weighted"] = _kish(w_c[d == 0])
     diag["n_input"] = n_input
@@ -292,13 +321,19 @@ def estimate_treatment_effect(
         ("regression", "ATE"): f"Regression adjustment ATE: {ls} outcome model per arm, averaged over the sample",
     }[(method, estimand)]
     trim_label = "" if trim is None else f"; propensity trimmed to [{trim[0]:g}, {trim[1]:g}]"
-    return TreatmentEffectResult(
-        estimate=tau, std_error=se, ci_low=ci_lo, ci_high=ci_hi, p_value=p,
-        n_treated=int(d.sum()), n_control=int((1 - d).sum()), n_obs=data.n, n_units=g,
-        df_resid=float(data.n - n_params),
-        method=f"{desc}{wlabel}{trim_label}; {_variance_label(cluster, g)}",
-        estimand=estimand, outcome=outcome, treatment=treatment, diagnostics=diag,
-    )
+    results = []
+    for outcome, y in zip(outcomes, ys):
+        one = _Data(y, data.d, data.X, data.s, data.clusters, data.names)
+        tau, psi = _estimate(one, ps, estimand, method)
+        se, ci_lo, ci_hi, p, g = _inference(one, tau, psi)
+        results.append(TreatmentEffectResult(
+            estimate=tau, std_error=se, ci_low=ci_lo, ci_high=ci_hi, p_value=p,
+            n_treated=int(d.sum()), n_control=int((1 - d).sum()), n_obs=data.n, n_units=g,
+            df_resid=float(data.n - n_params),
+            method=f"{desc}{wlabel}{trim_label}; {_variance_label(cluster, g)}",
+            estimand=estimand, outcome=outcome, treatment=treatment, diagnostics=dict(diag),
+        ))
+    return results
 
 
 def naive_difference(

@@ -119,10 +119,26 @@ def add_history(panel: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([panel, hist.fillna(hist.mean())], axis=1)
 
 
-def _shift_outcome(panel: pd.DataFrame, columns: list[str], h: int) -> pd.DataFrame:
-    """Each person-month's outcome h months later (the panel is complete and sorted per person)."""
-    g = panel.groupby("pseudo_id", observed=True, sort=False)
-    return pd.DataFrame({f"{c}_h{h}": g[c].shift(-h) for c in columns})
+def _grouped_per_person(panel: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """The panel with each person's months in one contiguous block, and integer person codes:
+    months h apart are then rows h apart, so leads and lags are index arithmetic on the rows needed."""
+    pid = panel["pseudo_id"]
+    codes = pid.cat.codes.to_numpy() if isinstance(pid.dtype, pd.CategoricalDtype) else pd.factorize(pid)[0]
+    blocks = int((np.diff(codes) != 0).sum()) + 1 if len(codes) else 0
+    if blocks != len(np.unique(codes)):  # e.g. sorted by month first: a stable sort keeps month order
+        order = np.argsort(codes, kind="stable")
+        panel, codes = panel.iloc[order].reset_index(drop=True), codes[order]
+    return panel, codes
+
+
+def _lead(values: np.ndarray, codes: np.ndarray, rows: np.ndarray, h: int) -> np.ndarray:
+    """values h rows later (h < 0: earlier) for the given rows, NaN where that leaves the person."""
+    target = rows + h
+    ok = (target >= 0) & (target < len(codes))
+    ok[ok] = codes[target[ok]] == codes[rows[ok]]
+    out = np.full(len(rows), np.nan)
+    out[ok] = values[target[ok]]
+    return out
 
 
 RD_ELIGIBILITY_AGES = (24, 35)
@@ -161,43 +177,50 @@ def instrument_sample(
     panel: pd.DataFrame,
     category: str,
     horizons: tuple[int, ...] = (LOCK_IN_HORIZON, *HORIZONS),
-    controls_per_starter: int = 10,
+    controls_per_starter: int = 5,
     seed: int = 0,
     outcome_cols: tuple[str, ...] = ("employed", "self_sufficient"),
-    eligible: pd.Series | None = None,
+    eligible: str | None = None,
 ) -> DesignSample:
     """Starters of an instrument against not-yet-starters in the same month (dynamic comparison).
 
     In every calendar month, persons on bijstand who start their first spell of the instrument are
     compared with persons on bijstand who have not started it yet; outcomes are measured h months
-    later. Equal elapsed benefit duration enters through duration-band covariates; controls are a
-    random subset per month (fixed seed) to keep the sample small without losing balance.
+    later. Equal elapsed benefit duration enters through duration-band covariates. Controls are a
+    random subset per month (fixed seed), ``controls_per_starter`` per starter: the ATT's variance
+    shrinks with (1 + 1/k), so more controls buy little precision and cost time at G4 scale.
     """
     if category not in SRG_CATEGORIES:
         raise ValueError(f"unknown instrument category {category!r}; expected one of {', '.join(SRG_CATEGORIES)}")
-    p = panel.reset_index(drop=True)
-    if not set(HISTORY_COVARIATES) <= set(p.columns):
-        p = add_history(p)
-    eligible = None if eligible is None else eligible.reset_index(drop=True)
-    since = p[f"months_since_start_{category}"]
-    outcome_cols = list(outcome_cols)
-    shifted = pd.concat([_shift_outcome(p, outcome_cols, h) for h in horizons], axis=1)
+    p = panel if set(HISTORY_COVARIATES) <= set(panel.columns) else add_history(panel)
+    p, codes = _grouped_per_person(p)  # rows are addressed by position from here on
+    since = p[f"months_since_start_{category}"].to_numpy(dtype=float)
+    base = p["on_bijstand"].to_numpy(dtype=bool)
+    if eligible is not None:  # a boolean column restricting both arms
+        base = base & p[eligible].fillna(False).to_numpy(dtype=bool)
     # a first start: the instrument starts this month and had not started before
-    started_before = p.groupby("pseudo_id", observed=True, sort=False)[f"months_since_start_{category}"].shift(1).notna()
-    base = p["on_bijstand"] if eligible is None else p["on_bijstand"] & eligible
-    starter = base & (since == 0) & ~started_before
+    starter = base & (since == 0)
+    candidates = np.flatnonzero(starter)
+    starter[candidates[~np.isnan(_lead(since, codes, candidates, -1))]] = False
     # a control could have started this month: on bijstand and in no instrument (one at a time)
-    in_any = p[[f"instr_{c}" for c in SRG_CATEGORIES]].any(axis=1)
-    control = base & since.isna() & ~in_any
-    elig = starter | control
-    s = pd.concat([p.loc[elig], shifted.loc[elig]], axis=1)
-    s["treated"] = starter[elig].astype(float)
-    rng = np.random.default_rng(seed)
-    s["_u"] = rng.random(len(s))
-    n_start = s.groupby("month")["treated"].transform("sum")
-    rank = s[s["treated"] == 0].groupby("month")["_u"].rank(method="first")
-    keep_ctrl = (s["treated"] == 0) & (rank.reindex(s.index) <= n_start * controls_per_starter)
-    s = s[(s["treated"] == 1) | keep_ctrl].drop(columns="_u")
+    in_any = p[[f"instr_{c}" for c in SRG_CATEGORIES]].to_numpy(dtype=bool).any(axis=1)
+    control = base & np.isnan(since) & ~in_any
+    # controls_per_starter random controls per starter in each month (fixed seed)
+    month = p["month"].to_numpy()
+    treated_rows, control_rows = np.flatnonzero(starter), np.flatnonzero(control)
+    months, month_of_control = np.unique(month[control_rows], return_inverse=True)
+    quota = pd.Series(month[treated_rows]).value_counts().reindex(months, fill_value=0).to_numpy() * controls_per_starter
+    order = np.lexsort((np.random.default_rng(seed).random(len(control_rows)), month_of_control))
+    first_in_month = np.searchsorted(month_of_control[order], np.arange(len(months)))
+    rank = np.empty(len(control_rows), dtype=np.int64)
+    rank[order] = np.arange(len(order)) - first_in_month[month_of_control[order]]
+    rows = np.sort(np.concatenate([treated_rows, control_rows[rank < quota[month_of_control]]]))
+    s = p.iloc[rows].reset_index(drop=True)
+    s["treated"] = starter[rows].astype(float)
+    for c in outcome_cols:
+        values = p[c].to_numpy(dtype=float, na_value=np.nan)
+        for h in horizons:
+            s[f"{c}_h{h}"] = _lead(values, codes, rows, h)
     s = add_covariates(s)
     dur = s["bijstand_duration_months"].astype(float)
     s["duration"] = dur
@@ -210,8 +233,6 @@ def instrument_sample(
     covs = (*BASE_COVARIATES, "duration", "dur_0_6", "dur_6_12", "dur_12_24", "dur_24_48", "employed_now",
             *HISTORY_COVARIATES, *year_dummies.columns)
     outcomes = tuple(f"{c}_h{h}" for h in horizons for c in outcome_cols)
-    for c in outcomes:
-        s[c] = s[c].astype("Float64").astype(float)
     s["pseudo_id"] = s["pseudo_id"].astype(str)
     return DesignSample(f"instrument:{category}", s.reset_index(drop=True), outcomes, "treated", covs)
 
@@ -229,7 +250,7 @@ def combined_sample(panel: pd.DataFrame, horizon: int = 12, seed: int = 0,
     Outcomes: employment ``horizon`` months later and healthcare costs of the calendar year then.
     """
     design = instrument_sample(panel, "bemiddeling", horizons=(horizon,), seed=seed,
-                               outcome_cols=outcome_cols, eligible=panel["problematic_debt"].astype(bool))
+                               outcome_cols=outcome_cols, eligible="problematic_debt")
     s = design.data
     debt = s["debt_assistance"].astype(bool)
     treated = s["treated"] == 1

@@ -88,6 +88,15 @@ def persons_per_arm(part: pd.DataFrame, treated: pd.Series) -> tuple[int, int]:
     return int(ids[treated].nunique()), int(ids[~treated].nunique())
 
 
+def _with_persons(row: dict, persons: tuple[int, int]) -> dict:
+    """Persons per arm in n_treated/n_control (what disclosure counts); observations go to diagnostics."""
+    diag = json.loads(row["diagnostics"])
+    diag.update(n_obs_treated=row["n_treated"], n_obs_control=row["n_control"])
+    row["n_treated"], row["n_control"] = persons
+    row["diagnostics"] = json.dumps(diag, sort_keys=True, default=str)
+    return row
+
+
 def _try(fn, base, n, persons=None, **kw):
     """One estimate as a row; ``persons(result)`` gives the persons per arm behind it."""
     try:
@@ -95,12 +104,7 @@ def _try(fn, base, n, persons=None, **kw):
     except (ValueError, np.linalg.LinAlgError) as err:
         return _row(base, reason=f"not estimable: {err}"[:200], n=n)
     row = _row(base, result)
-    if persons is not None:
-        diag = json.loads(row["diagnostics"])
-        diag.update(n_obs_treated=row["n_treated"], n_obs_control=row["n_control"])
-        row["n_treated"], row["n_control"] = persons(result)
-        row["diagnostics"] = json.dumps(diag, sort_keys=True, default=str)
-    return row
+    return row if persons is None else _with_persons(row, persons(result))
 
 
 def _rd_persons(part: pd.DataFrame):
@@ -159,30 +163,47 @@ def instrument_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups
     for cat in categories:
         design = pooled_design(panels, instrument_sample, category=cat)
         df = design.data
-        fe = _municipality_effects(df)
+        covariates = [*design.covariates, *_municipality_effects(df)]
         for h in (LOCK_IN_HORIZON, *HORIZONS):
-            for outcome in ("employed", "self_sufficient"):
-                col = f"{outcome}_h{h}"
-                data = df[df[col].notna()]
-                by = subgroups if (h == SUBGROUP_HORIZON and outcome == "employed") else ()
-                for sub, value, part in _subsets(data, by):
-                    base = dict(measure=f"instrument:{cat}", gemeente=gemeente, subgroup=sub, subgroup_value=value,
-                                outcome=outcome, horizon=h,
-                                contrast="starters vs not-yet-starters" + (" (lock-in)" if h == LOCK_IN_HORIZON else ""))
-                    rows.append(_att_row(base, part, col, [*design.covariates, *fe]))
+            def base(outcome, sub="all", value="all", h=h):
+                return dict(measure=f"instrument:{cat}", gemeente=gemeente, subgroup=sub, subgroup_value=value,
+                            outcome=outcome, horizon=h,
+                            contrast="starters vs not-yet-starters" + (" (lock-in)" if h == LOCK_IN_HORIZON else ""))
+            outcomes = {"employed": f"employed_h{h}", "self_sufficient": f"self_sufficient_h{h}"}
+            rows += _att_rows(base, df, outcomes, covariates)
+            if h == SUBGROUP_HORIZON:
+                col = outcomes["employed"]
+                for sub, value, part in _subsets(df[df[col].notna()], subgroups):
+                    if sub != "all":
+                        rows += _att_rows(lambda o, sub=sub, value=value: base(o, sub, value), part,
+                                          {"employed": col}, covariates)
     return rows
 
 
-def _att_row(base: dict, part: pd.DataFrame, outcome: str, covariates: list[str]) -> dict:
-    """One doubly robust ATT of ``treated`` on ``outcome``, or a withheld row when an arm is too small."""
-    from wi_pipeline.estimation import estimate_treatment_effect
+def _att_rows(base, part: pd.DataFrame, outcomes: dict[str, str], covariates: list[str]) -> list[dict]:
+    """Doubly robust ATTs of ``treated`` on each outcome ({label: column}); withheld rows when an arm
+    is too small. Outcomes observed on the same rows share one propensity model."""
+    from wi_pipeline.estimation import estimate_treatment_effects
 
-    n = persons_per_arm(part, part["treated"] == 1)
-    if min(n) < MIN_ARM:
-        return _row(base, reason="fewer than 10 persons in an arm", n=n)
-    covs = usable_covariates(part, covariates, "treated")
-    return _try(estimate_treatment_effect, base, n, lambda _r: n, df=part, outcome=outcome, treatment="treated",
-                covariates=covs, estimand="ATT", cluster="pseudo_id")
+    present = part[list(outcomes.values())].notna()
+    same_rows = bool(present.eq(present.iloc[:, 0], axis=0).all(axis=None))
+    groups = [list(outcomes)] if same_rows else [[label] for label in outcomes]
+    rows = []
+    for labels in groups:
+        sample = part[present[outcomes[labels[0]]].to_numpy()]
+        n = persons_per_arm(sample, sample["treated"] == 1)
+        if min(n) < MIN_ARM:
+            rows += [_row(base(lb), reason="fewer than 10 persons in an arm", n=n) for lb in labels]
+            continue
+        try:
+            results = estimate_treatment_effects(sample, [outcomes[lb] for lb in labels], "treated",
+                                                 usable_covariates(sample, covariates, "treated"),
+                                                 estimand="ATT", cluster="pseudo_id")
+        except (ValueError, np.linalg.LinAlgError) as err:
+            rows += [_row(base(lb), reason=f"not estimable: {err}"[:200], n=n) for lb in labels]
+            continue
+        rows += [_with_persons(_row(base(lb), r), n) for lb, r in zip(labels, results)]
+    return rows
 
 
 # (treated arm, control arm): both vs mediation is the added value of removing the debt obstacle.
@@ -192,18 +213,18 @@ COMBINED_CONTRASTS = (("both", "mediation"), ("mediation", "neither"), ("both", 
 def combined_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups: Iterable[str] = tuple(SUBGROUPS)) -> list[dict]:
     design = pooled_design({gm: add_history(p) for gm, p in panels.items()}, combined_sample)
     df = design.data
-    fe = _municipality_effects(df)
+    covariates = [*design.covariates, *_municipality_effects(df)]
+    outcomes = {c.rsplit("_h", 1)[0]: c for c in design.outcome_columns}
+    horizon = int(design.outcome_columns[0].rsplit("_h", 1)[1])
     rows = []
     for treated_arm, control_arm in COMBINED_CONTRASTS:
         pair = df[df["arm"].isin([treated_arm, control_arm])].copy()
         pair["treated"] = (pair["arm"] == treated_arm).astype(float)
-        for outcome in design.outcome_columns:
-            data = pair[pair[outcome].notna()]
-            for sub, value, part in _subsets(data, subgroups):
-                base = dict(measure="combined", gemeente=gemeente, subgroup=sub, subgroup_value=value,
-                            outcome=outcome.rsplit("_h", 1)[0], horizon=int(outcome.rsplit("_h", 1)[1]),
-                            contrast=f"{treated_arm} vs {control_arm}")
-                rows.append(_att_row(base, part, outcome, [*design.covariates, *fe]))
+        for sub, value, part in _subsets(pair, subgroups):
+            def base(outcome, sub=sub, value=value):
+                return dict(measure="combined", gemeente=gemeente, subgroup=sub, subgroup_value=value,
+                            outcome=outcome, horizon=horizon, contrast=f"{treated_arm} vs {control_arm}")
+            rows += _att_rows(base, part, outcomes, covariates)
     return rows
 
 

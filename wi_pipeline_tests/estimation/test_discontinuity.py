@@ -130,3 +130,29 @@ def test_binned_means():
     assert first.n == len(sel) and first["mean"] == pytest.approx(sel.y.mean())
     edges = binned_means(df, "y", "x", 60, bins=[36, 48, 72, 84])
     assert list(edges.bin_low) == [36, 48, 60, 72] and edges.side.tolist() == ["left", "left", "right", "right"]
+
+
+@pytest.mark.parametrize("fuzzy", [False, True])
+def test_grouped_cluster_variance_equals_rdrobusts_own_loop(fuzzy):
+    from rdrobust import rdrobust
+
+    from wi_pipeline.estimation.discontinuity import _fast_cluster_variance
+
+    rng = np.random.default_rng(3)
+    person = np.repeat(np.arange(400), 6)  # six months per person, like the panel
+    x = np.clip(rng.integers(30, 90, 400)[person] + np.tile(np.arange(6), 400) - 3, 30, 95).astype(float)
+    z = rng.normal(size=(x.size, 2))
+    d = ((x >= 60) & (rng.random(x.size) < 0.7)).astype(float)
+    y = 0.3 * d + 0.01 * x + z @ [0.2, -0.1] + rng.normal(size=400)[person] + rng.normal(size=x.size)
+    kw = dict(y=y, x=x, c=60, covs=z, cluster=person, vce="cr1", fuzzy=d if fuzzy else None)
+    slow = rdrobust(**kw)
+    from rdrobust import funs
+
+    with _fast_cluster_variance():
+        assert hasattr(funs.rdrobust_vce, "wraps_original")  # the grouped sum is what runs
+        fast = rdrobust(**kw)
+    assert fast.vce == slow.vce == "CR1"
+    np.testing.assert_allclose(np.asarray(fast.bws, dtype=float), np.asarray(slow.bws, dtype=float), rtol=1e-9)
+    np.testing.assert_allclose(np.asarray(fast.coef, dtype=float), np.asarray(slow.coef, dtype=float), rtol=1e-9)
+    np.testing.assert_allclose(np.asarray(fast.se, dtype=float), np.asarray(slow.se, dtype=float), rtol=1e-9)
+    assert not hasattr(funs.rdrobust_vce, "wraps_original")  # restored afterwards

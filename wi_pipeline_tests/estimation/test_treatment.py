@@ -189,3 +189,24 @@ def test_non_numeric_covariate_and_bad_options():
         estimate_treatment_effect(df, "y", "d", COVS, method="matching")
     with pytest.raises(ValueError, match="trim"):
         estimate_treatment_effect(df, "y", "d", COVS, trim=(0.5, 0.2))
+
+
+@pytest.mark.parametrize("estimand", ["ATT", "ATE"])
+def test_several_outcomes_share_one_propensity_model_and_match_separate_fits(estimand):
+    from wi_pipeline.estimation import estimate_treatment_effects
+
+    rng = np.random.default_rng(11)
+    df = selected(rng, 3000)
+    df["y2"] = 2 * df["y"] + rng.normal(size=len(df))
+    df["id"] = np.arange(len(df)) // 3
+    joint = estimate_treatment_effects(df, ["y", "y2"], "d", COVS, estimand=estimand, cluster="id", trim=(0.05, 0.95))
+    for outcome, result in zip(["y", "y2"], joint):
+        alone = estimate_treatment_effect(df, outcome, "d", COVS, estimand=estimand, cluster="id", trim=(0.05, 0.95))
+        assert result.outcome == outcome
+        assert result.estimate == pytest.approx(alone.estimate, rel=1e-9)
+        assert result.std_error == pytest.approx(alone.std_error, rel=1e-9)
+        assert (result.n_treated, result.n_control) == (alone.n_treated, alone.n_control)
+        assert result.diagnostics["n_trimmed_control"] == alone.diagnostics["n_trimmed_control"] > 0
+    assert joint[1].estimate == pytest.approx(2 * joint[0].estimate, rel=0.1)
+    with pytest.raises(ValueError, match="'y3'"):
+        estimate_treatment_effects(df, ["y", "y3"], "d", COVS)
