@@ -69,12 +69,15 @@ class Instrument:
 
 INSTRUMENTS: dict[str, Instrument] = {
     "loonkostensubsidie": Instrument(12, 0.25, 0.04, 0.004, (("good_health", 1.6), ("duration_6_36", 1.3), ("age_50_plus", 0.6))),
-    "scholing": Instrument(6, -0.03, 0.05, 0.007, (("age_under_30", 1.5), ("single_parent", 1.8), ("duration_36_plus", 1.6), ("origin_not_nederland", 1.4), ("age_50_plus", 0.6), ("woman", 1.2))),
+    # training goes to clients far from work; mediation (below) first to those who worked last month
+    "scholing": Instrument(6, -0.03, 0.05, 0.007, (("age_under_30", 1.5), ("single_parent", 1.8), ("duration_36_plus", 1.6), ("origin_not_nederland", 1.4), ("age_50_plus", 0.6), ("woman", 1.2),
+                                                 ("employed_last_month", 0.3))),
     "werkervaringsplaats": Instrument(6, -0.02, 0.03, 0.005, (("age_under_30", 1.4), ("duration_12_60", 1.3), ("origin_not_nederland", 1.3))),
     "jobcoach": Instrument(6, 0.03, 0.02, 0.004, (("poor_health", 1.5), ("age_under_30", 1.3))),
     "proefplaatsing": Instrument(2, 0.0, 0.04, 0.004, (("good_health", 1.4), ("duration_under_12", 1.5), ("man", 1.2))),
     "sociale_activering": Instrument(6, -0.01, 0.01, 0.006, (("poor_health", 2.0), ("duration_36_plus", 1.8), ("age_50_plus", 1.5), ("duration_under_12", 0.5))),
-    "bemiddeling": Instrument(3, 0.0, 0.03, 0.009, (("duration_under_12", 1.5), ("poor_health", 0.6), ("debt_assistance_active", 2.5))),
+    "bemiddeling": Instrument(3, 0.0, 0.03, 0.009, (("duration_under_12", 1.5), ("poor_health", 0.6), ("employed_last_month", 6.0),
+                                                    ("debt_assistance_active", 2.5))),
     "beschut_werk": Instrument(24, 0.40, 0.02, 0.0015, (("poor_health", 3.0), ("age_under_30", 0.7))),
 }
 # Post effects are post * sex * n_children band * marital status * health, at the start month.

@@ -323,7 +323,7 @@ def _simulate(config: SyntheticConfig) -> dict:
             "age_under_30": age[:, t_] < 30, "age_50_plus": age[:, t_] >= 50,
             "duration_under_12": dd < 12, "duration_6_36": (dd >= 6) & (dd < 36), "duration_12_60": (dd >= 12) & (dd < 60),
             "duration_36_plus": dd >= 36, "duration_60_plus": dd >= 60, "origin_not_nederland": ~nl,
-            "single_parent": single_parent[:, t_],
+            "single_parent": single_parent[:, t_], "employed_last_month": E_prev,
         }[name]
 
     for t in range(T):
