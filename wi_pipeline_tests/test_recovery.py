@@ -29,7 +29,7 @@ def _t(errors):
 @pytest.mark.slow
 def test_naive_comparisons_are_biased_where_the_designs_are_not(draws):
     rd = draws[draws["design"] == "exemption_fuzzy_rd"]
-    assert summarise(draws).loc["exemption_fuzzy_rd", "naive_coverage"] < 0.6
+    assert summarise(draws).loc["exemption_fuzzy_rd", "naive_coverage"] < 0.8  # far below the nominal 95%
     assert abs(_t(rd["naive"] - rd["truth"])) > 10
     scholing = draws[draws["design"] == "instrument_scholing_h12"]
     assert abs(_t(scholing["naive"] - scholing["truth"])) > 3  # systematically off across replications

@@ -155,11 +155,15 @@ def exemption_rd_sample(panel: pd.DataFrame, bandwidth_months: int = 24,
     p = panel
     lo, hi = eligibility_ages
     pre = p["single_parent"] & p["on_bijstand"] & p["youngest_child_age_months"].between(lo, hi)
-    eligible = p.loc[pre, "pseudo_id"].unique()
-    near = p["pseudo_id"].isin(eligible) & p["youngest_child_age_months"].between(
+    base = (p.loc[pre].sort_values("month").groupby("pseudo_id", observed=True).first())
+    # One episode per parent: the child who was youngest at eligibility. A later-born child makes
+    # the youngest child's age start again, which would put a second, never-eligible crossing in.
+    child_born = p["month"].dt.year * 12 + p["month"].dt.month - p["youngest_child_age_months"]
+    base_born = base["month"].dt.year * 12 + base["month"].dt.month - base["youngest_child_age_months"]
+    same_child = child_born.eq(p["pseudo_id"].map(base_born).astype(float))
+    near = same_child & p["youngest_child_age_months"].between(
         RD_CUTOFF - bandwidth_months - 12, RD_CUTOFF + bandwidth_months + 11)
     s = p.loc[near].copy()
-    base = (p.loc[pre].sort_values("month").groupby("pseudo_id", observed=True).first())
     fixed = ["sex", "n_children", "marital_status", "poor_health", "origin", "age", "single_parent"]
     s = s.drop(columns=fixed).merge(base[fixed], left_on="pseudo_id", right_index=True, how="left")
     s = add_covariates(s)

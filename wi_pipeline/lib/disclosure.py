@@ -396,6 +396,61 @@ def no_extremes(df: pd.DataFrame, cols: Sequence[str] | None = None) -> pd.DataF
     return df
 
 
+# ---------------------------------------------------------------------------------------------
+# Diagnostics of published estimates
+# ---------------------------------------------------------------------------------------------
+
+# Extremes over aggregates (covariate balance), not over persons: publishable.
+_AGGREGATE_EXTREMES = frozenset({"max_abs_smd_before", "max_abs_smd_after"})
+# Whole-sample counts that add up exactly across subgroups and municipalities whatever the design's
+# arms or bandwidth: next to another row they would let a reader subtract a withheld group's size.
+NESTING_COUNT_KEYS = frozenset({"n_input", "n_left_total", "n_right_total", "binomial_n_left", "binomial_n_right",
+                                "density_n_left", "density_n_right"})
+SMALL_COUNT = "<{}"
+
+
+def _is_count_key(key: str) -> bool:
+    """A top-level count (n_..., ..._n_..., clusters); nested keys name covariates, e.g. smd_before.n_children."""
+    tokens = _name_tokens(key)
+    return "." not in key and ("n" in tokens or "clusters" in tokens or "count" in tokens)
+
+
+def publishable_diagnostics(diagnostics: dict, rules: DisclosureRules = DisclosureRules()) -> dict:
+    """The diagnostics of a published estimate that the output rules allow.
+
+    Dropped: minima and maxima of individual values (propensity extremes, the smallest event-time
+    cell) and whole-sample counts that add up across rows. Counts of 1 to ``min_units - 1``
+    (trimmed persons, observations near the cutoff) show as "<10".
+    """
+    out = {}
+    for key, value in diagnostics.items():
+        leaf = key.split(".")[-1]
+        if leaf not in _AGGREGATE_EXTREMES and _name_tokens(leaf) & _EXTREME_TOKENS:
+            continue
+        if key in NESTING_COUNT_KEYS:
+            continue
+        if (_is_count_key(key) and isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+                and 0 < value < rules.min_units):
+            value = SMALL_COUNT.format(rules.min_units)
+        out[key] = value
+    return out
+
+
+def diagnostics_violations(diagnostics: dict, rules: DisclosureRules = DisclosureRules()) -> list[str]:
+    """What in one published row's diagnostics breaks the output rules (names only, never values)."""
+    problems = []
+    for key, value in diagnostics.items():
+        leaf = key.split(".")[-1]
+        if leaf not in _AGGREGATE_EXTREMES and _name_tokens(leaf) & _EXTREME_TOKENS:
+            problems.append(f"diagnostic {key!r} is a minimum or maximum")
+        elif key in NESTING_COUNT_KEYS:
+            problems.append(f"diagnostic {key!r} is a whole-sample count that adds up across rows")
+        elif (_is_count_key(key) and isinstance(value, (int, float, np.integer, np.floating))
+              and not isinstance(value, bool) and 0 < value < rules.min_units):
+            problems.append(f"diagnostic {key!r} counts under {rules.min_units}")
+    return problems
+
+
 __all__ = [
     "COMPLEMENTARY",
     "DOMINANCE",
@@ -405,10 +460,12 @@ __all__ = [
     "DisclosureRules",
     "Nested",
     "assert_no_identifiers",
+    "diagnostics_violations",
     "check_dominance",
     "check_model_df",
     "dominance_violations",
     "no_extremes",
+    "publishable_diagnostics",
     "suppress_bins",
     "suppress_cells",
     "suppress_effect_table",

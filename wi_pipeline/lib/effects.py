@@ -1,9 +1,9 @@
 """Per-measure effect estimates, overall and per subgroup, as one tidy table.
 
 Every row carries its estimate with standard error, 95% interval, p-value, a Holm-adjusted p-value
-across the subgroups of one family (measure x outcome x horizon x subgroup dimension), N per arm,
-degrees of freedom, method and diagnostics. Rows that cannot be estimated or may not be published
-are kept and marked, never dropped.
+across all subgroups of one family (measure x outcome x horizon x contrast), N per arm, degrees of
+freedom, method and diagnostics. Rows that cannot be estimated or may not be published are kept
+and marked, never dropped.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ import pandas as pd
 from wi_pipeline.lib.designs import (HORIZONS, LOCK_IN_HORIZON, SUBGROUPS, add_history, combined_sample,
                                      exemption_rd_sample, instrument_sample, usable_covariates)
 from wi_pipeline.lib.designs import RD_CUTOFF
-from wi_pipeline.lib.disclosure import DisclosureRules, Nested, suppress_cells, suppress_effect_table
+from wi_pipeline.lib.disclosure import (DOMINANCE, DisclosureRules, Nested, check_dominance, diagnostics_violations,
+                                        publishable_diagnostics, suppress_cells, suppress_effect_table)
 from wi_pipeline.lib.layout import SRG_CATEGORIES
 
 EFFECT_COLUMNS = [
@@ -27,7 +28,6 @@ EFFECT_COLUMNS = [
     "suppressed", "suppression_reason",
 ]
 POOLED = "G4"
-MIN_ARM = 10  # below this an arm is not even estimated (disclosure control marks it too)
 SUBGROUP_HORIZON = 12  # subgroup heterogeneity is estimated at this horizon for the instruments
 
 
@@ -107,6 +107,23 @@ def _try(fn, base, n, persons=None, **kw):
     return row if persons is None else _with_persons(row, persons(result))
 
 
+def _dominated(part: pd.DataFrame, outcome: str, arms: pd.Series, rules: DisclosureRules) -> bool:
+    """An amount outcome (hours, care costs) whose arm total one person dominates may not be published:
+    the arm's mean would reveal that person's amount. Shares (0/1 outcomes) have no such contributor."""
+    y = part[outcome]
+    if y.dropna().isin([0, 1]).all():
+        return False
+    per_person = y.abs().groupby(part["pseudo_id"], observed=True)
+    return any(not check_dominance(per_person.sum().reindex(part.loc[arm, "pseudo_id"].unique()), rules)
+               for arm in (arms, ~arms))
+
+
+def _dominance_reason(part, outcome, arms, rules) -> str | None:
+    if _dominated(part, outcome, arms, rules):
+        return f"{DOMINANCE}: one person holds over {rules.dominance_share:.0%} of an arm's total"
+    return None
+
+
 def _rd_persons(part: pd.DataFrame):
     def count(result):
         d = result.diagnostics
@@ -119,21 +136,33 @@ def _rd_persons(part: pd.DataFrame):
     return count
 
 
-def exemption_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups: Iterable[str] = tuple(SUBGROUPS)) -> list[dict]:
+def _event_study_persons(part: pd.DataFrame, window: tuple[int, int]):
+    inside = part[part["event_time"].between(*window)]
+    return lambda result: persons_per_arm(inside, inside["event_time"] >= 0)
+
+
+EVENT_WINDOW = (-12, 12)
+
+
+def exemption_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups: Iterable[str] = tuple(SUBGROUPS),
+                      rules: DisclosureRules = DisclosureRules()) -> list[dict]:
     from wi_pipeline.estimation import estimate_discontinuity, estimate_event_study
 
     design = pooled_design(panels, exemption_rd_sample)
     df = design.data
     fe = _municipality_effects(df)
+    small = f"fewer than {rules.min_units} persons on a side"
     rows = []
     for sub, value, part in _subsets(df, subgroups):
-        n = persons_per_arm(part, part["running"] >= RD_CUTOFF)
+        past = part["running"] >= RD_CUTOFF
+        n = persons_per_arm(part, past)
         covs = usable_covariates(part, fe) or None
         for i, outcome in enumerate(design.outcome_columns):
             base = dict(measure="exemption_9a", gemeente=gemeente, subgroup=sub, subgroup_value=value,
                         outcome=outcome, horizon=0, contrast="child aged 60+ months vs under 60 (reduced form)")
-            if min(n) < MIN_ARM:
-                rows.append(_row(base, reason="fewer than 10 persons on a side", n=n))
+            reason = small if min(n) < rules.min_units else _dominance_reason(part, outcome, past, rules)
+            if reason:
+                rows.append(_row(base, reason=reason, n=n))
                 continue
             # the manipulation test depends on the running variable only: once per subset
             rows.append(_try(estimate_discontinuity, base, n, _rd_persons(part), df=part, outcome=outcome,
@@ -141,22 +170,24 @@ def exemption_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups:
                              density_test=i == 0))
         base = dict(measure="exemption_9a", gemeente=gemeente, subgroup=sub, subgroup_value=value,
                     outcome="employed", horizon=0, contrast="exemption (fuzzy RD, LATE)")
-        if min(n) >= MIN_ARM:
+        if min(n) >= rules.min_units:
             rows.append(_try(estimate_discontinuity, base, n, _rd_persons(part), df=part, outcome="employed",
                              running="running", cutoff=RD_CUTOFF, fuzzy="exemption_9a", cluster="pseudo_id",
                              covariates=covs, density_test=False))
         else:
-            rows.append(_row(base, reason="fewer than 10 persons on a side", n=n))
+            rows.append(_row(base, reason=small, n=n))
         if sub == "all":
             base = dict(measure="exemption_9a", gemeente=gemeente, subgroup=sub, subgroup_value=value,
                         outcome="employed", horizon=0, contrast="event study: mean post - pre, person and month FE")
-            rows.append(_try(estimate_event_study, base, n, df=part, outcome="employed", unit="pseudo_id",
-                             event_time="event_time", window=(-12, 12), reference=-1, cluster="pseudo_id", time="month"))
+            rows.append(_try(estimate_event_study, base, n, _event_study_persons(part, EVENT_WINDOW), df=part,
+                             outcome="employed", unit="pseudo_id", event_time="event_time", window=EVENT_WINDOW,
+                             reference=-1, cluster="pseudo_id", time="month"))
     return rows
 
 
 def instrument_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups: Iterable[str] = tuple(SUBGROUPS),
-                       categories: Iterable[str] = SRG_CATEGORIES) -> list[dict]:
+                       categories: Iterable[str] = SRG_CATEGORIES,
+                       rules: DisclosureRules = DisclosureRules()) -> list[dict]:
     """Per instrument and horizon, both outcomes overall; heterogeneity in employment a year after the start."""
     rows = []
     panels = {gm: add_history(p) for gm, p in panels.items()}  # once, not per instrument
@@ -170,19 +201,21 @@ def instrument_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups
                             outcome=outcome, horizon=h,
                             contrast="starters vs not-yet-starters" + (" (lock-in)" if h == LOCK_IN_HORIZON else ""))
             outcomes = {"employed": f"employed_h{h}", "self_sufficient": f"self_sufficient_h{h}"}
-            rows += _att_rows(base, df, outcomes, covariates)
+            rows += _att_rows(base, df, outcomes, covariates, rules)
             if h == SUBGROUP_HORIZON:
                 col = outcomes["employed"]
                 for sub, value, part in _subsets(df[df[col].notna()], subgroups):
                     if sub != "all":
                         rows += _att_rows(lambda o, sub=sub, value=value: base(o, sub, value), part,
-                                          {"employed": col}, covariates)
+                                          {"employed": col}, covariates, rules)
     return rows
 
 
-def _att_rows(base, part: pd.DataFrame, outcomes: dict[str, str], covariates: list[str]) -> list[dict]:
+def _att_rows(base, part: pd.DataFrame, outcomes: dict[str, str], covariates: list[str],
+              rules: DisclosureRules = DisclosureRules()) -> list[dict]:
     """Doubly robust ATTs of ``treated`` on each outcome ({label: column}); withheld rows when an arm
-    is too small. Outcomes observed on the same rows share one propensity model."""
+    is too small or one person dominates an amount. Outcomes observed on the same rows share one
+    propensity model."""
     from wi_pipeline.estimation import estimate_treatment_effects
 
     present = part[list(outcomes.values())].notna()
@@ -191,9 +224,15 @@ def _att_rows(base, part: pd.DataFrame, outcomes: dict[str, str], covariates: li
     rows = []
     for labels in groups:
         sample = part[present[outcomes[labels[0]]].to_numpy()]
-        n = persons_per_arm(sample, sample["treated"] == 1)
-        if min(n) < MIN_ARM:
-            rows += [_row(base(lb), reason="fewer than 10 persons in an arm", n=n) for lb in labels]
+        arms = sample["treated"] == 1
+        n = persons_per_arm(sample, arms)
+        if min(n) < rules.min_units:
+            rows += [_row(base(lb), reason=f"fewer than {rules.min_units} persons in an arm", n=n) for lb in labels]
+            continue
+        dominated = {lb: _dominance_reason(sample, outcomes[lb], arms, rules) for lb in labels}
+        rows += [_row(base(lb), reason=dominated[lb], n=n) for lb in labels if dominated[lb]]
+        labels = [lb for lb in labels if not dominated[lb]]
+        if not labels:
             continue
         try:
             results = estimate_treatment_effects(sample, [outcomes[lb] for lb in labels], "treated",
@@ -210,7 +249,8 @@ def _att_rows(base, part: pd.DataFrame, outcomes: dict[str, str], covariates: li
 COMBINED_CONTRASTS = (("both", "mediation"), ("mediation", "neither"), ("both", "neither"))
 
 
-def combined_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups: Iterable[str] = tuple(SUBGROUPS)) -> list[dict]:
+def combined_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups: Iterable[str] = tuple(SUBGROUPS),
+                     rules: DisclosureRules = DisclosureRules()) -> list[dict]:
     design = pooled_design({gm: add_history(p) for gm, p in panels.items()}, combined_sample)
     df = design.data
     covariates = [*design.covariates, *_municipality_effects(df)]
@@ -224,7 +264,7 @@ def combined_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups: 
             def base(outcome, sub=sub, value=value):
                 return dict(measure="combined", gemeente=gemeente, subgroup=sub, subgroup_value=value,
                             outcome=outcome, horizon=horizon, contrast=f"{treated_arm} vs {control_arm}")
-            rows += _att_rows(base, part, outcomes, covariates)
+            rows += _att_rows(base, part, outcomes, covariates, rules)
     return rows
 
 
@@ -252,18 +292,26 @@ def _holm(p: pd.Series) -> pd.Series:
 
 
 def adjust_pvalues(table: pd.DataFrame) -> pd.Series:
-    """Holm adjustment within each family of subgroup estimates (the overall row is its own family)."""
-    keys = ["measure", "gemeente", "outcome", "horizon", "contrast", "subgroup"]
-    family = table[keys].astype(str).agg("|".join, axis=1)
+    """Holm adjustment across all subgroup estimates of one measure, outcome, horizon and contrast
+    (every dimension together: a reader scans them all for "who benefits"); the overall row is its
+    own family."""
+    keys = ["measure", "gemeente", "outcome", "horizon", "contrast"]
+    family = table[keys].astype(str).agg("|".join, axis=1) + np.where(table["subgroup"] == "all", "|all", "|sub")
     return table["p_value"].groupby(family, sort=False).transform(_holm)
+
+
+_CELL_KEYS = ["measure", "outcome", "horizon", "contrast", "subgroup", "subgroup_value"]
+WITHHELD_BLANK = ["estimate", "std_error", "ci_low", "ci_high", "p_value", "p_adjusted", "n_treated", "n_control",
+                  "df_resid"]
 
 
 def _complementary_rows(t: pd.DataFrame, withheld: pd.Series, count_col: str, rules: DisclosureRules) -> pd.Index:
     """Rows to withhold so that no withheld arm count can be recovered by subtraction from its parent.
 
-    Only breakdowns whose counts nest in the parent are considered: where a person's subgroup
+    Only breakdowns whose counts can nest in the parent are considered: where a person's subgroup
     changes over time (controls are person-months) the children overlap, and subtraction yields
-    no group's count.
+    no group's count. RD subgroups have their own bandwidths, so their counts nest only roughly;
+    they are treated as nested, which can only withhold more.
     """
     family = t["gemeente"] + "|" + t["measure"] + "|" + t["outcome"] + "|" + t["horizon"].astype(str) + "|" + t["contrast"]
     counts = pd.DataFrame({
@@ -275,18 +323,41 @@ def _complementary_rows(t: pd.DataFrame, withheld: pd.Series, count_col: str, ru
     })
     parent_n = t.loc[t["subgroup"] == "all"].assign(_f=family).set_index("_f")[count_col].astype(float)
     child_sum = t[count_col].astype(float).groupby(counts["_breakdown"]).transform("sum")
-    nests = (t["subgroup"] == "all") | (child_sum <= counts["_family"].map(parent_n))
-    use = nests & ~t["measure"].eq("exemption_9a")  # RD subgroups each have their own bandwidth
+    use = (t["subgroup"] == "all") | (child_sum <= counts["_family"].map(parent_n))
     comp = suppress_cells(counts.loc[use, ["n", "_group", "_parent", "_breakdown"]], "n", [], rules,
                           nested=Nested("_group", "_parent", "_breakdown"))
     return comp.index[comp["suppressed"].to_numpy() & ~withheld.loc[comp.index].to_numpy()]
 
 
-def apply_disclosure(table: pd.DataFrame, rules: DisclosureRules = DisclosureRules()) -> pd.DataFrame:
+def _exposed_by_municipal_tables(t: pd.DataFrame, withheld: pd.Series, municipal: pd.DataFrame,
+                                 rules: DisclosureRules) -> pd.Index:
+    """Pooled rows to withhold because, with the published municipal tables, they would give back a
+    withheld municipal count: the G4 sample is the four municipal samples stacked, so its count
+    minus the published cities' counts is what the withheld cities hold. RD counts are persons
+    within each estimate's own bandwidth, which do not add up across cities: not compared."""
+    m = municipal.assign(_withheld=municipal["suppressed"].astype(bool))
+    m["_key"] = m[_CELL_KEYS].astype(str).agg("|".join, axis=1)
+    key = t[_CELL_KEYS].astype(str).agg("|".join, axis=1)
+    by_key = m.groupby("_key")
+    n_withheld = by_key["_withheld"].sum()
+    exposed = pd.Series(False, index=t.index)
+    within_bandwidth = (t["measure"] == "exemption_9a") & ~t["contrast"].str.startswith("event study")
+    for col in ("n_treated", "n_control"):
+        published_sum = m[col].astype(float).where(~m["_withheld"]).groupby(m["_key"]).sum(min_count=0)
+        derivable = t[col].astype(float) - key.map(published_sum).fillna(0.0)
+        k = key.map(n_withheld).fillna(0)
+        exposed |= (k == 1) | ((k > 1) & (derivable < rules.min_units))
+    return t.index[exposed.to_numpy() & ~within_bandwidth.to_numpy() & ~withheld.to_numpy()]
+
+
+def apply_disclosure(table: pd.DataFrame, rules: DisclosureRules = DisclosureRules(),
+                     municipal: pd.DataFrame | None = None) -> pd.DataFrame:
     """Publishable effect table: small arms, small models and what they expose are withheld, not dropped.
 
     Primary suppression: an arm under ``min_units`` persons or a model under ``min_df``. Then
-    complementary suppression on each arm, repeated until nothing changes.
+    complementary suppression on each arm, within the table and, for a pooled table, against the
+    published ``municipal`` tables it adds up from, repeated until nothing changes. A withheld row
+    keeps its labels and reason only; a published row keeps the diagnostics the rules allow.
     """
     t = table.copy()
     pre_suppressed, pre_reason = t.pop("suppressed"), t.pop("suppression_reason")
@@ -295,43 +366,64 @@ def apply_disclosure(table: pd.DataFrame, rules: DisclosureRules = DisclosureRul
     while True:
         newly = _complementary_rows(t, out["suppressed"], "n_treated", rules).union(
             _complementary_rows(t, out["suppressed"], "n_control", rules))
+        if municipal is not None and len(municipal):
+            newly = newly.union(_exposed_by_municipal_tables(t, out["suppressed"], municipal, rules))
         if newly.empty:
             break
-        out.loc[newly, ["estimate", "std_error", "ci_low", "ci_high", "p_value", "n_treated", "n_control"]] = np.nan
         out.loc[newly, "suppressed"] = True
         out.loc[newly, "suppression_reason"] = "complementary"
     out["suppression_reason"] = np.where(pre_suppressed, pre_reason, out["suppression_reason"].fillna(""))
+    hidden = out["suppressed"].astype(bool)
+    out.loc[hidden, WITHHELD_BLANK] = np.nan
+    out.loc[hidden, ["method"]] = ""
+    out.loc[hidden, ["diagnostics"]] = "{}"
+    shown = out.index[~hidden]
+    out.loc[shown, "diagnostics"] = [
+        json.dumps(publishable_diagnostics(json.loads(d), rules), sort_keys=True, default=str)
+        for d in out.loc[shown, "diagnostics"]]
     return out[EFFECT_COLUMNS]
 
 
-def estimate_all(panels: dict[str, pd.DataFrame], gemeente: str, subgroups: Iterable[str] = tuple(SUBGROUPS)) -> pd.DataFrame:
-    """All measures for one municipality ({gemeente: panel}) or pooled over several (``gemeente`` = 'G4')."""
+def estimate_all(panels: dict[str, pd.DataFrame], gemeente: str, subgroups: Iterable[str] = tuple(SUBGROUPS),
+                 rules: DisclosureRules = DisclosureRules()) -> pd.DataFrame:
+    """All measures for one municipality ({gemeente: panel}) or pooled over several (``gemeente`` = 'G4').
+
+    Diagnostics are complete here (for researchers in the secure environment); ``apply_disclosure``
+    makes the table publishable.
+    """
     subgroups = tuple(subgroups)
     unknown = set(subgroups) - set(SUBGROUPS)
     if unknown:
         raise ValueError(f"unknown subgroup dimension(s) {sorted(unknown)}; choose from {list(SUBGROUPS)}")
-    rows = [*exemption_effects(panels, gemeente, subgroups), *instrument_effects(panels, gemeente, subgroups),
-            *combined_effects(panels, gemeente, subgroups)]
+    rows = [*exemption_effects(panels, gemeente, subgroups, rules),
+            *instrument_effects(panels, gemeente, subgroups, rules=rules),
+            *combined_effects(panels, gemeente, subgroups, rules)]
     table = pd.DataFrame(rows)
     table["p_adjusted"] = adjust_pvalues(table)
     return table[EFFECT_COLUMNS]
 
 
 def what_works_for_whom(effects: pd.DataFrame) -> pd.DataFrame:
-    """For each subgroup, the instruments ranked by their effect on employment 12 months after the start."""
+    """For each subgroup, the instruments ranked by their effect on employment 12 months after the start.
+
+    Withheld estimates stay in the list, unranked and marked, so a reader sees that an instrument
+    was evaluated but cannot be shown rather than thinking it was never looked at.
+    """
     t = effects[(effects["measure"].str.startswith("instrument:")) & (effects["outcome"] == "employed")
-                & (effects["horizon"] == SUBGROUP_HORIZON) & ~effects["suppressed"]].copy()
+                & (effects["horizon"] == SUBGROUP_HORIZON)].copy()
     t["instrument"] = t["measure"].str.removeprefix("instrument:")
-    t["rank"] = t.groupby(["gemeente", "subgroup", "subgroup_value"])["estimate"].rank(ascending=False, method="min")
+    t["rank"] = t["estimate"].where(~t["suppressed"]).groupby(
+        [t["gemeente"], t["subgroup"], t["subgroup_value"]]).rank(ascending=False, method="min")
     t["clearly_positive"] = t["ci_low"] > 0
     cols = ["gemeente", "subgroup", "subgroup_value", "rank", "instrument", "estimate", "ci_low", "ci_high",
-            "p_adjusted", "n_treated", "n_control", "clearly_positive"]
-    return t.sort_values(["gemeente", "subgroup", "subgroup_value", "rank"])[cols].reset_index(drop=True)
+            "p_adjusted", "n_treated", "n_control", "clearly_positive", "suppressed", "suppression_reason"]
+    return t.sort_values(["gemeente", "subgroup", "subgroup_value", "rank"], na_position="last")[cols].reset_index(drop=True)
 
 
 def disclosure_violations(table: pd.DataFrame, rules: DisclosureRules = DisclosureRules()) -> list[str]:
     """What in a published effect table breaks the output rules (empty when it may be published)."""
-    shown = table[~table["suppressed"].astype(bool)]
+    hidden_mask = table["suppressed"].astype(bool)
+    shown, hidden = table[~hidden_mask], table[hidden_mask]
     problems = []
     for col in ("n_treated", "n_control"):
         bad = int((shown[col].astype(float) < rules.min_units).sum())
@@ -340,9 +432,10 @@ def disclosure_violations(table: pd.DataFrame, rules: DisclosureRules = Disclosu
     bad_df = int(((shown["df_resid"].astype(float) < rules.min_df) | shown["df_resid"].isna()).sum())
     if bad_df:
         problems.append(f"{bad_df} published rows from a model with under {rules.min_df} degrees of freedom")
-    hidden = table[table["suppressed"].astype(bool)]
-    if hidden[["estimate", "std_error", "ci_low", "ci_high"]].notna().any().any():
+    if hidden[WITHHELD_BLANK].notna().any().any() or (hidden["diagnostics"] != "{}").any() or (hidden["method"] != "").any():
         problems.append("withheld rows still show values")
+    diag_problems = sorted({p for d in shown["diagnostics"] for p in diagnostics_violations(json.loads(d), rules)})
+    problems += [f"published rows: {p}" for p in diag_problems]
     return problems
 
 
@@ -351,4 +444,4 @@ def exemption_event_study(panels: dict[str, pd.DataFrame]):
 
     data = pooled_design(panels, exemption_rd_sample).data
     return estimate_event_study(data, outcome="employed", unit="pseudo_id", event_time="event_time",
-                                window=(-12, 12), reference=-1, cluster="pseudo_id", time="month")
+                                window=EVENT_WINDOW, reference=-1, cluster="pseudo_id", time="month")

@@ -39,7 +39,7 @@ def forest_plot(rows: pd.DataFrame, title: str, scale: float = 100.0, unit: str 
     ax.errorbar(est[shown], y[shown], xerr=[est[shown] - lo[shown], hi[shown] - est[shown]], fmt="o", color="#1f4e79",
                 ecolor="#7aa6d6", capsize=2)
     for yi in y[~shown]:
-        ax.text(0, yi, "withheld (fewer than 10 persons)", va="center", ha="center", fontsize=7, color="#888")
+        ax.text(0, yi, "withheld (disclosure control)", va="center", ha="center", fontsize=7, color="#888")
     ax.axvline(0, color="#444", lw=0.8)
     ax.set_yticks(y, labels, fontsize=8)
     ax.set_xlabel(f"effect ({unit}) with 95% interval")
@@ -74,11 +74,19 @@ def rd_plot(bins: pd.DataFrame, outcome: str = "employed") -> bytes:
     return _png(fig)
 
 
-def event_study_plot(coefficients: pd.DataFrame, min_units: int = 10) -> bytes:
-    """Coefficients by month relative to the 5th birthday; months with fewer than ``min_units`` persons withheld."""
+def event_study_points(coefficients: pd.DataFrame, rules: DisclosureRules = DisclosureRules()) -> pd.DataFrame:
+    """Event-time points as plot bins: a month with fewer than ``min_units`` persons is withheld."""
     c = coefficients.reset_index()
     c = c.rename(columns={c.columns[0]: "event_time"})
-    ok = c["n_units"].fillna(0) >= min_units
+    c["n_units"] = c["n_units"].fillna(0)
+    return suppress_bins(c, "n_units", rules, value_cols=[col for col in ("estimate", "std_error", "ci_low", "ci_high",
+                                                                           "p_value", "n") if col in c])
+
+
+def event_study_plot(coefficients: pd.DataFrame, rules: DisclosureRules = DisclosureRules()) -> bytes:
+    """Coefficients by month relative to the 5th birthday; withheld months are left out."""
+    c = event_study_points(coefficients, rules)
+    ok = ~c["suppressed"]
     fig, ax = plt.subplots(figsize=(7, 3.5))
     ax.errorbar(c.loc[ok, "event_time"], c.loc[ok, "estimate"] * 100,
                 yerr=[(c.loc[ok, "estimate"] - c.loc[ok, "ci_low"]).fillna(0) * 100,

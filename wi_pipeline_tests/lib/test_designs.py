@@ -80,3 +80,21 @@ def test_controls_are_capped_per_starter_and_month():
 def test_unknown_category_is_named():
     with pytest.raises(ValueError, match="unknown instrument category 'yoga'"):
         instrument_sample(panel(), "yoga")
+
+
+def test_rd_sample_keeps_one_episode_per_parent_the_child_youngest_at_eligibility():
+    from wi_pipeline.lib.designs import exemption_rd_sample
+
+    months = pd.date_range("2016-01-01", periods=84, freq="MS")
+    age = np.arange(84) + 20  # first child 20 months old in January 2016
+    second = np.arange(84) - 50  # a second child born in March 2020 becomes the youngest
+    youngest = np.where(second >= 0, second, age).astype(float)
+    df = pd.DataFrame({"gemeente": "GM0599", "pseudo_id": "p", "month": months, "age": 30, "sex": "vrouw",
+                       "origin": "Nederland", "marital_status": "never_married", "single_parent": True,
+                       "n_children": 1, "on_bijstand": True, "poor_health": False, "employed": False,
+                       "self_sufficient": False, "exemption_9a": False, "hours": 0.0, "bijstand_duration_months": 1.0,
+                       "youngest_child_age_months": youngest})
+    s = exemption_rd_sample(df).data
+    # the first child: ages 24 to 70 of the window (20 + 50 months before the second is born)
+    assert s["running"].is_monotonic_increasing
+    assert s["running"].min() == 24 and s["running"].max() == 69

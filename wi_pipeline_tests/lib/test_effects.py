@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -58,3 +60,108 @@ def test_holm_matches_statsmodels():
     for m in (1, 2, 5, 30):
         p = rng.uniform(0, 0.2, m)
         assert holm(p) == pytest.approx(multipletests(p, method="holm")[1])
+
+
+def test_holm_family_spans_every_subgroup_dimension():
+    t = table([
+        dict(subgroup="all", subgroup_value="all", estimate=0.05, p_value=0.01, n_treated=100, n_control=900),
+        dict(subgroup="sex", subgroup_value="man", estimate=0.05, p_value=0.01, n_treated=40, n_control=300),
+        dict(subgroup="sex", subgroup_value="vrouw", estimate=0.05, p_value=0.04, n_treated=60, n_control=600),
+        dict(subgroup="health", subgroup_value="poor", estimate=0.05, p_value=0.02, n_treated=30, n_control=300),
+        dict(subgroup="health", subgroup_value="good", estimate=0.05, p_value=0.03, n_treated=70, n_control=600),
+    ])
+    assert adjust_pvalues(t)[1:].tolist() == pytest.approx([0.04, 0.06, 0.06, 0.06])  # 4 tests in one family
+
+
+DIAG = {"n_obs_treated": 111, "n_obs_control": 400, "n_clusters": 511, "n_trimmed_treated": 3, "n_trimmed_control": 0,
+        "ps_treated_min": 0.0123, "ps_treated_max": 0.97, "ps_treated_mean": 0.3, "max_abs_smd_after": 0.02,
+        "smd_before.n_children": 0.1, "n_left_total": 4000, "min_units_per_event_time": 4}
+
+
+def test_withheld_rows_keep_labels_and_reason_only():
+    t = table([
+        dict(subgroup="all", subgroup_value="all", estimate=0.05, p_value=0.01, n_treated=120, n_control=900),
+        dict(subgroup="sex", subgroup_value="man", estimate=0.02, p_value=0.2, n_treated=9, n_control=400),
+        dict(subgroup="sex", subgroup_value="vrouw", estimate=0.06, p_value=0.01, n_treated=111, n_control=500),
+    ])
+    t["diagnostics"] = json.dumps(DIAG)
+    t["p_adjusted"] = adjust_pvalues(t)
+    t["method"] = "AIPW, clustered by 'pseudo_id' (511 clusters)"
+    out = apply_disclosure(t)
+    hidden = out[out["suppressed"]]
+    assert len(hidden) == 2  # the 9 and, so the 9 cannot be subtracted back, its complement
+    assert hidden[["p_adjusted", "df_resid", "n_treated", "n_control"]].isna().all().all()
+    assert (hidden["diagnostics"] == "{}").all() and (hidden["method"] == "").all()
+    assert disclosure_violations(out) == []
+
+
+def test_published_diagnostics_hold_no_extremes_small_counts_or_additive_totals():
+    t = table([dict(subgroup="all", subgroup_value="all", estimate=0.05, p_value=0.01, n_treated=120, n_control=900)])
+    t["diagnostics"] = json.dumps(DIAG)
+    assert any("minimum or maximum" in p for p in disclosure_violations(t))
+    out = apply_disclosure(t)
+    diag = json.loads(out.loc[0, "diagnostics"])
+    assert not {"ps_treated_min", "ps_treated_max", "min_units_per_event_time", "n_left_total"} & set(diag)
+    assert diag["n_trimmed_treated"] == "<10" and diag["n_trimmed_control"] == 0 and diag["n_obs_treated"] == 111
+    assert diag["max_abs_smd_after"] == 0.02 and diag["smd_before.n_children"] == 0.1  # aggregates, not persons
+    assert disclosure_violations(out) == []
+
+
+def _cell(gemeente, n_treated, suppressed=False):
+    return dict(gemeente=gemeente, subgroup="all", subgroup_value="all", estimate=np.nan if suppressed else 0.05,
+                p_value=np.nan if suppressed else 0.01, n_treated=np.nan if suppressed else n_treated,
+                n_control=np.nan if suppressed else 500, suppressed=suppressed)
+
+
+def test_pooled_row_is_withheld_when_it_gives_back_a_withheld_municipal_count():
+    municipal = table([_cell("GM0363", 9, suppressed=True), _cell("GM0599", 40), _cell("GM0518", 41),
+                       _cell("GM0344", 30)])
+    pooled = table([_cell("G4", 120)])
+    pooled["n_control"] = 2000
+    assert not apply_disclosure(pooled)["suppressed"].any()  # on its own it is fine
+    out = apply_disclosure(pooled, municipal=municipal)  # 120 - 40 - 41 - 30 = the withheld 9
+    assert out.loc[0, "suppressed"] and out.loc[0, "suppression_reason"] == "complementary"
+    everything_published = table([_cell("GM0363", 19), _cell("GM0599", 40), _cell("GM0518", 41), _cell("GM0344", 20)])
+    assert not apply_disclosure(pooled, municipal=everything_published)["suppressed"].any()
+
+
+def test_an_amount_dominated_by_one_person_is_withheld():
+    from wi_pipeline.lib.effects import _att_rows
+
+    rng = np.random.default_rng(1)
+    n = 60
+    df = pd.DataFrame({"pseudo_id": [f"p{i}" for i in range(n)], "treated": (np.arange(n) < 25).astype(float),
+                       "x": rng.normal(size=n), "employed_h12": rng.integers(0, 2, n).astype(float),
+                       "care_costs_total_h12": rng.uniform(100, 200, n)})
+    df.loc[0, "care_costs_total_h12"] = 1_000_000.0  # one treated person's hospital bill
+    rows = _att_rows(lambda o: dict(measure="combined", outcome=o), df,
+                     {"employed": "employed_h12", "care_costs_total": "care_costs_total_h12"}, ["x"])
+    by = {r["outcome"]: r for r in rows}
+    assert by["care_costs_total"]["suppressed"] and by["care_costs_total"]["suppression_reason"].startswith("dominance")
+    assert not by["employed"]["suppressed"]
+
+
+def test_event_time_points_under_ten_persons_are_withheld_with_the_next_smallest():
+    from wi_pipeline.lib.plots import event_study_points
+
+    coef = pd.DataFrame({"estimate": [0.01, 0.0, 0.02, 0.03], "ci_low": [-0.1] * 4, "ci_high": [0.1] * 4,
+                         "n_units": [40, 50, 6, 30]}, index=pd.Index([-2, -1, 0, 1], name="event_time"))
+    pts = event_study_points(coef)
+    assert pts["suppressed"].tolist() == [False, False, True, True]
+    assert pts.loc[pts["suppressed"], "estimate"].isna().all()
+
+
+def test_what_works_ranks_published_instruments_and_lists_withheld_ones_unranked():
+    from wi_pipeline.lib.effects import what_works_for_whom
+
+    t = table([
+        dict(measure="instrument:scholing", subgroup="all", subgroup_value="all", estimate=0.02, p_value=0.1,
+             n_treated=100, n_control=500),
+        dict(measure="instrument:bemiddeling", subgroup="all", subgroup_value="all", estimate=0.05, p_value=0.01,
+             n_treated=100, n_control=500),
+        dict(measure="instrument:jobcoach", subgroup="all", subgroup_value="all", estimate=np.nan, p_value=np.nan,
+             n_treated=np.nan, n_control=np.nan, suppressed=True, suppression_reason="primary"),
+    ])
+    w = what_works_for_whom(t)
+    assert w["instrument"].tolist() == ["bemiddeling", "scholing", "jobcoach"]
+    assert w["rank"].tolist()[:2] == [1.0, 2.0] and np.isnan(w["rank"].iloc[2]) and w["suppressed"].iloc[2]

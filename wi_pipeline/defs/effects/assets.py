@@ -11,6 +11,7 @@ from wi_pipeline.defs.partitions import g4_partitions
 from wi_pipeline.lib.effects import (POOLED, SUBGROUP_HORIZON, apply_disclosure, disclosure_violations, estimate_all,
                                      exemption_event_study, what_works_for_whom)
 from wi_pipeline.lib.designs import SUBGROUPS
+from wi_pipeline.lib.disclosure import DisclosureRules
 from wi_pipeline.lib.layout import SRG_CATEGORIES
 from wi_pipeline.lib.plots import event_study_plot, forest_plot, rd_plot, rd_plot_data
 
@@ -24,9 +25,19 @@ EFFECT_SUITE = "effects_effect_table"  # one suite for every effect table, per m
 
 class EffectSettings(ConfigurableResource):
     """Which subgroup dimensions to estimate heterogeneity for (sex, children, marital_status, health,
-    age_band, origin); fewer dimensions make a quicker run."""
+    age_band, origin; fewer make a quicker run), and the output rules of the secure environment the
+    tables are exported from (CBS: 10 persons, 10 degrees of freedom; the dominance share is set by
+    third parties, None switches it off)."""
 
     subgroups: list[str] = list(SUBGROUPS)
+    min_persons: int = 10
+    min_degrees_of_freedom: int = 10
+    dominance_share: float | None = 0.5
+
+    @property
+    def rules(self) -> DisclosureRules:
+        return DisclosureRules(min_units=self.min_persons, min_df=self.min_degrees_of_freedom,
+                               dominance_share=self.dominance_share)
 
 
 def _image(png: bytes, alt: str) -> MetadataValue:
@@ -39,8 +50,8 @@ def _disclosure_spec(key: AssetKey) -> AssetCheckSpec:
                           "of freedom; withheld estimates are marked and blanked, never dropped.")
 
 
-def _disclosure_result(table: pd.DataFrame, key: AssetKey) -> AssetCheckResult:
-    problems = disclosure_violations(table)
+def _disclosure_result(table: pd.DataFrame, key: AssetKey, rules: DisclosureRules) -> AssetCheckResult:
+    problems = disclosure_violations(table, rules)
     return AssetCheckResult(asset_key=key, check_name=DISCLOSURE, passed=not problems,
                             metadata={"problems": MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none"),
                                       "withheld": int(table["suppressed"].sum()), "published": int((~table["suppressed"]).sum())})
@@ -52,9 +63,9 @@ def _overview(table: pd.DataFrame) -> MetadataValue:
     return MetadataValue.md(t[cols].round(4).to_markdown(index=False) if len(t) else "no publishable estimates")
 
 
-def _checks(table: pd.DataFrame, key: AssetKey) -> list[AssetCheckResult]:
+def _checks(table: pd.DataFrame, key: AssetKey, rules: DisclosureRules) -> list[AssetCheckResult]:
     return [gx_suite_result(table, key, suite=EFFECT_SUITE), no_identifiers_result(table, key, published=True),
-            _disclosure_result(table, key)]
+            _disclosure_result(table, key, rules)]
 
 
 def _forest(table: pd.DataFrame, measure: str, outcome: str = "employed") -> bytes | None:
@@ -73,33 +84,39 @@ _COMMON = dict(kinds={"pandas", "parquet"}, owners=["team:research"])
        "Estimates with under 10 persons in an arm are withheld and marked.", **_COMMON)
 def effect_table(context: AssetExecutionContext, effect_settings: EffectSettings, linked_panel: pd.DataFrame):
     gemeente = context.partition_key
-    table = apply_disclosure(estimate_all({gemeente: linked_panel}, gemeente, effect_settings.subgroups))
+    rules = effect_settings.rules
+    table = apply_disclosure(estimate_all({gemeente: linked_panel}, gemeente, effect_settings.subgroups, rules), rules)
     meta = {"dagster/row_count": len(table), "overall_estimates": _overview(table),
             "withheld": int(table["suppressed"].sum())}
     png = _forest(table, "instrument:bemiddeling")
     if png:
         meta["forest_bemiddeling"] = _image(png, "forest plot")
-    yield from emit_guarded([(None, table, meta)], _checks(table, TABLE_KEY))
+    yield from emit_guarded([(None, table, meta)], _checks(table, TABLE_KEY, rules))
 
 
-@asset(key=G4_KEY, ins={"linked_panel": AssetIn(PANEL)}, group_name="effects",
+@asset(key=G4_KEY, ins={"linked_panel": AssetIn(PANEL), "effect_table": AssetIn(TABLE_KEY)}, group_name="effects",
        automation_condition=AutomationCondition.eager(),
        check_specs=[gx_suite_spec(G4_KEY, EFFECT_SUITE), no_identifiers_spec(G4_KEY, published=True), _disclosure_spec(G4_KEY)],
        description="The same estimates pooled over the four cities with municipality fixed effects, plus the forest, "
-       "RD and event-study plots. Rebuilds automatically once the municipality panels have updated.", **_COMMON)
-def effect_table_g4(context: AssetExecutionContext, effect_settings: EffectSettings, linked_panel: dict):
-    table = apply_disclosure(estimate_all(linked_panel, POOLED, effect_settings.subgroups))
+       "RD and event-study plots. A pooled estimate is also withheld when, next to the published municipal tables, "
+       "it would give back a withheld municipal count. Rebuilds automatically once the municipalities have updated.",
+       **_COMMON)
+def effect_table_g4(context: AssetExecutionContext, effect_settings: EffectSettings, linked_panel: dict,
+                    effect_table: dict):
+    rules = effect_settings.rules
+    municipal = pd.concat(effect_table.values(), ignore_index=True) if effect_table else None
+    table = apply_disclosure(estimate_all(linked_panel, POOLED, effect_settings.subgroups, rules), rules, municipal)
     meta = {"dagster/row_count": len(table), "overall_estimates": _overview(table),
             "withheld": int(table["suppressed"].sum())}
     for cat in SRG_CATEGORIES:
         png = _forest(table, f"instrument:{cat}")
         if png:
             meta[f"forest_{cat}"] = _image(png, f"forest plot {cat}")
-    meta["rd_plot"] = _image(rd_plot(rd_plot_data(linked_panel)), "binned RD plot")
+    meta["rd_plot"] = _image(rd_plot(rd_plot_data(linked_panel, rules=rules)), "binned RD plot")
     es = exemption_event_study(linked_panel)
-    meta["event_study_plot"] = _image(event_study_plot(es.coefficients), "event-study plot")
+    meta["event_study_plot"] = _image(event_study_plot(es.coefficients, rules), "event-study plot")
     meta["event_study_pretrend_test"] = str(es.pretrend_test)
-    yield from emit_guarded([(None, table, meta)], _checks(table, G4_KEY))
+    yield from emit_guarded([(None, table, meta)], _checks(table, G4_KEY, rules))
 
 
 @asset(key=WWFW_KEY, ins={"effect_table_g4": AssetIn(G4_KEY), "effect_table": AssetIn(TABLE_KEY)},
