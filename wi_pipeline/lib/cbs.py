@@ -50,10 +50,22 @@ def read_cbs_table(path: Path, layout: CbsTableLayout) -> pd.DataFrame:
     missing = [c for c in layout.columns if c not in names]
     if missing:
         raise ExtractError(f"{path}: missing column(s) {', '.join(missing)} in CBS table {layout.name}")
-    df = pq.read_table(path, columns=list(layout.columns)).to_pandas()
+    try:
+        df = pq.read_table(path, columns=list(layout.columns)).to_pandas()
+    except (pa_arrow.ArrowException, OSError) as e:
+        raise ExtractError(f"{path}: CBS table {layout.name} could not be read, the file looks damaged ({e})") from None
     if df.empty:
         raise ExtractError(f"{path}: CBS table {layout.name} has no rows")
     return df
+
+
+def _flag(reasons: pd.Series, mask: pd.Series, reason: str) -> None:
+    """Add a reason to the rows in ``mask``, after any reason they already have."""
+    reasons[mask] = reasons[mask].where(reasons[mask] == "", reasons[mask] + "; ") + reason
+
+
+def _is_rinpersoon(s: pd.Series) -> pd.Series:
+    return s.astype("string").str.fullmatch(r"\d{9}").fillna(False).astype(bool)
 
 
 def type_cbs_table(df: pd.DataFrame, layout: CbsTableLayout) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -62,39 +74,38 @@ def type_cbs_table(df: pd.DataFrame, layout: CbsTableLayout) -> tuple[pd.DataFra
     out = pd.DataFrame(index=df.index)
     reasons = pd.Series("", index=df.index, dtype=object)
 
-    def flag(mask: pd.Series, reason: str) -> None:
-        reasons[mask] = reasons[mask].where(reasons[mask] == "", reasons[mask] + "; ") + reason
-
     for col in layout.columns:
         s = df[col]
         if col in layout.numeric_columns:
             num = pd.to_numeric(s, errors="coerce")
-            flag(num.isna() & s.notna(), f"{col} is not a number")
+            _flag(reasons, num.isna() & s.notna(), f"{col} is not a number")
             out[col] = num.astype("float64")
         elif col in DATE_COLUMNS.get(name, ()):
             txt = s.astype("string").str.strip()
             parsed = pd.to_datetime(txt, format=CBS_DATE_FORMAT, errors="coerce")
-            flag(parsed.isna() & txt.notna() & (txt != ""), f"{col} is not a date (YYYYMMDD)")
+            _flag(reasons, parsed.isna() & txt.notna() & (txt != ""), f"{col} is not a date (YYYYMMDD)")
             out[col] = parsed
         elif col in INTEGER_COLUMNS.get(name, ()):
             num = pd.to_numeric(s, errors="coerce")
-            flag(num.isna() & s.notna() & (s.astype("string").str.strip() != ""), f"{col} is not a whole number")
-            out[col] = num.astype("Int64")
+            whole = num.isna() | ((num % 1 == 0) & (num.abs() < 2**53))  # 1980.5 or 1e30 cannot be Int64
+            _flag(reasons, (num.isna() & s.notna() & (s.astype("string").str.strip() != "")) | ~whole,
+                  f"{col} is not a whole number")
+            out[col] = num.where(whole).astype("Int64")
         else:
             out[col] = s.astype("string")
     if "RINPERSOON" in out:
-        ok_key = out["RINPERSOON"].str.fullmatch(r"\d{9}").fillna(False).astype(bool)
-        flag(~ok_key, "RINPERSOON is not 9 digits")
+        _flag(reasons, ~_is_rinpersoon(out["RINPERSOON"]), "RINPERSOON is not 9 digits")
     bad = reasons != ""
     quarantine = out.loc[bad].assign(reason=reasons[bad]).reset_index(drop=True)
     return out.loc[~bad].reset_index(drop=True), quarantine
 
 
 def pseudonymise_key_file(df: pd.DataFrame, key: PseudonymKey, source: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """BSN -> pseudo_id; rows whose BSN fails the eleven-test cannot link and are quarantined."""
+    """BSN -> pseudo_id; rows whose BSN fails the eleven-test or whose RINPERSOON is not 9 digits
+    cannot link and are quarantined."""
     bsn = normalise_bsn(df["BSN"])
-    valid = is_valid_bsn(bsn)
-    guard_demo_key(key, bsn[valid], source)
+    valid_bsn = is_valid_bsn(bsn)
+    guard_demo_key(key, bsn[valid_bsn], source)
     out = pd.DataFrame(
         {
             PSEUDONYM_COLUMN: key.pseudonymise(bsn),
@@ -102,8 +113,12 @@ def pseudonymise_key_file(df: pd.DataFrame, key: PseudonymKey, source: str) -> t
             "RINPERSOON": df["RINPERSOON"].astype("string"),
         }
     )
-    quarantine = out.loc[~valid].assign(reason="BSN fails the eleven-test").reset_index(drop=True)
-    return out.loc[valid].reset_index(drop=True), quarantine
+    reasons = pd.Series("", index=df.index, dtype=object)
+    _flag(reasons, ~valid_bsn, "BSN fails the eleven-test")
+    _flag(reasons, ~_is_rinpersoon(out["RINPERSOON"]), "RINPERSOON is not 9 digits")
+    bad = reasons != ""
+    quarantine = out.loc[bad].assign(reason=reasons[bad]).reset_index(drop=True)
+    return out.loc[~bad].reset_index(drop=True), quarantine
 
 
 def ingest_cbs_table(landing: Path, table: str, key: PseudonymKey | None = None) -> tuple[pd.DataFrame, pd.DataFrame, int]:

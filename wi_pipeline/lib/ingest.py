@@ -2,15 +2,15 @@
 
 This is the only step that sees a BSN. What leaves it holds a keyed pseudonym instead, and every
 row read is either accepted or quarantined with a reason, so rows in = accepted + quarantined.
-File-level faults (a missing column, a wrong delimiter or encoding, no rows) stop the step with one
-message that names the file, so a bad extract never replaces a good earlier result.
+File-level faults (a missing or doubled column, a wrong delimiter or encoding, no rows, a date
+column in another format) stop the step with one message that names the file, so a bad extract
+never replaces a good earlier result. Messages never quote data values: they may hold a BSN.
 """
 
 from __future__ import annotations
 
-import csv
 import difflib
-import io
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,6 +32,11 @@ from wi_pipeline.lib.pseudonymise import PSEUDONYM_COLUMN, PseudonymKey, guard_d
 
 _EXTRACT_NAME = re.compile(r"^(\d{8})\.csv$")
 _OTHER_SEPARATORS = {",": "comma", "\t": "tab", "|": "pipe"}
+_IDENTIFIER_LIKE = re.compile(r"\d{8,}")  # a BSN, with or without its leading zero
+# A date column failing in more than this share of its filled rows (and at least this many rows)
+# was exported in another format: the extract is refused rather than quarantined row by row.
+DATE_FORMAT_MAX_SHARE = 0.5
+DATE_FORMAT_MIN_ROWS = 10
 
 
 class ExtractError(Exception):
@@ -103,43 +108,69 @@ def _read_text(path: Path) -> str:
         ) from None
 
 
+def _redact(name: str) -> str:
+    """A header field as it may be shown: runs of 8+ digits could be a BSN and are masked."""
+    from wi_pipeline.lib.quality import REDACTED
+
+    return _IDENTIFIER_LIKE.sub(REDACTED, name)
+
+
 def _check_header(path: Path, header: list[str], layout: RegisterLayout) -> None:
+    """The first line must be the contract's header; data values never reach the message, as they may hold a BSN."""
     header = [h.strip() for h in header]
+    expected = CSV_SEPARATOR.join(layout.required_columns)
     if len(header) == 1:
         for sep, name in _OTHER_SEPARATORS.items():
             if sep in header[0]:
                 raise ExtractError(
-                    f"{path}: the header is separated by {name}s, expected semicolons (';'): {header[0]!r}"
+                    f"{path}: the first line is separated by {name}s, expected semicolons (';') "
+                    f"and the header {expected}"
                 )
+    if not set(layout.required_columns) & set(header):
+        raise ExtractError(
+            f"{path}: the first line is not a header of register '{layout.name}' (none of its columns found); "
+            f"expected the header {expected} (unquoted, separated by ';')"
+        )
+    doubled = [c for c in layout.required_columns if header.count(c) > 1]
+    if doubled:
+        raise ExtractError(
+            f"{path}: column(s) {', '.join(doubled)} appear more than once in the header of register "
+            f"'{layout.name}'; each column must appear once"
+        )
     missing = [c for c in layout.required_columns if c not in header]
     if missing:
+        shown = [_redact(h) for h in header]
+        others = [h for h in shown if h not in layout.required_columns]
         hints = []
         for c in missing:
-            close = difflib.get_close_matches(c, header, n=1, cutoff=0.6)
+            close = difflib.get_close_matches(c, others, n=1, cutoff=0.6)
             hints.append(f"{c} (renamed to {close[0]}?)" if close else c)
         raise ExtractError(
             f"{path}: missing column(s) {', '.join(hints)} in register '{layout.name}'; "
-            f"found columns: {', '.join(header)}"
+            f"found columns: {', '.join(shown)}"
         )
 
 
 def _parse_rows(path: Path, text: str, layout: RegisterLayout) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split the file into well-formed rows and rows with the wrong number of fields (quarantined)."""
-    reader = csv.reader(io.StringIO(text), delimiter=CSV_SEPARATOR)
-    try:
-        header = [h.strip() for h in next(reader)]
-    except StopIteration:
-        raise ExtractError(f"{path}: the file is empty") from None
+    """Split the file into well-formed rows and rows with the wrong number of fields (quarantined).
+
+    Socrates exports are unquoted, so every physical line is one record: a stray quote cannot join
+    lines into one row and make rows vanish from the count.
+    """
+    lines = text.split("\n")
+    header = [h.strip() for h in lines[0].removesuffix("\r").split(CSV_SEPARATOR)]
     _check_header(path, header, layout)
     good, good_lines, bad = [], [], []
-    for fields in reader:
-        if not fields or (len(fields) == 1 and not fields[0].strip()):
+    for number, line in enumerate(lines[1:], start=2):
+        line = line.removesuffix("\r")
+        if not line.strip():
             continue  # blank line: not a row
+        fields = line.split(CSV_SEPARATOR)
         if len(fields) == len(header):
             good.append(fields)
-            good_lines.append(reader.line_num)
+            good_lines.append(number)
         else:
-            bad.append({"line_number": reader.line_num,
+            bad.append({"line_number": number,
                         "reason": f"expected {len(header)} fields, found {len(fields)}"})
     if not good and not bad:
         raise ExtractError(f"{path}: header only, the extract has no rows")
@@ -149,13 +180,82 @@ def _parse_rows(path: Path, text: str, layout: RegisterLayout) -> tuple[pd.DataF
     return rows, pd.DataFrame(bad, columns=["line_number", "reason"])
 
 
+def _check_date_format(path: Path, rows: pd.DataFrame, layout: RegisterLayout) -> None:
+    """Most of a date column unparseable is an export setting, not bad rows: stop with one message
+    instead of quarantining the whole extract."""
+    for col in (layout.start_column, layout.end_column):
+        filled = rows[col].notna() & (rows[col] != "")
+        failing = filled & _parse_date(rows[col]).isna()
+        n_failing, n_filled = int(failing.sum()), int(filled.sum())
+        if n_failing >= DATE_FORMAT_MIN_ROWS and n_failing > DATE_FORMAT_MAX_SHARE * n_filled:
+            first = int(rows.loc[failing, "line_number"].iloc[0])
+            raise ExtractError(
+                f"{path}: column {col} is not in the expected date format dd-mm-yyyy in {n_failing} of "
+                f"{n_filled} rows (first at line {first}); export the dates as dd-mm-yyyy"
+            )
+
+
 def _parse_date(s: pd.Series) -> pd.Series:
     return pd.to_datetime(s, format=REGISTER_DATE_FORMAT, errors="coerce")
 
 
-def register_contract(layout: RegisterLayout, allowed_codes: set[str], extract_date: pd.Timestamp) -> pa.DataFrameSchema:
+def plausible_date_bounds(layout: RegisterLayout) -> dict[str, tuple[pd.Timestamp | None, pd.Timestamp | None]]:
+    """Raw date column -> (min, max) from the blocking range expectations in the register's GX suite.
+
+    The suite (expectations/registers_<name>.json) stays the one place for the bounds; ingestion
+    quarantines the rows it would block on, so one implausible date cannot stop a municipality.
+    The range on ``start`` holds for the end date too unless the suite gives ``end`` its own.
+    A missing or broken suite gives no bounds here: the gx_suite check reports it.
+    """
+    from wi_pipeline.lib.quality import suite_path
+
+    try:
+        suite = json.loads(suite_path(f"registers_{layout.name}").read_text(encoding="utf-8"))
+        found = {}
+        for exp in suite["expectations"]:
+            kwargs = exp.get("kwargs") or {}
+            severity = str((exp.get("meta") or {}).get("severity") or exp.get("severity") or "error").lower()
+            if (exp.get("type") == "expect_column_values_to_be_between" and severity not in ("warn", "warning", "info")
+                    and kwargs.get("column") in ("start", "end")):
+                found[kwargs["column"]] = tuple(None if kwargs.get(k) is None else pd.Timestamp(kwargs[k])
+                                                for k in ("min_value", "max_value"))
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return {}
+    bounds = {}
+    if "start" in found:
+        bounds[layout.start_column] = found["start"]
+    if "end" in found or "start" in found:
+        bounds[layout.end_column] = found.get("end", found.get("start"))
+    return bounds
+
+
+def _range_text(lo: pd.Timestamp | None, hi: pd.Timestamp | None) -> str:
+    if lo is not None and hi is not None:
+        return f"{lo:%d-%m-%Y} to {hi:%d-%m-%Y}"
+    return f"from {lo:%d-%m-%Y}" if lo is not None else f"up to {hi:%d-%m-%Y}"
+
+
+def _within(dates: pd.Series, lo: pd.Timestamp | None, hi: pd.Timestamp | None) -> pd.Series:
+    """True unless the date lies outside the bounds; an unparseable date is another check's fault."""
+    outside = pd.Series(False, index=dates.index)
+    if lo is not None:
+        outside |= dates < lo
+    if hi is not None:
+        outside |= dates > hi
+    return ~outside
+
+
+def register_contract(layout: RegisterLayout, allowed_codes: set[str], extract_date: pd.Timestamp,
+                      date_bounds: dict[str, tuple[pd.Timestamp | None, pd.Timestamp | None]] | None = None,
+                      ) -> pa.DataFrameSchema:
     """The row-level contract of a raw register extract; a row that breaks it is quarantined."""
     start, end = layout.start_column, layout.end_column
+    date_checks = {start: [], end: []}
+    for col, (lo, hi) in (date_bounds or {}).items():
+        if lo is None and hi is None:
+            continue
+        date_checks[col].append(pa.Check(lambda s, lo=lo, hi=hi: _within(_parse_date(s), lo, hi),
+                                         error=f"{col} outside the plausible range {_range_text(lo, hi)}"))
     columns = {
         "BSN": pa.Column(
             "string",
@@ -166,13 +266,15 @@ def register_contract(layout: RegisterLayout, allowed_codes: set[str], extract_d
         start: pa.Column(
             "string",
             [pa.Check(lambda s: _parse_date(s).notna(), error=f"{start} is not a date (dd-mm-yyyy)"),
-             pa.Check(lambda s: ~(_parse_date(s) > extract_date), error=f"{start} lies after the extract date")],
+             pa.Check(lambda s: ~(_parse_date(s) > extract_date), error=f"{start} lies after the extract date"),
+             *date_checks[start]],
             nullable=True,
         ),
         end: pa.Column(
             "string",
-            pa.Check(lambda s: s.isna() | (s == "") | _parse_date(s).notna(),
-                     error=f"{end} is not a date (dd-mm-yyyy)"),
+            [pa.Check(lambda s: s.isna() | (s == "") | _parse_date(s).notna(),
+                      error=f"{end} is not a date (dd-mm-yyyy)"),
+             *date_checks[end]],
             nullable=True,
         ),
     }
@@ -210,11 +312,14 @@ def ingest_register(
     gemeente: str,
     key: PseudonymKey,
     srg_mapping: pd.DataFrame | None = None,
+    date_bounds: dict[str, tuple[pd.Timestamp | None, pd.Timestamp | None]] | None = None,
 ) -> IngestResult:
+    """Without ``date_bounds`` the plausible date range is read from the register's GX suite."""
     path = Path(path)
     extract_date = extract_date_of(path)
     text = _read_text(path)
     rows, malformed = _parse_rows(path, text, layout)
+    _check_date_format(path, rows, layout)
     rows["BSN"] = normalise_bsn(rows["BSN"])
     guard_demo_key(key, rows.loc[is_valid_bsn(rows["BSN"]), "BSN"], str(path))
 
@@ -227,7 +332,8 @@ def ingest_register(
     else:
         allowed = set(layout.codes)
 
-    schema = register_contract(layout, allowed, extract_date)
+    bounds = plausible_date_bounds(layout) if date_bounds is None else date_bounds
+    schema = register_contract(layout, allowed, extract_date, bounds)
     reasons = _quarantine_reasons(rows[layout.required_columns], schema)
     bad = reasons != ""
 

@@ -1,14 +1,17 @@
 """One national (unpartitioned) asset per CBS table; the key file is pseudonymised on the way in."""
 
-from dagster import AssetExecutionContext, AssetKey, AssetOut, multi_asset
+from dagster import AssetCheckResult, AssetCheckSpec, AssetExecutionContext, AssetKey, AssetOut, multi_asset
 
 from wi_pipeline.defs.checks import (emit_guarded, gx_suite_result, gx_suite_spec, no_identifiers_result,
                                      no_identifiers_spec)
 from wi_pipeline.defs.metadata import ingestion_metadata
+from wi_pipeline.defs.registers.assets import EXTRACT_READABLE, extract_failure
 from wi_pipeline.defs.resources import LandingFolder, PseudonymisationKey
 from wi_pipeline.lib.arrivals import file_sha256
 from wi_pipeline.lib.cbs import cbs_path, ingest_cbs_table
+from wi_pipeline.lib.ingest import ExtractError
 from wi_pipeline.lib.layout import CBS_TABLES, CbsTableLayout
+from wi_pipeline.lib.pseudonymise import PseudonymisationError
 
 
 def _out(description: str) -> AssetOut:
@@ -27,21 +30,36 @@ def build_cbs_asset(layout: CbsTableLayout):
                                              if layout.holds_bsn else "")),
             f"{name}_quarantine": _out(f"Rows of {layout.name} that could not be typed or linked, with the reason."),
         },
-        check_specs=[gx_suite_spec(key), no_identifiers_spec(key), no_identifiers_spec(qkey)],
+        check_specs=[
+            AssetCheckSpec(EXTRACT_READABLE, asset=key, blocking=True,
+                           description="The table's parquet file exists and is readable, with the contract's "
+                           "columns and rows."),
+            gx_suite_spec(key), no_identifiers_spec(key), no_identifiers_spec(qkey),
+        ],
         can_subset=False,
     )
     def _asset(context: AssetExecutionContext, landing: LandingFolder, pseudonym_key: PseudonymisationKey):
-        key_ = pseudonym_key.get() if layout.holds_bsn else None
-        accepted, quarantine, rows_in = ingest_cbs_table(landing.root, layout.name, key_)
+        path = cbs_path(landing.root, layout.name)
+        try:
+            key_ = pseudonym_key.get() if layout.holds_bsn else None
+            accepted, quarantine, rows_in = ingest_cbs_table(landing.root, layout.name, key_)
+        except ExtractError as err:
+            yield AssetCheckResult(asset_key=key, check_name=EXTRACT_READABLE, passed=False,
+                                   metadata={"error": str(err)})
+            raise extract_failure(f"CBS {layout.name}", err) from None
+        except PseudonymisationError as err:
+            raise extract_failure(f"CBS {layout.name}", err) from None
         reasons = quarantine["reason"].str.split("; ").explode().value_counts().to_dict() if len(quarantine) else {}
         meta = ingestion_metadata(accepted, rows_in, reasons, len(quarantine))
-        meta["extract_sha256"] = file_sha256(cbs_path(landing.root, layout.name))
+        meta["extract_sha256"] = file_sha256(path)
         if key_ is not None:
             accepted.attrs["key_fingerprint"] = key_.fingerprint
             meta["key_fingerprint"] = key_.fingerprint
         yield from emit_guarded(
             [(name, accepted, meta), (f"{name}_quarantine", quarantine, {"dagster/row_count": len(quarantine)})],
-            [gx_suite_result(accepted, key),
+            [AssetCheckResult(asset_key=key, check_name=EXTRACT_READABLE, passed=True,
+                              metadata={"extract": path.name}),
+             gx_suite_result(accepted, key),
              no_identifiers_result(accepted, key, allow_cbs_keys=True),
              no_identifiers_result(quarantine, qkey, allow_cbs_keys=True)],
         )

@@ -12,9 +12,15 @@ from wi_pipeline.defs.resources import LandingFolder, PseudonymisationKey
 from wi_pipeline.lib.arrivals import file_sha256
 from wi_pipeline.lib.ingest import ExtractError, current_extract, ingest_register
 from wi_pipeline.lib.layout import REGISTERS, RegisterLayout
+from wi_pipeline.lib.pseudonymise import PseudonymisationError
 from wi_pipeline.lib.quality import quarantine_share_within, row_count_within
 
 EXTRACT_READABLE = "extract_readable"
+
+
+def extract_failure(what: str, err: Exception) -> Failure:
+    """One message naming the file and what to fix, without a stack trace; nothing is stored."""
+    return Failure(description=f"{what}: {str(err).rstrip('.')}. The previous output is kept.")
 
 
 def _out(description: str) -> AssetOut:
@@ -46,14 +52,16 @@ def build_register_asset(layout: RegisterLayout):
     )
     def _asset(context: AssetExecutionContext, landing: LandingFolder, pseudonym_key: PseudonymisationKey):
         gemeente = context.partition_key
-        key_ = pseudonym_key.get()
         try:
+            key_ = pseudonym_key.get()
             path = current_extract(landing.root, gemeente, layout.name)
             result = ingest_register(path, layout, gemeente, key_)
         except ExtractError as err:
             yield AssetCheckResult(asset_key=key, check_name=EXTRACT_READABLE, passed=False,
                                    metadata={"error": str(err)})
-            raise Failure(description=f"{layout.name} {gemeente}: {err}. The previous output is kept.") from None
+            raise extract_failure(f"{layout.name} {gemeente}", err) from None
+        except PseudonymisationError as err:
+            raise extract_failure(f"{layout.name} {gemeente}", err) from None
         for df in (result.accepted, result.quarantine):
             df.attrs["key_fingerprint"] = key_.fingerprint
         meta = {

@@ -1,0 +1,118 @@
+"""A bad extract fails its asset with one clear message and leaves the last good output as it was."""
+
+import shutil
+
+import pytest
+from dagster import AssetKey, DagsterInstance, materialize
+
+from wi_pipeline.defs.cbs.assets import cbs_assets
+from wi_pipeline.defs.io import ParquetIOManager
+from wi_pipeline.defs.registers.assets import register_assets
+from wi_pipeline.defs.resources import LandingFolder, PseudonymisationKey
+from wi_pipeline_tests.helpers import write_extract
+
+GM = "GM0599"
+BSN = "999993653"  # valid and in the synthetic range
+HEADER = "BSN;DOSSIERNUMMER;REGELING;INGANGSDATUM;EINDDATUM"
+BIJSTAND = next(a for a in register_assets if AssetKey(["registers", "bijstand"]) in a.keys)
+SECMBUS = next(a for a in cbs_assets if AssetKey(["cbs", "secmbus"]) in a.keys)
+
+
+def resources(landing, warehouse) -> dict:
+    return {"landing": LandingFolder(path=str(landing)), "pseudonym_key": PseudonymisationKey(),
+            "io_manager": ParquetIOManager(base_dir=str(warehouse))}
+
+
+def run(asset, landing, warehouse, instance, partition=None):
+    return materialize([asset], resources=resources(landing, warehouse), instance=instance,
+                       partition_key=partition, raise_on_error=False)
+
+
+def failure_message(result) -> str:
+    """The description the UI shows; the step must fail with a dagster Failure, not a raw exception."""
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert failure.event_specific_data.error.cls_name == "Failure"
+    return failure.event_specific_data.user_failure_data.description
+
+
+def check_results(result, name: str) -> list[bool]:
+    return [e.event_specific_data.passed for e in result.all_events
+            if e.event_type_value == "ASSET_CHECK_EVALUATION" and e.event_specific_data.check_name == name]
+
+
+def everything_logged(instance, run_id) -> str:
+    return "\n".join(repr(rec) for rec in instance.all_logs(run_id))
+
+
+@pytest.fixture
+def landing(synthetic_landing, tmp_path):
+    """The synthetic extract of one register and the CBS folder, in a landing folder of the test's own."""
+    source, _ = synthetic_landing
+    own = tmp_path / "landing"
+    shutil.copytree(source / GM / "bijstand", own / GM / "bijstand")
+    shutil.copytree(source / "CBS", own / "CBS")
+    return own
+
+
+BAD_EXTRACTS = {
+    "missing column": (["BSN;REGELING;INGANGSDATUM;EINDDATUM", f"{BSN};PW;01-02-2020;"],
+                       "missing column(s) DOSSIERNUMMER"),
+    "wrong delimiter": ([HEADER.replace(";", "\t"), f"{BSN}\tD1\tPW\t01-02-2020\t"], "separated by tabs"),
+    "no header row": ([f"{BSN};D1;PW;01-02-2020;", f"{BSN};D2;PW;01-03-2020;"], "not a header"),
+    "duplicate column": ([HEADER + ";BSN", f"{BSN};D1;PW;01-02-2020;;{BSN}"], "BSN appear more than once"),
+    "dates in another format": ([HEADER] + [f"{BSN};D{i};PW;2020-02-{i + 1:02d};" for i in range(20)],
+                                "expected date format dd-mm-yyyy"),
+}
+
+
+@pytest.mark.parametrize("lines, message", BAD_EXTRACTS.values(), ids=BAD_EXTRACTS.keys())
+def test_a_malformed_extract_fails_readably_and_keeps_the_last_good_output(landing, tmp_path, lines, message):
+    warehouse, instance = tmp_path / "warehouse", DagsterInstance.ephemeral()
+    assert run(BIJSTAND, landing, warehouse, instance, GM).success
+    stored = {p: p.read_bytes() for p in (warehouse / "registers").rglob("*.parquet")}
+    assert {p.relative_to(warehouse).as_posix() for p in stored} == {
+        f"registers/bijstand/{GM}.parquet", f"registers/bijstand_quarantine/{GM}.parquet"}
+
+    write_extract(landing, GM, "bijstand", lines, name="20250201.csv")  # newer: the current extract
+    failed = run(BIJSTAND, landing, warehouse, instance, GM)
+
+    assert not failed.success
+    text = failure_message(failed)
+    assert f"bijstand {GM}" in text and "20250201.csv" in text and message in text
+    assert "previous output is kept" in text
+    assert check_results(failed, "extract_readable") == [False]
+    assert not failed.get_asset_materialization_events()
+    assert {p: p.read_bytes() for p in (warehouse / "registers").rglob("*.parquet")} == stored
+    assert BSN not in everything_logged(instance, failed.run_id)
+
+
+def test_demo_key_refusal_is_a_clear_failure_and_keeps_the_last_good_output(landing, tmp_path):
+    warehouse, instance = tmp_path / "warehouse", DagsterInstance.ephemeral()
+    assert run(BIJSTAND, landing, warehouse, instance, GM).success
+    stored = {p: p.read_bytes() for p in (warehouse / "registers").rglob("*.parquet")}
+
+    write_extract(landing, GM, "bijstand", [HEADER, "111222333;D1;PW;01-02-2020;"], name="20250201.csv")
+    failed = run(BIJSTAND, landing, warehouse, instance, GM)
+
+    assert not failed.success
+    text = failure_message(failed)
+    assert f"bijstand {GM}" in text and "20250201.csv" in text and "WI_PSEUDONYM_KEY" in text
+    assert {p: p.read_bytes() for p in (warehouse / "registers").rglob("*.parquet")} == stored
+    assert "111222333" not in everything_logged(instance, failed.run_id)
+
+
+def test_a_damaged_cbs_table_fails_readably_and_keeps_the_last_good_output(landing, tmp_path):
+    warehouse, instance = tmp_path / "warehouse", DagsterInstance.ephemeral()
+    first = run(SECMBUS, landing, warehouse, instance)
+    assert first.success and check_results(first, "extract_readable") == [True]
+    stored = {p: p.read_bytes() for p in (warehouse / "cbs").rglob("*.parquet")}
+    assert len(stored) == 2
+
+    (landing / "CBS" / "SECMBUS.parquet").write_bytes(b"not a parquet file")
+    failed = run(SECMBUS, landing, warehouse, instance)
+
+    assert not failed.success
+    text = failure_message(failed)
+    assert "CBS SECMBUS" in text and "SECMBUS.parquet: not a readable parquet file" in text
+    assert check_results(failed, "extract_readable") == [False]
+    assert {p: p.read_bytes() for p in (warehouse / "cbs").rglob("*.parquet")} == stored
