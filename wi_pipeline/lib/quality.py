@@ -534,12 +534,43 @@ def distribution_within(
     )
 
 
+def children_born_after_parents(child_parent: pd.DataFrame, persons: pd.DataFrame, *, min_age_gap_years: int = 12,
+                                mostly: float = 0.999, severity: str = "error") -> CheckRecord:
+    """Free of errors: a parent is born well before the child (KINDOUDERTAB against GBAPERSOONTAB).
+
+    A child registered as born before, or within ``min_age_gap_years`` of, its mother or father is an
+    impossible combination: usually a swapped key. Links to unknown parents ('---------') or to
+    persons without a birth date are not judged. Like a GX expectation, ``mostly`` tolerates the rare
+    register error; a larger share means a broken table.
+    """
+    born = persons.assign(_born=persons["GBAGEBOORTEJAAR"].astype("Float64") * 12
+                          + persons["GBAGEBOORTEMAAND"].astype("Float64")).set_index("RINPERSOON")["_born"]
+    born = born[~born.index.duplicated()]
+    child = child_parent["RINPERSOON"].map(born)
+    n_links, n_bad = 0, 0
+    for parent_col in ("RINPERSOONMa", "RINPERSOONpa"):
+        parent = child_parent[parent_col].map(born)
+        known = child.notna() & parent.notna()
+        n_links += int(known.sum())
+        n_bad += int((known & (child - parent < 12 * min_age_gap_years)).sum())
+    share = n_bad / n_links if n_links else 0.0
+    ok = share <= 1 - mostly
+    return CheckRecord(
+        "children_born_after_parents", "RINPERSOONMa, RINPERSOONpa", severity, bool(ok),
+        unexpected_count=n_bad, unexpected_percent=round(100 * share, 4),
+        observed={"links_judged": n_links, "parent_under_min_age": n_bad, "min_age_gap_years": min_age_gap_years},
+        note=None if ok else (f"{n_bad} of {n_links} child-parent links have a parent less than {min_age_gap_years} "
+                              f"years older than the child (at most {1 - mostly:.1%} expected)"),
+    )
+
+
 __all__: Sequence[str] = (
     "EXPECTATIONS_DIR",
     "REDACTED",
     "CheckRecord",
     "SuiteError",
     "SuiteResult",
+    "children_born_after_parents",
     "distribution_within",
     "load_suite",
     "quarantine_share_within",

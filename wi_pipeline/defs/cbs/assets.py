@@ -1,6 +1,6 @@
 """One national (unpartitioned) asset per CBS table; the key file is pseudonymised on the way in."""
 
-from dagster import AssetCheckResult, AssetCheckSpec, AssetExecutionContext, AssetKey, AssetOut, multi_asset
+from dagster import AssetCheckResult, AssetCheckSpec, AssetExecutionContext, AssetIn, AssetKey, AssetOut, multi_asset
 
 from wi_pipeline.defs.checks import (emit_guarded, gx_suite_result, gx_suite_spec, no_identifiers_result,
                                      no_identifiers_spec)
@@ -12,6 +12,13 @@ from wi_pipeline.lib.cbs import cbs_path, ingest_cbs_table
 from wi_pipeline.lib.ingest import ExtractError
 from wi_pipeline.lib.layout import CBS_TABLES, CbsTableLayout
 from wi_pipeline.lib.pseudonymise import PseudonymisationError
+from wi_pipeline.lib.quality import children_born_after_parents
+
+# Checks that need a second table, which the asset then reads as an input. KINDOUDERTAB: a
+# parent born after (or barely before) the child is an impossible combination.
+CROSS_TABLE_CHECKS = {
+    "KINDOUDERTAB": ("gbapersoontab", children_born_after_parents),
+}
 
 
 def _out(description: str) -> AssetOut:
@@ -22,6 +29,8 @@ def _out(description: str) -> AssetOut:
 def build_cbs_asset(layout: CbsTableLayout):
     name = layout.name.lower()
     key, qkey = AssetKey(["cbs", name]), AssetKey(["cbs", f"{name}_quarantine"])
+    cross = CROSS_TABLE_CHECKS.get(layout.name)
+    ins = {cross[0]: AssetIn(AssetKey(["cbs", cross[0]]))} if cross else {}
 
     @multi_asset(
         name=f"ingest_{name}",
@@ -36,9 +45,10 @@ def build_cbs_asset(layout: CbsTableLayout):
                            "columns and rows."),
             gx_suite_spec(key), no_identifiers_spec(key), no_identifiers_spec(qkey),
         ],
+        ins=ins,
         can_subset=False,
     )
-    def _asset(context: AssetExecutionContext, landing: LandingFolder, pseudonym_key: PseudonymisationKey):
+    def _asset(context: AssetExecutionContext, landing: LandingFolder, pseudonym_key: PseudonymisationKey, **other):
         path = cbs_path(landing.root, layout.name)
         try:
             key_ = pseudonym_key.get() if layout.holds_bsn else None
@@ -59,7 +69,7 @@ def build_cbs_asset(layout: CbsTableLayout):
             [(name, accepted, meta), (f"{name}_quarantine", quarantine, {"dagster/row_count": len(quarantine)})],
             [AssetCheckResult(asset_key=key, check_name=EXTRACT_READABLE, passed=True,
                               metadata={"extract": path.name}),
-             gx_suite_result(accepted, key),
+             gx_suite_result(accepted, key, extra=[cross[1](accepted, other[cross[0]])] if cross else ()),
              no_identifiers_result(accepted, key, allow_cbs_keys=True),
              no_identifiers_result(quarantine, qkey, allow_cbs_keys=True)],
         )
