@@ -1,7 +1,8 @@
 """Linking pseudonymised register spells to CBS person numbers through the pseudonymised key file.
 
-Only RINPERSOONS = 'R' links reliably; anything else, and anyone missing from the key file, is kept
-in quarantine with the reason, so the linkage rate per register is an honest count.
+Only RINPERSOONS = 'R' links reliably; anything else, anyone missing from the key file and anyone
+whose pseudonym the key file maps to more than one person key, is kept in quarantine with the reason,
+so the linkage rate per register is an honest count.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from wi_pipeline.lib.pseudonymise import PSEUDONYM_COLUMN
 
 REASON_NOT_FOUND = "person not in the CBS key file"
 REASON_UNRELIABLE = "person key not reliable (RINPERSOONS is not R)"
+REASON_AMBIGUOUS = "ambiguous key: the key file maps this pseudonym to more than one CBS person key"
 
 
 @dataclass
@@ -21,6 +23,7 @@ class LinkageResult:
     linked: pd.DataFrame  # register, pseudo_id, RINPERSOON, code, start, end, extract_date
     quarantine: pd.DataFrame
     rates: pd.DataFrame  # one row per register
+    ambiguous_pseudonyms: int = 0  # pseudonyms with more than one person key in the key file
 
 
 def check_same_key(fingerprints: dict[str, str | None]) -> str | None:
@@ -40,13 +43,22 @@ def link_registers(
     ingestion_quarantine: dict[str, pd.DataFrame],
     key_file: pd.DataFrame,
 ) -> LinkageResult:
-    keys = key_file.drop_duplicates(PSEUDONYM_COLUMN).set_index(PSEUDONYM_COLUMN)
+    """Linked spells, quarantined spells with their reason, and linkage rates per register.
+
+    A pseudonym with two person keys in the key file is not resolved by picking one: either pick
+    could join the wrong person's CBS records, so its spells are quarantined as ambiguous.
+    """
+    pairs = key_file[[PSEUDONYM_COLUMN, "RINPERSOONS", "RINPERSOON"]].drop_duplicates()
+    is_ambiguous = pairs[PSEUDONYM_COLUMN].duplicated(keep=False)
+    ambiguous = pd.Index(pairs.loc[is_ambiguous, PSEUDONYM_COLUMN].unique())
+    keys = pairs[~is_ambiguous].set_index(PSEUDONYM_COLUMN)
     linked_parts, quarantine_parts, rates = [], [], []
     for name, spells in registers.items():
         kind = spells[PSEUDONYM_COLUMN].map(keys["RINPERSOONS"])
         rin = spells[PSEUDONYM_COLUMN].map(keys["RINPERSOON"])
         ok = (kind == "R").fillna(False).astype(bool)
         reason = pd.Series(REASON_UNRELIABLE, index=spells.index).where(kind.notna(), REASON_NOT_FOUND)
+        reason = reason.mask(spells[PSEUDONYM_COLUMN].isin(ambiguous), REASON_AMBIGUOUS)
         linked_parts.append(
             spells.loc[ok, [PSEUDONYM_COLUMN, "code", "start", "end", "extract_date"]]
             .assign(register=name, RINPERSOON=rin[ok].astype("string"))
@@ -62,6 +74,7 @@ def link_registers(
                 "linked": int(ok.sum()),
                 "not_found": int((reason[~ok] == REASON_NOT_FOUND).sum()),
                 "unreliable_key": int((reason[~ok] == REASON_UNRELIABLE).sum()),
+                "ambiguous_key": int((reason[~ok] == REASON_AMBIGUOUS).sum()),
                 "failed_eleven_test": invalid,
                 "linkage_rate": round(ok.sum() / total, 4) if total else float("nan"),
                 "persons_linked": int(spells.loc[ok, PSEUDONYM_COLUMN].nunique()),
@@ -70,4 +83,4 @@ def link_registers(
     cols = ["register", PSEUDONYM_COLUMN, "RINPERSOON", "code", "start", "end", "extract_date"]
     linked = pd.concat(linked_parts, ignore_index=True)[cols]
     quarantine = pd.concat(quarantine_parts, ignore_index=True)
-    return LinkageResult(linked, quarantine, pd.DataFrame(rates))
+    return LinkageResult(linked, quarantine, pd.DataFrame(rates), len(ambiguous))

@@ -1,18 +1,25 @@
 """The linked person-month panel: one row per person per month, the table every estimate reads.
 
 Conventions (the designs depend on them; see the column table in the README):
+- the population is everyone with at least one month on bijstand in the municipality inside the
+  window, with all months of the window (also those before and after their benefit);
+- the window ends at the latest in the month of the oldest register extract: later months are
+  unknown, not months without spells;
 - a spell flag is true in a month when the spell overlaps any day of that month; end dates are
-  inclusive and an open spell runs to the extract date;
+  inclusive, an open register spell runs to its own extract date and no register spell runs past it;
 - ages (the person's in years, the youngest child's in months) are completed ages on the first
   day of the month, so a child turning 5 mid-month is 59 months old in that month and 60 in the next;
-- categorical spells (marital status, household, SECM) take the value of the latest-starting spell
-  that overlaps the month.
+- categorical spells (marital status, household, SECM) take the value of the overlapping spell with
+  the latest start date (then the latest end date);
+- CBS tables are joined on the person key pair RINPERSOONS + RINPERSOON; linked register spells are
+  all RINPERSOONS = 'R' (linkage quarantines the rest), so only 'R' rows are read.
 Everything is computed on (persons x months) arrays: no Python loop over persons.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -27,6 +34,8 @@ HOUSEHOLD_TYPES = {
     "5": "couple_with_children", "6": "single_parent", "7": "other", "8": "institutional",
 }
 SEX = {"1": "man", "2": "vrouw"}
+RELIABLE_KEY = "R"  # RINPERSOONS of persons that link reliably
+PANEL_REGISTERS = ("bijstand", "ontheffingen", "reintegratie", "schuldhulp", "wmo")
 _NEVER = -(10**6)
 INSTRUMENT_FLAGS = [f"instr_{c}" for c in SRG_CATEGORIES]
 
@@ -41,63 +50,121 @@ class PanelWindow:
     def months(self) -> pd.DatetimeIndex:
         return pd.date_range(self.start, self.end, freq="MS")
 
-    def month_index(self, dates: pd.Series) -> np.ndarray:
+    def month_index(self, dates) -> np.ndarray:
         """Months since the window start (may be negative or beyond the end); NaT gives a large negative."""
-        first = self.months[0]
-        d = pd.to_datetime(dates)
-        idx = (d.dt.year - first.year) * 12 + (d.dt.month - first.month)
-        return idx.fillna(_NEVER).to_numpy(dtype=np.int64)
+        m = np.asarray(pd.to_datetime(dates), dtype="datetime64[ns]").astype("datetime64[M]")
+        idx = m.astype(np.int64) - self.months[0].to_datetime64().astype("datetime64[M]").astype(np.int64)
+        return np.where(np.isnat(m), _NEVER, idx)
+
+
+def effective_window(window: PanelWindow, linked: pd.DataFrame) -> tuple[PanelWindow, dict[str, pd.Timestamp]]:
+    """The window ended at the month of the oldest register extract, and each register's extract date.
+
+    Every register feeds a column, and a month after a register's extract would show 'no spell' where
+    the truth is 'not yet known', so no month past the oldest extract is kept. A window that starts
+    after it has no observed month and is refused.
+    """
+    if not len(linked):
+        return window, {}
+    dates = pd.to_datetime(linked["extract_date"]).groupby(linked["register"].astype(str)).min()
+    extracts = {str(k): v for k, v in dates.dropna().items()}
+    if not extracts:
+        return window, {}
+    limiting = min(extracts, key=extracts.get)
+    last_month = extracts[limiting].to_period("M").to_timestamp()
+    if last_month < pd.Timestamp(window.start):
+        raise ValueError(
+            f"the panel window starts in {window.start}, after the oldest register extract ({limiting}, "
+            f"{extracts[limiting].date()}): no month of the window is observed; set window_start to "
+            f"{last_month:%Y-%m} or earlier, or load newer extracts")
+    if last_month < pd.Timestamp(window.end):
+        window = replace(window, end=f"{last_month:%Y-%m}")
+    return window, extracts
 
 
 @dataclass
 class PanelReport:
     persons: int = 0
     months: int = 0
+    window: PanelWindow | None = None  # the window the panel covers (the configured one, possibly capped)
+    extract_dates: dict[str, pd.Timestamp] = field(default_factory=dict)
+    spells_used: dict[str, int] = field(default_factory=dict)
     spells_outside_window: dict[str, int] = field(default_factory=dict)
+    spells_outside_population: dict[str, int] = field(default_factory=dict)
+    persons_without_bijstand_in_window: int = 0
     persons_without_cbs_record: int = 0
+
+
+class _Spells(NamedTuple):
+    pos: np.ndarray  # person position
+    s: np.ndarray  # first month, clipped to the window
+    e: np.ndarray  # last month, clipped to the window
+    s_raw: np.ndarray  # first month, unclipped
+    e_raw: np.ndarray  # last month, unclipped
+    keep: np.ndarray  # mask over the input rows: a spell overlapping the window
 
 
 class _Grid:
     """Maps spells onto a persons x months array."""
 
-    def __init__(self, persons: pd.Index, window: PanelWindow, censor: pd.Timestamp):
+    def __init__(self, persons: pd.Index, window: PanelWindow):
         self.persons = persons
         self.window = window
         self.n_p, self.n_m = len(persons), len(window.months)
-        self.censor = min(censor, window.months[-1] + pd.offsets.MonthEnd(0))
+        self.last_day = (window.months[-1] + pd.offsets.MonthEnd(0)).to_datetime64()
 
-    def _pos(self, ids: pd.Series) -> np.ndarray:
+    def _pos(self, ids) -> np.ndarray:
         return self.persons.get_indexer(ids)
 
-    def bounds(self, ids, start, end):
-        """(person position, first month, last month, start month unclipped) of spells inside the window."""
-        end = pd.to_datetime(end).fillna(self.censor).clip(upper=self.censor)
-        s_raw = self.window.month_index(start)
-        e = self.window.month_index(end)
+    def _months(self, ids, start, end, censor=None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(person position, start month, end month, usable) of every spell, not clipped to the window.
+
+        ``censor`` is each spell's extract date (registers): an open spell runs to it and no end
+        passes it. Without it (CBS tables) an open end runs to the window's last day.
+        """
+        end = np.asarray(pd.to_datetime(end), dtype="datetime64[ns]")
+        if censor is None:
+            end = np.where(np.isnat(end), self.last_day, end)
+        else:
+            cut = np.asarray(pd.to_datetime(censor), dtype="datetime64[ns]")
+            end = np.where(np.isnat(end), cut, np.minimum(end, cut))
+        s_raw, e_raw = self.window.month_index(start), self.window.month_index(end)
         pos = self._pos(ids)
-        keep = (pos >= 0) & (e >= 0) & (s_raw <= self.n_m - 1) & (e >= s_raw) & (s_raw > _NEVER)
-        s = np.clip(s_raw, 0, self.n_m - 1)
-        e = np.clip(e, 0, self.n_m - 1)
-        return pos[keep], s[keep], e[keep], s_raw[keep], keep
+        usable = (pos >= 0) & (s_raw > _NEVER) & (e_raw >= s_raw)
+        return pos, s_raw, e_raw, usable
+
+    def bounds(self, ids, start, end, censor=None) -> _Spells:
+        """The spells overlapping the window, with their months clipped to it and unclipped."""
+        pos, s_raw, e_raw, usable = self._months(ids, start, end, censor)
+        keep = usable & (e_raw >= 0) & (s_raw <= self.n_m - 1)
+        s, e = np.clip(s_raw, 0, self.n_m - 1), np.clip(e_raw, 0, self.n_m - 1)
+        return _Spells(pos[keep], s[keep], e[keep], s_raw[keep], e_raw[keep], keep)
 
     def _flat(self, pos, s, e):
         lengths = e - s + 1
         offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
         return np.repeat(pos * self.n_m + s, lengths) + offsets, lengths
 
-    def flag(self, ids, start, end) -> np.ndarray:
-        pos, s, e, _, _ = self.bounds(ids, start, end)
+    def flag(self, ids, start, end, censor=None) -> np.ndarray:
+        b = self.bounds(ids, start, end, censor)
         out = np.zeros(self.n_p * self.n_m, dtype=bool)
-        flat, _ = self._flat(pos, s, e)
+        flat, _ = self._flat(b.pos, b.s, b.e)
         out[flat] = True
         return out.reshape(self.n_p, self.n_m)
 
     def latest_value(self, ids, start, end, values: np.ndarray, fill) -> np.ndarray:
-        """Value of the latest-starting overlapping spell per person-month."""
-        pos, s, e, s_raw, keep = self.bounds(ids, start, end)
-        vals = np.asarray(values)[keep]
-        order = np.lexsort((s_raw,))  # ascending start: later spells come later
-        flat, lengths = self._flat(pos[order], s[order], e[order])
+        """Value of the overlapping spell with the latest start date (ties: latest end) per person-month.
+
+        Ordered on the dates themselves, not on their months: two spells starting in one month are
+        told apart by the day, never by their order in the file.
+        """
+        b = self.bounds(ids, start, end)
+        vals = np.asarray(values)[b.keep]
+        start_ns = np.asarray(pd.to_datetime(start), dtype="datetime64[ns]")[b.keep].astype(np.int64)
+        end_ns = np.asarray(pd.to_datetime(end), dtype="datetime64[ns]")[b.keep]
+        end_ns = np.where(np.isnat(end_ns), np.iinfo(np.int64).max, end_ns.astype(np.int64))  # open: latest
+        order = np.lexsort((end_ns, start_ns))  # ascending start, then end: the one that wins comes last
+        flat, lengths = self._flat(b.pos[order], b.s[order], b.e[order])
         rep = np.repeat(vals[order], lengths)
         out = np.full(self.n_p * self.n_m, fill, dtype=object if isinstance(fill, str) else type(fill))
         # keep the last occurrence of each cell
@@ -107,16 +174,24 @@ class _Grid:
         return out.reshape(self.n_p, self.n_m)
 
     def spread_sum(self, ids, start, end, values: np.ndarray) -> np.ndarray:
-        """Amounts of a period spread evenly over the months it overlaps, summed per person-month."""
-        pos, s, e, _, keep = self.bounds(ids, start, end)
-        flat, lengths = self._flat(pos, s, e)
-        w = np.repeat(np.asarray(values, dtype=float)[keep] / lengths, lengths)
+        """A period's amount spread evenly over all the months it covers, summed per person-month.
+
+        The divisor is the whole period's months, also those outside the window, so a period that
+        crosses a window edge puts only its share into the window's months.
+        """
+        b = self.bounds(ids, start, end)
+        flat, lengths = self._flat(b.pos, b.s, b.e)
+        covered = b.e_raw - b.s_raw + 1
+        w = np.repeat(np.asarray(values, dtype=float)[b.keep] / covered, lengths)
         return np.bincount(flat, weights=w, minlength=self.n_p * self.n_m).reshape(self.n_p, self.n_m)
 
-    def months_since_start(self, ids, start, end) -> np.ndarray:
-        pos, s, _, s_raw, _ = self.bounds(ids, start, end)
+    def months_since_start(self, ids, start, end, censor=None) -> np.ndarray:
+        """Months since the start of the latest spell started by this month, also one that ended
+        before the window: a person who had the spell before is not a never-starter."""
+        pos, s_raw, _, usable = self._months(ids, start, end, censor)
+        use = usable & (s_raw <= self.n_m - 1)
         marker = np.full((self.n_p, self.n_m), _NEVER, dtype=np.int64)
-        np.maximum.at(marker, (pos, s), s_raw)
+        np.maximum.at(marker, (pos[use], np.clip(s_raw[use], 0, None)), s_raw[use])
         last = np.maximum.accumulate(marker, axis=1)
         since = np.arange(self.n_m)[None, :] - last
         return np.where(last > _NEVER, since, np.nan).astype(np.float32)
@@ -136,8 +211,13 @@ def _run_duration(on: np.ndarray, start_at_first_month: np.ndarray) -> np.ndarra
 def _read(source: ds.Dataset | pd.DataFrame, columns: list[str], filter_expr) -> pd.DataFrame:
     """Column selection and predicate pushdown: only the rows of the persons this partition needs."""
     if isinstance(source, pd.DataFrame):
-        source = ds.dataset(pa.Table.from_pandas(source[columns], preserve_index=False))
+        source = ds.dataset(pa.Table.from_pandas(source, preserve_index=False))
     return source.to_table(columns=columns, filter=filter_expr).to_pandas()
+
+
+def _person_key(kind: pd.Series, rin: pd.Series) -> pd.Series:
+    """The CBS person key as one string: RINPERSOONS + RINPERSOON."""
+    return kind.astype("string") + rin.astype("string")
 
 
 def build_panel(
@@ -146,87 +226,99 @@ def build_panel(
     cbs: dict[str, ds.Dataset | pd.DataFrame],
     window: PanelWindow = PanelWindow(),
 ) -> tuple[pd.DataFrame, PanelReport]:
-    """Person-month rows for everyone with social assistance in the municipality.
+    """Person-month rows for everyone with a month of social assistance in the municipality in the window.
 
-    ``linked`` holds the municipality's linked register spells; ``cbs`` maps CBS table names to
-    datasets (read here with pushdown on the persons needed) or frames.
+    ``linked`` holds the municipality's linked register spells (RINPERSOONS = 'R' only); ``cbs`` maps
+    CBS table names to datasets (read here with pushdown on the persons needed) or frames. The window
+    is capped at the oldest register extract (see ``effective_window``); ``report.window`` is the one used.
     """
     report = PanelReport()
+    window, report.extract_dates = effective_window(window, linked)
+    report.window = window
     months = window.months
-    bijstand = linked[linked["register"] == "bijstand"]
-    persons_rin = pd.Index(np.sort(bijstand["RINPERSOON"].dropna().unique()))
+    regs = {name: linked[linked["register"] == name] for name in PANEL_REGISTERS}
+
+    # --- population: a bijstand month inside the window ----------------------------------------
+    b = regs["bijstand"]
+    candidates = pd.Index(np.sort(b["RINPERSOON"].dropna().unique()))
+    in_window = _Grid(candidates, window).bounds(b["RINPERSOON"], b["start"], b["end"], b["extract_date"]).keep
+    persons_rin = pd.Index(np.unique(b["RINPERSOON"].to_numpy()[in_window].astype(str)))
+    report.persons_without_bijstand_in_window = len(candidates) - len(persons_rin)
     pseudo = linked.drop_duplicates("RINPERSOON").set_index("RINPERSOON")[PSEUDONYM_COLUMN]
-    censor = pd.to_datetime(linked["extract_date"]).max() if len(linked) else months[-1]
-    grid = _Grid(persons_rin, window, censor)
+    grid = _Grid(persons_rin, window)
     n_p, n_m = grid.n_p, grid.n_m
     report.persons, report.months = n_p, n_m
     ids = list(persons_rin)
 
     cols: dict[str, np.ndarray] = {}
 
-    # --- municipal registers -------------------------------------------------------------------
-    def reg(name, code=None):
-        r = linked[linked["register"] == name]
-        return r if code is None else r[r["code"] == code]
-
-    for name in ("bijstand", "ontheffingen", "reintegratie", "schuldhulp", "wmo"):
-        r = reg(name)
-        _, _, _, _, keep = grid.bounds(r["RINPERSOON"], r["start"], r["end"])
+    # --- municipal registers: every linked spell is used, outside the window or outside the population
+    for name, r in regs.items():
+        keep = grid.bounds(r["RINPERSOON"], r["start"], r["end"], r["extract_date"]).keep
         in_pop = grid._pos(r["RINPERSOON"]) >= 0
+        report.spells_used[name] = int(keep.sum())
         report.spells_outside_window[name] = int((in_pop & ~keep).sum())
+        report.spells_outside_population[name] = int((~in_pop).sum())
 
-    b = reg("bijstand")
-    on = grid.flag(b["RINPERSOON"], b["start"], b["end"])
-    pos0, s0, _, s_raw0, _ = grid.bounds(b["RINPERSOON"], b["start"], b["end"])
-    at0 = s0 == 0
+    def spells(name, code=None):
+        r = regs[name]
+        r = r if code is None else r[r["code"] == code]
+        return r["RINPERSOON"], r["start"], r["end"], r["extract_date"]
+
+    on = grid.flag(*spells("bijstand"))
+    b0 = grid.bounds(*spells("bijstand"))
+    at0 = b0.s == 0
     first_start_vals = np.full(n_p, np.iinfo(np.int64).max)
-    np.minimum.at(first_start_vals, pos0[at0], s_raw0[at0])
+    np.minimum.at(first_start_vals, b0.pos[at0], b0.s_raw[at0])
     first_start = np.where(first_start_vals == np.iinfo(np.int64).max, 0, first_start_vals)
     cols["on_bijstand"] = on
     cols["bijstand_duration_months"] = _run_duration(on, first_start)
-    ex = reg("ontheffingen", "ART9A")
-    cols["exemption_9a"] = grid.flag(ex["RINPERSOON"], ex["start"], ex["end"])
-    ri = reg("reintegratie")
+    cols["exemption_9a"] = grid.flag(*spells("ontheffingen", "ART9A"))
     for cat in SRG_CATEGORIES:
-        r = ri[ri["code"] == cat]
-        cols[f"instr_{cat}"] = grid.flag(r["RINPERSOON"], r["start"], r["end"])
-        cols[f"months_since_start_{cat}"] = grid.months_since_start(r["RINPERSOON"], r["start"], r["end"])
-    sh = reg("schuldhulp")
-    cols["debt_assistance"] = grid.flag(sh["RINPERSOON"], sh["start"], sh["end"])
-    w = reg("wmo")
-    cols["wmo_support"] = grid.flag(w["RINPERSOON"], w["start"], w["end"])
+        cols[f"instr_{cat}"] = grid.flag(*spells("reintegratie", cat))
+        cols[f"months_since_start_{cat}"] = grid.months_since_start(*spells("reintegratie", cat))
+    cols["debt_assistance"] = grid.flag(*spells("schuldhulp"))
+    cols["wmo_support"] = grid.flag(*spells("wmo"))
 
-    # --- CBS tables, read for these persons only ---------------------------------------------
-    in_persons = ds.field("RINPERSOON").isin(ids)
-    ko = _read(cbs["KINDOUDERTAB"], ["RINPERSOON", "RINPERSOONMa", "RINPERSOONpa"],
-               ds.field("RINPERSOONMa").isin(ids) | ds.field("RINPERSOONpa").isin(ids))
-    child_ids = sorted(set(ko["RINPERSOON"].dropna()))
+    # --- CBS tables, read for these persons only (key pair RINPERSOONS + RINPERSOON) ------------
+    in_persons = (ds.field("RINPERSOONS") == RELIABLE_KEY) & ds.field("RINPERSOON").isin(ids)
+    ko = _read(cbs["KINDOUDERTAB"],
+               ["RINPERSOONS", "RINPERSOON", "RINPERSOONSMa", "RINPERSOONMa", "RINPERSOONSpa", "RINPERSOONpa"],
+               ((ds.field("RINPERSOONSMa") == RELIABLE_KEY) & ds.field("RINPERSOONMa").isin(ids))
+               | ((ds.field("RINPERSOONSpa") == RELIABLE_KEY) & ds.field("RINPERSOONpa").isin(ids)))
+    ko["child"] = _person_key(ko["RINPERSOONS"], ko["RINPERSOON"])
+    child_rins = sorted(set(ko["RINPERSOON"].dropna()))
+    person_keys = pd.Index(RELIABLE_KEY + persons_rin.astype(str))
     persons_tab = _read(
         cbs["GBAPERSOONTAB"],
-        ["RINPERSOON", "GBAGESLACHT", "GBAGEBOORTEJAAR", "GBAGEBOORTEMAAND", "GBAGEBOORTEDAG", "GBAHERKOMSTGROEPERING"],
-        ds.field("RINPERSOON").isin(ids + child_ids),
-    ).drop_duplicates("RINPERSOON").set_index("RINPERSOON")
-    report.persons_without_cbs_record = int((~persons_rin.isin(persons_tab.index)).sum())
+        ["RINPERSOONS", "RINPERSOON", "GBAGESLACHT", "GBAGEBOORTEJAAR", "GBAGEBOORTEMAAND", "GBAGEBOORTEDAG",
+         "GBAHERKOMSTGROEPERING"],
+        ds.field("RINPERSOON").isin(ids + child_rins),
+    )
+    persons_tab["key"] = _person_key(persons_tab["RINPERSOONS"], persons_tab["RINPERSOON"])
+    persons_tab = persons_tab.drop_duplicates("key").set_index("key")
+    report.persons_without_cbs_record = int((~person_keys.isin(persons_tab.index)).sum())
 
-    def birth_parts(rins) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        p = persons_tab.reindex(rins)
+    def birth_parts(keys) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        p = persons_tab.reindex(keys)
         return tuple(pd.to_numeric(p[c], errors="coerce").to_numpy(dtype=float)
                      for c in ("GBAGEBOORTEJAAR", "GBAGEBOORTEMAAND", "GBAGEBOORTEDAG"))
 
     my = months.year.to_numpy()[None, :]
     mm = months.month.to_numpy()[None, :]
-    by, bm, bd = (x[:, None] for x in birth_parts(persons_rin))
+    by, bm, bd = (x[:, None] for x in birth_parts(person_keys))
     age = my - by - ((mm < bm) | ((mm == bm) & (bd > 1)))
     cols["age"] = age
-    me = persons_tab.reindex(persons_rin)
+    me = persons_tab.reindex(person_keys)
     sex = me["GBAGESLACHT"].map(SEX)
     origin = me["GBAHERKOMSTGROEPERING"].map(ORIGIN_GROUPS).where(me["GBAHERKOMSTGROEPERING"].notna())
     origin = origin.fillna(ORIGIN_OTHER).where(me.index.isin(persons_tab.index))
 
     # youngest child: the latest birth date among children born by the first day of the month
     if len(ko):
-        parents = pd.concat([ko[["RINPERSOON", "RINPERSOONMa"]].set_axis(["child", "parent"], axis=1),
-                             ko[["RINPERSOON", "RINPERSOONpa"]].set_axis(["child", "parent"], axis=1)])
+        parents = pd.concat([
+            ko.loc[ko[kind].eq(RELIABLE_KEY).fillna(False).astype(bool), ["child", rin]].set_axis(["child", "parent"], axis=1)
+            for kind, rin in (("RINPERSOONSMa", "RINPERSOONMa"), ("RINPERSOONSpa", "RINPERSOONpa"))])
         parents = parents[persons_rin.get_indexer(parents["parent"]) >= 0].drop_duplicates()
         cy, cm, cd = birth_parts(parents["child"])
         ok = ~np.isnan(cy)

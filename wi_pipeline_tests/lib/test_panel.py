@@ -1,10 +1,13 @@
 """The panel on hand-made persons whose rows are worked out by hand."""
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from wi_pipeline.lib.linkage import REASON_NOT_FOUND, check_same_key, link_registers
+from wi_pipeline.lib.linkage import REASON_AMBIGUOUS, REASON_NOT_FOUND, check_same_key, link_registers
 from wi_pipeline.lib.panel import PANEL_COLUMNS, PanelWindow, build_panel
 
 T = pd.Timestamp
@@ -43,14 +46,15 @@ def d(x):
     return pd.to_datetime(pd.Series(x))
 
 
-CBS = {
+CBS_TABLES = {
     "GBAPERSOONTAB": pd.DataFrame({
         "RINPERSOON": ["000000001", "000000002", "000000003", "000000011"],
         "GBAGESLACHT": ["2", "1", "1", "2"],
         "GBAGEBOORTEJAAR": [1990, 1980, 1975, 2019], "GBAGEBOORTEMAAND": [6, 1, 3, 3], "GBAGEBOORTEDAG": [15, 1, 2, 20],
         "GBAHERKOMSTGROEPERING": ["6030", "5022", "9999", "6030"],
     }),
-    "KINDOUDERTAB": pd.DataFrame({"RINPERSOON": ["000000011"], "RINPERSOONMa": ["000000001"], "RINPERSOONpa": ["---------"]}),
+    "KINDOUDERTAB": pd.DataFrame({"RINPERSOON": ["000000011"], "RINPERSOONSMa": ["R"], "RINPERSOONMa": ["000000001"],
+                                  "RINPERSOONSpa": ["-"], "RINPERSOONpa": ["---------"]}),
     "GBABURGERLIJKESTAATBUS": pd.DataFrame({
         "RINPERSOON": ["000000001", "000000002", "000000002"], "GBABURGERLIJKESTAATNW": ["O", "H", "G"],
         "GBADATUMAANVANGBURGERLIJKESTAAT": d(["1990-06-15", "2005-01-01", "2022-05-10"]),
@@ -71,6 +75,20 @@ CBS = {
     }),
     "PROBSCHULDTAB": pd.DataFrame({"RINPERSOON": ["000000003"], "PEILDATUM": d(["2021-01-01"]), "PROBSCHULDPERS": ["1"]}),
 }
+
+
+def cbs(**tables):
+    """CBS tables as CBS ships them: every person key a pair, all 'R' unless a test says otherwise."""
+    out = {}
+    for name, df in {**CBS_TABLES, **tables}.items():
+        df = df.copy()
+        if "RINPERSOONS" not in df:
+            df.insert(0, "RINPERSOONS", "R")
+        out[name] = df
+    return out
+
+
+CBS = cbs()
 
 
 @pytest.fixture(scope="module")
@@ -167,3 +185,140 @@ def test_mixed_keys_are_refused():
     assert check_same_key({"a": "f1", "b": "f1", "c": None}) == "f1"
     with pytest.raises(ValueError, match="different keys"):
         check_same_key({"a": "f1", "b": "f2"})
+
+
+def build(registers=REGISTERS, key_file=KEY_FILE, cbs_tables=None, window=WINDOW):
+    linkage = link_registers(registers, {}, key_file)
+    panel, report = build_panel("GM0599", linkage.linked, cbs_tables or CBS, window)
+    return panel.set_index(["pseudo_id", "month"]), report
+
+
+def with_extract(df, date):
+    return df.assign(extract_date=T(date))
+
+
+def test_no_month_past_the_extract_date():
+    """The window asks for 2024-12; the extract of 15 July 2024 can tell nothing after July."""
+    panel, report = build(window=PanelWindow("2020-01", "2024-12"))
+    assert (report.window.start, report.window.end) == ("2020-01", "2024-07") and report.months == 55
+    assert len(panel) == 3 * 55 and panel.index.get_level_values("month").max() == T("2024-07-01")
+    assert row(panel, "p1", "2024-07-01")["on_bijstand"]  # the open spell runs to 15 July
+    assert report.extract_dates == {name: EXTRACT for name in ("bijstand", "ontheffingen", "reintegratie", "schuldhulp")}
+
+
+def test_an_older_register_extract_ends_the_window_and_its_open_spells():
+    """Re-integration was extracted on 10 March 2024: later months would show 'no instrument' for
+    'not yet known', so the panel ends in March, and its open spell runs to 10 March, not to July."""
+    registers = {**REGISTERS, "reintegratie": with_extract(spells([
+        ("p2", "scholing", "2020-05-15", "2020-07-14"), ("p2", "jobcoach", "2024-01-05", None)]), "2024-03-10")}
+    panel, report = build(registers, window=PanelWindow("2020-01", "2024-12"))
+    assert report.window.end == "2024-03" and len(panel) == 3 * 51
+    assert [row(panel, "p2", m)["instr_jobcoach"] for m in ("2023-12-01", "2024-01-01", "2024-03-01")] == [False, True, True]
+    assert row(panel, "p2", "2024-03-01")["months_since_start_jobcoach"] == 2
+    assert report.extract_dates["reintegratie"] == T("2024-03-10")
+
+
+def test_a_window_after_every_extract_is_refused():
+    with pytest.raises(ValueError, match="after the oldest register extract"):
+        build(window=PanelWindow("2024-08", "2024-12"))
+
+
+def test_wage_and_hours_of_a_period_crossing_a_window_edge():
+    """A period's amount is divided over all its months; only the window's share stays."""
+    jobs = pd.DataFrame({
+        "RINPERSOON": ["000000002", "000000002"],
+        "SDATUMAANVANGIKO": d(["2019-12-01", "2024-05-01"]), "SDATUMEINDEIKO": d(["2020-01-31", "2024-07-31"]),
+        "SBASISLOON": [2000.0, 3000.0], "SBASISUREN": [100.0, 300.0],
+    })
+    panel, _ = build(cbs_tables=cbs(SPOLISBUS=jobs))
+    jan = row(panel, "p2", "2020-01-01")
+    assert jan["wage"] == pytest.approx(1000) and jan["hours"] == pytest.approx(50)  # December 2019 had the other half
+    may, june = row(panel, "p2", "2024-05-01"), row(panel, "p2", "2024-06-01")  # the window ends in June
+    assert may["wage"] == pytest.approx(1000) and june["wage"] == pytest.approx(1000) and june["hours"] == pytest.approx(100)
+
+
+def test_same_month_spells_are_ordered_by_their_start_date_not_by_the_file():
+    marital = pd.DataFrame({  # the later-starting spell comes first in the file
+        "RINPERSOON": ["000000002", "000000002"], "GBABURGERLIJKESTAATNW": ["G", "H"],
+        "GBADATUMAANVANGBURGERLIJKESTAAT": d(["2020-03-20", "2020-03-01"]),
+        "GBADATUMEINDEBURGERLIJKESTAAT": d(["2099-12-31", "2020-03-19"]),
+    })
+    panel, _ = build(cbs_tables=cbs(GBABURGERLIJKESTAATBUS=marital))
+    assert [row(panel, "p2", m)["marital_status"] for m in ("2020-02-01", "2020-03-01", "2020-04-01")] == [
+        "unknown", "divorced", "divorced"]
+
+
+def test_cbs_rows_join_on_the_key_pair_not_on_rinpersoon_alone():
+    """A person with RINPERSOONS 'S' and the same RINPERSOON is someone else."""
+    other = {"RINPERSOONS": "S", "RINPERSOON": "000000002"}
+    persons = pd.concat([pd.DataFrame([{**other, "GBAGESLACHT": "2", "GBAGEBOORTEJAAR": 1999, "GBAGEBOORTEMAAND": 1,
+                                        "GBAGEBOORTEDAG": 1, "GBAHERKOMSTGROEPERING": "6030"}]),
+                         CBS["GBAPERSOONTAB"]], ignore_index=True)
+    jobs = pd.DataFrame([{**other, "SDATUMAANVANGIKO": T("2021-01-01"), "SDATUMEINDEIKO": T("2021-01-31"),
+                          "SBASISLOON": 900.0, "SBASISUREN": 40.0}])
+    kinds = pd.DataFrame({"RINPERSOONS": ["R"], "RINPERSOON": ["000000011"], "RINPERSOONSMa": ["S"],
+                          "RINPERSOONMa": ["000000003"], "RINPERSOONSpa": ["-"], "RINPERSOONpa": ["---------"]})
+    panel, report = build(cbs_tables=cbs(GBAPERSOONTAB=persons, SPOLISBUS=jobs,
+                                         KINDOUDERTAB=pd.concat([CBS["KINDOUDERTAB"], kinds], ignore_index=True)))
+    p2 = row(panel, "p2", "2021-01-01")
+    assert p2["sex"] == "man" and p2["age"] == 41 and not p2["employed"] and p2["wage"] == 0
+    assert np.isnan(row(panel, "p3", "2024-01-01")["youngest_child_age_months"])  # the 'S' mother is not p3
+    assert row(panel, "p1", "2024-03-01")["youngest_child_age_months"] == 59
+    assert report.persons_without_cbs_record == 0
+
+
+def test_a_pseudonym_with_two_person_keys_is_quarantined_as_ambiguous():
+    key_file = pd.concat([KEY_FILE, pd.DataFrame({"pseudo_id": ["p3", "p1"], "RINPERSOONS": ["R", "R"],
+                                                  "RINPERSOON": ["000000099", "000000001"]})], ignore_index=True)
+    linkage = link_registers(REGISTERS, {}, key_file)
+    assert "p3" not in set(linkage.linked["pseudo_id"]) and "p1" in set(linkage.linked["pseudo_id"])  # p1: same key twice
+    q = linkage.quarantine
+    assert sorted(q.loc[q["pseudo_id"] == "p3", "register"]) == ["bijstand", "schuldhulp"]
+    assert (q.loc[q["pseudo_id"] == "p3", "reason"] == REASON_AMBIGUOUS).all()
+    rates = linkage.rates.set_index("register")
+    assert rates.loc["bijstand", "ambiguous_key"] == 1 and rates.loc["schuldhulp", "ambiguous_key"] == 1
+    assert rates.loc["bijstand", "linked"] == 4 and linkage.ambiguous_pseudonyms == 1
+
+
+def test_population_is_people_with_a_bijstand_month_in_the_window_and_every_spell_is_counted():
+    registers = {
+        **REGISTERS,
+        "bijstand": pd.concat([REGISTERS["bijstand"], spells([("p8", "PW", "2012-01-01", "2013-06-30")])], ignore_index=True),
+        "wmo": spells([("p9", "HULP", "2020-01-01", "2020-05-31"), ("p8", "HULP", "2021-01-01", None)]),
+    }
+    key_file = pd.concat([KEY_FILE, pd.DataFrame({"pseudo_id": ["p8", "p9"], "RINPERSOONS": ["R", "R"],
+                                                  "RINPERSOON": ["000000008", "000000009"]})], ignore_index=True)
+    panel, report = build(registers, key_file)
+    assert sorted(panel.index.get_level_values("pseudo_id").unique()) == ["p1", "p2", "p3"]
+    assert report.persons_without_bijstand_in_window == 1  # p8: benefit ended in 2013
+    assert report.spells_outside_population == {"bijstand": 1, "ontheffingen": 0, "reintegratie": 0, "schuldhulp": 0, "wmo": 2}
+    assert report.spells_outside_window["bijstand"] == 1  # p2's benefit of 2010
+    assert report.spells_used == {"bijstand": 4, "ontheffingen": 1, "reintegratie": 1, "schuldhulp": 1, "wmo": 0}
+    linked = link_registers(registers, {}, key_file).linked["register"].value_counts()
+    for name in registers:
+        counted = report.spells_used[name] + report.spells_outside_window[name] + report.spells_outside_population[name]
+        assert counted == linked.get(name, 0), name
+
+
+def test_months_since_start_remembers_a_spell_before_the_window():
+    """Someone who had training in 2019 is not a never-starter in 2020."""
+    registers = {**REGISTERS, "reintegratie": spells([("p2", "scholing", "2020-05-15", "2020-07-14"),
+                                                      ("p3", "scholing", "2019-03-01", "2019-06-30")])}
+    panel, report = build(registers)
+    p3 = row(panel, "p3", "2020-01-01")
+    assert not p3["instr_scholing"] and p3["months_since_start_scholing"] == 10
+    assert report.spells_outside_window["reintegratie"] == 1
+
+
+def test_the_suite_knows_every_panel_column_and_passes_the_hand_made_panel(result):
+    from wi_pipeline.lib.quality import run_suite
+
+    suite = json.loads((Path(__file__).resolve().parents[2] / "expectations" / "panel_linked_panel.json").read_text())
+    column_sets = [e["kwargs"]["column_set"] for e in suite["expectations"] if e["type"] == "expect_table_columns_to_match_set"]
+    assert column_sets == [PANEL_COLUMNS]
+    _, panel, _ = result
+    clean = panel.reset_index()[PANEL_COLUMNS]
+    assert run_suite(clean, "panel_linked_panel").success
+    duplicated = pd.concat([clean, clean.iloc[[0]]], ignore_index=True)
+    failed = {r.expectation for r in run_suite(duplicated, "panel_linked_panel").failed("error")}
+    assert failed == {"expect_compound_columns_to_be_unique"}

@@ -28,8 +28,10 @@ def _out(description: str) -> AssetOut:
     ins=_INS,
     outs={
         "linked_registers": _out("All register spells of the municipality that link to a CBS person number (RINPERSOON)."),
-        "linkage_quarantine": _out("Register spells that could not be linked, with the reason (not in the key file, unreliable key)."),
-        "linkage_rates": _out("Per register: rows, linked, not found, unreliable key, invalid BSN and the linkage rate."),
+        "linkage_quarantine": _out("Register spells that could not be linked, with the reason (not in the key file, unreliable key, "
+                                  "ambiguous key)."),
+        "linkage_rates": _out("Per register: rows, linked, not found, unreliable key, ambiguous key, invalid BSN "
+                              "and the linkage rate."),
     },
     check_specs=[*[no_identifiers_spec(AssetKey(["linkage", n])) for n in ("linked_registers", "linkage_quarantine", "linkage_rates")],
                  gx_suite_spec(AssetKey(["linkage", "linked_registers"])), gx_suite_spec(AssetKey(["linkage", "linkage_rates"]))],
@@ -50,6 +52,7 @@ def link_registers_asset(context: AssetExecutionContext, koppeltabel: pd.DataFra
             "dagster/row_count": len(result.linked), "dagster/column_schema": table_schema(result.linked).value,
             "linkage_rates": rates_md, "key_fingerprint": fingerprint or ""}),
         ("linkage_quarantine", result.quarantine, {"dagster/row_count": len(result.quarantine),
+                                                   "ambiguous_pseudonyms_in_key_file": result.ambiguous_pseudonyms,
                                                    "preview": preview(result.quarantine)}),
         ("linkage_rates", result.rates, {"dagster/row_count": len(result.rates), "rates": rates_md}),
     ]

@@ -4,7 +4,7 @@ import pandas as pd
 import pandera.pandas as pdr
 import pyarrow.dataset as ds
 from dagster import (AssetCheckResult, AssetCheckSpec, AssetExecutionContext, AssetIn, AssetKey,
-                     ConfigurableResource, asset)
+                     ConfigurableResource, MetadataValue, asset)
 
 from wi_pipeline.defs.checks import (emit_guarded, gx_suite_result, gx_suite_spec, no_identifiers_result,
                                      no_identifiers_spec)
@@ -19,7 +19,11 @@ assert set(PANEL_CBS_TABLES) <= set(CBS_TABLES)
 
 
 class PanelSettings(ConfigurableResource):
-    """The observation window of the panel (months, inclusive) and the health threshold."""
+    """The observation window of the panel (months, inclusive) and the health threshold.
+
+    The panel ends at the latest in the month of the oldest register extract; the window used is in
+    the asset metadata.
+    """
 
     window_start: str = "2018-01"
     window_end: str = "2024-12"
@@ -41,8 +45,9 @@ PANEL_KEY = AssetKey(["panel", "linked_panel"])
     group_name="panel",
     kinds={"pandas", "parquet"},
     owners=["team:research"],
-    description="One row per person per month for everyone with social assistance in the municipality: "
-    "benefits, exemptions, instruments, support, jobs, health costs and debts. The table every estimate reads.",
+    description="One row per person per month for everyone with a month of social assistance in the municipality "
+    "in the window: benefits, exemptions, instruments, support, jobs, health costs and debts. The table every "
+    "estimate reads. The window ends at the latest in the month of the oldest register extract.",
     check_specs=[AssetCheckSpec("panel_contract", asset=PANEL_KEY, blocking=True,
                                 description="One row per person-month, no gaps, months in the window, flags consistent with their spells."),
                  gx_suite_spec(PANEL_KEY), no_identifiers_spec(PANEL_KEY)],
@@ -53,8 +58,8 @@ def linked_panel(context: AssetExecutionContext, panel_settings: PanelSettings, 
                  zvwzorgkostentab: ds.Dataset, probschuldtab: ds.Dataset):
     cbs = dict(zip(PANEL_CBS_TABLES, [gbapersoontab, kindoudertab, gbaburgerlijkestaatbus, gbahuishoudensbus,
                                       spolisbus, secmbus, zvwzorgkostentab, probschuldtab]))
-    window = panel_settings.window
-    panel, report = build_panel(context.partition_key, linked_registers, cbs, window)
+    panel, report = build_panel(context.partition_key, linked_registers, cbs, panel_settings.window)
+    window, configured = report.window, panel_settings.window
     panel.attrs["key_fingerprint"] = linked_registers.attrs.get("key_fingerprint")
     try:
         panel_contract(window).validate(panel, lazy=True)
@@ -68,7 +73,12 @@ def linked_panel(context: AssetExecutionContext, panel_settings: PanelSettings, 
         "persons": report.persons,
         "months": report.months,
         "window": f"{window.start} to {window.end}",
+        "window_configured": f"{configured.start} to {configured.end}",
+        "register_extract_dates": MetadataValue.json({k: str(v.date()) for k, v in sorted(report.extract_dates.items())}),
+        "spells_used": counts_md(report.spells_used, "register"),
         "spells_outside_window": counts_md(report.spells_outside_window, "register"),
+        "spells_outside_population": counts_md(report.spells_outside_population, "register"),
+        "persons_without_bijstand_in_window": report.persons_without_bijstand_in_window,
         "persons_without_cbs_record": report.persons_without_cbs_record,
         "dagster/column_schema": table_schema(panel).value,
         "preview": preview(panel),
