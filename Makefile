@@ -41,4 +41,4 @@ purge: $(VENV)/.installed
 	$(PY) -m wi_pipeline.retention
 
 clean:
-	rm -rf data/warehouse dagster_home/storage dagster_home/artifacts dagster_home/logs
+	rm -rf "$${WI_WAREHOUSE_DIR:-$${WI_DATA_DIR:-data}/warehouse}" dagster_home/storage dagster_home/artifacts dagster_home/logs

@@ -3,7 +3,8 @@
 from dagster import Definitions
 
 from wi_pipeline.defs.automation.schedules import cbs_monthly_refresh
-from wi_pipeline.defs.automation.sensors import landing_folder_sensor
+from wi_pipeline.defs.automation.sensors import (build_automation_sensor, build_cbs_followup_sensor,
+                                                 landing_folder_sensor)
 from wi_pipeline.defs.cbs.assets import cbs_assets
 from wi_pipeline.defs.effects.assets import EffectSettings, effect_table, effect_table_g4, what_works
 from wi_pipeline.defs.io import ParquetIOManager
@@ -21,13 +22,14 @@ assets = [*register_assets, *cbs_assets, link_registers_asset, linked_panel, dat
 assets.append(build_data_inventory(lambda: assets))
 
 
-
 def make_definitions(resources: dict | None = None) -> Definitions:
     """The project's Definitions; ``resources`` replace the defaults (tests point them at temporary folders)."""
+    jobs = {job.name: job for job in build_jobs(assets)}
     return Definitions(
         assets=assets,
-        jobs=build_jobs(assets),
-        sensors=[landing_folder_sensor],
+        jobs=list(jobs.values()),
+        sensors=[landing_folder_sensor, build_automation_sensor(assets),
+                 build_cbs_followup_sensor(jobs["cbs_tables"], jobs["municipality"], assets)],
         schedules=[cbs_monthly_refresh],
         resources={
             **default_resources(),

@@ -1,4 +1,4 @@
-"""The main job: synthetic data when the landing folder is empty, then every asset for all G4 partitions.
+"""The main job: synthetic data when the project's landing folder is empty, then every asset for all G4 partitions.
 
 Runs go into the instance under DAGSTER_HOME, so they show in the Dagster UI afterwards.
 """
@@ -11,16 +11,45 @@ import sys
 import time
 from pathlib import Path
 
-from wi_pipeline.paths import REPO_ROOT, default_landing_dir, truth_file
+from wi_pipeline.paths import REPO_ROOT, default_landing_dir, synthetic_landing_dir, truth_file, warehouse_dir
+
+
+class LandingError(Exception):
+    """The landing folder cannot be used as it is; the message says why and what to do."""
 
 
 def landing_has_extracts(landing: Path) -> bool:
     return landing.is_dir() and any(landing.rglob("*.csv"))
 
 
+def _files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
+
+
 def ensure_data(landing: Path, seed: int, scale: float) -> str:
+    """Use the extracts in ``landing``; generate synthetic ones only into the project's own landing folder,
+    and only when it holds no file at all, so synthetic data never mixes with (or replaces) real data."""
+    landing = Path(landing)
     if landing_has_extracts(landing):
         return f"extracts found in {landing}"
+    warehouse = warehouse_dir()
+    if _files(warehouse / "registers"):
+        raise LandingError(
+            f"no register extracts (*.csv) in {landing}, but assets are already stored in {warehouse}, as after "
+            "`make purge` removed the ingested raw extracts; no synthetic data is generated over them. To rebuild "
+            "from the stored, pseudonymised registers and CBS tables, run `make ui` and materialise linkage, panel, "
+            "effects and reports. To ingest new extracts, place them in the landing folder and run `make run`. "
+            "To start over, `make clean` removes the stored assets."
+        )
+    others = _files(landing)
+    if landing.resolve() != synthetic_landing_dir().resolve() or others:
+        found = f"it holds {len(others)} other file(s), e.g. {others[0]}" if others else "it holds no files"
+        raise LandingError(
+            f"no register extracts (*.csv) in {landing}; {found}. Expected <landing>/<GM code>/<register>/"
+            "<YYYYMMDD>.csv and <landing>/CBS/<TABLE>.parquet (see 'The landing-folder contract' in the README). "
+            f"Synthetic data is generated only into {synthetic_landing_dir()} (WI_LANDING_DIR unset) when it is "
+            "completely empty."
+        )
     from wi_pipeline.synthetic.config import SyntheticConfig
     from wi_pipeline.synthetic.extracts import write_landing
     from wi_pipeline.synthetic.truth import write_truth
@@ -57,7 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
     landing = default_landing_dir()
-    print(ensure_data(landing, args.seed, args.scale))
+    try:
+        print(ensure_data(landing, args.seed, args.scale))
+    except LandingError as err:
+        print(f"wi_pipeline: {err}", file=sys.stderr)
+        return 2
 
     from dagster import DagsterInstance
 

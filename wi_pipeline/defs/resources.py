@@ -2,6 +2,7 @@ import os
 from pathlib import Path
 
 from dagster import ConfigurableResource, EnvVar
+from pydantic import Field
 
 from wi_pipeline.lib.pseudonymise import DEMO_KEY, KEY_ENV_VAR, PseudonymKey
 from wi_pipeline.paths import default_landing_dir
@@ -20,7 +21,8 @@ class LandingFolder(ConfigurableResource):
 class PseudonymisationKey(ConfigurableResource):
     """The project's HMAC key, from the environment only; unset means the synthetic-only demo key."""
 
-    secret: str | None = None
+    # repr=False: pydantic builds repr and str from the fields; a resource printed in a log or traceback must not show it.
+    secret: str | None = Field(default=None, repr=False)
 
     def get(self) -> PseudonymKey:
         return PseudonymKey(self.secret or DEMO_KEY)

@@ -10,6 +10,11 @@ from wi_pipeline.lib.quality import CheckRecord, SuiteResult, distribution_withi
 
 SUMMARY_COLUMNS = ["asset", "check", "column", "severity", "success", "unexpected_count", "unexpected_percent"]
 
+# At the top of every data-quality report: they show counts of any size, so they never leave the secure environment.
+INTERNAL_NOTICE = ("> **Intern werkdocument / internal working document** for the data engineers inside the secure "
+                   "environment. Not published: unlike the published outputs (effect tables, what works for whom), "
+                   "it is not under disclosure control and may show counts of fewer than 10 persons.")
+
 
 def summarise(results: dict[str, SuiteResult]) -> pd.DataFrame:
     rows = []
@@ -56,6 +61,8 @@ def municipality_report(gemeente: str, results: dict[str, SuiteResult], ingestio
     moved = changes[changes["change"].isin(["now failing", "fixed"])]
     name = G4.get(gemeente, gemeente)
     lines = [
+        INTERNAL_NOTICE,
+        "",
         f"# Data quality: {name} ({gemeente})",
         "",
         f"{len(summary)} checks on {len(results)} assets; **{int((~summary['success']).sum())} failing** "
@@ -113,3 +120,18 @@ def g4_comparison(profiles: dict[str, dict[str, float]], tolerances: dict[str, f
     out = table.drop(columns="persons").T
     out["G4_pooled"] = pd.Series(pooled)
     return out.round(4), records
+
+
+def g4_report(profiles: dict[str, dict[str, float]]) -> tuple[str, list[CheckRecord]]:
+    """Markdown of the G4 comparison and the per-measure results behind the warning check."""
+    table, records = g4_comparison(profiles)
+    off = "\n".join(f"- {r.note}" for r in records if not r.success) or "_none_"
+    report = "\n".join([
+        INTERNAL_NOTICE, "",
+        "# Comparability across the G4", "",
+        "Shares are per person (first month on bijstand); tolerances: 10 percentage points for shares, "
+        "12 months for spell length.", "", table.to_markdown(), "",
+        "## Outside tolerance", "",
+        off,
+    ])
+    return report, records

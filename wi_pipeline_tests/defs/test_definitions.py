@@ -1,4 +1,4 @@
-from dagster import AssetKey
+from dagster import AssetKey, DefaultScheduleStatus, DefaultSensorStatus
 
 from wi_pipeline.definitions import defs
 from wi_pipeline.lib.layout import CBS_TABLES, G4, REGISTERS
@@ -15,3 +15,11 @@ def test_definitions_load_with_g4_partitions_and_cbs_assets():
         key = AssetKey(["cbs", table.lower()])
         assert key in keys and repo.assets_defs_by_key[key].partitions_def is None
     assert {"cbs_tables", "municipality"} <= {j.name for j in defs.jobs}
+
+
+def test_every_sensor_and_schedule_runs_from_the_first_deployment():
+    """Nothing waits for someone to switch it on in the UI (Dagster's defaults are stopped)."""
+    repo = defs.get_repository_def()
+    assert {s.name for s in repo.sensor_defs} == {"landing_folder_sensor", "g4_automation", "municipalities_after_cbs"}
+    assert all(s.default_status == DefaultSensorStatus.RUNNING for s in repo.sensor_defs)
+    assert all(s.default_status == DefaultScheduleStatus.RUNNING for s in repo.schedule_defs)

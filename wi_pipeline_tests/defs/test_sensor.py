@@ -2,11 +2,12 @@ import json
 import os
 import time
 
-from dagster import DagsterInstance, build_sensor_context
+from dagster import AssetKey, AssetMaterialization, DagsterInstance, build_sensor_context
 
 from wi_pipeline.defs.automation.sensors import landing_folder_sensor
 from wi_pipeline.defs.resources import LandingFolder
-from wi_pipeline.lib.arrivals import plan_arrivals
+from wi_pipeline.lib import arrivals
+from wi_pipeline.lib.arrivals import file_sha256, plan_arrivals
 from wi_pipeline_tests.helpers import synthetic_bsns, write_extract
 
 B = synthetic_bsns(2)
@@ -73,3 +74,77 @@ def test_malformed_file_is_named_for_the_tick_log_and_still_requested(tmp_path):
     assert len(plan.problems) == 1 and "GM0518/bijstand/20250115.csv: missing column(s)" in plan.problems[0]
     runs, _, _ = tick(tmp_path)
     assert [r.partition_key for r in runs] == ["GM0518"]  # its ingestion then fails for GM0518 alone
+
+
+def _complete(path):
+    (path.parent / (path.name + ".done")).touch()
+    return path
+
+
+def _ingested(instance, path, gemeente="GM0599", register="bijstand"):
+    """What a successful run leaves: the sha256 of the extract behind the register partition."""
+    instance.report_runless_asset_event(AssetMaterialization(
+        AssetKey(["registers", register]), partition=gemeente, metadata={"extract_sha256": file_sha256(path)}))
+
+
+def test_going_back_to_an_earlier_extract_reruns_with_a_key_never_used(tmp_path):
+    """Dagster drops a run key it has seen before, so A -> B -> A must not reuse A's key."""
+    instance = DagsterInstance.ephemeral()
+    content_a, content_b = [HEADER, f"{B[0]};1;PW;01-01-2020;"], [HEADER, f"{B[1]};1;PW;01-01-2021;"]
+    keys = []
+    a = _complete(write_extract(tmp_path, "GM0599", "bijstand", content_a))
+    runs, cursor, _ = tick(tmp_path, instance=instance)
+    keys += [r.run_key for r in runs]
+    _ingested(instance, a)
+    b = _complete(write_extract(tmp_path, "GM0599", "bijstand", content_b, name="20250215.csv"))
+    runs, cursor, _ = tick(tmp_path, cursor, instance)
+    keys += [r.run_key for r in runs]
+    _ingested(instance, b)
+    # B is withdrawn: A is the current extract again
+    b.unlink()
+    (b.parent / (b.name + ".done")).unlink()
+    runs, cursor, _ = tick(tmp_path, cursor, instance)
+    keys += [r.run_key for r in runs]
+    assert tick(tmp_path, cursor, instance)[0] == []  # the same set on the next tick starts nothing
+    _ingested(instance, a)
+    # and B's content arrives once more, as a new file
+    _complete(write_extract(tmp_path, "GM0599", "bijstand", content_b, name="20250315.csv"))
+    runs, cursor, _ = tick(tmp_path, cursor, instance)
+    keys += [r.run_key for r in runs]
+    assert len(keys) == 4 and len(set(keys)) == 4
+    assert all(k.startswith("GM0599-") for k in keys)
+
+
+def test_an_extract_ingested_by_hand_in_between_does_not_hide_a_return_to_the_requested_one(tmp_path):
+    instance = DagsterInstance.ephemeral()
+    a = _complete(write_extract(tmp_path, "GM0599", "bijstand", [HEADER, f"{B[0]};1;PW;01-01-2020;"]))
+    runs, cursor, _ = tick(tmp_path, instance=instance)
+    assert len(runs) == 1
+    _ingested(instance, a)
+    runs, cursor, _ = tick(tmp_path, cursor, instance)
+    assert runs == []
+    # someone ingests another file from the UI, then removes it: A must be ingested again
+    b = write_extract(tmp_path, "GM0599", "bijstand", [HEADER, f"{B[1]};1;PW;01-01-2021;"], name="20250215.csv")
+    _ingested(instance, b)
+    b.unlink()
+    runs, _, _ = tick(tmp_path, cursor, instance)
+    assert [r.partition_key for r in runs] == ["GM0599"]
+
+
+def test_unchanged_extracts_are_not_hashed_again_on_every_tick(tmp_path, monkeypatch):
+    hashed = []
+    real = arrivals.file_sha256
+    monkeypatch.setattr(arrivals, "file_sha256", lambda path: hashed.append(path) or real(path))
+    p = _complete(write_extract(tmp_path, "GM0599", "bijstand", [HEADER, f"{B[0]};1;PW;01-01-2020;"]))
+    _complete(write_extract(tmp_path, "GM0344", "wmo", ["BSN;VOORZIENING;INGANGSDATUM;EINDDATUM"]))
+    _, cursor, _ = tick(tmp_path)
+    assert len(hashed) == 2
+    for _ in range(3):
+        _, cursor, _ = tick(tmp_path, cursor)
+    assert len(hashed) == 2
+    # a file rewritten in place (new size and time) is hashed again, and gives a new request
+    write_extract(tmp_path, "GM0599", "bijstand", [HEADER, f"{B[1]};1;PW;01-01-2021;", f"{B[0]};1;PW;01-01-2020;"])
+    os.utime(p, ns=(time.time_ns(), time.time_ns() + 1_000_000))
+    runs, cursor, _ = tick(tmp_path, cursor)
+    assert len(hashed) == 3 and hashed[-1] == p
+    assert [r.partition_key for r in runs] == ["GM0599"]

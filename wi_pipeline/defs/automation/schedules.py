@@ -8,5 +8,7 @@ cbs_monthly_refresh = ScheduleDefinition(
     cron_schedule="0 6 2 * *",
     execution_timezone="Europe/Amsterdam",
     default_status=DefaultScheduleStatus.RUNNING,
-    description="Re-reads the national CBS tables once a month; municipal assets follow through automation.",
+    description="Re-reads the national CBS tables once a month. When that run succeeds, the sensor "
+    "municipalities_after_cbs reruns linkage, panel, effects and reports of each G4 municipality, and the "
+    "pooled G4 assets follow through their automation conditions (sensor g4_automation).",
 )

@@ -1,14 +1,21 @@
-"""Reruns a municipality's partition when a new, complete register extract lands."""
+"""Sensors: a new extract reruns its municipality, a CBS refresh reruns every municipality's linked
+assets, and the pooled G4 assets follow their automation conditions."""
 
 import json
+from collections.abc import Sequence
 
-from dagster import (AssetKey, DefaultSensorStatus, RunRequest, SensorEvaluationContext,
-                     SensorResult, SkipReason, sensor)
+from dagster import (AssetKey, AssetSelection, AssetsDefinition, AutomationConditionSensorDefinition,
+                     DagsterRunStatus, DefaultSensorStatus, RunRequest, RunStatusSensorContext,
+                     SensorEvaluationContext, SensorResult, SkipReason, run_status_sensor, sensor)
 
 from wi_pipeline.defs.history import latest_metadata
+from wi_pipeline.defs.partitions import g4_partitions
 from wi_pipeline.defs.resources import LandingFolder
-from wi_pipeline.lib.arrivals import plan_arrivals
+from wi_pipeline.lib.arrivals import plan_arrivals, request_runs
 from wi_pipeline.lib.layout import G4, REGISTERS
+
+AUTOMATION_SENSOR = "g4_automation"
+CBS_FOLLOWUP_SENSOR = "municipalities_after_cbs"
 
 
 def ingested_hashes(instance) -> dict[tuple[str, str], str]:
@@ -26,14 +33,14 @@ def ingested_hashes(instance) -> dict[tuple[str, str], str]:
         description="Watches the landing folder; a new or changed complete extract reruns that municipality.")
 def landing_folder_sensor(context: SensorEvaluationContext, landing: LandingFolder):
     state = json.loads(context.cursor) if context.cursor else {}
-    requested = state.get("requested", {})
-    plan = plan_arrivals(landing.root, state.get("seen", {}), ingested_hashes(context.instance))
-    new_runs = {gm: key for gm, key in plan.runs.items() if requested.get(gm) != key}
+    ingested = ingested_hashes(context.instance)
+    plan = plan_arrivals(landing.root, state.get("seen", {}), ingested)
+    new_runs, requested = request_runs(plan, state.get("requested", {}), ingested)
     for path in plan.waiting:
         context.log.info(f"waiting for {path} to be complete (size still changing, no .done marker)")
     for problem in plan.problems:
         context.log.warning(f"malformed extract, its municipality's ingestion will fail: {problem}")
-    cursor = json.dumps({"seen": plan.seen, "requested": {**requested, **new_runs}}, sort_keys=True)
+    cursor = json.dumps({"seen": plan.seen, "requested": requested}, sort_keys=True)
     if not new_runs:
         return SensorResult(skip_reason=SkipReason("no new complete extracts"), cursor=cursor)
     return SensorResult(
@@ -44,3 +51,43 @@ def landing_folder_sensor(context: SensorEvaluationContext, landing: LandingFold
         ],
         cursor=cursor,
     )
+
+
+def build_automation_sensor(assets: Sequence[AssetsDefinition]) -> AutomationConditionSensorDefinition:
+    """Dagster's implicit automation sensor starts stopped, so a fresh deployment would never rebuild the
+    pooled assets; this one targets every asset with an automation condition and runs from the start."""
+    keys = [spec.key for a in assets for spec in a.specs if spec.automation_condition is not None]
+    return AutomationConditionSensorDefinition(
+        AUTOMATION_SENSOR,
+        target=AssetSelection.assets(*keys),
+        default_status=DefaultSensorStatus.RUNNING,
+        description="Rebuilds the pooled G4 assets once their municipality partitions have updated.",
+    )
+
+
+def build_cbs_followup_sensor(cbs_job, municipality_job, assets: Sequence[AssetsDefinition]):
+    """After the CBS tables are refreshed, rerun each municipality's assets that read them (linkage through
+    effects and reports). The registers are left out: their extracts may already be purged, and a CBS refresh
+    does not change them."""
+    cbs_keys = [k for a in assets if a.partitions_def is None and set(a.group_names_by_key.values()) == {"cbs"}
+                for k in a.keys]
+    municipal = {k for a in assets if a.partitions_def == g4_partitions for k in a.keys}
+    selection = sorted(AssetSelection.assets(*cbs_keys).downstream().resolve(assets) & municipal,
+                       key=lambda k: k.to_user_string())
+
+    @run_status_sensor(
+        run_status=DagsterRunStatus.SUCCESS,
+        name=CBS_FOLLOWUP_SENSOR,
+        monitored_jobs=[cbs_job],
+        request_job=municipality_job,
+        default_status=DefaultSensorStatus.RUNNING,
+        description="Once the CBS tables are refreshed, reruns linkage, panel, effects and reports of every G4 "
+        "municipality from the stored registers.",
+    )
+    def municipalities_after_cbs(context: RunStatusSensorContext):
+        run_id = context.dagster_run.run_id
+        return [RunRequest(run_key=f"cbs-{run_id}-{gemeente}", partition_key=gemeente, asset_selection=selection,
+                           tags={"wi/trigger": "CBS refresh", "wi/cbs_run": run_id})
+                for gemeente in G4]
+
+    return municipalities_after_cbs

@@ -11,8 +11,9 @@ from wi_pipeline.defs.history import latest_metadata
 from wi_pipeline.defs.metadata import IDENTIFIER_COLUMNS
 from wi_pipeline.defs.partitions import g4_partitions
 from wi_pipeline.lib.layout import REGISTERS, SRG_CATEGORIES
+from wi_pipeline.lib.linkage import check_same_key
 from wi_pipeline.lib.quality import SuiteResult, run_suite
-from wi_pipeline.lib.quality_report import g4_comparison, g4_profile, municipality_report
+from wi_pipeline.lib.quality_report import g4_profile, g4_report, municipality_report
 
 REPORT_KEY = AssetKey(["reports", "data_quality"])
 G4_REPORT_KEY = AssetKey(["reports", "g4_data_quality"])
@@ -73,16 +74,13 @@ def data_quality(context: AssetExecutionContext, linkage_rates: pd.DataFrame, li
 def g4_data_quality(context: AssetExecutionContext, linked_panel: dict):
     from dagster import AssetCheckSeverity, Output
 
+    # panels pseudonymised with different keys describe different pseudonyms: never pool them
+    fingerprint = check_same_key({f"{PANEL_KEY.to_user_string()}[{gm}]": panel.attrs.get("key_fingerprint")
+                                  for gm, panel in linked_panel.items()})
     profiles = {gm: g4_profile(panel) for gm, panel in sorted(linked_panel.items())}
-    table, records = g4_comparison(profiles)
+    report, records = g4_report(profiles)
     off = [r for r in records if not r.success]
-    report = "\n".join([
-        "# Comparability across the G4", "",
-        "Shares are per person (first month on bijstand); tolerances: 10 percentage points for shares, "
-        "12 months for spell length.", "", table.to_markdown(), "",
-        "## Outside tolerance", "",
-        "\n".join(f"- {r.note}" for r in off) or "_none_",
-    ])
-    yield Output(report, metadata={"report": MetadataValue.md(report), "outside_tolerance": len(off)})
+    yield Output(report, metadata={"report": MetadataValue.md(report), "outside_tolerance": len(off),
+                                   "key_fingerprint": fingerprint or ""})
     yield AssetCheckResult(check_name="g4_comparable", passed=not off, severity=AssetCheckSeverity.WARN,
                            metadata={"outside_tolerance": MetadataValue.md("\n".join(f"- {r.note}" for r in off) or "none")})

@@ -17,8 +17,8 @@ def build_data_inventory(all_assets: Callable[[], Sequence[AssetsDefinition]]) -
         kinds={"html"},
         owners=["team:privacy"],
         description="Plain-language inventory (Dutch and English) for client councils: which registers and CBS "
-        "tables are used and why, who can see what, how long data is kept, and that only aggregates of 10+ persons "
-        "are published.",
+        "tables are used and why, which fields are dropped on arrival, who can see what, how long data is kept, "
+        "which outputs are published (aggregates of 10+ persons) and which stay internal.",
     )
     def data_inventory(context: AssetExecutionContext) -> str:
         entries = [AssetEntry(spec.key.to_user_string(), spec.group_name or "", spec.description or "")

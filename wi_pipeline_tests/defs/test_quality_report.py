@@ -1,0 +1,54 @@
+"""The G4 data-quality report never pools panels pseudonymised with different keys."""
+
+import pandas as pd
+from dagster import build_output_context
+
+from wi_pipeline.definitions import make_definitions
+from wi_pipeline.defs.io import ParquetIOManager
+from wi_pipeline.defs.panel.assets import PANEL_KEY
+from wi_pipeline.defs.partitions import g4_partitions
+from wi_pipeline.defs.quality.assets import G4_REPORT_KEY
+from wi_pipeline.lib.layout import G4, SRG_CATEGORIES
+from wi_pipeline.lib.quality_report import INTERNAL_NOTICE
+
+
+def _panel(fingerprint: str) -> pd.DataFrame:
+    n = 12
+    df = pd.DataFrame({
+        "pseudo_id": [f"p{i % 4}" for i in range(n)], "month": pd.date_range("2020-01-01", periods=n, freq="MS"),
+        "on_bijstand": True, "single_parent": [i % 2 == 0 for i in range(n)], "sex": "vrouw", "age": 30,
+        "bijstand_duration_months": list(range(n)), **{f"instr_{c}": False for c in SRG_CATEGORIES},
+    })
+    df.attrs["key_fingerprint"] = fingerprint
+    return df
+
+
+def _store_panels(base, fingerprints: dict[str, str]) -> ParquetIOManager:
+    io = ParquetIOManager(base_dir=str(base))
+    for gm, fp in fingerprints.items():
+        io.handle_output(build_output_context(asset_key=PANEL_KEY, partition_key=gm, asset_partitions_def=g4_partitions),
+                         _panel(fp))
+    return io
+
+
+def _materialise(io):
+    job = make_definitions({"io_manager": io}).resolve_implicit_global_asset_job_def()
+    return job.execute_in_process(asset_selection=[G4_REPORT_KEY], raise_on_error=False)
+
+
+def test_panels_made_with_one_key_are_pooled_and_the_report_is_marked_internal(tmp_path):
+    result = _materialise(_store_panels(tmp_path, {gm: "aaaaaaaaaaaa" for gm in G4}))
+    assert result.success
+    [event] = [e for e in result.get_asset_materialization_events() if e.asset_key == G4_REPORT_KEY]
+    assert event.materialization.metadata["key_fingerprint"].value == "aaaaaaaaaaaa"
+    assert (tmp_path / "reports" / "g4_data_quality.md").read_text().startswith(INTERNAL_NOTICE)
+
+
+def test_panels_made_with_different_keys_are_refused(tmp_path):
+    fingerprints = {gm: "aaaaaaaaaaaa" for gm in G4} | {"GM0344": "bbbbbbbbbbbb"}
+    result = _materialise(_store_panels(tmp_path, fingerprints))
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    message = failure.step_failure_data.error.to_string()
+    assert "different keys" in message and "bbbbbbbbbbbb" in message and "GM0344" in message
+    assert not (tmp_path / "reports" / "g4_data_quality.md").exists()
