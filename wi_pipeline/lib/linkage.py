@@ -27,14 +27,19 @@ class LinkageResult:
 
 
 def check_same_key(fingerprints: dict[str, str | None]) -> str | None:
-    """Refuse to combine inputs pseudonymised with different keys: their pseudonyms would not match."""
+    """Refuse to combine inputs pseudonymised with different keys: their pseudonyms would not match.
+
+    An input without a fingerprint next to inputs with one is refused too: which key made it is
+    unknown. Inputs that hold no pseudonyms at all (every fingerprint missing) pass.
+    """
     known = {name: fp for name, fp in fingerprints.items() if fp}
+    unknown = sorted(name for name, fp in fingerprints.items() if not fp)
+    rebuild = "rebuild every asset with one key (see 'Rotating the key' in the README)"
     if len(set(known.values())) > 1:
         listing = ", ".join(f"{n}={fp}" for n, fp in sorted(known.items()))
-        raise ValueError(
-            "inputs were pseudonymised with different keys (fingerprints " + listing + "); "
-            "rebuild every asset with one key (see 'Rotating the key' in the README)"
-        )
+        raise ValueError("inputs were pseudonymised with different keys (fingerprints " + listing + "); " + rebuild)
+    if known and unknown:
+        raise ValueError(f"inputs {', '.join(unknown)} carry no key fingerprint, so their key is unknown; " + rebuild)
     return next(iter(known.values()), None)
 
 

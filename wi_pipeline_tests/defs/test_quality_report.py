@@ -1,4 +1,4 @@
-"""The G4 data-quality report never pools panels pseudonymised with different keys."""
+"""The pooled G4 assets never pool panels pseudonymised with different keys."""
 
 import pandas as pd
 from dagster import build_output_context
@@ -52,3 +52,20 @@ def test_panels_made_with_different_keys_are_refused(tmp_path):
     message = failure.step_failure_data.error.to_string()
     assert "different keys" in message and "bbbbbbbbbbbb" in message and "GM0344" in message
     assert not (tmp_path / "reports" / "g4_data_quality.md").exists()
+
+
+def test_pooled_effects_refuse_panels_made_with_different_keys(tmp_path):
+    from wi_pipeline.defs.effects.assets import G4_KEY, TABLE_KEY
+    from wi_pipeline.lib.effects import EFFECT_COLUMNS
+
+    io = _store_panels(tmp_path, {gm: "aaaaaaaaaaaa" for gm in G4} | {"GM0599": "bbbbbbbbbbbb"})
+    for gm in G4:
+        io.handle_output(build_output_context(asset_key=TABLE_KEY, partition_key=gm, asset_partitions_def=g4_partitions),
+                         pd.DataFrame(columns=EFFECT_COLUMNS))
+    job = make_definitions({"io_manager": io}).resolve_implicit_global_asset_job_def()
+    result = job.execute_in_process(asset_selection=[G4_KEY], raise_on_error=False)
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    message = failure.step_failure_data.error.to_string()
+    assert "different keys" in message and "bbbbbbbbbbbb" in message and "GM0599" in message
+    assert not (tmp_path / "effects" / "effect_table_g4.parquet").exists()

@@ -182,7 +182,10 @@ def test_care_costs_and_health(result):
 
 
 def test_mixed_keys_are_refused():
-    assert check_same_key({"a": "f1", "b": "f1", "c": None}) == "f1"
+    assert check_same_key({"a": "f1", "b": "f1"}) == "f1"
+    assert check_same_key({"a": None, "b": None}) is None
+    with pytest.raises(ValueError, match="c carry no key fingerprint"):
+        check_same_key({"a": "f1", "b": "f1", "c": None})
     with pytest.raises(ValueError, match="different keys"):
         check_same_key({"a": "f1", "b": "f2"})
 

@@ -13,6 +13,7 @@ from wi_pipeline.lib.effects import (POOLED, SUBGROUP_HORIZON, apply_disclosure,
 from wi_pipeline.lib.designs import SUBGROUPS
 from wi_pipeline.lib.disclosure import DisclosureRules
 from wi_pipeline.lib.layout import SRG_CATEGORIES
+from wi_pipeline.lib.linkage import check_same_key
 from wi_pipeline.lib.plots import event_study_plot, forest_plot, rd_plot, rd_plot_data
 
 PANEL = AssetKey(["panel", "linked_panel"])
@@ -104,10 +105,13 @@ def effect_table(context: AssetExecutionContext, effect_settings: EffectSettings
 def effect_table_g4(context: AssetExecutionContext, effect_settings: EffectSettings, linked_panel: dict,
                     effect_table: dict):
     rules = effect_settings.rules
+    # panels pseudonymised with different keys describe different pseudonyms: never pool them
+    fingerprint = check_same_key({f"{PANEL.to_user_string()}[{gm}]": panel.attrs.get("key_fingerprint")
+                                  for gm, panel in linked_panel.items()})
     municipal = pd.concat(effect_table.values(), ignore_index=True) if effect_table else None
     table = apply_disclosure(estimate_all(linked_panel, POOLED, effect_settings.subgroups, rules), rules, municipal)
     meta = {"dagster/row_count": len(table), "overall_estimates": _overview(table),
-            "withheld": int(table["suppressed"].sum())}
+            "withheld": int(table["suppressed"].sum()), "key_fingerprint": fingerprint or ""}
     for cat in SRG_CATEGORIES:
         png = _forest(table, f"instrument:{cat}")
         if png:
