@@ -4,7 +4,7 @@ from dagster import Definitions
 
 from wi_pipeline.defs.automation.schedules import cbs_monthly_refresh
 from wi_pipeline.defs.automation.sensors import (build_automation_sensor, build_cbs_followup_sensor,
-                                                 landing_folder_sensor)
+                                                 build_report_sensors, landing_folder_sensor)
 from wi_pipeline.defs.cbs.assets import cbs_assets
 from wi_pipeline.defs.effects.assets import EffectSettings, effect_table, effect_table_g4, what_works
 from wi_pipeline.defs.io import ParquetIOManager
@@ -29,7 +29,8 @@ def make_definitions(resources: dict | None = None) -> Definitions:
         assets=assets,
         jobs=list(jobs.values()),
         sensors=[landing_folder_sensor, build_automation_sensor(assets),
-                 build_cbs_followup_sensor(jobs["cbs_tables"], jobs["municipality"], assets)],
+                 build_cbs_followup_sensor(jobs["cbs_tables"], jobs["municipality"], assets),
+                 *build_report_sensors(jobs["municipality"], jobs["data_quality_report"])],
         schedules=[cbs_monthly_refresh],
         resources={
             **default_resources(),

@@ -98,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     from wi_pipeline.lib.layout import G4
 
     instance = DagsterInstance.get()
-    plan = [("cbs_tables", None)] + [("municipality", gm) for gm in G4]
+    # each municipality's data-quality report runs after it, failed or not (in the UI, a sensor does this)
+    plan = [("cbs_tables", None)] + [(job, gm) for gm in G4 for job in ("municipality", "data_quality_report")]
     if any(j.name == "g4_pooled" for j in defs.jobs):
         plan.append(("g4_pooled", None))
     summary, failed = [], []

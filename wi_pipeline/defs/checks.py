@@ -71,5 +71,8 @@ def gx_suite_result(df: pd.DataFrame, key: AssetKey, extra=(), suite: str | None
             "failed_blocking": sum(r.blocking for r in failed),
             "failed_warnings": sum(not r.blocking for r in failed),
             "results": MetadataValue.md(result.to_markdown()),
+            # structured, for the data-quality report: which rule failed and how often (no values)
+            "records_json": MetadataValue.json([{k: v for k, v in r.to_dict().items() if k not in ("sample", "observed")}
+                                                for r in result.results]),
         },
     )

@@ -3,10 +3,13 @@
 from dagster import AssetsDefinition, AssetSelection, define_asset_job
 
 from wi_pipeline.defs.partitions import g4_partitions
+from wi_pipeline.defs.quality.assets import REPORT_JOB, REPORT_KEY
 
 
 def build_jobs(assets: list[AssetsDefinition]) -> list:
-    partitioned = [a for a in assets if a.partitions_def == g4_partitions]
+    # the data-quality report is made after a municipality's run, failed ones included, in a run of its own
+    report = [a for a in assets if REPORT_KEY in a.keys]
+    partitioned = [a for a in assets if a.partitions_def == g4_partitions and a not in report]
     cbs = [a for a in assets if a.partitions_def is None and a.group_names_by_key and
            set(a.group_names_by_key.values()) == {"cbs"}]
     pooled = [a for a in assets if a.partitions_def is None and a not in cbs]
@@ -15,6 +18,8 @@ def build_jobs(assets: list[AssetsDefinition]) -> list:
                          description="Read, type and validate the national CBS tables; pseudonymise the key file."),
         define_asset_job("municipality", selection=AssetSelection.assets(*partitioned), partitions_def=g4_partitions,
                          description="Everything for one G4 municipality: registers through panel, effects and reports."),
+        define_asset_job(REPORT_JOB, selection=AssetSelection.assets(*report), partitions_def=g4_partitions,
+                         description="The data-quality report of one municipality, about its latest run."),
     ]
     if pooled:
         jobs.append(define_asset_job("g4_pooled", selection=AssetSelection.assets(*pooled),

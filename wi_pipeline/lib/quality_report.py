@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from wi_pipeline.lib.layout import G4, SRG_CATEGORIES
-from wi_pipeline.lib.quality import CheckRecord, SuiteResult, distribution_within
+from wi_pipeline.lib.quality import CheckRecord, distribution_within
 
 SUMMARY_COLUMNS = ["asset", "check", "column", "severity", "success", "unexpected_count", "unexpected_percent"]
 
@@ -16,18 +16,29 @@ INTERNAL_NOTICE = ("> **Intern werkdocument / internal working document** for th
                    "it is not under disclosure control and may show counts of fewer than 10 persons.")
 
 
-def summarise(results: dict[str, SuiteResult]) -> pd.DataFrame:
+def check_rows(evaluations: list[dict]) -> pd.DataFrame:
+    """One row per checked rule from asset-check evaluations.
+
+    Each evaluation is {"asset", "check", "severity", "passed", "records"}; "records" holds the rules
+    of a Great Expectations suite (CheckRecord dicts), which get a row each, so the report can say
+    which expectation failed and how often. Other checks are one row.
+    """
     rows = []
-    for asset, res in results.items():
-        for r in res.results:
-            rows.append({"asset": asset, "check": r.expectation, "column": r.column or "", "severity": r.severity,
-                         "success": r.success, "unexpected_count": r.unexpected_count,
-                         "unexpected_percent": r.unexpected_percent})
+    for ev in evaluations:
+        records = ev.get("records")
+        if records:
+            rows += [{"asset": ev["asset"], "check": f"{ev['check']}: {r['expectation']}", "column": r.get("column") or "",
+                      "severity": r["severity"], "success": bool(r["success"]),
+                      "unexpected_count": r.get("unexpected_count"), "unexpected_percent": r.get("unexpected_percent")}
+                     for r in records]
+        else:
+            rows.append({"asset": ev["asset"], "check": ev["check"], "column": "", "severity": ev["severity"],
+                         "success": bool(ev["passed"]), "unexpected_count": None, "unexpected_percent": None})
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
 def compare_with_previous(now: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFrame:
-    """Per check: did it pass before, does it now, and how did the count of unexpected rows move."""
+    """Per check: did it pass on the previous extract, does it now, and how did the count of unexpected rows move."""
     key = ["asset", "check", "column"]
     if previous is None or previous.empty:
         out = now.assign(previous_success=pd.NA, previous_unexpected=pd.NA)
@@ -52,27 +63,45 @@ def _md_table(df: pd.DataFrame) -> str:
     return df.to_markdown(index=False) if len(df) else "_none_"
 
 
-def municipality_report(gemeente: str, results: dict[str, SuiteResult], ingestion: pd.DataFrame,
-                        linkage_rates: pd.DataFrame, previous: pd.DataFrame | None) -> tuple[str, pd.DataFrame]:
-    """Markdown for the UI and the summary table to remember for the next extract."""
-    summary = summarise(results)
-    changes = compare_with_previous(summary, previous)
-    failing = changes[~changes["success"]]
+def municipality_report(gemeente: str, run: dict, checks: pd.DataFrame, ingestion: pd.DataFrame,
+                        linkage_rates: str | None, extracts: dict[str, str],
+                        previous: pd.DataFrame | None) -> tuple[str, pd.DataFrame]:
+    """Markdown for the UI and the summary table to remember for the next extract.
+
+    ``run`` describes the municipality's latest pipeline run: {"run_id", "status", "failures" (step
+    failure messages, which name the file and column of a malformed extract), "not_run" (assets
+    skipped because something upstream failed)}. A blocking failure is what the report is most for.
+    """
+    changes = compare_with_previous(checks, previous)
+    failing = changes[~changes["success"].astype(bool)]
     moved = changes[changes["change"].isin(["now failing", "fixed"])]
+    blocking = int(((~checks["success"].astype(bool)) & (checks["severity"] == "error")).sum())
     name = G4.get(gemeente, gemeente)
+    verdict = ("**passed**: every blocking check passed" if run.get("status") == "SUCCESS" and not blocking
+               else f"**{run.get('status', 'no run yet')}**: {blocking} blocking check(s) failed; the previous good "
+               "outputs are kept and nothing downstream was rebuilt from this extract")
     lines = [
         INTERNAL_NOTICE,
         "",
         f"# Data quality: {name} ({gemeente})",
         "",
-        f"{len(summary)} checks on {len(results)} assets; **{int((~summary['success']).sum())} failing** "
-        f"({int(((~summary['success']) & (summary['severity'] == 'error')).sum())} blocking).",
+        f"Latest run `{str(run.get('run_id', ''))[:8]}`: {verdict}. {len(checks)} checked rules, "
+        f"**{int((~checks['success'].astype(bool)).sum())} failing**.",
+        "",
+        "## Extracts",
+        _md_table(pd.DataFrame(sorted(extracts.items()), columns=["register", "current extract"])),
+        "",
+        "## Errors that stopped the run",
+        "\n".join(f"- {f}" for f in run.get("failures", [])) or "_none_",
+        "",
+        "Not rebuilt because something upstream failed: " + (", ".join(f"`{a}`" for a in run.get("not_run", []))
+                                                              or "_nothing_"),
         "",
         "## Rows per extract (in = accepted + quarantined)",
         _md_table(ingestion),
         "",
         "## Linkage to CBS",
-        _md_table(linkage_rates),
+        linkage_rates or "_not available_",
         "",
         "## Failing checks",
         _md_table(failing[["asset", "check", "column", "severity", "unexpected_count", "unexpected_percent", "change"]]),
@@ -80,7 +109,7 @@ def municipality_report(gemeente: str, results: dict[str, SuiteResult], ingestio
         "## Changes since the previous extract",
         _md_table(moved[["asset", "check", "column", "change", "previous_unexpected", "unexpected_count"]]),
     ]
-    return "\n".join(lines), summary
+    return "\n".join(lines), checks
 
 
 def g4_profile(panel: pd.DataFrame) -> dict[str, float]:

@@ -2,18 +2,40 @@
 
 import pandas as pd
 
-from wi_pipeline.lib.quality import CheckRecord, SuiteResult
-from wi_pipeline.lib.quality_report import INTERNAL_NOTICE, g4_report, municipality_report
+from wi_pipeline.lib.quality import CheckRecord
+from wi_pipeline.lib.quality_report import INTERNAL_NOTICE, check_rows, g4_report, municipality_report
 
 PROFILE = {"share_single_parent": 0.3, "share_women": 0.5, "mean_spell_months": 20.0, "persons": 100.0}
 
 
 def test_municipality_report_opens_with_the_internal_notice():
     ingestion = pd.DataFrame([{"register": "bijstand", "rows_in": 12, "accepted": 9, "quarantined": 3}])
-    rates = pd.DataFrame([{"register": "bijstand", "rows": 9, "linked": 8, "linkage_rate": 0.89}])
-    suite = SuiteResult("registers_bijstand", 9, [CheckRecord("expect_column_values_to_not_be_null", "code", "error", True)])
-    report, _ = municipality_report("GM0599", {"registers/bijstand": suite}, ingestion, rates, None)
+    checks = check_rows([{"asset": "registers/bijstand", "check": "gx_suite", "severity": "error", "passed": True,
+                          "records": [CheckRecord("expect_column_values_to_not_be_null", "code", "error", True).to_dict()]}])
+    report, _ = municipality_report("GM0599", {"status": "SUCCESS"}, checks, ingestion, None, {"bijstand": "x.csv"}, None)
     assert report.startswith(INTERNAL_NOTICE)
+
+
+def test_a_blocking_failure_is_reported_with_its_rule_count_and_change_since_the_previous_extract():
+    def evaluations(null_codes: int):
+        record = CheckRecord("expect_column_values_to_not_be_null", "code", "error", null_codes == 0,
+                             unexpected_count=null_codes, unexpected_percent=null_codes / 2)
+        return [{"asset": "registers/bijstand", "check": "gx_suite", "severity": "error", "passed": null_codes == 0,
+                 "records": [record.to_dict()]},
+                {"asset": "registers/bijstand", "check": "no_identifiers", "severity": "error", "passed": True}]
+
+    _, previous = municipality_report("GM0599", {"status": "SUCCESS"}, check_rows(evaluations(0)), pd.DataFrame(),
+                                      None, {"bijstand": "20250101.csv"}, None)
+    run = {"run_id": "abcdef123", "status": "FAILURE", "not_run": ["link_registers"],
+           "failures": ["`ingest_bijstand`: blocking check(s) failed: registers/bijstand:gx_suite"]}
+    report, summary = municipality_report("GM0599", run, check_rows(evaluations(40)), pd.DataFrame(), None,
+                                          {"bijstand": "20250201.csv"}, previous)
+    assert "**FAILURE**: 1 blocking check(s) failed" in report and "`link_registers`" in report
+    failing = report.split("## Failing checks")[1].split("##")[0]
+    row = next(line for line in failing.splitlines() if "gx_suite: expect_column_values_to_not_be_null" in line)
+    assert [c.strip() for c in row.split("|")][5:8] == ["40", "20", "now failing"]
+    assert "now failing" in report.split("## Changes since the previous extract")[1]
+    assert len(summary) == 2 and "no_identifiers" not in failing
 
 
 def test_g4_report_opens_with_the_internal_notice():

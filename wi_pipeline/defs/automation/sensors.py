@@ -16,6 +16,8 @@ from wi_pipeline.lib.layout import G4, REGISTERS
 
 AUTOMATION_SENSOR = "g4_automation"
 CBS_FOLLOWUP_SENSOR = "municipalities_after_cbs"
+REPORT_SENSORS = {DagsterRunStatus.SUCCESS: "data_quality_after_success",
+                  DagsterRunStatus.FAILURE: "data_quality_after_failure"}
 
 
 def ingested_hashes(instance) -> dict[tuple[str, str], str]:
@@ -91,3 +93,30 @@ def build_cbs_followup_sensor(cbs_job, municipality_job, assets: Sequence[Assets
                 for gemeente in G4]
 
     return municipalities_after_cbs
+
+
+def build_report_sensors(municipality_job, report_job) -> list:
+    """After every municipality run, succeeded or failed, make its data-quality report. A failed run is
+    the one a data engineer most needs the report for, and a step that depends on the failed assets
+    would be skipped with them, so the report runs on its own."""
+
+    def build(status: DagsterRunStatus):
+        @run_status_sensor(
+            run_status=status,
+            name=REPORT_SENSORS[status],
+            monitored_jobs=[municipality_job],
+            request_job=report_job,
+            default_status=DefaultSensorStatus.RUNNING,
+            description=f"Makes the data-quality report of a municipality whose run {status.value.lower()}ed.",
+        )
+        def _report(context: RunStatusSensorContext):
+            run = context.dagster_run
+            gemeente = run.tags.get("dagster/partition")
+            if gemeente not in G4:
+                return SkipReason("the run was not for one G4 municipality")
+            return RunRequest(run_key=f"report-{run.run_id}", partition_key=gemeente,
+                              tags={"wi/trigger": "data-quality report", "wi/about_run": run.run_id})
+
+        return _report
+
+    return [build(status) for status in REPORT_SENSORS]

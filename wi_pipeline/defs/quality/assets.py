@@ -3,17 +3,16 @@
 import json
 
 import pandas as pd
-from dagster import (AssetCheckResult, AssetCheckSpec, AssetExecutionContext, AssetIn, AssetKey,
-                     AutomationCondition, MetadataValue, asset)
+from dagster import (AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetExecutionContext, AssetIn, AssetKey,
+                     AssetRecordsFilter, AutomationCondition, DagsterEventType, MetadataValue, RunsFilter, asset)
 
-from wi_pipeline.defs.checks import suite_name
 from wi_pipeline.defs.history import latest_metadata
-from wi_pipeline.defs.metadata import IDENTIFIER_COLUMNS
 from wi_pipeline.defs.partitions import g4_partitions
+from wi_pipeline.defs.resources import LandingFolder
+from wi_pipeline.lib.ingest import ExtractError, current_extract
 from wi_pipeline.lib.layout import REGISTERS, SRG_CATEGORIES
 from wi_pipeline.lib.linkage import check_same_key
-from wi_pipeline.lib.quality import SuiteResult, run_suite
-from wi_pipeline.lib.quality_report import g4_profile, g4_report, municipality_report
+from wi_pipeline.lib.quality_report import check_rows, g4_profile, g4_report, municipality_report
 
 REPORT_KEY = AssetKey(["reports", "data_quality"])
 G4_REPORT_KEY = AssetKey(["reports", "g4_data_quality"])
@@ -22,38 +21,94 @@ PROFILE_COLUMNS = ["pseudo_id", "month", "on_bijstand", "single_parent", "sex", 
                    *[f"instr_{c}" for c in SRG_CATEGORIES]]
 
 
+REPORT_JOB = "data_quality_report"
+
+
+def _latest_pipeline_run(instance, gemeente: str, this_run: str):
+    """The municipality's latest run other than a report run: the one the report is about."""
+    def is_report(r) -> bool:
+        return (r.run_id == this_run or r.job_name == REPORT_JOB
+                or bool(r.asset_selection and set(r.asset_selection) <= {REPORT_KEY}))
+
+    runs = instance.get_runs(RunsFilter(tags={"dagster/partition": gemeente}), limit=20)
+    return next((r for r in runs if not is_report(r)), None)
+
+
+def _run_outcome(instance, run) -> tuple[dict, list[dict]]:
+    """What a run did: its status, step failures (messages name file and column), skipped assets and
+    every asset-check evaluation, with the suite's rules when it was a Great Expectations check."""
+    if run is None:
+        return {"status": "no run yet", "failures": [], "not_run": []}, []
+    events = instance.all_logs(run.run_id, of_type={DagsterEventType.ASSET_CHECK_EVALUATION,
+                                                    DagsterEventType.STEP_FAILURE, DagsterEventType.STEP_SKIPPED})
+    failures, skipped, evaluations = [], [], []
+    for record in events:
+        event = record.dagster_event
+        if event.event_type == DagsterEventType.STEP_FAILURE:
+            data = event.step_failure_data
+            user = data.user_failure_data
+            message = (user.description if user and user.description else data.error.message if data.error else "")
+            failures.append(f"`{event.step_key}`: {message.strip()}")
+        elif event.event_type == DagsterEventType.STEP_SKIPPED:
+            skipped.append(event.step_key)
+        else:
+            ev = event.event_specific_data
+            records = ev.metadata.get("records_json")
+            evaluations.append({"asset": ev.asset_key.to_user_string(), "check": ev.check_name,
+                                "severity": "error" if ev.severity == AssetCheckSeverity.ERROR else "warn",
+                                "passed": ev.passed, "records": records.value if records is not None else None})
+    return {"run_id": run.run_id, "status": run.status.value, "failures": failures, "not_run": skipped}, evaluations
+
+
+def _previous_summary(instance, gemeente: str, extracts_json: str) -> pd.DataFrame | None:
+    """The summary of the latest report on another set of extracts: the previous extract's checks."""
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=REPORT_KEY, asset_partitions=[gemeente]), limit=50).records
+    for record in records:
+        md = record.asset_materialization.metadata
+        if md.get("extracts_json") is not None and md["extracts_json"].value != extracts_json and "summary_json" in md:
+            return pd.DataFrame(json.loads(md["summary_json"].value))
+    return None
+
+
 @asset(
     key=REPORT_KEY,
-    ins={**{n: AssetIn(AssetKey(["registers", n])) for n in REGISTERS},
-         **{f"{n}_quarantine": AssetIn(AssetKey(["registers", f"{n}_quarantine"])) for n in REGISTERS},
-         "linkage_rates": AssetIn(AssetKey(["linkage", "linkage_rates"])),
-         "linked_panel": AssetIn(PANEL_KEY)},
     partitions_def=g4_partitions,
     group_name="reports",
     kinds={"markdown"},
     owners=["team:data-engineering"],
-    description="Data-quality report of one municipality: rows in, accepted and quarantined per extract, linkage "
-    "rates, every failing check and what changed since the previous extract.",
+    description="Data-quality report of one municipality, made after each of its runs, failed runs above all: "
+    "which extract is current, what stopped the run (file, column, line), rows in, accepted and quarantined, "
+    "linkage rates, every failing check and expectation with counts, and what changed since the previous extract. "
+    "Internal: not published.",
 )
-def data_quality(context: AssetExecutionContext, linkage_rates: pd.DataFrame, linked_panel: pd.DataFrame,
-                 **frames: pd.DataFrame) -> str:
+def data_quality(context: AssetExecutionContext, landing: LandingFolder) -> str:
     gemeente = context.partition_key
-    results: dict[str, SuiteResult] = {}
+    instance = context.instance
+    run, evaluations = _run_outcome(instance, _latest_pipeline_run(instance, gemeente, context.run_id))
+    extracts = {}
+    for name in REGISTERS:
+        try:
+            extracts[name] = current_extract(landing.root, gemeente, name).name
+        except ExtractError:
+            extracts[name] = "none (purged or not delivered)"
     ingestion = []
     for name in REGISTERS:
-        key = AssetKey(["registers", name])
-        results[key.to_user_string()] = run_suite(frames[name], suite_name(key), identifier_columns=IDENTIFIER_COLUMNS)
-        q = frames[f"{name}_quarantine"]
-        ingestion.append({"register": name, "rows_in": len(frames[name]) + len(q), "accepted": len(frames[name]),
-                          "quarantined": len(q)})
-    results["linkage/linkage_rates"] = run_suite(linkage_rates, "linkage_linkage_rates")
-    results[PANEL_KEY.to_user_string()] = run_suite(linked_panel, suite_name(PANEL_KEY), identifier_columns=IDENTIFIER_COLUMNS)
-    previous_json = latest_metadata(context.instance, REPORT_KEY, gemeente).get("summary_json")
-    previous = pd.DataFrame(json.loads(previous_json)) if previous_json else None
-    report, summary = municipality_report(gemeente, results, pd.DataFrame(ingestion), linkage_rates, previous)
+        md = latest_metadata(instance, AssetKey(["registers", name]), gemeente)
+        if md:
+            ingestion.append({"register": name, "stored extract": md.get("extract", ""), "rows_in": md.get("rows_in"),
+                              "accepted": md.get("rows_accepted"), "quarantined": md.get("rows_quarantined")})
+    linkage = latest_metadata(instance, AssetKey(["linkage", "linked_registers"]), gemeente).get("linkage_rates")
+    extracts_json = json.dumps(extracts, sort_keys=True)
+    report, summary = municipality_report(gemeente, run, check_rows(evaluations), pd.DataFrame(ingestion),
+                                          getattr(linkage, "md_str", linkage), extracts,
+                                          _previous_summary(instance, gemeente, extracts_json))
     context.add_output_metadata({
         "report": MetadataValue.md(report),
-        "failing_checks": int((~summary["success"]).sum()),
+        "about_run": run.get("run_id", ""),
+        "run_status": run["status"],
+        "failing_checks": int((~summary["success"].astype(bool)).sum()),
+        "extracts_json": MetadataValue.text(extracts_json),
         "summary_json": MetadataValue.text(summary.to_json(orient="records")),
     })
     return report
