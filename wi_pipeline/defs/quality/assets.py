@@ -39,9 +39,9 @@ def _run_outcome(instance, run) -> tuple[dict, list[dict]]:
     every asset-check evaluation, with the suite's rules when it was a Great Expectations check."""
     if run is None:
         return {"status": "no run yet", "failures": [], "not_run": []}, []
-    events = instance.all_logs(run.run_id, of_type={DagsterEventType.ASSET_CHECK_EVALUATION,
+    events = instance.all_logs(run.run_id, of_type={DagsterEventType.ASSET_CHECK_EVALUATION, DagsterEventType.STEP_START,
                                                     DagsterEventType.STEP_FAILURE, DagsterEventType.STEP_SKIPPED})
-    failures, skipped, evaluations = [], [], []
+    failures, skipped, started, evaluations = [], [], set(), []
     for record in events:
         event = record.dagster_event
         if event.event_type == DagsterEventType.STEP_FAILURE:
@@ -51,13 +51,19 @@ def _run_outcome(instance, run) -> tuple[dict, list[dict]]:
             failures.append(f"`{event.step_key}`: {message.strip()}")
         elif event.event_type == DagsterEventType.STEP_SKIPPED:
             skipped.append(event.step_key)
+        elif event.event_type == DagsterEventType.STEP_START:
+            started.add(event.step_key)
         else:
             ev = event.event_specific_data
             records = ev.metadata.get("records_json")
             evaluations.append({"asset": ev.asset_key.to_user_string(), "check": ev.check_name,
                                 "severity": "error" if ev.severity == AssetCheckSeverity.ERROR else "warn",
                                 "passed": ev.passed, "records": records.value if records is not None else None})
-    return {"run_id": run.run_id, "status": run.status.value, "failures": failures, "not_run": skipped}, evaluations
+    # a step whose upstream failed never starts (and is not always logged as skipped)
+    plan = instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id) if run.execution_plan_snapshot_id else None
+    planned = (plan.step_keys_to_execute or [s.key for s in plan.steps]) if plan else []
+    not_run = sorted(set(skipped) | ({k for k in planned if k not in started} if run.is_finished else set()))
+    return {"run_id": run.run_id, "status": run.status.value, "failures": failures, "not_run": not_run}, evaluations
 
 
 def _previous_summary(instance, gemeente: str, extracts_json: str) -> pd.DataFrame | None:
