@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 export DAGSTER_HOME := $(abspath dagster_home)
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: run test ui bench simulate purge clean browser
+.PHONY: run test ui bench bench-jobs simulate purge clean browser
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ ui: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_pipeline.py --scale 1.0
+
+# the same data through the pipeline's own Dagster jobs: checks, suites, reports and IO included
+bench-jobs: $(VENV)/.installed
+	$(PY) benchmarks/bench_pipeline.py --scale 1.0 --jobs
 
 simulate: $(VENV)/.installed
 	$(PY) -m wi_pipeline.recovery --reps 200 --scale 0.02

@@ -1,9 +1,13 @@
 """Benchmark: CBS ingestion; ingestion, linkage and the panel per G4 partition; all effect estimates.
 
-Usage: .venv/bin/python benchmarks/bench_pipeline.py [--scale 1.0] [--data /tmp/wi_bench]
+Usage: .venv/bin/python benchmarks/bench_pipeline.py [--scale 1.0] [--data /tmp/wi_bench] [--jobs]
 Synthetic data is generated once into --data and reused. Every stage runs in its own process, so
 the peak memory reported (VmHWM) is that stage's alone. Panel stages run one after another; the
 five effect stages run two at a time, longest first, as the pipeline's runs share two cores.
+
+With --jobs the stages are the pipeline's own Dagster jobs (cbs_tables, municipality per partition,
+g4_pooled), run one after another as `make run` does, with every blocking check, Great Expectations
+suite, identifier scan, report and the parquet IO manager: what a real run costs end to end.
 """
 
 from __future__ import annotations
@@ -91,6 +95,24 @@ def _effects_stage(warehouse: Path, gemeenten: list[str]) -> dict:
                "total_s": round(time.perf_counter() - t0, 1), "peak_rss_mib": _peak_mib()}
 
 
+def _job_stage(landing: Path, warehouse: Path, home: Path, job_name: str, partition: str | None) -> dict:
+    """One Dagster job as `make run` runs it, in its own process and instance."""
+    import warnings
+
+    os.environ.update(WI_LANDING_DIR=str(landing), WI_WAREHOUSE_DIR=str(warehouse / "dagster"),
+                      DAGSTER_HOME=str(home), GX_ANALYTICS_ENABLED="false")
+    warnings.simplefilter("ignore")
+    from dagster import DagsterInstance
+
+    from wi_pipeline.definitions import defs
+
+    t0 = time.perf_counter()
+    result = defs.resolve_job_def(job_name).execute_in_process(
+        instance=DagsterInstance.get(), partition_key=partition, raise_on_error=False)
+    return {"stage": f"job {job_name}" + (f" [{partition}]" if partition else ""), "success": result.success,
+            "total_s": round(time.perf_counter() - t0, 1), "peak_rss_mib": _peak_mib()}
+
+
 def _in_child(queue, target, *args) -> None:
     queue.put(target(*args))
 
@@ -116,6 +138,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=20261121)
     parser.add_argument("--data", type=Path, default=Path("/tmp/wi_bench"))
     parser.add_argument("--no-effects", dest="effects", action="store_false", help="panel stages only")
+    parser.add_argument("--jobs", action="store_true", help="run the pipeline's Dagster jobs, checks and IO included")
     args = parser.parse_args()
     from wi_pipeline.lib.layout import G4
 
@@ -140,6 +163,17 @@ def main() -> None:
         results.append(result)
         print(json.dumps(result), flush=True)
 
+    if args.jobs:
+        home = data / "dagster_home"
+        home.mkdir(parents=True, exist_ok=True)
+        t0 = time.perf_counter()
+        plan = [("cbs_tables", None), *[("municipality", gm) for gm in G4], ("g4_pooled", None)]
+        for result in _run_all([(_job_stage, landing, warehouse, home, job, part) for job, part in plan], at_once=1):
+            show(result)
+        print(f"scale {args.scale:g}: all jobs {time.perf_counter() - t0:.0f}s one after another, "
+              f"peak {max(r['peak_rss_mib'] for r in results)} MiB in one job; "
+              f"{'all succeeded' if all(r['success'] for r in results) else 'FAILED: see above'}")
+        return
     for result in _run_all([(_cbs_stage, landing, warehouse)] + [(_partition_stage, landing, warehouse, gm) for gm in G4],
                            at_once=1):
         show(result)
