@@ -245,6 +245,8 @@ def estimate_discontinuity(
         t = fs_est / fs_se if fs_se > 0 else float("nan")
         diag.update({"first_stage_estimate": fs_est, "first_stage_std_error": fs_se,
                      "first_stage_t": t, "first_stage_F": t**2,
+                     # Staiger-Stock rule of thumb: with F under 10 the Wald ratio is biased and its interval unreliable
+                     "weak_first_stage": bool(not t**2 >= 10),
                      "first_stage_p_value_robust": fs_rb_p, "first_stage_std_error_robust": fs_rb_se,
                      "first_stage_ci_low_robust": float(fs_ci[0]), "first_stage_ci_high_robust": float(fs_ci[1])})
 

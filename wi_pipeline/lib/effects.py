@@ -188,7 +188,8 @@ def exemption_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups:
 def instrument_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups: Iterable[str] = tuple(SUBGROUPS),
                        categories: Iterable[str] = SRG_CATEGORIES,
                        rules: DisclosureRules = DisclosureRules()) -> list[dict]:
-    """Per instrument and horizon, both outcomes overall; heterogeneity in employment a year after the start."""
+    """Per instrument and horizon, both outcomes overall; heterogeneity in both a year after the start
+    (measured on the same rows, so one propensity model per subgroup serves both)."""
     rows = []
     panels = {gm: add_history(p) for gm, p in panels.items()}  # once, not per instrument
     for cat in categories:
@@ -207,7 +208,7 @@ def instrument_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups
                 for sub, value, part in _subsets(df[df[col].notna()], subgroups):
                     if sub != "all":
                         rows += _att_rows(lambda o, sub=sub, value=value: base(o, sub, value), part,
-                                          {"employed": col}, covariates, rules)
+                                          outcomes, covariates, rules)
     return rows
 
 

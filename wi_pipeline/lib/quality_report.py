@@ -3,10 +3,13 @@ extract) and across the G4 (are the harmonised registers comparable?)."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pandas as pd
 
 from wi_pipeline.lib.layout import G4, SRG_CATEGORIES
-from wi_pipeline.lib.quality import CheckRecord, distribution_within
+from wi_pipeline.lib.quality import CheckRecord, SuiteError, distribution_within, suite_path
 
 SUMMARY_COLUMNS = ["asset", "check", "column", "severity", "success", "unexpected_count", "unexpected_percent"]
 
@@ -131,10 +134,27 @@ def g4_profile(panel: pd.DataFrame) -> dict[str, float]:
     return profile
 
 
-DEFAULT_TOLERANCES = {"share_": 0.10, "mean_spell_months": 12.0}
+G4_COMPARISON = "g4_comparison"  # expectations/g4_comparison.json: the tolerances, editable like a suite
 
 
-def g4_comparison(profiles: dict[str, dict[str, float]], tolerances: dict[str, float] = DEFAULT_TOLERANCES
+def load_g4_tolerances(path: str | Path | None = None) -> dict[str, float]:
+    """Tolerances per measure (by name prefix) from ``expectations/g4_comparison.json``.
+
+    A data engineer tunes them without touching code; a malformed file is a SuiteError naming it.
+    """
+    path = suite_path(path or G4_COMPARISON)
+    try:
+        tolerances = json.loads(path.read_text(encoding="utf-8"))["tolerances"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise SuiteError(f"{path}: cannot read the G4 tolerances ({type(err).__name__}: {err}); expected "
+                         '{"tolerances": {"share_": 0.10, "mean_spell_months": 12}}') from None
+    bad = [k for k, v in tolerances.items() if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0]
+    if not isinstance(tolerances, dict) or not tolerances or bad:
+        raise SuiteError(f"{path}: tolerances must map measure-name prefixes to non-negative numbers; check {bad}")
+    return {str(k): float(v) for k, v in tolerances.items()}
+
+
+def g4_comparison(profiles: dict[str, dict[str, float]], tolerances: dict[str, float]
                   ) -> tuple[pd.DataFrame, list[CheckRecord]]:
     """Each municipality against the pooled G4 (person-weighted), with a tolerance per measure."""
     table = pd.DataFrame(profiles).T
@@ -151,15 +171,15 @@ def g4_comparison(profiles: dict[str, dict[str, float]], tolerances: dict[str, f
     return out.round(4), records
 
 
-def g4_report(profiles: dict[str, dict[str, float]]) -> tuple[str, list[CheckRecord]]:
+def g4_report(profiles: dict[str, dict[str, float]], tolerances: dict[str, float]) -> tuple[str, list[CheckRecord]]:
     """Markdown of the G4 comparison and the per-measure results behind the warning check."""
-    table, records = g4_comparison(profiles)
+    table, records = g4_comparison(profiles, tolerances)
     off = "\n".join(f"- {r.note}" for r in records if not r.success) or "_none_"
     report = "\n".join([
         INTERNAL_NOTICE, "",
         "# Comparability across the G4", "",
-        "Shares are per person (first month on bijstand); tolerances: 10 percentage points for shares, "
-        "12 months for spell length.", "", table.to_markdown(), "",
+        "Shares are per person (first month on bijstand). Tolerances (from `expectations/g4_comparison.json`): "
+        + ", ".join(f"`{k}*` {v:g}" for k, v in tolerances.items()) + ".", "", table.to_markdown(), "",
         "## Outside tolerance", "",
         off,
     ])

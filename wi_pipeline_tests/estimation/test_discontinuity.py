@@ -51,9 +51,15 @@ def test_fuzzy_reports_first_stage():
     dg = r.diagnostics
     assert dg["first_stage_estimate"] == pytest.approx(-0.6, abs=4 * dg["first_stage_std_error"])
     assert dg["first_stage_F"] == pytest.approx(dg["first_stage_t"] ** 2)
-    assert dg["first_stage_F"] > 10
+    assert dg["first_stage_F"] > 10 and dg["weak_first_stage"] is False
     assert abs(r.estimate - 1.0) < 4 * r.std_error
     assert r.method.startswith("Fuzzy RD") and r.estimand == "LATE at cutoff"
+
+
+def test_a_weak_first_stage_is_flagged():
+    df = months(np.random.default_rng(3), n=1500, take_up=(0.42, 0.40))
+    dg = estimate_discontinuity(df, "y", "x", 60, fuzzy="d").diagnostics
+    assert dg["first_stage_F"] < 10 and dg["weak_first_stage"] is True
 
 
 def test_cluster_and_covariates_are_passed_to_rdrobust():

@@ -3,7 +3,7 @@
 import pandas as pd
 
 from wi_pipeline.lib.quality import CheckRecord
-from wi_pipeline.lib.quality_report import INTERNAL_NOTICE, check_rows, g4_report, municipality_report
+from wi_pipeline.lib.quality_report import INTERNAL_NOTICE, check_rows, g4_report, load_g4_tolerances, municipality_report
 
 PROFILE = {"share_single_parent": 0.3, "share_women": 0.5, "mean_spell_months": 20.0, "persons": 100.0}
 
@@ -39,7 +39,7 @@ def test_a_blocking_failure_is_reported_with_its_rule_count_and_change_since_the
 
 
 def test_g4_report_opens_with_the_internal_notice():
-    report, records = g4_report({"GM0599": PROFILE, "GM0363": {**PROFILE, "share_women": 0.8}})
+    report, records = g4_report({"GM0599": PROFILE, "GM0363": {**PROFILE, "share_women": 0.8}}, load_g4_tolerances())
     assert report.startswith(INTERNAL_NOTICE)
     assert "GM0363 share_women" in report and any(not r.success for r in records)
 
@@ -48,3 +48,24 @@ def test_the_notice_says_internal_secure_environment_and_not_published():
     text = INTERNAL_NOTICE.lower()
     assert "internal working document" in text and "data engineers" in text
     assert "secure environment" in text and "not published" in text
+
+
+def test_g4_tolerances_come_from_an_editable_file(tmp_path, monkeypatch):
+    profiles = {"GM0599": PROFILE, "GM0363": {**PROFILE, "share_women": 0.58}}
+    assert all(r.success for r in g4_report(profiles, load_g4_tolerances())[1])  # 4 pp apart, default 10 pp
+    (tmp_path / "g4_comparison.json").write_text('{"tolerances": {"share_": 0.02, "mean_spell_months": 12}}')
+    monkeypatch.setenv("WI_EXPECTATIONS_DIR", str(tmp_path))
+    report, records = g4_report(profiles, load_g4_tolerances())
+    assert any(not r.success for r in records) and "`share_*` 0.02" in report
+
+
+def test_a_malformed_tolerance_file_names_itself(tmp_path):
+    import pytest
+
+    from wi_pipeline.lib.quality import SuiteError
+
+    for text in ("{ not json", '{"tolerances": {"share_": "ten"}}', '{"limits": {}}'):
+        path = tmp_path / "g4.json"
+        path.write_text(text)
+        with pytest.raises(SuiteError, match="g4.json"):
+            load_g4_tolerances(path)

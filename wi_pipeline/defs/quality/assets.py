@@ -4,7 +4,8 @@ import json
 
 import pandas as pd
 from dagster import (AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetExecutionContext, AssetIn, AssetKey,
-                     AssetRecordsFilter, AutomationCondition, DagsterEventType, MetadataValue, RunsFilter, asset)
+                     AssetRecordsFilter, AutomationCondition, DagsterEventType, Failure, MetadataValue, Output, RunsFilter,
+                     asset)
 
 from wi_pipeline.defs.history import latest_metadata
 from wi_pipeline.defs.partitions import g4_partitions
@@ -12,7 +13,8 @@ from wi_pipeline.defs.resources import LandingFolder
 from wi_pipeline.lib.ingest import ExtractError, current_extract
 from wi_pipeline.lib.layout import REGISTERS, SRG_CATEGORIES
 from wi_pipeline.lib.linkage import check_same_key
-from wi_pipeline.lib.quality_report import check_rows, g4_profile, g4_report, municipality_report
+from wi_pipeline.lib.quality import SuiteError
+from wi_pipeline.lib.quality_report import check_rows, g4_profile, g4_report, load_g4_tolerances, municipality_report
 
 REPORT_KEY = AssetKey(["reports", "data_quality"])
 G4_REPORT_KEY = AssetKey(["reports", "g4_data_quality"])
@@ -128,18 +130,21 @@ def data_quality(context: AssetExecutionContext, landing: LandingFolder) -> str:
     owners=["team:data-engineering"],
     automation_condition=AutomationCondition.eager(),
     check_specs=[AssetCheckSpec("g4_comparable", asset=G4_REPORT_KEY,
-                                description="Key distributions of each municipality within tolerance of the pooled G4 (warning).")],
+                                description="Key distributions of each municipality within tolerance of the pooled G4 (warning); "
+                                "tolerances in expectations/g4_comparison.json.")],
     description="Are the four cities' harmonised registers comparable? Share of single parents, women, age mix, "
     "instrument mix and spell lengths per municipality against the pooled G4.",
 )
 def g4_data_quality(context: AssetExecutionContext, linked_panel: dict):
-    from dagster import AssetCheckSeverity, Output
-
     # panels pseudonymised with different keys describe different pseudonyms: never pool them
     fingerprint = check_same_key({f"{PANEL_KEY.to_user_string()}[{gm}]": panel.attrs.get("key_fingerprint")
                                   for gm, panel in linked_panel.items()})
+    try:
+        tolerances = load_g4_tolerances()
+    except SuiteError as err:
+        raise Failure(description=str(err)) from None
     profiles = {gm: g4_profile(panel) for gm, panel in sorted(linked_panel.items())}
-    report, records = g4_report(profiles)
+    report, records = g4_report(profiles, tolerances)
     off = [r for r in records if not r.success]
     yield Output(report, metadata={"report": MetadataValue.md(report), "outside_tolerance": len(off),
                                    "key_fingerprint": fingerprint or ""})
