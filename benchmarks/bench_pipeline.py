@@ -5,8 +5,8 @@ Synthetic data is generated once into --data and reused. Every stage runs in its
 the peak memory reported (VmHWM) is that stage's alone. Panel stages run one after another; the
 five effect stages run two at a time, longest first, as the pipeline's runs share two cores.
 
-With --jobs the stages are the pipeline's own Dagster jobs (cbs_tables, municipality per partition,
-g4_pooled), run one after another as `make run` does, with every blocking check, Great Expectations
+With --jobs the stages are the pipeline's own Dagster jobs (cbs_tables, municipality and its
+data-quality report per partition, g4_pooled), run one after another as `make run` does, with every blocking check, Great Expectations
 suite, identifier scan, report and the parquet IO manager: what a real run costs end to end.
 """
 
@@ -167,7 +167,8 @@ def main() -> None:
         home = data / "dagster_home"
         home.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
-        plan = [("cbs_tables", None), *[("municipality", gm) for gm in G4], ("g4_pooled", None)]
+        plan = [("cbs_tables", None), *[(job, gm) for gm in G4 for job in ("municipality", "data_quality_report")],
+                ("g4_pooled", None)]
         for result in _run_all([(_job_stage, landing, warehouse, home, job, part) for job, part in plan], at_once=1):
             show(result)
         print(f"scale {args.scale:g}: all jobs {time.perf_counter() - t0:.0f}s one after another, "

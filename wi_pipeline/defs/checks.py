@@ -7,7 +7,7 @@ import pandas as pd
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, Failure, MetadataValue, Output
 
 from wi_pipeline.defs.metadata import IDENTIFIER_COLUMNS
-from wi_pipeline.lib.privacy import scan_identifiers
+from wi_pipeline.lib.privacy import redact_identifiers, scan_identifiers
 
 NO_IDENTIFIERS = "no_identifiers"
 
@@ -72,7 +72,8 @@ def gx_suite_result(df: pd.DataFrame, key: AssetKey, extra=(), suite: str | None
             "failed_warnings": sum(not r.blocking for r in failed),
             "results": MetadataValue.md(result.to_markdown()),
             # structured, for the data-quality report: which rule failed and how often (no values)
-            "records_json": MetadataValue.json([{k: v for k, v in r.to_dict().items() if k not in ("sample", "observed")}
+            "records_json": MetadataValue.json([{**{k: v for k, v in r.to_dict().items() if k not in ("sample", "observed")},
+                                                 "note": redact_identifiers(r.note) if r.note else None}
                                                 for r in result.results]),
         },
     )

@@ -402,10 +402,13 @@ def no_extremes(df: pd.DataFrame, cols: Sequence[str] | None = None) -> pd.DataF
 
 # Extremes over aggregates (covariate balance), not over persons: publishable.
 _AGGREGATE_EXTREMES = frozenset({"max_abs_smd_before", "max_abs_smd_after"})
-# Whole-sample counts that add up exactly across subgroups and municipalities whatever the design's
-# arms or bandwidth: next to another row they would let a reader subtract a withheld group's size.
+# Counts left out of published diagnostics: whole-sample counts that add up exactly across subgroups
+# and municipalities whatever the design's arms or bandwidth (next to another row they would let a
+# reader subtract a withheld group's size), and person-month counts that may come from one person.
 NESTING_COUNT_KEYS = frozenset({"n_input", "n_left_total", "n_right_total", "binomial_n_left", "binomial_n_right",
-                                "density_n_left", "density_n_right"})
+                                "density_n_left", "density_n_right",
+                                # person-months at the event-study window's ends: one parent can make 12
+                                "n_binned_low", "n_binned_high"})
 SMALL_COUNT = "<{}"
 
 

@@ -28,11 +28,11 @@ from wi_pipeline.lib.layout import (
     SRG_MAPPING_FILE,
     RegisterLayout,
 )
+from wi_pipeline.lib.privacy import redact_identifiers
 from wi_pipeline.lib.pseudonymise import PSEUDONYM_COLUMN, PseudonymKey, guard_demo_key
 
 _EXTRACT_NAME = re.compile(r"^(\d{8})\.csv$")
 _OTHER_SEPARATORS = {",": "comma", "\t": "tab", "|": "pipe"}
-_IDENTIFIER_LIKE = re.compile(r"\d{8,}")  # a BSN, with or without its leading zero
 # A date column failing in more than this share of its filled rows (and at least this many rows)
 # was exported in another format: the extract is refused rather than quarantined row by row.
 DATE_FORMAT_MAX_SHARE = 0.5
@@ -108,13 +108,6 @@ def _read_text(path: Path) -> str:
         ) from None
 
 
-def _redact(name: str) -> str:
-    """A header field as it may be shown: runs of 8+ digits could be a BSN and are masked."""
-    from wi_pipeline.lib.quality import REDACTED
-
-    return _IDENTIFIER_LIKE.sub(REDACTED, name)
-
-
 def _check_header(path: Path, header: list[str], layout: RegisterLayout) -> None:
     """The first line must be the contract's header; data values never reach the message, as they may hold a BSN."""
     header = [h.strip() for h in header]
@@ -139,7 +132,7 @@ def _check_header(path: Path, header: list[str], layout: RegisterLayout) -> None
         )
     missing = [c for c in layout.required_columns if c not in header]
     if missing:
-        shown = [_redact(h) for h in header]
+        shown = [redact_identifiers(h) for h in header]
         others = [h for h in shown if h not in layout.required_columns]
         hints = []
         for c in missing:

@@ -7,11 +7,22 @@ too, free text included: any 9-digit number that passes the eleven-test is treat
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pandas as pd
 
 from wi_pipeline.lib.bsn import is_valid_bsn
+
+REDACTED = "<redacted>"
+# in running text: runs of 8+ digits (a BSN, with or without its leading zero) and hex pseudonyms;
+# an extract's file name (its YYYYMMDD extraction date) is kept, since messages must name the file
+_IDENTIFIER_IN_TEXT = re.compile(r"\d{8,}(?!\d|\.csv|\.parquet)|[0-9a-fA-F]{32,}")
+
+
+def redact_identifiers(text: str) -> str:
+    """Text as it may be shown in a message, log or report: anything that could be a BSN or pseudonym is masked."""
+    return _IDENTIFIER_IN_TEXT.sub(REDACTED, text)
 
 BSN_COLUMNS = ("bsn", "burgerservicenummer", "sofinummer")
 CBS_KEY_COLUMNS = ("rinpersoon", "rinpersoons", "rinpersoonma", "rinpersoonpa", "rinpersoonsma", "rinpersoonspa")

@@ -49,12 +49,13 @@ from great_expectations.expectations.expectation_configuration import (  # noqa:
 from great_expectations.execution_engine import pandas_execution_engine as _pandas_engine  # noqa: E402
 from great_expectations.validator.v1_validator import Validator  # noqa: E402
 
+from wi_pipeline.lib.privacy import REDACTED  # noqa: E402
+
 for _name in ("great_expectations", "great_expectations.core", "great_expectations.validator"):
     logging.getLogger(_name).setLevel(logging.ERROR)
 
 EXPECTATIONS_DIR = Path(__file__).resolve().parents[2] / "expectations"
 
-REDACTED = "<redacted>"
 SEVERITIES = ("error", "warn")
 PARTIAL_UNEXPECTED_COUNT = 5
 RESULT_FORMAT = {
@@ -543,13 +544,17 @@ def children_born_after_parents(child_parent: pd.DataFrame, persons: pd.DataFram
     persons without a birth date are not judged. Like a GX expectation, ``mostly`` tolerates the rare
     register error; a larger share means a broken table.
     """
-    born = persons.assign(_born=persons["GBAGEBOORTEJAAR"].astype("Float64") * 12
-                          + persons["GBAGEBOORTEMAAND"].astype("Float64")).set_index("RINPERSOON")["_born"]
-    born = born[~born.index.duplicated()]
-    child = child_parent["RINPERSOON"].map(born)
+    def key(df, kind, number):  # CBS persons are the pair RINPERSOONS + RINPERSOON
+        return df[kind].astype("string") + "|" + df[number].astype("string")
+
+    born = pd.Series((persons["GBAGEBOORTEJAAR"].astype("Float64") * 12
+                      + persons["GBAGEBOORTEMAAND"].astype("Float64")).to_numpy(),
+                     index=key(persons, "RINPERSOONS", "RINPERSOON"))
+    born = born[~born.index.duplicated(keep=False)]  # a key given twice has no known birth date
+    child = key(child_parent, "RINPERSOONS", "RINPERSOON").map(born)
     n_links, n_bad = 0, 0
-    for parent_col in ("RINPERSOONMa", "RINPERSOONpa"):
-        parent = child_parent[parent_col].map(born)
+    for kind, number in (("RINPERSOONSMa", "RINPERSOONMa"), ("RINPERSOONSpa", "RINPERSOONpa")):
+        parent = key(child_parent, kind, number).map(born)
         known = child.notna() & parent.notna()
         n_links += int(known.sum())
         n_bad += int((known & (child - parent < 12 * min_age_gap_years)).sum())

@@ -80,9 +80,15 @@ def municipality_report(gemeente: str, run: dict, checks: pd.DataFrame, ingestio
     moved = changes[changes["change"].isin(["now failing", "fixed"])]
     blocking = int(((~checks["success"].astype(bool)) & (checks["severity"] == "error")).sum())
     name = G4.get(gemeente, gemeente)
-    verdict = ("**passed**: every blocking check passed" if run.get("status") == "SUCCESS" and not blocking
-               else f"**{run.get('status', 'no run yet')}**: {blocking} blocking check(s) failed; the previous good "
-               "outputs are kept and nothing downstream was rebuilt from this extract")
+    status = run.get("status", "no run yet")
+    if status == "SUCCESS" and not blocking:
+        verdict = "**passed**: every blocking check passed"
+    else:
+        verdict = f"**{status}**: {blocking} blocking check(s) failed"
+        if run.get("failures"):
+            verdict += f", {len(run['failures'])} step(s) stopped"
+        if run.get("not_run"):
+            verdict += ("; the assets below were not rebuilt and keep their previous good output")
     lines = [
         INTERNAL_NOTICE,
         "",

@@ -12,8 +12,9 @@ from wi_pipeline_tests.defs.test_register_assets import BAD_EXTRACTS, BIJSTAND, 
 from wi_pipeline_tests.helpers import write_extract
 
 
-def report(landing, warehouse, instance):
-    result = materialize([data_quality], resources=resources(landing, warehouse), instance=instance, partition_key=GM)
+def report(landing, warehouse, instance, about_run=None):
+    result = materialize([data_quality], resources=resources(landing, warehouse), instance=instance, partition_key=GM,
+                         tags={"wi/about_run": about_run} if about_run else None)
     [event] = [e for e in result.get_asset_materialization_events() if e.asset_key == REPORT_KEY]
     return event.materialization.metadata["report"].value, (warehouse / "reports" / "data_quality" / f"{GM}.md")
 
@@ -29,7 +30,7 @@ def test_a_failed_run_is_reported_with_its_message_failing_check_and_change(land
     assert not run(BIJSTAND, landing, warehouse, instance, GM).success
     bad, _ = report(landing, warehouse, instance)
 
-    assert "**FAILURE**" in bad and "blocking check(s) failed" in bad
+    assert "**FAILURE**: 1 blocking check(s) failed, 1 step(s) stopped" in bad
     errors = bad.split("## Errors that stopped the run")[1].split("##")[0]
     assert message in errors and "20250201.csv" in errors
     failing = bad.split("## Failing checks")[1].split("##")[0]
@@ -37,6 +38,16 @@ def test_a_failed_run_is_reported_with_its_message_failing_check_and_change(land
     extracts = bad.split("## Extracts")[1].split("##")[0]
     assert any("bijstand" in line and "20250201.csv" in line for line in extracts.splitlines())  # what it is about
     assert "999993653" not in bad  # no BSN, although the bad extract holds one
+
+
+def test_the_report_a_sensor_requests_is_about_the_run_that_ended_not_a_later_one(landing, tmp_path):
+    warehouse, instance = tmp_path / "warehouse", DagsterInstance.ephemeral()
+    bad = write_extract(landing, GM, "bijstand", BAD_EXTRACTS["missing column"][0], name="20250201.csv")
+    failed = run(BIJSTAND, landing, warehouse, instance, GM)
+    bad.unlink()  # the municipality sends a corrected extract; a later run succeeds before the report runs
+    assert run(BIJSTAND, landing, warehouse, instance, GM).success
+    assert "**FAILURE**" in report(landing, warehouse, instance, about_run=failed.run_id)[0]
+    assert "**passed**" in report(landing, warehouse, instance)[0]
 
 
 @op

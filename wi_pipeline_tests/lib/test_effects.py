@@ -123,6 +123,17 @@ def test_pooled_row_is_withheld_when_it_gives_back_a_withheld_municipal_count():
     assert out.loc[0, "suppressed"] and out.loc[0, "suppression_reason"] == "complementary"
     everything_published = table([_cell("GM0363", 19), _cell("GM0599", 40), _cell("GM0518", 41), _cell("GM0344", 20)])
     assert not apply_disclosure(pooled, municipal=everything_published)["suppressed"].any()
+    # the check finds a pooled row left published against a withheld city
+    assert "give back a withheld count" in disclosure_violations(apply_disclosure(pooled), municipal=municipal)[0]
+    assert disclosure_violations(out, municipal=municipal) == []
+
+
+def test_pooled_row_against_two_withheld_cities_depends_on_what_they_add_up_to():
+    pooled = table([_cell("G4", 120)]).assign(n_control=2000)
+    together_8 = table([_cell("GM0363", 3, True), _cell("GM0599", 5, True), _cell("GM0518", 62), _cell("GM0344", 50)])
+    assert apply_disclosure(pooled, municipal=together_8).loc[0, "suppressed"]  # 120 - 62 - 50 = 8 persons
+    together_19 = table([_cell("GM0363", 9, True), _cell("GM0599", 9, True), _cell("GM0518", 52), _cell("GM0344", 50)])
+    assert not apply_disclosure(pooled, municipal=together_19).loc[0, "suppressed"]  # 18 persons, two cities
 
 
 def test_an_amount_dominated_by_one_person_is_withheld():

@@ -42,3 +42,11 @@ def test_cbs_job_and_employer_numbers_are_allowed_with_cbs_keys_only():
     df = pd.DataFrame({"SBEID": ["111222333"], "RINPERSOON": ["000000011"]})
     assert scan_identifiers(df, allow_cbs_keys=True) == []
     assert kinds(scan_identifiers(df)) == [("RINPERSOON", "cbs key column"), ("SBEID", "bsn value")]
+
+
+def test_text_is_shown_without_bsns_or_pseudonyms_but_keeps_extract_names():
+    from wi_pipeline.lib.privacy import REDACTED, redact_identifiers
+
+    text = redact_identifiers("GM0599/bijstand/20250201.csv line 3: 999993653 and 12345678, pseudonym " + "ab" * 32)
+    assert "20250201.csv" in text and "999993653" not in text and "12345678" not in text and "abab" not in text
+    assert text.count(REDACTED) == 3

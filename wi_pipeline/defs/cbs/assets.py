@@ -17,7 +17,8 @@ from wi_pipeline.lib.quality import children_born_after_parents
 # Checks that need a second table, which the asset then reads as an input. KINDOUDERTAB: a
 # parent born after (or barely before) the child is an impossible combination.
 CROSS_TABLE_CHECKS = {
-    "KINDOUDERTAB": ("gbapersoontab", children_born_after_parents),
+    "KINDOUDERTAB": ("gbapersoontab", children_born_after_parents,
+                     ["RINPERSOONS", "RINPERSOON", "GBAGEBOORTEJAAR", "GBAGEBOORTEMAAND"]),
 }
 
 
@@ -30,7 +31,7 @@ def build_cbs_asset(layout: CbsTableLayout):
     name = layout.name.lower()
     key, qkey = AssetKey(["cbs", name]), AssetKey(["cbs", f"{name}_quarantine"])
     cross = CROSS_TABLE_CHECKS.get(layout.name)
-    ins = {cross[0]: AssetIn(AssetKey(["cbs", cross[0]]))} if cross else {}
+    ins = {cross[0]: AssetIn(AssetKey(["cbs", cross[0]]), metadata={"columns": cross[2]})} if cross else {}
 
     @multi_asset(
         name=f"ingest_{name}",

@@ -51,8 +51,9 @@ def _disclosure_spec(key: AssetKey) -> AssetCheckSpec:
                           "of freedom; withheld estimates are marked and blanked, never dropped.")
 
 
-def _disclosure_result(table: pd.DataFrame, key: AssetKey, rules: DisclosureRules) -> AssetCheckResult:
-    problems = disclosure_violations(table, rules)
+def _disclosure_result(table: pd.DataFrame, key: AssetKey, rules: DisclosureRules,
+                       municipal: pd.DataFrame | None = None) -> AssetCheckResult:
+    problems = disclosure_violations(table, rules, municipal)
     return AssetCheckResult(asset_key=key, check_name=DISCLOSURE, passed=not problems,
                             metadata={"problems": MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none"),
                                       "withheld": int(table["suppressed"].sum()), "published": int((~table["suppressed"]).sum())})
@@ -64,9 +65,10 @@ def _overview(table: pd.DataFrame) -> MetadataValue:
     return MetadataValue.md(t[cols].round(4).to_markdown(index=False) if len(t) else "no publishable estimates")
 
 
-def _checks(table: pd.DataFrame, key: AssetKey, rules: DisclosureRules) -> list[AssetCheckResult]:
+def _checks(table: pd.DataFrame, key: AssetKey, rules: DisclosureRules,
+            municipal: pd.DataFrame | None = None) -> list[AssetCheckResult]:
     return [gx_suite_result(table, key, suite=EFFECT_SUITE), no_identifiers_result(table, key, published=True),
-            _disclosure_result(table, key, rules)]
+            _disclosure_result(table, key, rules, municipal)]
 
 
 def _forest(table: pd.DataFrame, measure: str, outcome: str = "employed") -> bytes | None:
@@ -120,7 +122,7 @@ def effect_table_g4(context: AssetExecutionContext, effect_settings: EffectSetti
     es = exemption_event_study(linked_panel)
     meta["event_study_plot"] = _image(event_study_plot(es.coefficients, rules), "event-study plot")
     meta["event_study_pretrend_test"] = str(es.pretrend_test)
-    yield from emit_guarded([(None, table, meta)], _checks(table, G4_KEY, rules))
+    yield from emit_guarded([(None, table, meta)], _checks(table, G4_KEY, rules, municipal))
 
 
 @asset(key=WWFW_KEY, ins={"effect_table_g4": AssetIn(G4_KEY), "effect_table": AssetIn(TABLE_KEY)},

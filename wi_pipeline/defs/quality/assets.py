@@ -13,6 +13,7 @@ from wi_pipeline.defs.resources import LandingFolder
 from wi_pipeline.lib.ingest import ExtractError, current_extract
 from wi_pipeline.lib.layout import REGISTERS, SRG_CATEGORIES
 from wi_pipeline.lib.linkage import check_same_key
+from wi_pipeline.lib.privacy import redact_identifiers
 from wi_pipeline.lib.quality import SuiteError
 from wi_pipeline.lib.quality_report import check_rows, g4_profile, g4_report, load_g4_tolerances, municipality_report
 
@@ -49,8 +50,9 @@ def _run_outcome(instance, run) -> tuple[dict, list[dict]]:
         if event.event_type == DagsterEventType.STEP_FAILURE:
             data = event.step_failure_data
             user = data.user_failure_data
-            message = (user.description if user and user.description else data.error.message if data.error else "")
-            failures.append(f"`{event.step_key}`: {message.strip()}")
+            error = data.error.cause or data.error if data.error else None  # the user's error, not Dagster's wrapper
+            message = user.description if user and user.description else error.message if error else ""
+            failures.append(f"`{event.step_key}`: {redact_identifiers(message.strip())}")
         elif event.event_type == DagsterEventType.STEP_SKIPPED:
             skipped.append(event.step_key)
         elif event.event_type == DagsterEventType.STEP_START:
@@ -93,7 +95,9 @@ def _previous_summary(instance, gemeente: str, extracts_json: str) -> pd.DataFra
 def data_quality(context: AssetExecutionContext, landing: LandingFolder) -> str:
     gemeente = context.partition_key
     instance = context.instance
-    run, evaluations = _run_outcome(instance, _latest_pipeline_run(instance, gemeente, context.run_id))
+    about = context.run.tags.get("wi/about_run")  # set by the report sensors: the run that just ended
+    run, evaluations = _run_outcome(instance, instance.get_run_by_id(about) if about
+                                    else _latest_pipeline_run(instance, gemeente, context.run_id))
     extracts = {}
     for name in REGISTERS:
         try:
