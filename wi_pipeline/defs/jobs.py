@@ -5,6 +5,9 @@ from dagster import AssetsDefinition, AssetSelection, define_asset_job
 from wi_pipeline.defs.partitions import g4_partitions
 from wi_pipeline.defs.quality.assets import REPORT_JOB, REPORT_KEY
 
+# runs that write the pooled G4 outputs carry this tag; dagster_home/dagster.yaml lets one run at a time
+POOLED_RUN_TAGS = {"wi/writes": "g4_pooled"}
+
 
 def build_jobs(assets: list[AssetsDefinition]) -> list:
     # the data-quality report is made after a municipality's run, failed ones included, in a run of its own
@@ -22,6 +25,6 @@ def build_jobs(assets: list[AssetsDefinition]) -> list:
                          description="The data-quality report of one municipality, about its latest run."),
     ]
     if pooled:
-        jobs.append(define_asset_job("g4_pooled", selection=AssetSelection.assets(*pooled),
+        jobs.append(define_asset_job("g4_pooled", selection=AssetSelection.assets(*pooled), tags=POOLED_RUN_TAGS,
                                      description="Pooled G4 estimates and reports, once every municipality is in."))
     return jobs

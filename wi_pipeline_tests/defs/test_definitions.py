@@ -24,3 +24,25 @@ def test_every_sensor_and_schedule_runs_from_the_first_deployment():
                                                    "data_quality_after_success", "data_quality_after_failure"}
     assert all(s.default_status == DefaultSensorStatus.RUNNING for s in repo.sensor_defs)
     assert all(s.default_status == DefaultScheduleStatus.RUNNING for s in repo.schedule_defs)
+
+
+def test_instance_queues_runs_one_writer_per_partition_and_one_for_the_pooled_outputs():
+    from pathlib import Path
+
+    from dagster._core.instance.config import dagster_instance_config
+
+    from wi_pipeline.defs.automation.sensors import AUTOMATION_SENSOR
+    from wi_pipeline.defs.jobs import POOLED_RUN_TAGS
+
+    config, _ = dagster_instance_config(str(Path(__file__).resolve().parents[2] / "dagster_home"))
+    coordinator = config["run_coordinator"]
+    assert coordinator["class"] == "QueuedRunCoordinator"
+    limits = {limit["key"]: limit for limit in coordinator["config"]["tag_concurrency_limits"]}
+    assert limits["dagster/partition"] == {"key": "dagster/partition", "value": {"applyLimitPerUniqueValue": True},
+                                           "limit": 1}
+    [(key, value)] = POOLED_RUN_TAGS.items()
+    assert limits[key]["value"] == value and limits[key]["limit"] == 1
+    # both ways the pooled outputs get written carry the tag
+    assert defs.resolve_job_def("g4_pooled").tags[key] == value
+    assert defs.get_repository_def().get_sensor_def(AUTOMATION_SENSOR).run_tags[key] == value
+    assert config["telemetry"]["enabled"] is False

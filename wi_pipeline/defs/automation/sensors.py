@@ -9,6 +9,7 @@ from dagster import (AssetKey, AssetSelection, AssetsDefinition, AutomationCondi
                      SensorEvaluationContext, SensorResult, SkipReason, run_status_sensor, sensor)
 
 from wi_pipeline.defs.history import latest_metadata
+from wi_pipeline.defs.jobs import POOLED_RUN_TAGS
 from wi_pipeline.defs.partitions import g4_partitions
 from wi_pipeline.defs.resources import LandingFolder
 from wi_pipeline.lib.arrivals import plan_arrivals, request_runs
@@ -62,6 +63,7 @@ def build_automation_sensor(assets: Sequence[AssetsDefinition]) -> AutomationCon
     return AutomationConditionSensorDefinition(
         AUTOMATION_SENSOR,
         target=AssetSelection.assets(*keys),
+        run_tags=POOLED_RUN_TAGS,
         default_status=DefaultSensorStatus.RUNNING,
         description="Rebuilds the pooled G4 assets once their municipality partitions have updated.",
     )
