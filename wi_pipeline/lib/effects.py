@@ -425,9 +425,10 @@ def disclosure_violations(table: pd.DataFrame, rules: DisclosureRules = Disclosu
                           municipal: pd.DataFrame | None = None) -> list[str]:
     """What in a published effect table breaks the output rules (empty when it may be published).
 
-    Complementary suppression is checked by doing it again on the published table (and, for a pooled
-    table, against the ``municipal`` tables): a correct table has nothing left to withhold. The
-    dominance rule needs the persons' amounts, so it is applied at estimation and not re-checked here.
+    A pooled table is checked against the published ``municipal`` tables it adds up from: no published
+    G4 row may give back a withheld municipal count. Within one table, which breakdowns nest needs
+    the withheld counts themselves, so that part of complementary suppression (like the dominance
+    rule, which needs the persons' amounts) is applied by ``apply_disclosure`` and tested there.
     """
     hidden_mask = table["suppressed"].astype(bool)
     shown, hidden = table[~hidden_mask], table[hidden_mask]
@@ -443,10 +444,10 @@ def disclosure_violations(table: pd.DataFrame, rules: DisclosureRules = Disclosu
         problems.append("withheld rows still show values")
     diag_problems = sorted({p for d in shown["diagnostics"] for p in diagnostics_violations(json.loads(d), rules)})
     problems += [f"published rows: {p}" for p in diag_problems]
-    if not problems:
-        exposing = int(apply_disclosure(table, rules, municipal)["suppressed"].sum() - hidden_mask.sum())
+    if municipal is not None and len(municipal):
+        exposing = len(_exposed_by_municipal_tables(table, hidden_mask, municipal, rules))
         if exposing:
-            problems.append(f"{exposing} published rows would give back a withheld count by subtraction")
+            problems.append(f"{exposing} published rows would give back a withheld municipal count by subtraction")
     return problems
 
 

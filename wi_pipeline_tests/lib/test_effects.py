@@ -124,7 +124,7 @@ def test_pooled_row_is_withheld_when_it_gives_back_a_withheld_municipal_count():
     everything_published = table([_cell("GM0363", 19), _cell("GM0599", 40), _cell("GM0518", 41), _cell("GM0344", 20)])
     assert not apply_disclosure(pooled, municipal=everything_published)["suppressed"].any()
     # the check finds a pooled row left published against a withheld city
-    assert "give back a withheld count" in disclosure_violations(apply_disclosure(pooled), municipal=municipal)[0]
+    assert "give back a withheld municipal count" in disclosure_violations(apply_disclosure(pooled), municipal=municipal)[0]
     assert disclosure_violations(out, municipal=municipal) == []
 
 
