@@ -23,6 +23,7 @@ from wi_pipeline.lib.bsn import is_valid_bsn, normalise_bsn
 from wi_pipeline.lib.layout import (
     CSV_ENCODING,
     CSV_SEPARATOR,
+    DROPPED_AT_INGESTION,
     EXTRACT_NAME_FORMAT,
     REGISTER_DATE_FORMAT,
     SRG_MAPPING_FILE,
@@ -331,7 +332,7 @@ def ingest_register(
     bad = reasons != ""
 
     rows[PSEUDONYM_COLUMN] = key.pseudonymise(rows["BSN"])
-    keep_cols = [c for c in layout.required_columns if c not in ("BSN", "VOORZIENING_OMSCHRIJVING", "DOSSIERNUMMER")]
+    keep_cols = [c for c in layout.required_columns if c not in DROPPED_AT_INGESTION]
 
     quarantine = rows.loc[bad, ["line_number", PSEUDONYM_COLUMN, *keep_cols]].copy()
     quarantine.insert(1, "reason", reasons[bad])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-from wi_pipeline.lib.layout import CBS_TABLES, G4, REGISTERS
+from wi_pipeline.lib.layout import CBS_TABLES, DROPPED_AT_INGESTION, G4, REGISTERS
 
 # Why each source is used, in plain words: (Dutch, English).
 PURPOSE = {
@@ -44,9 +44,6 @@ PURPOSE = {
                       "Whether problematic debts are registered."),
 }
 
-
-# Received in the extracts but dropped in ingestion, as ``lib/ingest.py`` does (the BSN once replaced by a code).
-DROPPED_AT_INGESTION = ("BSN", "DOSSIERNUMMER", "VOORZIENING_OMSCHRIJVING")
 
 # The outputs that may leave the secure environment, all under disclosure control; everything else stays inside.
 PUBLISHED = ("effects/effect_table", "effects/effect_table_g4", "reports/what_works_for_whom", "reports/data_inventory")

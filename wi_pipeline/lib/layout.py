@@ -46,6 +46,10 @@ SRG_CATEGORIES: tuple[str, ...] = (
 
 SRG_MAPPING_FILE = Path(__file__).resolve().parent.parent / "reference" / "srg_mapping.csv"
 
+# Received in the extracts but never kept: the BSN (replaced by the pseudonym), the case number and
+# the caseworker's free text, which the analyses do not need and which can name a person.
+DROPPED_AT_INGESTION = ("BSN", "DOSSIERNUMMER", "VOORZIENING_OMSCHRIJVING")
+
 
 @dataclass(frozen=True)
 class RegisterLayout:
