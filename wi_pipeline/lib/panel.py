@@ -58,11 +58,13 @@ class PanelWindow:
 
 
 def effective_window(window: PanelWindow, linked: pd.DataFrame) -> tuple[PanelWindow, dict[str, pd.Timestamp]]:
-    """The window ended at the month of the oldest register extract, and each register's extract date.
+    """The window ended at the last whole month the oldest register extract covers, and each
+    register's extract date.
 
     Every register feeds a column, and a month after a register's extract would show 'no spell' where
-    the truth is 'not yet known', so no month past the oldest extract is kept. A window that starts
-    after it has no observed month and is refused.
+    the truth is 'not yet known', so no month past the oldest extract is kept; nor the extract's own
+    month unless the extract is dated its last day, since starts later that month are not in it yet.
+    A window that starts after that month has no observed month and is refused.
     """
     if not len(linked):
         return window, {}
@@ -71,7 +73,8 @@ def effective_window(window: PanelWindow, linked: pd.DataFrame) -> tuple[PanelWi
     if not extracts:
         return window, {}
     limiting = min(extracts, key=extracts.get)
-    last_month = extracts[limiting].to_period("M").to_timestamp()
+    oldest = extracts[limiting]
+    last_month = (oldest + pd.Timedelta(days=1)).to_period("M").to_timestamp() - pd.offsets.MonthBegin(1)
     if last_month < pd.Timestamp(window.start):
         raise ValueError(
             f"the panel window starts in {window.start}, after the oldest register extract ({limiting}, "

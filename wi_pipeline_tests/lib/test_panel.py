@@ -201,23 +201,30 @@ def with_extract(df, date):
 
 
 def test_no_month_past_the_extract_date():
-    """The window asks for 2024-12; the extract of 15 July 2024 can tell nothing after July."""
+    """The window asks for 2024-12; the extract of 15 July 2024 covers June whole, July only in part
+    (a start on 20 July is not in it yet), so the panel ends in June."""
     panel, report = build(window=PanelWindow("2020-01", "2024-12"))
-    assert (report.window.start, report.window.end) == ("2020-01", "2024-07") and report.months == 55
-    assert len(panel) == 3 * 55 and panel.index.get_level_values("month").max() == T("2024-07-01")
-    assert row(panel, "p1", "2024-07-01")["on_bijstand"]  # the open spell runs to 15 July
+    assert (report.window.start, report.window.end) == ("2020-01", "2024-06") and report.months == 54
+    assert len(panel) == 3 * 54 and panel.index.get_level_values("month").max() == T("2024-06-01")
+    assert row(panel, "p1", "2024-06-01")["on_bijstand"]  # the open spell runs on
     assert report.extract_dates == {name: EXTRACT for name in ("bijstand", "ontheffingen", "reintegratie", "schuldhulp")}
+
+
+def test_an_extract_dated_the_last_day_of_a_month_covers_that_month():
+    registers = {name: with_extract(df, "2024-07-31") for name, df in REGISTERS.items()}
+    _, report = build(registers, window=PanelWindow("2020-01", "2024-12"))
+    assert report.window.end == "2024-07"
 
 
 def test_an_older_register_extract_ends_the_window_and_its_open_spells():
     """Re-integration was extracted on 10 March 2024: later months would show 'no instrument' for
-    'not yet known', so the panel ends in March, and its open spell runs to 10 March, not to July."""
+    'not yet known', so the panel ends in February, the last month that extract covers whole."""
     registers = {**REGISTERS, "reintegratie": with_extract(spells([
         ("p2", "scholing", "2020-05-15", "2020-07-14"), ("p2", "jobcoach", "2024-01-05", None)]), "2024-03-10")}
     panel, report = build(registers, window=PanelWindow("2020-01", "2024-12"))
-    assert report.window.end == "2024-03" and len(panel) == 3 * 51
-    assert [row(panel, "p2", m)["instr_jobcoach"] for m in ("2023-12-01", "2024-01-01", "2024-03-01")] == [False, True, True]
-    assert row(panel, "p2", "2024-03-01")["months_since_start_jobcoach"] == 2
+    assert report.window.end == "2024-02" and len(panel) == 3 * 50
+    assert [row(panel, "p2", m)["instr_jobcoach"] for m in ("2023-12-01", "2024-01-01", "2024-02-01")] == [False, True, True]
+    assert row(panel, "p2", "2024-02-01")["months_since_start_jobcoach"] == 1
     assert report.extract_dates["reintegratie"] == T("2024-03-10")
 
 
