@@ -72,7 +72,7 @@ DUTCH_DESCRIPTION = {
     "reports/g4_data_quality": "Zijn de gegevens van de vier steden vergelijkbaar? Per stad naast het gemiddelde van "
                                "de vier.",
     "effects/effect_table": "Het effect van elke aanpak in deze gemeente, voor iedereen en per groep, met de "
-                            "onzekerheid. Cijfers over minder dan 10 personen worden weggelaten.",
+                            "onzekerheid. Cijfers over te kleine groepen worden weggelaten.",
     "effects/effect_table_g4": "Dezelfde effecten voor de vier steden samen, met grafieken.",
     "reports/what_works_for_whom": "Wat werkt voor wie: per groep de soorten hulp naar werk, op volgorde van hun "
                                    "effect op werk een jaar na de start.",

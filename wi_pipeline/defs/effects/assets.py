@@ -84,7 +84,7 @@ _COMMON = dict(kinds={"pandas", "parquet"}, owners=["team:research"])
        check_specs=[gx_suite_spec(TABLE_KEY, EFFECT_SUITE), no_identifiers_spec(TABLE_KEY, published=True), _disclosure_spec(TABLE_KEY)],
        description="Effect of each measure in this municipality, overall and per subgroup: estimate, standard error, "
        "95% interval, p-value (and Holm-adjusted across subgroups), persons per arm, method and diagnostics. "
-       "Estimates with under 10 persons in an arm are withheld and marked.", **_COMMON)
+       "Estimates with too few persons in an arm (10 under the CBS rules) are withheld and marked.", **_COMMON)
 def effect_table(context: AssetExecutionContext, effect_settings: EffectSettings, linked_panel: pd.DataFrame):
     gemeente = context.partition_key
     rules = effect_settings.rules

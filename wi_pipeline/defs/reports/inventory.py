@@ -4,6 +4,7 @@ from collections.abc import Callable, Sequence
 
 from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, MetadataValue, asset
 
+from wi_pipeline.defs.effects.assets import EffectSettings
 from wi_pipeline.lib.inventory import AssetEntry, inventory_html
 from wi_pipeline.retention import DEFAULT_RETENTION_DAYS
 
@@ -20,12 +21,13 @@ def build_data_inventory(all_assets: Callable[[], Sequence[AssetsDefinition]]) -
         "tables are used and why, which fields are dropped on arrival, who can see what, how long data is kept, "
         "which outputs are published (aggregates of 10+ persons) and which stay internal.",
     )
-    def data_inventory(context: AssetExecutionContext) -> str:
+    def data_inventory(context: AssetExecutionContext, effect_settings: EffectSettings) -> str:
         entries = [AssetEntry(spec.key.to_user_string(), spec.group_name or "", spec.description or "")
                    for a in all_assets() for spec in a.specs]
         context.add_output_metadata({"assets_listed": len(entries), "retention_days": DEFAULT_RETENTION_DAYS,
                                      "how_to_read": MetadataValue.md("Open the stored HTML file "
                                                                      "`reports/data_inventory.html` in a browser.")})
-        return inventory_html(entries, retention_days=DEFAULT_RETENTION_DAYS)
+        # the published groups' minimum is the one the effect tables apply
+        return inventory_html(entries, retention_days=DEFAULT_RETENTION_DAYS, min_units=effect_settings.min_persons)
 
     return data_inventory
