@@ -17,12 +17,23 @@ alone. Its truth is computed on the replication's own sample: the same weighted
 treated-minus-control contrast applied to the noiseless planted effect in each person-month,
 ``true_effect`` in the synthetic world. Both truths are reported.
 
+The instruments compared on one population (every person-month on bijstand without an instrument
+yet: start one of the instruments now, or wait) have a structural truth: the generator simulates
+the world again with each choice set in one month per person (``synthetic.truth.potential_outcomes``),
+so every arm's average potential outcome is known. Each replication records every arm's doubly
+robust APO of regular work a year later and its contrast with waiting, overall and by sex and
+health, whether the simultaneous rank sets hold every true rank, whether the best set holds the
+truly best instrument, and which instrument today's ranking would pick: own-starter ATTs on any
+job, placements included.
+
 Usage: python -m wi_pipeline.recovery [--reps 200] [--scale 0.02] [--workers 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import os
 import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor
@@ -30,19 +41,73 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 import pandas as pd
 
+_ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 DESIGNS = ("instrument_scholing_h12", "exemption_fuzzy_rd", "combined_mediation_vs_neither")
+CHOICE_OUTCOME = "regular_work_h12"
+CHOICE_SUBGROUPS = ("sex", "health")
 
 
-def replicate(seed: int, scale: float) -> list[dict]:
+def _instrument_choice(seed: int, po: pd.DataFrame, panel: pd.DataFrame, record) -> dict:
+    """Every arm's APO and contrast with waiting against the simulated truth; ranks and picks."""
+    from wi_pipeline.estimation import estimate_multivalued_treatments, estimate_treatment_effect
+    from wi_pipeline.lib.designs import WAIT, add_history, instrument_choice_sample, instrument_sample, usable_covariates
+    from wi_pipeline.lib.effects import CHOICE_TRIM, _municipality_effects, pooled_design
+    from wi_pipeline.lib.layout import SRG_CATEGORIES
+    from wi_pipeline.synthetic.truth import true_potential_outcomes
+
+    panels = {gm: add_history(p.reset_index(drop=True)) for gm, p in panel.groupby("gemeente", observed=True)}
+    design = pooled_design(panels, instrument_choice_sample, horizons=(12,), seed=seed)
+    df = design.data
+    for dim in CHOICE_SUBGROUPS:
+        df[dim] = df[dim].astype(str)
+    covs = usable_covariates(df, [*design.covariates, *_municipality_effects(df)])
+    result = estimate_multivalued_treatments(df, [CHOICE_OUTCOME], "arm", covs, cluster="pseudo_id",
+                                             weights="sampling_weight", groups=list(CHOICE_SUBGROUPS),
+                                             trim=CHOICE_TRIM)[CHOICE_OUTCOME]
+    cells = [("all", "all", result, true_potential_outcomes(po, CHOICE_OUTCOME).iloc[0])]
+    for dim in CHOICE_SUBGROUPS:
+        truth = true_potential_outcomes(po, CHOICE_OUTCOME, dim)
+        cells += [(dim, v, result.within(dim, v), truth.loc[v]) for v in truth.index]
+    for dim, value, r, truth in cells:
+        apo = r.potential_outcomes
+        label = "" if dim == "all" else f"[{dim}={value}]"
+        for arm in apo.index:
+            if dim == "all" and apo.loc[arm, "std_error"] > 0:  # a placement that is never regular work: 0
+                record(f"apo{label}:{arm}", truth[arm], _as_result(apo.loc[arm]))
+            if arm != WAIT:
+                record(f"contrast{label}:{arm}", truth[arm] - truth[WAIT], r.contrast(arm, WAIT))
+    truth = cells[0][3]
+    instruments = list(SRG_CATEGORIES)
+    true_rank = truth[instruments].rank(ascending=False, method="min")
+    sets = result.rank_sets(level=0.95, arms=instruments)
+    best = result.best_set(level=0.95, arms=instruments)
+    true_best = truth[instruments].idxmax()
+    today = {}
+    for cat in instruments:  # today's table: own starters against not-yet-starters, any job a year later
+        d = pooled_design(panels, instrument_sample, category=cat, horizons=(12,), seed=seed,
+                          outcome_cols=("employed",))
+        part = d.data.dropna(subset=["employed_h12"])
+        c = usable_covariates(part, [*d.covariates, *_municipality_effects(part)], "treated")
+        today[cat] = estimate_treatment_effect(part, "employed_h12", "treated", c, estimand="ATT").estimate
+    return {"seed": seed, "true_best": true_best, "today_pick": max(today, key=today.get),
+            "point_pick": result.potential_outcomes.loc[instruments, "estimate"].idxmax(),
+            "best_set_size": len(best), "best_set_covers": true_best in best,
+            "rank_sets_cover": bool(((sets["rank_low"] <= true_rank[sets.index])
+                                     & (true_rank[sets.index] <= sets["rank_high"])).all())}
+
+
+PARTS = ("designs", "choice")  # the three designs above; the instruments compared on one population
+
+
+def replicate(seed: int, scale: float, parts: tuple[str, ...] = PARTS) -> tuple[list[dict], dict]:
     from wi_pipeline.estimation import estimate_discontinuity, estimate_treatment_effect, naive_difference
     from wi_pipeline.lib.designs import combined_sample, exemption_rd_sample, instrument_sample, usable_covariates
     from wi_pipeline.synthetic.config import SyntheticConfig
-    from wi_pipeline.synthetic.truth import planted_effects
+    from wi_pipeline.synthetic.truth import planted_effects, potential_outcomes
     from wi_pipeline.synthetic.world import simulate_world
 
     warnings.filterwarnings("ignore")
     world = simulate_world(SyntheticConfig(seed=seed, scale=scale))
-    truth = planted_effects(world)
     panel = world.panel.rename(columns={"person_id": "pseudo_id"})
     rows = []
 
@@ -57,6 +122,13 @@ def replicate(seed: int, scale: float) -> list[dict]:
     def aligned_truth(df, covs):
         return estimate_treatment_effect(df, "true_effect_h12", "treated", covs, estimand="ATT").estimate
 
+    if "choice" in parts:
+        ranks = _instrument_choice(seed, potential_outcomes(world.config, horizons=(12,)), panel, record)
+    else:
+        ranks = {"seed": seed}
+    if "designs" not in parts:
+        return rows, ranks
+    truth = planted_effects(world, instrument_choice=False)
     d = instrument_sample(panel, "scholing", horizons=(12,), seed=seed, outcome_cols=("employed", "true_effect"))
     df = d.data.dropna(subset=["employed_h12"])
     covs = usable_covariates(df, d.covariates, "treated")
@@ -79,14 +151,64 @@ def replicate(seed: int, scale: float) -> list[dict]:
            estimate_treatment_effect(pair, "employed_h12", "treated", covs, estimand="ATT", cluster="pseudo_id"),
            naive_difference(pair, "employed_h12", "treated", cluster="pseudo_id"),
            structural=truth["combined_approach"]["att"]["12"]["mediation_alone"]["effect_pp"] / 100)
-    return rows
+    return rows, ranks
 
 
-def run(reps: int, scale: float, workers: int = 2, first_seed: int = 1000) -> pd.DataFrame:
+def _as_result(row: pd.Series):
+    """An APO row as the attributes ``record`` reads."""
+    from types import SimpleNamespace
+    return SimpleNamespace(estimate=row["estimate"], std_error=row["std_error"], ci_low=row["ci_low"],
+                           ci_high=row["ci_high"])
+
+
+def run(reps: int, scale: float, workers: int = 2, first_seed: int = 1000,
+        parts: tuple[str, ...] = PARTS) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Estimates against truths (one row per replication and design) and the instrument rankings
+    (one row per replication)."""
     seeds = range(first_seed, first_seed + reps)
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        results = list(pool.map(replicate, seeds, [scale] * reps))
-    return pd.DataFrame([row for rows in results for row in rows])
+    # one BLAS thread per worker: workers that each start a thread per core slow each other down
+    saved = {k: os.environ.get(k) for k in _ONE_THREAD}
+    os.environ.update(_ONE_THREAD)
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            results = list(pool.map(replicate, seeds, [scale] * reps, [parts] * reps))
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return (pd.DataFrame([row for rows, _ in results for row in rows]),
+            pd.DataFrame([ranks for _, ranks in results]))
+
+
+def summarise_ranks(ranks: pd.DataFrame) -> pd.Series:
+    """How often the rank sets and the best set hold the truth, and how often each way of ranking
+    picks the truly best instrument."""
+    return pd.Series({
+        "reps": len(ranks),
+        "rank_sets_hold_all_true_ranks": ranks["rank_sets_cover"].mean(),
+        "best_set_holds_true_best": ranks["best_set_covers"].mean(),
+        "mean_best_set_size": ranks["best_set_size"].mean(),
+        "point_estimate_picks_true_best": (ranks["point_pick"] == ranks["true_best"]).mean(),
+        "todays_ranking_picks_true_best": (ranks["today_pick"] == ranks["true_best"]).mean(),
+        "todays_most_frequent_pick": ranks["today_pick"].mode().iloc[0],
+        "true_best_most_often": ranks["true_best"].mode().iloc[0],
+    })
+
+
+def summarise_choice(draws: pd.DataFrame) -> pd.DataFrame:
+    """Coverage and error of the instrument comparison, pooled over the arms: every APO, every
+    contrast with waiting overall, and every contrast within a subgroup (sex, health)."""
+    d = draws[draws["design"].str.startswith(("apo", "contrast"))]
+    family = np.select([d["design"].str.startswith("apo"), d["design"].str.contains(r"\[")],
+                       ["APO of each arm", "contrast with waiting, per subgroup"], "contrast with waiting")
+    d = d.assign(family=family, covered=(d["ci_low"] <= d["truth"]) & (d["truth"] <= d["ci_high"]),
+                 z=(d["estimate"] - d["truth"]) / d["std_error"])
+    g = d.groupby("family")
+    return pd.DataFrame({"intervals": g.size(), "coverage": g["covered"].mean(),
+                         "worst_arm_coverage": d.groupby(["family", "design"])["covered"].mean().groupby("family").min(),
+                         "mean_bias_over_se": g["z"].mean(), "sd_of_error_over_se": g["z"].std()})
 
 
 def summarise(draws: pd.DataFrame) -> pd.DataFrame:
@@ -116,8 +238,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
-    summary = summarise(run(args.reps, args.scale, args.workers))
+    draws, ranks = run(args.reps, args.scale, args.workers)
+    summary = summarise(draws[draws["design"].isin(DESIGNS)])
     print(summary.round(4).to_markdown())
+    print()
+    print(summarise_choice(draws).round(4).to_markdown())
+    print()
+    print(summarise_ranks(ranks).to_markdown())
     print(f"\n{args.reps} replications at scale {args.scale} in {time.perf_counter() - t0:.0f}s")
     return 0
 

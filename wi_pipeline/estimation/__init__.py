@@ -2,6 +2,13 @@
 
 from .discontinuity import binned_means, estimate_discontinuity
 from .event_study import estimate_event_study
+from .multivalued import (
+    BLPResult,
+    MultivaluedTreatmentResult,
+    estimate_multivalued_treatment,
+    estimate_multivalued_treatments,
+)
+from .ranks import best_set, rank_confidence_sets
 from .results import DiscontinuityResult, EffectResult, EventStudyResult, TreatmentEffectResult, WaldTest
 from .treatment import estimate_treatment_effect, estimate_treatment_effects, naive_difference
 
@@ -9,12 +16,18 @@ __all__ = [
     "estimate_treatment_effect",
     "estimate_treatment_effects",
     "naive_difference",
+    "estimate_multivalued_treatment",
+    "estimate_multivalued_treatments",
     "estimate_discontinuity",
     "binned_means",
     "estimate_event_study",
+    "rank_confidence_sets",
+    "best_set",
     "EffectResult",
     "TreatmentEffectResult",
     "DiscontinuityResult",
     "EventStudyResult",
     "WaldTest",
+    "MultivaluedTreatmentResult",
+    "BLPResult",
 ]

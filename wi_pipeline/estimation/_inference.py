@@ -27,6 +27,36 @@ def if_std_error(psi: np.ndarray, clusters: np.ndarray | None) -> tuple[float, i
     return float(np.sqrt(total * g / (g - 1)) / n), n_clusters
 
 
+def if_covariance(psi: np.ndarray, clusters: np.ndarray | None) -> tuple[np.ndarray, int | None]:
+    """Joint covariance of several estimates from their influence functions (the columns of psi, n x k).
+
+    The matrix version of `if_std_error` (its diagonal is the squared SEs): summed per cluster
+    when clusters are given, with the same G/(G-1) correction.
+    """
+    psi = np.asarray(psi, dtype=float)
+    if psi.ndim == 1:
+        psi = psi[:, None]
+    n = psi.shape[0]
+    if clusters is None:
+        sums, n_clusters = psi, None
+    else:
+        g = int(clusters.max()) + 1
+        sums = np.column_stack([np.bincount(clusters, weights=col, minlength=g) for col in psi.T])
+        n_clusters = g
+    return meat_covariance(sums.T @ sums, n, sums.shape[0]), n_clusters
+
+
+def meat_covariance(meat: np.ndarray, n: int, g: int) -> np.ndarray:
+    """Covariance from the cross-product of per-cluster (or per-row) influence-function sums.
+
+    meat = sum over the g clusters of Psi_g Psi_g' with Psi_g the sum of psi over the rows of
+    cluster g; n is the number of rows psi averages over. NaN when there are fewer than 2 clusters.
+    """
+    if g < 2:
+        return np.full(np.shape(meat), np.nan)
+    return np.asarray(meat, dtype=float) * (g / (g - 1)) / n**2
+
+
 def interval(estimate: float, se: float, df: float | None = None, level: float = 0.95) -> tuple[float, float, float]:
     """CI bounds and two-sided p-value: normal when df is None, else Student t with df."""
     if not np.isfinite(se) or se <= 0:
@@ -39,3 +69,22 @@ def interval(estimate: float, se: float, df: float | None = None, level: float =
         q = stats.t.ppf(1 - alpha / 2, df)
         p = 2 * stats.t.sf(abs(estimate / se), df)
     return float(estimate - q * se), float(estimate + q * se), float(p)
+
+
+def holm(p: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjustment; NaN p-values stay NaN and do not count as tests.
+
+    (statsmodels' multipletests runs a full garbage collection per call: far too slow for
+    hundreds of families.)
+    """
+    p = np.asarray(p, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = ~np.isnan(p)
+    m = int(ok.sum())
+    if m:
+        order = np.argsort(p[ok], kind="stable")
+        stepped = np.maximum.accumulate((m - np.arange(m)) * p[ok][order]).clip(max=1.0)
+        adjusted = np.empty(m)
+        adjusted[order] = stepped
+        out[ok] = adjusted
+    return out

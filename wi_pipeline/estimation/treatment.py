@@ -82,12 +82,23 @@ def _fit_propensity(data: _Data, start: np.ndarray | None = None) -> tuple[np.nd
     return ps, gamma, converged
 
 
+def _wls(X: np.ndarray, y: np.ndarray, w: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted least squares of y on X: beta and the (pseudo-)inverse of X'WX / n.
+
+    n is the size of the whole sample the influence functions average over (rows with w = 0,
+    e.g. other arms, may be left out of X). The influence function of beta is
+    (X * (w * (y - X @ beta))[:, None]) @ Binv.
+    """
+    B = (X * w[:, None]).T @ X / n
+    Binv = np.linalg.pinv(B)
+    beta = Binv @ ((X * w[:, None]).T @ y / n)
+    return beta, Binv
+
+
 def _ols_arm(data: _Data, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(W)LS of y on X within one arm: fitted values for everyone and the influence function of beta."""
     X, y, w = data.X, data.y, data.s * mask
-    B = (X * w[:, None]).T @ X / data.n
-    Binv = np.linalg.pinv(B)
-    beta = Binv @ ((X * w[:, None]).T @ y / data.n)
+    beta, Binv = _wls(X, y, w, data.n)
     m = X @ beta
     if_beta = (X * (w * (y - m))[:, None]) @ Binv
     return m, if_beta

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from wi_pipeline.lib.layout import SRG_CATEGORIES
+from wi_pipeline.lib.layout import SRG_CATEGORIES, SUBSIDISED_JOB_INSTRUMENTS
 
 # Subgroups for heterogeneity: column -> plain label. Values are fixed per person at baseline.
 SUBGROUPS = {
@@ -67,11 +67,11 @@ def usable_covariates(df: pd.DataFrame, covariates, treatment: str | None = None
     return [c for c, k in zip(cols, keep) if k]
 
 
-def _children_band(n: pd.Series) -> pd.Series:
+def children_band(n: pd.Series) -> pd.Series:
     return pd.cut(n.astype(float), [-1, 0, 1, 2, np.inf], labels=["0", "1", "2", "3+"]).astype(str)
 
 
-def _age_band(age: pd.Series) -> pd.Series:
+def age_band(age: pd.Series) -> pd.Series:
     return pd.cut(age.astype(float), [0, 27, 40, 55, 200], right=False,
                   labels=["18-26", "27-39", "40-54", "55+"]).astype(str)
 
@@ -87,9 +87,9 @@ def add_covariates(df: pd.DataFrame) -> pd.DataFrame:
     out["single_parent_num"] = out["single_parent"].astype(float)
     out["married"] = (out["marital_status"] == "married").astype(float)
     out["origin_nl"] = (out["origin"] == "Nederland").astype(float)
-    out["children"] = _children_band(out["n_children"])
+    out["children"] = children_band(out["n_children"])
     out["health"] = np.where(out["poor_health"].astype("boolean").fillna(False), "poor", "good")
-    out["age_band"] = _age_band(out["age"])
+    out["age_band"] = age_band(out["age"])
     out["marital_status"] = out["marital_status"].astype(str)
     out["sex"] = out["sex"].astype(str)
     out["origin"] = out["origin"].astype(str)
@@ -139,6 +139,15 @@ def _lead(values: np.ndarray, codes: np.ndarray, rows: np.ndarray, h: int) -> np
     out = np.full(len(rows), np.nan)
     out[ok] = values[target[ok]]
     return out
+
+
+def _sample_per_month(month_of: np.ndarray, quota: np.ndarray, seed: int) -> np.ndarray:
+    """A random ``quota[m]`` of the rows of each month m (all when fewer), with a fixed seed."""
+    order = np.lexsort((np.random.default_rng(seed).random(len(month_of)), month_of))
+    first_in_month = np.searchsorted(month_of[order], np.arange(len(quota)))
+    rank = np.empty(len(month_of), dtype=np.int64)
+    rank[order] = np.arange(len(order)) - first_in_month[month_of[order]]
+    return rank < quota[month_of]
 
 
 RD_ELIGIBILITY_AGES = (24, 35)
@@ -214,31 +223,120 @@ def instrument_sample(
     treated_rows, control_rows = np.flatnonzero(starter), np.flatnonzero(control)
     months, month_of_control = np.unique(month[control_rows], return_inverse=True)
     quota = pd.Series(month[treated_rows]).value_counts().reindex(months, fill_value=0).to_numpy() * controls_per_starter
-    order = np.lexsort((np.random.default_rng(seed).random(len(control_rows)), month_of_control))
-    first_in_month = np.searchsorted(month_of_control[order], np.arange(len(months)))
-    rank = np.empty(len(control_rows), dtype=np.int64)
-    rank[order] = np.arange(len(order)) - first_in_month[month_of_control[order]]
-    rows = np.sort(np.concatenate([treated_rows, control_rows[rank < quota[month_of_control]]]))
+    picked = _sample_per_month(month_of_control, quota, seed)
+    rows = np.sort(np.concatenate([treated_rows, control_rows[picked]]))
     s = p.iloc[rows].reset_index(drop=True)
     s["treated"] = starter[rows].astype(float)
     for c in outcome_cols:
         values = p[c].to_numpy(dtype=float, na_value=np.nan)
         for h in horizons:
             s[f"{c}_h{h}"] = _lead(values, codes, rows, h)
+    s, covs = _start_month_covariates(s)
+    outcomes = tuple(f"{c}_h{h}" for h in horizons for c in outcome_cols)
+    return DesignSample(f"instrument:{category}", s.reset_index(drop=True), outcomes, "treated", covs)
+
+
+DURATION_BANDS = ((0, 6), (6, 12), (12, 24), (24, 36), (36, 60))
+
+
+def _start_month_covariates(s: pd.DataFrame) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """Covariates measured in the month of the (possible) start: demographics, elapsed benefit
+    duration in bands (caseworkers act on it), this month's work, labour-market history, calendar year."""
     s = add_covariates(s)
     dur = s["bijstand_duration_months"].astype(float)
     s["duration"] = dur
-    for lo, hi in ((0, 6), (6, 12), (12, 24), (24, 48)):
+    for lo, hi in DURATION_BANDS:
         s[f"dur_{lo}_{hi}"] = ((dur >= lo) & (dur < hi)).astype(float)
     s["employed_now"] = s["employed"].astype(float)
     s["year"] = s["month"].dt.year
     year_dummies = pd.get_dummies(s["year"], prefix="y", drop_first=True, dtype=float)
     s = pd.concat([s, year_dummies], axis=1)
-    covs = (*BASE_COVARIATES, "duration", "dur_0_6", "dur_6_12", "dur_12_24", "dur_24_48", "employed_now",
+    covs = (*BASE_COVARIATES, "duration", *(f"dur_{lo}_{hi}" for lo, hi in DURATION_BANDS), "employed_now",
             *HISTORY_COVARIATES, *year_dummies.columns)
-    outcomes = tuple(f"{c}_h{h}" for h in horizons for c in outcome_cols)
     s["pseudo_id"] = s["pseudo_id"].astype(str)
-    return DesignSample(f"instrument:{category}", s.reset_index(drop=True), outcomes, "treated", covs)
+    return s, covs
+
+
+WAIT = "wait"  # the arm of those who start no instrument this month
+CHOICE_HORIZONS = (3, 6, 12, 24, 36)  # 3: lock-in, while most instruments still run
+CUMULATIVE_MONTHS = 24
+ANY_JOB_HORIZON = 12  # any job, placements included: shown next to regular work, never ranked
+# Conditions that caseworkers act on when they offer an instrument, beyond the shared covariates.
+CHOICE_COVARIATES = ("age_under_30", "age_50_plus", "divorced", "widowed", "debt_assistance_now")
+
+
+def regular_work(panel: pd.DataFrame) -> np.ndarray:
+    """Employed in a month in which no wage-cost subsidy or sheltered-work placement runs: the job a
+    municipality wants people to reach, not the placement it pays for."""
+    placed = panel[[f"instr_{c}" for c in SUBSIDISED_JOB_INSTRUMENTS]].to_numpy(dtype=bool).any(axis=1)
+    return panel["employed"].to_numpy(dtype=float, na_value=np.nan) * ~placed
+
+
+def instrument_choice_sample(panel: pd.DataFrame, horizons: tuple[int, ...] = CHOICE_HORIZONS,
+                             waits_per_starter: int = 5, seed: int = 0) -> DesignSample:
+    """Every instrument and waiting, compared on one population.
+
+    The population is every month on bijstand of a person who has not started any instrument yet:
+    that month they start one of the instruments, or start nothing (wait, and perhaps start one
+    later: the comparison is starting now against the municipality's usual course). Months in which
+    two instruments start are left out and counted (``attrs["simultaneous_starts"]``). All starters
+    are kept; waiting months are sampled per calendar month in proportion to their number, with
+    ``sampling_weight`` = waiting months / sampled ones, so weighted sums stay population sums.
+    """
+    p = panel if set(HISTORY_COVARIATES) <= set(panel.columns) else add_history(panel)
+    p, codes = _grouped_per_person(p)
+    since = p[[f"months_since_start_{c}" for c in SRG_CATEGORIES]].to_numpy(dtype=float, na_value=np.nan)
+    now = since == 0
+    n_now = now.sum(axis=1)
+    first = p["on_bijstand"].to_numpy(dtype=bool) & (np.isnan(since) | now).all(axis=1)
+    starters = np.flatnonzero(first & (n_now == 1))
+    waiting = np.flatnonzero(first & (n_now == 0))
+    month = p["month"].to_numpy()
+    rate = min(1.0, waits_per_starter * len(starters) / max(len(waiting), 1))
+    months, month_of = np.unique(month[waiting], return_inverse=True)
+    available = np.bincount(month_of, minlength=len(months))
+    quota = np.maximum(1, np.round(rate * available)).astype(np.int64)
+    sampled = _sample_per_month(month_of, quota, seed)
+    rows = np.concatenate([starters, waiting[sampled]])
+    weight = np.concatenate([np.ones(len(starters)), (available / quota)[month_of[sampled]]])
+    order = np.argsort(rows, kind="stable")
+    rows, weight = rows[order], weight[order]
+
+    s = p.iloc[rows].reset_index(drop=True)
+    arm_index = np.where(n_now[rows] == 1, now[rows].argmax(axis=1), len(SRG_CATEGORIES))
+    s["arm"] = np.array([*SRG_CATEGORIES, WAIT])[arm_index]
+    s["sampling_weight"] = weight
+    regular = regular_work(p)
+    series = {"regular_work": regular,
+              "self_sufficient": p["self_sufficient"].to_numpy(dtype=float, na_value=np.nan),
+              "employed": p["employed"].to_numpy(dtype=float, na_value=np.nan)}
+    outcomes = []
+    for h in horizons:
+        for name, values in series.items():
+            if name == "employed" and h != ANY_JOB_HORIZON or name == "self_sufficient" and h < 6:
+                continue
+            s[f"{name}_h{h}"] = _lead(values, codes, rows, h)
+            outcomes.append(f"{name}_h{h}")
+    running = np.concatenate([[0.0], np.cumsum(np.nan_to_num(regular))])
+    end = _lead(np.arange(len(p), dtype=float), codes, rows, CUMULATIVE_MONTHS)  # NaN past the window
+    ok = ~np.isnan(end)
+    total = np.full(len(rows), np.nan)
+    total[ok] = running[end[ok].astype(np.int64) + 1] - running[rows[ok] + 1]
+    s[f"regular_work_months_{CUMULATIVE_MONTHS}"] = total
+    outcomes.append(f"regular_work_months_{CUMULATIVE_MONTHS}")
+
+    s, covs = _start_month_covariates(s)
+    s["age_under_30"] = (s["age"] < 30).astype(float)
+    s["age_50_plus"] = (s["age"] >= 50).astype(float)
+    s["divorced"] = (s["marital_status"] == "divorced").astype(float)
+    s["widowed"] = (s["marital_status"] == "widowed").astype(float)
+    s["debt_assistance_now"] = s["debt_assistance"].astype(float)
+    # this month's work follows the choice (a subsidised or sheltered placement is a job from its first
+    # month): adjusting for it would take part of the effect away
+    covs = tuple(c for c in covs if c != "employed_now")
+    design = DesignSample("instrument_choice", s, tuple(outcomes), "arm", (*covs, *CHOICE_COVARIATES))
+    design.data.attrs["simultaneous_starts"] = int((first & (n_now > 1)).sum())
+    return design
 
 
 COMBINED_ARMS = ("both", "mediation", "neither", "debt_only")

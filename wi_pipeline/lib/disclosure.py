@@ -18,6 +18,7 @@ No Dagster import: estimators and notebooks use this directly.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Iterable, Sequence
@@ -279,6 +280,193 @@ def suppress_bins(
             and str(c).lower() not in _BIN_POSITION_COLS
         ]
     return suppress_cells(bins, count_col, list(value_cols), rules, group_cols=group_cols)
+
+
+# ---------------------------------------------------------------------------------------------
+# Effect tables: one row per estimate (measure, municipality, subgroup, outcome, horizon, contrast)
+# ---------------------------------------------------------------------------------------------
+
+FEWER_THAN = "fewer than"  # reasons written where the estimates are made: "fewer than 10 persons ..."
+
+
+def dominated_amount(part: pd.DataFrame, outcome: str, arms: pd.Series, rules: DisclosureRules) -> bool:
+    """An amount outcome (hours, care costs) whose arm total one person dominates may not be published:
+    the arm's mean would reveal that person's amount. Shares (0/1 outcomes) have no such contributor."""
+    y = part[outcome]
+    if y.dropna().isin([0, 1]).all():
+        return False
+    # a person can be in both arms (a control who starts later, a parent on both sides of the cutoff)
+    return any(not check_dominance(y[arm].abs().groupby(part.loc[arm, "pseudo_id"], observed=True).sum(), rules)
+               for arm in (arms, ~arms))
+
+
+def dominance_reason(part: pd.DataFrame, outcome: str, arms: pd.Series, rules: DisclosureRules) -> str | None:
+    """The reason to withhold an estimate whose arm total one person dominates, else None."""
+    if dominated_amount(part, outcome, arms, rules):
+        return f"{DOMINANCE}: one person holds over {rules.dominance_share:.0%} of an arm's total"
+    return None
+
+
+
+
+_CELL_KEYS = ["measure", "outcome", "horizon", "contrast", "subgroup", "subgroup_value"]
+# blanked in a withheld row (its counts too where they are sensitive, see count_sensitive)
+WITHHELD_VALUES = ("estimate", "std_error", "ci_low", "ci_high", "p_value", "p_adjusted", "df_resid", "mde_80",
+                   "level_treated", "level_control", "rank", "rank_low", "rank_high", "in_best_set",
+                   "heterogeneity_p")
+
+
+def _complementary_rows(t: pd.DataFrame, withheld: pd.Series, count_col: str, rules: DisclosureRules) -> pd.Index:
+    """Rows to withhold so that no withheld arm count can be recovered by subtraction from its parent.
+
+    Only breakdowns whose counts can nest in the parent are considered: where a person's subgroup
+    changes over time (controls are person-months) the children overlap, and subtraction yields
+    no group's count. RD subgroups have their own bandwidths, so their counts nest only roughly;
+    they are treated as nested, which can only withhold more.
+    """
+    family = t["gemeente"] + "|" + t["measure"] + "|" + t["outcome"] + "|" + t["horizon"].astype(str) + "|" + t["contrast"]
+    counts = pd.DataFrame({
+        "n": t[count_col].astype(float).where(~withheld),  # a withheld row counts as withheld
+        "_group": family + "|" + t["subgroup"] + "=" + t["subgroup_value"],
+        "_parent": (family + "|all=all").where(t["subgroup"] != "all"),
+        "_breakdown": family + "|" + t["subgroup"],
+        "_family": family,
+    })
+    parent_n = t.loc[t["subgroup"] == "all"].assign(_f=family).set_index("_f")[count_col].astype(float)
+    child_sum = t[count_col].astype(float).groupby(counts["_breakdown"]).transform("sum")
+    use = (t["subgroup"] == "all") | (child_sum <= counts["_family"].map(parent_n))
+    comp = suppress_cells(counts.loc[use, ["n", "_group", "_parent", "_breakdown"]], "n", [], rules,
+                          nested=Nested("_group", "_parent", "_breakdown"))
+    return comp.index[comp["suppressed"].to_numpy() & ~withheld.loc[comp.index].to_numpy()]
+
+
+def reason_in_words(reason: str) -> str:
+    """Why a row is withheld, for a reader who does not know the output rules."""
+    reason = "" if reason is None or (isinstance(reason, float) and np.isnan(reason)) else str(reason)
+    if not reason:
+        return ""
+    if reason == PRIMARY or reason.startswith(FEWER_THAN):
+        return "too few persons: every published number covers at least 10 persons in each group compared"
+    if reason == COMPLEMENTARY:
+        return ("withheld so that a smaller withheld group cannot be worked out by subtracting published "
+                "numbers from each other")
+    if reason == MODEL_DF:
+        return "the model has fewer than 10 degrees of freedom, too few for a publishable estimate"
+    if reason.startswith(DOMINANCE):
+        return "one person accounts for more than half of a group's total, so the average would reveal them"
+    if reason.startswith(NOT_ESTIMABLE):
+        return "could not be estimated on these data (the groups compared do not overlap enough)"
+    return reason
+
+
+NOT_ESTIMABLE = "not estimable"  # reasons written where an estimate fails: "not estimable: ..."
+
+
+def count_sensitive(reasons: pd.Series) -> pd.Series:
+    """Withheld rows whose persons-per-arm counts must stay hidden. Only a row withheld for a model
+    reason (not estimable, too few degrees of freedom) or for dominance is known to have 10+ persons
+    per arm, so its counts give nothing away; any other reason, or none, is taken as sensitive."""
+    r = reasons.fillna("").astype(str)
+    return ~(r.eq(MODEL_DF) | r.str.startswith(NOT_ESTIMABLE) | r.str.startswith(DOMINANCE))
+
+
+def _exposed_by_municipal_tables(t: pd.DataFrame, withheld: pd.Series, reasons: pd.Series,
+                                 municipal: pd.DataFrame, rules: DisclosureRules) -> pd.Index:
+    """Pooled rows to withhold because, with the published municipal tables, they would give back a
+    count-sensitive municipal count: the G4 sample is the four municipal samples stacked, so its
+    count minus the published cities' counts is what the withheld cities hold. Counts of rows
+    withheld for a model reason are taken as known to a reader (they may follow from that city's own
+    table), so they never hide a sensitive count and never withhold a pooled row by themselves.
+    RD counts are persons within each estimate's own bandwidth, which do not add up across cities:
+    not compared."""
+    m = municipal.assign(_withheld=municipal["suppressed"].astype(bool))
+    m["_sensitive"] = m["_withheld"] & count_sensitive(m["suppression_reason"])
+    m["_key"] = m[_CELL_KEYS].astype(str).agg("|".join, axis=1)
+    key = t[_CELL_KEYS].astype(str).agg("|".join, axis=1)
+    n_sensitive = m.groupby("_key")["_sensitive"].sum()
+    exposed = pd.Series(False, index=t.index)
+    within_bandwidth = (t["measure"] == "exemption_9a") & ~t["contrast"].str.startswith("event study")
+    for col in ("n_treated", "n_control"):
+        known = m[col].astype(float).where(~m["_sensitive"])  # shown, also in rows withheld for a model reason
+        sensitive_sum = t[col].astype(float) - key.map(known.groupby(m["_key"]).sum(min_count=0)).fillna(0.0)
+        k = key.map(n_sensitive).fillna(0)
+        exposed |= (k == 1) | ((k > 1) & (sensitive_sum < rules.min_units))
+    already = withheld & count_sensitive(reasons)
+    return t.index[exposed.to_numpy() & ~within_bandwidth.to_numpy() & ~already.to_numpy()]
+
+
+def apply_disclosure(table: pd.DataFrame, rules: DisclosureRules = DisclosureRules(),
+                     municipal: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Publishable effect table: small arms, small models and what they expose are withheld, not dropped.
+
+    Primary suppression: an arm under ``min_units`` persons or a model under ``min_df``. Then
+    complementary suppression on each arm, within the table and, for a pooled table, against the
+    published ``municipal`` tables it adds up from, repeated until nothing changes. Only counts under
+    the threshold are protected: a row withheld for a model reason keeps its persons per arm. A
+    withheld row keeps its labels, reason and (where not sensitive) counts; a published row keeps the
+    diagnostics the rules allow.
+    """
+    t = table.copy()
+    pre_suppressed, pre_reason = t.pop("suppressed").astype(bool), t.pop("suppression_reason")
+    primary = suppress_effect_table(t, rules)
+    hidden = primary["suppressed"] | pre_suppressed
+    reason = pd.Series(np.where(pre_suppressed, pre_reason, primary["suppression_reason"].fillna("")),
+                       index=t.index, dtype=object)
+    while True:
+        sensitive = hidden & count_sensitive(reason)
+        newly = _complementary_rows(t, sensitive, "n_treated", rules).union(
+            _complementary_rows(t, sensitive, "n_control", rules))
+        if municipal is not None and len(municipal):
+            newly = newly.union(_exposed_by_municipal_tables(t, hidden, reason, municipal, rules))
+        if newly.empty:
+            break
+        hidden.loc[newly] = True
+        reason.loc[newly] = COMPLEMENTARY
+    out = t.copy()
+    out["suppressed"], out["suppression_reason"] = hidden, reason.where(hidden, "")
+    values = [c for c in WITHHELD_VALUES if c in out.columns]
+    out.loc[hidden, values] = np.nan
+    out.loc[hidden & count_sensitive(reason), list(EFFECT_COUNT_COLS)] = np.nan
+    out.loc[hidden, ["method"]] = ""
+    out.loc[hidden, ["diagnostics"]] = "{}"
+    shown = out.index[~hidden]
+    out.loc[shown, "diagnostics"] = [
+        json.dumps(publishable_diagnostics(json.loads(d), rules), sort_keys=True, default=str)
+        for d in out.loc[shown, "diagnostics"]]
+    return out[list(table.columns)]
+
+
+def disclosure_violations(table: pd.DataFrame, rules: DisclosureRules = DisclosureRules(),
+                          municipal: pd.DataFrame | None = None) -> list[str]:
+    """What in a published effect table breaks the output rules (empty when it may be published).
+
+    A pooled table is checked against the published ``municipal`` tables it adds up from: no published
+    G4 row may give back a withheld municipal count. Within one table, which breakdowns nest needs
+    the withheld counts themselves, so that part of complementary suppression (like the dominance
+    rule, which needs the persons' amounts) is applied by ``apply_disclosure`` and tested there.
+    """
+    hidden_mask = table["suppressed"].astype(bool)
+    sensitive = hidden_mask & count_sensitive(table["suppression_reason"])
+    shown, hidden = table[~hidden_mask], table[hidden_mask]
+    problems = []
+    for col in EFFECT_COUNT_COLS:
+        bad = int((table.loc[~sensitive, col].astype(float) < rules.min_units).sum())
+        if bad:
+            problems.append(f"{bad} rows showing {col} under {rules.min_units}")
+    bad_df = int(((shown["df_resid"].astype(float) < rules.min_df) | shown["df_resid"].isna()).sum())
+    if bad_df:
+        problems.append(f"{bad_df} published rows from a model with under {rules.min_df} degrees of freedom")
+    values = [c for c in WITHHELD_VALUES if c in table.columns]
+    if (hidden[values].notna().any().any() or table.loc[sensitive, list(EFFECT_COUNT_COLS)].notna().any().any()
+            or (hidden["diagnostics"] != "{}").any() or (hidden["method"] != "").any()):
+        problems.append("withheld rows still show values")
+    diag_problems = sorted({p for d in shown["diagnostics"] for p in diagnostics_violations(json.loads(d), rules)})
+    problems += [f"published rows: {p}" for p in diag_problems]
+    if municipal is not None and len(municipal):
+        exposing = len(_exposed_by_municipal_tables(table, hidden_mask, table["suppression_reason"], municipal, rules))
+        if exposing:
+            problems.append(f"{exposing} published rows would give back a withheld municipal count by subtraction")
+    return problems
 
 
 # ---------------------------------------------------------------------------------------------

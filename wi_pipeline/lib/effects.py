@@ -15,20 +15,67 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from wi_pipeline.lib.designs import (HORIZONS, LOCK_IN_HORIZON, SUBGROUPS, add_history, combined_sample,
-                                     exemption_rd_sample, instrument_sample, usable_covariates)
-from wi_pipeline.lib.designs import RD_CUTOFF
-from wi_pipeline.lib.disclosure import (DOMINANCE, DisclosureRules, Nested, check_dominance, diagnostics_violations,
-                                        publishable_diagnostics, suppress_cells, suppress_effect_table)
+from wi_pipeline.estimation._inference import holm
+from wi_pipeline.lib.designs import (CUMULATIVE_MONTHS, RD_CUTOFF, SUBGROUPS, WAIT, add_history, combined_sample,
+                                     exemption_rd_sample, instrument_choice_sample, usable_covariates)
+from wi_pipeline.lib.disclosure import FEWER_THAN, NOT_ESTIMABLE, DisclosureRules, dominance_reason
 from wi_pipeline.lib.layout import SRG_CATEGORIES
 
 EFFECT_COLUMNS = [
-    "measure", "gemeente", "subgroup", "subgroup_value", "outcome", "horizon", "contrast", "estimate", "std_error",
-    "ci_low", "ci_high", "p_value", "p_adjusted", "n_treated", "n_control", "df_resid", "method", "diagnostics",
-    "suppressed", "suppression_reason",
+    "measure", "gemeente", "subgroup", "subgroup_value", "outcome", "outcome_label", "unit", "horizon", "contrast",
+    "comparison", "estimate", "std_error", "ci_low", "ci_high", "p_value", "p_adjusted", "mde_80", "level_treated",
+    "level_control", "n_treated", "n_control", "df_resid", "rank", "rank_low", "rank_high", "in_best_set",
+    "heterogeneity_p", "heterogeneity_test", "method", "diagnostics", "suppressed", "suppression_reason",
 ]
 POOLED = "G4"
-SUBGROUP_HORIZON = 12  # subgroup heterogeneity is estimated at this horizon for the instruments
+SUBGROUP_HORIZON = 12  # subgroup heterogeneity of the instruments is estimated at this horizon
+CHOICE = "instrument_choice"
+# (z_0.975 + z_0.80): the true effect an estimate with this standard error detects with 80% power
+MDE_FACTOR = 2.8016
+
+SHARE = "share of persons (0.01 = 1 percentage point)"
+OUTCOMES_IN_WORDS = {
+    "regular_work": ("in regular work: a job that is not a running wage-cost subsidy or sheltered-work placement",
+                     SHARE),
+    "employed": ("in any job, subsidised and sheltered work included", SHARE),
+    "self_sufficient": ("self-sufficient: not on bijstand", SHARE),
+    f"regular_work_months_{CUMULATIVE_MONTHS}": (f"months in regular work in the {CUMULATIVE_MONTHS} months after the "
+                                                 "start", "months"),
+    "hours": ("hours worked in the month", "hours per month"),
+    "care_costs_total": ("healthcare costs in the calendar year", "euros per person per year"),
+}
+
+
+def outcome_in_words(outcome: str, horizon: int, measure: str) -> tuple[str, str]:
+    """What an outcome measures, when, and in which unit."""
+    label, unit = OUTCOMES_IN_WORDS.get(outcome, (outcome, ""))
+    if measure == "exemption_9a":
+        return f"{label}, in the month (by the youngest child's age in months)", unit
+    if outcome.startswith("regular_work_months"):
+        return label, unit
+    when = f"{horizon} months after the start"
+    if measure == CHOICE and horizon == 3:
+        when += " (lock-in: most instruments still run)"
+    return f"{label}, {when}", unit
+
+
+def comparison_in_words(measure: str, contrast: str) -> str:
+    """Who is compared with whom, for a reader who has not seen the design."""
+    if measure == CHOICE:
+        instrument = contrast.split(" vs ")[0]
+        return (f"starting {instrument} in a month, against starting no instrument that month (waiting), for "
+                "everyone on bijstand who has not had an instrument yet")
+    if measure == "combined":
+        arms = {"both": "job mediation while debt assistance runs", "mediation": "job mediation alone",
+                "neither": "no job mediation yet", "debt_only": "debt assistance alone"}
+        a, b = contrast.split(" vs ")
+        return f"people with problematic debt: {arms.get(a, a)}, against {arms.get(b, b)}"
+    if contrast.startswith("event study"):
+        return "single parents on bijstand: the 12 months after the youngest child's 5th birthday against the 12 before"
+    if contrast.startswith("exemption"):
+        return ("single parents on bijstand: the effect of the art. 9a exemption for parents whom the 5th birthday "
+                "moves out of it (fuzzy regression discontinuity)")
+    return "single parents on bijstand: just after the youngest child's 5th birthday against just before"
 
 
 def _scalar_diagnostics(diag: dict) -> str:
@@ -47,6 +94,8 @@ def _scalar_diagnostics(diag: dict) -> str:
 
 def _row(base: dict, result=None, reason: str | None = None, n=(0, 0)) -> dict:
     row = {**base, "estimate": np.nan, "std_error": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan,
+           "level_treated": np.nan, "level_control": np.nan, "rank": np.nan, "rank_low": np.nan, "rank_high": np.nan,
+           "in_best_set": np.nan, "heterogeneity_p": np.nan, "heterogeneity_test": "",
            "n_treated": n[0], "n_control": n[1], "df_resid": np.nan, "method": "", "diagnostics": "{}",
            "suppressed": reason is not None, "suppression_reason": reason or ""}
     if result is not None:
@@ -102,26 +151,9 @@ def _try(fn, base, n, persons=None, **kw):
     try:
         result = fn(**kw)
     except (ValueError, np.linalg.LinAlgError) as err:
-        return _row(base, reason=f"not estimable: {err}"[:200], n=n)
+        return _row(base, reason=f"{NOT_ESTIMABLE}: {err}"[:200], n=n)
     row = _row(base, result)
     return row if persons is None else _with_persons(row, persons(result))
-
-
-def _dominated(part: pd.DataFrame, outcome: str, arms: pd.Series, rules: DisclosureRules) -> bool:
-    """An amount outcome (hours, care costs) whose arm total one person dominates may not be published:
-    the arm's mean would reveal that person's amount. Shares (0/1 outcomes) have no such contributor."""
-    y = part[outcome]
-    if y.dropna().isin([0, 1]).all():
-        return False
-    # a person can be in both arms (a control who starts later, a parent on both sides of the cutoff)
-    return any(not check_dominance(y[arm].abs().groupby(part.loc[arm, "pseudo_id"], observed=True).sum(), rules)
-               for arm in (arms, ~arms))
-
-
-def _dominance_reason(part, outcome, arms, rules) -> str | None:
-    if _dominated(part, outcome, arms, rules):
-        return f"{DOMINANCE}: one person holds over {rules.dominance_share:.0%} of an arm's total"
-    return None
 
 
 def _rd_persons(part: pd.DataFrame):
@@ -151,7 +183,7 @@ def exemption_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups:
     design = pooled_design(panels, exemption_rd_sample)
     df = design.data
     fe = _municipality_effects(df)
-    small = f"fewer than {rules.min_units} persons on a side"
+    small = f"{FEWER_THAN} {rules.min_units} persons on a side"
     rows = []
     for sub, value, part in _subsets(df, subgroups):
         past = part["running"] >= RD_CUTOFF
@@ -160,7 +192,7 @@ def exemption_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups:
         for i, outcome in enumerate(design.outcome_columns):
             base = dict(measure="exemption_9a", gemeente=gemeente, subgroup=sub, subgroup_value=value,
                         outcome=outcome, horizon=0, contrast="child aged 60+ months vs under 60 (reduced form)")
-            reason = small if min(n) < rules.min_units else _dominance_reason(part, outcome, past, rules)
+            reason = small if min(n) < rules.min_units else dominance_reason(part, outcome, past, rules)
             if reason:
                 rows.append(_row(base, reason=reason, n=n))
                 continue
@@ -185,33 +217,6 @@ def exemption_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups:
     return rows
 
 
-def instrument_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups: Iterable[str] = tuple(SUBGROUPS),
-                       categories: Iterable[str] = SRG_CATEGORIES,
-                       rules: DisclosureRules = DisclosureRules()) -> list[dict]:
-    """Per instrument and horizon, both outcomes overall; heterogeneity in both a year after the start
-    (measured on the same rows, so one propensity model per subgroup serves both)."""
-    rows = []
-    panels = {gm: add_history(p) for gm, p in panels.items()}  # once, not per instrument
-    for cat in categories:
-        design = pooled_design(panels, instrument_sample, category=cat)
-        df = design.data
-        covariates = [*design.covariates, *_municipality_effects(df)]
-        for h in (LOCK_IN_HORIZON, *HORIZONS):
-            def base(outcome, sub="all", value="all", h=h):
-                return dict(measure=f"instrument:{cat}", gemeente=gemeente, subgroup=sub, subgroup_value=value,
-                            outcome=outcome, horizon=h,
-                            contrast="starters vs not-yet-starters" + (" (lock-in)" if h == LOCK_IN_HORIZON else ""))
-            outcomes = {"employed": f"employed_h{h}", "self_sufficient": f"self_sufficient_h{h}"}
-            rows += _att_rows(base, df, outcomes, covariates, rules)
-            if h == SUBGROUP_HORIZON:
-                col = outcomes["employed"]
-                for sub, value, part in _subsets(df[df[col].notna()], subgroups):
-                    if sub != "all":
-                        rows += _att_rows(lambda o, sub=sub, value=value: base(o, sub, value), part,
-                                          outcomes, covariates, rules)
-    return rows
-
-
 def _att_rows(base, part: pd.DataFrame, outcomes: dict[str, str], covariates: list[str],
               rules: DisclosureRules = DisclosureRules()) -> list[dict]:
     """Doubly robust ATTs of ``treated`` on each outcome ({label: column}); withheld rows when an arm
@@ -228,9 +233,9 @@ def _att_rows(base, part: pd.DataFrame, outcomes: dict[str, str], covariates: li
         arms = sample["treated"] == 1
         n = persons_per_arm(sample, arms)
         if min(n) < rules.min_units:
-            rows += [_row(base(lb), reason=f"fewer than {rules.min_units} persons in an arm", n=n) for lb in labels]
+            rows += [_row(base(lb), reason=f"{FEWER_THAN} {rules.min_units} persons in an arm", n=n) for lb in labels]
             continue
-        dominated = {lb: _dominance_reason(sample, outcomes[lb], arms, rules) for lb in labels}
+        dominated = {lb: dominance_reason(sample, outcomes[lb], arms, rules) for lb in labels}
         rows += [_row(base(lb), reason=dominated[lb], n=n) for lb in labels if dominated[lb]]
         labels = [lb for lb in labels if not dominated[lb]]
         if not labels:
@@ -240,10 +245,135 @@ def _att_rows(base, part: pd.DataFrame, outcomes: dict[str, str], covariates: li
                                                  usable_covariates(sample, covariates, "treated"),
                                                  estimand="ATT", cluster="pseudo_id")
         except (ValueError, np.linalg.LinAlgError) as err:
-            rows += [_row(base(lb), reason=f"not estimable: {err}"[:200], n=n) for lb in labels]
+            rows += [_row(base(lb), reason=f"{NOT_ESTIMABLE}: {err}"[:200], n=n) for lb in labels]
             continue
         rows += [_with_persons(_row(base(lb), r), n) for lb, r in zip(labels, results)]
     return rows
+
+
+CHOICE_SUBGROUP_OUTCOMES = ("regular_work_h12", "self_sufficient_h12")
+# Monthly start hazards are small for every instrument, so an absolute floor on the scores would drop
+# most of the population, and Lechner's min-max rule dropped a sixth of it on the default data. Every
+# arm is open to everyone in the population; overlap is shown (scores per arm, effective sample sizes)
+# rather than bought by changing who is compared.
+CHOICE_TRIM = None
+
+
+def _split_outcome(column: str) -> tuple[str, int]:
+    """'regular_work_h12' -> ('regular_work', 12); the cumulative outcome counts to its own end."""
+    if column.startswith("regular_work_months_"):
+        return column, CUMULATIVE_MONTHS
+    name, h = column.rsplit("_h", 1)
+    return name, int(h)
+
+
+def _choice_persons(df: pd.DataFrame, outcome: str, subgroups: Iterable[str]) -> pd.DataFrame:
+    """Distinct persons per arm in every cell (overall and per subgroup value) with the outcome observed."""
+    d = df[df[outcome].notna()]
+    parts = [d.groupby("arm", observed=True)["pseudo_id"].nunique().rename("n").reset_index()
+             .assign(subgroup="all", subgroup_value="all")]
+    for dim in subgroups:
+        parts.append(d.groupby([dim, "arm"], observed=True)["pseudo_id"].nunique().rename("n").reset_index()
+                     .rename(columns={dim: "subgroup_value"}).assign(subgroup=dim))
+    out = pd.concat(parts, ignore_index=True)
+    out["subgroup_value"] = out["subgroup_value"].astype(str)
+    return out.set_index(["subgroup", "subgroup_value", "arm"])["n"]
+
+
+def instrument_choice_effects(panels: dict[str, pd.DataFrame], gemeente: str,
+                              subgroups: Iterable[str] = tuple(SUBGROUPS),
+                              rules: DisclosureRules = DisclosureRules()) -> list[dict]:
+    """Every instrument against waiting, on one population, with ranks and heterogeneity tests.
+
+    One multinomial propensity model and doubly robust average potential outcomes for every arm
+    (``estimate_multivalued_treatments``); each row is one instrument's contrast with waiting.
+    Ranks, the best set and the tests use only arms with enough persons to be published in the
+    cell, so nothing withheld shapes a published number. ``panels`` carry their history."""
+    from wi_pipeline.estimation.multivalued import estimate_multivalued_treatments
+
+    subgroups = tuple(subgroups)
+    design = pooled_design(panels, instrument_choice_sample)
+    df = design.data
+    covariates = usable_covariates(df, [*design.covariates, *_municipality_effects(df)])
+    for dim in subgroups:
+        df[dim] = df[dim].astype(str)
+    try:
+        results = estimate_multivalued_treatments(
+            df, outcomes=list(design.outcome_columns), treatment="arm", covariates=covariates, cluster="pseudo_id",
+            weights="sampling_weight", groups=list(subgroups), trim=CHOICE_TRIM)
+    except (ValueError, np.linalg.LinAlgError) as err:
+        reason = f"{NOT_ESTIMABLE}: {err}"[:200]
+        return [_row(_choice_base(gemeente, "all", "all", column, k), reason=reason)
+                for column in design.outcome_columns for k in SRG_CATEGORIES]
+    rows = []
+    for column in design.outcome_columns:
+        result = results[column]
+        persons = _choice_persons(df, column, subgroups if column in CHOICE_SUBGROUP_OUTCOMES else ())
+        cells = [("all", "all")]
+        if column in CHOICE_SUBGROUP_OUTCOMES:
+            cells += [(dim, str(v)) for dim in subgroups for v in sorted(df.loc[df[column].notna(), dim].unique())]
+        amount = not df[column].dropna().isin([0, 1]).all()
+        for dim, value in cells:
+            cell = result if dim == "all" else result.within(dim, value)
+            n = {arm: int(persons.get((dim, value, arm), 0)) for arm in (*SRG_CATEGORIES, WAIT)}
+            shown = [k for k in SRG_CATEGORIES if n[k] >= rules.min_units and n[WAIT] >= rules.min_units]
+            ranks, best = _ranks(cell, shown)
+            for k in SRG_CATEGORIES:
+                base = _choice_base(gemeente, dim, value, column, k)
+                if k not in shown:
+                    rows.append(_row(base, reason=f"{FEWER_THAN} {rules.min_units} persons in an arm",
+                                     n=(n[k], n[WAIT])))
+                    continue
+                if amount:
+                    part = df[df["arm"].isin([k, WAIT]) & (df[dim] == value if dim != "all" else True)]
+                    reason = dominance_reason(part, column, part["arm"] == k, rules)
+                    if reason:
+                        rows.append(_row(base, reason=reason, n=(n[k], n[WAIT])))
+                        continue
+                row = _row(base, cell.contrast(k, WAIT), n=(n[k], n[WAIT]))
+                row["n_treated"], row["n_control"] = n[k], n[WAIT]
+                apo = cell.potential_outcomes
+                row["level_treated"], row["level_control"] = float(apo.loc[k, "estimate"]), float(apo.loc[WAIT, "estimate"])
+                if k in ranks.index:
+                    row.update(rank=ranks.loc[k, "rank"], rank_low=ranks.loc[k, "rank_low"],
+                               rank_high=ranks.loc[k, "rank_high"], in_best_set=float(k in best))
+                row["heterogeneity_p"], row["heterogeneity_test"] = _heterogeneity(
+                    result, k, dim, column, persons, rules)
+                rows.append(row)
+    return rows
+
+
+def _choice_base(gemeente: str, dim: str, value: str, column: str, instrument: str) -> dict:
+    outcome, horizon = _split_outcome(column)
+    return dict(measure=CHOICE, gemeente=gemeente, subgroup=dim, subgroup_value=value, outcome=outcome,
+                horizon=horizon, contrast=f"{instrument} vs {WAIT}")
+
+
+def _ranks(cell, arms: list[str]) -> tuple[pd.DataFrame, list[str]]:
+    """Simultaneous 95% rank sets and the best set among the instruments that can be published."""
+    if len(arms) < 2:
+        return pd.DataFrame(columns=["rank", "rank_low", "rank_high"]), list(arms)
+    return cell.rank_sets(level=0.95, arms=arms), list(cell.best_set(level=0.95, arms=arms))
+
+
+def _heterogeneity(result, instrument: str, dim: str, column: str, persons: pd.Series,
+                   rules: DisclosureRules) -> tuple[float, str]:
+    """The test that goes with a row: on a subgroup row, is this instrument's effect equal across the
+    dimension's values (joint Wald test over the values with enough persons); on the overall row of
+    an outcome with subgroups, is there any heterogeneity at all (best linear predictor)."""
+    if column not in CHOICE_SUBGROUP_OUTCOMES:
+        return np.nan, ""
+    if dim == "all":
+        test = result.blp_test(instrument, WAIT)
+        return float(test.p_value), ("best linear predictor of the effect (Chernozhukov, Demirer, Duflo & "
+                                     "Fernandez-Val): is there any heterogeneity; one-sided p")
+    values = [v for (d, v, arm), n in persons.items()
+              if d == dim and arm == instrument and n >= rules.min_units
+              and persons.get((d, v, WAIT), 0) >= rules.min_units]
+    if len(values) < 2:
+        return np.nan, ""
+    test = result.heterogeneity_test(instrument, WAIT, dim)
+    return float(test.p_value), f"Wald test that the effect is equal across {SUBGROUPS[dim]} ({len(values)} values)"
 
 
 # (treated arm, control arm): both vs mediation is the added value of removing the debt obstacle.
@@ -252,7 +382,8 @@ COMBINED_CONTRASTS = (("both", "mediation"), ("mediation", "neither"), ("both", 
 
 def combined_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups: Iterable[str] = tuple(SUBGROUPS),
                      rules: DisclosureRules = DisclosureRules()) -> list[dict]:
-    design = pooled_design({gm: add_history(p) for gm, p in panels.items()}, combined_sample)
+    """``panels`` carry their labour-market history (``add_history``)."""
+    design = pooled_design(panels, combined_sample)
     df = design.data
     covariates = [*design.covariates, *_municipality_effects(df)]
     outcomes = {c.rsplit("_h", 1)[0]: c for c in design.outcome_columns}
@@ -269,25 +400,6 @@ def combined_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups: 
     return rows
 
 
-def holm(p: np.ndarray) -> np.ndarray:
-    """Holm's step-down adjustment; NaN p-values stay NaN and do not count as tests.
-
-    (statsmodels' multipletests runs a full garbage collection per call: far too slow for
-    hundreds of families.)
-    """
-    p = np.asarray(p, dtype=float)
-    out = np.full(p.shape, np.nan)
-    ok = ~np.isnan(p)
-    m = int(ok.sum())
-    if m:
-        order = np.argsort(p[ok], kind="stable")
-        stepped = np.maximum.accumulate((m - np.arange(m)) * p[ok][order]).clip(max=1.0)
-        adjusted = np.empty(m)
-        adjusted[order] = stepped
-        out[ok] = adjusted
-    return out
-
-
 def _holm(p: pd.Series) -> pd.Series:
     return pd.Series(holm(p.to_numpy()), index=p.index)
 
@@ -295,94 +407,23 @@ def _holm(p: pd.Series) -> pd.Series:
 def adjust_pvalues(table: pd.DataFrame) -> pd.Series:
     """Holm adjustment across all subgroup estimates of one measure, outcome, horizon and contrast
     (every dimension together: a reader scans them all for "who benefits"); the overall row is its
-    own family."""
+    own family. The instruments compared on one population form one family per outcome and horizon,
+    every instrument and subgroup together, since the reader compares them all at once."""
     keys = ["measure", "gemeente", "outcome", "horizon", "contrast"]
     family = table[keys].astype(str).agg("|".join, axis=1) + np.where(table["subgroup"] == "all", "|all", "|sub")
+    choice = table["measure"] == CHOICE
+    family = family.where(~choice, table[["measure", "gemeente", "outcome", "horizon"]].astype(str).agg("|".join, axis=1))
     return table["p_value"].groupby(family, sort=False).transform(_holm)
 
 
-_CELL_KEYS = ["measure", "outcome", "horizon", "contrast", "subgroup", "subgroup_value"]
-WITHHELD_BLANK = ["estimate", "std_error", "ci_low", "ci_high", "p_value", "p_adjusted", "n_treated", "n_control",
-                  "df_resid"]
-
-
-def _complementary_rows(t: pd.DataFrame, withheld: pd.Series, count_col: str, rules: DisclosureRules) -> pd.Index:
-    """Rows to withhold so that no withheld arm count can be recovered by subtraction from its parent.
-
-    Only breakdowns whose counts can nest in the parent are considered: where a person's subgroup
-    changes over time (controls are person-months) the children overlap, and subtraction yields
-    no group's count. RD subgroups have their own bandwidths, so their counts nest only roughly;
-    they are treated as nested, which can only withhold more.
-    """
-    family = t["gemeente"] + "|" + t["measure"] + "|" + t["outcome"] + "|" + t["horizon"].astype(str) + "|" + t["contrast"]
-    counts = pd.DataFrame({
-        "n": t[count_col].astype(float).where(~withheld),  # a withheld row counts as withheld
-        "_group": family + "|" + t["subgroup"] + "=" + t["subgroup_value"],
-        "_parent": (family + "|all=all").where(t["subgroup"] != "all"),
-        "_breakdown": family + "|" + t["subgroup"],
-        "_family": family,
-    })
-    parent_n = t.loc[t["subgroup"] == "all"].assign(_f=family).set_index("_f")[count_col].astype(float)
-    child_sum = t[count_col].astype(float).groupby(counts["_breakdown"]).transform("sum")
-    use = (t["subgroup"] == "all") | (child_sum <= counts["_family"].map(parent_n))
-    comp = suppress_cells(counts.loc[use, ["n", "_group", "_parent", "_breakdown"]], "n", [], rules,
-                          nested=Nested("_group", "_parent", "_breakdown"))
-    return comp.index[comp["suppressed"].to_numpy() & ~withheld.loc[comp.index].to_numpy()]
-
-
-def _exposed_by_municipal_tables(t: pd.DataFrame, withheld: pd.Series, municipal: pd.DataFrame,
-                                 rules: DisclosureRules) -> pd.Index:
-    """Pooled rows to withhold because, with the published municipal tables, they would give back a
-    withheld municipal count: the G4 sample is the four municipal samples stacked, so its count
-    minus the published cities' counts is what the withheld cities hold. RD counts are persons
-    within each estimate's own bandwidth, which do not add up across cities: not compared."""
-    m = municipal.assign(_withheld=municipal["suppressed"].astype(bool))
-    m["_key"] = m[_CELL_KEYS].astype(str).agg("|".join, axis=1)
-    key = t[_CELL_KEYS].astype(str).agg("|".join, axis=1)
-    by_key = m.groupby("_key")
-    n_withheld = by_key["_withheld"].sum()
-    exposed = pd.Series(False, index=t.index)
-    within_bandwidth = (t["measure"] == "exemption_9a") & ~t["contrast"].str.startswith("event study")
-    for col in ("n_treated", "n_control"):
-        published_sum = m[col].astype(float).where(~m["_withheld"]).groupby(m["_key"]).sum(min_count=0)
-        derivable = t[col].astype(float) - key.map(published_sum).fillna(0.0)
-        k = key.map(n_withheld).fillna(0)
-        exposed |= (k == 1) | ((k > 1) & (derivable < rules.min_units))
-    return t.index[exposed.to_numpy() & ~within_bandwidth.to_numpy() & ~withheld.to_numpy()]
-
-
-def apply_disclosure(table: pd.DataFrame, rules: DisclosureRules = DisclosureRules(),
-                     municipal: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Publishable effect table: small arms, small models and what they expose are withheld, not dropped.
-
-    Primary suppression: an arm under ``min_units`` persons or a model under ``min_df``. Then
-    complementary suppression on each arm, within the table and, for a pooled table, against the
-    published ``municipal`` tables it adds up from, repeated until nothing changes. A withheld row
-    keeps its labels and reason only; a published row keeps the diagnostics the rules allow.
-    """
-    t = table.copy()
-    pre_suppressed, pre_reason = t.pop("suppressed"), t.pop("suppression_reason")
-    out = suppress_effect_table(t, rules)
-    out["suppressed"] = out["suppressed"] | pre_suppressed
-    while True:
-        newly = _complementary_rows(t, out["suppressed"], "n_treated", rules).union(
-            _complementary_rows(t, out["suppressed"], "n_control", rules))
-        if municipal is not None and len(municipal):
-            newly = newly.union(_exposed_by_municipal_tables(t, out["suppressed"], municipal, rules))
-        if newly.empty:
-            break
-        out.loc[newly, "suppressed"] = True
-        out.loc[newly, "suppression_reason"] = "complementary"
-    out["suppression_reason"] = np.where(pre_suppressed, pre_reason, out["suppression_reason"].fillna(""))
-    hidden = out["suppressed"].astype(bool)
-    out.loc[hidden, WITHHELD_BLANK] = np.nan
-    out.loc[hidden, ["method"]] = ""
-    out.loc[hidden, ["diagnostics"]] = "{}"
-    shown = out.index[~hidden]
-    out.loc[shown, "diagnostics"] = [
-        json.dumps(publishable_diagnostics(json.loads(d), rules), sort_keys=True, default=str)
-        for d in out.loc[shown, "diagnostics"]]
-    return out[EFFECT_COLUMNS]
+def _in_words(table: pd.DataFrame) -> pd.DataFrame:
+    """Outcome, unit and who-with-whom in words, and the minimum detectable effect, on every row."""
+    words = [outcome_in_words(o, int(h), m) for o, h, m in zip(table["outcome"], table["horizon"], table["measure"])]
+    table["outcome_label"] = [w[0] for w in words]
+    table["unit"] = [w[1] for w in words]
+    table["comparison"] = [comparison_in_words(m, c) for m, c in zip(table["measure"], table["contrast"])]
+    table["mde_80"] = MDE_FACTOR * table["std_error"].astype(float)
+    return table
 
 
 def estimate_all(panels: dict[str, pd.DataFrame], gemeente: str, subgroups: Iterable[str] = tuple(SUBGROUPS),
@@ -396,59 +437,91 @@ def estimate_all(panels: dict[str, pd.DataFrame], gemeente: str, subgroups: Iter
     unknown = set(subgroups) - set(SUBGROUPS)
     if unknown:
         raise ValueError(f"unknown subgroup dimension(s) {sorted(unknown)}; choose from {list(SUBGROUPS)}")
+    with_history = {gm: add_history(p) for gm, p in panels.items()}  # once, for both instrument designs
     rows = [*exemption_effects(panels, gemeente, subgroups, rules),
-            *instrument_effects(panels, gemeente, subgroups, rules=rules),
-            *combined_effects(panels, gemeente, subgroups, rules)]
-    table = pd.DataFrame(rows)
+            *instrument_choice_effects(with_history, gemeente, subgroups, rules),
+            *combined_effects(with_history, gemeente, subgroups, rules)]
+    table = _in_words(pd.DataFrame(rows))
     table["p_adjusted"] = adjust_pvalues(table)
+    table["in_best_set"] = table["in_best_set"].astype(float)
     return table[EFFECT_COLUMNS]
 
 
+WHAT_WORKS_OUTCOME = ("regular_work", SUBGROUP_HORIZON)
+
+
 def what_works_for_whom(effects: pd.DataFrame) -> pd.DataFrame:
-    """For each subgroup, the instruments ranked by their effect on employment 12 months after the start.
+    """Per municipality and subgroup, every instrument against waiting on regular work a year after the
+    start, in percentage points, with its rank set, whether it is in the best set and whether it is
+    clearly better or worse than waiting (Holm across all instruments and subgroups).
 
-    Withheld estimates stay in the list, unranked and marked, so a reader sees that an instrument
-    was evaluated but cannot be shown rather than thinking it was never looked at.
+    Withheld estimates stay in the list, unranked and marked with the reason in words, so a reader
+    sees that an instrument was evaluated but cannot be shown rather than thinking it was never
+    looked at.
     """
-    t = effects[(effects["measure"].str.startswith("instrument:")) & (effects["outcome"] == "employed")
-                & (effects["horizon"] == SUBGROUP_HORIZON)].copy()
-    t["instrument"] = t["measure"].str.removeprefix("instrument:")
-    t["rank"] = t["estimate"].where(~t["suppressed"]).groupby(
-        [t["gemeente"], t["subgroup"], t["subgroup_value"]]).rank(ascending=False, method="min")
-    t["clearly_positive"] = t["ci_low"] > 0
-    cols = ["gemeente", "subgroup", "subgroup_value", "rank", "instrument", "estimate", "ci_low", "ci_high",
-            "p_adjusted", "n_treated", "n_control", "clearly_positive", "suppressed", "suppression_reason"]
-    return t.sort_values(["gemeente", "subgroup", "subgroup_value", "rank"], na_position="last")[cols].reset_index(drop=True)
+    from wi_pipeline.lib.disclosure import reason_in_words
+
+    outcome, horizon = WHAT_WORKS_OUTCOME
+    t = effects[(effects["measure"] == CHOICE) & (effects["outcome"] == outcome)
+                & (effects["horizon"] == horizon)].copy()
+    t["instrument"] = t["contrast"].str.split(" vs ").str[0]
+    pp = {c: t[c].astype(float) * 100 for c in ("estimate", "ci_low", "ci_high", "level_treated", "level_control")}
+    clearly = np.select([(t["p_adjusted"] < 0.05) & (t["estimate"] > 0), (t["p_adjusted"] < 0.05) & (t["estimate"] < 0),
+                         t["suppressed"].astype(bool)],
+                        ["better than waiting", "worse than waiting", ""], "not distinguishable from waiting")
+    rank_set = np.where(t["rank_low"].isna(), "",
+                        t["rank_low"].astype("Int64").astype(str) + np.where(
+                            t["rank_low"] == t["rank_high"], "", "-" + t["rank_high"].astype("Int64").astype(str)))
+    out = pd.DataFrame({
+        "gemeente": t["gemeente"], "subgroup": t["subgroup"].map(lambda d: SUBGROUPS.get(d, d)),
+        "subgroup_value": t["subgroup_value"], "instrument": t["instrument"],
+        "outcome": t["outcome_label"],
+        "effect_pp": pp["estimate"].round(2), "ci_low_pp": pp["ci_low"].round(2), "ci_high_pp": pp["ci_high"].round(2),
+        "regular_work_pct_if_started": pp["level_treated"].round(1),
+        "regular_work_pct_if_waiting": pp["level_control"].round(1),
+        "rank": t["rank"], "rank_set": rank_set,
+        "in_best_set": t["in_best_set"].map({1.0: "yes", 0.0: "no"}).fillna(""),
+        "clearly": clearly, "p_holm": t["p_adjusted"].round(4),
+        "heterogeneity_p": t["heterogeneity_p"].round(4), "heterogeneity_test": t["heterogeneity_test"],
+        "persons_started": t["n_treated"], "persons_waiting": t["n_control"],
+        "withheld": t["suppressed"].astype(bool), "withheld_because": t["suppression_reason"].map(reason_in_words),
+    })
+    return (out.assign(_o=t["subgroup"].ne("all").to_numpy()).sort_values(["gemeente", "_o", "subgroup", "subgroup_value", "rank"],
+                                             na_position="last").drop(columns="_o").reset_index(drop=True))
 
 
-def disclosure_violations(table: pd.DataFrame, rules: DisclosureRules = DisclosureRules(),
-                          municipal: pd.DataFrame | None = None) -> list[str]:
-    """What in a published effect table breaks the output rules (empty when it may be published).
-
-    A pooled table is checked against the published ``municipal`` tables it adds up from: no published
-    G4 row may give back a withheld municipal count. Within one table, which breakdowns nest needs
-    the withheld counts themselves, so that part of complementary suppression (like the dominance
-    rule, which needs the persons' amounts) is applied by ``apply_disclosure`` and tested there.
-    """
-    hidden_mask = table["suppressed"].astype(bool)
-    shown, hidden = table[~hidden_mask], table[hidden_mask]
-    problems = []
-    for col in ("n_treated", "n_control"):
-        bad = int((shown[col].astype(float) < rules.min_units).sum())
-        if bad:
-            problems.append(f"{bad} published rows with {col} under {rules.min_units}")
-    bad_df = int(((shown["df_resid"].astype(float) < rules.min_df) | shown["df_resid"].isna()).sum())
-    if bad_df:
-        problems.append(f"{bad_df} published rows from a model with under {rules.min_df} degrees of freedom")
-    if hidden[WITHHELD_BLANK].notna().any().any() or (hidden["diagnostics"] != "{}").any() or (hidden["method"] != "").any():
-        problems.append("withheld rows still show values")
-    diag_problems = sorted({p for d in shown["diagnostics"] for p in diagnostics_violations(json.loads(d), rules)})
-    problems += [f"published rows: {p}" for p in diag_problems]
-    if municipal is not None and len(municipal):
-        exposing = len(_exposed_by_municipal_tables(table, hidden_mask, municipal, rules))
-        if exposing:
-            problems.append(f"{exposing} published rows would give back a withheld municipal count by subtraction")
-    return problems
+def tailoring_in_words(table: pd.DataFrame, gemeente: str = POOLED, alpha: float = 0.05) -> str:
+    """What the what-works-for-whom table says for one municipality, in sentences a policy officer
+    can act on: the best set overall, where the data support tailoring and where one answer fits all."""
+    t = table[(table["gemeente"] == gemeente) & ~table["withheld"]]
+    if t.empty:
+        return f"{gemeente}: no instrument could be published (too few persons)."
+    overall = t[t["subgroup"] == "all"]
+    lines = [f"**{gemeente}: regular work a year after the start, each instrument against waiting.**"]
+    best = sorted(overall.loc[overall["in_best_set"] == "yes", "instrument"])
+    if best:
+        lines.append(f"- For everyone: the best instrument is among {', '.join(best)} (95% confidence, ranks "
+                     "compared jointly).")
+    better = sorted(overall.loc[overall["clearly"] == "better than waiting", "instrument"])
+    worse = sorted(overall.loc[overall["clearly"] == "worse than waiting", "instrument"])
+    lines.append(f"- Clearly better than waiting (Holm-adjusted over all instruments and subgroups): "
+                 f"{', '.join(better) or 'none'}; clearly worse: {', '.join(worse) or 'none'}.")
+    tests = t[(t["subgroup"] != "all") & t["heterogeneity_p"].notna()].drop_duplicates(["instrument", "subgroup"])
+    supported = tests[tests["heterogeneity_p"] < alpha]
+    if len(supported):
+        for dim, part in supported.groupby("subgroup", sort=True):
+            for _, r in part.sort_values("instrument").iterrows():
+                cells = t[(t["subgroup"] == dim) & (t["instrument"] == r["instrument"])]
+                effects = "; ".join(f"{v}: {e:+.1f} pp" for v, e in zip(cells["subgroup_value"], cells["effect_pp"]))
+                lines.append(f"- Tailoring supported: the effect of {r['instrument']} differs by {dim} "
+                             f"(p = {r['heterogeneity_p']:.3f}; {effects}).")
+        lines.append(f"- Elsewhere ({len(tests) - len(supported)} of {len(tests)} instrument-by-dimension tests) the "
+                     "data show no difference between groups: one answer fits everyone there.")
+    else:
+        lines.append(f"- No instrument's effect differs clearly between groups ({len(tests)} tests): the data do not "
+                     "support tailoring by sex, children, marital status, health, age or origin.")
+    lines.append("- Each test is at the 5% level on its own; with many tests a few may be chance findings.")
+    return "\n".join(lines)
 
 
 def exemption_event_study(panels: dict[str, pd.DataFrame]):

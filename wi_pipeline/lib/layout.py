@@ -43,6 +43,9 @@ SRG_CATEGORIES: tuple[str, ...] = (
     "bemiddeling",  # job mediation
     "beschut_werk",  # sheltered work
 )
+# Instruments whose placement is itself a job (subsidised by the municipality, or sheltered): a job
+# held while one of them runs is not regular work, which is what a municipality wants to reach.
+SUBSIDISED_JOB_INSTRUMENTS: tuple[str, ...] = ("loonkostensubsidie", "beschut_werk")
 
 SRG_MAPPING_FILE = Path(__file__).resolve().parent.parent / "reference" / "srg_mapping.csv"
 

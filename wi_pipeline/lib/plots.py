@@ -26,10 +26,13 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def forest_plot(rows: pd.DataFrame, title: str, scale: float = 100.0, unit: str = "pp") -> bytes:
-    """One line per subgroup value: estimate and 95% interval; withheld rows are listed, not drawn."""
+def forest_plot(rows: pd.DataFrame, title: str, scale: float = 100.0, unit: str = "pp",
+                labels: list[str] | None = None) -> bytes:
+    """One line per row (by default a subgroup value): estimate and 95% interval; withheld rows are
+    listed, not drawn."""
     rows = rows.reset_index(drop=True)
-    labels = [("all" if r.subgroup == "all" else f"{r.subgroup}: {r.subgroup_value}") for r in rows.itertuples()]
+    if labels is None:
+        labels = [("all" if r.subgroup == "all" else f"{r.subgroup}: {r.subgroup_value}") for r in rows.itertuples()]
     fig, ax = plt.subplots(figsize=(7, 0.32 * len(rows) + 1.2))
     y = np.arange(len(rows))[::-1]
     shown = ~rows["suppressed"].to_numpy()

@@ -65,22 +65,29 @@ class Instrument:
     post: float  # base effect from month `duration` after the start on (times the post multipliers)
     hazard: float  # base monthly start hazard among eligible persons
     hazard_multipliers: tuple[tuple[str, float], ...]  # (condition, factor) on observables only
+    # (condition, factor) on the post effect, in the start month: who gains most differs by instrument
+    post_modifiers: tuple[tuple[str, float], ...] = ()
 
 
 INSTRUMENTS: dict[str, Instrument] = {
     "loonkostensubsidie": Instrument(12, 0.25, 0.04, 0.004, (("good_health", 1.6), ("duration_6_36", 1.3), ("age_50_plus", 0.6))),
     # training goes to clients far from work; mediation (below) first to those who worked last month
     "scholing": Instrument(6, -0.03, 0.05, 0.007, (("age_under_30", 1.5), ("single_parent", 1.8), ("duration_36_plus", 1.6), ("origin_not_nederland", 1.4), ("age_50_plus", 0.6), ("woman", 1.2),
-                                                 ("employed_last_month", 0.3))),
+                                                 ("employed_last_month", 0.3)),
+                           post_modifiers=(("woman", 1.5), ("man", 0.5))),
     "werkervaringsplaats": Instrument(6, -0.02, 0.03, 0.005, (("age_under_30", 1.4), ("duration_12_60", 1.3), ("origin_not_nederland", 1.3))),
-    "jobcoach": Instrument(6, 0.03, 0.02, 0.004, (("poor_health", 1.5), ("age_under_30", 1.3))),
-    "proefplaatsing": Instrument(2, 0.0, 0.04, 0.004, (("good_health", 1.4), ("duration_under_12", 1.5), ("man", 1.2))),
+    "jobcoach": Instrument(6, 0.03, 0.02, 0.004, (("poor_health", 1.5), ("age_under_30", 1.3)),
+                           post_modifiers=(("poor_health", 6.0),)),
+    "proefplaatsing": Instrument(2, 0.0, 0.04, 0.004, (("good_health", 1.4), ("duration_under_12", 1.5), ("man", 1.2)),
+                                 post_modifiers=(("man", 1.8), ("woman", 0.5))),
     "sociale_activering": Instrument(6, -0.01, 0.01, 0.006, (("poor_health", 2.0), ("duration_36_plus", 1.8), ("age_50_plus", 1.5), ("duration_under_12", 0.5))),
     "bemiddeling": Instrument(3, 0.0, 0.03, 0.009, (("duration_under_12", 1.5), ("poor_health", 0.6), ("employed_last_month", 6.0),
                                                     ("debt_assistance_active", 2.5))),
     "beschut_werk": Instrument(24, 0.40, 0.02, 0.0015, (("poor_health", 3.0), ("age_under_30", 0.7))),
 }
-# Post effects are post * sex * n_children band * marital status * health, at the start month.
+# Post effects are post * sex * n_children band * marital status * health * the instrument's own
+# post_modifiers, at the start month. The modifiers make the best instrument differ by subgroup:
+# training for women, a trial placement for men, job coaching for people in poor health.
 POST_MULTIPLIERS = {
     "sex": {"man": 0.8, "vrouw": 1.2},
     "n_children": {"0": 1.0, "1": 1.0, "2": 0.9, "3+": 0.8},

@@ -67,9 +67,13 @@ def _att_table(st: pd.DataFrame) -> dict:
     return out
 
 
-def planted_effects(world_or_config: World | SyntheticConfig) -> dict:
-    """Every planted number and the realised effects of the world (simulated first when given a config)."""
+def planted_effects(world_or_config: World | SyntheticConfig, potential: pd.DataFrame | None = None,
+                    instrument_choice: bool = True) -> dict:
+    """Every planted number and the realised effects of the world (simulated first when given a config);
+    ``potential`` (from ``potential_outcomes``) is computed when not given and ``instrument_choice``."""
     world = world_or_config if isinstance(world_or_config, World) else simulate_world(world_or_config)
+    if potential is None and instrument_choice:
+        potential = potential_outcomes(world.config)
     cfg = world.config
     panel = world.panel
     starts = world.starts
@@ -82,7 +86,8 @@ def planted_effects(world_or_config: World | SyntheticConfig) -> dict:
             "duration_months": ins.duration,
             "during_pp": ins.during * 100,
             "post_base_pp": ins.post * 100,
-            "post_effect": "post_base_pp x sex x n_children x marital_status x health multipliers (start month)"
+            "post_modifiers": dict(ins.post_modifiers),
+            "post_effect": "post_base_pp x sex x n_children x marital_status x health multipliers x post_modifiers (start month)"
                            + (" + debt_assistance_mediation_interaction_pp if debt assistance started by the start month"
                               if cat == "bemiddeling" else ""),
             "start_hazard_per_month": ins.hazard,
@@ -170,6 +175,7 @@ def planted_effects(world_or_config: World | SyntheticConfig) -> dict:
         "post_multipliers": P.POST_MULTIPLIERS,
         "horizons": list(P.HORIZONS),
         "combined_approach": combined,
+        **({"instrument_choice": instrument_choice_truth(potential)} if instrument_choice else {}),
         "wmo": {"effect_pp": 0.0, **{k: v for k, v in P.WMO.items() if k != "effect"}},
         "self_sufficiency": ("no planted effect of its own: self_sufficient = not on bijstand in any municipality, "
                              "and bijstand ends mostly through employment, so employment effects carry over"),
@@ -198,3 +204,137 @@ def write_truth(world: World, path: Path, landing_summary: dict | None = None) -
     text = json.dumps(truth, indent=2, sort_keys=False, default=_jsonable, allow_nan=False)
     path.write_text(text + "\n", encoding="utf-8")
     return path
+
+
+# ------------------------------------------------------------------ instruments on one population
+WAIT = "wait"
+ARMS = (*SRG_CATEGORIES, WAIT)
+POTENTIAL_HORIZONS = (3, 6, 12, 24, 36)
+CUMULATIVE_MONTHS = 24
+TRUTH_SUBGROUPS = ("sex", "children", "marital_status", "health", "age_band", "origin")
+POTENTIAL_OUTCOMES_DEFINITION = (
+    "Population: every person-month on bijstand of a person who has not started any instrument yet. "
+    "Arms: start one of the instruments this month, or start nothing this month (wait; a later start "
+    "follows the world's own course). A person-month whose own choice was arm a contributes its own "
+    "path to arm a. For every other person-month the world is simulated again with arm a set in that "
+    "month: for waiting, in the start month of every starter (the only month that needs it, so waiting "
+    "is exact); for an instrument, in one month per person drawn at random among their months that chose "
+    "otherwise, weighted by their number. regular_work_h<h>: probability of a job in month start + h that "
+    "is not a running wage-cost subsidy or sheltered-work placement; employed_h<h>: probability of any "
+    "job; self_sufficient_h<h>: not on bijstand; regular_work_months_24: expected months of regular work "
+    "in months 1-24 after the start. A horizon past the window end leaves that person-month out of that "
+    "outcome's population.")
+
+
+def _outcomes_at(s: dict, persons: np.ndarray, months: np.ndarray, horizons: tuple[int, ...]) -> dict:
+    """Every outcome of the given person-months along the simulated paths in ``s``."""
+    from wi_pipeline.lib.layout import SUBSIDISED_JOB_INSTRUMENTS
+
+    T = s["T"]
+    subsidised = [SRG_CATEGORIES.index(c) for c in SUBSIDISED_JOB_INSTRUMENTS]
+    start = s["instr_start"][persons][:, subsidised].astype(np.int64)
+    dur = s["dur"][subsidised]
+    p_job = np.clip(s["IDX"][persons], *P.PROB_CLIP)
+    since = np.arange(T)[None, :, None] - start[:, None, :]
+    running = ((start[:, None, :] >= 0) & (since >= 0) & (since < dur[None, None, :])).any(axis=2)
+    p_regular = p_job * ~running
+    on = s["A"][persons]
+    rows = np.arange(len(persons))
+    out = {}
+
+    def at(x, h):
+        m = months + h
+        return np.where(m < T, x[rows, np.minimum(m, T - 1)].astype(float), np.nan)
+
+    for h in horizons:
+        out[f"regular_work_h{h}"] = at(p_regular, h)
+        out[f"employed_h{h}"] = at(p_job, h)
+        out[f"self_sufficient_h{h}"] = at(~on, h)
+    cum = np.cumsum(p_regular, axis=1)
+    end = months + CUMULATIVE_MONTHS
+    out[f"regular_work_months_{CUMULATIVE_MONTHS}"] = np.where(
+        end < T, cum[rows, np.minimum(end, T - 1)] - cum[rows, months], np.nan)
+    return out
+
+
+def potential_outcomes(config: SyntheticConfig, horizons: tuple[int, ...] = POTENTIAL_HORIZONS) -> pd.DataFrame:
+    """The common population's potential outcomes, one row per (arm, person-month or drawn person):
+    ``arm``, ``weight`` (person-months it stands for), the subgroups in that month and every outcome."""
+    from wi_pipeline.lib.designs import age_band, children_band
+    from wi_pipeline.lib.layout import MARITAL_STATUS, ORIGIN_GROUPS, ORIGIN_OTHER
+    from wi_pipeline.synthetic.world import MARITAL_CODES, Intervention, _simulate
+
+    natural = _simulate(config)
+    N, T, K = natural["N"], natural["T"], len(SRG_CATEGORIES)
+    start = natural["instr_start"]
+    first_start = np.where(start >= 0, start, T).min(axis=1)
+    population = natural["A"] & (np.arange(T)[None, :] <= first_start[:, None])
+    # the arm each population month chose: an instrument in the first start month, else waiting
+    chose = np.full((N, T), K, dtype=np.int64)
+    starter = np.flatnonzero(first_start < T)
+    chose[starter, first_start[starter]] = np.argmin(np.where(start[starter] >= 0, start[starter], T), axis=1)
+    origin = pd.Series(natural["origin_code"]).map(ORIGIN_GROUPS).fillna(ORIGIN_OTHER).to_numpy()
+    marital = np.array([MARITAL_STATUS[c] for c in MARITAL_CODES])
+    rng = np.random.default_rng(config.seed + 1)
+    parts = []
+
+    def part(arm: str, s: dict, persons: np.ndarray, months: np.ndarray, weight: np.ndarray) -> None:
+        frame = {"arm": arm, "person_id": persons, "month_index": months, "weight": weight.astype(float),
+                 "sex": np.where(natural["female"][persons], "vrouw", "man"),
+                 "children": children_band(pd.Series(natural["n_children"][persons, months])).to_numpy(),
+                 "marital_status": marital[natural["ms"][persons, months]],
+                 "health": np.where(natural["poor"][persons], "poor", "good"),
+                 "age_band": age_band(pd.Series(natural["age"][persons, months])).to_numpy(),
+                 "origin": origin[persons]}
+        parts.append(pd.DataFrame({**frame, **_outcomes_at(s, persons, months, horizons)}))
+
+    for a, arm in enumerate(ARMS):
+        own = population & (chose == a)
+        persons, months = np.nonzero(own)
+        part(arm, natural, persons, months, np.ones(len(persons)))
+        other = population & (chose != a)
+        count = other.sum(axis=1)
+        persons = np.flatnonzero(count > 0)
+        if a == K:  # waiting: the starters' start months are the only ones that chose otherwise
+            month = first_start[persons]
+        else:  # one month per person, drawn among those that chose otherwise
+            pick = (rng.random(len(persons)) * count[persons]).astype(np.int64)
+            month = np.argmax(other[persons] & (np.cumsum(other[persons], axis=1) - 1 == pick[:, None]), axis=1)
+        months_all = np.full(N, -1, dtype=np.int64)
+        months_all[persons] = month
+        s = _simulate(config, Intervention(month=months_all, arm=np.full(N, a)))
+        if not s["forced"][persons].all():  # the paths before the month must be the natural ones
+            raise RuntimeError("the intervention did not reach every person of the population")
+        part(arm, s, persons, month, count[persons])
+        del s
+    return pd.concat(parts, ignore_index=True)
+
+
+def true_potential_outcomes(po: pd.DataFrame, outcome: str, by: str | None = None) -> pd.DataFrame:
+    """Average potential outcome of every arm (columns), over the population (by=None) or per value of
+    a subgroup (rows); person-months whose horizon lies past the window are not in the population."""
+    p = po[po[outcome].notna()]
+    keys = ["arm"] if by is None else [by, "arm"]
+    wy = (p[outcome] * p["weight"]).groupby([p[k] for k in keys]).sum()
+    mean = wy / p["weight"].groupby([p[k] for k in keys]).sum()
+    if by is None:
+        return mean.to_frame().T.rename(index={mean.name: "all"}).reindex(columns=list(ARMS)).set_axis(["all"])
+    return mean.unstack("arm").reindex(columns=list(ARMS))
+
+
+def instrument_choice_truth(po: pd.DataFrame) -> dict:
+    """The truth file's section on comparing instruments on one population."""
+    outcomes = [c for c in po.columns if c.startswith(("regular_work", "employed_h", "self_sufficient_h"))]
+    apo = {}
+    for o in outcomes:
+        entry = {"all": true_potential_outcomes(po, o).iloc[0].round(6).to_dict()}
+        for dim in TRUTH_SUBGROUPS:
+            entry[dim] = true_potential_outcomes(po, o, dim).round(6).to_dict(orient="index")
+        apo[o] = entry
+    best = {}
+    for dim in ("all", *TRUTH_SUBGROUPS):
+        tab = true_potential_outcomes(po, "regular_work_h12", None if dim == "all" else dim)
+        best[dim] = tab[list(SRG_CATEGORIES)].idxmax(axis=1).to_dict()
+    return {"definition": POTENTIAL_OUTCOMES_DEFINITION, "arms": list(ARMS),
+            "person_months": int(po.loc[po["arm"] == WAIT, "weight"].sum()),
+            "best_instrument_regular_work_h12": best, "average_potential_outcomes": apo}

@@ -131,7 +131,19 @@ def simulate_world(config: SyntheticConfig | None = None) -> World:
     return _assemble(_simulate(config or SyntheticConfig()))
 
 
-def _simulate(config: SyntheticConfig) -> dict:
+@dataclass(frozen=True)
+class Intervention:
+    """Set each person's choice in one month: start instrument ``arm`` (an index into SRG_CATEGORIES)
+    or, with arm == len(SRG_CATEGORIES), start nothing that month. It applies only where the person is
+    on bijstand and has never started an instrument (the population the instruments are compared
+    on); before that month every person's path is the one of the world without intervention, since
+    each month draws the same random numbers for every person whatever happens to others."""
+
+    month: np.ndarray  # month index per person, -1 for none
+    arm: np.ndarray  # arm index per person
+
+
+def _simulate(config: SyntheticConfig, intervention: Intervention | None = None) -> dict:
     rng = np.random.default_rng(config.seed)
     months = pd.date_range(config.window_start, config.window_end, freq="MS")
     T = len(months)
@@ -303,6 +315,7 @@ def _simulate(config: SyntheticConfig) -> dict:
     debt_start = np.full(N, -1, dtype=np.int16)
     debt_months = rng.integers(P.DEBT_ASSISTANCE["months"][0], P.DEBT_ASSISTANCE["months"][1] + 1, N)
     dr_left = np.zeros(N, dtype=np.int16)
+    FORCED = np.zeros(N, dtype=bool)  # the intervention applied to this person
 
     v = rng.normal(0, e["ar1_sd"], N)
     rho = e["ar1_rho"]
@@ -317,14 +330,24 @@ def _simulate(config: SyntheticConfig) -> dict:
     cur_wage = np.zeros(N)
     next_job = 0
 
+    conditions: dict[str, np.ndarray] = {}
+
     def cond(name, t_, dd):
-        return {
-            "good_health": ~poor, "poor_health": poor, "woman": female, "man": ~female,
-            "age_under_30": age[:, t_] < 30, "age_50_plus": age[:, t_] >= 50,
-            "duration_under_12": dd < 12, "duration_6_36": (dd >= 6) & (dd < 36), "duration_12_60": (dd >= 12) & (dd < 60),
-            "duration_36_plus": dd >= 36, "duration_60_plus": dd >= 60, "origin_not_nederland": ~nl,
-            "single_parent": single_parent[:, t_], "employed_last_month": E_prev,
-        }[name]
+        """Observable conditions in month t_ (built once a month, on first use)."""
+        if conditions.get("_month") != t_:
+            conditions.clear()
+            conditions["_month"] = t_
+        if name not in conditions:
+            conditions[name] = {
+                "good_health": lambda: ~poor, "poor_health": lambda: poor, "woman": lambda: female,
+                "man": lambda: ~female, "age_under_30": lambda: age[:, t_] < 30,
+                "age_50_plus": lambda: age[:, t_] >= 50, "duration_under_12": lambda: dd < 12,
+                "duration_6_36": lambda: (dd >= 6) & (dd < 36), "duration_12_60": lambda: (dd >= 12) & (dd < 60),
+                "duration_36_plus": lambda: dd >= 36, "duration_60_plus": lambda: dd >= 60,
+                "origin_not_nederland": lambda: ~nl, "single_parent": lambda: single_parent[:, t_],
+                "employed_last_month": lambda: E_prev,
+            }[name]()
+        return conditions[name]
 
     for t in range(T):
         move_now = move_m == t
@@ -363,11 +386,20 @@ def _simulate(config: SyntheticConfig) -> dict:
         uu = rng.random(N)
         pick = (uu[:, None] >= cumh).sum(axis=1)
         starting = eligible & (pick < K)
+        if intervention is not None:
+            forced = (intervention.month == t) & eligible & (instr_start < 0).all(axis=1)
+            pick = np.where(forced, intervention.arm, pick)
+            starting = np.where(forced, intervention.arm < K, starting)
+            FORCED[forced] = True
         rows = np.nonzero(starting)[0]
         ks = pick[rows]
         instr_start[rows, ks] = t
         band = np.minimum(n_children[rows, t], 3)
         pe = np.array([inst[k].post for k in ks]) * post_mult[rows] * kid_mult[band] * ms_mult[ms[rows, t]]
+        for k in np.unique(ks):
+            for name, f in inst[k].post_modifiers:
+                mine = ks == k
+                pe[mine] *= np.where(cond(name, t, d)[rows[mine]], f, 1.0)
         pe = pe + np.where((ks == k_bem) & (debt_start[rows] >= 0), da["mediation_interaction"], 0.0)
         instr_post[rows, ks] = pe
         active = (instr_start >= 0) & (t - instr_start < dur[None, :])
@@ -393,9 +425,11 @@ def _simulate(config: SyntheticConfig) -> dict:
         n_new = int(job_new.sum())
         cur_job[job_new] = next_job + np.arange(n_new)
         next_job += n_new
-        part = rng.random(n_new) < 0.4
-        cur_hours[job_new] = np.where(part, rng.uniform(8, 19.5, n_new), rng.uniform(20, 38, n_new))
-        cur_wage[job_new] = rng.uniform(12.5, 24.0, n_new) * (1 + 0.02 * (t / 12))
+        # drawn for everyone, used for new jobs: one person's draws never depend on another's path
+        part = rng.random(N) < 0.4
+        hours_part, hours_full, wage = rng.uniform(8, 19.5, N), rng.uniform(20, 38, N), rng.uniform(12.5, 24.0, N)
+        cur_hours = np.where(job_new, np.where(part, hours_part, hours_full), cur_hours)
+        cur_wage = np.where(job_new, wage * (1 + 0.02 * (t / 12)), cur_wage)
         job_id[:, t] = np.where(emp, cur_job, -1)
         weekly_hours[:, t] = np.where(emp, cur_hours, 0)
         hourly[:, t] = np.where(emp, cur_wage, 0)
@@ -435,7 +469,7 @@ def _simulate(config: SyntheticConfig) -> dict:
         requester=requester, A=A, E=E, EX=EX, DR=DR, IDX=IDX, EFF=EFF, DUR=DUR, NEW=NEW, start_day=start_day,
         exit_day=exit_day, job_id=job_id, job_start_day=job_start_day, weekly_hours=weekly_hours, hourly=hourly,
         instr_start=instr_start, instr_post=instr_post, dur=dur, during=during, debt_start=debt_start,
-        debt_months=debt_months, debt_m=debt_m,
+        debt_months=debt_months, debt_m=debt_m, forced=FORCED,
     )
     return sim
 

@@ -98,3 +98,64 @@ def test_rd_sample_keeps_one_episode_per_parent_the_child_youngest_at_eligibilit
     # the first child: ages 24 to 70 of the window (20 + 50 months before the second is born)
     assert s["running"].is_monotonic_increasing
     assert s["running"].min() == 24 and s["running"].max() == 69
+
+
+def _choice_panel() -> pd.DataFrame:
+    p = panel()
+    p["debt_assistance"] = False
+    return p
+
+
+def test_instrument_choice_compares_every_instrument_and_waiting_on_one_population():
+    from wi_pipeline.lib.designs import instrument_choice_sample
+
+    s = instrument_choice_sample(_choice_panel(), horizons=(3,), waits_per_starter=100).data
+    arms = s.groupby("pseudo_id")["arm"].apply(list).to_dict()
+    # a waits in January and February and starts scholing in March; later months: an instrument was had
+    assert arms["a"] == ["wait", "wait", "scholing"]
+    assert arms["b"] == ["wait"] * 12 and arms["c"] == ["wait"] * 12
+    assert arms["d"] == ["jobcoach"]  # d's jobcoach starts in January: not waiting afterwards
+    assert "e" not in arms  # not on bijstand
+    assert (s["sampling_weight"] == 1).all()  # every waiting month kept
+    assert s.loc[s["pseudo_id"] == "a", "regular_work_h3"].tolist() == [0.0, 0.0, 0.0]  # April, May, June
+
+
+def test_waiting_months_are_sampled_with_weights_that_restore_the_population():
+    from wi_pipeline.lib.designs import instrument_choice_sample
+
+    people = [person("s", [0] * 12, scholing_start=5)] + [person(f"w{i}", [0] * 12) for i in range(40)]
+    p = pd.concat(people, ignore_index=True).assign(debt_assistance=False)
+    s = instrument_choice_sample(p, horizons=(3,), waits_per_starter=20).data
+    waits = s[s["arm"] == "wait"]
+    assert len(waits) < 41 * 12 / 2  # a sample
+    # per month the weights add up to the waiting months of the population: 40, plus s before March... June
+    expected = pd.Series(40 + (np.arange(12) < 5), index=MONTHS)
+    got = waits.groupby("month")["sampling_weight"].sum()
+    pd.testing.assert_series_equal(got, expected.astype(float), check_names=False, check_freq=False)
+
+
+def test_regular_work_leaves_out_jobs_during_a_subsidy_or_sheltered_placement():
+    from wi_pipeline.lib.designs import regular_work
+
+    p = person("a", [1] * 12)
+    p["instr_loonkostensubsidie"] = np.arange(12) < 4
+    p["instr_beschut_werk"] = np.arange(12) >= 10
+    assert regular_work(p).tolist() == [0.0] * 4 + [1.0] * 6 + [0.0] * 2
+
+
+def test_cumulative_regular_work_counts_the_24_months_after_the_start():
+    from wi_pipeline.lib.designs import instrument_choice_sample
+
+    months = pd.date_range("2020-01-01", periods=36, freq="MS")
+    emp = (np.arange(36) % 2 == 0)
+    p = pd.DataFrame({"gemeente": "GM0599", "pseudo_id": "x", "month": months, "age": 35, "sex": "man",
+                      "origin": "Nederland", "marital_status": "never_married", "single_parent": False,
+                      "n_children": 0, "on_bijstand": True, "bijstand_duration_months": np.arange(36.0),
+                      "employed": emp, "self_sufficient": False, "poor_health": False, "debt_assistance": False})
+    for cat in SRG_CATEGORIES:
+        p[f"instr_{cat}"] = False
+        p[f"months_since_start_{cat}"] = np.nan
+    p["months_since_start_bemiddeling"] = np.where(np.arange(36) >= 1, np.arange(36.0) - 1, np.nan)
+    s = instrument_choice_sample(p, horizons=(3,)).data.set_index("arm")
+    assert s.loc["bemiddeling", "regular_work_months_24"] == 12.0  # months 2..25: every other one
+    assert s.loc["wait", "regular_work_months_24"] == 12.0  # months 1..24 from January

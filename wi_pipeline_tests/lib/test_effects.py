@@ -4,13 +4,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from wi_pipeline.lib.effects import EFFECT_COLUMNS, adjust_pvalues, apply_disclosure, disclosure_violations
+from wi_pipeline.lib.disclosure import apply_disclosure, disclosure_violations
+from wi_pipeline.lib.effects import EFFECT_COLUMNS, adjust_pvalues
 
 
 def table(rows):
-    base = dict(measure="instrument:scholing", gemeente="GM0599", outcome="employed", horizon=12,
-                contrast="starters vs not-yet-starters", std_error=0.01, ci_low=0.0, ci_high=0.1, df_resid=500.0,
-                method="aipw", diagnostics="{}", suppressed=False, suppression_reason="", p_adjusted=np.nan)
+    base = dict(measure="combined", gemeente="GM0599", outcome="employed", outcome_label="in any job", unit="share",
+                horizon=12, contrast="mediation vs neither", comparison="", std_error=0.01, ci_low=0.0, ci_high=0.1,
+                df_resid=500.0, mde_80=0.028, level_treated=np.nan, level_control=np.nan, rank=np.nan,
+                rank_low=np.nan, rank_high=np.nan, in_best_set=np.nan, heterogeneity_p=np.nan,
+                heterogeneity_test="", method="aipw", diagnostics="{}", suppressed=False, suppression_reason="",
+                p_adjusted=np.nan)
     return pd.DataFrame([{**base, **r} for r in rows])[EFFECT_COLUMNS]
 
 
@@ -46,7 +50,7 @@ def test_small_subgroup_and_its_complement_are_withheld_never_dropped():
 
 def test_violations_are_named():
     t = table([dict(subgroup="all", subgroup_value="all", estimate=0.05, p_value=0.01, n_treated=9, n_control=900)])
-    assert disclosure_violations(t) == ["1 published rows with n_treated under 10"]
+    assert disclosure_violations(t) == ["1 rows showing n_treated under 10"]
     t.loc[0, ["n_treated", "df_resid"]] = [50, 8]
     assert "degrees of freedom" in disclosure_violations(t)[0]
 
@@ -54,7 +58,7 @@ def test_violations_are_named():
 def test_holm_matches_statsmodels():
     from statsmodels.stats.multitest import multipletests
 
-    from wi_pipeline.lib.effects import holm
+    from wi_pipeline.estimation._inference import holm
 
     rng = np.random.default_rng(0)
     for m in (1, 2, 5, 30):
@@ -162,17 +166,79 @@ def test_event_time_points_under_ten_persons_are_withheld_with_the_next_smallest
     assert pts.loc[pts["suppressed"], "estimate"].isna().all()
 
 
-def test_what_works_ranks_published_instruments_and_lists_withheld_ones_unranked():
+def choice_row(instrument, subgroup="all", value="all", **kw):
+    return dict(measure="instrument_choice", outcome="regular_work", horizon=12, contrast=f"{instrument} vs wait",
+                subgroup=subgroup, subgroup_value=value, **kw)
+
+
+def test_what_works_shows_rank_sets_in_points_and_lists_withheld_ones_in_words():
     from wi_pipeline.lib.effects import what_works_for_whom
 
     t = table([
-        dict(measure="instrument:scholing", subgroup="all", subgroup_value="all", estimate=0.02, p_value=0.1,
-             n_treated=100, n_control=500),
-        dict(measure="instrument:bemiddeling", subgroup="all", subgroup_value="all", estimate=0.05, p_value=0.01,
-             n_treated=100, n_control=500),
-        dict(measure="instrument:jobcoach", subgroup="all", subgroup_value="all", estimate=np.nan, p_value=np.nan,
-             n_treated=np.nan, n_control=np.nan, suppressed=True, suppression_reason="primary"),
+        choice_row("scholing", estimate=0.02, p_value=0.1, p_adjusted=0.3, rank=2, rank_low=1, rank_high=3,
+                   in_best_set=1.0, level_treated=0.20, level_control=0.18, n_treated=100, n_control=500),
+        choice_row("bemiddeling", estimate=0.05, p_value=0.001, p_adjusted=0.004, ci_low=0.03, rank=1, rank_low=1,
+                   rank_high=2, in_best_set=1.0, level_treated=0.23, level_control=0.18, n_treated=100, n_control=500),
+        choice_row("beschut_werk", estimate=-0.15, p_value=0.0001, p_adjusted=0.0005, ci_low=-0.2, ci_high=-0.1,
+                   rank=3, rank_low=3, rank_high=3, in_best_set=0.0, level_treated=0.03, level_control=0.18,
+                   n_treated=60, n_control=500),
+        choice_row("jobcoach", estimate=np.nan, p_value=np.nan, n_treated=np.nan, n_control=np.nan, suppressed=True,
+                   suppression_reason="fewer than 10 persons in an arm"),
+        dict(measure="combined", subgroup="all", subgroup_value="all", estimate=0.4, p_value=0.01,
+             n_treated=100, n_control=100),  # another measure: not in the table
     ])
     w = what_works_for_whom(t)
-    assert w["instrument"].tolist() == ["bemiddeling", "scholing", "jobcoach"]
-    assert w["rank"].tolist()[:2] == [1.0, 2.0] and np.isnan(w["rank"].iloc[2]) and w["suppressed"].iloc[2]
+    assert w["instrument"].tolist() == ["bemiddeling", "scholing", "beschut_werk", "jobcoach"]
+    assert w["effect_pp"].tolist()[:3] == pytest.approx([5.0, 2.0, -15.0])  # percentage points
+    assert w["rank_set"].tolist() == ["1-2", "1-3", "3", ""]
+    assert w["in_best_set"].tolist() == ["yes", "yes", "no", ""]
+    assert w["clearly"].tolist() == ["better than waiting", "not distinguishable from waiting", "worse than waiting", ""]
+    assert w["regular_work_pct_if_waiting"].iloc[0] == pytest.approx(18.0)
+    assert w["withheld"].tolist() == [False, False, False, True]
+    assert "at least 10 persons" in w["withheld_because"].iloc[3]
+
+
+def test_tailoring_is_claimed_only_where_the_test_supports_it():
+    from wi_pipeline.lib.effects import tailoring_in_words, what_works_for_whom
+
+    rows = [choice_row("scholing", gemeente="G4", estimate=0.05, p_value=0.01, p_adjusted=0.02, rank=1, rank_low=1,
+                       rank_high=1, in_best_set=1.0, n_treated=100, n_control=500, heterogeneity_p=0.4)]
+    for value, est in (("man", 0.01), ("vrouw", 0.08)):
+        rows.append(choice_row("scholing", "sex", value, gemeente="G4", estimate=est, p_value=0.01, p_adjusted=0.03,
+                               n_treated=50, n_control=250, heterogeneity_p=0.001))
+    for value in ("good", "poor"):
+        rows.append(choice_row("scholing", "health", value, gemeente="G4", estimate=0.05, p_value=0.01,
+                               p_adjusted=0.03, n_treated=50, n_control=250, heterogeneity_p=0.7))
+    text = tailoring_in_words(what_works_for_whom(table(rows)), "G4")
+    assert "differs by sex (p = 0.001" in text and "vrouw: +8.0 pp" in text
+    assert "differs by health" not in text and "1 of 2 instrument-by-dimension tests" in text
+    assert "among scholing" in text
+
+
+@pytest.mark.parametrize("reason", ["not estimable: propensity-score logit failed", "model_df",
+                                    "dominance: one person holds over 50% of an arm's total"])
+def test_a_municipal_row_withheld_for_a_model_reason_does_not_withhold_the_pooled_row(reason):
+    def withheld_for_model(gemeente, n):
+        return {**_cell(gemeente, n), "suppressed": True, "suppression_reason": reason, "estimate": np.nan,
+                "p_value": np.nan}
+
+    municipal = table([withheld_for_model("GM0363", 45), _cell("GM0599", 40), _cell("GM0518", 41),
+                       _cell("GM0344", 30)])
+    pooled = table([_cell("G4", 156)]).assign(n_control=2000)
+    out = apply_disclosure(pooled, municipal=municipal)
+    assert not out.loc[0, "suppressed"]  # 156 - 40 - 41 - 30 = 45: the withheld city's count is not small
+    assert disclosure_violations(out, municipal=municipal) == []
+
+
+def test_a_row_withheld_for_a_model_reason_keeps_its_counts_and_protects_nothing_it_need_not():
+    t = table([
+        dict(subgroup="all", subgroup_value="all", estimate=0.05, p_value=0.01, n_treated=120, n_control=900),
+        dict(subgroup="sex", subgroup_value="man", estimate=np.nan, p_value=np.nan, n_treated=50, n_control=400,
+             suppressed=True, suppression_reason="not estimable: singular"),
+        dict(subgroup="sex", subgroup_value="vrouw", estimate=0.06, p_value=0.01, n_treated=70, n_control=500),
+    ])
+    out = apply_disclosure(t)
+    assert out["suppressed"].tolist() == [False, True, False]
+    assert out.loc[1, ["n_treated", "n_control"]].tolist() == [50, 400]  # shown: 10+ persons per arm
+    assert np.isnan(out.loc[1, "estimate"])
+    assert disclosure_violations(out) == []

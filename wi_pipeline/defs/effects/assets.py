@@ -8,10 +8,10 @@ from dagster import (AssetCheckResult, AssetCheckSpec, AssetExecutionContext, As
 
 from wi_pipeline.defs.checks import emit_guarded, gx_suite_result, gx_suite_spec, no_identifiers_result, no_identifiers_spec
 from wi_pipeline.defs.partitions import g4_partitions
-from wi_pipeline.lib.effects import (POOLED, SUBGROUP_HORIZON, apply_disclosure, disclosure_violations, estimate_all,
-                                     exemption_event_study, what_works_for_whom)
-from wi_pipeline.lib.designs import SUBGROUPS
-from wi_pipeline.lib.disclosure import DisclosureRules
+from wi_pipeline.lib.effects import (CHOICE, POOLED, WHAT_WORKS_OUTCOME, estimate_all, exemption_event_study,
+                                     tailoring_in_words, what_works_for_whom)
+from wi_pipeline.lib.designs import SUBGROUPS, WAIT
+from wi_pipeline.lib.disclosure import DisclosureRules, apply_disclosure, disclosure_violations
 from wi_pipeline.lib.layout import SRG_CATEGORIES
 from wi_pipeline.lib.linkage import check_same_key
 from wi_pipeline.lib.plots import event_study_plot, forest_plot, rd_plot, rd_plot_data
@@ -61,7 +61,8 @@ def _disclosure_result(table: pd.DataFrame, key: AssetKey, rules: DisclosureRule
 
 def _overview(table: pd.DataFrame) -> MetadataValue:
     t = table[(table["subgroup"] == "all") & ~table["suppressed"]]
-    cols = ["measure", "outcome", "horizon", "contrast", "estimate", "ci_low", "ci_high", "n_treated", "n_control"]
+    cols = ["measure", "outcome", "horizon", "contrast", "unit", "estimate", "ci_low", "ci_high", "rank_low",
+            "rank_high", "n_treated", "n_control"]
     return MetadataValue.md(t[cols].round(4).to_markdown(index=False) if len(t) else "no publishable estimates")
 
 
@@ -71,10 +72,30 @@ def _checks(table: pd.DataFrame, key: AssetKey, rules: DisclosureRules,
             _disclosure_result(table, key, rules, municipal)]
 
 
-def _forest(table: pd.DataFrame, measure: str, outcome: str = "employed") -> bytes | None:
-    rows = table[(table["measure"] == measure) & (table["outcome"] == outcome)
-                 & (table["horizon"] == SUBGROUP_HORIZON) & table["contrast"].str.startswith("starters")]
-    return forest_plot(rows, f"{measure.split(':')[-1]}: employment {SUBGROUP_HORIZON} months after the start") if len(rows) else None
+def _what_works_rows(table: pd.DataFrame) -> pd.DataFrame:
+    outcome, horizon = WHAT_WORKS_OUTCOME
+    return table[(table["measure"] == CHOICE) & (table["outcome"] == outcome) & (table["horizon"] == horizon)]
+
+
+def _forest(table: pd.DataFrame, instrument: str) -> bytes | None:
+    """One instrument against waiting, per subgroup."""
+    rows = _what_works_rows(table)
+    rows = rows[rows["contrast"] == f"{instrument} vs {WAIT}"]
+    outcome, horizon = WHAT_WORKS_OUTCOME
+    return forest_plot(rows, f"{instrument} vs waiting: regular work {horizon} months later") if len(rows) else None
+
+
+def _comparison(table: pd.DataFrame) -> bytes | None:
+    """Every instrument against waiting on one population, labelled with its 95% rank set."""
+    rows = _what_works_rows(table)
+    rows = rows[rows["subgroup"] == "all"].sort_values("estimate", ascending=False, na_position="last")
+    if rows.empty:
+        return None
+    labels = [c.split(" vs ")[0] + ("" if pd.isna(lo) else f"  (rank {int(lo)}-{int(hi)})" if lo != hi
+                                     else f"  (rank {int(lo)})")
+              for c, lo, hi in zip(rows["contrast"], rows["rank_low"], rows["rank_high"])]
+    outcome, horizon = WHAT_WORKS_OUTCOME
+    return forest_plot(rows, f"Each instrument against waiting: regular work {horizon} months later", labels=labels)
 
 
 _COMMON = dict(kinds={"pandas", "parquet"}, owners=["team:research"])
@@ -91,9 +112,9 @@ def effect_table(context: AssetExecutionContext, effect_settings: EffectSettings
     table = apply_disclosure(estimate_all({gemeente: linked_panel}, gemeente, effect_settings.subgroups, rules), rules)
     meta = {"dagster/row_count": len(table), "overall_estimates": _overview(table),
             "withheld": int(table["suppressed"].sum())}
-    png = _forest(table, "instrument:bemiddeling")
+    png = _comparison(table)
     if png:
-        meta["forest_bemiddeling"] = _image(png, "forest plot")
+        meta["instruments_compared"] = _image(png, "instruments against waiting")
     yield from emit_guarded([(None, table, meta)], _checks(table, TABLE_KEY, rules))
 
 
@@ -114,8 +135,11 @@ def effect_table_g4(context: AssetExecutionContext, effect_settings: EffectSetti
     table = apply_disclosure(estimate_all(linked_panel, POOLED, effect_settings.subgroups, rules), rules, municipal)
     meta = {"dagster/row_count": len(table), "overall_estimates": _overview(table),
             "withheld": int(table["suppressed"].sum()), "key_fingerprint": fingerprint or ""}
+    png = _comparison(table)
+    if png:
+        meta["instruments_compared"] = _image(png, "instruments against waiting")
     for cat in SRG_CATEGORIES:
-        png = _forest(table, f"instrument:{cat}")
+        png = _forest(table, cat)
         if png:
             meta[f"forest_{cat}"] = _image(png, f"forest plot {cat}")
     meta["rd_plot"] = _image(rd_plot(rd_plot_data(linked_panel, rules=rules)), "binned RD plot")
@@ -128,14 +152,19 @@ def effect_table_g4(context: AssetExecutionContext, effect_settings: EffectSetti
 @asset(key=WWFW_KEY, ins={"effect_table_g4": AssetIn(G4_KEY), "effect_table": AssetIn(TABLE_KEY)},
        group_name="reports", automation_condition=AutomationCondition.eager(),
        check_specs=[no_identifiers_spec(WWFW_KEY, published=True)],
-       description="What works for whom: for each subgroup, the instruments ranked by their effect on employment a "
-       "year after the start, with 95% intervals; pooled G4 and per municipality. The table a caseworker uses to "
-       "tailor a trajectory.", **_COMMON)
+       description="What works for whom: per subgroup, every instrument against waiting on regular work a year after "
+       "the start, all compared on one population (everyone on bijstand without an instrument yet). Effects in "
+       "percentage points with 95% intervals, the 95% rank set, whether the instrument can be the best, whether it "
+       "is clearly better or worse than waiting (Holm over all instruments and subgroups), and the test of whether "
+       "the effect differs between groups. Pooled G4 and per municipality.", **_COMMON)
 def what_works(context: AssetExecutionContext, effect_table_g4: pd.DataFrame, effect_table: dict):
     table = what_works_for_whom(pd.concat([effect_table_g4, *effect_table.values()], ignore_index=True))
-    g4 = table[table["gemeente"] == POOLED]
-    top = g4[g4["rank"] == 1][["subgroup", "subgroup_value", "instrument", "estimate", "ci_low", "ci_high"]]
+    g4 = table[(table["gemeente"] == POOLED) & (table["subgroup"] == "all")]
+    cols = ["instrument", "effect_pp", "ci_low_pp", "ci_high_pp", "rank_set", "in_best_set", "clearly",
+            "persons_started", "withheld_because"]
+    summary = "\n\n".join(tailoring_in_words(table, gm) for gm in [POOLED, *sorted(effect_table)])
     yield from emit_guarded(
-        [(None, table, {"dagster/row_count": len(table), "best_per_subgroup_g4": MetadataValue.md(
-            top.round(4).to_markdown(index=False) if len(top) else "no publishable estimates")})],
+        [(None, table, {"dagster/row_count": len(table), "in_words": MetadataValue.md(summary),
+                        "g4_all": MetadataValue.md(g4[cols].to_markdown(index=False) if len(g4) else
+                                                   "no publishable estimates")})],
         [no_identifiers_result(table, WWFW_KEY, published=True)])
