@@ -370,27 +370,50 @@ def count_sensitive(reasons: pd.Series) -> pd.Series:
     return ~(r.eq(MODEL_DF) | r.str.startswith(NOT_ESTIMABLE) | r.str.startswith(DOMINANCE))
 
 
+def _derivable_in_own_table(m: pd.DataFrame) -> pd.Series:
+    """Withheld rows whose (blanked) counts a reader can still work out from their own table: an
+    overall row with one subgroup dimension published in full (its values add up to it, or to more
+    where a person's subgroup changes, which a reader can still use as a bound), or a subgroup row
+    whose overall row and every sibling are published."""
+    family = m[["gemeente", "measure", "outcome", "horizon", "contrast"]].astype(str).agg("|".join, axis=1)
+    shown = ~m["_withheld"]
+    children = m["subgroup"] != "all"
+    dim_full = shown[children].groupby([family[children], m.loc[children, "subgroup"]]).all()
+    family_has_full_dim = dim_full.groupby(level=0).any()
+    parent_shown = (shown & ~children).groupby(family).any()
+    siblings_shown = shown.groupby([family, m["subgroup"]]).transform("sum")
+    n_siblings = m.groupby([family, m["subgroup"]])["subgroup"].transform("size")
+    overall = ~children & family.map(family_has_full_dim).eq(True)
+    child = children & family.map(parent_shown).eq(True) & (siblings_shown == n_siblings - 1)
+    return m["_withheld"] & (overall | child)
+
+
 def _exposed_by_municipal_tables(t: pd.DataFrame, withheld: pd.Series, reasons: pd.Series,
                                  municipal: pd.DataFrame, rules: DisclosureRules) -> pd.Index:
     """Pooled rows to withhold because, with the published municipal tables, they would give back a
     count-sensitive municipal count: the G4 sample is the four municipal samples stacked, so its
-    count minus the published cities' counts is what the withheld cities hold. Counts of rows
-    withheld for a model reason are taken as known to a reader (they may follow from that city's own
-    table), so they never hide a sensitive count and never withhold a pooled row by themselves.
-    RD counts are persons within each estimate's own bandwidth, which do not add up across cities:
-    not compared."""
+    count minus the published cities' counts is what the withheld cities hold together. A city's row
+    withheld for a model reason hides a count of 10 or more, so next to it a sensitive count cannot
+    be told apart, unless that count can be worked out from its own table; and on its own such a row
+    never withholds a pooled row. RD counts are persons within each estimate's own bandwidth, which
+    do not add up across cities: not compared."""
     m = municipal.assign(_withheld=municipal["suppressed"].astype(bool))
     m["_sensitive"] = m["_withheld"] & count_sensitive(m["suppression_reason"])
+    m["_hiding"] = m["_withheld"] & ~m["_sensitive"] & ~_derivable_in_own_table(m)
     m["_key"] = m[_CELL_KEYS].astype(str).agg("|".join, axis=1)
     key = t[_CELL_KEYS].astype(str).agg("|".join, axis=1)
-    n_sensitive = m.groupby("_key")["_sensitive"].sum()
+    by_key = m.groupby("_key")
+    k_sensitive = key.map(by_key["_sensitive"].sum()).fillna(0)
+    k_hiding = key.map(by_key["_hiding"].sum()).fillna(0)
+    k_other = key.map((by_key["_withheld"].sum() - by_key["_sensitive"].sum() - by_key["_hiding"].sum())).fillna(0)
     exposed = pd.Series(False, index=t.index)
     within_bandwidth = (t["measure"] == "exemption_9a") & ~t["contrast"].str.startswith("event study")
     for col in ("n_treated", "n_control"):
-        known = m[col].astype(float).where(~m["_sensitive"])  # shown, also in rows withheld for a model reason
-        sensitive_sum = t[col].astype(float) - key.map(known.groupby(m["_key"]).sum(min_count=0)).fillna(0.0)
-        k = key.map(n_sensitive).fillna(0)
-        exposed |= (k == 1) | ((k > 1) & (sensitive_sum < rules.min_units))
+        published = m[col].astype(float).where(~m["_withheld"]).groupby(m["_key"]).sum(min_count=0)
+        withheld_sum = t[col].astype(float) - key.map(published).fillna(0.0)
+        # with a derivable model-reason count in the sum, the sensitive part is as good as known
+        exposed |= (k_sensitive >= 1) & (k_hiding == 0) & (
+            (k_sensitive == 1) | (k_other > 0) | (withheld_sum < rules.min_units))
     already = withheld & count_sensitive(reasons)
     return t.index[exposed.to_numpy() & ~within_bandwidth.to_numpy() & ~already.to_numpy()]
 
@@ -402,9 +425,9 @@ def apply_disclosure(table: pd.DataFrame, rules: DisclosureRules = DisclosureRul
     Primary suppression: an arm under ``min_units`` persons or a model under ``min_df``. Then
     complementary suppression on each arm, within the table and, for a pooled table, against the
     published ``municipal`` tables it adds up from, repeated until nothing changes. Only counts under
-    the threshold are protected: a row withheld for a model reason keeps its persons per arm. A
-    withheld row keeps its labels, reason and (where not sensitive) counts; a published row keeps the
-    diagnostics the rules allow.
+    the threshold are protected: a row withheld for a model reason (10+ persons per arm) protects
+    nothing and withholds nothing by itself. A withheld row keeps its labels and reason only; a
+    published row keeps the diagnostics the rules allow.
     """
     t = table.copy()
     pre_suppressed, pre_reason = t.pop("suppressed").astype(bool), t.pop("suppression_reason")
@@ -425,8 +448,7 @@ def apply_disclosure(table: pd.DataFrame, rules: DisclosureRules = DisclosureRul
     out = t.copy()
     out["suppressed"], out["suppression_reason"] = hidden, reason.where(hidden, "")
     values = [c for c in WITHHELD_VALUES if c in out.columns]
-    out.loc[hidden, values] = np.nan
-    out.loc[hidden & count_sensitive(reason), list(EFFECT_COUNT_COLS)] = np.nan
+    out.loc[hidden, [*values, *EFFECT_COUNT_COLS]] = np.nan
     out.loc[hidden, ["method"]] = ""
     out.loc[hidden, ["diagnostics"]] = "{}"
     shown = out.index[~hidden]
@@ -446,18 +468,17 @@ def disclosure_violations(table: pd.DataFrame, rules: DisclosureRules = Disclosu
     rule, which needs the persons' amounts) is applied by ``apply_disclosure`` and tested there.
     """
     hidden_mask = table["suppressed"].astype(bool)
-    sensitive = hidden_mask & count_sensitive(table["suppression_reason"])
     shown, hidden = table[~hidden_mask], table[hidden_mask]
     problems = []
     for col in EFFECT_COUNT_COLS:
-        bad = int((table.loc[~sensitive, col].astype(float) < rules.min_units).sum())
+        bad = int((shown[col].astype(float) < rules.min_units).sum())
         if bad:
-            problems.append(f"{bad} rows showing {col} under {rules.min_units}")
+            problems.append(f"{bad} published rows with {col} under {rules.min_units}")
     bad_df = int(((shown["df_resid"].astype(float) < rules.min_df) | shown["df_resid"].isna()).sum())
     if bad_df:
         problems.append(f"{bad_df} published rows from a model with under {rules.min_df} degrees of freedom")
     values = [c for c in WITHHELD_VALUES if c in table.columns]
-    if (hidden[values].notna().any().any() or table.loc[sensitive, list(EFFECT_COUNT_COLS)].notna().any().any()
+    if (hidden[[*values, *EFFECT_COUNT_COLS]].notna().any().any()
             or (hidden["diagnostics"] != "{}").any() or (hidden["method"] != "").any()):
         problems.append("withheld rows still show values")
     diag_problems = sorted({p for d in shown["diagnostics"] for p in diagnostics_violations(json.loads(d), rules)})

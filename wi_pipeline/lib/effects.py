@@ -507,20 +507,23 @@ def tailoring_in_words(table: pd.DataFrame, gemeente: str = POOLED, alpha: float
     lines.append(f"- Clearly better than waiting (Holm-adjusted over all instruments and subgroups): "
                  f"{', '.join(better) or 'none'}; clearly worse: {', '.join(worse) or 'none'}.")
     tests = t[(t["subgroup"] != "all") & t["heterogeneity_p"].notna()].drop_duplicates(["instrument", "subgroup"])
-    supported = tests[tests["heterogeneity_p"] < alpha]
+    # an instrument worse than waiting for everyone is no option to tailor; Holm over the rest
+    tests = tests[~tests["instrument"].isin(worse)]
+    tests = tests.assign(p_holm=holm(tests["heterogeneity_p"].to_numpy()))
+    supported = tests[tests["p_holm"] < alpha]
     if len(supported):
         for dim, part in supported.groupby("subgroup", sort=True):
             for _, r in part.sort_values("instrument").iterrows():
                 cells = t[(t["subgroup"] == dim) & (t["instrument"] == r["instrument"])]
                 effects = "; ".join(f"{v}: {e:+.1f} pp" for v, e in zip(cells["subgroup_value"], cells["effect_pp"]))
                 lines.append(f"- Tailoring supported: the effect of {r['instrument']} differs by {dim} "
-                             f"(p = {r['heterogeneity_p']:.3f}; {effects}).")
+                             f"(p = {r['heterogeneity_p']:.3f}, Holm {r['p_holm']:.3f}; {effects}).")
         lines.append(f"- Elsewhere ({len(tests) - len(supported)} of {len(tests)} instrument-by-dimension tests) the "
                      "data show no difference between groups: one answer fits everyone there.")
     else:
         lines.append(f"- No instrument's effect differs clearly between groups ({len(tests)} tests): the data do not "
                      "support tailoring by sex, children, marital status, health, age or origin.")
-    lines.append("- Each test is at the 5% level on its own; with many tests a few may be chance findings.")
+    lines.append(f"- Tests are Holm-adjusted over all {len(tests)} instrument-by-dimension tests at the 5% level.")
     return "\n".join(lines)
 
 

@@ -50,7 +50,7 @@ def test_small_subgroup_and_its_complement_are_withheld_never_dropped():
 
 def test_violations_are_named():
     t = table([dict(subgroup="all", subgroup_value="all", estimate=0.05, p_value=0.01, n_treated=9, n_control=900)])
-    assert disclosure_violations(t) == ["1 rows showing n_treated under 10"]
+    assert disclosure_violations(t) == ["1 published rows with n_treated under 10"]
     t.loc[0, ["n_treated", "df_resid"]] = [50, 8]
     assert "degrees of freedom" in disclosure_violations(t)[0]
 
@@ -210,7 +210,7 @@ def test_tailoring_is_claimed_only_where_the_test_supports_it():
         rows.append(choice_row("scholing", "health", value, gemeente="G4", estimate=0.05, p_value=0.01,
                                p_adjusted=0.03, n_treated=50, n_control=250, heterogeneity_p=0.7))
     text = tailoring_in_words(what_works_for_whom(table(rows)), "G4")
-    assert "differs by sex (p = 0.001" in text and "vrouw: +8.0 pp" in text
+    assert "differs by sex (p = 0.001, Holm 0.002" in text and "vrouw: +8.0 pp" in text
     assert "differs by health" not in text and "1 of 2 instrument-by-dimension tests" in text
     assert "among scholing" in text
 
@@ -230,7 +230,7 @@ def test_a_municipal_row_withheld_for_a_model_reason_does_not_withhold_the_poole
     assert disclosure_violations(out, municipal=municipal) == []
 
 
-def test_a_row_withheld_for_a_model_reason_keeps_its_counts_and_protects_nothing_it_need_not():
+def test_a_row_withheld_for_a_model_reason_withholds_nothing_else_in_its_table():
     t = table([
         dict(subgroup="all", subgroup_value="all", estimate=0.05, p_value=0.01, n_treated=120, n_control=900),
         dict(subgroup="sex", subgroup_value="man", estimate=np.nan, p_value=np.nan, n_treated=50, n_control=400,
@@ -238,7 +238,23 @@ def test_a_row_withheld_for_a_model_reason_keeps_its_counts_and_protects_nothing
         dict(subgroup="sex", subgroup_value="vrouw", estimate=0.06, p_value=0.01, n_treated=70, n_control=500),
     ])
     out = apply_disclosure(t)
-    assert out["suppressed"].tolist() == [False, True, False]
-    assert out.loc[1, ["n_treated", "n_control"]].tolist() == [50, 400]  # shown: 10+ persons per arm
-    assert np.isnan(out.loc[1, "estimate"])
+    assert out["suppressed"].tolist() == [False, True, False]  # the 50 men are no small group to protect
+    assert out.loc[1, ["estimate", "n_treated", "n_control"]].isna().all()
     assert disclosure_violations(out) == []
+
+
+def test_a_small_city_next_to_a_model_reason_city_is_protected_only_if_the_latter_can_be_worked_out():
+    def withheld(gemeente, reason, subgroup="all", value="all"):
+        return {**_cell(gemeente, 0, suppressed=True), "suppression_reason": reason, "subgroup": subgroup,
+                "subgroup_value": value}
+
+    base = [_cell("GM0363", 40), _cell("GM0518", 41), withheld("GM0344", "fewer than 10 persons in an arm"),
+            withheld("GM0599", "model_df")]
+    pooled = table([_cell("G4", 118)]).assign(n_control=2000)
+    # 118 - 40 - 41 = 37 = Utrecht's 5 plus Rotterdam's hidden 32: Utrecht's count cannot be told
+    assert not apply_disclosure(pooled, municipal=table(base)).loc[0, "suppressed"]
+    # but if Rotterdam's men and women are both published, its total follows and so does Utrecht's
+    both_sexes = [{**_cell("GM0599", 12), "subgroup": "sex", "subgroup_value": "man"},
+                  {**_cell("GM0599", 20), "subgroup": "sex", "subgroup_value": "vrouw"}]  # 32: 37 - 32 = 5
+    out = apply_disclosure(pooled, municipal=table(base + both_sexes))
+    assert out.loc[0, "suppressed"] and out.loc[0, "suppression_reason"] == "complementary"
