@@ -84,7 +84,8 @@ def _effects_stage(warehouse: Path, gemeenten: list[str]) -> dict:
 
     import pandas as pd
 
-    from wi_pipeline.lib.effects import POOLED, apply_disclosure, estimate_all
+    from wi_pipeline.lib.disclosure import apply_disclosure
+    from wi_pipeline.lib.effects import POOLED, estimate_all
 
     warnings.simplefilter("ignore")
     panels = {gm: pd.read_parquet(warehouse / f"panel_{gm}.parquet") for gm in gemeenten}

@@ -102,7 +102,8 @@ HISTORY_COVARIATES = ["employed_l1", "employed_l2", "employed_l3", "employed_sha
 
 def add_history(panel: pd.DataFrame) -> pd.DataFrame:
     """Labour-market history up to the month before: who starts an instrument depends on it, and
-    employment is persistent, so one month's status alone leaves confounding behind."""
+    employment is persistent, so one month's status alone leaves confounding behind. The columns are
+    added to ``panel`` itself (and it is returned): a copy of four G4 panels costs gigabytes."""
     g = panel.groupby("pseudo_id", observed=True, sort=False)
     emp = panel["employed"].astype(float)
     cum = emp.groupby(panel["pseudo_id"], observed=True, sort=False).cumsum()
@@ -115,8 +116,9 @@ def add_history(panel: pd.DataFrame) -> pd.DataFrame:
     month_no = panel["month"].dt.year * 12 + panel["month"].dt.month
     first = month_no.where(panel["on_bijstand"]).groupby(panel["pseudo_id"], observed=True, sort=False).transform("min")
     out["months_since_first_bijstand"] = (month_no - first).astype(float)
-    hist = pd.DataFrame(out, index=panel.index)
-    return pd.concat([panel, hist.fillna(hist.mean())], axis=1)
+    for name, values in out.items():
+        panel[name] = values.fillna(values.mean()).astype(np.float32)
+    return panel
 
 
 def _grouped_per_person(panel: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
@@ -302,7 +304,10 @@ def instrument_choice_sample(panel: pd.DataFrame, horizons: tuple[int, ...] = CH
     order = np.argsort(rows, kind="stable")
     rows, weight = rows[order], weight[order]
 
-    s = p.iloc[rows].reset_index(drop=True)
+    # only what the covariates and subgroups are made from: the instrument columns are in `arm` now
+    needed = [c for c in p.columns if not c.startswith(("instr_", "months_since_start_"))
+              and c not in ("wage", "hours", "secm", "care_costs_total", "care_costs_mental", "household_type")]
+    s = p.iloc[rows][needed].reset_index(drop=True)
     arm_index = np.where(n_now[rows] == 1, now[rows].argmax(axis=1), len(SRG_CATEGORIES))
     s["arm"] = np.array([*SRG_CATEGORIES, WAIT])[arm_index]
     s["sampling_weight"] = weight

@@ -74,8 +74,9 @@ DUTCH_DESCRIPTION = {
     "effects/effect_table": "Het effect van elke aanpak in deze gemeente, voor iedereen en per groep, met de "
                             "onzekerheid. Cijfers over te kleine groepen worden weggelaten.",
     "effects/effect_table_g4": "Dezelfde effecten voor de vier steden samen, met grafieken.",
-    "reports/what_works_for_whom": "Wat werkt voor wie: per groep de soorten hulp naar werk, op volgorde van hun "
-                                   "effect op werk een jaar na de start.",
+    "reports/what_works_for_whom": "Wat werkt voor wie: per groep elke soort hulp naar werk vergeleken met nog "
+                                   "niet beginnen, bij dezelfde mensen: hoeveel meer mensen een jaar later gewoon "
+                                   "werk hebben (geen gesubsidieerde of beschutte plek), met de onzekerheid.",
     "reports/data_inventory": "Dit overzicht.",
 }
 
