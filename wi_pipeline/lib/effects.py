@@ -257,6 +257,7 @@ CHOICE_SUBGROUP_OUTCOMES = ("regular_work_h12", "self_sufficient_h12")
 # arm is open to everyone in the population; overlap is shown (scores per arm, effective sample sizes)
 # rather than bought by changing who is compared.
 CHOICE_TRIM = None
+CHOICE_BATCH = 3  # outcomes estimated together after the ones with subgroups
 
 
 def _split_outcome(column: str) -> tuple[str, int]:
@@ -297,17 +298,32 @@ def instrument_choice_effects(panels: dict[str, pd.DataFrame], gemeente: str,
     covariates = usable_covariates(df, [*design.covariates, *_municipality_effects(df)])
     for dim in subgroups:
         df[dim] = df[dim].astype(str)
-    try:
-        results = estimate_multivalued_treatments(
-            df, outcomes=list(design.outcome_columns), treatment="arm", covariates=covariates, cluster="pseudo_id",
-            weights="sampling_weight", groups=list(subgroups), trim=CHOICE_TRIM)
-    except (ValueError, np.linalg.LinAlgError) as err:
-        reason = f"{NOT_ESTIMABLE}: {err}"[:200]
-        return [_row(_choice_base(gemeente, "all", "all", column, k), reason=reason)
-                for column in design.outcome_columns for k in SRG_CATEGORIES]
     rows = []
-    for column in design.outcome_columns:
-        result = results[column]
+    # the outcomes with subgroups, then the rest a few at a time: every outcome held at once costs
+    # gigabytes at G4 size, a refit of the propensity model seconds
+    rest = [c for c in design.outcome_columns if c not in CHOICE_SUBGROUP_OUTCOMES]
+    with_groups = [c for c in design.outcome_columns if c in CHOICE_SUBGROUP_OUTCOMES]
+    batches = [(with_groups, list(subgroups))] if with_groups else []
+    batches += [(rest[i:i + CHOICE_BATCH], []) for i in range(0, len(rest), CHOICE_BATCH)]
+    for outcomes, groups in batches:
+        try:
+            results = estimate_multivalued_treatments(
+                df, outcomes=outcomes, treatment="arm", covariates=covariates, cluster="pseudo_id",
+                weights="sampling_weight", groups=groups or None, trim=CHOICE_TRIM)
+        except (ValueError, np.linalg.LinAlgError) as err:
+            reason = f"{NOT_ESTIMABLE}: {err}"[:200]
+            rows += [_row(_choice_base(gemeente, "all", "all", column, k), reason=reason)
+                     for column in outcomes for k in SRG_CATEGORIES]
+            continue
+        rows += _choice_rows(df, results, gemeente, subgroups, rules)
+        del results
+    return rows
+
+
+def _choice_rows(df: pd.DataFrame, results: dict, gemeente: str, subgroups: tuple[str, ...],
+                 rules: DisclosureRules) -> list[dict]:
+    rows = []
+    for column, result in results.items():
         persons = _choice_persons(df, column, subgroups if column in CHOICE_SUBGROUP_OUTCOMES else ())
         cells = [("all", "all")]
         if column in CHOICE_SUBGROUP_OUTCOMES:
