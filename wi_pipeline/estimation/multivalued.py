@@ -963,14 +963,17 @@ class MultivaluedTreatmentResult:
         out.insert(0, "outcome", self.outcome)
         return out
 
-    def heterogeneity_test(self, a, b, dimension: str) -> WaldTest:
-        """Wald test (chi2, V-1 df) that APO(a) - APO(b) is the same in all V values of `dimension`."""
+    def heterogeneity_test(self, a, b, dimension: str, values: Sequence | None = None) -> WaldTest:
+        """Wald test (chi2, V-1 df) that APO(a) - APO(b) is the same in all V values of `dimension`
+        (or in the given `values` only, e.g. those with enough persons to be published)."""
         dims = self._require_groups()
         if dimension not in dims:
             raise ValueError(f"'{dimension}' is not a subgroup dimension; estimated: {dims}")
         a, b = self._arm(a), self._arm(b)
         cells = self._cells.reset_index(drop=True)
         sel = cells["dimension"] == dimension
+        if values is not None:
+            sel &= cells["value"].astype(str).isin([str(v) for v in values])
         ia = np.flatnonzero(sel & (cells["arm"] == a))
         ib = np.flatnonzero(sel & (cells["arm"] == b))
         est = cells["estimate"].to_numpy()

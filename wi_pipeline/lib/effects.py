@@ -388,7 +388,7 @@ def _heterogeneity(result, instrument: str, dim: str, column: str, persons: pd.S
               and persons.get((d, v, WAIT), 0) >= rules.min_units]
     if len(values) < 2:
         return np.nan, ""
-    test = result.heterogeneity_test(instrument, WAIT, dim)
+    test = result.heterogeneity_test(instrument, WAIT, dim, values=values)
     return float(test.p_value), f"Wald test that the effect is equal across {SUBGROUPS[dim]} ({len(values)} values)"
 
 

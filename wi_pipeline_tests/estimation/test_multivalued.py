@@ -362,6 +362,9 @@ def test_heterogeneity_wald_test_detects_a_planted_difference_and_holds_its_size
     t = estimate_multivalued_treatment(df, "y", "arm", COVS, cluster="id", groups=["g"]).heterogeneity_test(
         "B", "A", "g")
     assert isinstance(t, WaldTest) and t.df == 2 and t.distribution == "chi2" and t.p_value < 1e-4
+    r = estimate_multivalued_treatment(df, "y", "arm", COVS, cluster="id", groups=["g"])
+    two = r.heterogeneity_test("B", "A", "g", values=sorted(df["g"].unique())[:2])  # e.g. the publishable ones
+    assert two.df == 1 and "(2 values)" in two.hypothesis and two.statistic != t.statistic
     rng = np.random.default_rng(11)
     pvals = []
     for _ in range(200):
