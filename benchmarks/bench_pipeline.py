@@ -3,7 +3,8 @@
 Usage: .venv/bin/python benchmarks/bench_pipeline.py [--scale 1.0] [--data /tmp/wi_bench] [--jobs]
 Synthetic data is generated once into --data and reused. Every stage runs in its own process, so
 the peak memory reported (VmHWM) is that stage's alone. Panel stages run one after another; the
-five effect stages run two at a time, longest first, as the pipeline's runs share two cores.
+five effect stages, then the five assignment-rule stages, run two at a time, longest first, as the
+pipeline's runs share two cores.
 
 With --jobs the stages are the pipeline's own Dagster jobs (cbs_tables, municipality and its
 data-quality report per partition, g4_pooled), run one after another as `make run` does, with every blocking check, Great Expectations
@@ -96,6 +97,26 @@ def _effects_stage(warehouse: Path, gemeenten: list[str]) -> dict:
                "total_s": round(time.perf_counter() - t0, 1), "peak_rss_mib": _peak_mib()}
 
 
+def _assignment_stage(warehouse: Path, gemeenten: list[str]) -> dict:
+    import warnings
+
+    import pandas as pd
+
+    from wi_pipeline.lib.assignment import learn_assignment_rule
+    from wi_pipeline.lib.designs import add_history
+    from wi_pipeline.lib.effects import POOLED
+
+    warnings.simplefilter("ignore")
+    panels = {gm: pd.read_parquet(warehouse / f"panel_{gm}.parquet") for gm in gemeenten}
+    t0 = time.perf_counter()
+    label = gemeenten[0] if len(gemeenten) == 1 else POOLED
+    out = learn_assignment_rule({gm: add_history(p) for gm, p in panels.items()}, label)
+    gain = out.table[(out.table["section"] == "gain") & (out.table["item"] == "over today's assignment")]
+    return {"stage": f"assignment rule {label}", "rows": len(out.table),
+            "gain_over_today": round(float(gain["estimate"].iloc[0]), 4) if len(gain) else None,
+            "total_s": round(time.perf_counter() - t0, 1), "peak_rss_mib": _peak_mib()}
+
+
 def _job_stage(landing: Path, warehouse: Path, home: Path, job_name: str, partition: str | None) -> dict:
     """One Dagster job as `make run` runs it, in its own process and instance."""
     import warnings
@@ -139,6 +160,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=20261121)
     parser.add_argument("--data", type=Path, default=Path("/tmp/wi_bench"))
     parser.add_argument("--no-effects", dest="effects", action="store_false", help="panel stages only")
+    parser.add_argument("--assignment-only", action="store_true",
+                        help="only the assignment-rule stages, on the panels a previous run stored")
     parser.add_argument("--jobs", action="store_true", help="run the pipeline's Dagster jobs, checks and IO included")
     args = parser.parse_args()
     from wi_pipeline.lib.layout import G4
@@ -176,25 +199,33 @@ def main() -> None:
               f"peak {max(r['peak_rss_mib'] for r in results)} MiB in one job; "
               f"{'all succeeded' if all(r['success'] for r in results) else 'FAILED: see above'}")
         return
-    for result in _run_all([(_cbs_stage, landing, warehouse)] + [(_partition_stage, landing, warehouse, gm) for gm in G4],
-                           at_once=1):
-        show(result)
-    effects_wall = None
+    if not args.assignment_only:
+        for result in _run_all([(_cbs_stage, landing, warehouse)]
+                               + [(_partition_stage, landing, warehouse, gm) for gm in G4], at_once=1):
+            show(result)
+    walls = {}
     if args.effects:
         # two processes on two cores: one BLAS thread each, or they fight over the cores
         for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ.setdefault(var, "1")
-        t0 = time.perf_counter()
-        stages = [(_effects_stage, warehouse, list(G4))] + [(_effects_stage, warehouse, [gm]) for gm in G4]
-        for result in _run_all(stages, at_once=2):  # the pooled stage, the longest, first
-            show(result)
-        effects_wall = time.perf_counter() - t0
-    panel = [r for r in results if not r["stage"].startswith("effects")]
-    effects = [r for r in results if r["stage"].startswith("effects")]
-    print(f"scale {args.scale:g}: panel stages {sum(r['total_s'] for r in panel):.0f}s "
-          f"(peak {max(r['peak_rss_mib'] for r in panel)} MiB)" + (
-          f"; effects {effects_wall:.0f}s wall, two at a time ({sum(r['total_s'] for r in effects):.0f}s summed "
-          f"over stages, peak {max(r['peak_rss_mib'] for r in effects)} MiB per stage)" if effects else ""))
+        for name, stage in (("effects", _effects_stage), ("assignment rule", _assignment_stage)):
+            if args.assignment_only and name == "effects":
+                continue
+            t0 = time.perf_counter()
+            stages = [(stage, warehouse, list(G4))] + [(stage, warehouse, [gm]) for gm in G4]
+            for result in _run_all(stages, at_once=2):  # the pooled stage, the longest, first
+                show(result)
+            walls[name] = time.perf_counter() - t0
+    panel = [r for r in results if r["stage"].startswith(("cbs", "partition"))]
+    summary = [f"scale {args.scale:g}"]
+    if panel:
+        summary.append(f"panel stages {sum(r['total_s'] for r in panel):.0f}s "
+                       f"(peak {max(r['peak_rss_mib'] for r in panel)} MiB)")
+    for name, wall in walls.items():
+        part = [r for r in results if r["stage"].startswith(name)]
+        summary.append(f"{name} {wall:.0f}s wall, two at a time ({sum(r['total_s'] for r in part):.0f}s summed "
+                       f"over stages, peak {max(r['peak_rss_mib'] for r in part)} MiB per stage)")
+    print("; ".join(summary))
 
 if __name__ == "__main__":
     main()

@@ -13,12 +13,13 @@ from wi_pipeline.defs.linkage.assets import link_registers_asset
 from wi_pipeline.defs.panel.assets import PanelSettings, linked_panel
 from wi_pipeline.defs.quality.assets import data_quality, g4_data_quality
 from wi_pipeline.defs.registers.assets import register_assets
+from wi_pipeline.defs.reports.assignment import AssignmentSettings, assignment_rule, assignment_rule_g4
 from wi_pipeline.defs.reports.inventory import build_data_inventory
 from wi_pipeline.defs.resources import default_resources
 from wi_pipeline.paths import warehouse_dir
 
 assets = [*register_assets, *cbs_assets, link_registers_asset, linked_panel, data_quality, g4_data_quality,
-          effect_table, effect_table_g4, what_works]
+          effect_table, effect_table_g4, what_works, assignment_rule, assignment_rule_g4]
 assets.append(build_data_inventory(lambda: assets))
 
 
@@ -36,6 +37,7 @@ def make_definitions(resources: dict | None = None) -> Definitions:
             **default_resources(),
             "panel_settings": PanelSettings(),
             "effect_settings": EffectSettings(),
+            "assignment_settings": AssignmentSettings(),
             "io_manager": ParquetIOManager(base_dir=str(warehouse_dir())),
             **(resources or {}),
         },

@@ -103,7 +103,8 @@ def test_no_bsn_anywhere_downstream(materialised, world):
 
 def test_published_outputs_hold_no_person_keys(materialised):
     base = materialised[0]
-    for rel in ("effects/effect_table/GM0599.parquet", "effects/effect_table_g4.parquet", "reports/what_works_for_whom.parquet"):
+    for rel in ("effects/effect_table/GM0599.parquet", "effects/effect_table_g4.parquet", "reports/what_works_for_whom.parquet",
+                "reports/assignment_rule/GM0599.parquet", "reports/assignment_rule_g4.parquet"):
         df = pd.read_parquet(base / "warehouse" / rel)
         assert len(df) and not scan_identifiers(df, published=True), rel
 

@@ -8,6 +8,7 @@ from .multivalued import (
     estimate_multivalued_treatment,
     estimate_multivalued_treatments,
 )
+from .policy import AssignmentPolicy, learn_assignment_policy, policy_tree
 from .ranks import best_set, rank_confidence_sets
 from .results import DiscontinuityResult, EffectResult, EventStudyResult, TreatmentEffectResult, WaldTest
 from .treatment import estimate_treatment_effect, estimate_treatment_effects, naive_difference
@@ -21,6 +22,9 @@ __all__ = [
     "estimate_discontinuity",
     "binned_means",
     "estimate_event_study",
+    "learn_assignment_policy",
+    "policy_tree",
+    "AssignmentPolicy",
     "rank_confidence_sets",
     "best_set",
     "EffectResult",

@@ -88,3 +88,38 @@ def holm(p: np.ndarray) -> np.ndarray:
         adjusted[order] = stepped
         out[ok] = adjusted
     return out
+
+
+def omitted_variable_scale(residual_variance: float, riesz_second_moment: float) -> float:
+    """S = sqrt(E[(y - g(D,X))^2] E[alpha^2]): how far a latent confounder can move a linear functional
+    of the outcome regression (Chernozhukov, Cinelli, Newey, Sharma & Syrgkanis 2022, "Long story short").
+
+    alpha is the Riesz representer of the functional (for APO(a) - APO(b): 1{D=a}/p_a - 1{D=b}/p_b).
+    The bias is at most rho * sqrt(C_Y^2 C_D^2 / (1 - C_D^2)) * S, with C_Y^2 the share of the outcome's
+    residual variance a confounder explains and C_D^2 the share of the Riesz representer's variation it
+    explains (rho <= 1 its correlation)."""
+    return float(np.sqrt(max(residual_variance, 0.0) * max(riesz_second_moment, 0.0)))
+
+
+def omitted_variable_bound(scale: float, cy2: float, cd2: float, rho: float = 1.0) -> float:
+    """Largest bias of a confounder with outcome strength cy2 and treatment strength cd2 (both R^2-type, < 1)."""
+    if not (0 <= cy2 <= 1 and 0 <= cd2 < 1):
+        raise ValueError(f"confounder strengths need 0 <= cy2 <= 1 and 0 <= cd2 < 1, got {cy2}, {cd2}")
+    return float(abs(rho) * np.sqrt(cy2 * cd2 / (1 - cd2)) * scale)
+
+
+def robustness_value(estimate: float, scale: float, std_error: float = 0.0, level: float | None = None) -> float:
+    """Equal strength C_Y^2 = C_D^2 of a confounder (rho = 1) whose bias bound reaches the estimate.
+
+    Solves r / sqrt(1 - r) = |estimate| / scale, the same form as Cinelli & Hazlett's (2020) robustness
+    value. With `level`, the estimate is replaced by its confidence bound nearest zero: the strength
+    that would make the interval reach zero (0 when it already does); the bound's own sampling
+    error is not added.
+    """
+    if not np.isfinite(estimate) or not np.isfinite(scale) or scale <= 0:
+        return float("nan")
+    x = abs(estimate)
+    if level is not None:
+        x = max(x - stats.norm.ppf(1 - (1 - level) / 2) * std_error, 0.0)
+    x /= scale
+    return float(0.5 * (np.sqrt(x**4 + 4 * x**2) - x**2))

@@ -264,6 +264,10 @@ CHOICE_HORIZONS = (3, 6, 12, 24, 36)  # 3: lock-in, while most instruments still
 CUMULATIVE_MONTHS = 24
 ANY_JOB_HORIZON = 12  # any job, placements included: shown next to regular work, never ranked
 # Conditions that caseworkers act on when they offer an instrument, beyond the shared covariates.
+# Months before the choice whose employment share is the placebo outcome: beyond the 24 months the
+# history covariates describe, so an instrument's "effect" on it is hidden selection, not an effect.
+PLACEBO_MONTHS = (25, 36)
+PLACEBO_OUTCOME = "employed_share_before_25_36"
 CHOICE_COVARIATES = ("age_under_30", "age_50_plus", "divorced", "widowed", "debt_assistance_now")
 
 
@@ -329,6 +333,12 @@ def instrument_choice_sample(panel: pd.DataFrame, horizons: tuple[int, ...] = CH
     total[ok] = running[end[ok].astype(np.int64) + 1] - running[rows[ok] + 1]
     s[f"regular_work_months_{CUMULATIVE_MONTHS}"] = total
     outcomes.append(f"regular_work_months_{CUMULATIVE_MONTHS}")
+    # a placebo outcome: work long before the choice, past the reach of the history covariates
+    lo, hi = PLACEBO_MONTHS
+    before = np.column_stack([_lead(series["employed"], codes, rows, -m) for m in range(lo, hi + 1)])
+    seen = (~np.isnan(before)).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        s[PLACEBO_OUTCOME] = np.where(seen >= (hi - lo + 1) // 2, np.nansum(before, axis=1) / seen, np.nan)
 
     s, covs = _start_month_covariates(s)
     s["age_under_30"] = (s["age"] < 30).astype(float)

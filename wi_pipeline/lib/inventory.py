@@ -46,7 +46,8 @@ PURPOSE = {
 
 
 # The outputs that may leave the secure environment, all under disclosure control; everything else stays inside.
-PUBLISHED = ("effects/effect_table", "effects/effect_table_g4", "reports/what_works_for_whom", "reports/data_inventory")
+PUBLISHED = ("effects/effect_table", "effects/effect_table_g4", "reports/what_works_for_whom", "reports/assignment_rule",
+             "reports/assignment_rule_g4", "reports/data_inventory")
 INTERNAL_REPORTS = ("reports/data_quality", "reports/g4_data_quality")
 
 STEPS = {
@@ -77,6 +78,13 @@ DUTCH_DESCRIPTION = {
     "reports/what_works_for_whom": "Wat werkt voor wie: per groep elke soort hulp naar werk vergeleken met nog "
                                    "niet beginnen, bij dezelfde mensen: hoeveel meer mensen een jaar later gewoon "
                                    "werk hebben (geen gesubsidieerde of beschutte plek), met de onzekerheid.",
+    "reports/assignment_rule": "Welke hulp naar werk past bij wie: een regel met twee vragen over wat een "
+                               "klantmanager weet (zoals geslacht, leeftijd, gezondheid, hoe lang iemand bijstand "
+                               "heeft), die per groep de hulp kiest waarmee een jaar later de meeste mensen gewoon "
+                               "werk hebben. Met hoeveel dat oplevert tegenover de huidige werkwijze, en of de "
+                               "gegevens dat verschil kunnen aantonen. Groepen van minder dan 10 personen worden "
+                               "weggelaten.",
+    "reports/assignment_rule_g4": "Dezelfde regel voor de vier steden samen.",
     "reports/data_inventory": "Dit overzicht.",
 }
 

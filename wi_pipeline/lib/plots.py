@@ -7,6 +7,7 @@ with their values) and returns PNG bytes.
 from __future__ import annotations
 
 import io
+import textwrap
 
 import matplotlib
 
@@ -100,4 +101,43 @@ def event_study_plot(coefficients: pd.DataFrame, rules: DisclosureRules = Disclo
     ax.set_xlabel("months relative to the youngest child's 5th birthday")
     ax.set_ylabel("employment (pp, vs month -1)")
     ax.set_title("Event study with person fixed effects", fontsize=10)
+    return _png(fig)
+
+
+def assignment_rule_plot(table: pd.DataFrame, title: str) -> bytes:
+    """The rule as a picture: one panel per group of the rule (its conditions and share of the
+    population), every arm's expected regular work in it with a 95% interval, the arm the rule
+    gives it in dark; withheld numbers are listed, not drawn."""
+    leaves = table[table["section"] == "leaf"]
+    groups = list(dict.fromkeys(leaves["item"]))
+    if not groups:
+        fig, ax = plt.subplots(figsize=(7, 1.2))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no rule could be learned", ha="center", va="center")
+        return _png(fig)
+    arms = list(dict.fromkeys(leaves["arm"]))
+    fig, axes = plt.subplots(1, len(groups), figsize=(3.1 * len(groups) + 1.2, 0.3 * len(arms) + 2.6),
+                             sharey=True, sharex=True, squeeze=False)
+    y = np.arange(len(arms))[::-1]
+    for ax, group in zip(axes[0], groups):
+        part = leaves[leaves["item"] == group].set_index("arm").reindex(arms)
+        shown = ~part["suppressed"].fillna(True).to_numpy(dtype=bool)
+        est = part["estimate"].to_numpy(dtype=float) * 100
+        lo = part["ci_low"].to_numpy(dtype=float) * 100
+        hi = part["ci_high"].to_numpy(dtype=float) * 100
+        given = part["share_given"].fillna(0).to_numpy(dtype=float) > 0
+        for mask, colour in ((shown & ~given, "#9bb7d4"), (shown & given, "#1f4e79")):
+            ax.errorbar(est[mask], y[mask], xerr=[est[mask] - lo[mask], hi[mask] - est[mask]], fmt="o",
+                        color=colour, ecolor=colour, capsize=2)
+        for yi in y[~shown]:
+            ax.text(0.02, yi, "withheld", transform=ax.get_yaxis_transform(), va="center", fontsize=7, color="#888")
+        share = part["population_share"].dropna()
+        head = "\n".join(textwrap.wrap(group[0].upper() + group[1:], 34))
+        ax.set_title(f"{head}\n({share.iloc[0]:.0%} of the population)" if len(share) else head, fontsize=8)
+        ax.set_xlabel("% in regular work a year later", fontsize=8)
+        ax.set_xlim(0, 100)
+        ax.tick_params(labelsize=7)
+    axes[0][0].set_yticks(y, [a.replace("_", " ") if a != "wait" else "waiting" for a in arms], fontsize=8)
+    fig.suptitle(title + " (dark: what the rule gives the group; 95% intervals)", fontsize=10, y=1.0)
+    fig.tight_layout()
     return _png(fig)

@@ -159,3 +159,27 @@ def test_cumulative_regular_work_counts_the_24_months_after_the_start():
     s = instrument_choice_sample(p, horizons=(3,)).data.set_index("arm")
     assert s.loc["bemiddeling", "regular_work_months_24"] == 12.0  # months 2..25: every other one
     assert s.loc["wait", "regular_work_months_24"] == 12.0  # months 1..24 from January
+
+
+def test_placebo_outcome_is_work_25_to_36_months_before_the_choice_and_missing_without_that_past():
+    from wi_pipeline.lib.designs import PLACEBO_OUTCOME, instrument_choice_sample
+
+    months = pd.date_range("2018-01-01", periods=48, freq="MS")
+    emp = np.zeros(48, dtype=bool)
+    emp[:6] = True  # worked in the first six months only
+    p = pd.DataFrame({"gemeente": "GM0599", "pseudo_id": "x", "month": months, "age": 35, "sex": "man",
+                      "origin": "Nederland", "marital_status": "never_married", "single_parent": False,
+                      "n_children": 0, "on_bijstand": np.arange(48) >= 12, "bijstand_duration_months": 0.0,
+                      "employed": emp, "self_sufficient": False, "poor_health": False, "debt_assistance": False})
+    for cat in SRG_CATEGORIES:
+        p[f"instr_{cat}"] = False
+        p[f"months_since_start_{cat}"] = np.nan
+    p["months_since_start_scholing"] = np.where(np.arange(48) >= 40, np.arange(48.0) - 40, np.nan)
+    s = instrument_choice_sample(p, horizons=(3,), waits_per_starter=100).data.set_index("month")
+    # the start in month 40 (May 2021) looks back at months 4..15: two of them worked
+    assert s.loc[months[40], "arm"] == "scholing"
+    assert s.loc[months[40], PLACEBO_OUTCOME] == pytest.approx(2 / 12)
+    # month 12 has no month 25..36 before it in the panel: missing, not zero
+    assert np.isnan(s.loc[months[12], PLACEBO_OUTCOME])
+    # month 31 sees months 0..6 of that window (7 of 12): enough, the share of those observed
+    assert s.loc[months[31], PLACEBO_OUTCOME] == pytest.approx(6 / 7)
