@@ -253,3 +253,18 @@ def test_after_purging_raw_extracts_downstream_assets_rebuild(materialised):
     rebuilt = defs.resolve_job_def("municipality").execute_in_process(
         instance=instance, partition_key="GM0599", asset_selection=keys)
     assert rebuilt.success
+
+
+def test_headline_effects_and_the_assignment_rule_carry_their_sensitivity(materialised):
+    base, _, instance, results = materialised
+    t = pd.read_parquet(base / "warehouse" / "effects/effect_table_g4.parquet")
+    choice = t[(t["measure"] == "instrument_choice") & ~t["suppressed"]]
+    overall = choice[choice["subgroup"] == "all"]
+    assert len(overall) and overall["robustness_value"].between(0, 1).all()
+    assert choice.loc[choice["subgroup"] != "all", "robustness_value"].isna().all()
+    rule = pd.read_parquet(base / "warehouse" / "reports/assignment_rule_g4.parquet")
+    assert set(rule["section"]) == {"leaf", "value", "gain", "effect", "placebo"}
+    gains = rule[(rule["section"] == "gain") & ~rule["suppressed"]]
+    assert len(gains) == 3 and gains["robustness_value"].between(0, 1).all()
+    meta = materialisations(results["g4"])[("reports/assignment_rule_g4", None)]
+    assert "today's assignment" in meta["in_words"] and meta["rule"].startswith("![assignment rule](data:image/png")

@@ -30,7 +30,7 @@ from scipy import sparse, stats
 from scipy.linalg.blas import dsyrk
 
 from . import _validation as V
-from ._inference import if_covariance, interval, meat_covariance
+from ._inference import if_covariance, interval, meat_covariance, omitted_variable_scale, robustness_value
 from .results import TreatmentEffectResult, WaldTest, _fmt, flatten_scalars
 from .treatment import _PS_QUANTILES, _kish, _variance_label, _wls
 
@@ -896,6 +896,36 @@ class MultivaluedTreatmentResult:
             n_units=self.n_units if self._df_inference is not None else None, df_resid=self.df_resid,
             method=self.method, estimand=f"APO({a}) - APO({b})", outcome=self.outcome, treatment=self.treatment,
             diagnostics=diag)
+
+    def sensitivity(self, a, b, level: float = 0.95) -> dict:
+        """How strong a confounder missing from the covariates would have to be to explain APO(a) -
+        APO(b) away: the omitted-variable bound of Chernozhukov, Cinelli, Newey, Sharma & Syrgkanis
+        (2022). `sensitivity_scale` S bounds the bias by sqrt(C_Y^2 C_D^2 / (1 - C_D^2)) S;
+        `robustness_value` is the equal strength C_Y^2 = C_D^2 that brings the estimate to zero,
+        `robustness_value_95` the one that brings the interval's nearer end to zero."""
+        if self._data is None:
+            raise ValueError("sensitivity needs the sample arrays, which are not kept when a result is pickled; "
+                             "run it where the result was estimated")
+        a, b = self._arm(a), self._arm(b)
+        dat = self._data
+        sh = dat.shared
+        smp = sh.sample
+        ka, kb = sh.arms.index(a), sh.arms.index(b)
+        mask = dat.obs.copy()
+        if self.subgroup is not None:
+            pop = next(p for p in sh.pops if p.name == self.subgroup[0])
+            mask &= pop.codes == pop.values.index(self.subgroup[1])
+        idx = np.flatnonzero(mask)
+        D, s, P = smp.D[idx], smp.s[idx], sh.P[idx]
+        eps = dat.y0[idx] - dat.MT[D, idx]
+        riesz = np.zeros(len(idx))
+        for k, sign in ((ka, 1.0), (kb, -1.0)):
+            w = (D == k) / P[:, k]
+            riesz += sign * w / np.average(w, weights=s)  # the normalised (Hajek) weights
+        scale = omitted_variable_scale(float(np.average(eps**2, weights=s)), float(np.average(riesz**2, weights=s)))
+        c = self.contrast(a, b)
+        return {"sensitivity_scale": scale, "robustness_value": robustness_value(c.estimate, scale),
+                f"robustness_value_{round(level * 100)}": robustness_value(c.estimate, scale, c.std_error, level)}
 
     def _selected(self, arms) -> tuple[list, np.ndarray, np.ndarray]:
         if arms is None:

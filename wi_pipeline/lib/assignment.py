@@ -168,7 +168,8 @@ def learn_assignment_rule(panels: dict[str, pd.DataFrame], gemeente: str,
     placebo["p_adjusted"] = holm(placebo["p_value"].to_numpy())
     for rec in placebo.to_dict("records"):
         arm = rec["comparison"].split(" vs ")[0]
-        r = _row(gemeente, "placebo", rec["comparison"], arm=arm if arm in policy.arms else "",
+        item = f"{_arm_words(arm)} vs waiting" if arm in policy.arms else "the rule vs today's assignment"
+        r = _row(gemeente, "placebo", item, arm=arm if arm in policy.arms else "",
                  **{k: rec[k] for k in ("estimate", "std_error", "ci_low", "ci_high", "p_value", "p_adjusted")},
                  outcome=PLACEBO_OUTCOME, method=policy.method)
         rows.append(_withheld(r, rules) if arm in policy.arms and arm not in shown else r)

@@ -313,7 +313,7 @@ _CELL_KEYS = ["measure", "outcome", "horizon", "contrast", "subgroup", "subgroup
 # blanked in a withheld row (its counts too where they are sensitive, see count_sensitive)
 WITHHELD_VALUES = ("estimate", "std_error", "ci_low", "ci_high", "p_value", "p_adjusted", "df_resid", "mde_80",
                    "level_treated", "level_control", "rank", "rank_low", "rank_high", "in_best_set",
-                   "heterogeneity_p")
+                   "heterogeneity_p", "robustness_value")
 
 
 def _complementary_rows(t: pd.DataFrame, withheld: pd.Series, count_col: str, rules: DisclosureRules) -> pd.Index:

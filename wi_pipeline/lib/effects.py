@@ -25,7 +25,8 @@ EFFECT_COLUMNS = [
     "measure", "gemeente", "subgroup", "subgroup_value", "outcome", "outcome_label", "unit", "horizon", "contrast",
     "comparison", "estimate", "std_error", "ci_low", "ci_high", "p_value", "p_adjusted", "mde_80", "level_treated",
     "level_control", "n_treated", "n_control", "df_resid", "rank", "rank_low", "rank_high", "in_best_set",
-    "heterogeneity_p", "heterogeneity_test", "method", "diagnostics", "suppressed", "suppression_reason",
+    "heterogeneity_p", "heterogeneity_test", "robustness_value", "method", "diagnostics", "suppressed",
+    "suppression_reason",
 ]
 POOLED = "G4"
 SUBGROUP_HORIZON = 12  # subgroup heterogeneity of the instruments is estimated at this horizon
@@ -95,7 +96,7 @@ def _scalar_diagnostics(diag: dict) -> str:
 def _row(base: dict, result=None, reason: str | None = None, n=(0, 0)) -> dict:
     row = {**base, "estimate": np.nan, "std_error": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan,
            "level_treated": np.nan, "level_control": np.nan, "rank": np.nan, "rank_low": np.nan, "rank_high": np.nan,
-           "in_best_set": np.nan, "heterogeneity_p": np.nan, "heterogeneity_test": "",
+           "in_best_set": np.nan, "heterogeneity_p": np.nan, "heterogeneity_test": "", "robustness_value": np.nan,
            "n_treated": n[0], "n_control": n[1], "df_resid": np.nan, "method": "", "diagnostics": "{}",
            "suppressed": reason is not None, "suppression_reason": reason or ""}
     if result is not None:
@@ -346,7 +347,11 @@ def _choice_rows(df: pd.DataFrame, results: dict, gemeente: str, subgroups: tupl
                     if reason:
                         rows.append(_row(base, reason=reason, n=(n[k], n[WAIT])))
                         continue
-                row = _row(base, cell.contrast(k, WAIT), n=(n[k], n[WAIT]))
+                contrast = cell.contrast(k, WAIT)
+                if dim == "all":  # the headline effects: how strong would hidden confounding have to be
+                    contrast.diagnostics.update(cell.sensitivity(k, WAIT))
+                row = _row(base, contrast, n=(n[k], n[WAIT]))
+                row["robustness_value"] = contrast.diagnostics.get("robustness_value", np.nan)
                 row["n_treated"], row["n_control"] = n[k], n[WAIT]
                 apo = cell.potential_outcomes
                 row["level_treated"], row["level_control"] = float(apo.loc[k, "estimate"]), float(apo.loc[WAIT, "estimate"])
@@ -499,6 +504,7 @@ def what_works_for_whom(effects: pd.DataFrame) -> pd.DataFrame:
         "in_best_set": t["in_best_set"].map({1.0: "yes", 0.0: "no"}).fillna(""),
         "clearly": clearly, "p_holm": t["p_adjusted"].round(4),
         "heterogeneity_p": t["heterogeneity_p"].round(4), "heterogeneity_test": t["heterogeneity_test"],
+        "robustness_value": t["robustness_value"].round(4),
         "persons_started": t["n_treated"], "persons_waiting": t["n_control"],
         "withheld": t["suppressed"].astype(bool), "withheld_because": t["suppression_reason"].map(reason_in_words),
     })

@@ -135,7 +135,8 @@ def assignment_rule_plot(table: pd.DataFrame, title: str) -> bytes:
         head = "\n".join(textwrap.wrap(group[0].upper() + group[1:], 34))
         ax.set_title(f"{head}\n({share.iloc[0]:.0%} of the population)" if len(share) else head, fontsize=8)
         ax.set_xlabel("% in regular work a year later", fontsize=8)
-        ax.set_xlim(0, 100)
+        top = np.nanmax(leaves["ci_high"].to_numpy(dtype=float), initial=0.0) * 100
+        ax.set_xlim(0, min(100.0, max(10.0, 1.1 * top)))
         ax.tick_params(labelsize=7)
     axes[0][0].set_yticks(y, [a.replace("_", " ") if a != "wait" else "waiting" for a in arms], fontsize=8)
     fig.suptitle(title + " (dark: what the rule gives the group; 95% intervals)", fontsize=10, y=1.0)

@@ -13,7 +13,7 @@ def table(rows):
                 horizon=12, contrast="mediation vs neither", comparison="", std_error=0.01, ci_low=0.0, ci_high=0.1,
                 df_resid=500.0, mde_80=0.028, level_treated=np.nan, level_control=np.nan, rank=np.nan,
                 rank_low=np.nan, rank_high=np.nan, in_best_set=np.nan, heterogeneity_p=np.nan,
-                heterogeneity_test="", method="aipw", diagnostics="{}", suppressed=False, suppression_reason="",
+                heterogeneity_test="", robustness_value=np.nan, method="aipw", diagnostics="{}", suppressed=False, suppression_reason="",
                 p_adjusted=np.nan)
     return pd.DataFrame([{**base, **r} for r in rows])[EFFECT_COLUMNS]
 
