@@ -897,25 +897,29 @@ class MultivaluedTreatmentResult:
             method=self.method, estimand=f"APO({a}) - APO({b})", outcome=self.outcome, treatment=self.treatment,
             diagnostics=diag)
 
+    def _cell_rows(self, what: str) -> tuple["_OutcomeData", np.ndarray]:
+        """The sample arrays and the rows of this result's cell (its subgroup) with the outcome observed."""
+        if self._data is None:
+            raise ValueError(f"{what} needs the sample arrays, which are not kept when a result is pickled; "
+                             "run it where the result was estimated")
+        dat = self._data
+        mask = dat.obs.copy()
+        if self.subgroup is not None:
+            pop = next(p for p in dat.shared.pops if p.name == self.subgroup[0])
+            mask &= pop.codes == pop.values.index(self.subgroup[1])
+        return dat, np.flatnonzero(mask)
+
     def sensitivity(self, a, b, level: float = 0.95) -> dict:
         """How strong a confounder missing from the covariates would have to be to explain APO(a) -
         APO(b) away: the omitted-variable bound of Chernozhukov, Cinelli, Newey, Sharma & Syrgkanis
         (2022). `sensitivity_scale` S bounds the bias by sqrt(C_Y^2 C_D^2 / (1 - C_D^2)) S;
         `robustness_value` is the equal strength C_Y^2 = C_D^2 that brings the estimate to zero,
         `robustness_value_95` the one that brings the interval's nearer end to zero."""
-        if self._data is None:
-            raise ValueError("sensitivity needs the sample arrays, which are not kept when a result is pickled; "
-                             "run it where the result was estimated")
+        dat, idx = self._cell_rows("sensitivity")
         a, b = self._arm(a), self._arm(b)
-        dat = self._data
         sh = dat.shared
         smp = sh.sample
         ka, kb = sh.arms.index(a), sh.arms.index(b)
-        mask = dat.obs.copy()
-        if self.subgroup is not None:
-            pop = next(p for p in sh.pops if p.name == self.subgroup[0])
-            mask &= pop.codes == pop.values.index(self.subgroup[1])
-        idx = np.flatnonzero(mask)
         D, s, P = smp.D[idx], smp.s[idx], sh.P[idx]
         eps = dat.y0[idx] - dat.MT[D, idx]
         riesz = np.zeros(len(idx))
@@ -1037,22 +1041,14 @@ class MultivaluedTreatmentResult:
         and the means of tau in the quintiles of S give GATES. SEs are clustered; the nuisance fits
         and the proxy are taken as given, as in the paper.
         """
-        if self._data is None:
-            raise ValueError("blp_test needs the sample arrays, which are not kept when a result is pickled; "
-                             "run it where the result was estimated")
+        dat, idx = self._cell_rows("blp_test")
         folds = int(folds)
         if folds < 2:
             raise ValueError(f"folds must be at least 2, got {folds}")
         a, b = self._arm(a), self._arm(b)
-        dat = self._data
         sh = dat.shared
         smp = sh.sample
         ka, kb = sh.arms.index(a), sh.arms.index(b)
-        mask = dat.obs.copy()
-        if self.subgroup is not None:
-            pop = next(p for p in sh.pops if p.name == self.subgroup[0])
-            mask &= pop.codes == pop.values.index(self.subgroup[1])
-        idx = np.flatnonzero(mask)
         Z, y, Dd, s = smp.Z[idx], dat.y0[idx], smp.D[idx], smp.s[idx]
         Mm, Pp = dat.MT[:, idx].T, sh.P[idx]
         tau = (Mm[:, ka] - Mm[:, kb] + (Dd == ka) * (y - Mm[:, ka]) / Pp[:, ka]
