@@ -26,7 +26,19 @@ health, whether the simultaneous rank sets hold every true rank, whether the bes
 truly best instrument, and which instrument today's ranking would pick: own-starter ATTs on any
 job, placements included.
 
-Usage: python -m wi_pipeline.recovery [--reps 200] [--scale 0.02] [--workers 2]
+Who should get which instrument ("policy"): on the same sample, a depth-2 assignment rule over the
+subgroup columns (``estimation.policy.learn_assignment_policy``) is learned on half of the persons
+and valued on the others. Its truth comes from the same potential outcomes
+(``synthetic.truth.true_rule_value``): the value estimate targets the true value of the learned rule,
+the gains subtract the true value of today's assignment (every person-month's own choice) or of
+everyone waiting. The rule (``assignment_probabilities``) is compared with the oracle rule (the
+truly best arm in every cell of sex and health, ``synthetic.truth.assignment_rule_truth``): how much
+of the population it gives the oracle's arm, and its regret (the oracle's true value minus its own). A
+pure-noise check learns a rule on the outcome replaced by independent Bernoulli noise with the same
+mean: its gain over the observed assignment is zero, so it should be significant in about 5% of
+the replications.
+
+Usage: python -m wi_pipeline.recovery [--reps 200] [--scale 0.02] [--workers 2] [--parts designs,choice,policy]
 """
 
 from __future__ import annotations
@@ -47,13 +59,11 @@ CHOICE_OUTCOME = "regular_work_h12"
 CHOICE_SUBGROUPS = ("sex", "health")
 
 
-def _instrument_choice(seed: int, po: pd.DataFrame, panel: pd.DataFrame, record) -> dict:
-    """Every arm's APO and contrast with waiting against the simulated truth; ranks and picks."""
-    from wi_pipeline.estimation import estimate_multivalued_treatments, estimate_treatment_effect
-    from wi_pipeline.lib.designs import WAIT, add_history, instrument_choice_sample, instrument_sample, usable_covariates
-    from wi_pipeline.lib.effects import CHOICE_TRIM, _municipality_effects, pooled_design
-    from wi_pipeline.lib.layout import SRG_CATEGORIES
-    from wi_pipeline.synthetic.truth import true_potential_outcomes
+def _choice_design(seed: int, panel: pd.DataFrame) -> tuple[dict, pd.DataFrame, list[str]]:
+    """The instrument-choice design as the pipeline builds it (regular work a year later): the
+    municipalities' panels, the pooled sample and its covariates."""
+    from wi_pipeline.lib.designs import add_history, instrument_choice_sample, usable_covariates
+    from wi_pipeline.lib.effects import _municipality_effects, pooled_design
 
     panels = {gm: add_history(p.reset_index(drop=True)) for gm, p in panel.groupby("gemeente", observed=True)}
     design = pooled_design(panels, instrument_choice_sample, horizons=(12,), seed=seed)
@@ -61,6 +71,18 @@ def _instrument_choice(seed: int, po: pd.DataFrame, panel: pd.DataFrame, record)
     for dim in CHOICE_SUBGROUPS:
         df[dim] = df[dim].astype(str)
     covs = usable_covariates(df, [*design.covariates, *_municipality_effects(df)])
+    return panels, df, covs
+
+
+def _instrument_choice(seed: int, po: pd.DataFrame, panels: dict, df: pd.DataFrame, covs: list[str],
+                       record) -> dict:
+    """Every arm's APO and contrast with waiting against the simulated truth; ranks and picks."""
+    from wi_pipeline.estimation import estimate_multivalued_treatments, estimate_treatment_effect
+    from wi_pipeline.lib.designs import WAIT, instrument_sample, usable_covariates
+    from wi_pipeline.lib.effects import CHOICE_TRIM, _municipality_effects, pooled_design
+    from wi_pipeline.lib.layout import SRG_CATEGORIES
+    from wi_pipeline.synthetic.truth import true_potential_outcomes
+
     result = estimate_multivalued_treatments(df, [CHOICE_OUTCOME], "arm", covs, cluster="pseudo_id",
                                              weights="sampling_weight", groups=list(CHOICE_SUBGROUPS),
                                              trim=CHOICE_TRIM)[CHOICE_OUTCOME]
@@ -96,7 +118,54 @@ def _instrument_choice(seed: int, po: pd.DataFrame, panel: pd.DataFrame, record)
                                      & (true_rank[sets.index] <= sets["rank_high"])).all())}
 
 
-PARTS = ("designs", "choice")  # the three designs above; the instruments compared on one population
+POLICY_DEPTH = 2
+POLICY_GAINS = ("observed", "wait")  # gain_over baselines recorded against their truth
+
+
+def _assignment_policy(seed: int, po: pd.DataFrame, df: pd.DataFrame, covs: list[str], record) -> None:
+    """A depth-2 rule over the subgroup columns, learned on the choice sample; its value and gains
+    against their truths, the rule (``assignment_probabilities``) against the oracle, and a rule
+    learned on pure noise."""
+    from wi_pipeline.estimation import learn_assignment_policy
+    from wi_pipeline.lib.assignment import SUBGROUP_FEATURES, rule_features
+    from wi_pipeline.synthetic.truth import (WAIT, assignment_rule_truth, oracle_agreement,
+                                             true_observed_value, true_potential_outcomes, true_rule_value)
+
+    d = df[df[CHOICE_OUTCOME].notna()].reset_index(drop=True)
+    features = rule_features(d)[list(SUBGROUP_FEATURES)]  # readable labels replace the raw subgroup columns
+    d = d[[c for c in d.columns if c not in features.columns]].join(features)
+    po_features = rule_features(po)[list(SUBGROUP_FEATURES)]  # the same rule on the potential outcomes' rows
+    policy = learn_assignment_policy(d, CHOICE_OUTCOME, "arm", covs, list(SUBGROUP_FEATURES), depth=POLICY_DEPTH,
+                                     cluster="pseudo_id", weights="sampling_weight")
+    # the value's estimand: the true value of the rule, learned on the persons not held out
+    full = policy.assignment_probabilities(po_features)
+    target_value = rule_value = true_rule_value(po, full, CHOICE_OUTCOME)
+    observed = true_observed_value(po, CHOICE_OUTCOME)
+    waiting = float(true_potential_outcomes(po, CHOICE_OUTCOME).iloc[0][WAIT])
+    oracle = assignment_rule_truth(po, CHOICE_OUTCOME, CHOICE_SUBGROUPS)
+    value = policy.value
+    record("policy:value", target_value, value, p_value=value.p_value, rule_true_value=rule_value,
+           oracle_value=oracle["value"], oracle_agreement=oracle_agreement(po, full, oracle),
+           true_observed_value=observed, oracle_gain_over_observed=oracle["value"] - observed,
+           best_single_arm_value=max(oracle["arm_values"].values()),
+           leaves=len(policy.allocation),
+           **{k: policy.diagnostics.get(k, np.nan) for k in ("propensity_min", "propensity_floor_rows",
+                                                              "largest_weight_share")})
+    for baseline, base_value in zip(POLICY_GAINS, (observed, waiting)):
+        gain = policy.gain_over(baseline)
+        record(f"policy:gain_over_{baseline}", target_value - base_value, gain, p_value=gain.p_value)
+
+    # pure noise: no arm changes the outcome, so the gain over the observed assignment is zero
+    y = d[CHOICE_OUTCOME].to_numpy(float)
+    mean = float(np.average(y, weights=d["sampling_weight"]))
+    noise = np.random.default_rng([seed, 7]).binomial(1, mean, len(d)).astype(float)
+    d = d.assign(**{CHOICE_OUTCOME: noise})
+    gain = policy.for_outcome(d, CHOICE_OUTCOME).gain_over("observed")  # same propensity scores
+    record("policy:noise_gain_over_observed", 0.0, gain, p_value=gain.p_value)
+
+
+# the three designs above; the instruments compared on one population; who should get which instrument
+PARTS = ("designs", "choice", "policy")
 
 
 def replicate(seed: int, scale: float, parts: tuple[str, ...] = PARTS) -> tuple[list[dict], dict]:
@@ -111,21 +180,26 @@ def replicate(seed: int, scale: float, parts: tuple[str, ...] = PARTS) -> tuple[
     panel = world.panel.rename(columns={"person_id": "pseudo_id"})
     rows = []
 
-    def record(design, truth_value, result, naive=None, structural=np.nan):
+    def record(design, truth_value, result, naive=None, structural=np.nan, **extra):
         rows.append({"seed": seed, "design": design, "truth": truth_value, "structural_truth": structural,
                      "estimate": result.estimate,
                      "std_error": result.std_error, "ci_low": result.ci_low, "ci_high": result.ci_high,
                      "naive": naive.estimate if naive is not None else np.nan,
                      "naive_ci_low": naive.ci_low if naive is not None else np.nan,
-                     "naive_ci_high": naive.ci_high if naive is not None else np.nan})
+                     "naive_ci_high": naive.ci_high if naive is not None else np.nan, **extra})
 
     def aligned_truth(df, covs):
         return estimate_treatment_effect(df, "true_effect_h12", "treated", covs, estimand="ATT").estimate
 
-    if "choice" in parts:
-        ranks = _instrument_choice(seed, potential_outcomes(world.config, horizons=(12,)), panel, record)
-    else:
-        ranks = {"seed": seed}
+    ranks = {"seed": seed}
+    if "choice" in parts or "policy" in parts:  # one world, one set of potential outcomes, one design for both
+        po = potential_outcomes(world.config, horizons=(12,))
+        panels, df, covs = _choice_design(seed, panel)
+        if "choice" in parts:
+            ranks = _instrument_choice(seed, po, panels, df, covs, record)
+        if "policy" in parts:
+            _assignment_policy(seed, po, df, covs, record)
+        del po, panels, df
     if "designs" not in parts:
         return rows, ranks
     truth = planted_effects(world, instrument_choice=False)
@@ -211,6 +285,37 @@ def summarise_choice(draws: pd.DataFrame) -> pd.DataFrame:
                          "mean_bias_over_se": g["z"].mean(), "sd_of_error_over_se": g["z"].std()})
 
 
+def summarise_policy(draws: pd.DataFrame) -> pd.Series:
+    """The assignment rule over the replications: coverage and error of its value and gains, how
+    close the reported rule comes to the oracle, and how often a rule learned on pure
+    noise shows a significant gain over the observed assignment."""
+    d = draws[draws["design"].str.startswith("policy:")]
+    d = d.assign(covered=(d["ci_low"] <= d["truth"]) & (d["truth"] <= d["ci_high"]),
+                 error=d["estimate"] - d["truth"])
+    out = {"reps": int((d["design"] == "policy:value").sum())}
+    for name in ("value", *(f"gain_over_{b}" for b in POLICY_GAINS)):
+        x = d[d["design"] == f"policy:{name}"]
+        out.update({f"{name}_coverage": x["covered"].mean(), f"{name}_mean_truth": x["truth"].mean(),
+                    f"{name}_bias": x["error"].mean(), f"{name}_mean_se": x["std_error"].mean(),
+                    f"{name}_sd_estimate": x["estimate"].std(),
+                    f"{name}_bias_over_se": x["error"].mean() / x["std_error"].mean(),
+                    f"{name}_sd_of_error_over_se": (x["error"] / x["std_error"]).std()})
+    v = d[d["design"] == "policy:value"]
+    regret = v["oracle_value"] - v["rule_true_value"]
+    out.update({"mean_rule_true_value": v["rule_true_value"].mean(),
+                "mean_best_single_arm_value": v["best_single_arm_value"].mean(),
+                "mean_oracle_value": v["oracle_value"].mean(),
+                "mean_oracle_agreement": v["oracle_agreement"].mean(),
+                "min_oracle_agreement": v["oracle_agreement"].min(),
+                "mean_oracle_gain_over_observed": v["oracle_gain_over_observed"].mean(),
+                "mean_regret": regret.mean(), "max_regret": regret.max(),
+                "mean_regret_over_oracle_gain": regret.mean() / v["oracle_gain_over_observed"].mean()})
+    noise = d[d["design"] == "policy:noise_gain_over_observed"]
+    out.update({"noise_false_positive_rate": (noise["p_value"] < 0.05).mean(),
+                "noise_mean_gain": noise["estimate"].mean()})
+    return pd.Series(out, name="assignment rule")
+
+
 def summarise(draws: pd.DataFrame) -> pd.DataFrame:
     d = draws.assign(covered=(draws["ci_low"] <= draws["truth"]) & (draws["truth"] <= draws["ci_high"]),
                      error=draws["estimate"] - draws["truth"], naive_error=draws["naive"] - draws["truth"],
@@ -236,15 +341,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=200)
     parser.add_argument("--scale", type=float, default=0.02)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--parts", default=",".join(PARTS),
+                        help=f"comma-separated parts to run, of {', '.join(PARTS)} (default: all)")
     args = parser.parse_args(argv)
+    parts = tuple(p.strip() for p in args.parts.split(",") if p.strip())
+    unknown = set(parts) - set(PARTS)
+    if unknown or not parts:
+        parser.error(f"unknown part(s) {sorted(unknown)}; choose from {', '.join(PARTS)}")
     t0 = time.perf_counter()
-    draws, ranks = run(args.reps, args.scale, args.workers)
-    summary = summarise(draws[draws["design"].isin(DESIGNS)])
-    print(summary.round(4).to_markdown())
-    print()
-    print(summarise_choice(draws).round(4).to_markdown())
-    print()
-    print(summarise_ranks(ranks).to_markdown())
+    draws, ranks = run(args.reps, args.scale, args.workers, parts=parts)
+    if "designs" in parts:
+        print(summarise(draws[draws["design"].isin(DESIGNS)]).round(4).to_markdown(), end="\n\n")
+    if "choice" in parts:
+        print(summarise_choice(draws).round(4).to_markdown(), end="\n\n")
+        print(summarise_ranks(ranks).to_markdown(), end="\n\n")
+    if "policy" in parts:
+        print(summarise_policy(draws).round(4).to_markdown())
     print(f"\n{args.reps} replications at scale {args.scale} in {time.perf_counter() - t0:.0f}s")
     return 0
 

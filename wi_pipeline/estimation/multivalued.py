@@ -232,7 +232,8 @@ class _GPS:
             H[j * p:(j + 1) * p, j * p:(j + 1) * p] += diag[j]
         return H / total
 
-    def fit(self, start: np.ndarray | None = None, Hinv: np.ndarray | None = None) -> np.ndarray:
+    def fit(self, start: np.ndarray | None = None, Hinv: np.ndarray | None = None,
+            decrement_tol: float = _GPS_DECREMENT_TOL) -> np.ndarray:
         """Newton-Raphson with step halving; returns the fitted probabilities (n x K).
 
         On large samples the Newton steps use the information of a row subsample, kept fixed once
@@ -253,7 +254,7 @@ class _GPS:
             if sub is None or Hinv is None or last > 1e-2:  # near the solution a subsample Hessian is kept
                 Hinv = np.linalg.pinv(self._hessian(P, sub))
             step = Hinv @ grad
-            if float(grad @ step) < _GPS_DECREMENT_TOL:
+            if float(grad @ step) < decrement_tol:
                 # the log-likelihood cannot rise by more than this: under quasi-separation a coefficient
                 # would otherwise crawl towards infinity for many more steps without changing the fit
                 self.converged = True

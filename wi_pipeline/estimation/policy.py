@@ -37,6 +37,9 @@ from .treatment import _wls
 
 # Out-of-fold propensity scores are kept at or above this fraction of the arm's (weighted) share.
 PROPENSITY_FLOOR = 0.1
+# Out-of-fold scores are floored (above), so a coefficient crawling off under quasi-separation need not
+# be followed to the last 1e-10 of log-likelihood: this stops the fold fits in about half the steps.
+_FOLD_DECREMENT_TOL = 1e-7
 OBSERVED = "observed"  # gain_over: against the arms people actually got
 BEST_SINGLE = "best"  # gain_over: against everyone getting the one arm that is best on average
 
@@ -321,7 +324,7 @@ def _fit_propensities(sample, K: int, folds: int, seed: int) -> _Folds:
             raise ValueError(f"fold {f}: the other folds hold no row of arm(s) {missing}; use fewer folds")
         ref = int(np.argmax(np.bincount(sub.D, minlength=K)))
         gps = _GPS(sub, K, ref)
-        gps.fit(start=start if ref == start_ref else None)
+        gps.fit(start=start if ref == start_ref else None, decrement_tol=_FOLD_DECREMENT_TOL)
         if sub.n > 2 * _HESSIAN_ROWS:
             gps.finish()
         converged &= gps.converged
@@ -337,9 +340,16 @@ def _fit_propensities(sample, K: int, folds: int, seed: int) -> _Folds:
 
 
 def _scores(y: np.ndarray, sample, K: int, folds: _Folds) -> tuple[np.ndarray, np.ndarray]:
-    """Gamma (n x K) and the out-of-fold fitted outcome of every row's own arm."""
+    """Gamma (n x K) and the out-of-fold fitted outcome of every row's own arm.
+
+    The inverse-probability weights of an arm are normalised within each fold to average one
+    (Hajek), as in the multi-valued estimator: out of fold, a logit with many covariates and a rare
+    arm gives weights that add up to well over the fold's size, and unnormalised scores then carry
+    that excess as noise (and, under no effect, a downward drift)."""
     n, Z, D, s = sample.n, sample.Z, sample.D, sample.s
     M = np.empty((n, K))
+    ar = np.arange(n)
+    inv = np.zeros(n)
     for f in np.unique(folds.fold):
         test = folds.fold == f
         for k in range(K):
@@ -349,9 +359,11 @@ def _scores(y: np.ndarray, sample, K: int, folds: _Folds) -> tuple[np.ndarray, n
                 continue
             beta, _ = _wls(Z[tr], y[tr], s[tr], int(tr.sum()))
             M[test, k] = Z[test] @ beta
+            own = test & (D == k)
+            w = 1.0 / folds.P[own, k]
+            inv[own] = w * s[test].sum() / (s[own] * w).sum()
     G = M.copy()
-    ar = np.arange(n)
-    G[ar, D] += (y - M[ar, D]) / folds.P[ar, D]
+    G[ar, D] += (y - M[ar, D]) * inv
     return G, M[ar, D]
 
 
@@ -390,6 +402,8 @@ class AssignmentPolicy:
     _resid: np.ndarray = None  # y - m_D(x), out of fold
     _sample: object = None  # the estimation sample (for scores of another outcome)
     _fold: np.ndarray = None
+    _folds: object = None  # the cross-fitted propensity scores (_Folds)
+    _settings: object = None  # how the rule was learned (_Settings)
 
     # ---- assignment
 
@@ -566,7 +580,18 @@ class AssignmentPolicy:
     def __repr__(self) -> str:
         return f"AssignmentPolicy(outcome={self.outcome!r}, leaves={len(self.allocation)}, n_obs={len(self._s)})"
 
-    # ---- another outcome on the same scores' propensities (placebo)
+    # ---- another outcome on the same propensity scores
+
+    def for_outcome(self, df: pd.DataFrame, outcome: str) -> "AssignmentPolicy":
+        """The same learning (features, arms, settings, folds, propensity scores and held-out persons)
+        for another outcome column of df, the frame this rule was learned on: no second propensity fit."""
+        if len(df) != len(self._s):
+            raise ValueError("for_outcome needs the DataFrame the rule was learned on")
+        V.check_columns(df, [outcome])
+        y = V.numeric_column(df, outcome)[self._sample.rows]
+        V.check_finite({outcome: y}, len(y))
+        return _learn_rule(replace(self._settings, outcome=outcome), self._sample, self._folds, y)
+
 
     def placebo(self, df: pd.DataFrame, outcome: str, reference=None) -> pd.DataFrame:
         """Each arm against `reference`, and the rule's gain over the observed assignment, on an outcome
@@ -677,18 +702,43 @@ def learn_assignment_policy(
                 else max(1, int(0.05 * (1 - holdout) * sample.n)))
 
     fits = _fit_propensities(sample, K, folds, seed)
+    return _learn_rule(_Settings(outcome, treatment, arms, features, feats, X, depth, folds, cap, cost, min_node,
+                                 holdout, seed), sample, fits, y)
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """What a rule is learned with, besides the outcome: kept so that another outcome can reuse it."""
+
+    outcome: str
+    treatment: str
+    arms: list
+    features: list
+    feats: list
+    X: np.ndarray
+    depth: int
+    folds: int
+    cap: np.ndarray
+    cost: np.ndarray
+    min_node: int
+    holdout: float
+    seed: int
+
+
+def _learn_rule(st: _Settings, sample, fits: _Folds, y: np.ndarray) -> AssignmentPolicy:
+    K, s, X, cost, cap, depth, holdout = len(st.arms), sample.s, st.X, st.cost, st.cap, st.depth, st.holdout
     G, own_fit = _scores(y, sample, K, fits)
     R = G - np.where(np.isinf(cost), 0.0, cost)[None, :]
     R[:, np.isinf(cost)] = -1e300 / max(sample.n, 1)  # an arm the rule may not give
 
     def learn(rows: np.ndarray) -> tuple[_Node, np.ndarray, np.ndarray]:
-        tree = policy_tree(X[rows], R[rows], depth, min_node, weights=s[rows])
+        tree = policy_tree(X[rows], R[rows], depth, st.min_node, weights=s[rows])
         leaf, leaves = _leaf_index(tree, X[rows])
         alloc = _allocate(leaf, len(leaves), R[rows], s[rows], cap, np.array([lf.arm for lf in leaves]))
         return tree, alloc, leaf
 
     units = sample.cl if sample.cl is not None else np.arange(sample.n)
-    held = (np.random.default_rng([seed, 1]).random(int(units.max()) + 1) < holdout)[units]
+    held = (np.random.default_rng([st.seed, 1]).random(int(units.max()) + 1) < holdout)[units]
     if held.all() or not held.any():
         raise ValueError(f"holdout {holdout} leaves no person to {'learn' if held.all() else 'value'} the rule")
     tree, allocation, _ = learn(~held)
@@ -698,7 +748,7 @@ def learn_assignment_policy(
     P = fits.P
     where = "by cluster" if sample.cl is not None else "by row"
     method = (f"exact depth-{depth} policy tree (policytree's search) on doubly robust scores cross-fitted in "
-              f"{folds} folds {where} (multinomial-logit propensity, least squares per arm), learned on "
+              f"{st.folds} folds {where} (multinomial-logit propensity, least squares per arm), learned on "
               f"{1 - holdout:.0%} of the {'units' if sample.cl is not None else 'rows'} and valued on the other "
               f"{holdout:.0%}; influence-function SEs{', clustered' if sample.cl is not None else ''}")
     diagnostics = {
@@ -707,12 +757,12 @@ def learn_assignment_policy(
         "propensity_converged": fits.converged,
         "propensity_floor_rows": fits.n_clipped,
         "largest_weight_share": float((s / P[ar, sample.D]).max() / (s / P[ar, sample.D]).sum()),
-        "min_node_size": min_node,
+        "min_node_size": st.min_node,
     }
     return AssignmentPolicy(
-        outcome=outcome, treatment=treatment, arms=arms, features=features, depth=depth, folds=folds,
-        capacities={a: float(c) for a, c in zip(arms, cap) if np.isfinite(c)},
-        costs={a: float(c) for a, c in zip(arms, cost) if c and np.isfinite(c)}, holdout=holdout, tree=tree,
-        allocation=allocation, method=method, diagnostics=diagnostics, _feats=feats, _G=G, _y=y, _s=s,
+        outcome=st.outcome, treatment=st.treatment, arms=st.arms, features=st.features, depth=depth,
+        folds=st.folds, capacities={a: float(c) for a, c in zip(st.arms, cap) if np.isfinite(c)},
+        costs={a: float(c) for a, c in zip(st.arms, cost) if c and np.isfinite(c)}, holdout=holdout, tree=tree,
+        allocation=allocation, method=method, diagnostics=diagnostics, _feats=st.feats, _G=G, _y=y, _s=s,
         _cl=sample.cl, _D=sample.D, _given=allocation[leaf], _best=best, _leaf=leaf, _held=held, _P=P,
-        _resid=y - own_fit, _sample=sample, _fold=fits.fold)
+        _resid=y - own_fit, _sample=sample, _fold=fits.fold, _folds=fits, _settings=st)

@@ -175,7 +175,8 @@ def planted_effects(world_or_config: World | SyntheticConfig, potential: pd.Data
         "post_multipliers": P.POST_MULTIPLIERS,
         "horizons": list(P.HORIZONS),
         "combined_approach": combined,
-        **({"instrument_choice": instrument_choice_truth(potential)} if instrument_choice else {}),
+        **({"instrument_choice": instrument_choice_truth(potential),
+            "assignment_rule": assignment_rule_truth(potential)} if instrument_choice else {}),
         "wmo": {"effect_pp": 0.0, **{k: v for k, v in P.WMO.items() if k != "effect"}},
         "self_sufficiency": ("no planted effect of its own: self_sufficient = not on bijstand in any municipality, "
                              "and bijstand ends mostly through employment, so employment effects carry over"),
@@ -219,7 +220,8 @@ POTENTIAL_OUTCOMES_DEFINITION = (
     "path to arm a. For every other person-month the world is simulated again with arm a set in that "
     "month: for waiting, in the start month of every starter (the only month that needs it, so waiting "
     "is exact); for an instrument, in one month per person drawn at random among their months that chose "
-    "otherwise, weighted by their number. regular_work_h<h>: probability of a job in month start + h that "
+    "otherwise, weighted by their number (own_choice: the row is the person-month's own path, its natural "
+    "outcome). regular_work_h<h>: probability of a job in month start + h that "
     "is not a running wage-cost subsidy or sheltered-work placement; employed_h<h>: probability of any "
     "job; self_sufficient_h<h>: not on bijstand; regular_work_months_24: expected months of regular work "
     "in months 1-24 after the start. A horizon past the window end leaves that person-month out of that "
@@ -259,7 +261,8 @@ def _outcomes_at(s: dict, persons: np.ndarray, months: np.ndarray, horizons: tup
 
 def potential_outcomes(config: SyntheticConfig, horizons: tuple[int, ...] = POTENTIAL_HORIZONS) -> pd.DataFrame:
     """The common population's potential outcomes, one row per (arm, person-month or drawn person):
-    ``arm``, ``weight`` (person-months it stands for), the subgroups in that month and every outcome."""
+    ``arm``, ``weight`` (person-months it stands for), ``own_choice`` (the person-month chose this arm:
+    its natural path), the subgroups in that month and every outcome."""
     from wi_pipeline.lib.designs import age_band, children_band
     from wi_pipeline.lib.layout import MARITAL_STATUS, ORIGIN_GROUPS, ORIGIN_OTHER
     from wi_pipeline.synthetic.world import MARITAL_CODES, Intervention, _simulate
@@ -278,8 +281,9 @@ def potential_outcomes(config: SyntheticConfig, horizons: tuple[int, ...] = POTE
     rng = np.random.default_rng(config.seed + 1)
     parts = []
 
-    def part(arm: str, s: dict, persons: np.ndarray, months: np.ndarray, weight: np.ndarray) -> None:
+    def part(arm: str, s: dict, persons: np.ndarray, months: np.ndarray, weight: np.ndarray, own: bool) -> None:
         frame = {"arm": arm, "person_id": persons, "month_index": months, "weight": weight.astype(float),
+                 "own_choice": np.full(len(persons), own),
                  "sex": np.where(natural["female"][persons], "vrouw", "man"),
                  "children": children_band(pd.Series(natural["n_children"][persons, months])).to_numpy(),
                  "marital_status": marital[natural["ms"][persons, months]],
@@ -291,7 +295,7 @@ def potential_outcomes(config: SyntheticConfig, horizons: tuple[int, ...] = POTE
     for a, arm in enumerate(ARMS):
         own = population & (chose == a)
         persons, months = np.nonzero(own)
-        part(arm, natural, persons, months, np.ones(len(persons)))
+        part(arm, natural, persons, months, np.ones(len(persons)), True)
         other = population & (chose != a)
         count = other.sum(axis=1)
         persons = np.flatnonzero(count > 0)
@@ -305,7 +309,7 @@ def potential_outcomes(config: SyntheticConfig, horizons: tuple[int, ...] = POTE
         s = _simulate(config, Intervention(month=months_all, arm=np.full(N, a)))
         if not s["forced"][persons].all():  # the paths before the month must be the natural ones
             raise RuntimeError("the intervention did not reach every person of the population")
-        part(arm, s, persons, month, count[persons])
+        part(arm, s, persons, month, count[persons], False)
         del s
     return pd.concat(parts, ignore_index=True)
 
@@ -338,3 +342,113 @@ def instrument_choice_truth(po: pd.DataFrame) -> dict:
     return {"definition": POTENTIAL_OUTCOMES_DEFINITION, "arms": list(ARMS),
             "person_months": int(po.loc[po["arm"] == WAIT, "weight"].sum()),
             "best_instrument_regular_work_h12": best, "average_potential_outcomes": apo}
+
+
+# ------------------------------------------------------------------ who should get which arm
+ASSIGNMENT_RULE_DEFINITION = (
+    "The oracle assignment rule: in every cell of the given subgroup columns (values in the month of the "
+    "choice), the arm (an instrument or waiting) with the highest true average potential outcome. A rule's "
+    "true value is the mean outcome if every person-month in the population got the rule's arm: for each "
+    "arm, the weighted sum over its potential-outcome rows of outcome x share of the row the rule gives "
+    "that arm, divided by the weight of that arm's rows with the outcome observed, summed over the arms. "
+    "arm_values: everyone that arm; observed_value: the natural outcomes (each person-month's own choice); "
+    "gains are the oracle's value minus those.")
+
+
+def _observed(po: pd.DataFrame, outcome: str) -> pd.DataFrame:
+    return po[po[outcome].notna()]
+
+
+def true_rule_value(po: pd.DataFrame, probabilities: pd.DataFrame, outcome: str) -> float:
+    """True value of a (possibly randomised) rule: ``probabilities`` holds the share of every po row
+    given each arm (index aligned with po, columns = arms; an arm not among the columns gets nobody).
+
+    For every arm a: sum over its rows of weight x outcome x share given a, divided by the weight of
+    its rows with the outcome observed (each arm's rows stand for the whole population); summed over a."""
+    unknown = set(probabilities.columns) - set(po["arm"].unique())
+    if unknown:
+        raise ValueError(f"probabilities name arms that are not in the potential outcomes: {sorted(unknown)}")
+    if not probabilities.index.equals(po.index):
+        if not po.index.isin(probabilities.index).all():
+            raise ValueError("probabilities must have a row for every row of the potential outcomes")
+        probabilities = probabilities.loc[po.index]
+    p = _observed(po, outcome)
+    share = probabilities.loc[p.index]
+    total = 0.0
+    for arm, rows in p.groupby("arm", sort=False, observed=True):
+        if arm not in share.columns:
+            continue
+        w = rows["weight"].to_numpy(float)
+        total += float(np.sum(w * rows[outcome].to_numpy(float) * share.loc[rows.index, arm].to_numpy(float))
+                       / np.sum(w))
+    return total
+
+
+def true_observed_value(po: pd.DataFrame, outcome: str) -> float:
+    """True mean outcome of today's assignment: every person-month's own choice (its natural path)."""
+    own = _observed(po, outcome)
+    own = own[own["own_choice"].to_numpy(bool)]
+    return float(np.average(own[outcome], weights=own["weight"]))
+
+
+def _oracle_arm(po: pd.DataFrame, oracle: dict) -> pd.Series:
+    """The oracle's arm for every po row (NaN in a cell the oracle does not know)."""
+    features = list(oracle["features"])
+    rule = pd.DataFrame(oracle["rule"])
+    lookup = pd.Series(rule["arm"].to_numpy(), index=pd.MultiIndex.from_frame(rule[features].astype(str)))
+    keys = pd.MultiIndex.from_frame(po[features].astype(str))
+    return pd.Series(lookup.reindex(keys).to_numpy(), index=po.index, name="oracle_arm")
+
+
+def rule_probabilities(po: pd.DataFrame, arm: pd.Series | str) -> pd.DataFrame:
+    """A deterministic rule as shares (1 for the arm given, 0 for the others) per po row."""
+    arm = pd.Series(arm, index=po.index) if isinstance(arm, str) else arm.reindex(po.index)
+    present = set(po["arm"].unique())
+    arms = [a for a in ARMS if a in present] + sorted(present - set(ARMS))
+    return pd.DataFrame({a: (arm == a).astype(float) for a in arms}, index=po.index)
+
+
+def assignment_rule_truth(po: pd.DataFrame, outcome: str = "regular_work_h12",
+                          features: tuple[str, ...] = ("sex", "health")) -> dict:
+    """The truth file's section on who should get which arm: the oracle rule over the cells of
+    ``features`` (best arm per cell, instruments and waiting), its true value, every single arm's
+    value, the value of today's observed assignment and the oracle's gains over them."""
+    features = list(features)
+    p = _observed(po, outcome)
+    keys = [p[f].astype(str) for f in features]
+    wy = (p[outcome] * p["weight"]).groupby([*keys, p["arm"]]).sum()
+    apo = (wy / p["weight"].groupby([*keys, p["arm"]]).sum()).unstack("arm")
+    apo = apo.reindex(columns=[a for a in ARMS if a in apo.columns])
+    best = apo.idxmax(axis=1)
+    size = p.loc[p["arm"] == WAIT, "weight"].groupby([p.loc[p["arm"] == WAIT, f].astype(str) for f in features]).sum()
+    size = (size / size.sum()).reindex(apo.index).fillna(0.0)
+    rule = []
+    for cell, arm in best.items():
+        cell = cell if isinstance(cell, tuple) else (cell,)
+        rule.append({**dict(zip(features, cell)), "arm": arm, "population_share": round(float(size.loc[cell]), 6),
+                     "average_potential_outcomes": {a: None if pd.isna(v) else round(float(v), 6)
+                                                    for a, v in apo.loc[cell].items()}})
+    truth = {"definition": ASSIGNMENT_RULE_DEFINITION, "outcome": outcome, "features": features, "rule": rule}
+    oracle_value = true_rule_value(po, rule_probabilities(po, _oracle_arm(po, truth)), outcome)
+    arm_values = true_potential_outcomes(po, outcome).iloc[0].dropna()  # the arms in po
+    observed = true_observed_value(po, outcome)
+    best_single = str(arm_values.idxmax())
+    truth.update({
+        "value": round(oracle_value, 6),
+        "arm_values": arm_values.round(6).to_dict(),
+        "best_single_arm": best_single,
+        "observed_value": round(observed, 6),
+        "gain_over_observed": round(oracle_value - observed, 6),
+        "gain_over_best_single_arm": round(oracle_value - float(arm_values[best_single]), 6),
+        "gain_over_wait": round(oracle_value - float(arm_values[WAIT]), 6),
+    })
+    return truth
+
+
+def oracle_agreement(po: pd.DataFrame, probabilities: pd.DataFrame, oracle: dict) -> float:
+    """Weighted share of the population (waiting's rows, with the oracle's outcome observed) where
+    the rule's most likely arm is the oracle's arm."""
+    pop = po[(po["arm"] == WAIT).to_numpy() & po[oracle["outcome"]].notna().to_numpy()]
+    chosen = probabilities.loc[pop.index].idxmax(axis=1)
+    agree = (chosen == _oracle_arm(pop, oracle)).to_numpy(float)
+    return float(np.average(agree, weights=pop["weight"]))

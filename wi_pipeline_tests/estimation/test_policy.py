@@ -294,10 +294,18 @@ def test_scores_and_values_reproduced_independently():
             beta = np.linalg.lstsq(Zc[tr & (D == k)], y[tr & (D == k)], rcond=None)[0]
             M[te, k] = Zc[te] @ beta
     P = np.maximum(P, PT.PROPENSITY_FLOOR * np.bincount(D, minlength=K) / n)  # the documented floor
+    # inverse-probability weights normalised to average one within each fold and arm (Hajek)
+    w = 1.0 / P[np.arange(n), D]
+    for f in range(5):
+        for k in range(K):
+            own = (fold == f) & (D == k)
+            w[own] *= (fold == f).sum() / w[own].sum()
     G = M.copy()
-    G[np.arange(n), D] += (y - M[np.arange(n), D]) / P[np.arange(n), D]
+    G[np.arange(n), D] += (y - M[np.arange(n), D]) * w
 
-    np.testing.assert_allclose(res.arm_values().loc[arms, "estimate"], G.mean(axis=0), rtol=0, atol=1e-6)
+    # the fold fits stop at a Newton decrement of 1e-7 (estimation/policy.py), statsmodels at its own
+    # tolerance: scores agree to about 1e-5
+    np.testing.assert_allclose(res.arm_values().loc[arms, "estimate"], G.mean(axis=0), rtol=0, atol=1e-5)
 
     # the rule is the exact tree on the scores of the persons it is learned on, and nothing else
     held = res._held  # no clusters and no weights: sample order is df order
@@ -313,16 +321,16 @@ def test_scores_and_values_reproduced_independently():
     v = G[np.arange(n), rule_arm][held]
     value = res.value
     assert value.n_obs == held.sum()
-    assert value.estimate == pytest.approx(v.mean(), abs=1e-6)
-    assert value.std_error == pytest.approx(v.std(ddof=1) / np.sqrt(held.sum()), rel=1e-5)
-    assert res.gain_over("observed").estimate == pytest.approx((v - y[held]).mean(), abs=1e-6)
+    assert value.estimate == pytest.approx(v.mean(), abs=1e-5)
+    assert value.std_error == pytest.approx(v.std(ddof=1) / np.sqrt(held.sum()), rel=1e-4)
+    assert res.gain_over("observed").estimate == pytest.approx((v - y[held]).mean(), abs=1e-5)
     for k, a in enumerate(arms):
-        assert res.gain_over(a).estimate == pytest.approx((v - G[held, k]).mean(), abs=1e-6)
+        assert res.gain_over(a).estimate == pytest.approx((v - G[held, k]).mean(), abs=1e-5)
     best = G[~held].mean(axis=0).argmax()  # chosen where the rule is learned
     assert res.best_arm == arms[best]
-    assert res.gain_over("best").estimate == pytest.approx((v - G[held, best]).mean(), abs=1e-6)
+    assert res.gain_over("best").estimate == pytest.approx((v - G[held, best]).mean(), abs=1e-5)
     # the arms' values and contrasts use every row
-    assert res.contrast(arms[1], arms[0]).estimate == pytest.approx((G[:, 1] - G[:, 0]).mean(), abs=1e-6)
+    assert res.contrast(arms[1], arms[0]).estimate == pytest.approx((G[:, 1] - G[:, 0]).mean(), abs=1e-5)
 
 
 def test_cluster_folds_keep_clusters_together():
@@ -344,6 +352,12 @@ def test_learned_rule_recovers_the_planted_rule(big):
     df, res = big
     assert np.mean(res.assign(df).to_numpy() == optimal_arm(df)) >= 0.9
     assert np.mean(res.assign(CELLS).to_numpy() == optimal_arm(CELLS)) >= 0.9
+    # its true value is close to the oracle's, well above the best single arm's
+    oracle = pd.DataFrame((optimal_arm(CELLS)[:, None] == np.array(ARMS)[None, :]).astype(float), columns=ARMS)
+    best_single = max(rule_value(pd.DataFrame(np.eye(len(ARMS))[[k] * len(CELLS)], columns=ARMS))
+                      for k in range(len(ARMS)))
+    learned = rule_value(res.assignment_probabilities(CELLS))
+    assert rule_value(oracle) - learned < 0.1 * (rule_value(oracle) - best_single)
     # and it beats giving everyone the best single arm
     assert res.gain_over("best").ci_low > 0
 
@@ -549,3 +563,17 @@ def test_assign_rules_and_words(big):
     assert len(words) == n_leaves
     for line, arm in zip(words, rules.arm):
         assert f": {arm} (" in line
+
+
+def test_for_outcome_reuses_folds_propensities_and_held_out_persons(big):
+    df, res = big
+    other = res.for_outcome(df.assign(y2=-df["y"]), "y2")
+    assert other.outcome == "y2"
+    np.testing.assert_array_equal(other._held, res._held)
+    np.testing.assert_array_equal(other._P, res._P)
+    # minus the outcome: the arm that was worst in a group is now best, so the rule changes
+    assert (other.assign(df) != res.assign(df)).mean() > 0.5
+    fresh = learn(df.assign(y2=-df["y"]).drop(columns="y").rename(columns={"y2": "y"}))
+    assert other.value.estimate == pytest.approx(fresh.value.estimate, abs=1e-9)
+    with pytest.raises(ValueError, match="learned on"):
+        res.for_outcome(df.iloc[:10], "y")

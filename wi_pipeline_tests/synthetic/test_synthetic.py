@@ -157,7 +157,7 @@ def test_rd_first_stage(world):
 
 def test_naive_comparison_of_scholing_is_biased(world):
     p = world.panel
-    truth = planted_effects(world)["instruments"]["scholing"]["att"]["12"]["overall"]
+    truth = planted_effects(world, instrument_choice=False)["instruments"]["scholing"]["att"]["12"]["overall"]
     assert truth["effect_pp"] == pytest.approx(5.0, abs=1.5) and truth["n"] > 100
     participants = p["months_since_start_scholing"].notna()
     post = p.loc[p["months_since_start_scholing"] >= 6, "employed"].mean()
@@ -172,8 +172,12 @@ def test_truth_file_structure(world, landing, tmp_path):
     path = write_truth(world, tmp_path / "truth.json", summary)
     truth = json.loads(path.read_text())
     for key in ("format_version", "generator", "definitions", "population", "outcome_model", "exemption_9a",
-                "instruments", "post_multipliers", "combined_approach", "faults_planted"):
+                "instruments", "post_multipliers", "combined_approach", "faults_planted", "instrument_choice",
+                "assignment_rule"):
         assert key in truth
+    rule = truth["assignment_rule"]
+    assert rule["features"] == ["sex", "health"] and len(rule["rule"]) == 4
+    assert rule["value"] >= max(rule["arm_values"].values()) and rule["gain_over_observed"] > 0
     assert set(truth["instruments"]) == set(SRG_CATEGORIES)
     for cat, entry in truth["instruments"].items():
         assert {"duration_months", "during_pp", "post_base_pp", "n_starts", "att"} <= set(entry)
