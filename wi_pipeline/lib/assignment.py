@@ -256,17 +256,26 @@ def assignment_in_words(table: pd.DataFrame, gemeente: str) -> str:
         vs = "" if wait["suppressed"] or top["arm"] == WAIT else f" (waiting: {_pp(wait['estimate'])})"
         lines.append(f"- {rule[0].upper() + rule[1:]} ({top['population_share']:.0%} of the population): "
                      f"**{offer}**, {expect}{vs}.")
-    for item, g in gains.iterrows():
-        if item == "over today's assignment":
-            continue
+    others = [(item, g) for item, g in gains.iterrows() if item != "over today's assignment"]
+    if others:
+        lines.append("\nThe rule against simpler choices, on the same persons:")
+    for item, g in others:
         verdict = "clearly better" if g["ci_low"] > 0 else "clearly worse" if g["ci_high"] < 0 else \
             "cannot be told apart"
         lines.append(f"- Against {item.removeprefix('over ')}: {100 * g['estimate']:+.1f} percentage points "
                      f"({_interval(g)}): {verdict}.")
     if over_today is not None and over_today["ci_low"] > 0 and np.isfinite(over_today["robustness_value_95"]):
-        lines.append(f"\nHidden confounding: a factor missing from the data would have to explain "
-                     f"{over_today['robustness_value_95']:.0%} of both the remaining differences in regular work and "
-                     "of who gets which instrument before the gain over today's assignment could be zero.")
+        rv = over_today["robustness_value_95"]
+        lines.append(f"\nHidden confounding: a factor missing from the data would have to explain {rv:.0%} of both "
+                     "the remaining differences in regular work and of who gets which instrument before the gain "
+                     "over today's assignment could be zero."
+                     + (" That is a weak factor: the gain rests on the data holding what caseworkers base their "
+                        "choice on; the placebo check below tests part of that." if rv < 0.05 else ""))
+    withheld = t[t["suppressed"].astype(bool)]
+    if len(withheld):
+        n = len(withheld)
+        lines.append(f"\n{n} figure{'s are' if n > 1 else ' is'} withheld: resting on fewer than 10 persons (or not "
+                     "estimable), a figure could point to individuals.")
     placebo = t[(t["section"] == "placebo") & ~t["suppressed"]]
     if len(placebo):
         flagged = placebo[placebo["p_adjusted"] < 0.05]

@@ -96,6 +96,7 @@ def test_words_say_when_the_rule_cannot_be_told_from_todays_assignment():
     text = assignment_in_words(_table(-0.01, 0.03), "G4")
     assert "cannot be told apart from today's assignment" in text
     assert "Hidden confounding" not in text  # nothing to explain away
+    assert "1 figure is withheld: resting on fewer than 10 persons" in text
     assert "Sex is woman (50% of the population): **scholing**, 30.0% (waiting: 20.0%)" in text
     assert "no difference beyond chance" in text
 
@@ -104,7 +105,7 @@ def test_words_give_the_gain_its_robustness_and_a_failed_placebo():
     text = assignment_in_words(_table(0.01, 0.05, placebo_p=0.001), "G4")
     assert "The rule does better than today's assignment" in text
     assert "+3.0 percentage points (95% interval 1.0 to 5.0)" in text
-    assert "would have to explain 4%" in text
+    assert "would have to explain 4%" in text and "That is a weak factor" in text
     assert "differences beyond chance for scholing vs wait" in text
 
 
