@@ -114,3 +114,17 @@ def test_a_published_number_on_too_few_persons_is_a_violation():
     t.loc[0, "n_persons_arm"] = 5
     problems = assignment_disclosure_violations(t, DisclosureRules())
     assert len(problems) == 1 and "5 persons" in problems[0]
+
+
+def test_capacities_from_the_settings_reach_the_rule(world_panels):
+    free = learn_assignment_rule(world_panels, "G4")
+    leaves = free.table[free.table["section"] == "leaf"]
+    given = (leaves["population_share"] * leaves["share_given"]).groupby(leaves["arm"]).sum()
+    top = given.drop("wait").idxmax()  # the instrument the free rule gives most
+    assert given[top] > 0.2
+    capped = learn_assignment_rule(world_panels, "G4", capacities={top: 0.05})
+    leaves = capped.table[capped.table["section"] == "leaf"]
+    given = (leaves["population_share"] * leaves["share_given"]).groupby(leaves["arm"]).sum()
+    # the capacity holds where the rule is learned; these shares are of the held-out half
+    assert given.get(top, 0.0) < 0.1
+    assert capped.policy.capacities == {top: 0.05}
