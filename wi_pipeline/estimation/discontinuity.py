@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.metadata
 import io
 import warnings
 from collections.abc import Sequence
@@ -125,9 +126,21 @@ def _cluster_sums_vce(original):
     return vce
 
 
+# The rdrobust release series whose rdrobust_vce the grouped sum is tested against (pyproject pins it
+# too): under any other version rdrobust's own loop runs, slower and unchanged.
+RDROBUST_CHECKED = "2.1"
+
+
+def _rdrobust_version() -> str:
+    return importlib.metadata.version("rdrobust")
+
+
 @contextlib.contextmanager
 def _fast_cluster_variance():
     """Swap in the grouped-sum CR1 variance while rdrobust runs (its modules import the name by value)."""
+    if not _rdrobust_version().startswith(f"{RDROBUST_CHECKED}."):
+        yield
+        return
     # import_module gives the modules; the package shadows two of them with same-named functions
     funs, *others = (importlib.import_module(f"rdrobust.{m}") for m in ("funs", "rdbwselect", "rdrobust"))
     modules = [m for m in (funs, *others) if hasattr(m, "rdrobust_vce")]

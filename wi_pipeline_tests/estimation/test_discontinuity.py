@@ -162,3 +162,14 @@ def test_grouped_cluster_variance_equals_rdrobusts_own_loop(fuzzy):
     np.testing.assert_allclose(np.asarray(fast.coef, dtype=float), np.asarray(slow.coef, dtype=float), rtol=1e-9)
     np.testing.assert_allclose(np.asarray(fast.se, dtype=float), np.asarray(slow.se, dtype=float), rtol=1e-9)
     assert not hasattr(funs.rdrobust_vce, "wraps_original")  # restored afterwards
+
+
+def test_another_rdrobust_release_runs_its_own_variance(monkeypatch):
+    from rdrobust import funs
+
+    from wi_pipeline.estimation import discontinuity
+
+    assert discontinuity._rdrobust_version().startswith(discontinuity.RDROBUST_CHECKED + ".")  # what is pinned
+    monkeypatch.setattr(discontinuity, "_rdrobust_version", lambda: "2.2.0")
+    with discontinuity._fast_cluster_variance():
+        assert not hasattr(funs.rdrobust_vce, "wraps_original")  # not swapped: rdrobust's own loop runs
