@@ -107,7 +107,7 @@ def _row(gemeente: str, section: str, item: str, result=None, **extra) -> dict:
 
 def assignment_sample(panels: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, list[str]]:
     """The instrument comparison's population with the outcome observed, the rule's features added,
-    and the covariates of the comparison. ``panels`` carry their history."""
+    and the covariates of the comparison (the design adds the panels' history when they lack it)."""
     outcome, horizon = WHAT_WORKS_OUTCOME
     design = pooled_design(panels, instrument_choice_sample, horizons=(horizon,))
     df = design.data

@@ -8,7 +8,6 @@ from wi_pipeline.defs.checks import emit_guarded, no_identifiers_result, no_iden
 from wi_pipeline.defs.effects.assets import PANEL, DISCLOSURE, EffectSettings, _image
 from wi_pipeline.defs.partitions import g4_partitions
 from wi_pipeline.lib.assignment import RULE_DEPTH, assignment_disclosure_violations, learn_assignment_rule
-from wi_pipeline.lib.designs import add_history
 from wi_pipeline.lib.effects import POOLED
 from wi_pipeline.lib.linkage import check_same_key
 from wi_pipeline.lib.plots import assignment_rule_plot
@@ -42,10 +41,10 @@ def _disclosure_spec(key: AssetKey) -> AssetCheckSpec:
                           "persons; withheld ones are marked and blanked.")
 
 
-def _outputs(context, key: AssetKey, panels: dict, gemeente: str, effect_settings: EffectSettings,
+def _outputs(key: AssetKey, panels: dict, gemeente: str, effect_settings: EffectSettings,
              settings: AssignmentSettings, extra_meta: dict):
     rules = effect_settings.rules
-    out = learn_assignment_rule({gm: add_history(p) for gm, p in panels.items()}, gemeente, rules,
+    out = learn_assignment_rule(panels, gemeente, rules,
                                 depth=settings.depth, capacities=dict(settings.capacities),
                                 costs=dict(settings.costs))
     table = out.table
@@ -76,7 +75,7 @@ _COMMON = dict(group_name="reports", kinds={"pandas", "parquet"}, owners=["team:
 def assignment_rule(context: AssetExecutionContext, effect_settings: EffectSettings,
                     assignment_settings: AssignmentSettings, linked_panel: pd.DataFrame):
     gemeente = context.partition_key
-    yield from _outputs(context, RULE_KEY, {gemeente: linked_panel}, gemeente, effect_settings, assignment_settings, {})
+    yield from _outputs(RULE_KEY, {gemeente: linked_panel}, gemeente, effect_settings, assignment_settings, {})
 
 
 @asset(key=RULE_G4_KEY, ins={"linked_panel": AssetIn(PANEL)}, automation_condition=AutomationCondition.eager(),
@@ -85,5 +84,5 @@ def assignment_rule_g4(context: AssetExecutionContext, effect_settings: EffectSe
                        assignment_settings: AssignmentSettings, linked_panel: dict):
     fingerprint = check_same_key({f"{PANEL.to_user_string()}[{gm}]": panel.attrs.get("key_fingerprint")
                                   for gm, panel in linked_panel.items()})
-    yield from _outputs(context, RULE_G4_KEY, linked_panel, POOLED, effect_settings, assignment_settings,
+    yield from _outputs(RULE_G4_KEY, linked_panel, POOLED, effect_settings, assignment_settings,
                         {"key_fingerprint": fingerprint or ""})
