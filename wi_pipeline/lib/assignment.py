@@ -75,13 +75,6 @@ ASSIGNMENT_COLUMNS = [
     "p_adjusted", "robustness_value", "robustness_value_95", "population_share", "n_persons", "n_persons_arm",
     "outcome", "unit", "method", "suppressed", "suppression_reason",
 ]
-SECTIONS = {
-    "leaf": "one group of the rule: the arm it is given, and what each arm is expected to give it",
-    "value": "share in regular work if everyone followed the rule, today's assignment, or one arm for everyone",
-    "gain": "the rule against another way of assigning (out of sample)",
-    "effect": "each instrument against waiting, with how strong a hidden confounder would have to be",
-    "placebo": f"employment {PLACEBO_MONTHS[0]}-{PLACEBO_MONTHS[1]} months before the choice: should show no effect",
-}
 
 
 @dataclass
@@ -136,8 +129,9 @@ def learn_assignment_rule(panels: dict[str, pd.DataFrame], gemeente: str,
                                          capacities=capacities or None, costs=costs or None, folds=RULE_FOLDS,
                                          cluster="pseudo_id", weights="sampling_weight", min_node_size=min_node,
                                          candidate_arms=candidates, holdout=RULE_HOLDOUT, seed=seed)
-    except (ValueError, np.linalg.LinAlgError) as err:
-        reason = f"{NOT_ESTIMABLE}: {err}"[:300]
+    except (ValueError, np.linalg.LinAlgError):
+        # the estimator's message can hold small counts (an arm's rows): it stays out of published text
+        reason = f"{NOT_ESTIMABLE}: too few persons to learn a rule on half of them and value it on the rest"
         row = _row(gemeente, "value", "following the rule", suppressed=True, suppression_reason=reason)
         table = pd.DataFrame([row])[ASSIGNMENT_COLUMNS]
         where = "the four cities together" if gemeente == POOLED else gemeente
@@ -181,8 +175,9 @@ def learn_assignment_rule(panels: dict[str, pd.DataFrame], gemeente: str,
 
 
 def _withheld(row: dict, rules: DisclosureRules) -> dict:
+    """Blank a row's figures, and its person count: a count under the minimum is itself a small cell."""
     for c in ("estimate", "std_error", "ci_low", "ci_high", "p_value", "p_adjusted", "robustness_value",
-              "robustness_value_95"):
+              "robustness_value_95", "n_persons_arm"):
         row[c] = np.nan
     row["suppressed"] = True
     row["suppression_reason"] = f"{FEWER_THAN} {rules.min_units} persons in an arm"
@@ -288,11 +283,11 @@ def assignment_in_words(table: pd.DataFrame, gemeente: str) -> str:
 
 
 def assignment_disclosure_violations(table: pd.DataFrame, rules: DisclosureRules) -> list[str]:
-    """Published numbers of the rule's table that rest on too few persons."""
-    shown = table[~table["suppressed"].astype(bool)]
+    """Published numbers of the rule's table that rest on too few persons, and published counts
+    under the minimum (a withheld row's count included)."""
     problems = []
     for col, what in (("n_persons", "group of the rule"), ("n_persons_arm", "arm")):
-        small = shown[shown[col].notna() & (shown[col] < rules.min_units)]
+        small = table[table[col].notna() & (table[col] < rules.min_units)]
         problems += [f"{r.section} '{r.item}' {r.arm}: {what} with {int(getattr(r, col))} persons"
                      for r in small.itertuples()]
     return problems

@@ -50,6 +50,7 @@ def test_rule_table_is_published_only_where_ten_persons_stand_behind_a_number(wo
     # withheld numbers are blank and say why; published ones have an interval around the estimate
     withheld = t[t["suppressed"]]
     assert withheld["estimate"].isna().all() and (withheld["suppression_reason"] != "").all()
+    assert len(withheld) and withheld["n_persons_arm"].isna().all()  # a count under 10 is a small cell too
     shown = t[~t["suppressed"] & t["std_error"].notna() & (t["std_error"] > 0)]
     assert ((shown["ci_low"] <= shown["estimate"]) & (shown["estimate"] <= shown["ci_high"])).all()
     gains = t[t["section"] == "gain"].set_index("item")
@@ -114,6 +115,10 @@ def test_a_published_number_on_too_few_persons_is_a_violation():
     t.loc[0, "n_persons_arm"] = 5
     problems = assignment_disclosure_violations(t, DisclosureRules())
     assert len(problems) == 1 and "5 persons" in problems[0]
+    # a withheld row's count is published too: under the minimum it is a small cell of its own
+    t = _table(-0.01, 0.03)
+    t.loc[t["suppressed"], "n_persons_arm"] = 7
+    assert any("7 persons" in p for p in assignment_disclosure_violations(t, DisclosureRules()))
 
 
 def test_capacities_from_the_settings_reach_the_rule(world_panels):
