@@ -362,6 +362,13 @@ def reason_in_words(reason: str) -> str:
 NOT_ESTIMABLE = "not estimable"  # reasons written where an estimate fails: "not estimable: ..."
 
 
+def not_estimable(err: Exception) -> str:
+    """The published reason for an estimate that failed: the estimator's message names columns and
+    arms, but can also hold counts (an arm's rows), which in a published table are cells of their own;
+    numbers are masked."""
+    return f"{NOT_ESTIMABLE}: {re.sub(r'[0-9]+(?:[.,][0-9]+)*', '#', str(err))}"[:200]
+
+
 def count_sensitive(reasons: pd.Series) -> pd.Series:
     """Withheld rows whose persons-per-arm counts must stay hidden. Only a row withheld for a model
     reason (not estimable, too few degrees of freedom) or for dominance is known to have 10+ persons

@@ -18,7 +18,7 @@ import pandas as pd
 from wi_pipeline.estimation._inference import holm
 from wi_pipeline.lib.designs import (CUMULATIVE_MONTHS, RD_CUTOFF, SUBGROUPS, WAIT, add_history, combined_sample,
                                      exemption_rd_sample, instrument_choice_sample, usable_covariates)
-from wi_pipeline.lib.disclosure import FEWER_THAN, NOT_ESTIMABLE, DisclosureRules, dominance_reason
+from wi_pipeline.lib.disclosure import FEWER_THAN, DisclosureRules, dominance_reason, not_estimable
 from wi_pipeline.lib.layout import SRG_CATEGORIES
 
 EFFECT_COLUMNS = [
@@ -152,7 +152,7 @@ def _try(fn, base, n, persons=None, **kw):
     try:
         result = fn(**kw)
     except (ValueError, np.linalg.LinAlgError) as err:
-        return _row(base, reason=f"{NOT_ESTIMABLE}: {err}"[:200], n=n)
+        return _row(base, reason=not_estimable(err), n=n)
     row = _row(base, result)
     return row if persons is None else _with_persons(row, persons(result))
 
@@ -246,7 +246,7 @@ def _att_rows(base, part: pd.DataFrame, outcomes: dict[str, str], covariates: li
                                                  usable_covariates(sample, covariates, "treated"),
                                                  estimand="ATT", cluster="pseudo_id")
         except (ValueError, np.linalg.LinAlgError) as err:
-            rows += [_row(base(lb), reason=f"{NOT_ESTIMABLE}: {err}"[:200], n=n) for lb in labels]
+            rows += [_row(base(lb), reason=not_estimable(err), n=n) for lb in labels]
             continue
         rows += [_with_persons(_row(base(lb), r), n) for lb, r in zip(labels, results)]
     return rows
@@ -312,7 +312,7 @@ def instrument_choice_effects(panels: dict[str, pd.DataFrame], gemeente: str,
                 df, outcomes=outcomes, treatment="arm", covariates=covariates, cluster="pseudo_id",
                 weights="sampling_weight", groups=groups or None, trim=CHOICE_TRIM)
         except (ValueError, np.linalg.LinAlgError) as err:
-            reason = f"{NOT_ESTIMABLE}: {err}"[:200]
+            reason = not_estimable(err)
             rows += [_row(_choice_base(gemeente, "all", "all", column, k), reason=reason)
                      for column in outcomes for k in SRG_CATEGORIES]
             continue

@@ -279,3 +279,12 @@ def test_rules_are_configurable():
     table = pd.DataFrame({"cell": list("abc"), "n": [12, 30, 40], "v": [1.0, 2.0, 3.0]})
     assert suppress_cells(table, "n", ["v"], DisclosureRules(min_units=15))["suppressed"].sum() == 2
     assert suppress_cells(table, "n", ["v"], DisclosureRules(min_units=5))["suppressed"].sum() == 0
+
+
+def test_a_failed_estimate_publishes_its_reason_without_counts():
+    from wi_pipeline.lib.disclosure import not_estimable
+
+    err = ValueError("treatment column 'arm': every arm needs at least 2 rows; too few in 'beschut_werk' (1 row)")
+    reason = not_estimable(err)
+    assert reason.startswith("not estimable: treatment column 'arm'") and "beschut_werk" in reason
+    assert not any(ch.isdigit() for ch in reason)
