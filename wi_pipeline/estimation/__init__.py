@@ -10,6 +10,7 @@ from .multivalued import (
 )
 from .policy import AssignmentPolicy, learn_assignment_policy, policy_tree
 from .ranks import best_set, rank_confidence_sets
+from .staggered import AggregatedEffect, StaggeredDiDResult, estimate_staggered_did
 from .results import DiscontinuityResult, EffectResult, EventStudyResult, TreatmentEffectResult, WaldTest
 from .treatment import estimate_treatment_effect, estimate_treatment_effects, naive_difference
 
@@ -22,6 +23,9 @@ __all__ = [
     "estimate_discontinuity",
     "binned_means",
     "estimate_event_study",
+    "estimate_staggered_did",
+    "StaggeredDiDResult",
+    "AggregatedEffect",
     "learn_assignment_policy",
     "policy_tree",
     "AssignmentPolicy",
