@@ -248,17 +248,25 @@ class StaggeredDiDResult:
             return 0, 0
         return int(self.in_treated[:, cells].any(axis=1).sum()), int(self.in_control[:, cells].any(axis=1).sum())
 
-    def aggregate(self, kind: str = "dynamic") -> AggregatedEffect:
-        """aggte(type = kind): "simple", "dynamic" (event study), "group" (per cohort) or "calendar"."""
+    def aggregate(self, kind: str = "dynamic", na_rm: bool = False) -> AggregatedEffect:
+        """aggte(type = kind): "simple", "dynamic" (event study), "group" (per cohort) or "calendar".
+
+        na_rm: leave out the ATT(g,t) that could not be estimated (aggte's na.rm; for "group" a cohort
+        with any such post-treatment cell is left out whole, as aggte does); otherwise they are an error."""
         if kind not in AGGREGATIONS:
             raise ValueError(f"unknown aggregation {kind!r}; choose from {', '.join(AGGREGATIONS)}")
         gt = self.group_time
-        if gt["estimate"].isna().any():
-            raise ValueError(f"{int(gt['estimate'].isna().sum())} ATT(g,t) could not be estimated "
-                             "(see group_time['failure']); aggregate after dropping those cohorts or periods")
         g, t, pg = gt["cohort"].to_numpy(), gt["time"].to_numpy(), self.cell_weights
         e = gt["event_time"].to_numpy()
-        post = np.flatnonzero(g <= t)
+        usable = gt["estimate"].notna().to_numpy()
+        if not usable.all() and not na_rm:
+            raise ValueError(f"{int((~usable).sum())} ATT(g,t) could not be estimated (see group_time['failure']); "
+                             "aggregate with na_rm=True to leave them out")
+        if kind == "group":
+            bad = np.unique(g[~usable & (g <= t)])
+            usable &= ~np.isin(g, bad)
+        g, t, e = np.where(usable, g, np.nan), np.where(usable, t, np.nan), np.where(usable, e, np.nan)
+        post = np.flatnonzero(usable & (g <= t))
         if len(post) == 0:
             raise ValueError("no post-treatment cells (t >= g) to aggregate")
         rows, psis, ests, arms, keys = [], [], [], [], []
@@ -268,7 +276,7 @@ class StaggeredDiDResult:
             est, psi = self._combine(post, w, True)
             overall_cells = post
         elif kind == "dynamic":
-            for k in np.unique(e):
+            for k in np.unique(e[usable]):
                 cells = np.flatnonzero(e == k)
                 est_k, psi_k = self._combine(cells, pg[cells] / pg[cells].sum(), True)
                 keys.append(int(k)), ests.append(est_k), psis.append(psi_k), arms.append(self._arms(cells))
@@ -327,6 +335,7 @@ class StaggeredDiDResult:
             vcov = pd.DataFrame()
             influence = psi[:, None]
         diag = {"aggregation": kind, "n_cells": int(len(overall_cells)), "n_rows": len(keys),
+                "n_cells_left_out": int((~usable).sum()),
                 "n_cohorts": int(len(np.unique(g[post]))), "n_clusters": int(self.clusters.max()) + 1,
                 **self.diagnostics}
         if self.pretrend_test is not None:
@@ -532,12 +541,21 @@ def estimate_staggered_did(
             att[j] = a
             psi[rows, j] = inf * n / len(rows)
     n_t_all, n_c_all = in_t.sum(axis=0), in_c.sum(axis=0)
-    empty = (n_t_all == 0) | (n_c_all == 0)
-    failure[empty & ~universal_ref] = "no treated or no control units observed in both periods"
-    att[empty & ~universal_ref] = np.nan
+    no_control = (n_t_all > 0) & (n_c_all == 0) & ~universal_ref
+    failure[no_control] = "no control units observed in both periods"
+    att[no_control] = np.nan
     att[universal_ref] = 0.0
     psi[:, universal_ref] = 0.0
     psi[:, np.isnan(att)] = 0.0
+    # a cohort not observed in a cell's periods (an unbalanced panel's edges) has no such cell
+    seen = (n_t_all > 0) | universal_ref
+    n_unobserved = int((~seen).sum())
+    if not seen.any():
+        raise ValueError("no cohort is observed in both periods of any of its cells")
+    if n_unobserved:
+        cg, ct, cb, att, psi, in_t, in_c, failure = (cg[seen], ct[seen], cb[seen], att[seen], psi[:, seen],
+                                                    in_t[:, seen], in_c[:, seen], failure[seen])
+        n_t_all, n_c_all, k = n_t_all[seen], n_c_all[seen], int(seen.sum())
 
     se = _se(psi, cl_unit, n)
     se[np.isnan(att)] = np.nan
@@ -549,7 +567,8 @@ def estimate_staggered_did(
     pre = np.flatnonzero((cg > ct) & np.isfinite(se) & np.isfinite(att))
     pretrend, why = _wald(att[pre], psi[:, pre], cl_unit, n, f"all {len(pre)} pre-treatment ATT(g,t) = 0")
     diag = {"n_obs": int(len(arrays[outcome])), "n_cohorts": int(len(glist)), "n_periods": T,
-            "n_cells": k, "n_cells_failed": int(np.isnan(att).sum()), "balanced": bool(obs.all()),
+            "n_cells": k, "n_cells_failed": int(np.isnan(att).sum()), "n_cells_unobserved": n_unobserved,
+            "balanced": bool(obs.all()),
             "n_never_treated_units": int(np.sum(g_unit == 0)), "n_treated_after_last_period": int(never_rule.sum()),
             "n_dropped_treated_in_first_period": int(always.sum())}
     if pretrend is None:

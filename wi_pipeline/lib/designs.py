@@ -188,6 +188,66 @@ def exemption_rd_sample(panel: pd.DataFrame, bandwidth_months: int = 24,
                         "exemption_9a", tuple(BASE_COVARIATES))
 
 
+# The staggered design around the 5th birthday: months from the end of the eligibility window (a
+# parent's outcomes while eligibility is measured are selected on, bijstand being partly an outcome)
+# to a year after the birthday, the last month an event-study cell reaches.
+STAGGERED_CHILD_AGES = (RD_ELIGIBILITY_AGES[1] + 1, RD_CUTOFF + 12)
+
+
+def month_number(month: pd.Series) -> pd.Series:
+    """Calendar months as consecutive integers (year * 12 + month - 1), the time axis of a staggered design."""
+    return month.dt.year * 12 + month.dt.month - 1
+
+
+def exemption_staggered_sample(panel: pd.DataFrame, child_ages: tuple[int, int] = STAGGERED_CHILD_AGES,
+                               eligibility_ages: tuple[int, int] = RD_ELIGIBILITY_AGES) -> DesignSample:
+    """The exemption as staggered adoption: each eligible parent's cohort is the calendar month the
+    youngest child turns 5 (60 months), when the art. 9a exemption ends.
+
+    Parents are eligible as in ``exemption_rd_sample`` (single parent on bijstand when the youngest
+    child was 24-35 months old, one episode: the child youngest at eligibility) and are followed in
+    calendar time while that child is ``child_ages`` months old and still the youngest. Parents whose
+    child turns 5 later serve as not-yet-treated controls; a cohort after the panel's last month is
+    never treated within it. The panel is unbalanced by design (each parent covers ~3 years), so a
+    cell compares the parents observed in both of its months. ``month_no`` is the time axis,
+    ``cohort`` the month number of the 5th birthday, ``event_time`` the months since it.
+    """
+    p = panel
+    lo, hi = eligibility_ages
+    pre = p["single_parent"] & p["on_bijstand"] & p["youngest_child_age_months"].between(lo, hi)
+    base = p.loc[pre].sort_values("month").groupby("pseudo_id", observed=True).first()
+    month_no = month_number(p["month"])
+    child_born = month_no - p["youngest_child_age_months"]
+    base_born = month_number(base["month"]) - base["youngest_child_age_months"]
+    same_child = child_born.eq(p["pseudo_id"].map(base_born).astype(float))
+    keep = same_child & p["youngest_child_age_months"].between(*child_ages)
+    s = p.loc[keep].copy()
+    fixed = ["sex", "n_children", "marital_status", "poor_health", "origin", "age", "single_parent"]
+    s = s.drop(columns=fixed).merge(base[fixed], left_on="pseudo_id", right_index=True, how="left")
+    s = add_covariates(s)
+    s["month_no"] = month_number(s["month"]).astype(np.int64)
+    s["cohort"] = (s["pseudo_id"].map(base_born).astype(float) + RD_CUTOFF).astype(np.int64)
+    s["event_time"] = s["month_no"] - s["cohort"]
+    s["eligible_month_no"] = s["pseudo_id"].map(month_number(base["month"])).astype(np.int64)
+    for c in ("employed", "self_sufficient", "exemption_9a"):
+        s[c] = s[c].astype(float)
+    s["hours"] = s["hours"].astype(float)
+    s["pseudo_id"] = s["pseudo_id"].astype(str)
+    return DesignSample("exemption_9a", s.reset_index(drop=True), ("employed", "hours", "self_sufficient"),
+                        "exemption_9a", tuple(BASE_COVARIATES))
+
+
+def one_episode_per_person(data: pd.DataFrame, eligible_col: str = "eligible_month_no") -> pd.DataFrame:
+    """Pooled over municipalities, a parent who moved can be eligible in two of them: keep the episode
+    whose eligibility came first (the rule that picks the episode within one municipality), and on a
+    tie the municipality that comes first by code."""
+    city = data["gemeente"].astype(str) if "gemeente" in data else pd.Series("", index=data.index)
+    episodes = pd.DataFrame({"pseudo_id": data["pseudo_id"], "eligible": data[eligible_col], "city": city})
+    first = episodes.drop_duplicates().sort_values(["eligible", "city"]).drop_duplicates("pseudo_id")
+    chosen = pd.MultiIndex.from_frame(first)
+    return data[pd.MultiIndex.from_frame(episodes).isin(chosen)].reset_index(drop=True)
+
+
 def instrument_sample(
     panel: pd.DataFrame,
     category: str,

@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 
 from wi_pipeline.estimation._inference import holm
-from wi_pipeline.lib.designs import (CUMULATIVE_MONTHS, RD_CUTOFF, SUBGROUPS, WAIT, add_history, combined_sample,
-                                     exemption_rd_sample, instrument_choice_sample, usable_covariates)
+from wi_pipeline.lib.designs import (CUMULATIVE_MONTHS, RD_CUTOFF, SUBGROUPS, WAIT, DesignSample, add_history,
+                                     combined_sample, exemption_rd_sample, exemption_staggered_sample,
+                                     instrument_choice_sample, one_episode_per_person, usable_covariates)
 from wi_pipeline.lib.disclosure import FEWER_THAN, DisclosureRules, dominance_reason, not_estimable
 from wi_pipeline.lib.layout import SRG_CATEGORIES
 
@@ -71,8 +72,9 @@ def comparison_in_words(measure: str, contrast: str) -> str:
                 "neither": "no job mediation yet", "debt_only": "debt assistance alone"}
         a, b = contrast.split(" vs ")
         return f"people with problematic debt: {arms.get(a, a)}, against {arms.get(b, b)}"
-    if contrast.startswith("event study"):
-        return "single parents on bijstand: the 12 months after the youngest child's 5th birthday against the 12 before"
+    if contrast.startswith("staggered"):
+        return ("single parents on bijstand: the months after the youngest child's 5th birthday (the exemption "
+                "ends), against parents whose child turns 5 later, in the same calendar months")
     if contrast.startswith("exemption"):
         return ("single parents on bijstand: the effect of the art. 9a exemption for parents whom the 5th birthday "
                 "moves out of it (fuzzy regression discontinuity)")
@@ -169,17 +171,9 @@ def _rd_persons(part: pd.DataFrame):
     return count
 
 
-def _event_study_persons(part: pd.DataFrame, window: tuple[int, int]):
-    inside = part[part["event_time"].between(*window)]
-    return lambda result: persons_per_arm(inside, inside["event_time"] >= 0)
-
-
-EVENT_WINDOW = (-12, 12)
-
-
 def exemption_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups: Iterable[str] = tuple(SUBGROUPS),
                       rules: DisclosureRules = DisclosureRules()) -> list[dict]:
-    from wi_pipeline.estimation import estimate_discontinuity, estimate_event_study
+    from wi_pipeline.estimation import estimate_discontinuity
 
     design = pooled_design(panels, exemption_rd_sample)
     df = design.data
@@ -209,13 +203,89 @@ def exemption_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups:
                              covariates=covs, density_test=False))
         else:
             rows.append(_row(base, reason=small, n=n))
-        if sub == "all":
-            base = dict(measure="exemption_9a", gemeente=gemeente, subgroup=sub, subgroup_value=value,
-                        outcome="employed", horizon=0, contrast="event study: mean post - pre, person and month FE")
-            rows.append(_try(estimate_event_study, base, n, _event_study_persons(part, EVENT_WINDOW), df=part,
-                             outcome="employed", unit="pseudo_id", event_time="event_time", window=EVENT_WINDOW,
-                             reference=-1, cluster="pseudo_id", time="month"))
     return rows
+
+
+# Event times computed around the 5th birthday: a year on each side (the dynamic table's size, and
+# what keeps dozens of monthly cohorts x ~100 months to seconds).
+STAGGERED_WINDOW = (-12, 12)
+STAGGERED_CONTRAST = ("staggered DiD (Callaway-Sant'Anna): mean effect in months 0..12 after the 5th birthday, "
+                      "not-yet-treated controls")
+
+
+def exemption_staggered_design(panels: dict[str, pd.DataFrame]) -> DesignSample:
+    """The staggered sample of every municipality, one episode per parent across them."""
+    parts = [exemption_staggered_sample(panel) for _, panel in sorted(panels.items())]
+    data = one_episode_per_person(pd.concat([d.data for d in parts], ignore_index=True))
+    first = parts[0]
+    return DesignSample(first.measure, data, first.outcome_columns, first.treatment, first.covariates, first.cluster)
+
+
+def exemption_staggered_did(design: DesignSample, outcome: str = "employed"):
+    """Group-time effects of the exemption ending at the 5th birthday, cohorts by calendar month."""
+    from wi_pipeline.estimation import estimate_staggered_did
+
+    return estimate_staggered_did(design.data, outcome, unit="pseudo_id", time="month_no", cohort="cohort",
+                                  control_group="not_yet_treated", cluster="pseudo_id", event_window=STAGGERED_WINDOW)
+
+
+def exemption_staggered_effects(panels: dict[str, pd.DataFrame], gemeente: str,
+                                rules: DisclosureRules = DisclosureRules()) -> list[dict]:
+    """The exemption as staggered adoption (Callaway & Sant'Anna): per outcome the event-study average over
+    months 0..12 after the birthday, with did's pre-test of all pre-birthday cells and the joint test of
+    the pre-birthday event months in the diagnostics. Persons per arm: parents in a treated (after their
+    child's birthday) and in a control (child not yet 5) arm of any post-birthday cell."""
+    design = exemption_staggered_design(panels)
+    df = design.data
+    rows = []
+    for outcome in design.outcome_columns:
+        base = dict(measure="exemption_9a", gemeente=gemeente, subgroup="all", subgroup_value="all", outcome=outcome,
+                    horizon=0, contrast=STAGGERED_CONTRAST)
+        if df.empty:
+            rows.append(_row(base, reason=f"{FEWER_THAN} {rules.min_units} persons in an arm"))
+            continue
+        try:
+            result = exemption_staggered_did(design, outcome)
+            dynamic = result.aggregate("dynamic", na_rm=True)
+        except (ValueError, np.linalg.LinAlgError) as err:
+            rows.append(_row(base, reason=not_estimable(err)))
+            continue
+        o = dynamic.overall
+        n = (o.n_treated, o.n_control)
+        reason = (f"{FEWER_THAN} {rules.min_units} persons in an arm" if min(n) < rules.min_units
+                  else dominance_reason(df, outcome, df["event_time"] >= 0, rules))
+        if reason:
+            rows.append(_row(base, reason=reason, n=n))
+            continue
+        simple = result.aggregate("simple", na_rm=True).overall
+        o.df_resid = float(sum(n) - 2)  # each cell is a difference of two arm means (inference is normal)
+        cells, event = result.pretrend_test, dynamic.pretrend_test
+        unavailable = {} if cells else {"pretrend_cells_unavailable": result.diagnostics.get("pretrend_unavailable", "")}
+        o.diagnostics = {**unavailable,
+            "pretrend_cells_chi2": cells.statistic if cells else np.nan, "pretrend_cells_df": cells.df if cells else 0,
+            "pretrend_cells_p_value": cells.p_value if cells else np.nan,
+            "pretrend_event_chi2": event.statistic if event else np.nan, "pretrend_event_df": event.df if event else 0,
+            "pretrend_event_p_value": event.p_value if event else np.nan,
+            "n_cohorts": result.diagnostics["n_cohorts"], "n_event_times": len(dynamic.table),
+            "n_cells": result.diagnostics["n_cells"], "event_window": f"{STAGGERED_WINDOW[0]}..{STAGGERED_WINDOW[1]}",
+            "simple_att": simple.estimate, "simple_att_std_error": simple.std_error, "n_clusters": o.n_units,
+            "cells_withheld_in_plot": int((dynamic.table[["n_treated", "n_control"]].min(axis=1)
+                                           < rules.min_units).sum())}
+        rows.append(_row(base, o, n=n))
+    return rows
+
+
+def exemption_staggered_points(panels: dict[str, pd.DataFrame], outcome: str = "employed") -> tuple[pd.DataFrame, str]:
+    """The dynamic aggregation's event-time table (pre-birthday months included) for the plot, with a person
+    count per month (its smaller arm) for disclosure control, and the pre-tests in words."""
+    result = exemption_staggered_did(exemption_staggered_design(panels), outcome)
+    dynamic = result.aggregate("dynamic", na_rm=True)
+    table = dynamic.table.copy()
+    table["n_units"] = table[["n_treated", "n_control"]].min(axis=1)
+    cells = (f"did's pre-test of every pre-birthday cell: {result.pretrend_test}" if result.pretrend_test else
+             f"did's pre-test of the cells is not available: {result.diagnostics.get('pretrend_unavailable', '')}")
+    event = f"; the {dynamic.pretrend_test}" if dynamic.pretrend_test else ""
+    return table, cells + event
 
 
 def _att_rows(base, part: pd.DataFrame, outcomes: dict[str, str], covariates: list[str],
@@ -460,6 +530,7 @@ def estimate_all(panels: dict[str, pd.DataFrame], gemeente: str, subgroups: Iter
         raise ValueError(f"unknown subgroup dimension(s) {sorted(unknown)}; choose from {list(SUBGROUPS)}")
     with_history = {gm: add_history(p) for gm, p in panels.items()}  # once, for both instrument designs
     rows = [*exemption_effects(panels, gemeente, subgroups, rules),
+            *exemption_staggered_effects(panels, gemeente, rules),
             *instrument_choice_effects(with_history, gemeente, subgroups, rules),
             *combined_effects(with_history, gemeente, subgroups, rules)]
     table = _in_words(pd.DataFrame(rows))
@@ -547,11 +618,3 @@ def tailoring_in_words(table: pd.DataFrame, gemeente: str = POOLED, alpha: float
                      "support tailoring by sex, children, marital status, health, age or origin.")
     lines.append(f"- Tests are Holm-adjusted over all {len(tests)} instrument-by-dimension tests at the 5% level.")
     return "\n".join(lines)
-
-
-def exemption_event_study(panels: dict[str, pd.DataFrame]):
-    from wi_pipeline.estimation import estimate_event_study
-
-    data = pooled_design(panels, exemption_rd_sample).data
-    return estimate_event_study(data, outcome="employed", unit="pseudo_id", event_time="event_time",
-                                window=EVENT_WINDOW, reference=-1, cluster="pseudo_id", time="month")

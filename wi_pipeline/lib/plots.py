@@ -1,4 +1,4 @@
-"""Plots of published results: forest plots, the binned RD plot and the event-study plot.
+"""Plots of published results: forest plots, the binned RD plot and the staggered event-study plot.
 
 Each takes data that has already passed disclosure control (withheld rows are drawn as gaps, never
 with their values) and returns PNG bytes.
@@ -87,20 +87,26 @@ def event_study_points(coefficients: pd.DataFrame, rules: DisclosureRules = Disc
                                                                            "p_value", "n") if col in c])
 
 
-def event_study_plot(coefficients: pd.DataFrame, rules: DisclosureRules = DisclosureRules()) -> bytes:
-    """Coefficients by month relative to the 5th birthday; withheld months are left out."""
+def event_study_plot(coefficients: pd.DataFrame, rules: DisclosureRules = DisclosureRules(),
+                     title: str = "Staggered DiD (Callaway & Sant'Anna): effect by month since the 5th birthday",
+                     ylabel: str = "employment (pp)") -> bytes:
+    """Estimates by month relative to the youngest child's 5th birthday with 95% intervals, pre-birthday
+    months included (placebos: zero under parallel trends); withheld months are left out."""
     c = event_study_points(coefficients, rules)
-    ok = ~c["suppressed"]
+    ok = ~c["suppressed"] & c["estimate"].notna()
+    pre = ok & (c["event_time"] < 0)
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    ax.errorbar(c.loc[ok, "event_time"], c.loc[ok, "estimate"] * 100,
-                yerr=[(c.loc[ok, "estimate"] - c.loc[ok, "ci_low"]).fillna(0) * 100,
-                      (c.loc[ok, "ci_high"] - c.loc[ok, "estimate"]).fillna(0) * 100],
-                fmt="o", color="#1f4e79", ecolor="#7aa6d6", capsize=2, ms=3)
+    for mask, colour, label in ((pre, "#9bb7d4", "before (placebo)"), (ok & ~pre, "#1f4e79", "after")):
+        ax.errorbar(c.loc[mask, "event_time"], c.loc[mask, "estimate"] * 100,
+                    yerr=[(c.loc[mask, "estimate"] - c.loc[mask, "ci_low"]).fillna(0) * 100,
+                          (c.loc[mask, "ci_high"] - c.loc[mask, "estimate"]).fillna(0) * 100],
+                    fmt="o", color=colour, ecolor=colour, capsize=2, ms=3, label=label)
     ax.axhline(0, color="#444", lw=0.8)
     ax.axvline(-0.5, color="#444", ls="--", lw=0.8)
-    ax.set_xlabel("months relative to the youngest child's 5th birthday")
-    ax.set_ylabel("employment (pp, vs month -1)")
-    ax.set_title("Event study with person fixed effects", fontsize=10)
+    ax.set_xlabel("months relative to the youngest child's 5th birthday (the art. 9a exemption ends)")
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=7, loc="best")
+    ax.set_title(title, fontsize=10)
     return _png(fig)
 
 

@@ -183,3 +183,38 @@ def test_placebo_outcome_is_work_25_to_36_months_before_the_choice_and_missing_w
     assert np.isnan(s.loc[months[12], PLACEBO_OUTCOME])
     # month 31 sees months 0..6 of that window (7 of 12): enough, the share of those observed
     assert s.loc[months[31], PLACEBO_OUTCOME] == pytest.approx(6 / 7)
+
+
+def _parent(pid: str, gemeente: str, start: str, first_age: int, months: int = 84, second_born_at: int | None = None):
+    """A single parent on bijstand throughout; the youngest child is ``first_age`` months old in the
+    first month, or a second child born ``second_born_at`` months in becomes the youngest."""
+    age = np.arange(months) + first_age
+    if second_born_at is not None:
+        age = np.where(np.arange(months) >= second_born_at, np.arange(months) - second_born_at, age)
+    return pd.DataFrame({"gemeente": gemeente, "pseudo_id": pid, "month": pd.date_range(start, periods=months, freq="MS"),
+                         "age": 30, "sex": "vrouw", "origin": "Nederland", "marital_status": "never_married",
+                         "single_parent": True, "n_children": 1, "on_bijstand": True, "poor_health": False,
+                         "employed": False, "self_sufficient": False, "exemption_9a": False, "hours": 0.0,
+                         "bijstand_duration_months": 1.0, "youngest_child_age_months": age.astype(float)})
+
+
+def test_staggered_sample_cohort_is_the_month_of_the_5th_birthday_and_one_episode_per_parent():
+    from wi_pipeline.lib.designs import exemption_staggered_sample, month_number, one_episode_per_person
+
+    # p: child 20 months old in January 2016, so 60 months old in May 2019; a second child born in
+    # March 2020 ends the episode (its age restarts). q: never eligible (child already 40 months old).
+    df = pd.concat([_parent("p", "GM0599", "2016-01-01", 20, second_born_at=50),
+                    _parent("q", "GM0599", "2016-01-01", 40)], ignore_index=True)
+    s = exemption_staggered_sample(df).data
+    assert set(s["pseudo_id"]) == {"p"}
+    may_2019 = 2019 * 12 + 4
+    assert (s["cohort"] == may_2019).all()
+    assert s["month_no"].tolist() == month_number(s["month"]).tolist()
+    # followed from 36 months (after the eligibility window) to 72 months
+    assert s["youngest_child_age_months"].min() == 36 and s["youngest_child_age_months"].max() == 69
+    assert s["event_time"].min() == -24 and s["event_time"].max() == 9
+    # the same parent eligible in two cities (she moved): the episode whose eligibility came first
+    moved = pd.concat([exemption_staggered_sample(_parent("p", "GM0363", "2016-06-01", 20)).data,
+                       exemption_staggered_sample(_parent("p", "GM0599", "2016-01-01", 20)).data], ignore_index=True)
+    kept = one_episode_per_person(moved)
+    assert set(kept["gemeente"]) == {"GM0599"} and kept["month_no"].is_unique

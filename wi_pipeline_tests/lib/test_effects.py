@@ -258,3 +258,65 @@ def test_a_small_city_next_to_a_model_reason_city_is_protected_only_if_the_latte
                   {**_cell("GM0599", 20), "subgroup": "sex", "subgroup_value": "vrouw"}]  # 32: 37 - 32 = 5
     out = apply_disclosure(pooled, municipal=table(base + both_sexes))
     assert out.loc[0, "suppressed"] and out.loc[0, "suppression_reason"] == "complementary"
+
+
+def _single_parents(n: int, seed: int = 0, jump: float = 0.15) -> pd.DataFrame:
+    """n single parents on bijstand over 2016-2021, each with one child born in 2013-2015; employment jumps
+    by ``jump`` from the month the child is 60 months old (the exemption ends)."""
+    rng = np.random.default_rng(seed)
+    months = pd.date_range("2016-01-01", "2021-12-01", freq="MS")
+    month_no = months.year * 12 + months.month - 1
+    born = rng.integers(2013 * 12, 2016 * 12, n)
+    age = month_no.to_numpy()[None, :] - born[:, None]
+    level = rng.uniform(0.1, 0.4, n)[:, None]
+    employed = rng.random(age.shape) < level + jump * (age >= 60)
+    return pd.DataFrame({
+        "gemeente": "GM0599", "pseudo_id": np.repeat([f"p{i}" for i in range(n)], len(months)),
+        "month": np.tile(months, n), "age": 30, "sex": "vrouw", "origin": "Nederland",
+        "marital_status": "never_married", "single_parent": True, "n_children": 1, "on_bijstand": True,
+        "poor_health": False, "employed": employed.ravel(), "self_sufficient": False,
+        "exemption_9a": (age < 60).ravel(), "hours": employed.ravel() * 80.0, "bijstand_duration_months": 1.0,
+        "youngest_child_age_months": np.where(age >= 0, age, np.nan).ravel()})
+
+
+def test_staggered_rows_carry_the_effect_persons_per_arm_and_pretests():
+    from wi_pipeline.lib.effects import STAGGERED_CONTRAST, exemption_staggered_effects, exemption_staggered_points
+
+    panels = {"GM0599": _single_parents(300)}
+    rows = exemption_staggered_effects(panels, "GM0599")
+    by = {r["outcome"]: r for r in rows}
+    assert set(by) == {"employed", "hours", "self_sufficient"}
+    emp = by["employed"]
+    assert emp["contrast"] == STAGGERED_CONTRAST and not emp["suppressed"]
+    assert emp["ci_low"] < 0.15 < emp["ci_high"] and emp["ci_low"] > 0  # the planted jump, and not zero
+    assert min(emp["n_treated"], emp["n_control"]) >= 10 and emp["df_resid"] >= 10
+    assert "Callaway & Sant'Anna" in emp["method"]
+    diag = json.loads(emp["diagnostics"])
+    assert diag["n_event_times"] == 25 and diag["pretrend_event_df"] == 12 and diag["n_cohorts"] > 12
+    assert diag["pretrend_event_p_value"] > 0.01  # parallel trends hold here
+    assert "pretrend_cells_p_value" in diag or "pretrend_cells_unavailable" in diag
+    # the plot's points: every event month, with the smaller arm's persons for disclosure control
+    points, words = exemption_staggered_points(panels)
+    assert list(points.index) == list(range(-12, 13))
+    assert (points["n_units"] == points[["n_treated", "n_control"]].min(axis=1)).all()
+    assert "pre-treatment event-time effects" in words
+
+
+def test_staggered_rows_with_too_few_parents_are_withheld():
+    from wi_pipeline.lib.effects import exemption_staggered_effects
+
+    rows = exemption_staggered_effects({"GM0599": _single_parents(8)}, "GM0599")
+    assert all(r["suppressed"] for r in rows)
+    assert all(r["suppression_reason"].startswith(("fewer than", "not estimable")) for r in rows)
+    assert all(np.isnan(r["estimate"]) for r in rows)
+
+
+def test_staggered_event_study_plot_leaves_small_months_out():
+    from wi_pipeline.lib.plots import event_study_plot, event_study_points
+
+    table = pd.DataFrame({"estimate": [0.01, 0.0, 0.03, 0.02], "std_error": [0.01] * 4, "ci_low": [-0.1] * 4,
+                          "ci_high": [0.1] * 4, "n_units": [40, 50, 6, 30]},
+                         index=pd.Index([-2, -1, 0, 1], name="event_time"))
+    assert event_study_points(table)["suppressed"].tolist() == [False, False, True, True]
+    png = event_study_plot(table)
+    assert png[:4] == b"\x89PNG"
