@@ -15,6 +15,15 @@ those cells, like aggte's min_e / max_e), and without covariates the 2x2s are co
 cells at once. Units missing a period enter the 2x2s whose two periods they are observed in
 (on a balanced panel this changes nothing; did would drop them or switch to its repeated
 cross-section estimator).
+
+Pre-tests: ``pretrend_test`` is did's Wald test that every pre-treatment ATT(g,t) is zero. Its
+covariance is estimated from the clusters, so with hundreds of cells it over-rejects: on the
+exemption's design (708 pre-treatment cells, 6,330 parents) pure noise gave chi2(708) of 824-929,
+p = 4e-8 to 0.002, in five of five draws. The dynamic aggregation's ``pretrend_test`` (the pre-treatment
+event times jointly, a dozen restrictions) kept its size there (p = 0.06-0.80) and is the one to read
+when cells are many; ``pretrend_restrictions_per_cluster`` in the diagnostics says how many that is.
+For a Rambachan-Roth sensitivity analysis use base_period="universal" (as HonestDiD does with did) and
+``AggregatedEffect.event_time_inputs()``.
 """
 
 from __future__ import annotations
@@ -56,11 +65,13 @@ def _logit(X: np.ndarray, d: np.ndarray, max_iter: int = 50, tol: float = 1e-10)
 def _ols(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     XtX = X.T @ X
     if np.linalg.cond(XtX) > 1 / np.finfo(float).eps:
-        raise np.linalg.LinAlgError("the outcome regression on the controls is singular; remove collinear covariates")
+        raise np.linalg.LinAlgError("the outcome regression on the controls is singular; "
+                                    "remove collinear covariates")
     return np.linalg.solve(XtX, X.T @ y)
 
 
-def drdid_panel(dy: np.ndarray, d: np.ndarray, X: np.ndarray, trim_level: float = 0.995) -> tuple[float, np.ndarray]:
+def drdid_panel(dy: np.ndarray, d: np.ndarray, X: np.ndarray,
+                trim_level: float = 0.995) -> tuple[float, np.ndarray]:
     """Sant'Anna & Zhao (2020) doubly robust DiD for panel data: DRDID::drdid_panel (unit weights).
 
     dy: change in the outcome, d: 1 for the treated cohort, X: covariates with an intercept column.
@@ -84,7 +95,8 @@ def drdid_panel(dy: np.ndarray, d: np.ndarray, X: np.ndarray, trim_level: float 
     asy_wols = ((1 - d) * (dy - out_delta))[:, None] * X @ np.linalg.inv(wols_x.T @ X / n)
     score_ps = (d - ps)[:, None] * X
     asy_ps = score_ps @ (np.linalg.inv(X.T @ (W[:, None] * X)) * n)
-    inf_treat = (att_treat - w_treat * eta_treat - asy_wols @ (w_treat[:, None] * X).mean(axis=0)) / w_treat.mean()
+    m1 = (w_treat[:, None] * X).mean(axis=0)
+    inf_treat = (att_treat - w_treat * eta_treat - asy_wols @ m1) / w_treat.mean()
     m2 = (w_cont * (dy - out_delta - eta_cont))[:, None] * X
     inf_cont = (att_cont - w_cont * eta_cont + asy_ps @ m2.mean(axis=0)
                 - asy_wols @ (w_cont[:, None] * X).mean(axis=0)) / w_cont.mean()
@@ -138,7 +150,8 @@ def _ci(est, se, level):
     return est - q * se, est + q * se, p
 
 
-def _wald(b: np.ndarray, psi: np.ndarray, clusters: np.ndarray, n: int, hypothesis: str) -> tuple[WaldTest | None, str]:
+def _wald(b: np.ndarray, psi: np.ndarray, clusters: np.ndarray, n: int,
+          hypothesis: str) -> tuple[WaldTest | None, str]:
     """did's pre-test: W = b' V^-1 b with V the (cluster) influence-function covariance, chi2(q).
 
     None with the reason when did would not report it (no cells, a zero variance, a singular V)."""
@@ -213,11 +226,12 @@ class StaggeredDiDResult:
         return len(self.cohort_of_unit)
 
     def __str__(self) -> str:
-        gt = self.group_time[["cohort", "time", "estimate", "std_error", "ci_low", "ci_high", "n_treated", "n_control"]]
+        cols = ["cohort", "time", "estimate", "std_error", "ci_low", "ci_high", "n_treated", "n_control"]
+        gt, s = self.group_time[cols], self.settings
         lines = [f"Group-time average treatment effects on '{self.outcome}' (Callaway & Sant'Anna 2021)",
-                 f"  control group: {self.settings['control_group']}, base period: {self.settings['base_period']}, "
-                 f"estimator: {self.settings['est_method']}, {self.n_units} units, {len(gt)} cells",
-                 *("  " + s for s in gt.to_string(index=False, float_format=lambda v: f"{v:.4f}").splitlines())]
+                 f"  control group: {s['control_group']}, base period: {s['base_period']}, "
+                 f"estimator: {s['est_method']}, {self.n_units} units, {len(gt)} cells",
+                 *("  " + r for r in gt.to_string(index=False, float_format="{:.4f}".format).splitlines())]
         if self.pretrend_test is not None:
             lines.append(f"  Pre-test of parallel trends: {self.pretrend_test}")
         return "\n".join(lines)
@@ -246,7 +260,8 @@ class StaggeredDiDResult:
         """Distinct units in the treated and in the control arm of any of these cells."""
         if len(cells) == 0:
             return 0, 0
-        return int(self.in_treated[:, cells].any(axis=1).sum()), int(self.in_control[:, cells].any(axis=1).sum())
+        return (int(self.in_treated[:, cells].any(axis=1).sum()),
+                int(self.in_control[:, cells].any(axis=1).sum()))
 
     def aggregate(self, kind: str = "dynamic", na_rm: bool = False) -> AggregatedEffect:
         """aggte(type = kind): "simple", "dynamic" (event study), "group" (per cohort) or "calendar".
@@ -260,8 +275,8 @@ class StaggeredDiDResult:
         e = gt["event_time"].to_numpy()
         usable = gt["estimate"].notna().to_numpy()
         if not usable.all() and not na_rm:
-            raise ValueError(f"{int((~usable).sum())} ATT(g,t) could not be estimated (see group_time['failure']); "
-                             "aggregate with na_rm=True to leave them out")
+            raise ValueError(f"{int((~usable).sum())} ATT(g,t) could not be estimated (see "
+                             "group_time['failure']); aggregate with na_rm=True to leave them out")
         if kind == "group":
             bad = np.unique(g[~usable & (g <= t)])
             usable &= ~np.isin(g, bad)
@@ -339,8 +354,9 @@ class StaggeredDiDResult:
                 "n_cohorts": int(len(np.unique(g[post]))), "n_clusters": int(self.clusters.max()) + 1,
                 **self.diagnostics}
         if self.pretrend_test is not None:
-            diag.update(pretrend_cells_chi2=self.pretrend_test.statistic, pretrend_cells_df=self.pretrend_test.df,
-                        pretrend_cells_p_value=self.pretrend_test.p_value)
+            pt = self.pretrend_test
+            diag.update(pretrend_cells_chi2=pt.statistic, pretrend_cells_df=pt.df,
+                        pretrend_cells_p_value=pt.p_value)
         else:
             diag["pretrend_cells_unavailable"] = self.diagnostics.get("pretrend_unavailable", "")
         if pretrend is not None:
@@ -354,13 +370,13 @@ class StaggeredDiDResult:
         method = (f"Callaway & Sant'Anna (2021) staggered DiD, {s['est_method'].upper()} 2x2 per cell "
                   f"({'covariates ' + ', '.join(s['covariates']) if s['covariates'] else 'no covariates'}), "
                   f"{s['control_group'].replace('_', '-')} controls, {s['base_period']} base period"
-                  + (f", event times {s['event_window'][0]}..{s['event_window'][1]}" if s["event_window"] else "")
+                  + (", event times {}..{}".format(*s["event_window"]) if s["event_window"] else "")
                   + f"; aggte '{kind}' with influence functions (weights' estimation included), "
                   f"clustered by {s['cluster']}")
-        overall = EffectResult(estimate=est, std_error=se, ci_low=float(lo), ci_high=float(hi), p_value=float(p),
-                               n_treated=n_t, n_control=n_c, n_obs=int(self.diagnostics.get("n_obs", 0)), n_units=n,
-                               df_resid=None, method=method, estimand=estimand, outcome=self.outcome,
-                               diagnostics=diag)
+        overall = EffectResult(estimate=est, std_error=se, ci_low=float(lo), ci_high=float(hi),
+                               p_value=float(p), n_treated=n_t, n_control=n_c,
+                               n_obs=int(self.diagnostics.get("n_obs", 0)), n_units=n, df_resid=None,
+                               method=method, estimand=estimand, outcome=self.outcome, diagnostics=diag)
         return AggregatedEffect(kind, overall, table, vcov, influence, pretrend)
 
 
@@ -441,7 +457,8 @@ def estimate_staggered_did(
         raise ValueError(f"'{time}' has {len(tlist)} period(s); a difference-in-differences needs at least 2")
     tcodes = np.searchsorted(tlist, tvals)
     if pd.Series(ucodes * len(tlist) + tcodes).duplicated().any():
-        raise ValueError(f"more than one row for some ({unit}, {time}) pairs; the panel needs one row per unit and period")
+        raise ValueError(f"more than one row for some ({unit}, {time}) pairs; "
+                         "the panel needs one row per unit and period")
 
     def per_unit(values: np.ndarray, name: str) -> np.ndarray:
         first = np.full(n, np.nan)
@@ -485,7 +502,8 @@ def estimate_staggered_did(
     if len(glist) == 0:
         raise ValueError(f"no treated cohort: every unit has '{cohort}' 0 or after the last period")
     if control_group == "never_treated" and not np.any(g_unit == 0):
-        raise ValueError("no never-treated units (cohort 0 or after the last period); use control_group='not_yet_treated'")
+        raise ValueError("no never-treated units (cohort 0 or after the last period); "
+                         "use control_group='not_yet_treated'")
     cells = _cells(tlist, glist, base_period, event_window)
     if not cells:
         raise ValueError(f"no (cohort, period) cell lies inside event_window {event_window}")
@@ -569,12 +587,15 @@ def estimate_staggered_did(
     diag = {"n_obs": int(len(arrays[outcome])), "n_cohorts": int(len(glist)), "n_periods": T,
             "n_cells": k, "n_cells_failed": int(np.isnan(att).sum()), "n_cells_unobserved": n_unobserved,
             "balanced": bool(obs.all()),
-            "n_never_treated_units": int(np.sum(g_unit == 0)), "n_treated_after_last_period": int(never_rule.sum()),
+            "n_never_treated_units": int(np.sum(g_unit == 0)),
+            "n_treated_after_last_period": int(never_rule.sum()),
             "n_dropped_treated_in_first_period": int(always.sum())}
     if pretrend is None:
         diag["pretrend_unavailable"] = why
+    else:
+        diag["pretrend_restrictions_per_cluster"] = round(pretrend.df / (int(cl_unit.max()) + 1), 4)
     settings = {"control_group": control_group, "base_period": base_period, "est_method": est_method,
                 "covariates": covs, "event_window": event_window, "cluster": cluster_col}
-    return StaggeredDiDResult(outcome=outcome, group_time=gt, influence=psi, cohort_of_unit=g_unit, clusters=cl_unit,
-                              in_treated=in_t, in_control=in_c, cell_weights=pg, pretrend_test=pretrend, settings=settings,
-                              diagnostics=diag, level=level)
+    return StaggeredDiDResult(outcome=outcome, group_time=gt, influence=psi, cohort_of_unit=g_unit,
+                              clusters=cl_unit, in_treated=in_t, in_control=in_c, cell_weights=pg,
+                              pretrend_test=pretrend, settings=settings, diagnostics=diag, level=level)

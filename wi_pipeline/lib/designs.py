@@ -195,7 +195,7 @@ STAGGERED_CHILD_AGES = (RD_ELIGIBILITY_AGES[1] + 1, RD_CUTOFF + 12)
 
 
 def month_number(month: pd.Series) -> pd.Series:
-    """Calendar months as consecutive integers (year * 12 + month - 1), the time axis of a staggered design."""
+    """Calendar months as consecutive integers (year * 12 + month - 1): a staggered design's time axis."""
     return month.dt.year * 12 + month.dt.month - 1
 
 

@@ -73,8 +73,8 @@ def comparison_in_words(measure: str, contrast: str) -> str:
         a, b = contrast.split(" vs ")
         return f"people with problematic debt: {arms.get(a, a)}, against {arms.get(b, b)}"
     if contrast.startswith("staggered"):
-        return ("single parents on bijstand: the months after the youngest child's 5th birthday (the exemption "
-                "ends), against parents whose child turns 5 later, in the same calendar months")
+        return ("single parents on bijstand: the months after the youngest child's 5th birthday (the "
+                "exemption ends), against parents whose child turns 5 later, in the same calendar months")
     if contrast.startswith("exemption"):
         return ("single parents on bijstand: the effect of the art. 9a exemption for parents whom the 5th birthday "
                 "moves out of it (fuzzy regression discontinuity)")
@@ -209,8 +209,8 @@ def exemption_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups:
 # Event times computed around the 5th birthday: a year on each side (the dynamic table's size, and
 # what keeps dozens of monthly cohorts x ~100 months to seconds).
 STAGGERED_WINDOW = (-12, 12)
-STAGGERED_CONTRAST = ("staggered DiD (Callaway-Sant'Anna): mean effect in months 0..12 after the 5th birthday, "
-                      "not-yet-treated controls")
+STAGGERED_CONTRAST = ("staggered DiD (Callaway-Sant'Anna): mean effect in months 0..12 after the 5th "
+                      "birthday, not-yet-treated controls")
 
 
 def exemption_staggered_design(panels: dict[str, pd.DataFrame]) -> DesignSample:
@@ -218,15 +218,22 @@ def exemption_staggered_design(panels: dict[str, pd.DataFrame]) -> DesignSample:
     parts = [exemption_staggered_sample(panel) for _, panel in sorted(panels.items())]
     data = one_episode_per_person(pd.concat([d.data for d in parts], ignore_index=True))
     first = parts[0]
-    return DesignSample(first.measure, data, first.outcome_columns, first.treatment, first.covariates, first.cluster)
+    return DesignSample(first.measure, data, first.outcome_columns, first.treatment, first.covariates,
+                        first.cluster)
 
 
 def exemption_staggered_did(design: DesignSample, outcome: str = "employed"):
-    """Group-time effects of the exemption ending at the 5th birthday, cohorts by calendar month."""
+    """Group-time effects of the exemption ending at the 5th birthday, cohorts by calendar month.
+
+    Every cell against the month before the birthday (universal base period): the event-study plot then
+    reads as usual (a smooth pre-trend shows as a slope, not as month-to-month steps), and its estimates
+    and covariance are what a Rambachan-Roth sensitivity analysis takes (as HonestDiD uses did). The
+    post-birthday estimates are the same under did's default varying base."""
     from wi_pipeline.estimation import estimate_staggered_did
 
     return estimate_staggered_did(design.data, outcome, unit="pseudo_id", time="month_no", cohort="cohort",
-                                  control_group="not_yet_treated", cluster="pseudo_id", event_window=STAGGERED_WINDOW)
+                                  control_group="not_yet_treated", cluster="pseudo_id", base_period="universal",
+                                  event_window=STAGGERED_WINDOW)
 
 
 def exemption_staggered_effects(panels: dict[str, pd.DataFrame], gemeente: str,
@@ -239,8 +246,8 @@ def exemption_staggered_effects(panels: dict[str, pd.DataFrame], gemeente: str,
     df = design.data
     rows = []
     for outcome in design.outcome_columns:
-        base = dict(measure="exemption_9a", gemeente=gemeente, subgroup="all", subgroup_value="all", outcome=outcome,
-                    horizon=0, contrast=STAGGERED_CONTRAST)
+        base = dict(measure="exemption_9a", gemeente=gemeente, subgroup="all", subgroup_value="all",
+                    outcome=outcome, horizon=0, contrast=STAGGERED_CONTRAST)
         if df.empty:
             rows.append(_row(base, reason=f"{FEWER_THAN} {rules.min_units} persons in an arm"))
             continue
@@ -260,14 +267,18 @@ def exemption_staggered_effects(panels: dict[str, pd.DataFrame], gemeente: str,
         simple = result.aggregate("simple", na_rm=True).overall
         o.df_resid = float(sum(n) - 2)  # each cell is a difference of two arm means (inference is normal)
         cells, event = result.pretrend_test, dynamic.pretrend_test
-        unavailable = {} if cells else {"pretrend_cells_unavailable": result.diagnostics.get("pretrend_unavailable", "")}
-        o.diagnostics = {**unavailable,
-            "pretrend_cells_chi2": cells.statistic if cells else np.nan, "pretrend_cells_df": cells.df if cells else 0,
-            "pretrend_cells_p_value": cells.p_value if cells else np.nan,
-            "pretrend_event_chi2": event.statistic if event else np.nan, "pretrend_event_df": event.df if event else 0,
-            "pretrend_event_p_value": event.p_value if event else np.nan,
-            "n_cohorts": result.diagnostics["n_cohorts"], "n_event_times": len(dynamic.table),
-            "n_cells": result.diagnostics["n_cells"], "event_window": f"{STAGGERED_WINDOW[0]}..{STAGGERED_WINDOW[1]}",
+        tests = {}
+        if cells:
+            tests.update(pretrend_cells_chi2=cells.statistic, pretrend_cells_df=cells.df,
+                         pretrend_cells_p_value=cells.p_value)
+        else:
+            tests["pretrend_cells_unavailable"] = result.diagnostics.get("pretrend_unavailable", "")
+        if event:
+            tests.update(pretrend_event_chi2=event.statistic, pretrend_event_df=event.df,
+                         pretrend_event_p_value=event.p_value)
+        o.diagnostics = {
+            **tests, "n_cohorts": result.diagnostics["n_cohorts"], "n_event_times": len(dynamic.table),
+            "n_cells": result.diagnostics["n_cells"], "event_window": "{}..{}".format(*STAGGERED_WINDOW),
             "simple_att": simple.estimate, "simple_att_std_error": simple.std_error, "n_clusters": o.n_units,
             "cells_withheld_in_plot": int((dynamic.table[["n_treated", "n_control"]].min(axis=1)
                                            < rules.min_units).sum())}
@@ -275,7 +286,8 @@ def exemption_staggered_effects(panels: dict[str, pd.DataFrame], gemeente: str,
     return rows
 
 
-def exemption_staggered_points(panels: dict[str, pd.DataFrame], outcome: str = "employed") -> tuple[pd.DataFrame, str]:
+def exemption_staggered_points(panels: dict[str, pd.DataFrame],
+                               outcome: str = "employed") -> tuple[pd.DataFrame, str]:
     """The dynamic aggregation's event-time table (pre-birthday months included) for the plot, with a person
     count per month (its smaller arm) for disclosure control, and the pre-tests in words."""
     result = exemption_staggered_did(exemption_staggered_design(panels), outcome)
@@ -283,7 +295,8 @@ def exemption_staggered_points(panels: dict[str, pd.DataFrame], outcome: str = "
     table = dynamic.table.copy()
     table["n_units"] = table[["n_treated", "n_control"]].min(axis=1)
     cells = (f"did's pre-test of every pre-birthday cell: {result.pretrend_test}" if result.pretrend_test else
-             f"did's pre-test of the cells is not available: {result.diagnostics.get('pretrend_unavailable', '')}")
+             "did's pre-test of the cells is not available: "
+             + result.diagnostics.get("pretrend_unavailable", ""))
     event = f"; the {dynamic.pretrend_test}" if dynamic.pretrend_test else ""
     return table, cells + event
 

@@ -185,13 +185,15 @@ def test_placebo_outcome_is_work_25_to_36_months_before_the_choice_and_missing_w
     assert s.loc[months[31], PLACEBO_OUTCOME] == pytest.approx(6 / 7)
 
 
-def _parent(pid: str, gemeente: str, start: str, first_age: int, months: int = 84, second_born_at: int | None = None):
+def _parent(pid: str, gemeente: str, start: str, first_age: int, months: int = 84,
+            second_born_at: int | None = None):
     """A single parent on bijstand throughout; the youngest child is ``first_age`` months old in the
     first month, or a second child born ``second_born_at`` months in becomes the youngest."""
     age = np.arange(months) + first_age
     if second_born_at is not None:
         age = np.where(np.arange(months) >= second_born_at, np.arange(months) - second_born_at, age)
-    return pd.DataFrame({"gemeente": gemeente, "pseudo_id": pid, "month": pd.date_range(start, periods=months, freq="MS"),
+    month = pd.date_range(start, periods=months, freq="MS")
+    return pd.DataFrame({"gemeente": gemeente, "pseudo_id": pid, "month": month,
                          "age": 30, "sex": "vrouw", "origin": "Nederland", "marital_status": "never_married",
                          "single_parent": True, "n_children": 1, "on_bijstand": True, "poor_health": False,
                          "employed": False, "self_sufficient": False, "exemption_9a": False, "hours": 0.0,
@@ -215,6 +217,7 @@ def test_staggered_sample_cohort_is_the_month_of_the_5th_birthday_and_one_episod
     assert s["event_time"].min() == -24 and s["event_time"].max() == 9
     # the same parent eligible in two cities (she moved): the episode whose eligibility came first
     moved = pd.concat([exemption_staggered_sample(_parent("p", "GM0363", "2016-06-01", 20)).data,
-                       exemption_staggered_sample(_parent("p", "GM0599", "2016-01-01", 20)).data], ignore_index=True)
+                       exemption_staggered_sample(_parent("p", "GM0599", "2016-01-01", 20)).data],
+                      ignore_index=True)
     kept = one_episode_per_person(moved)
     assert set(kept["gemeente"]) == {"GM0599"} and kept["month_no"].is_unique

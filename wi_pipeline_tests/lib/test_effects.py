@@ -280,7 +280,8 @@ def _single_parents(n: int, seed: int = 0, jump: float = 0.15) -> pd.DataFrame:
 
 
 def test_staggered_rows_carry_the_effect_persons_per_arm_and_pretests():
-    from wi_pipeline.lib.effects import STAGGERED_CONTRAST, exemption_staggered_effects, exemption_staggered_points
+    from wi_pipeline.lib.effects import (STAGGERED_CONTRAST, exemption_staggered_effects,
+                                         exemption_staggered_points)
 
     panels = {"GM0599": _single_parents(300)}
     rows = exemption_staggered_effects(panels, "GM0599")
@@ -292,12 +293,14 @@ def test_staggered_rows_carry_the_effect_persons_per_arm_and_pretests():
     assert min(emp["n_treated"], emp["n_control"]) >= 10 and emp["df_resid"] >= 10
     assert "Callaway & Sant'Anna" in emp["method"]
     diag = json.loads(emp["diagnostics"])
-    assert diag["n_event_times"] == 25 and diag["pretrend_event_df"] == 12 and diag["n_cohorts"] > 12
+    # event months -12..12, the month before the birthday the reference (universal base period)
+    assert diag["n_event_times"] == 25 and diag["pretrend_event_df"] == 11 and diag["n_cohorts"] > 12
     assert diag["pretrend_event_p_value"] > 0.01  # parallel trends hold here
     assert "pretrend_cells_p_value" in diag or "pretrend_cells_unavailable" in diag
     # the plot's points: every event month, with the smaller arm's persons for disclosure control
     points, words = exemption_staggered_points(panels)
     assert list(points.index) == list(range(-12, 13))
+    assert points.loc[-1, "estimate"] == 0 and np.isnan(points.loc[-1, "std_error"])
     assert (points["n_units"] == points[["n_treated", "n_control"]].min(axis=1)).all()
     assert "pre-treatment event-time effects" in words
 

@@ -8,8 +8,8 @@ from dagster import (AssetCheckResult, AssetCheckSpec, AssetExecutionContext, As
 
 from wi_pipeline.defs.checks import emit_guarded, gx_suite_result, gx_suite_spec, no_identifiers_result, no_identifiers_spec
 from wi_pipeline.defs.partitions import g4_partitions
-from wi_pipeline.lib.effects import (CHOICE, POOLED, WHAT_WORKS_OUTCOME, estimate_all, exemption_staggered_points,
-                                     tailoring_in_words, what_works_for_whom)
+from wi_pipeline.lib.effects import (CHOICE, POOLED, WHAT_WORKS_OUTCOME, estimate_all,
+                                     exemption_staggered_points, tailoring_in_words, what_works_for_whom)
 from wi_pipeline.lib.designs import SUBGROUPS, WAIT
 from wi_pipeline.lib.disclosure import DisclosureRules, apply_disclosure, disclosure_violations
 from wi_pipeline.lib.layout import SRG_CATEGORIES
@@ -122,7 +122,7 @@ def effect_table(context: AssetExecutionContext, effect_settings: EffectSettings
        automation_condition=AutomationCondition.eager(),
        check_specs=[gx_suite_spec(G4_KEY, EFFECT_SUITE), no_identifiers_spec(G4_KEY, published=True), _disclosure_spec(G4_KEY)],
        description="The same estimates pooled over the four cities with municipality fixed effects, plus the forest, "
-       "RD and staggered event-study plots. A pooled estimate is also withheld when, next to the published municipal tables, "
+       "RD and event-study plots. A pooled estimate is also withheld when, next to the published municipal tables, "
        "it would give back a withheld municipal count. Rebuilds automatically once the municipalities have updated.",
        **_COMMON)
 def effect_table_g4(context: AssetExecutionContext, effect_settings: EffectSettings, linked_panel: dict,
