@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from scipy import stats
 
 from . import _validation as V
@@ -137,9 +138,10 @@ def _se(psi: np.ndarray, clusters: np.ndarray, n: int) -> np.ndarray:
 
 def _cluster_sums(psi: np.ndarray, clusters: np.ndarray) -> np.ndarray:
     g = int(clusters.max()) + 1
-    out = np.zeros((g, psi.shape[1]))
-    np.add.at(out, clusters, psi)
-    return out
+    if g == len(clusters) and np.array_equal(clusters, np.arange(g)):  # one unit per cluster
+        return psi
+    S = sp.csr_matrix((np.ones(len(clusters)), (clusters, np.arange(len(clusters)))), shape=(g, len(clusters)))
+    return np.asarray(S @ psi)
 
 
 def _ci(est, se, level):

@@ -90,7 +90,7 @@ def event_study_points(coefficients: pd.DataFrame, rules: DisclosureRules = Disc
 def event_study_plot(coefficients: pd.DataFrame, rules: DisclosureRules = DisclosureRules(),
                      title: str = "Staggered DiD (Callaway & Sant'Anna): effect by month since the 5th "
                                   "birthday",
-                     ylabel: str = "employment (pp)") -> bytes:
+                     ylabel: str = "employment (pp, against the month before)") -> bytes:
     """Estimates by month relative to the youngest child's 5th birthday with 95% intervals, pre-birthday
     months included (placebos: zero under parallel trends); withheld months are left out."""
     c = event_study_points(coefficients, rules)
