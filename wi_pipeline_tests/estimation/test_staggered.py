@@ -8,8 +8,9 @@ data/mpdta.csv. Reference numbers, all with analytic standard errors (bstrap = F
   est_method "dr" without covariates with never-treated and not-yet-treated controls, and "reg" with
   xformla = ~lpop;
 - the doubly robust estimator with lpop (did's default est_method "dr" = DRDID::drdid_panel) as
-  published by the Stata port csdid (method(dripw), which its author reports to match did's point
-  estimates): 7 significant digits, so estimates to 1e-6 and SEs to 0.1%.
+  published for the Stata port csdid by its author (friosavila/playingwithstata, drdid/csdid_stata.md:
+  method(dripw), said there to reproduce did's point estimates, with analytic SEs): 7 significant
+  digits, so estimates to 1e-6 and SEs to 0.2%.
 The did README's own table (est_method "reg", no covariates) gives the same point estimates with
 bootstrap standard errors.
 """
