@@ -333,3 +333,18 @@ def test_planted_trend_violation_is_flagged():
     clean = estimate_staggered_did(staggered_panel(np.random.default_rng(5), units=1500), "y", "id", "t", "g",
                                    control_group="not_yet_treated")
     assert clean.pretrend_test.p_value > 0.01
+
+
+def test_not_yet_treated_with_covariates(mpdta, fits):
+    """No published reference: where the not-yet-treated controls are the never-treated ones (every cell
+    in 2007, the last period) the doubly robust cells equal the never-treated ones; elsewhere they use
+    more controls and differ, as without covariates."""
+    r = estimate_staggered_did(mpdta, **KW, covariates=["lpop"], control_group="not_yet_treated")
+    ny = r.group_time.set_index(["cohort", "time"])
+    never = fits["never_dr_lpop"].group_time.set_index(["cohort", "time"])
+    for g in (2004, 2006, 2007):
+        assert ny.loc[(g, 2007), "estimate"] == pytest.approx(never.loc[(g, 2007), "estimate"], abs=1e-12)
+        assert ny.loc[(g, 2007), "std_error"] == pytest.approx(never.loc[(g, 2007), "std_error"], rel=1e-10)
+    assert ny.loc[(2004, 2004), "n_control"] > never.loc[(2004, 2004), "n_control"]
+    assert ny.loc[(2004, 2004), "estimate"] != pytest.approx(never.loc[(2004, 2004), "estimate"], abs=1e-4)
+    assert r.aggregate("simple").overall.std_error > 0
