@@ -1,7 +1,10 @@
 """The one entry point: `dagster dev` in the repo root loads these Definitions."""
 
+import os
+
 from dagster import Definitions
 
+from wi_pipeline.defs.automation.retention import RetentionSettings, retention_nightly, retention_purge
 from wi_pipeline.defs.automation.schedules import cbs_monthly_refresh
 from wi_pipeline.defs.automation.sensors import (build_automation_sensor, build_cbs_followup_sensor,
                                                  build_report_sensors, landing_folder_sensor)
@@ -28,16 +31,17 @@ def make_definitions(resources: dict | None = None) -> Definitions:
     jobs = {job.name: job for job in build_jobs(assets)}
     return Definitions(
         assets=assets,
-        jobs=list(jobs.values()),
+        jobs=[*jobs.values(), retention_purge],
         sensors=[landing_folder_sensor, build_automation_sensor(assets),
                  build_cbs_followup_sensor(jobs["cbs_tables"], jobs["municipality"], assets),
                  *build_report_sensors(jobs["municipality"], jobs["data_quality_report"])],
-        schedules=[cbs_monthly_refresh],
+        schedules=[cbs_monthly_refresh, retention_nightly],
         resources={
             **default_resources(),
             "panel_settings": PanelSettings(),
             "effect_settings": EffectSettings(),
             "assignment_settings": AssignmentSettings(),
+            "retention_settings": RetentionSettings(days=int(os.environ.get("WI_RETENTION_DAYS", "30"))),
             "io_manager": ParquetIOManager(base_dir=str(warehouse_dir())),
             **(resources or {}),
         },

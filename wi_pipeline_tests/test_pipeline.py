@@ -240,7 +240,7 @@ def test_after_purging_raw_extracts_downstream_assets_rebuild(materialised):
     from datetime import datetime, timedelta, timezone
 
     from wi_pipeline.lib.retention import plan_purge, purge
-    from wi_pipeline.retention import ingested_content
+    from wi_pipeline.defs.automation.retention import ingested_content
 
     base, defs, instance, _ = materialised
     landing = base / "landing"
