@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from wi_pipeline.estimation import breakdown_mbar, original_ci, relative_magnitudes
+from wi_pipeline.estimation import breakdown_mbar, original_ci, relative_magnitudes, smoothness_flci
 from wi_pipeline.estimation import honest
 
 EXAMPLES = json.loads((Path(__file__).parent / "honestdid_examples.json").read_text())
@@ -95,6 +95,33 @@ def test_lp_path_matches_vertex_enumeration(monkeypatch):
     by_lp = relative_magnitudes(b, s, 2, 2, **kwargs)
     np.testing.assert_allclose(by_lp[["ci_low", "ci_high"]], by_vertices[["ci_low", "ci_high"]], atol=1e-12)
     assert by_vertices["ci_low"].iloc[1] < by_vertices["ci_low"].iloc[0]
+
+
+def test_smoothness_flci_matches_the_readme():
+    """README's Delta^SD table (first post period). The package's conic solver and this port's SLSQP agree
+    to 1e-11 for M > 0; at M = 0 the package's minimum-variance weights are off by 1e-5 (the centre
+    moves) and its half-length is 7e-8 longer: a less tight minimum."""
+    twfe = EXAMPLES["medicaid_twfe"]
+    expected = twfe["flci_first_post"]
+    pick = [0, 1, 3]  # M = 0, 0.01, 0.03
+    res = smoothness_flci(twfe["betahat"], twfe["sigma"], 5, 2, m=[expected["m"][i] for i in pick])
+    assert (res["method"] == "FLCI").all()
+    np.testing.assert_allclose(res["ci_low"][1:], [expected["lb"][i] for i in pick[1:]], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(res["ci_high"][1:], [expected["ub"][i] for i in pick[1:]], rtol=0, atol=1e-9)
+    assert res["ci_low"].iloc[0] == pytest.approx(expected["lb"][0], abs=2e-5)
+    assert res["half_length"].iloc[0] == pytest.approx((expected["ub"][0] - expected["lb"][0]) / 2, abs=1e-7)
+
+
+def test_smoothness_flci_matches_the_vignette():
+    """Lovenheim-Willen, effect after 15 years of exposure (9 pre, 23 post periods), M = 0.01: within
+    2e-5 of the half-length (the package solves the bias program to that precision)."""
+    lw = EXAMPLES["lovenheim_willen"]
+    i = lw["flci"]["m"].index(0.01)
+    l_vec = np.eye(lw["num_post"])[lw["l_index"] - 1]
+    res = smoothness_flci(lw["betahat"], lw["sigma"], lw["num_pre"], lw["num_post"], m=[0.01], l_vec=l_vec)
+    half = (lw["flci"]["ub"][i] - lw["flci"]["lb"][i]) / 2
+    assert res["ci_low"].iloc[0] == pytest.approx(lw["flci"]["lb"][i], abs=2e-5 * half)
+    assert res["ci_high"].iloc[0] == pytest.approx(lw["flci"]["ub"][i], abs=2e-5 * half)
 
 
 def event_study(pre, post, sd=0.03, rho=0.5):
