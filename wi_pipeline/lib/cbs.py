@@ -164,8 +164,8 @@ def _refuse_mostly_unparseable(table: str, checks: list[tuple[str, pd.Series, pd
 
 
 def type_cbs_table(df: pd.DataFrame, layout: CbsTableLayout) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Typed table and quarantined rows (with reason): unparseable dates or numbers, bad person keys.
-    A column that is mostly unparseable, or of a type
+    """Typed table and quarantined rows (with reason): unparseable dates or numbers, bad person keys,
+    negative values where the layout forbids them. A column that is mostly unparseable, or of a type
     that cannot hold its documented form, refuses the whole table (ExtractError naming table and column)."""
     name = layout.name
     out = pd.DataFrame(index=df.index)
@@ -204,6 +204,8 @@ def type_cbs_table(df: pd.DataFrame, layout: CbsTableLayout) -> tuple[pd.DataFra
         _flag(reasons, not_rin, "RINPERSOON is not 9 digits")
         parsed.append(("RINPERSOON", not_rin & filled, filled, "a 9-digit person number"))
     _refuse_mostly_unparseable(name, parsed)
+    for col in layout.non_negative_columns:
+        _flag(reasons, (out[col] < 0).fillna(False).astype(bool), f"{col} is negative")
     bad = reasons != ""
     quarantine = out.loc[bad].assign(reason=reasons[bad]).reset_index(drop=True)
     return out.loc[~bad].reset_index(drop=True), quarantine

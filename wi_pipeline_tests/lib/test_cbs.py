@@ -6,6 +6,7 @@ import pytest
 from wi_pipeline.lib.cbs import cbs_path, ingest_cbs_table
 from wi_pipeline.lib.ingest import ExtractError
 from wi_pipeline.lib.pseudonymise import DEMO_KEY, PseudonymisationError, PseudonymKey
+from wi_pipeline.lib.quality import run_suite
 from wi_pipeline_tests.helpers import synthetic_bsns
 
 KEY = PseudonymKey(DEMO_KEY)
@@ -210,3 +211,26 @@ def test_a_key_file_with_numbers_for_text_keeps_the_leading_zeros(tmp_path):
     accepted, quarantine, _ = ingest_cbs_table(tmp_path, "KOPPELTABEL", KEY)
     assert accepted["RINPERSOON"].tolist() == ["000000001", "000000022"] and quarantine.empty
     assert accepted["pseudo_id"].tolist() == KEY.pseudonymise(pd.Series(b, dtype="string")).tolist()
+
+
+# --- negative wages (issue 16, item 4) ---
+
+
+def spolis(wages: list[float], hours: list[float] | None = None) -> dict:
+    n = len(wages)
+    return {"RINPERSOONS": ["R"] * n, "RINPERSOON": [f"{i:09d}" for i in range(1, n + 1)], "IKVID": ["1"] * n,
+            "SBEID": ["000000042"] * n, "SDATUMAANVANGIKO": ["20200101"] * n,
+            "SDATUMEINDEIKO": ["20200131"] * n,
+            "SBASISLOON": [str(w) for w in wages], "SBASISUREN": [str(h) for h in hours or [40.0] * n],
+            "SCONTRACTSOORT": ["O"] * n, "SPOLISDIENSTVERBAND": ["1"] * n}
+
+
+def test_negative_wages_and_hours_are_quarantined_naming_the_column_and_the_suite_expects_none(tmp_path):
+    write_table(tmp_path, "SPOLISBUS", spolis([2000.0, -150.0, 0.0, 1800.0], [40.0, 10.0, 0.0, -8.0]))
+    accepted, quarantine, rows_in = ingest_cbs_table(tmp_path, "SPOLISBUS")
+    assert rows_in == 4 and accepted["SBASISLOON"].tolist() == [2000.0, 0.0]
+    assert quarantine["reason"].tolist() == ["SBASISLOON is negative", "SBASISUREN is negative"]
+    assert run_suite(accepted, "cbs_spolisbus").success
+    with_negatives = pd.concat([accepted, quarantine.drop(columns="reason")], ignore_index=True)
+    failed = run_suite(with_negatives, "cbs_spolisbus")
+    assert not failed.success and {r.column for r in failed.failed("error")} == {"SBASISLOON", "SBASISUREN"}
