@@ -213,7 +213,8 @@ def type_cbs_table(df: pd.DataFrame, layout: CbsTableLayout) -> tuple[pd.DataFra
 
 def pseudonymise_key_file(df: pd.DataFrame, key: PseudonymKey, source: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """BSN -> pseudo_id; rows whose BSN fails the eleven-test or whose RINPERSOON is not 9 digits
-    cannot link and are quarantined."""
+    cannot link and are quarantined, and so is a repeated row. One BSN with two RINPERSOONs stays:
+    linkage quarantines that person's spells as "ambiguous key" (``ambiguous_pseudonyms``)."""
     table = "KOPPELTABEL"
     bsn_text, bsn_not_whole = _as_text(df["BSN"], table, "BSN")
     bsn = normalise_bsn(bsn_text)
@@ -234,6 +235,7 @@ def pseudonymise_key_file(df: pd.DataFrame, key: PseudonymKey, source: str) -> t
         ("RINPERSOON", (not_rin | rin_not_whole) & filled["RINPERSOON"], filled["RINPERSOON"],
          "a 9-digit person number"),
     ])
+    _flag(reasons, (reasons == "") & out.duplicated(keep="first"), "duplicate row")
     bad = reasons != ""
     quarantine = out.loc[bad].assign(reason=reasons[bad]).reset_index(drop=True)
     return out.loc[~bad].reset_index(drop=True), quarantine

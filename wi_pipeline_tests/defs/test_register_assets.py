@@ -20,6 +20,7 @@ BSN = "999993653"  # valid and in the synthetic range
 HEADER = "BSN;DOSSIERNUMMER;REGELING;INGANGSDATUM;EINDDATUM"
 BIJSTAND = next(a for a in register_assets if AssetKey(["registers", "bijstand"]) in a.keys)
 SECMBUS = next(a for a in cbs_assets if AssetKey(["cbs", "secmbus"]) in a.keys)
+KOPPELTABEL = next(a for a in cbs_assets if AssetKey(["cbs", "koppeltabel"]) in a.keys)
 
 
 def resources(landing, warehouse) -> dict:
@@ -153,3 +154,16 @@ def test_a_cbs_table_with_typed_dates_is_stored_whole_and_a_high_quarantine_shar
     assert "cbs/secmbus:gx_suite" in failure_message(failed)
     assert {p: p.read_bytes() for p in (warehouse / "cbs").rglob("*.parquet")} == stored
 
+
+def test_one_bsn_with_two_person_keys_no_longer_refuses_the_key_file_and_is_counted(landing, tmp_path):
+    warehouse, instance = tmp_path / "warehouse", DagsterInstance.ephemeral()
+    path = landing / "CBS" / "KOPPELTABEL.parquet"
+    table = pq.read_table(path)
+    twin = table.slice(0, 1).set_column(table.schema.get_field_index("RINPERSOON"), "RINPERSOON",
+                                        pa.array(["999999999"]))  # the same BSN, another person key
+    pq.write_table(pa.concat_tables([table, twin]), path)
+    result = run(KOPPELTABEL, landing, warehouse, instance)
+    assert result.success and check_results(result, "gx_suite") == [True]
+    [meta] = [e.materialization.metadata for e in result.get_asset_materialization_events()
+              if e.asset_key == AssetKey(["cbs", "koppeltabel"])]
+    assert meta["ambiguous_key_persons"].value == 1 and meta["rows_accepted"].value == table.num_rows + 1

@@ -5,6 +5,7 @@ import pytest
 
 from wi_pipeline.lib.cbs import cbs_path, ingest_cbs_table
 from wi_pipeline.lib.ingest import ExtractError
+from wi_pipeline.lib.linkage import REASON_AMBIGUOUS, ambiguous_pseudonyms, link_registers
 from wi_pipeline.lib.pseudonymise import DEMO_KEY, PseudonymisationError, PseudonymKey
 from wi_pipeline.lib.quality import run_suite
 from wi_pipeline_tests.helpers import synthetic_bsns
@@ -124,7 +125,7 @@ def test_key_file_with_real_bsns_refuses_the_demo_key(tmp_path):
     assert "111222333" not in str(err.value)
 
 
-# --- typed re-exports and the register guards (issue 16, item 3) ---
+# --- typed re-exports, the register guards, negative wages, ambiguous keys (issue 16, items 3-5) ---
 
 
 def write_arrow(landing, table: str, columns: dict) -> None:
@@ -203,19 +204,6 @@ def test_a_column_of_a_type_that_cannot_hold_its_form_is_refused(tmp_path):
         ingest_cbs_table(tmp_path, "SECMBUS")
 
 
-def test_a_key_file_with_numbers_for_text_keeps_the_leading_zeros(tmp_path):
-    b = synthetic_bsns(2)
-    write_arrow(tmp_path, "KOPPELTABEL", {"BSN": pa.array([int(x) for x in b], pa.int64()),
-                                          "RINPERSOONS": pa.array(["R", "R"]),
-                                          "RINPERSOON": pa.array([1, 22], pa.int64())})
-    accepted, quarantine, _ = ingest_cbs_table(tmp_path, "KOPPELTABEL", KEY)
-    assert accepted["RINPERSOON"].tolist() == ["000000001", "000000022"] and quarantine.empty
-    assert accepted["pseudo_id"].tolist() == KEY.pseudonymise(pd.Series(b, dtype="string")).tolist()
-
-
-# --- negative wages (issue 16, item 4) ---
-
-
 def spolis(wages: list[float], hours: list[float] | None = None) -> dict:
     n = len(wages)
     return {"RINPERSOONS": ["R"] * n, "RINPERSOON": [f"{i:09d}" for i in range(1, n + 1)], "IKVID": ["1"] * n,
@@ -234,3 +222,31 @@ def test_negative_wages_and_hours_are_quarantined_naming_the_column_and_the_suit
     with_negatives = pd.concat([accepted, quarantine.drop(columns="reason")], ignore_index=True)
     failed = run_suite(with_negatives, "cbs_spolisbus")
     assert not failed.success and {r.column for r in failed.failed("error")} == {"SBASISLOON", "SBASISUREN"}
+
+
+def test_one_bsn_with_two_person_keys_is_kept_for_linkage_to_quarantine_and_the_suite_passes(tmp_path):
+    b = synthetic_bsns(3)
+    write_table(tmp_path, "KOPPELTABEL", {"BSN": [b[0], b[1], b[1], b[2], b[2]], "RINPERSOONS": ["R"] * 5,
+                                          "RINPERSOON": ["000000001", "000000002", "000000022", "000000003",
+                                                         "000000003"]})
+    accepted, quarantine, rows_in = ingest_cbs_table(tmp_path, "KOPPELTABEL", KEY)
+    assert (rows_in, len(accepted)) == (5, 4) and quarantine["reason"].tolist() == ["duplicate row"]
+    assert len(ambiguous_pseudonyms(accepted)) == 1
+    suite = run_suite(accepted, "cbs_koppeltabel", identifier_columns=["pseudo_id", "RINPERSOON"])
+    assert suite.success and [r.column for r in suite.failed()] == ["pseudo_id"]  # a warning, not a refusal
+    linkage = link_registers({"bijstand": pd.DataFrame({
+        "pseudo_id": accepted["pseudo_id"].drop_duplicates(), "code": "PW",
+        "start": pd.Timestamp("2020-01-01"), "end": pd.NaT, "extract_date": pd.Timestamp("2025-01-15")})},
+        {}, accepted)
+    assert linkage.rates.loc[0, ["linked", "ambiguous_key"]].tolist() == [2, 1]
+    assert (linkage.quarantine["reason"] == REASON_AMBIGUOUS).all()
+
+
+def test_a_key_file_with_numbers_for_text_keeps_the_leading_zeros(tmp_path):
+    b = synthetic_bsns(2)
+    write_arrow(tmp_path, "KOPPELTABEL", {"BSN": pa.array([int(x) for x in b], pa.int64()),
+                                          "RINPERSOONS": pa.array(["R", "R"]),
+                                          "RINPERSOON": pa.array([1, 22], pa.int64())})
+    accepted, quarantine, _ = ingest_cbs_table(tmp_path, "KOPPELTABEL", KEY)
+    assert accepted["RINPERSOON"].tolist() == ["000000001", "000000022"] and quarantine.empty
+    assert accepted["pseudo_id"].tolist() == KEY.pseudonymise(pd.Series(b, dtype="string")).tolist()

@@ -11,6 +11,7 @@ from wi_pipeline.lib.arrivals import file_sha256
 from wi_pipeline.lib.cbs import cbs_path, ingest_cbs_table
 from wi_pipeline.lib.ingest import ExtractError
 from wi_pipeline.lib.layout import CBS_TABLES, CbsTableLayout
+from wi_pipeline.lib.linkage import ambiguous_pseudonyms
 from wi_pipeline.lib.pseudonymise import PseudonymisationError
 from wi_pipeline.lib.quality import children_born_after_parents, quarantine_share_within
 
@@ -66,6 +67,9 @@ def build_cbs_asset(layout: CbsTableLayout):
         if key_ is not None:
             accepted.attrs["key_fingerprint"] = key_.fingerprint
             meta["key_fingerprint"] = key_.fingerprint
+            # one BSN with two CBS keys stays in the key file: linkage quarantines its spells
+            # as "ambiguous key"
+            meta["ambiguous_key_persons"] = len(ambiguous_pseudonyms(accepted))
         context.log.info(f"CBS {layout.name}: {rows_in} rows in, {len(accepted)} accepted, "
                          f"{len(quarantine)} quarantined")
         extra = [quarantine_share_within(len(quarantine), rows_in)]
