@@ -7,7 +7,8 @@ from dagster import Definitions
 from wi_pipeline.defs.automation.retention import RetentionSettings, retention_nightly, retention_purge
 from wi_pipeline.defs.automation.schedules import cbs_monthly_refresh
 from wi_pipeline.defs.automation.sensors import (build_automation_sensor, build_cbs_followup_sensor,
-                                                 build_report_sensors, landing_folder_sensor)
+                                                 build_rebuild_sensor, build_report_sensors, dead_run_monitor,
+                                                 landing_folder_sensor)
 from wi_pipeline.defs.cbs.assets import cbs_assets
 from wi_pipeline.defs.effects.assets import EffectSettings, effect_table, effect_table_g4, what_works
 from wi_pipeline.defs.io import ParquetIOManager
@@ -34,7 +35,8 @@ def make_definitions(resources: dict | None = None) -> Definitions:
         jobs=[*jobs.values(), retention_purge],
         sensors=[landing_folder_sensor, build_automation_sensor(assets),
                  build_cbs_followup_sensor(jobs["cbs_tables"], jobs["municipality"], assets),
-                 *build_report_sensors(jobs["municipality"], jobs["data_quality_report"])],
+                 *build_report_sensors(jobs["municipality"], jobs["data_quality_report"]),
+                 dead_run_monitor, build_rebuild_sensor(jobs["municipality"], assets)],
         schedules=[cbs_monthly_refresh, retention_nightly],
         resources={
             **default_resources(),
