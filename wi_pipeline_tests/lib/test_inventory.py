@@ -136,6 +136,6 @@ def test_deletion_is_what_the_nightly_schedule_does():
 
     html = _render(ENTRIES, retention_days=30)
     assert "a task that runs every night removes them" in html
-    schedule = defs.get_schedule_def("retention_nightly")
+    schedule = next(s for s in defs.schedules if s.name == "retention_nightly")
     assert schedule.cron_schedule == "0 3 * * *" and schedule.job_name == "retention_purge"
     assert schedule.default_status.value == "RUNNING"
