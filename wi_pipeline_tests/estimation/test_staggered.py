@@ -348,3 +348,18 @@ def test_not_yet_treated_with_covariates(mpdta, fits):
     assert ny.loc[(2004, 2004), "n_control"] > never.loc[(2004, 2004), "n_control"]
     assert ny.loc[(2004, 2004), "estimate"] != pytest.approx(never.loc[(2004, 2004), "estimate"], abs=1e-4)
     assert r.aggregate("simple").overall.std_error > 0
+
+
+def test_dynamic_aggregation_feeds_the_rambachan_roth_analysis(mpdta):
+    """The universal-base event study's estimates and covariance, reference period left out, are what
+    HonestDiD's functions take: the conventional interval for the first post period is aggte's e = 0
+    interval, and the relative-magnitudes sets widen with Mbar around it."""
+    from wi_pipeline.estimation import original_ci, relative_magnitudes
+
+    dyn = estimate_staggered_did(mpdta, **KW, base_period="universal").aggregate("dynamic")
+    beta, sigma, n_pre, n_post = dyn.event_time_inputs()
+    ci = original_ci(beta, sigma, n_pre, n_post)
+    assert ci.loc[0, "ci_low"] == pytest.approx(dyn.table.loc[0, "ci_low"], abs=1e-12)
+    assert ci.loc[0, "ci_high"] == pytest.approx(dyn.table.loc[0, "ci_high"], abs=1e-12)
+    rm = relative_magnitudes(beta, sigma, n_pre, n_post, mbar=(0, 1), grid_points=200)
+    assert rm.loc[0, "ci_low"] >= rm.loc[1, "ci_low"] and rm.loc[0, "ci_high"] <= rm.loc[1, "ci_high"]
