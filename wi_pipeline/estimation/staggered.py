@@ -140,7 +140,8 @@ def _cluster_sums(psi: np.ndarray, clusters: np.ndarray) -> np.ndarray:
     g = int(clusters.max()) + 1
     if g == len(clusters) and np.array_equal(clusters, np.arange(g)):  # one unit per cluster
         return psi
-    S = sp.csr_matrix((np.ones(len(clusters)), (clusters, np.arange(len(clusters)))), shape=(g, len(clusters)))
+    n = len(clusters)
+    S = sp.csr_matrix((np.ones(n), (clusters, np.arange(n))), shape=(g, n))
     return np.asarray(S @ psi)
 
 

@@ -235,8 +235,8 @@ def exemption_staggered_did(design, outcome: str = "employed"):
     from wi_pipeline.estimation import estimate_staggered_did
 
     return estimate_staggered_did(design.data, outcome, unit="pseudo_id", time="month_no", cohort="cohort",
-                                  control_group="not_yet_treated", cluster="pseudo_id", base_period="universal",
-                                  event_window=STAGGERED_WINDOW)
+                                  control_group="not_yet_treated", cluster="pseudo_id",
+                                  base_period="universal", event_window=STAGGERED_WINDOW)
 
 
 def exemption_staggered_effects(panels: dict[str, pd.DataFrame], gemeente: str,

@@ -9,8 +9,9 @@ from dagster import (AssetCheckResult, AssetCheckSpec, AssetExecutionContext, As
 from wi_pipeline.defs.checks import emit_guarded, gx_suite_result, gx_suite_spec, no_identifiers_result, no_identifiers_spec
 from wi_pipeline.defs.partitions import g4_partitions
 from wi_pipeline.defs.metadata import built_from, register_extracts
-from wi_pipeline.lib.effects import (CHOICE, POOLED, WHAT_WORKS_OUTCOME, estimate_all, exemption_staggered_points,
-                                     power_in_words, tailoring_in_words, what_works_for_whom)
+from wi_pipeline.lib.effects import (CHOICE, POOLED, WHAT_WORKS_OUTCOME, estimate_all,
+                                     exemption_staggered_points, power_in_words, tailoring_in_words,
+                                     what_works_for_whom)
 from wi_pipeline.lib.designs import SUBGROUPS, WAIT
 from wi_pipeline.lib.disclosure import DisclosureRules, apply_disclosure, disclosure_violations
 from wi_pipeline.lib.layout import SRG_CATEGORIES
