@@ -69,6 +69,8 @@ def build_register_asset(layout: RegisterLayout):
             "extract": result.source,
             "extract_date": str(result.extract_date.date()),
             "extract_sha256": file_sha256(path),
+            "bsn_with_separators": result.bsn_with_separators,
+            "open_end_dates": result.open_end_dates,
             "key_fingerprint": key_.fingerprint,
             "demo_key": key_.is_demo,
         }
