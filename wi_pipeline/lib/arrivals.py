@@ -115,8 +115,8 @@ def unrecognised_files(landing: Path, gemeente: str) -> list[str]:
             if path in list_extracts(path.parent):
                 try:
                     extract_date_of(path)
-                except ExtractError:  # ingestion picks it up and stops on it
-                    out.append(f"{path}: the name is not a real date YYYYMMDD, so its ingestion fails; "
+                except ExtractError:  # taken for an extract, then refused by ingestion
+                    out.append(f"{path}: the name is not a real date YYYYMMDD, so it cannot be ingested; "
                                "expected YYYYMMDD.csv named after the extraction date")
             else:
                 out.append(f"{path}: not named YYYYMMDD.csv, so not ingested; "

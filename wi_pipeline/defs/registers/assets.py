@@ -37,8 +37,9 @@ def build_register_asset(layout: RegisterLayout):
         outs={
             layout.name: _out(f"{layout.description} Pseudonymised and harmonised: no BSN, local codes mapped."),
             f"{layout.name}_quarantine": _out(
-                f"Rows of the {layout.name} extract that broke the contract, with the reason and their line in "
-                "the source file; pseudonymised, for engineers to inspect."),
+                f"Rows of the {layout.name} extract that broke the contract, with the reason (in words, "
+                "and as a stable `reason_code`) and their line in the source file; pseudonymised, a value "
+                "that looks like a BSN masked; for engineers to inspect."),
         },
         check_specs=[
             AssetCheckSpec(EXTRACT_READABLE, asset=key, blocking=True,
