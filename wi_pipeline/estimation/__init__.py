@@ -2,6 +2,7 @@
 
 from .discontinuity import binned_means, estimate_discontinuity
 from .event_study import estimate_event_study
+from .honest import breakdown_mbar, original_ci, relative_magnitudes, smoothness_flci
 from .multivalued import (
     BLPResult,
     MultivaluedTreatmentResult,
@@ -22,6 +23,10 @@ __all__ = [
     "estimate_discontinuity",
     "binned_means",
     "estimate_event_study",
+    "relative_magnitudes",
+    "original_ci",
+    "breakdown_mbar",
+    "smoothness_flci",
     "learn_assignment_policy",
     "policy_tree",
     "AssignmentPolicy",

@@ -258,3 +258,25 @@ def test_a_small_city_next_to_a_model_reason_city_is_protected_only_if_the_latte
                   {**_cell("GM0599", 20), "subgroup": "sex", "subgroup_value": "vrouw"}]  # 32: 37 - 32 = 5
     out = apply_disclosure(pooled, municipal=table(base + both_sexes))
     assert out.loc[0, "suppressed"] and out.loc[0, "suppression_reason"] == "complementary"
+
+
+def test_power_in_words_says_when_a_design_cannot_detect_effects_the_literature_reports():
+    from wi_pipeline.lib.effects import power_in_words
+
+    def row(measure, contrast, se, suppressed=False, subgroup="all", outcome="regular_work"):
+        return dict(gemeente="G4", measure=measure, contrast=contrast, outcome=outcome, horizon=12, subgroup=subgroup,
+                    suppressed=suppressed, mde_80=2.8016 * se)
+    table = pd.DataFrame([
+        row("combined", "interaction: (both - debt_only) - (mediation - neither)", 0.043),  # MDE 12 pp
+        row("instrument_choice", "scholing vs wait", 0.02),  # MDE 5.6 pp against 3-8 pp
+        row("instrument_choice", "bemiddeling vs wait", 0.005),  # MDE 1.4 pp against 2-5 pp
+        row("instrument_choice", "jobcoach vs wait", 0.001, suppressed=True),
+        row("instrument_choice", "jobcoach vs wait", 0.001, subgroup="sex"),
+        row("combined", "both vs neither", 0.001, outcome="care_costs_total"),
+    ])
+    text = power_in_words(table)
+    lines = text.splitlines()[1:]
+    assert len(lines) == 3  # withheld, subgroup and non-work rows say nothing
+    assert "MDE 12.0 pp; cannot detect" in lines[0] and "+2 to +5 percentage points" in lines[0]
+    assert "MDE 5.6 pp; detects only the larger effects" in lines[1]
+    assert "MDE 1.4 pp; can detect" in lines[2]
