@@ -19,11 +19,13 @@ from wi_pipeline.defs.quality.assets import data_quality, g4_data_quality
 from wi_pipeline.defs.registers.assets import register_assets
 from wi_pipeline.defs.reports.assignment import AssignmentSettings, assignment_rule, assignment_rule_g4
 from wi_pipeline.defs.reports.inventory import build_data_inventory
+from wi_pipeline.defs.reports.policy import policy_report, policy_report_g4
 from wi_pipeline.defs.resources import default_resources
 from wi_pipeline.paths import warehouse_dir
 
 assets = [*register_assets, *cbs_assets, link_registers_asset, linked_panel, data_quality, g4_data_quality,
-          effect_table, effect_table_g4, what_works, assignment_rule, assignment_rule_g4]
+          effect_table, effect_table_g4, what_works, assignment_rule, assignment_rule_g4, policy_report,
+          policy_report_g4]
 assets.append(build_data_inventory(lambda: assets))
 
 

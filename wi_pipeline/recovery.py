@@ -370,7 +370,7 @@ def summarise(draws: pd.DataFrame) -> pd.DataFrame:
         "sd_estimate": g["estimate"].std(),
         "coverage": g["covered"].mean(),
         "naive_bias": g["naive_error"].mean(),
-        "naive_coverage": g["naive_covered"].mean().where(g["naive"].count() > 0),
+        "naive_coverage": g["naive_covered"].mean().where(g["naive_ci_low"].count() > 0),
     })
     out["bias_over_se"] = out["bias"] / out["mean_se"]
     return out

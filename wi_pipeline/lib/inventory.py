@@ -52,7 +52,8 @@ PURPOSE = {
 
 # The outputs that may leave the secure environment, all under disclosure control; everything else stays inside.
 PUBLISHED = ("effects/effect_table", "effects/effect_table_g4", "reports/what_works_for_whom", "reports/assignment_rule",
-             "reports/assignment_rule_g4", "reports/data_inventory")
+             "reports/assignment_rule_g4", "reports/policy_report", "reports/policy_report_g4",
+             "reports/data_inventory")
 INTERNAL_REPORTS = ("reports/data_quality", "reports/g4_data_quality")
 
 STEPS = {
@@ -90,6 +91,10 @@ DUTCH_DESCRIPTION = {
                                "gegevens dat verschil kunnen aantonen. Groepen van minder dan 10 personen worden "
                                "weggelaten.",
     "reports/assignment_rule_g4": "Dezelfde regel voor de vier steden samen.",
+    "reports/policy_report": "Het rapport voor beleidsmakers en de gemeenteraad, in het Nederlands en Engels: wat "
+                             "werkt voor wie, in procentpunten, euro's of uren met de onzekerheid, en wat is "
+                             "weggelaten en waarom. Gemaakt uit de gepubliceerde tabellen.",
+    "reports/policy_report_g4": "Hetzelfde rapport voor de vier steden samen.",
     "reports/data_inventory": "Dit overzicht.",
 }
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from wi_pipeline.lib.ingest import count_invalid_bsn
 from wi_pipeline.lib.pseudonymise import PSEUDONYM_COLUMN
 
 REASON_NOT_FOUND = "person not in the CBS key file"
@@ -74,8 +75,7 @@ def link_registers(
             .assign(register=name, RINPERSOON=rin[ok].astype("string"))
         )
         quarantine_parts.append(spells.loc[~ok].assign(register=name, reason=reason[~ok]))
-        iq = ingestion_quarantine.get(name)
-        invalid = int(iq["reason"].str.contains("eleven-test|BSN is empty", na=False).sum()) if iq is not None and len(iq) else 0
+        invalid = count_invalid_bsn(ingestion_quarantine.get(name))  # by reason code, not by its wording
         total = len(spells) + invalid
         rates.append(
             {

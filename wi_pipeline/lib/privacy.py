@@ -24,6 +24,37 @@ def redact_identifiers(text: str) -> str:
     """Text as it may be shown in a message, log or report: anything that could be a BSN or pseudonym is masked."""
     return _IDENTIFIER_IN_TEXT.sub(REDACTED, text)
 
+
+# A message (error, check metadata, report line) names files, columns and lines: it never needs more.
+MESSAGE_MAX_CHARS = 2000
+# A cell of a preview in the UI: enough to recognise a value, not a megabyte of it in every event.
+PREVIEW_CELL_MAX_CHARS = 60
+
+
+def shorten(text: str, limit: int = MESSAGE_MAX_CHARS) -> str:
+    """``text`` cut to at most ``limit`` characters, saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    cut = max(limit - len(f"… ({len(text):,} more characters)"), 1)
+    return f"{text[:cut]}… ({len(text) - cut:,} more characters)"
+
+
+def holds_bsn(values: pd.Series) -> pd.Series:
+    """True where a value holds a number that passes the eleven-test: 9 digits, or 8 digits (a BSN without
+    its leading zero), not part of a longer digit run. It catches all the identifier scan catches (and
+    8-digit BSNs), so a value masked with it no longer fails the scan."""
+    s = values.astype("string")
+    out = pd.Series(False, index=values.index)
+    if not s.str.contains(r"\d{8}", regex=True).any():
+        return out
+    candidates = s.str.extractall(r"(?<!\d)(\d{8,9})(?!\d)")[0]
+    if len(candidates):
+        nine = candidates.where(candidates.str.len() == 9, "0" + candidates).reset_index(drop=True)
+        valid = is_valid_bsn(nine).to_numpy()
+        out.loc[candidates.index.get_level_values(0)[valid].unique()] = True
+    return out
+
+
 BSN_COLUMNS = ("bsn", "burgerservicenummer", "sofinummer")
 CBS_KEY_COLUMNS = ("rinpersoon", "rinpersoons", "rinpersoonma", "rinpersoonpa", "rinpersoonsma", "rinpersoonspa")
 PSEUDONYM_COLUMNS = ("pseudo_id", "person_id")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from wi_pipeline.lib.layout import G4, SRG_CATEGORIES
+from wi_pipeline.lib.privacy import shorten
 from wi_pipeline.lib.quality import CheckRecord, SuiteError, distribution_within, suite_path
 
 SUMMARY_COLUMNS = ["asset", "check", "column", "severity", "success", "unexpected_count", "unexpected_percent"]
@@ -68,12 +69,15 @@ def _md_table(df: pd.DataFrame) -> str:
 
 def municipality_report(gemeente: str, run: dict, checks: pd.DataFrame, ingestion: pd.DataFrame,
                         linkage_rates: str | None, extracts: dict[str, str],
-                        previous: pd.DataFrame | None) -> tuple[str, pd.DataFrame]:
+                        previous: pd.DataFrame | None, unrecognised: list[str] | None = None
+                        ) -> tuple[str, pd.DataFrame]:
     """Markdown for the UI and the summary table to remember for the next extract.
 
     ``run`` describes the municipality's latest pipeline run: {"run_id", "status", "failures" (step
     failure messages, which name the file and column of a malformed extract), "not_run" (assets
     skipped because something upstream failed)}. A blocking failure is what the report is most for.
+    ``unrecognised`` lists the files in the municipality's landing folder that are never ingested
+    because of their name or place, each with the name the contract expects. Each message is capped in size.
     """
     changes = compare_with_previous(checks, previous)
     failing = changes[~changes["success"].astype(bool)]
@@ -101,10 +105,13 @@ def municipality_report(gemeente: str, run: dict, checks: pd.DataFrame, ingestio
         _md_table(pd.DataFrame(sorted(extracts.items()), columns=["register", "current extract"])),
         "",
         "## Errors that stopped the run",
-        "\n".join(f"- {f}" for f in run.get("failures", [])) or "_none_",
+        "\n".join(f"- {shorten(f)}" for f in run.get("failures", [])) or "_none_",
         "",
         "Not rebuilt because something upstream failed: " + (", ".join(f"`{a}`" for a in run.get("not_run", []))
                                                               or "_nothing_"),
+        "",
+        "## Files not ingested: named outside the landing contract",
+        "\n".join(f"- {shorten(f)}" for f in unrecognised or []) or "_none_",
         "",
         "## Rows per extract (in = accepted + quarantined)",
         _md_table(ingestion),

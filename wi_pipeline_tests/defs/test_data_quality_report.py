@@ -84,3 +84,10 @@ def test_the_report_runs_in_a_job_of_its_own_not_in_the_municipality_job():
 
     assert REPORT_KEY not in keys("municipality") and keys(REPORT_JOB) == {REPORT_KEY}
     assert DagsterRunStatus.FAILURE in REPORT_SENSORS
+
+
+def test_the_report_lists_deliveries_outside_the_naming_contract(landing, tmp_path):
+    write_extract(landing, GM, "bijstand", ["x"], name="bijstand_2025-02-15.csv")
+    text, _ = report(landing, tmp_path / "warehouse", DagsterInstance.ephemeral())
+    listed = text.split("## Files not ingested: named outside the landing contract")[1].split("##")[0]
+    assert "bijstand_2025-02-15.csv: not named YYYYMMDD.csv, so not ingested; expected 20250215.csv" in listed

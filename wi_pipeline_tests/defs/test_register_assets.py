@@ -123,6 +123,53 @@ def test_a_damaged_cbs_table_fails_readably_and_keeps_the_last_good_output(landi
     assert {p: p.read_bytes() for p in (warehouse / "cbs").rglob("*.parquet")} == stored
 
 
+ROWS = [f"{BSN};ZAAK-{i:04d};PW;17-03-2021;" for i in range(30)]
+RAW_EXTRACTS = {  # faults that only show in the bytes: line endings and the end of the file
+    "cut off": ("\n".join([HEADER, *ROWS]).encode()[:-1],
+                "the last line (line 31) does not end with a line break"),
+    "CR only": ("\r".join([HEADER, *ROWS, ""]).encode(), "bare carriage returns (CR)"),
+    "header joined": ("\n".join([HEADER + ROWS[0], *ROWS[1:], ""]).encode(), "not the header of these rows"),
+}
+
+
+@pytest.mark.parametrize("raw, message", RAW_EXTRACTS.values(), ids=RAW_EXTRACTS.keys())
+def test_a_cut_off_or_run_together_extract_is_refused_with_no_value_in_any_event(landing, tmp_path, raw,
+                                                                                    message):
+    warehouse, instance = tmp_path / "warehouse", DagsterInstance.ephemeral()
+    assert run(BIJSTAND, landing, warehouse, instance, GM).success
+    stored = {p: p.read_bytes() for p in (warehouse / "registers").rglob("*.parquet")}
+
+    write_extract(landing, GM, "bijstand", [], name="20250201.csv").write_bytes(raw)
+    failed = run(BIJSTAND, landing, warehouse, instance, GM)
+
+    assert not failed.success and check_results(failed, "extract_readable") == [False]
+    text = failure_message(failed)
+    assert "20250201.csv" in text and message in text and "previous output is kept" in text
+    assert {p: p.read_bytes() for p in (warehouse / "registers").rglob("*.parquet")} == stored
+    logged = everything_logged(instance, failed.run_id)  # the event log, the check's metadata included
+    assert BSN not in logged and "ZAAK-" not in logged and "17-03-2021" not in logged
+
+
+def test_a_bsn_in_a_code_column_and_a_huge_value_are_quarantined_with_small_masked_events(landing, tmp_path):
+    from wi_pipeline.lib.privacy import PREVIEW_CELL_MAX_CHARS
+
+    warehouse, instance = tmp_path / "warehouse", DagsterInstance.ephemeral()
+    huge = "X" * 1_000_000
+    lines = [HEADER, f"{BSN};D1;{BSN};01-02-2020;", f"{BSN};D2;{huge};01-02-2020;", *ROWS]
+    write_extract(landing, GM, "bijstand", lines, name="20250201.csv")
+    result = run(BIJSTAND, landing, warehouse, instance, GM)
+
+    assert result.success  # two rows quarantined, not the whole extract refused
+    assert check_results(result, "no_identifiers") == [True, True]
+    [quarantine] = [e.materialization for e in result.get_asset_materialization_events()
+                    if e.asset_key == AssetKey(["registers", "bijstand_quarantine"])]
+    assert quarantine.metadata["dagster/row_count"].value == 2
+    preview = quarantine.metadata["preview"].value
+    assert "<redacted>" in preview and BSN not in preview
+    assert "X" * (PREVIEW_CELL_MAX_CHARS + 1) not in preview
+    assert len(everything_logged(instance, result.run_id)) < 100_000
+
+
 def stored_rows(warehouse, table: str) -> int:
     return pq.read_metadata(warehouse / "cbs" / f"{table}.parquet").num_rows
 

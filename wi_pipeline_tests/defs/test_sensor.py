@@ -148,3 +148,44 @@ def test_unchanged_extracts_are_not_hashed_again_on_every_tick(tmp_path, monkeyp
     runs, cursor, _ = tick(tmp_path, cursor)
     assert len(hashed) == 3 and hashed[-1] == p
     assert [r.partition_key for r in runs] == ["GM0599"]
+
+
+def test_deliveries_outside_the_naming_contract_are_named_in_the_tick_log_with_the_expected_name(tmp_path):
+    import logging
+
+    _complete(write_extract(tmp_path, "GM0599", "bijstand", [HEADER, f"{B[0]};1;PW;01-01-2020;"],
+                            name="20250215.csv"))
+    for name in ("20250215_v2.csv", "bijstand_2025-02-15.csv", "20250301.csv.part", ".20250301.csv.tmp"):
+        write_extract(tmp_path, "GM0599", "bijstand", [HEADER], name=name)
+    write_extract(tmp_path, "GM0363", "bijstnd", [HEADER], name="20250110.csv")  # a misspelt register folder
+    logged = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            logged.append(record.getMessage())
+
+    ctx = build_sensor_context(instance=DagsterInstance.ephemeral(),
+                               resources={"landing": LandingFolder(path=str(tmp_path))})
+    ctx.log.addHandler(Keep())
+    result = landing_folder_sensor(ctx)
+    stray = [m for m in logged if "outside the naming contract" in m]
+    assert len(stray) == 3, logged  # the transfer still running and the hidden file are not deliveries
+    v2 = next(m for m in stray if "20250215_v2.csv" in m)
+    assert "expected 20250215.csv (20250215.csv is there already: to deliver a new version of it" in v2
+    assert any("bijstand_2025-02-15.csv" in m and "expected 20250215.csv" in m for m in stray)
+    assert any("GM0363/bijstnd/20250110.csv" in m and f"expected {tmp_path}/GM0363/bijstand/20250110.csv" in m
+               for m in stray)
+    assert [r.partition_key for r in result.run_requests] == ["GM0599"]  # the contract's file still runs
+
+
+def test_a_cut_off_or_cr_only_extract_is_named_in_the_tick_log_before_the_run(tmp_path):
+    cut = _complete(write_extract(tmp_path, "GM0599", "bijstand", []))
+    cut.write_bytes(f"{HEADER}\n{B[0]};1;PW;01-01-2020".encode())
+    cr = _complete(write_extract(tmp_path, "GM0344", "bijstand", []))
+    cr.write_bytes(f"{HEADER}\r{B[0]};1;PW;01-01-2020;\r".encode())
+    zipped = _complete(write_extract(tmp_path, "GM0363", "bijstand", []))
+    zipped.write_bytes(b"PK\x03\x04" + bytes(range(256)))
+    problems = plan_arrivals(tmp_path, {}, {}).problems
+    assert any(str(cut) in p and "does not end with a line break" in p for p in problems)
+    assert any(str(cr) in p and "bare carriage returns" in p for p in problems)
+    assert any(str(zipped) in p and "zip archive" in p for p in problems)

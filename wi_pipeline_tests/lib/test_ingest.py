@@ -214,3 +214,176 @@ def test_windows_line_endings_and_blank_lines_keep_line_numbers(tmp_path):
     r = ingest_register(path, REGISTERS["bijstand"], "GM0599", KEY)
     assert (r.rows_in, r.rows_accepted) == (2, 1)
     assert r.quarantine["line_number"].tolist() == [4]
+
+
+# --- messages name columns, lines and positions, never a field value ---------------------------------------
+
+# Values no message may repeat: case numbers, a date, a local code and the BSNs of the rows
+CASE_NUMBERS = [f"ZAAK-{i:04d}" for i in range(400)]
+
+
+def _rows(n: int) -> list[str]:
+    return [f"{B[i % 6]};{CASE_NUMBERS[i]};PW;17-03-2021;" for i in range(n)]
+
+
+def _values(lines: list[str]) -> set[str]:
+    """Every field value of the data lines, long enough to be recognised in a text."""
+    return {v for line in lines[1:] for v in line.split(";") if len(v) >= 4}
+
+
+def _refusal(tmp_path, raw: bytes) -> str:
+    path = write_extract(tmp_path, "GM0599", "bijstand", [])
+    path.write_bytes(raw)
+    with pytest.raises(ExtractError) as err:
+        ingest_register(path, REGISTERS["bijstand"], "GM0599", KEY)
+    return str(err.value)
+
+
+def test_no_message_echoes_a_field_value_cr_only_header_joined_or_malformed(tmp_path):
+    from wi_pipeline.lib.privacy import MESSAGE_MAX_CHARS
+    from wi_pipeline.lib.quality_report import check_rows, municipality_report
+
+    many = [HEADER, *_rows(400)]
+    joined = [HEADER + many[1], *many[2:]]  # the line break after the header lost
+    renamed = ["BSN;DOSSIERNR;REGELING;INGANGSDATUM;EINDDATUM", *_rows(20)]
+    refused = {
+        "CR only": (_refusal(tmp_path / "cr", ("\r".join(many) + "\r").encode()),
+                    "bare carriage returns (CR)"),
+        "header joined": (_refusal(tmp_path / "joined", ("\n".join(joined) + "\n").encode()),
+                          "field 5 starts with column EINDDATUM and runs on"),
+        "renamed column": (_refusal(tmp_path / "renamed", ("\n".join(renamed) + "\n").encode()),
+                           "missing column(s) DOSSIERNUMMER (renamed to DOSSIERNR?)"),
+    }
+    # a file that is read, with values in every kind of bad row
+    bad_rows = [HEADER, f"{B[0]};ZAAK-9001;PW;17-03-2021;", f"{B[1]};ZAAK-9002;KORTING;17-03-2021;",
+                f"{B[2]};ZAAK-9003;{B[3]};17-03-2021;", f"{B[4]};ZAAK-9004;PW;1703-2021;",
+                f"{B[5]};ZAAK-9005;PW;17-03-2021;;ZAAK-EXTRA", "1234567;ZAAK-9006;PW;17-03-2021;",
+                f"{B[0]};ZAAK-9007;PW;17-03-2021;31-12-2101"]
+    r = ingest(tmp_path / "read", bad_rows)
+    assert r.rows_quarantined == 6
+    reasons = "\n".join(r.quarantine["reason"]) + "\n" + "\n".join(r.reasons)
+    failures = [f"`ingest_bijstand`: {message}" for message, _ in refused.values()]
+    report, _ = municipality_report("GM0599", {"status": "FAILURE", "failures": failures}, check_rows([]),
+                                    pd.DataFrame([{"register": "bijstand", "rows_in": r.rows_in}]), None,
+                                    {"bijstand": "20250115.csv"}, None)
+    for name, (message, what) in refused.items():
+        assert "GM0599/bijstand/20250115.csv" in message and what in message, name
+        assert len(message) <= MESSAGE_MAX_CHARS, name
+    values = _values(many) | _values(renamed) | _values(bad_rows) | set(B)
+    for text in [*(m for m, _ in refused.values()), reasons, report]:
+        assert not [v for v in values if v in text]
+        assert "<redacted>" not in text  # nothing left to mask: values never got in
+
+
+def test_an_error_is_capped_in_size(tmp_path):
+    from wi_pipeline.lib.privacy import MESSAGE_MAX_CHARS
+
+    path = write_extract(tmp_path / ("x" * 200), "GM0599", "bijstand", [])
+    long_header = "BSN;REGELING;INGANGSDATUM;EINDDATUM;" + ";".join(f"KOLOM_{i}" for i in range(2000))
+    path.write_text(long_header + "\n" + ";".join(["x"] * 2004) + "\n")
+    with pytest.raises(ExtractError) as err:
+        ingest_register(path, REGISTERS["bijstand"], "GM0599", KEY)
+    assert "missing column(s) DOSSIERNUMMER" in str(err.value) and "more" in str(err.value)
+    assert len(str(err.value)) <= MESSAGE_MAX_CHARS
+
+
+def test_a_last_line_without_a_line_break_is_a_cut_off_file_and_refused(tmp_path):
+    lines = [HEADER, f"{B[0]};D1;PW;01-02-2020;15-03-2021", f"{B[1]};D2;PW;01-02-2020;15-03-2021"]
+    cut = ("\n".join(lines))[: -len(";15-03-2021")]  # cut right after the last row's start date
+    message = _refusal(tmp_path, cut.encode())
+    assert "GM0599/bijstand/20250115.csv" in message and "last line (line 3)" in message
+    assert "does not end with a line break" in message and "cut off" in message
+    # with CRLF line endings too, and a file of the header alone
+    assert "line 2" in _refusal(tmp_path, f"{HEADER}\r\n{B[0]};D1;PW;01-02-2020;\r".encode())
+    assert "line 1" in _refusal(tmp_path, HEADER.encode())
+
+
+def test_the_encoding_hint_says_what_the_file_looks_like(tmp_path):
+    """Latin-1 only when the bytes read as Latin-1 text; UTF-16, zip and binary files are named as such."""
+    cases = [
+        ((HEADER + "\n").encode("utf-16"), "UTF-16 text (it starts with a UTF-16 byte-order mark)"),
+        ((HEADER + "\n").encode("utf-16-le"), "UTF-16 text without a byte-order mark"),
+        ((HEADER + "\n").encode("utf-16-be"), "UTF-16 text without a byte-order mark"),
+        (b"PK\x03\x04\x14\x00\x06\x00" + bytes(range(256)), "a zip archive"),
+        (bytes(range(256)) * 4, "a binary file"),
+        (b"\x89\xff\xd8" + bytes(range(128, 256)) * 4, "not text in Latin-1/Windows-1252 either"),
+        (f"{HEADER}\n{B[0]};Dossier é;PW;01-02-2020;\n".encode("cp1252"),
+         "it looks like Latin-1/Windows-1252)"),
+    ]
+    for raw, looks_like in cases:
+        message = _refusal(tmp_path, raw)
+        assert looks_like in message, message
+        assert ("it looks like Latin-1" in message) == looks_like.startswith("it looks like Latin-1"), message
+    assert "not valid UTF-8 at line 2" in message
+
+
+def test_a_bsn_written_with_spaces_or_dots_is_read_as_its_digits(tmp_path):
+    grouped = [f"{b[:4]} {b[4:6]} {b[6:]}" for b in B[:2]] + [f"{b[:3]}.{b[3:6]}.{b[6:]}" for b in B[2:4]]
+    lines = [HEADER, *(f"{g};D{i};PW;01-02-2020;" for i, g in enumerate(grouped)),
+             f"{B[4]};D9;PW;01-02-2020;", "9999 000 123;D8;PW;01-02-2020;"]
+    r = ingest(tmp_path, lines)
+    assert (r.rows_accepted, r.rows_quarantined, r.bsn_with_separators) == (5, 1, 4)
+    assert r.accepted["pseudo_id"].tolist()[:4] == KEY.pseudonymise(pd.Series(B[:4])).tolist()
+    assert r.quarantine["reason"].tolist() == ["BSN is not 8 or 9 digits"]  # not "fails the eleven-test"
+
+
+@pytest.mark.parametrize("open_end", ["31-12-9999", "99991231"])
+def test_an_end_date_in_the_year_9999_is_an_open_end(tmp_path, open_end):
+    r = ingest(tmp_path, [HEADER, f"{B[0]};D1;PW;01-02-2020;{open_end}",
+                          f"{B[1]};D2;PW;01-02-2020;01-03-2020"])
+    assert (r.rows_accepted, r.rows_quarantined, r.open_end_dates) == (2, 0, 1)
+    assert pd.isna(r.accepted.loc[0, "end"]) and r.accepted.loc[1, "end"] == pd.Timestamp("2020-03-01")
+
+
+def test_a_bsn_typed_into_a_code_column_quarantines_that_row_with_the_value_masked(tmp_path):
+    from wi_pipeline.lib.privacy import scan_identifiers
+
+    r = ingest(tmp_path, [HEADER, f"{B[0]};D1;{B[1]};01-02-2020;", f"{B[2]};D2;PW;01-02-2020;",
+                          f"{B[3]};D3;12345678;01-02-2020;"])  # eight digits, not a BSN with its leading zero
+    q = r.quarantine.set_index("line_number")
+    assert r.rows_accepted == 1 and q.loc[2, "REGELING"] == "<redacted>"
+    assert q.loc[4, "REGELING"] == "12345678"
+    assert q.loc[4, "reason_code"] == "unknown_code"
+    assert q.loc[2, "reason"] == "unknown code in REGELING; REGELING holds what looks like a BSN (masked)"
+    assert q.loc[2, "reason_code"] == "unknown_code; bsn_in_field"
+    assert scan_identifiers(r.quarantine) == []
+    assert not r.quarantine.astype(str).apply(lambda c: c.str.contains(B[1])).any().any()
+
+
+# --- reason codes -------------------------------------------------------------------------------------------
+
+def test_every_quarantined_row_has_reason_codes_from_the_vocabulary_in_the_order_of_its_reasons(tmp_path):
+    from wi_pipeline.lib.ingest import REASON_CODES
+
+    r = ingest(tmp_path, [HEADER, f"{B[0]};D1;PW;01-02-2020;", f"{B[0]};D1;PW;01-02-2020;", ";D2;XX;2020;",
+                          "123456789;D3;PW;01-02-2026;", f"{B[1]};D4;PW;01-02-2020;01-01-2020",
+                          f"{B[2]};D5;PW;01-01-1899;", f"{B[3]};D6;PW;01-02-2020;;x",
+                          "12x456789;D7;PW;01-02-2020;"])
+    q = r.quarantine.set_index("line_number")
+    codes = q["reason_code"].str.split("; ")
+    assert all(len(c) == len(w) for c, w in zip(codes, q["reason"].str.split("; ")))
+    assert set(codes.explode()) <= set(REASON_CODES)
+    assert codes.map(set).to_dict() == {
+        3: {"duplicate_row"}, 4: {"bsn_empty", "not_a_date", "unknown_code"},
+        5: {"bsn_eleven_test", "start_after_extract"}, 6: {"end_before_start"}, 7: {"date_out_of_range"},
+        8: {"field_count"}, 9: {"bsn_not_digits"}}
+    assert q.loc[5, "reason"].split("; ")[codes[5].index("bsn_eleven_test")] == "BSN fails the eleven-test"
+
+
+def test_linkage_counts_invalid_bsns_by_code_so_a_reworded_reason_cannot_change_the_count(tmp_path):
+    from wi_pipeline.lib.linkage import link_registers
+
+    r = ingest(tmp_path, [HEADER, f"{B[0]};D1;PW;01-02-2020;", ";D2;PW;01-02-2020;",
+                          "123456789;D3;PW;01-02-2020;", "12x;D4;PW;01-02-2020;",
+                          f"{B[1]};D5;XX;01-02-2020;"])
+    key_file = pd.DataFrame({"pseudo_id": r.accepted["pseudo_id"], "RINPERSOONS": "R",
+                             "RINPERSOON": "000000001"})
+
+    def invalid(quarantine):
+        rates = link_registers({"bijstand": r.accepted}, {"bijstand": quarantine}, key_file).rates
+        return int(rates.loc[0, "failed_eleven_test"])
+
+    assert invalid(r.quarantine) == 3
+    reworded = r.quarantine.assign(reason="BSN ongeldig: elfproef / leeg")  # new words for every row
+    assert invalid(reworded) == 3
+    assert invalid(r.quarantine.assign(reason="BSN fails the eleven-test")) == 3  # the old words on every row

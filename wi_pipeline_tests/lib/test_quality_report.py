@@ -69,3 +69,15 @@ def test_a_malformed_tolerance_file_names_itself(tmp_path):
         path.write_text(text)
         with pytest.raises(SuiteError, match="g4.json"):
             load_g4_tolerances(path)
+
+
+def test_files_outside_the_naming_contract_have_a_section_with_the_expected_name():
+    stray = ["landing/GM0599/bijstand/20250215_v2.csv: not named YYYYMMDD.csv, so not ingested; "
+             "expected 20250215.csv"]
+    args = ("GM0599", {"status": "SUCCESS"}, check_rows([]), pd.DataFrame(), None,
+            {"bijstand": "20250215.csv"}, None)
+    section = "## Files not ingested: named outside the landing contract"
+    report, _ = municipality_report(*args, stray)
+    listed = report.split(section)[1].split("##")[0]
+    assert f"- {stray[0]}" in listed
+    assert "_none_" in municipality_report(*args)[0].split(section)[1].split("##")[0]

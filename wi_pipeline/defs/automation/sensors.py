@@ -44,6 +44,8 @@ def landing_folder_sensor(context: SensorEvaluationContext, landing: LandingFold
         context.log.info(f"waiting for {path} to be complete (size still changing, no .done marker)")
     for problem in plan.problems:
         context.log.warning(f"malformed extract, its municipality's ingestion will fail: {problem}")
+    for stray in plan.unrecognised:
+        context.log.warning(f"delivery outside the naming contract: {stray}")
     cursor = json.dumps({"seen": plan.seen, "requested": requested}, sort_keys=True)
     if not new_runs:
         return SensorResult(skip_reason=SkipReason("no new complete extracts"), cursor=cursor)

@@ -10,6 +10,7 @@ from dagster import (AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, Asset
 from wi_pipeline.defs.history import latest_metadata
 from wi_pipeline.defs.partitions import g4_partitions
 from wi_pipeline.defs.resources import LandingFolder
+from wi_pipeline.lib.arrivals import unrecognised_files
 from wi_pipeline.lib.ingest import ExtractError, current_extract
 from wi_pipeline.lib.layout import REGISTERS, SRG_CATEGORIES
 from wi_pipeline.lib.linkage import check_same_key
@@ -114,7 +115,8 @@ def data_quality(context: AssetExecutionContext, landing: LandingFolder) -> str:
     extracts_json = json.dumps(extracts, sort_keys=True)
     report, summary = municipality_report(gemeente, run, check_rows(evaluations), pd.DataFrame(ingestion),
                                           getattr(linkage, "md_str", linkage), extracts,
-                                          _previous_summary(instance, gemeente, extracts_json))
+                                          _previous_summary(instance, gemeente, extracts_json),
+                                          unrecognised_files(landing.root, gemeente))
     context.add_output_metadata({
         "report": MetadataValue.md(report),
         "about_run": run.get("run_id", ""),

@@ -37,8 +37,9 @@ def build_register_asset(layout: RegisterLayout):
         outs={
             layout.name: _out(f"{layout.description} Pseudonymised and harmonised: no BSN, local codes mapped."),
             f"{layout.name}_quarantine": _out(
-                f"Rows of the {layout.name} extract that broke the contract, with the reason and their line in "
-                "the source file; pseudonymised, for engineers to inspect."),
+                f"Rows of the {layout.name} extract that broke the contract, with the reason (in words, "
+                "and as a stable `reason_code`) and their line in the source file; pseudonymised, a value "
+                "that looks like a BSN masked; for engineers to inspect."),
         },
         check_specs=[
             AssetCheckSpec(EXTRACT_READABLE, asset=key, blocking=True,
@@ -71,6 +72,8 @@ def build_register_asset(layout: RegisterLayout):
             "extract": result.source,
             "extract_date": str(result.extract_date.date()),
             "extract_sha256": digest,
+            "bsn_with_separators": result.bsn_with_separators,
+            "open_end_dates": result.open_end_dates,
             "key_fingerprint": key_.fingerprint,
             "demo_key": key_.is_demo,
         }
