@@ -414,7 +414,8 @@ def _exposed_by_municipal_tables(t: pd.DataFrame, withheld: pd.Series, reasons: 
     k_hiding = key.map(by_key["_hiding"].sum()).fillna(0)
     k_other = key.map((by_key["_withheld"].sum() - by_key["_sensitive"].sum() - by_key["_hiding"].sum())).fillna(0)
     exposed = pd.Series(False, index=t.index)
-    within_bandwidth = (t["measure"] == "exemption_9a") & ~t["contrast"].str.startswith("event study")
+    # the staggered design's counts are persons in its arms, which add up across cities like any other
+    within_bandwidth = (t["measure"] == "exemption_9a") & ~t["contrast"].str.startswith("staggered")
     for col in ("n_treated", "n_control"):
         published = m[col].astype(float).where(~m["_withheld"]).groupby(m["_key"]).sum(min_count=0)
         withheld_sum = t[col].astype(float) - key.map(published).fillna(0.0)

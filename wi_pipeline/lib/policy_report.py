@@ -65,8 +65,10 @@ EXEMPTION_WORDS = {
                        "parents just after their youngest child's 5th birthday, against just before"),
     "exemption (fuzzy RD": ("de ontheffing zelf, voor ouders die door de verjaardag hun ontheffing verliezen",
                             "the exemption itself, for parents whom the birthday moves out of it"),
-    "event study": ("de 12 maanden na de 5e verjaardag tegenover de 12 maanden ervoor",
-                    "the 12 months after the 5th birthday against the 12 before"),
+    "staggered": ("ouders in de maanden na de 5e verjaardag van hun jongste kind, tegenover ouders van wie het "
+                  "kind later 5 wordt, in dezelfde maanden",
+                  "parents in the months after their youngest child's 5th birthday, against parents whose child "
+                  "turns 5 later, in the same months"),
 }
 SUBGROUP_NAMES = {"sex": "geslacht", "number of children": "aantal kinderen", "marital status": "burgerlijke staat",
                   "health": "gezondheid", "age band": "leeftijdsgroep", "origin": "herkomst"}

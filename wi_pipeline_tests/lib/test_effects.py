@@ -336,3 +336,21 @@ def test_staggered_rows_with_too_few_parents_are_withheld():
     assert all(r["suppressed"] for r in rows)
     assert all(r["suppression_reason"].startswith(("fewer than", "not estimable")) for r in rows)
     assert all(np.isnan(r["estimate"]) for r in rows)
+
+
+def test_pooled_staggered_row_is_checked_against_the_municipal_counts():
+    """The staggered design counts persons in its arms, which add up across cities (unlike an RD's persons
+    within each estimate's own bandwidth): a pooled row that gives back a withheld city's count is withheld."""
+    from wi_pipeline.lib.effects import STAGGERED_CONTRAST
+
+    def cell(gemeente, n_treated, suppressed=False):
+        return {**_cell(gemeente, n_treated, suppressed), "measure": "exemption_9a", "contrast": STAGGERED_CONTRAST,
+                "horizon": 0}
+
+    municipal = table([cell("GM0363", 9, suppressed=True), cell("GM0599", 40), cell("GM0518", 41),
+                       cell("GM0344", 30)])
+    pooled = table([cell("G4", 120)])
+    pooled["n_control"] = 2000
+    assert not apply_disclosure(pooled)["suppressed"].any()
+    out = apply_disclosure(pooled, municipal=municipal)
+    assert out.loc[0, "suppressed"] and out.loc[0, "suppression_reason"] == "complementary"

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from wi_pipeline.lib.effects import EFFECT_COLUMNS, INTERACTION, MDE_FACTOR, what_works_for_whom
+from wi_pipeline.lib.effects import (EFFECT_COLUMNS, INTERACTION, MDE_FACTOR, STAGGERED_CONTRAST,
+                                     what_works_for_whom)
 from wi_pipeline.lib.policy_report import policy_report_html, rule_in_dutch
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -44,6 +45,7 @@ def effects():
         _row("instrument_choice", "jobcoach vs wait", "regular_work", 12, np.nan, np.nan, n=(7, 2000),
              suppressed="fewer than 10 persons in an arm"),
         _row("exemption_9a", "child aged 60+ months vs under 60 (reduced form)", "employed", 0, -0.001, 0.035),
+        _row("exemption_9a", STAGGERED_CONTRAST, "employed", 0, 0.024, 0.0075),
         _row("combined", "mediation vs neither", "regular_work", 12, 0.069, 0.047),
         _row("combined", "debt_only vs neither", "care_costs_total", 12, -504.0, 137.0),
         _row("combined", INTERACTION, "regular_work", 12, np.nan, np.nan, suppressed="complementary"),
@@ -75,6 +77,8 @@ def test_both_languages_say_who_is_compared_in_plain_units(page):
     assert "duidelijk slechter dan wachten" in nl and "clearly worse than waiting" in en
     # the exemption and the 2x2 in their own units and words
     assert "ouders net na de 5e verjaardag van hun jongste kind, tegenover net ervoor" in nl
+    assert "tegenover ouders van wie het kind later 5 wordt, in dezelfde maanden" in nl
+    assert "against parents whose child turns 5 later, in the same months" in en
     assert "-0.1 procentpunt" in nl and "-504 euro" in nl and "-504 euros" in en
     assert "schuldhulp zonder bemiddeling, tegenover geen van beide" in nl
     assert "debt assistance without mediation, against neither" in en
@@ -85,7 +89,7 @@ def test_both_languages_say_who_is_compared_in_plain_units(page):
 def test_withheld_figures_are_named_with_the_reason_in_words_and_no_small_count_shows(page):
     nl, en = (_text(part) for part in page.split('<section lang="en"'))
     assert "weggelaten: te weinig personen" in nl and "withheld: too few persons" in en
-    assert "2 van de 7 cijfers zijn weggelaten" in nl and "2 of 7 figures are withheld" in en
+    assert "2 van de 8 cijfers zijn weggelaten" in nl and "2 of 8 figures are withheld" in en
     assert "om te voorkomen dat een kleinere weggelaten groep wordt uitgerekend" in nl
     assert "withheld: so that a smaller withheld group" in en
     assert not re.search(r"\b7 (personen|persons)\b", nl + en)  # the withheld arm's count is not shown
