@@ -88,7 +88,10 @@ def add_covariates(df: pd.DataFrame) -> pd.DataFrame:
     out["married"] = (out["marital_status"] == "married").astype(float)
     out["origin_nl"] = (out["origin"] == "Nederland").astype(float)
     out["children"] = children_band(out["n_children"])
-    out["health"] = np.where(out["poor_health"].astype("boolean").fillna(False), "poor", "good")
+    # unknown health (no healthcare costs in the first window year) is in neither health subgroup
+    poor = out["poor_health"].astype("boolean")
+    health = pd.Series(np.where(poor.fillna(False), "poor", "good"), index=out.index)
+    out["health"] = health.where(poor.notna())
     out["age_band"] = age_band(out["age"])
     out["marital_status"] = out["marital_status"].astype(str)
     out["sex"] = out["sex"].astype(str)
@@ -372,6 +375,10 @@ def combined_sample(panel: pd.DataFrame, horizon: int = 12, seed: int = 0,
     debt = s["debt_assistance"].astype(bool)
     treated = s["treated"] == 1
     s["arm"] = np.select([treated & debt, treated & ~debt, ~treated & ~debt], ["both", "mediation", "neither"], "debt_only")
-    s["care_costs_base"] = s["care_costs_total"].astype(float)
+    # a year without cost data: the covariate gets the mean and an indicator, so the row stays in
+    base_costs = s["care_costs_total"].astype(float)
+    s["care_costs_base_missing"] = base_costs.isna().astype(float)
+    s["care_costs_base"] = base_costs.fillna(base_costs.mean() if base_costs.notna().any() else 0.0)
     outcomes = (f"employed_h{horizon}", f"care_costs_total_h{horizon}")
-    return DesignSample("combined", s, outcomes, "arm", (*design.covariates, "care_costs_base"))
+    return DesignSample("combined", s, outcomes, "arm",
+                        (*design.covariates, "care_costs_base", "care_costs_base_missing"))

@@ -259,6 +259,9 @@ CHOICE_SUBGROUP_OUTCOMES = ("regular_work_h12", "self_sufficient_h12")
 # rather than bought by changing who is compared.
 CHOICE_TRIM = None
 CHOICE_BATCH = 3  # outcomes estimated together after the ones with subgroups
+# The label of a missing subgroup value (e.g. health without cost data): the estimator needs a label
+# on every row, but no row or test is published for it
+MISSING_SUBGROUP = "(missing)"
 
 
 def _split_outcome(column: str) -> tuple[str, int]:
@@ -298,7 +301,7 @@ def instrument_choice_effects(panels: dict[str, pd.DataFrame], gemeente: str,
     df = design.data
     covariates = usable_covariates(df, [*design.covariates, *_municipality_effects(df)])
     for dim in subgroups:
-        df[dim] = df[dim].astype(str)
+        df[dim] = df[dim].astype(str).where(df[dim].notna(), MISSING_SUBGROUP)
     rows = []
     # the outcomes with subgroups, then the rest a few at a time: every outcome held at once costs
     # gigabytes at G4 size, a refit of the propensity model seconds
@@ -328,7 +331,9 @@ def _choice_rows(df: pd.DataFrame, results: dict, gemeente: str, subgroups: tupl
         persons = _choice_persons(df, column, subgroups if column in CHOICE_SUBGROUP_OUTCOMES else ())
         cells = [("all", "all")]
         if column in CHOICE_SUBGROUP_OUTCOMES:
-            cells += [(dim, str(v)) for dim in subgroups for v in sorted(df.loc[df[column].notna(), dim].unique())]
+            observed = df.loc[df[column].notna()]
+            cells += [(dim, str(v)) for dim in subgroups for v in sorted(observed[dim].unique())
+                      if v != MISSING_SUBGROUP]
         amount = not df[column].dropna().isin([0, 1]).all()
         for dim, value in cells:
             cell = result if dim == "all" else result.within(dim, value)
@@ -389,7 +394,7 @@ def _heterogeneity(result, instrument: str, dim: str, column: str, persons: pd.S
         return float(test.p_value), ("best linear predictor of the effect (Chernozhukov, Demirer, Duflo & "
                                      "Fernandez-Val): is there any heterogeneity; one-sided p")
     values = [v for (d, v, arm), n in persons.items()
-              if d == dim and arm == instrument and n >= rules.min_units
+              if d == dim and arm == instrument and n >= rules.min_units and v != MISSING_SUBGROUP
               and persons.get((d, v, WAIT), 0) >= rules.min_units]
     if len(values) < 2:
         return np.nan, ""

@@ -398,7 +398,8 @@ def build_panel(
                 in_persons)
     zvw["total"] = zvw[["ZVWKHUISARTS", "ZVWKFARMACIE", "ZVWKZIEKENHUIS", "ZVWKGGZ", "ZVWKEERSTELIJNSPSYCHO"]].sum(axis=1, min_count=1)
     zvw["mental"] = zvw[["ZVWKGGZ", "ZVWKEERSTELIJNSPSYCHO"]].sum(axis=1, min_count=1)
-    zvw = zvw.groupby(["RINPERSOON", "JAAR"], as_index=False)[["total", "mental"]].sum(min_count=1)  # missing stays
+    # a person-year without any cost data stays missing (a plain sum would make it 0)
+    zvw = zvw.groupby(["RINPERSOON", "JAAR"], as_index=False)[["total", "mental"]].sum(min_count=1)
     yr_pos = pd.Index(np.unique(years)).get_indexer(pd.to_numeric(zvw["JAAR"]))
     ppos = grid._pos(zvw["RINPERSOON"])
     ok = (yr_pos >= 0) & (ppos >= 0)
@@ -490,6 +491,6 @@ def panel_contract(window: PanelWindow) -> "pa.DataFrameSchema":
         "hours": pdr.Column(float, pdr.Check.ge(0)),
         "wage": pdr.Column(float, pdr.Check.ge(0)),
         **{f: pdr.Column(bool) for f in flags},
-        "problematic_debt": pdr.Column("boolean", nullable=True),  # missing: the year's debt status is unknown
+        "problematic_debt": pdr.Column("boolean", nullable=True),  # missing: that year's status is unknown
     }
     return pdr.DataFrameSchema(columns, checks=checks)

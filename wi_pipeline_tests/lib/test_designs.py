@@ -183,3 +183,52 @@ def test_placebo_outcome_is_work_25_to_36_months_before_the_choice_and_missing_w
     assert np.isnan(s.loc[months[12], PLACEBO_OUTCOME])
     # month 31 sees months 0..6 of that window (7 of 12): enough, the share of those observed
     assert s.loc[months[31], PLACEBO_OUTCOME] == pytest.approx(6 / 7)
+
+
+def test_unknown_health_is_in_neither_health_subgroup_and_enters_the_models_as_not_poor():
+    from wi_pipeline.lib.designs import add_covariates
+    from wi_pipeline.lib.effects import _subsets
+
+    p = pd.concat([person("poor", [0] * 12).assign(poor_health=True), person("good", [0] * 12),
+                   person("unknown", [0] * 12).assign(poor_health=pd.NA)], ignore_index=True)
+    s = add_covariates(p.astype({"poor_health": "boolean"}))
+    groups = {(dim, value): sorted(part["pseudo_id"].unique())
+              for dim, value, part in _subsets(s, ["health"])}
+    assert groups == {("all", "all"): ["good", "poor", "unknown"], ("health", "good"): ["good"],
+                      ("health", "poor"): ["poor"]}
+    poor = s.groupby("pseudo_id")["poor_health_num"].first().to_dict()
+    assert poor == {"good": 0.0, "poor": 1.0, "unknown": 0.0}
+
+
+def test_combined_design_keeps_a_row_without_baseline_costs_and_loses_only_its_cost_outcome():
+    """Costs of 2020 are unknown for everyone: a start in 2020 has no baseline costs (mean and an
+    indicator instead), and a start in 2019 has no cost outcome 12 months later, but both keep their
+    employment outcome."""
+    from wi_pipeline.lib.designs import combined_sample
+
+    months = pd.date_range("2019-01-01", periods=36, freq="MS")
+    people = []
+    for pid, start in (("s19", 3), ("s20", 15), ("w", None), ("v", None)):
+        p = pd.DataFrame({"gemeente": "GM0599", "pseudo_id": pid, "month": months, "age": 35, "sex": "man",
+                          "origin": "Nederland", "marital_status": "never_married", "single_parent": False,
+                          "n_children": 0, "on_bijstand": True, "bijstand_duration_months": np.arange(36.0),
+                          "employed": False, "self_sufficient": False, "poor_health": False,
+                          "debt_assistance": False, "problematic_debt": True,
+                          "care_costs_total": np.where(months.year == 2020, np.nan, 1000.0)})
+        for cat in SRG_CATEGORIES:
+            p[f"instr_{cat}"] = False
+            p[f"months_since_start_{cat}"] = np.nan
+        if start is not None:
+            since = np.arange(36.0) - start
+            p["months_since_start_bemiddeling"] = np.where(since >= 0, since, np.nan)
+        people.append(p)
+    d = combined_sample(pd.concat(people, ignore_index=True), horizon=12)
+    s = d.data.set_index(["pseudo_id", "month"])
+    assert {"care_costs_base", "care_costs_base_missing"} <= set(d.covariates)
+    assert np.isfinite(d.data["care_costs_base"]).all()
+    s20 = s.loc[("s20", months[15])]
+    assert s20["care_costs_base_missing"] == 1 and s20["care_costs_base"] == 1000.0  # the mean of the known
+    assert s20["employed_h12"] == 0 and s20["care_costs_total_h12"] == 1000.0
+    s19 = s.loc[("s19", months[3])]
+    assert s19["care_costs_base_missing"] == 0 and s19["employed_h12"] == 0
+    assert np.isnan(s19["care_costs_total_h12"])

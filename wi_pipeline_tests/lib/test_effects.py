@@ -258,3 +258,62 @@ def test_a_small_city_next_to_a_model_reason_city_is_protected_only_if_the_latte
                   {**_cell("GM0599", 20), "subgroup": "sex", "subgroup_value": "vrouw"}]  # 32: 37 - 32 = 5
     out = apply_disclosure(pooled, municipal=table(base + both_sexes))
     assert out.loc[0, "suppressed"] and out.loc[0, "suppression_reason"] == "complementary"
+
+
+@pytest.fixture(scope="module")
+def panel_with_gaps():
+    """One small synthetic municipality where a tenth of the persons have no healthcare costs in 2019
+    (no poor_health) and, for everyone, 2021's costs are unknown."""
+    from wi_pipeline.lib.designs import add_history
+    from wi_pipeline.synthetic.config import SyntheticConfig
+    from wi_pipeline.synthetic.world import simulate_world
+
+    p = simulate_world(SyntheticConfig(scale=0.01, seed=3)).panel.rename(columns={"person_id": "pseudo_id"})
+    p = p[p["gemeente"] == "GM0363"].reset_index(drop=True)
+    p["gemeente"] = p["gemeente"].astype(str)
+    p["pseudo_id"] = p["pseudo_id"].astype(str).astype("category")
+    ids = np.sort(p["pseudo_id"].unique().astype(str))
+    gap = p["pseudo_id"].isin(np.random.default_rng(1).choice(ids, size=len(ids) // 10, replace=False))
+    p["poor_health"] = p["poor_health"].astype("boolean").mask(gap)
+    year = p["month"].dt.year
+    p["care_costs_total"] = p["care_costs_total"].mask(gap & (year == 2019) | (year == 2021))
+    p["problematic_debt"] = True  # everyone in the combined design, so that its arms are large enough
+    return add_history(p), gap.groupby(p["pseudo_id"], observed=True).first()
+
+
+def test_unknown_health_is_in_neither_health_group_of_the_instrument_comparison(panel_with_gaps, monkeypatch):
+    from functools import partial
+
+    from wi_pipeline.lib import effects
+    from wi_pipeline.lib.designs import WAIT, instrument_choice_sample
+
+    panel, _ = panel_with_gaps
+    monkeypatch.setattr(effects, "instrument_choice_sample",
+                        partial(instrument_choice_sample, horizons=(12,)))
+    t = pd.DataFrame(effects.instrument_choice_effects({"GM0363": panel}, "GM0363", subgroups=("health",)))
+    cells = t[t["outcome"] == "regular_work"]
+    assert set(cells["subgroup_value"]) == {"all", "good", "poor"}
+    # persons waiting per cell (n_control of every instrument's row of the cell)
+    waiting = cells.drop_duplicates("subgroup_value").set_index("subgroup_value")["n_control"]
+    design = instrument_choice_sample(panel, horizons=(12,)).data
+    waiting_unknown = design.loc[(design["arm"] == WAIT) & design["regular_work_h12"].notna()
+                                 & design["poor_health"].isna(), "pseudo_id"].nunique()
+    assert waiting_unknown > 0 and waiting["good"] + waiting["poor"] + waiting_unknown == waiting["all"]
+    assert cells.loc[cells["subgroup"] == "health", "heterogeneity_test"].str.contains("2 values").any()
+
+
+def test_a_missing_cost_outcome_leaves_the_estimate_of_that_outcome_only(panel_with_gaps):
+    from wi_pipeline.lib.designs import combined_sample
+    from wi_pipeline.lib.effects import _att_rows
+
+    panel, _ = panel_with_gaps
+    d = combined_sample(panel, horizon=12)
+    pair = d.data[d.data["arm"].isin(["mediation", "neither"])].assign(
+        treated=lambda x: (x["arm"] == "mediation").astype(float))
+    outcomes = {"employed": "employed_h12", "care_costs_total": "care_costs_total_h12"}
+    rows = {r["outcome"]: r for r in _att_rows(lambda o: {"outcome": o}, pair, outcomes, list(d.covariates))}
+    assert not rows["employed"]["suppressed"] and not rows["care_costs_total"]["suppressed"], rows
+    n_obs = {o: sum(json.loads(r["diagnostics"])[k] for k in ("n_obs_treated", "n_obs_control"))
+             for o, r in rows.items()}
+    assert n_obs["employed"] == pair["employed_h12"].notna().sum()
+    assert n_obs["care_costs_total"] == pair["care_costs_total_h12"].notna().sum() < n_obs["employed"]

@@ -65,7 +65,8 @@ CBS_TABLES = {
         "TYPHH": ["6"], "PLHH": ["7"], "AANTALKINDHH": [1],
     }),
     "SPOLISBUS": pd.DataFrame({
-        "RINPERSOON": ["000000002"], "IKVID": ["1"], "SDATUMAANVANGIKO": d(["2020-09-20"]), "SDATUMEINDEIKO": d(["2020-10-10"]),
+        "RINPERSOON": ["000000002"], "IKVID": ["1"], "SDATUMAANVANGIKO": d(["2020-09-20"]),
+        "SDATUMEINDEIKO": d(["2020-10-10"]),
         "SBASISLOON": [1000.0], "SBASISUREN": [100.0],
     }),
     "SECMBUS": pd.DataFrame({"RINPERSOON": ["000000003"], "AANVSECM": d(["2021-07-01"]), "EINDSECM": d(["2099-12-31"]), "SECM": ["22"]}),
@@ -264,7 +265,8 @@ def test_cbs_rows_join_on_the_key_pair_not_on_rinpersoon_alone():
     persons = pd.concat([pd.DataFrame([{**other, "GBAGESLACHT": "2", "GBAGEBOORTEJAAR": 1999, "GBAGEBOORTEMAAND": 1,
                                         "GBAGEBOORTEDAG": 1, "GBAHERKOMSTGROEPERING": "6030"}]),
                          CBS["GBAPERSOONTAB"]], ignore_index=True)
-    jobs = pd.DataFrame([{**other, "IKVID": "9", "SDATUMAANVANGIKO": T("2021-01-01"), "SDATUMEINDEIKO": T("2021-01-31"),
+    jobs = pd.DataFrame([{**other, "IKVID": "9", "SDATUMAANVANGIKO": T("2021-01-01"),
+                          "SDATUMEINDEIKO": T("2021-01-31"),
                           "SBASISLOON": 900.0, "SBASISUREN": 40.0}])
     kinds = pd.DataFrame({"RINPERSOONS": ["R"], "RINPERSOON": ["000000011"], "RINPERSOONSMa": ["S"],
                           "RINPERSOONMa": ["000000003"], "RINPERSOONSpa": ["-"], "RINPERSOONpa": ["---------"]})
