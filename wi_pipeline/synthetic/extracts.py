@@ -248,7 +248,7 @@ def _namesakes(rng: np.random.Generator, world: World) -> dict[str, dict]:
 
     years = world.months.year
     year = rng.integers(years.min(), years.max() + 1, n)
-    first, last = (year * 10000 + 101).astype(str), (year * 10000 + 1231).astype(str)
+    first, last = (year * 10000 + 101).astype(str), (year * 10000 + 131).astype(str)  # a job in January
     key = {"RINPERSOONS": full("S"), "RINPERSOON": rin}
     return {
         "GBAPERSOONTAB": {**key, "GBAGESLACHT": rng.choice(["1", "2"], n),
@@ -258,8 +258,8 @@ def _namesakes(rng: np.random.Generator, world: World) -> dict[str, dict]:
                           "GBAHERKOMSTGROEPERING": full("6030"), "GBAGENERATIE": full("0")},
         "SPOLISBUS": {**key, "IKVID": (9 * 10**8 + np.arange(n)).astype(str),
                       "SBEID": _pad(rng.integers(1, 10**6, n), 9), "SDATUMAANVANGIKO": first,
-                      "SDATUMEINDEIKO": last, "SBASISLOON": np.full(n, 30000.0),
-                      "SBASISUREN": np.full(n, 1500.0),
+                      "SDATUMEINDEIKO": last, "SBASISLOON": np.full(n, 2500.0),
+                      "SBASISUREN": np.full(n, 150.0),
                       "SCONTRACTSOORT": full("O"), "SPOLISDIENSTVERBAND": full("1")},
         "GBAHUISHOUDENSBUS": {**key, "HUISHOUDNR": np.char.zfill((9 * 10**10 + np.arange(n)).astype(str), 12),
                               "DATUMAANVANGHH": full("20100101"), "DATUMEINDEHH": full(""),
