@@ -397,3 +397,18 @@ def test_a_job_period_delivered_twice_is_paid_once():
     jobs = pd.concat([CBS_TABLES["SPOLISBUS"]] * 2, ignore_index=True)
     panel, _ = build(cbs_tables=cbs(SPOLISBUS=jobs))
     assert row(panel, "p2", "2020-09-01")["wage"] == pytest.approx(500)
+
+
+def test_the_suite_warns_when_costs_or_debt_status_are_often_missing(result):
+    """p3 has no healthcare costs at all, a third of the person-months; a year of unknown debt status
+    for everyone is more than the 1% the suite lets pass. Both warn, neither blocks."""
+    from wi_pipeline.lib.quality import run_suite
+
+    _, panel, _ = result
+    clean = panel.reset_index()[PANEL_COLUMNS]
+    in_2021 = clean["month"].dt.year == 2021
+    unknown_debt = clean.assign(problematic_debt=clean["problematic_debt"].mask(in_2021))
+    checked = run_suite(unknown_debt, "panel_linked_panel")
+    assert checked.success  # a warning, never a block
+    warned = {r.column for r in checked.failed("warn") if r.expectation.endswith("to_not_be_null")}
+    assert warned == {"care_costs_total", "problematic_debt"}
