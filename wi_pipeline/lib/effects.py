@@ -231,40 +231,6 @@ def exemption_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups:
     return rows
 
 
-def _att_rows(base, part: pd.DataFrame, outcomes: dict[str, str], covariates: list[str],
-              rules: DisclosureRules = DisclosureRules()) -> list[dict]:
-    """Doubly robust ATTs of ``treated`` on each outcome ({label: column}); withheld rows when an arm
-    is too small or one person dominates an amount. Outcomes observed on the same rows share one
-    propensity model."""
-    from wi_pipeline.estimation import estimate_treatment_effects
-
-    present = part[list(outcomes.values())].notna()
-    same_rows = bool(present.eq(present.iloc[:, 0], axis=0).all(axis=None))
-    groups = [list(outcomes)] if same_rows else [[label] for label in outcomes]
-    rows = []
-    for labels in groups:
-        sample = part[present[outcomes[labels[0]]].to_numpy()]
-        arms = sample["treated"] == 1
-        n = persons_per_arm(sample, arms)
-        if min(n) < rules.min_units:
-            rows += [_row(base(lb), reason=f"{FEWER_THAN} {rules.min_units} persons in an arm", n=n) for lb in labels]
-            continue
-        dominated = {lb: dominance_reason(sample, outcomes[lb], arms, rules) for lb in labels}
-        rows += [_row(base(lb), reason=dominated[lb], n=n) for lb in labels if dominated[lb]]
-        labels = [lb for lb in labels if not dominated[lb]]
-        if not labels:
-            continue
-        try:
-            results = estimate_treatment_effects(sample, [outcomes[lb] for lb in labels], "treated",
-                                                 usable_covariates(sample, covariates, "treated"),
-                                                 estimand="ATT", cluster="pseudo_id")
-        except (ValueError, np.linalg.LinAlgError) as err:
-            rows += [_row(base(lb), reason=not_estimable(err), n=n) for lb in labels]
-            continue
-        rows += [_with_persons(_row(base(lb), r), n) for lb, r in zip(labels, results)]
-    return rows
-
-
 CHOICE_SUBGROUP_OUTCOMES = ("regular_work_h12", "self_sufficient_h12")
 # Monthly start hazards are small for every instrument, so an absolute floor on the scores would drop
 # most of the population, and Lechner's min-max rule dropped a sixth of it on the default data. Every
@@ -272,6 +238,9 @@ CHOICE_SUBGROUP_OUTCOMES = ("regular_work_h12", "self_sufficient_h12")
 # rather than bought by changing who is compared.
 CHOICE_TRIM = None
 CHOICE_BATCH = 3  # outcomes estimated together after the ones with subgroups
+# The label of a missing subgroup value (e.g. health without cost data): the estimator needs a label
+# on every row, but no row or test is published for it
+MISSING_SUBGROUP = "(missing)"
 
 
 def _split_outcome(column: str) -> tuple[str, int]:
@@ -311,7 +280,7 @@ def instrument_choice_effects(panels: dict[str, pd.DataFrame], gemeente: str,
     df = design.data
     covariates = usable_covariates(df, [*design.covariates, *_municipality_effects(df)])
     for dim in subgroups:
-        df[dim] = df[dim].astype(str)
+        df[dim] = df[dim].astype(str).where(df[dim].notna(), MISSING_SUBGROUP)
     rows = []
     # the outcomes with subgroups, then the rest a few at a time: every outcome held at once costs
     # gigabytes at G4 size, a refit of the propensity model seconds
@@ -341,7 +310,9 @@ def _choice_rows(df: pd.DataFrame, results: dict, gemeente: str, subgroups: tupl
         persons = _choice_persons(df, column, subgroups if column in CHOICE_SUBGROUP_OUTCOMES else ())
         cells = [("all", "all")]
         if column in CHOICE_SUBGROUP_OUTCOMES:
-            cells += [(dim, str(v)) for dim in subgroups for v in sorted(df.loc[df[column].notna(), dim].unique())]
+            observed = df.loc[df[column].notna()]
+            cells += [(dim, str(v)) for dim in subgroups for v in sorted(observed[dim].unique())
+                      if v != MISSING_SUBGROUP]
         amount = not df[column].dropna().isin([0, 1]).all()
         for dim, value in cells:
             cell = result if dim == "all" else result.within(dim, value)
@@ -402,7 +373,7 @@ def _heterogeneity(result, instrument: str, dim: str, column: str, persons: pd.S
         return float(test.p_value), ("best linear predictor of the effect (Chernozhukov, Demirer, Duflo & "
                                      "Fernandez-Val): is there any heterogeneity; one-sided p")
     values = [v for (d, v, arm), n in persons.items()
-              if d == dim and arm == instrument and n >= rules.min_units
+              if d == dim and arm == instrument and n >= rules.min_units and v != MISSING_SUBGROUP
               and persons.get((d, v, WAIT), 0) >= rules.min_units]
     if len(values) < 2:
         return np.nan, ""

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from wi_pipeline.lib.disclosure import apply_disclosure, disclosure_violations
-from wi_pipeline.lib.effects import EFFECT_COLUMNS, adjust_pvalues
+from wi_pipeline.lib.effects import EFFECT_COLUMNS, INTERACTION, adjust_pvalues
 
 
 def table(rows):
@@ -141,19 +141,30 @@ def test_pooled_row_against_two_withheld_cities_depends_on_what_they_add_up_to()
 
 
 def test_an_amount_dominated_by_one_person_is_withheld():
-    from wi_pipeline.lib.effects import _att_rows
+    from wi_pipeline.estimation.multivalued import estimate_multivalued_treatments
+    from wi_pipeline.lib.disclosure import DisclosureRules
+    from wi_pipeline.lib.effects import COMBINED_CONTRASTS, _combined_row
 
     rng = np.random.default_rng(1)
-    n = 60
-    df = pd.DataFrame({"pseudo_id": [f"p{i}" for i in range(n)], "treated": (np.arange(n) < 25).astype(float),
+    n = 240
+    df = pd.DataFrame({"pseudo_id": [f"p{i}" for i in range(n)], "arm": np.repeat(["both", "mediation", "debt_only",
+                                                                                   "neither"], n // 4),
                        "x": rng.normal(size=n), "employed_h12": rng.integers(0, 2, n).astype(float),
                        "care_costs_total_h12": rng.uniform(100, 200, n)})
-    df.loc[0, "care_costs_total_h12"] = 1_000_000.0  # one treated person's hospital bill
-    rows = _att_rows(lambda o: dict(measure="combined", outcome=o), df,
-                     {"employed": "employed_h12", "care_costs_total": "care_costs_total_h12"}, ["x"])
-    by = {r["outcome"]: r for r in rows}
-    assert by["care_costs_total"]["suppressed"] and by["care_costs_total"]["suppression_reason"].startswith("dominance")
-    assert not by["employed"]["suppressed"]
+    df.loc[0, "care_costs_total_h12"] = 1_000_000.0  # one person's hospital bill, in the "both" cell
+    res = estimate_multivalued_treatments(df, ["employed_h12", "care_costs_total_h12"], "arm", ["x"], trim=None)
+    n_arm = df.groupby("arm")["pseudo_id"].nunique().to_dict()
+    contrast = COMBINED_CONTRASTS["both vs neither"]
+    costs = _combined_row({"outcome": "care_costs_total"}, res["care_costs_total_h12"], df, "care_costs_total_h12",
+                          contrast, n_arm, True, DisclosureRules())
+    work = _combined_row({"outcome": "employed"}, res["employed_h12"], df, "employed_h12", contrast, n_arm, False,
+                         DisclosureRules())
+    assert costs["suppressed"] and costs["suppression_reason"].startswith("dominance")
+    assert not work["suppressed"] and (work["n_treated"], work["n_control"]) == (60, 60)
+    # the interaction needs every cell: one cell under ten persons withholds it
+    small = _combined_row({"outcome": "employed"}, res["employed_h12"], df, "employed_h12",
+                          COMBINED_CONTRASTS[INTERACTION], {**n_arm, "debt_only": 9}, False, DisclosureRules())
+    assert small["suppressed"] and "fewer than 10 persons in a cell" in small["suppression_reason"]
 
 
 def test_event_time_points_under_ten_persons_are_withheld_with_the_next_smallest():
@@ -280,3 +291,58 @@ def test_power_in_words_says_when_a_design_cannot_detect_effects_the_literature_
     assert "MDE 12.0 pp; cannot detect" in lines[0] and "+2 to +5 percentage points" in lines[0]
     assert "MDE 5.6 pp; detects only the larger effects" in lines[1]
     assert "MDE 1.4 pp; can detect" in lines[2]
+
+
+@pytest.fixture(scope="module")
+def panel_with_gaps():
+    """One small synthetic municipality where a tenth of the persons have no healthcare costs in 2019
+    (no poor_health) and, for everyone, 2021's costs are unknown."""
+    from wi_pipeline.lib.designs import add_history
+    from wi_pipeline.synthetic.config import SyntheticConfig
+    from wi_pipeline.synthetic.world import simulate_world
+
+    p = simulate_world(SyntheticConfig(scale=0.01, seed=3)).panel.rename(columns={"person_id": "pseudo_id"})
+    p = p[p["gemeente"] == "GM0363"].reset_index(drop=True)
+    p["gemeente"] = p["gemeente"].astype(str)
+    p["pseudo_id"] = p["pseudo_id"].astype(str).astype("category")
+    ids = np.sort(p["pseudo_id"].unique().astype(str))
+    gap = p["pseudo_id"].isin(np.random.default_rng(1).choice(ids, size=len(ids) // 10, replace=False))
+    p["poor_health"] = p["poor_health"].astype("boolean").mask(gap)
+    year = p["month"].dt.year
+    p["care_costs_total"] = p["care_costs_total"].mask(gap & (year == 2019) | (year == 2021))
+    p["problematic_debt"] = True  # everyone in the combined design, so that its arms are large enough
+    return add_history(p), gap.groupby(p["pseudo_id"], observed=True).first()
+
+
+def test_unknown_health_is_in_neither_health_group_of_the_instrument_comparison(panel_with_gaps, monkeypatch):
+    from functools import partial
+
+    from wi_pipeline.lib import effects
+    from wi_pipeline.lib.designs import WAIT, instrument_choice_sample
+
+    panel, _ = panel_with_gaps
+    monkeypatch.setattr(effects, "instrument_choice_sample",
+                        partial(instrument_choice_sample, horizons=(12,)))
+    t = pd.DataFrame(effects.instrument_choice_effects({"GM0363": panel}, "GM0363", subgroups=("health",)))
+    cells = t[t["outcome"] == "regular_work"]
+    assert set(cells["subgroup_value"]) == {"all", "good", "poor"}
+    # persons waiting per cell (n_control of every instrument's row of the cell)
+    waiting = cells.drop_duplicates("subgroup_value").set_index("subgroup_value")["n_control"]
+    design = instrument_choice_sample(panel, horizons=(12,)).data
+    waiting_unknown = design.loc[(design["arm"] == WAIT) & design["regular_work_h12"].notna()
+                                 & design["poor_health"].isna(), "pseudo_id"].nunique()
+    assert waiting_unknown > 0 and waiting["good"] + waiting["poor"] + waiting_unknown == waiting["all"]
+    assert cells.loc[cells["subgroup"] == "health", "heterogeneity_test"].str.contains("2 values").any()
+
+
+def test_a_missing_cost_outcome_leaves_the_estimate_of_that_outcome_only(panel_with_gaps):
+    from wi_pipeline.estimation.multivalued import estimate_multivalued_treatments
+    from wi_pipeline.lib.designs import combined_sample, usable_covariates
+
+    panel, _ = panel_with_gaps
+    d = combined_sample(panel, horizons=(12,), outcome_cols=("employed", "care_costs_total"))
+    df = d.data
+    res = estimate_multivalued_treatments(df, ["employed_h12", "care_costs_total_h12"], "arm",
+                                          usable_covariates(df, d.covariates), weights="sampling_weight", trim=None)
+    assert res["employed_h12"].n_obs == df["employed_h12"].notna().sum()
+    assert res["care_costs_total_h12"].n_obs == df["care_costs_total_h12"].notna().sum() < res["employed_h12"].n_obs
