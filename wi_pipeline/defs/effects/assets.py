@@ -8,7 +8,7 @@ from dagster import (AssetCheckResult, AssetCheckSpec, AssetExecutionContext, As
 
 from wi_pipeline.defs.checks import emit_guarded, gx_suite_result, gx_suite_spec, no_identifiers_result, no_identifiers_spec
 from wi_pipeline.defs.partitions import g4_partitions
-from wi_pipeline.defs.metadata import built_from, register_extracts
+from wi_pipeline.defs.metadata import REGISTER_EXTRACTS, built_from, register_extracts
 from wi_pipeline.lib.effects import (CHOICE, POOLED, WHAT_WORKS_OUTCOME, estimate_all, exemption_event_study,
                                      power_in_words, tailoring_in_words, what_works_for_whom)
 from wi_pipeline.lib.designs import SUBGROUPS, WAIT
@@ -111,9 +111,10 @@ def effect_table(context: AssetExecutionContext, effect_settings: EffectSettings
     gemeente = context.partition_key
     rules = effect_settings.rules
     table = apply_disclosure(estimate_all({gemeente: linked_panel}, gemeente, effect_settings.subgroups, rules), rules)
+    table.attrs[REGISTER_EXTRACTS] = register_extracts(linked_panel)  # stored with it: the reports built on it say so
     meta = {"dagster/row_count": len(table), "overall_estimates": _overview(table),
             "withheld": int(table["suppressed"].sum()), "power": MetadataValue.md(power_in_words(table)),
-            **built_from(register_extracts(linked_panel))}
+            **built_from(table.attrs[REGISTER_EXTRACTS])}
     png = _comparison(table)
     if png:
         meta["instruments_compared"] = _image(png, "instruments against waiting")
