@@ -191,6 +191,9 @@ def estimate_discontinuity(
 ) -> DiscontinuityResult:
     """Jump in `outcome` at `running` == `cutoff` (right side: running >= cutoff, minus left side).
 
+    The estimate is bias-corrected and its SE, 95% interval and p-value are the robust ones, so the
+    row is consistent; the conventional estimate and SE are `estimate_conventional` and
+    `std_error_conventional` (diagnostics).
     fuzzy: 0/1 treatment column whose probability jumps at the cutoff; the estimate is then
     the Wald (local IV) ratio and the first stage is reported in the diagnostics.
     vce: rdrobust variance. The default "hc1" is used because rdrobust's nearest-neighbour
