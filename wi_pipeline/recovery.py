@@ -7,6 +7,9 @@ samples from its person-month panel exactly as the pipeline does, and estimates:
 - the art. 9a exemption's effect on employment (fuzzy RD at the youngest child's 5th birthday),
   against the naive exempt/non-exempt difference;
 - mediation vs neither among people with problematic debt (doubly robust ATT).
+The combined approach's full 2x2 ("combined", usually at a larger scale): the interaction of debt
+assistance and mediation on employment and debt assistance's saving on care costs, whose planted
+values hold for everyone whose debt assistance started, against the raw cell means.
 Coverage is the share of 95% intervals holding the replication's own planted effect.
 
 What "the planted effect" is depends on the design's estimand. The RD targets the exemption's
@@ -164,8 +167,43 @@ def _assignment_policy(seed: int, po: pd.DataFrame, df: pd.DataFrame, covs: list
     record("policy:noise_gain_over_observed", 0.0, gain, p_value=gain.p_value)
 
 
-# the three designs above; the instruments compared on one population; who should get which instrument
-PARTS = ("designs", "choice", "policy")
+def _combined_2x2(seed: int, panel: pd.DataFrame, record) -> None:
+    """The debt assistance x mediation 2x2 as the pipeline pools it: the planted interaction on
+    employment a year later, and debt assistance's planted saving on care costs, against the raw
+    cell means. Both truths hold whenever debt assistance started, so they are the APO contrasts'."""
+    from types import SimpleNamespace
+
+    from wi_pipeline.estimation import estimate_multivalued_treatments
+    from wi_pipeline.lib.designs import add_history, combined_sample, usable_covariates
+    from wi_pipeline.lib.effects import COMBINED_CONTRASTS, INTERACTION, _municipality_effects, pooled_design
+    from wi_pipeline.synthetic import params as P
+
+    panels = {gm: add_history(p.reset_index(drop=True)) for gm, p in panel.groupby("gemeente", observed=True)}
+    design = pooled_design(panels, combined_sample, horizons=(12,), seed=seed,
+                           outcome_cols=("employed", "care_costs_total"))
+    df = design.data
+    covs = usable_covariates(df, [*design.covariates, *_municipality_effects(df)])
+    res = estimate_multivalued_treatments(df, ["employed_h12", "care_costs_total_h12"], "arm", covs,
+                                          cluster="pseudo_id", weights="sampling_weight", trim=None)
+    nan = float("nan")
+
+    def raw(outcome, coefficients):
+        d = df.dropna(subset=[outcome])
+        means = d.groupby("arm").apply(lambda g: np.average(g[outcome], weights=g["sampling_weight"]))
+        return SimpleNamespace(estimate=sum(c * means[k] for k, c in coefficients.items()), ci_low=nan, ci_high=nan)
+
+    interaction = COMBINED_CONTRASTS[INTERACTION]
+    record("combined_interaction_employed_h12", P.DEBT_ASSISTANCE["mediation_interaction"],
+           res["employed_h12"].linear_contrast(interaction), raw("employed_h12", interaction))
+    saving = COMBINED_CONTRASTS["debt_only vs neither"]
+    record("combined_debt_assistance_care_costs_h12", P.DEBT_ASSISTANCE["care_cost_effect_eur_per_year"],
+           res["care_costs_total_h12"].linear_contrast(saving), raw("care_costs_total_h12", saving))
+
+
+# the three designs above; the instruments compared on one population; who should get which
+# instrument; the combined approach's 2x2 (at a larger scale: its cells are small)
+PARTS = ("designs", "choice", "policy", "combined")
+COMBINED_DESIGNS = ("combined_interaction_employed_h12", "combined_debt_assistance_care_costs_h12")
 
 
 def replicate(seed: int, scale: float, parts: tuple[str, ...] = PARTS) -> tuple[list[dict], dict]:
@@ -200,6 +238,8 @@ def replicate(seed: int, scale: float, parts: tuple[str, ...] = PARTS) -> tuple[
         if "policy" in parts:
             _assignment_policy(seed, po, df, covs, record)
         del po, panels, df
+    if "combined" in parts:
+        _combined_2x2(seed, panel, record)
     if "designs" not in parts:
         return rows, ranks
     truth = planted_effects(world, instrument_choice=False)
@@ -356,7 +396,9 @@ def main(argv: list[str] | None = None) -> int:
         print(summarise_choice(draws).round(4).to_markdown(), end="\n\n")
         print(summarise_ranks(ranks).to_markdown(), end="\n\n")
     if "policy" in parts:
-        print(summarise_policy(draws).round(4).to_markdown())
+        print(summarise_policy(draws).round(4).to_markdown(), end="\n\n")
+    if "combined" in parts:
+        print(summarise(draws[draws["design"].isin(COMBINED_DESIGNS)]).round(4).to_markdown())
     print(f"\n{args.reps} replications at scale {args.scale} in {time.perf_counter() - t0:.0f}s")
     return 0
 

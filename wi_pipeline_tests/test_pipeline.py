@@ -67,6 +67,20 @@ def test_every_asset_materialises_for_every_partition(materialised):
         assert instance.get_latest_materialization_event(key) is not None, key.to_user_string()
 
 
+def test_every_municipal_asset_records_the_register_extracts_it_was_built_from(materialised):
+    """After complete runs the rebuild sensor finds nothing behind its registers; an asset that did not
+    record its extracts would be rebuilt on every deployment."""
+    from dagster import build_sensor_context
+
+    from wi_pipeline.defs.automation.sensors import REBUILD_SENSOR
+
+    _, defs, instance, _ = materialised
+    repo = defs.get_repository_def()
+    result = repo.get_sensor_def(REBUILD_SENSOR).evaluate_tick(build_sensor_context(instance=instance,
+                                                                                    repository_def=repo))
+    assert result.run_requests == [] and result.skip_message
+
+
 def test_rows_in_equal_accepted_plus_quarantined(materialised):
     base, _, _, results = materialised
     for gm in G4:
@@ -240,7 +254,7 @@ def test_after_purging_raw_extracts_downstream_assets_rebuild(materialised):
     from datetime import datetime, timedelta, timezone
 
     from wi_pipeline.lib.retention import plan_purge, purge
-    from wi_pipeline.retention import ingested_content
+    from wi_pipeline.defs.automation.retention import ingested_content
 
     base, defs, instance, _ = materialised
     landing = base / "landing"

@@ -1,7 +1,8 @@
 """Parquet storage for asset outputs, one file per asset (and partition), written atomically.
 
-A crash mid-write leaves the previous file intact: the new file is written next to it and renamed
-over it in one step. Unpartitioned consumers of a partitioned asset get a dict keyed by partition; an input declared
+A crash mid-write leaves the previous file intact: the new file is written next to it, flushed to disk
+and renamed over it in one step; hidden temp files a crash left behind are removed by a later write.
+Unpartitioned consumers of a partitioned asset get a dict keyed by partition; an input declared
 with ``AssetIn(metadata={"columns": [...]})`` reads only those columns;
 an input annotated as ``pyarrow.dataset.Dataset`` gets a lazy dataset, so large CBS tables can be
 read with column selection and predicate pushdown instead of loaded whole.
@@ -10,6 +11,7 @@ read with column selection and predicate pushdown instead of loaded whole.
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -18,17 +20,82 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from dagster import ConfigurableIOManager, InputContext, OutputContext
 
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+
+
+# a hidden temp file this much older than its last write belongs to no running write (a write keeps
+# touching its file, and each holds a lock on it besides); atomic_write removes such leftovers
+LEFTOVER_AGE_SECONDS = 3600
+
+
+def _fsync_path(path: Path, directory: bool = False) -> None:
+    """Flush a file's data, or a directory's entries, to disk: without it a power loss after the rename
+    can bring back an empty or missing file. Windows cannot open a directory, so it skips that part."""
+    if directory and not hasattr(os, "O_DIRECTORY"):
+        return
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _lock(fd: int | None, blocking: bool = True) -> bool:
+    """An exclusive lock the kernel drops when its process dies, also after kill -9 (none on Windows)."""
+    if fcntl is None or fd is None:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        return True
+    except BlockingIOError:
+        return False
+
+
+def remove_leftovers(folder: Path, now: float | None = None) -> list[Path]:
+    """Delete hidden temp files a crashed write left in ``folder``: only those untouched for
+    LEFTOVER_AGE_SECONDS and whose lock no process holds, so a write still going on keeps its file."""
+    now = time.time() if now is None else now
+    removed = []
+    for tmp in folder.glob(".*.tmp"):
+        try:
+            if now - tmp.stat().st_mtime < LEFTOVER_AGE_SECONDS:
+                continue
+            fd = os.open(tmp, os.O_RDONLY)
+        except FileNotFoundError:  # another writer's cleanup got there first
+            continue
+        try:
+            if _lock(fd, blocking=False):
+                tmp.unlink(missing_ok=True)
+                removed.append(tmp)
+        finally:
+            os.close(fd)
+    return removed
+
 
 def atomic_write(path: Path, write) -> None:
+    """Write through ``write(temp_path)`` to a hidden temp file next to ``path``, flush it to disk and
+    rename it over ``path``, then flush the folder, so ``path`` holds the old or the new file, whole."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    if fcntl is None:  # no lock to hold, and Windows cannot rename a file that is open
+        os.close(fd)
+        fd = None
     try:
+        _lock(fd)
         write(tmp)
+        _fsync_path(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    finally:
+        if fd is not None:
+            os.close(fd)
+    _fsync_path(path.parent, directory=True)
 
 
 class ParquetIOManager(ConfigurableIOManager):

@@ -25,6 +25,24 @@ def counts_md(counts: dict[str, int], label: str = "reason") -> MetadataValue:
     return MetadataValue.md("\n".join(lines))
 
 
+# the register extracts (register -> sha256) an output was built from: it travels in the frames' attrs, stored
+# with them, and is recorded in the metadata of every municipal asset downstream of the registers, so the
+# sensor rebuild_behind_registers can tell which ones are still built from an older extract
+REGISTER_EXTRACTS = "register_extracts"
+
+
+def register_extracts(*frames: pd.DataFrame) -> dict[str, str]:
+    """The register extracts the frames were built from, merged."""
+    out: dict[str, str] = {}
+    for df in frames:
+        out.update(df.attrs.get(REGISTER_EXTRACTS) or {})
+    return dict(sorted(out.items()))
+
+
+def built_from(extracts: dict[str, str]) -> dict:
+    return {REGISTER_EXTRACTS: MetadataValue.json(extracts)}
+
+
 def ingestion_metadata(accepted: pd.DataFrame, rows_in: int, quarantine_counts: dict[str, int], n_quarantined: int) -> dict:
     return {
         "rows_in": rows_in,

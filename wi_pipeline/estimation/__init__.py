@@ -2,6 +2,7 @@
 
 from .discontinuity import binned_means, estimate_discontinuity, rd_robustness, rd_window
 from .event_study import estimate_event_study
+from .honest import breakdown_mbar, original_ci, relative_magnitudes, smoothness_flci
 from .multivalued import (
     BLPResult,
     MultivaluedTreatmentResult,
@@ -24,6 +25,10 @@ __all__ = [
     "rd_robustness",
     "rd_window",
     "estimate_event_study",
+    "relative_magnitudes",
+    "original_ci",
+    "breakdown_mbar",
+    "smoothness_flci",
     "learn_assignment_policy",
     "policy_tree",
     "AssignmentPolicy",

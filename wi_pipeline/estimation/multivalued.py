@@ -876,14 +876,38 @@ class MultivaluedTreatmentResult:
 
     # ---- contrasts and rankings
 
+    def linear_contrast(self, coefficients: dict, estimand: str | None = None) -> TreatmentEffectResult:
+        """sum_k c_k APO(k), e.g. the interaction of a 2x2 design {both: 1, a_only: -1, b_only: -1, neither: 1},
+        with its SE from the joint covariance. n_treated / n_control: observations in the arms with a
+        positive / negative coefficient."""
+        coef = pd.Series({self._arm(k): float(c) for k, c in coefficients.items()})
+        po, cov = self.potential_outcomes, self.covariance
+        est = float(coef @ po.loc[coef.index, "estimate"])
+        var = float(coef @ cov.loc[coef.index, coef.index] @ coef)
+        se = float(np.sqrt(var)) if var >= 0 else float("nan")
+        lo, hi, p = interval(est, se, self._df_inference)
+        terms = " ".join(f"{'+' if c > 0 else '-'} {'' if abs(c) == 1 else f'{abs(c):g} '}APO({k})"
+                         for k, c in coef.items()).removeprefix("+ ")
+        diag = {f"apo_{k}": float(po.at[k, "estimate"]) for k in coef.index}
+        diag.update({k: v for k, v in self.diagnostics.items() if not isinstance(v, dict)})
+        if self.subgroup is not None:
+            diag["subgroup"] = f"{self.subgroup[0]} = {self.subgroup[1]}"
+        return TreatmentEffectResult(
+            estimate=est, std_error=se, ci_low=lo, ci_high=hi, p_value=p,
+            n_treated=int(po.loc[coef.index[coef > 0], "n_obs"].sum()),
+            n_control=int(po.loc[coef.index[coef < 0], "n_obs"].sum()), n_obs=self.n_obs,
+            n_units=self.n_units if self._df_inference is not None else None, df_resid=self.df_resid,
+            method=self.method, estimand=estimand or terms, outcome=self.outcome, treatment=self.treatment,
+            diagnostics=diag)
+
     def contrast(self, a, b) -> TreatmentEffectResult:
         """APO(a) - APO(b) with its SE from the joint covariance (t(G-1) interval when clustered)."""
         a, b = self._arm(a), self._arm(b)
-        po, cov = self.potential_outcomes, self.covariance
-        est = float(po.at[a, "estimate"] - po.at[b, "estimate"])
-        var = float(cov.at[a, a] + cov.at[b, b] - 2 * cov.at[a, b])
-        se = float(np.sqrt(var)) if var >= 0 else float("nan")
-        lo, hi, p = interval(est, se, self._df_inference)
+        coefficients = {a: 1.0}
+        coefficients[b] = coefficients.get(b, 0.0) - 1.0  # a == b: the zero contrast
+        result = self.linear_contrast(coefficients, f"APO({a}) - APO({b})")
+        po = self.potential_outcomes
+        result.n_treated, result.n_control = int(po.at[a, "n_obs"]), int(po.at[b, "n_obs"])
         diag = {"apo_a": float(po.at[a, "estimate"]), "apo_b": float(po.at[b, "estimate"])}
         for key in ("n_trimmed", "overlap", "balance", "ess"):
             if key in self.diagnostics:
@@ -891,12 +915,8 @@ class MultivaluedTreatmentResult:
         diag.update({k: v for k, v in self.diagnostics.items() if k not in diag and not isinstance(v, dict)})
         if self.subgroup is not None:
             diag["subgroup"] = f"{self.subgroup[0]} = {self.subgroup[1]}"
-        return TreatmentEffectResult(
-            estimate=est, std_error=se, ci_low=lo, ci_high=hi, p_value=p,
-            n_treated=int(po.at[a, "n_obs"]), n_control=int(po.at[b, "n_obs"]), n_obs=self.n_obs,
-            n_units=self.n_units if self._df_inference is not None else None, df_resid=self.df_resid,
-            method=self.method, estimand=f"APO({a}) - APO({b})", outcome=self.outcome, treatment=self.treatment,
-            diagnostics=diag)
+        result.diagnostics = diag
+        return result
 
     def _cell_rows(self, what: str) -> tuple["_OutcomeData", np.ndarray]:
         """The sample arrays and the rows of this result's cell (its subgroup) with the outcome observed."""

@@ -1,20 +1,25 @@
 """Reading CBS microdata tables: only the needed columns, typed, validated.
 
 CBS ships text: person numbers as 9-character strings with leading zeros and dates as YYYYMMDD.
-Typing happens once here so that every consumer sees the same dates and codes. The key file
-(KOPPELTABEL) is the one CBS table with a BSN; it is pseudonymised on the way in.
+Typing happens once here so that every consumer sees the same dates and codes. A re-export may
+type the text (dates as a date type, codes as numbers): it gives the same table as the text form,
+and a column that cannot hold its documented form is refused. As for register extracts, a column
+mostly unparseable refuses the table (``mostly_unparseable``), and the asset blocks on a high
+quarantine share. The key file (KOPPELTABEL) is the one CBS table with a BSN; it is pseudonymised
+on the way in.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa_arrow
 import pyarrow.parquet as pq
 
 from wi_pipeline.lib.bsn import is_valid_bsn, normalise_bsn
-from wi_pipeline.lib.ingest import ExtractError
+from wi_pipeline.lib.ingest import ExtractError, mostly_unparseable
 from wi_pipeline.lib.layout import CBS_DATE_FORMAT, CBS_FOLDER, CBS_TABLES, CbsTableLayout
 from wi_pipeline.lib.pseudonymise import PSEUDONYM_COLUMN, PseudonymKey, guard_demo_key
 
@@ -68,33 +73,139 @@ def _is_rinpersoon(s: pd.Series) -> pd.Series:
     return s.astype("string").str.fullmatch(r"\d{9}").fillna(False).astype(bool)
 
 
+# Codes of a fixed width: a re-export that delivers them as numbers has dropped the leading zeros,
+# which are restored; other codes delivered as numbers become their whole-number text ("11", not "11.0").
+CODE_WIDTHS = {"BSN": 9, "RINPERSOON": 9, "RINPERSOONMa": 9, "RINPERSOONpa": 9, "GBAHERKOMSTGROEPERING": 4}
+_TEXT = {"string", "empty"}
+_NUMBERS = {"integer", "floating", "mixed-integer-float", "decimal"}
+_DATES = {"datetime64", "datetime", "date"}
+
+
+def _kind(s: pd.Series) -> str:
+    """What the values are, whatever the dtype: a re-export may type CBS's text columns."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        s = pd.Series(np.asarray(s, dtype=object), index=s.index)
+    return pd.api.types.infer_dtype(s, skipna=True)
+
+
+def _refuse_type(table: str, col: str, kind: str, expected: str) -> ExtractError:
+    return ExtractError(f"CBS table {table}: column {col} holds {kind} values, expected {expected}; "
+                        f"export it as documented in the contract")
+
+
+def _numbers_as_text(s: pd.Series, width: int | None) -> tuple[pd.Series, pd.Series]:
+    """(text, not_whole): whole numbers as text, zero-padded to ``width``; a fraction is no code."""
+    num = pd.to_numeric(pd.Series(np.asarray(s, dtype=object), index=s.index), errors="coerce")
+    whole = num.notna() & (num % 1 == 0) & (num.abs() < 2**53)
+    text = num.where(whole).astype("Int64").astype("string")
+    if width:
+        text = text.str.zfill(width)
+    return text, s.notna() & ~whole
+
+
+def _as_text(s: pd.Series, table: str, col: str) -> tuple[pd.Series, pd.Series]:
+    """(text, not_whole) of a code column; text stays as it came."""
+    kind = _kind(s)
+    if kind in _TEXT:
+        return s.astype("string"), pd.Series(False, index=s.index)
+    if kind in _NUMBERS:
+        return _numbers_as_text(s, CODE_WIDTHS.get(col))
+    width = f" of {CODE_WIDTHS[col]} digits" if col in CODE_WIDTHS else ""
+    raise _refuse_type(table, col, kind, "text" + width)
+
+
+def _as_dates(s: pd.Series, table: str, col: str) -> tuple[pd.Series, pd.Series]:
+    """(dates, filled): YYYYMMDD text, or a date type or YYYYMMDD number as a re-export may deliver.
+
+    Every form takes the same road (a day, and a date outside datetime64[ns] is no date), so a
+    typed table gives what its text form gives.
+    """
+    kind = _kind(s)
+    if kind in _DATES:
+        if getattr(s.dtype, "tz", None) is not None:
+            raise ExtractError(f"CBS table {table}: column {col} holds dates with a time zone, expected "
+                               f"calendar dates (YYYYMMDD text or a date type)")
+        if pd.api.types.is_datetime64_dtype(s.dtype):
+            lo, hi = pd.Timestamp.min.ceil("D"), pd.Timestamp.max.floor("D")
+            dates = s.where((s >= lo) & (s <= hi)).astype("datetime64[ns]")
+        else:  # date or datetime objects
+            dates = pd.to_datetime(pd.Series(np.asarray(s, dtype=object), index=s.index), errors="coerce")
+            if dates.dt.tz is not None:
+                raise ExtractError(f"CBS table {table}: column {col} holds dates with a time zone, expected "
+                                   f"calendar dates (YYYYMMDD text or a date type)")
+        return dates.dt.normalize(), s.notna()
+    if kind in _TEXT:
+        txt, not_whole = s.astype("string").str.strip(), pd.Series(False, index=s.index)
+    elif kind in _NUMBERS:
+        txt, not_whole = _numbers_as_text(s, None)
+    else:
+        raise _refuse_type(table, col, kind, "dates (YYYYMMDD text or a date type)")
+    return (pd.to_datetime(txt, format=CBS_DATE_FORMAT, errors="coerce"),
+            (txt.notna() & (txt != "")).fillna(False).astype(bool) | not_whole)
+
+
+def _as_numbers(s: pd.Series, table: str, col: str, expected: str) -> tuple[pd.Series, pd.Series]:
+    """(numbers, filled) from text or numbers; dates or booleans in a number column are refused."""
+    kind = _kind(s)
+    if kind not in _TEXT | _NUMBERS:
+        raise _refuse_type(table, col, kind, expected)
+    filled = s.notna() & (s.astype("string").str.strip() != "").fillna(True).astype(bool)
+    return pd.to_numeric(pd.Series(np.asarray(s, dtype=object), index=s.index), errors="coerce"), filled
+
+
+def _refuse_mostly_unparseable(table: str, checks: list[tuple[str, pd.Series, pd.Series, str]]) -> None:
+    """The register guard (``mostly_unparseable``) per column: (column, failing, filled, documented form)."""
+    parts = [f"column {col} is not {form} in {int(failing.sum())} of {int(filled.sum())} rows "
+             f"(first at row {int(np.flatnonzero(failing.to_numpy())[0]) + 1})"
+             for col, failing, filled, form in checks if mostly_unparseable(failing, filled)]
+    if parts:
+        raise ExtractError(f"CBS table {table}: {'; '.join(parts)}; the table is refused rather than "
+                           "quarantined row by row: export it as documented in the contract")
+
+
 def type_cbs_table(df: pd.DataFrame, layout: CbsTableLayout) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Typed table and quarantined rows (with reason): unparseable dates or numbers, bad person keys."""
+    """Typed table and quarantined rows (with reason): unparseable dates or numbers, bad person keys,
+    negative values where the layout forbids them. A column that is mostly unparseable, or of a type
+    that cannot hold its documented form, refuses the whole table (ExtractError naming table and column)."""
     name = layout.name
     out = pd.DataFrame(index=df.index)
     reasons = pd.Series("", index=df.index, dtype=object)
+    parsed: list[tuple[str, pd.Series, pd.Series, str]] = []  # column, failing, filled, form
 
     for col in layout.columns:
         s = df[col]
         if col in layout.numeric_columns:
-            num = pd.to_numeric(s, errors="coerce")
-            _flag(reasons, num.isna() & s.notna(), f"{col} is not a number")
+            num, filled = _as_numbers(s, name, col, "numbers")
+            failing = num.isna() & s.notna()
+            _flag(reasons, failing, f"{col} is not a number")
+            parsed.append((col, failing & filled, filled, "a number"))
             out[col] = num.astype("float64")
         elif col in DATE_COLUMNS.get(name, ()):
-            txt = s.astype("string").str.strip()
-            parsed = pd.to_datetime(txt, format=CBS_DATE_FORMAT, errors="coerce")
-            _flag(reasons, parsed.isna() & txt.notna() & (txt != ""), f"{col} is not a date (YYYYMMDD)")
-            out[col] = parsed
+            dates, filled = _as_dates(s, name, col)
+            failing = dates.isna() & filled
+            _flag(reasons, failing, f"{col} is not a date (YYYYMMDD)")
+            parsed.append((col, failing, filled, "a date (YYYYMMDD)"))
+            out[col] = dates
         elif col in INTEGER_COLUMNS.get(name, ()):
-            num = pd.to_numeric(s, errors="coerce")
+            num, filled = _as_numbers(s, name, col, "whole numbers")
             whole = num.isna() | ((num % 1 == 0) & (num.abs() < 2**53))  # 1980.5 or 1e30 cannot be Int64
-            _flag(reasons, (num.isna() & s.notna() & (s.astype("string").str.strip() != "")) | ~whole,
-                  f"{col} is not a whole number")
+            failing = (num.isna() & filled) | ~whole
+            _flag(reasons, failing, f"{col} is not a whole number")
+            parsed.append((col, failing, filled, "a whole number"))
             out[col] = num.where(whole).astype("Int64")
         else:
-            out[col] = s.astype("string")
+            text, not_whole = _as_text(s, name, col)
+            _flag(reasons, not_whole, f"{col} is not a whole number")
+            parsed.append((col, not_whole, s.notna(), "text or a whole number"))
+            out[col] = text
     if "RINPERSOON" in out:
-        _flag(reasons, ~_is_rinpersoon(out["RINPERSOON"]), "RINPERSOON is not 9 digits")
+        filled = out["RINPERSOON"].notna() & (out["RINPERSOON"] != "").fillna(False).astype(bool)
+        not_rin = ~_is_rinpersoon(out["RINPERSOON"])
+        _flag(reasons, not_rin, "RINPERSOON is not 9 digits")
+        parsed.append(("RINPERSOON", not_rin & filled, filled, "a 9-digit person number"))
+    _refuse_mostly_unparseable(name, parsed)
+    for col in layout.non_negative_columns:
+        _flag(reasons, (out[col] < 0).fillna(False).astype(bool), f"{col} is negative")
     bad = reasons != ""
     quarantine = out.loc[bad].assign(reason=reasons[bad]).reset_index(drop=True)
     return out.loc[~bad].reset_index(drop=True), quarantine
@@ -102,20 +213,29 @@ def type_cbs_table(df: pd.DataFrame, layout: CbsTableLayout) -> tuple[pd.DataFra
 
 def pseudonymise_key_file(df: pd.DataFrame, key: PseudonymKey, source: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """BSN -> pseudo_id; rows whose BSN fails the eleven-test or whose RINPERSOON is not 9 digits
-    cannot link and are quarantined."""
-    bsn = normalise_bsn(df["BSN"])
+    cannot link and are quarantined, and so is a repeated row. One BSN with two RINPERSOONs stays:
+    linkage quarantines that person's spells as "ambiguous key" (``ambiguous_pseudonyms``)."""
+    table = "KOPPELTABEL"
+    bsn_text, bsn_not_whole = _as_text(df["BSN"], table, "BSN")
+    bsn = normalise_bsn(bsn_text)
     valid_bsn = is_valid_bsn(bsn)
     guard_demo_key(key, bsn[valid_bsn], source)
-    out = pd.DataFrame(
-        {
-            PSEUDONYM_COLUMN: key.pseudonymise(bsn),
-            "RINPERSOONS": df["RINPERSOONS"].astype("string"),
-            "RINPERSOON": df["RINPERSOON"].astype("string"),
-        }
-    )
+    kind, kind_not_whole = _as_text(df["RINPERSOONS"], table, "RINPERSOONS")
+    rin, rin_not_whole = _as_text(df["RINPERSOON"], table, "RINPERSOON")
+    out = pd.DataFrame({PSEUDONYM_COLUMN: key.pseudonymise(bsn), "RINPERSOONS": kind, "RINPERSOON": rin})
     reasons = pd.Series("", index=df.index, dtype=object)
     _flag(reasons, ~valid_bsn, "BSN fails the eleven-test")
-    _flag(reasons, ~_is_rinpersoon(out["RINPERSOON"]), "RINPERSOON is not 9 digits")
+    _flag(reasons, kind_not_whole, "RINPERSOONS is not a whole number")
+    not_rin = ~_is_rinpersoon(out["RINPERSOON"])
+    _flag(reasons, not_rin, "RINPERSOON is not 9 digits")
+    filled = {c: s.notna() & (s.astype("string").str.strip() != "").fillna(False).astype(bool)
+              for c, s in (("BSN", bsn_text), ("RINPERSOON", rin))}
+    _refuse_mostly_unparseable(table, [
+        ("BSN", (~valid_bsn | bsn_not_whole) & filled["BSN"], filled["BSN"], "a BSN passing the eleven-test"),
+        ("RINPERSOON", (not_rin | rin_not_whole) & filled["RINPERSOON"], filled["RINPERSOON"],
+         "a 9-digit person number"),
+    ])
+    _flag(reasons, (reasons == "") & out.duplicated(keep="first"), "duplicate row")
     bad = reasons != ""
     quarantine = out.loc[bad].assign(reason=reasons[bad]).reset_index(drop=True)
     return out.loc[~bad].reset_index(drop=True), quarantine

@@ -39,6 +39,19 @@ class DesignSample:
     treatment: str
     covariates: tuple[str, ...]
     cluster: str = "pseudo_id"
+    # a design with one episode per person names the column that orders a person's episodes: pooled
+    # over municipalities (a person who moved has one in each), the earliest is kept, as within one
+    episode_start: str | None = None
+
+
+def one_episode_per_person(data: pd.DataFrame, episode_start: str) -> pd.DataFrame:
+    """Per person the rows of the episode with the earliest ``episode_start`` (then the first
+    municipality code, should two start in the same month)."""
+    episodes = data[["pseudo_id", "gemeente", episode_start]].drop_duplicates()
+    chosen = episodes.sort_values([episode_start, "gemeente"], kind="stable").drop_duplicates("pseudo_id")
+    keep = pd.MultiIndex.from_frame(data[["pseudo_id", "gemeente", episode_start]]).isin(
+        pd.MultiIndex.from_frame(chosen))
+    return data[keep].reset_index(drop=True)
 
 
 def usable_covariates(df: pd.DataFrame, covariates, treatment: str | None = None, min_count: int = 10) -> list[str]:
@@ -184,8 +197,38 @@ def exemption_rd_sample(panel: pd.DataFrame, bandwidth_months: int = 24,
     for c in ("employed", "self_sufficient", "exemption_9a"):
         s[c] = s[c].astype(float)
     s["pseudo_id"] = s["pseudo_id"].astype(str)
+    s["eligible_month"] = s["pseudo_id"].map(base["month"].set_axis(base.index.astype(str)))
     return DesignSample("exemption_9a", s.reset_index(drop=True), ("employed", "hours", "self_sufficient"),
-                        "exemption_9a", tuple(BASE_COVARIATES))
+                        "exemption_9a", tuple(BASE_COVARIATES), episode_start="eligible_month")
+
+
+def _starters_and_controls(p: pd.DataFrame, codes: np.ndarray, category: str, controls_per_starter: int,
+                           seed: int, eligible: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows of first starts of ``category`` and of sampled not-yet-starters in the same months (positions
+    in ``p``, grouped per person), whether each panel row is a start, and each panel row's sampling weight."""
+    since = p[f"months_since_start_{category}"].to_numpy(dtype=float)
+    base = p["on_bijstand"].to_numpy(dtype=bool)
+    if eligible is not None:  # a boolean column restricting both arms
+        base = base & p[eligible].fillna(False).to_numpy(dtype=bool)
+    # a first start: the instrument starts this month and had not started before
+    starter = base & (since == 0)
+    candidates = np.flatnonzero(starter)
+    starter[candidates[~np.isnan(_lead(since, codes, candidates, -1))]] = False
+    # a control could have started this month: on bijstand and in no instrument (one at a time)
+    in_any = p[[f"instr_{c}" for c in SRG_CATEGORIES]].to_numpy(dtype=bool).any(axis=1)
+    control = base & np.isnan(since) & ~in_any
+    # controls_per_starter random controls per starter in each month (fixed seed)
+    month = p["month"].to_numpy()
+    treated_rows, control_rows = np.flatnonzero(starter), np.flatnonzero(control)
+    months, month_of_control = np.unique(month[control_rows], return_inverse=True)
+    quota = pd.Series(month[treated_rows]).value_counts().reindex(months, fill_value=0).to_numpy() * controls_per_starter
+    picked = _sample_per_month(month_of_control, quota, seed)
+    available = np.bincount(month_of_control, minlength=len(months))
+    chosen = np.bincount(month_of_control[picked], minlength=len(months))
+    weight = np.ones(len(p))  # controls stand for every control of their month
+    weight[control_rows[picked]] = (available / np.maximum(chosen, 1))[month_of_control[picked]]
+    rows = np.sort(np.concatenate([treated_rows, control_rows[picked]]))
+    return rows, starter, weight
 
 
 def instrument_sample(
@@ -209,26 +252,10 @@ def instrument_sample(
         raise ValueError(f"unknown instrument category {category!r}; expected one of {', '.join(SRG_CATEGORIES)}")
     p = panel if set(HISTORY_COVARIATES) <= set(panel.columns) else add_history(panel)
     p, codes = _grouped_per_person(p)  # rows are addressed by position from here on
-    since = p[f"months_since_start_{category}"].to_numpy(dtype=float)
-    base = p["on_bijstand"].to_numpy(dtype=bool)
-    if eligible is not None:  # a boolean column restricting both arms
-        base = base & p[eligible].fillna(False).to_numpy(dtype=bool)
-    # a first start: the instrument starts this month and had not started before
-    starter = base & (since == 0)
-    candidates = np.flatnonzero(starter)
-    starter[candidates[~np.isnan(_lead(since, codes, candidates, -1))]] = False
-    # a control could have started this month: on bijstand and in no instrument (one at a time)
-    in_any = p[[f"instr_{c}" for c in SRG_CATEGORIES]].to_numpy(dtype=bool).any(axis=1)
-    control = base & np.isnan(since) & ~in_any
-    # controls_per_starter random controls per starter in each month (fixed seed)
-    month = p["month"].to_numpy()
-    treated_rows, control_rows = np.flatnonzero(starter), np.flatnonzero(control)
-    months, month_of_control = np.unique(month[control_rows], return_inverse=True)
-    quota = pd.Series(month[treated_rows]).value_counts().reindex(months, fill_value=0).to_numpy() * controls_per_starter
-    picked = _sample_per_month(month_of_control, quota, seed)
-    rows = np.sort(np.concatenate([treated_rows, control_rows[picked]]))
+    rows, starter, weight = _starters_and_controls(p, codes, category, controls_per_starter, seed, eligible)
     s = p.iloc[rows].reset_index(drop=True)
     s["treated"] = starter[rows].astype(float)
+    s["sampling_weight"] = weight[rows]
     for c in outcome_cols:
         values = p[c].to_numpy(dtype=float, na_value=np.nan)
         for h in horizons:
@@ -354,24 +381,59 @@ def instrument_choice_sample(panel: pd.DataFrame, horizons: tuple[int, ...] = CH
     return design
 
 
-COMBINED_ARMS = ("both", "mediation", "neither", "debt_only")
+COMBINED_ARMS = ("both", "mediation", "debt_only", "neither")
+COMBINED_HORIZONS = (12, 24)
+COMBINED_OUTCOMES = ("regular_work", "care_costs_total", "care_costs_mental")
 
 
-def combined_sample(panel: pd.DataFrame, horizon: int = 12, seed: int = 0,
-                    outcome_cols: tuple[str, ...] = ("employed", "care_costs_total")) -> DesignSample:
-    """People on bijstand with problematic debt: mediation together with debt assistance, mediation alone, neither.
+def combined_sample(panel: pd.DataFrame, horizons: tuple[int, ...] = COMBINED_HORIZONS, seed: int = 0,
+                    outcome_cols: tuple[str, ...] = COMBINED_OUTCOMES) -> DesignSample:
+    """Debt assistance x job mediation (bemiddeling), all four cells, among people with problematic debt.
 
-    A dynamic comparison like the instruments': in each month, those who start mediation
-    (bemiddeling) are compared with those who have not started it yet, all with registered
-    problematic debt; the arm also records whether debt assistance is running in that month.
-    Outcomes: employment ``horizon`` months later and healthcare costs of the calendar year then.
+    In each month, people on bijstand with registered problematic debt who have not had mediation
+    start it or not (the dynamic comparison of ``instrument_sample``); the second factor is whether
+    debt assistance has started by then. Covariates are measured in the month before the first of
+    the two started: for someone whose debt assistance began earlier, before it began, so nothing it
+    changed is adjusted away. Care costs at baseline are those of the calendar year before that
+    month. People whose debt assistance began before the panel's first month have no such month and
+    are left out (counted in ``attrs["debt_assistance_before_window"]``).
     """
-    design = instrument_sample(panel, "bemiddeling", horizons=(horizon,), seed=seed,
-                               outcome_cols=outcome_cols, eligible="problematic_debt")
-    s = design.data
-    debt = s["debt_assistance"].astype(bool)
-    treated = s["treated"] == 1
-    s["arm"] = np.select([treated & debt, treated & ~debt, ~treated & ~debt], ["both", "mediation", "neither"], "debt_only")
-    s["care_costs_base"] = s["care_costs_total"].astype(float)
-    outcomes = (f"employed_h{horizon}", f"care_costs_total_h{horizon}")
-    return DesignSample("combined", s, outcomes, "arm", (*design.covariates, "care_costs_base"))
+    p = panel if set(HISTORY_COVARIATES) <= set(panel.columns) else add_history(panel)
+    p, codes = _grouped_per_person(p)
+    pos, starter, weight = _starters_and_controls(p, codes, "bemiddeling", 5, seed, "problematic_debt")
+    da = p["debt_assistance"].fillna(False).to_numpy(dtype=bool)
+    row = np.arange(len(p))
+    first_da = pd.Series(np.where(da, row, len(p))).groupby(codes).transform("min").to_numpy()[pos]
+    person_first = pd.Series(row).groupby(codes).transform("min").to_numpy()[pos]
+    da_started = first_da <= pos
+    before_window = da_started & (first_da == person_first)
+    first_start = np.where(da_started, first_da, pos)
+    ok = ~before_window & (first_start > person_first)  # the month before the first start is observed
+    n_before_window = int(pd.unique(codes[pos[before_window]]).size)
+    pos, first_start, da_started = pos[ok], first_start[ok], da_started[ok]
+    baseline = p.iloc[first_start - 1].reset_index(drop=True)
+    outcomes = tuple(f"{c}_h{h}" for h in horizons for c in outcome_cols)
+    b = baseline
+    b["baseline_month"] = baseline["month"]
+    b["month"] = p["month"].to_numpy()[pos]  # the month of the choice: calendar-year covariates and leads
+    b["treated"] = starter[pos].astype(float)
+    b["sampling_weight"] = weight[pos]
+    for c in outcome_cols:
+        values = regular_work(p) if c == "regular_work" else p[c].to_numpy(dtype=float, na_value=np.nan)
+        for h in horizons:
+            b[f"{c}_h{h}"] = _lead(values, codes, pos, h)
+    # the calendar year before the baseline month: its December is (month number) rows earlier
+    costs = p["care_costs_total"].to_numpy(dtype=float, na_value=np.nan)
+    b["care_costs_base"] = _lead(costs, codes, first_start - 1, -b["baseline_month"].dt.month.to_numpy())
+    b["care_costs_base_missing"] = b["care_costs_base"].isna().astype(float)
+    b["care_costs_base"] = b["care_costs_base"].fillna(b["care_costs_base"].mean()).astype(float)
+    # the month before may precede the benefit (debt assistance can start first): no elapsed duration yet
+    b["bijstand_duration_months"] = b["bijstand_duration_months"].fillna(0)
+    b, covs = _start_month_covariates(b)
+    treated = b["treated"].to_numpy() == 1
+    b["debt_assistance_started"] = da_started.astype(float)
+    b["arm"] = np.select([treated & da_started, treated & ~da_started, ~treated & da_started],
+                         ["both", "mediation", "debt_only"], "neither")
+    out = DesignSample("combined", b, outcomes, "arm", (*covs, "care_costs_base", "care_costs_base_missing"))
+    out.data.attrs["debt_assistance_before_window"] = n_before_window
+    return out

@@ -11,13 +11,15 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
 from wi_pipeline.estimation._inference import holm
-from wi_pipeline.lib.designs import (CUMULATIVE_MONTHS, RD_CUTOFF, SUBGROUPS, WAIT, add_history, combined_sample,
-                                     exemption_rd_sample, instrument_choice_sample, usable_covariates)
+from wi_pipeline.lib.designs import (COMBINED_ARMS, CUMULATIVE_MONTHS, RD_CUTOFF, SUBGROUPS, WAIT, add_history,
+                                     combined_sample, exemption_rd_sample, instrument_choice_sample,
+                                     one_episode_per_person, usable_covariates)
 from wi_pipeline.lib.disclosure import (COMPLEMENTARY, FEWER_THAN, DisclosureRules, dominance_reason,
                                         not_estimable)
 from wi_pipeline.lib.layout import SRG_CATEGORIES
@@ -32,6 +34,7 @@ EFFECT_COLUMNS = [
 POOLED = "G4"
 SUBGROUP_HORIZON = 12  # subgroup heterogeneity of the instruments is estimated at this horizon
 CHOICE = "instrument_choice"
+INTERACTION = "interaction: (both - debt_only) - (mediation - neither)"
 # (z_0.975 + z_0.80): the true effect an estimate with this standard error detects with 80% power
 MDE_FACTOR = 2.8016
 
@@ -45,6 +48,7 @@ OUTCOMES_IN_WORDS = {
                                                  "start", "months"),
     "hours": ("hours worked in the month", "hours per month"),
     "care_costs_total": ("healthcare costs in the calendar year", "euros per person per year"),
+    "care_costs_mental": ("mental healthcare costs in the calendar year", "euros per person per year"),
 }
 
 
@@ -68,10 +72,16 @@ def comparison_in_words(measure: str, contrast: str) -> str:
         return (f"starting {instrument} in a month, against starting no instrument that month (waiting), for "
                 "everyone on bijstand who has not had an instrument yet")
     if measure == "combined":
-        arms = {"both": "job mediation while debt assistance runs", "mediation": "job mediation alone",
-                "neither": "no job mediation yet", "debt_only": "debt assistance alone"}
+        who = "people on bijstand with problematic debt who have not had job mediation"
+        if contrast == INTERACTION:
+            return (f"{who}: how much more job mediation does once debt assistance has started (the effect of "
+                    "mediation with debt assistance minus its effect without)")
+        arms = {"both": "starting job mediation after debt assistance has started",
+                "mediation": "starting job mediation without debt assistance",
+                "neither": "neither (no mediation this month, no debt assistance yet)",
+                "debt_only": "debt assistance started, no mediation this month"}
         a, b = contrast.split(" vs ")
-        return f"people with problematic debt: {arms.get(a, a)}, against {arms.get(b, b)}"
+        return f"{who}: {arms.get(a, a)}, against {arms.get(b, b)}"
     if contrast.startswith("event study"):
         return "single parents on bijstand: the 12 months after the youngest child's 5th birthday against the 12 before"
     if contrast.startswith(RD_ROBUSTNESS):
@@ -145,11 +155,14 @@ def _municipality_effects(df: pd.DataFrame) -> list[str]:
 
 
 def pooled_design(panels: dict[str, pd.DataFrame], build, **kw):
-    """Build a design within each municipality and stack the samples (clusters stay per person)."""
+    """Build a design within each municipality and stack the samples (clusters stay per person); a
+    design with one episode per person keeps one across the municipalities too."""
     parts = [build(panel, **kw) for _, panel in sorted(panels.items())]
     first = parts[0]
     data = pd.concat([d.data for d in parts], ignore_index=True)
-    return type(first)(first.measure, data, first.outcome_columns, first.treatment, first.covariates, first.cluster)
+    if first.episode_start is not None and len(parts) > 1:
+        data = one_episode_per_person(data, first.episode_start)
+    return replace(first, data=data)
 
 
 def persons_per_arm(part: pd.DataFrame, treated: pd.Series) -> tuple[int, int]:
@@ -209,6 +222,11 @@ RD_ROBUSTNESS_OUTCOME = "employed"
 RD_DONUT_MONTHS = 1
 RD_PLACEBO_CUTOFFS = (RD_CUTOFF - 12, RD_CUTOFF + 12)
 RD_ROBUSTNESS = "RD robustness"
+
+
+def is_rd_robustness(table: pd.DataFrame) -> pd.Series:
+    """Rows of the RD robustness table: checks on a published estimate, for referees, not headlines."""
+    return table["contrast"].astype(str).str.startswith(RD_ROBUSTNESS)
 
 
 def _robustness_contrast(variant: str, fuzzy: bool, multiple=np.nan, cutoff=np.nan, h=np.nan,
@@ -525,28 +543,86 @@ def _heterogeneity(result, instrument: str, dim: str, column: str, persons: pd.S
     return float(test.p_value), f"Wald test that the effect is equal across {SUBGROUPS[dim]} ({len(values)} values)"
 
 
-# (treated arm, control arm): both vs mediation is the added value of removing the debt obstacle.
-COMBINED_CONTRASTS = (("both", "mediation"), ("mediation", "neither"), ("both", "neither"))
+# The full 2x2 of debt assistance x mediation: every simple effect, and the interaction (does
+# removing the debt obstacle make mediation work better?) as (APO both - APO debt_only) -
+# (APO mediation - APO neither).
+COMBINED_CONTRASTS = {
+    "mediation vs neither": {"mediation": 1, "neither": -1},
+    "debt_only vs neither": {"debt_only": 1, "neither": -1},
+    "both vs debt_only": {"both": 1, "debt_only": -1},
+    "both vs mediation": {"both": 1, "mediation": -1},
+    "both vs neither": {"both": 1, "neither": -1},
+    INTERACTION: {"both": 1, "debt_only": -1, "mediation": -1, "neither": 1},
+}
 
 
 def combined_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups: Iterable[str] = tuple(SUBGROUPS),
                      rules: DisclosureRules = DisclosureRules()) -> list[dict]:
-    """``panels`` carry their labour-market history (``add_history``)."""
+    """The 2x2 on one population (people with problematic debt who have not had mediation): doubly
+    robust average potential outcomes of the four cells from one multinomial propensity model, each
+    contrast and the interaction from their joint covariance. ``panels`` carry their history."""
+    from wi_pipeline.estimation.multivalued import estimate_multivalued_treatments
+
+    subgroups = tuple(subgroups)
     design = pooled_design(panels, combined_sample)
     df = design.data
-    covariates = [*design.covariates, *_municipality_effects(df)]
-    outcomes = {c.rsplit("_h", 1)[0]: c for c in design.outcome_columns}
-    horizon = int(design.outcome_columns[0].rsplit("_h", 1)[1])
+    covariates = usable_covariates(df, [*design.covariates, *_municipality_effects(df)])
+    for dim in subgroups:
+        df[dim] = df[dim].astype(str)
+
+    def base(column, dim, value, contrast):
+        outcome, horizon = _split_outcome(column)
+        return dict(measure="combined", gemeente=gemeente, subgroup=dim, subgroup_value=value, outcome=outcome,
+                    horizon=horizon, contrast=contrast)
+
+    try:
+        results = estimate_multivalued_treatments(df, outcomes=design.outcome_columns, treatment="arm",
+                                                  covariates=covariates, cluster="pseudo_id",
+                                                  weights="sampling_weight", groups=list(subgroups) or None,
+                                                  trim=CHOICE_TRIM)
+    except (ValueError, np.linalg.LinAlgError) as err:
+        return [_row(base(c, "all", "all", k), reason=not_estimable(err))
+                for c in design.outcome_columns for k in COMBINED_CONTRASTS]
     rows = []
-    for treated_arm, control_arm in COMBINED_CONTRASTS:
-        pair = df[df["arm"].isin([treated_arm, control_arm])].copy()
-        pair["treated"] = (pair["arm"] == treated_arm).astype(float)
-        for sub, value, part in _subsets(pair, subgroups):
-            def base(outcome, sub=sub, value=value):
-                return dict(measure="combined", gemeente=gemeente, subgroup=sub, subgroup_value=value,
-                            outcome=outcome, horizon=horizon, contrast=f"{treated_arm} vs {control_arm}")
-            rows += _att_rows(base, part, outcomes, covariates, rules)
+    for column, result in results.items():
+        persons = _choice_persons(df, column, subgroups)
+        observed = df[df[column].notna()]
+        amount = not observed[column].isin([0, 1]).all()
+        cells = [("all", "all"), *((dim, str(v)) for dim in subgroups for v in sorted(observed[dim].unique()))]
+        for dim, value in cells:
+            cell = result if dim == "all" else result.within(dim, value)
+            inside = observed if dim == "all" else observed[observed[dim] == value]
+            n = {arm: int(persons.get((dim, value, arm), 0)) for arm in COMBINED_ARMS}
+            for contrast, coefficients in COMBINED_CONTRASTS.items():
+                rows.append(_combined_row(base(column, dim, value, contrast), cell, inside, column, coefficients, n,
+                                          amount, rules))
     return rows
+
+
+def _combined_row(base: dict, cell, part: pd.DataFrame, column: str, coefficients: dict, n: dict, amount: bool,
+                  rules: DisclosureRules) -> dict:
+    """One contrast of the 2x2; persons per side count each person once (a person's months can fall
+    in more than one cell), and every cell in the contrast needs enough persons of its own."""
+    plus = [k for k, c in coefficients.items() if c > 0]
+    minus = [k for k, c in coefficients.items() if c < 0]
+    sides = tuple(int(part.loc[part["arm"].isin(arms), "pseudo_id"].nunique()) for arms in (plus, minus))
+    if min(n[k] for k in coefficients) < rules.min_units:
+        return _row(base, reason=f"{FEWER_THAN} {rules.min_units} persons in a cell of the comparison", n=sides)
+    if amount:
+        for a, b in zip(plus, minus):
+            pair = part[part["arm"].isin([a, b])]
+            reason = dominance_reason(pair, column, pair["arm"] == a, rules)
+            if reason:
+                return _row(base, reason=reason, n=sides)
+    result = cell.linear_contrast(coefficients)
+    result.diagnostics.update({f"persons_{k}": n[k] for k in coefficients})
+    row = _row(base, result, n=sides)
+    row["n_treated"], row["n_control"] = sides
+    apo = cell.potential_outcomes
+    if len(coefficients) == 2:
+        row["level_treated"], row["level_control"] = (float(apo.loc[plus[0], "estimate"]),
+                                                      float(apo.loc[minus[0], "estimate"]))
+    return row
 
 
 def _holm(p: pd.Series) -> pd.Series:
@@ -594,6 +670,51 @@ def estimate_all(panels: dict[str, pd.DataFrame], gemeente: str, subgroups: Iter
     table["p_adjusted"] = adjust_pvalues(table)
     table["in_best_set"] = table["in_best_set"].astype(float)
     return table[EFFECT_COLUMNS]
+
+
+# Effects on employment the literature reports (shares; domain.md): what a design should be able to see.
+MEDIATION_LITERATURE = (0.02, 0.05, "job mediation: +2 to +5 percentage points")
+LITERATURE_EFFECTS = {
+    "exemption_9a": (0.01, 0.05, "the jump at the youngest child's 5th birthday: 1 to 5 percentage points"),
+    "bemiddeling": MEDIATION_LITERATURE,
+    "scholing": (0.03, 0.08, "training after its lock-in: +3 to +8 percentage points"),
+    "loonkostensubsidie": (0.02, 0.06, "wage-cost subsidy after it ends: +2 to +6 percentage points"),
+    "combined": MEDIATION_LITERATURE,
+}
+GENERIC_LITERATURE = (0.02, 0.05, "active labour-market programmes (Card, Kluve & Weber 2018): a few percentage "
+                      "points, near zero in the first year")
+
+
+def literature_effect(measure: str, contrast: str) -> tuple[float, float, str]:
+    """The effect size on employment the literature reports for a row's measure."""
+    if measure == CHOICE:
+        return LITERATURE_EFFECTS.get(contrast.split(" vs ")[0], GENERIC_LITERATURE)
+    return LITERATURE_EFFECTS.get(measure, GENERIC_LITERATURE)
+
+
+def power_in_words(table: pd.DataFrame) -> str:
+    """Per published headline estimate on work, whether its design could detect an effect of the size the
+    literature reports (minimum detectable effect at 80% power against the top of that range)."""
+    work = table["outcome"].isin(["employed", "regular_work"]) & (table["subgroup"] == "all")
+    work &= ~is_rd_robustness(table)  # checks of a headline estimate, not headlines themselves
+    rows = table[work & ~table["suppressed"].astype(bool) & table["mde_80"].notna()]
+    lines = ["Minimum detectable effect (MDE): the true effect an estimate with this standard error detects with "
+             "80% power at the 5% level (2.8 standard errors)."]
+    for _, r in rows.iterrows():
+        low, high, words = literature_effect(r["measure"], r["contrast"])
+        mde = float(r["mde_80"])
+        if mde > high:
+            verdict = (f"cannot detect an effect of the size the literature reports ({words}); a result that is not "
+                       "significant here says little")
+        elif mde > low:
+            verdict = f"detects only the larger effects the literature reports ({words})"
+        else:
+            verdict = f"can detect effects of the size the literature reports ({words})"
+        lines.append(f"- {r['gemeente']}, {r['measure']}, {r['contrast']}, {r['outcome']} at {int(r['horizon'])} "
+                     f"months: MDE {mde * 100:.1f} pp; {verdict}.")
+    if len(lines) == 1:
+        lines.append("- No published estimate on work.")
+    return "\n".join(lines)
 
 
 WHAT_WORKS_OUTCOME = ("regular_work", SUBGROUP_HORIZON)

@@ -36,6 +36,7 @@ _EXTRACT_NAME = re.compile(r"^(\d{8})\.csv$")
 _OTHER_SEPARATORS = {",": "comma", "\t": "tab", "|": "pipe"}
 # A date column failing in more than this share of its filled rows (and at least this many rows)
 # was exported in another format: the extract is refused rather than quarantined row by row.
+# The same guard holds for every typed column of a CBS table (see ``mostly_unparseable``).
 DATE_FORMAT_MAX_SHARE = 0.5
 DATE_FORMAT_MIN_ROWS = 10
 
@@ -180,13 +181,20 @@ def _check_date_format(path: Path, rows: pd.DataFrame, layout: RegisterLayout) -
     for col in (layout.start_column, layout.end_column):
         filled = rows[col].notna() & (rows[col] != "")
         failing = filled & _parse_date(rows[col]).isna()
-        n_failing, n_filled = int(failing.sum()), int(filled.sum())
-        if n_failing >= DATE_FORMAT_MIN_ROWS and n_failing > DATE_FORMAT_MAX_SHARE * n_filled:
+        if mostly_unparseable(failing, filled):
+            n_failing, n_filled = int(failing.sum()), int(filled.sum())
             first = int(rows.loc[failing, "line_number"].iloc[0])
             raise ExtractError(
                 f"{path}: column {col} is not in the expected date format dd-mm-yyyy in {n_failing} of "
                 f"{n_filled} rows (first at line {first}); export the dates as dd-mm-yyyy"
             )
+
+
+def mostly_unparseable(failing: pd.Series, filled: pd.Series) -> bool:
+    """A column whose filled values mostly fail to parse was exported in another form: a file-level
+    fault to refuse with one message, not rows to quarantine one by one (registers and CBS tables)."""
+    n_failing, n_filled = int(failing.sum()), int(filled.sum())
+    return n_failing >= DATE_FORMAT_MIN_ROWS and n_failing > DATE_FORMAT_MAX_SHARE * n_filled
 
 
 def _parse_date(s: pd.Series) -> pd.Series:

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from string import Template
 
 from wi_pipeline.lib.layout import CBS_TABLES, DROPPED_AT_INGESTION, G4, REGISTERS
 
@@ -26,8 +29,10 @@ PURPOSE = {
             "Whether someone received social support (such as guidance), to take a person's situation into account."),
     "KOPPELTABEL": ("Een sleutelbestand van het CBS om gegevens van dezelfde persoon te koppelen, zonder naam of BSN te bewaren.",
                     "A CBS key file to link data of the same person, without keeping a name or citizen service number."),
-    "GBAPERSOONTAB": ("Geslacht, geboortejaar en herkomst, om te zien voor wie een aanpak beter of slechter werkt.",
-                      "Sex, year of birth and origin, to see for whom an approach works better or worse."),
+    "GBAPERSOONTAB": ("Geslacht, geboortedatum (jaar, maand en dag, voor de leeftijd) en herkomst, om te zien voor wie "
+                      "een aanpak beter of slechter werkt.",
+                      "Sex, date of birth (year, month and day, for the age) and origin, to see for whom an approach "
+                      "works better or worse."),
     "GBAHUISHOUDENSBUS": ("Samenstelling van het huishouden, zoals alleenstaande ouder en het aantal kinderen.",
                           "Household composition, such as single parenthood and the number of children."),
     "KINDOUDERTAB": ("Wie de ouders van een kind zijn, om de leeftijd van het jongste kind te kennen.",
@@ -47,7 +52,8 @@ PURPOSE = {
 
 # The outputs that may leave the secure environment, all under disclosure control; everything else stays inside.
 PUBLISHED = ("effects/effect_table", "effects/effect_table_g4", "reports/what_works_for_whom", "reports/assignment_rule",
-             "reports/assignment_rule_g4", "reports/data_inventory")
+             "reports/assignment_rule_g4", "reports/policy_report", "reports/policy_report_g4",
+             "reports/data_inventory")
 INTERNAL_REPORTS = ("reports/data_quality", "reports/g4_data_quality")
 
 STEPS = {
@@ -85,6 +91,10 @@ DUTCH_DESCRIPTION = {
                                "gegevens dat verschil kunnen aantonen. Groepen van minder dan 10 personen worden "
                                "weggelaten.",
     "reports/assignment_rule_g4": "Dezelfde regel voor de vier steden samen.",
+    "reports/policy_report": "Het rapport voor beleidsmakers en de gemeenteraad, in het Nederlands en Engels: wat "
+                             "werkt voor wie, in procentpunten, euro's of uren met de onzekerheid, en wat is "
+                             "weggelaten en waarom. Gemaakt uit de gepubliceerde tabellen.",
+    "reports/policy_report_g4": "Hetzelfde rapport voor de vier steden samen.",
     "reports/data_inventory": "Dit overzicht.",
 }
 
@@ -124,105 +134,121 @@ def _who_sees(key: str, min_units: int) -> str:
     return "Intern, in de beveiligde omgeving / Internal, in the secure environment"
 
 
-def inventory_html(assets: list[AssetEntry], retention_days: int, min_units: int = 10) -> str:
+# Every field in plain words, the code after it: (Dutch, English).
+FIELD_NAMES = {
+    "BSN": ("burgerservicenummer, direct vervangen door een code", "citizen service number, replaced by a code at once"),
+    "DOSSIERNUMMER": ("dossiernummer", "case number"),
+    "REGELING": ("soort uitkering", "kind of benefit"),
+    "INGANGSDATUM": ("begindatum", "start date"),
+    "EINDDATUM": ("einddatum", "end date"),
+    "ONTHEFFING_CODE": ("soort ontheffing", "kind of exemption"),
+    "VOORZIENING_CODE": ("soort hulp naar werk", "kind of help towards work"),
+    "VOORZIENING_OMSCHRIJVING": ("vrije tekst van de klantmanager", "caseworker's free text"),
+    "TRAJECTTYPE": ("soort schuldhulp", "kind of debt assistance"),
+    "VOORZIENING": ("soort ondersteuning", "kind of support"),
+    "RINPERSOONS": ("soort CBS-persoonsnummer", "kind of CBS person number"),
+    "RINPERSOON": ("CBS-persoonsnummer", "CBS person number"),
+    "GBAGESLACHT": ("geslacht", "sex"),
+    "GBAGEBOORTEJAAR": ("geboortejaar", "year of birth"),
+    "GBAGEBOORTEMAAND": ("geboortemaand", "month of birth"),
+    "GBAGEBOORTEDAG": ("geboortedag", "day of birth"),
+    "GBAHERKOMSTGROEPERING": ("land van herkomst", "country of origin"),
+    "GBAGENERATIE": ("generatie (eerste, tweede)", "generation (first, second)"),
+    "HUISHOUDNR": ("huishoudnummer", "household number"),
+    "DATUMAANVANGHH": ("begindatum huishouden", "household start date"),
+    "DATUMEINDEHH": ("einddatum huishouden", "household end date"),
+    "TYPHH": ("soort huishouden", "household type"),
+    "PLHH": ("plaats in het huishouden", "position in the household"),
+    "AANTALKINDHH": ("aantal thuiswonende kinderen", "number of children at home"),
+    "GEBJAARJONGSTEKINDHH": ("geboortejaar jongste kind", "birth year of the youngest child"),
+    "GEBMAANDJONGSTEKINDHH": ("geboortemaand jongste kind", "birth month of the youngest child"),
+    "RINPERSOONSMa": ("soort persoonsnummer van de moeder", "kind of person number of the mother"),
+    "RINPERSOONMa": ("persoonsnummer van de moeder", "person number of the mother"),
+    "RINPERSOONSpa": ("soort persoonsnummer van de vader", "kind of person number of the father"),
+    "RINPERSOONpa": ("persoonsnummer van de vader", "person number of the father"),
+    "GBABURGERLIJKESTAATNW": ("burgerlijke staat", "marital status"),
+    "GBADATUMAANVANGBURGERLIJKESTAAT": ("begindatum burgerlijke staat", "start date of the marital status"),
+    "GBADATUMEINDEBURGERLIJKESTAAT": ("einddatum burgerlijke staat", "end date of the marital status"),
+    "IKVID": ("nummer van de baan", "job number"),
+    "SBEID": ("nummer van de werkgever", "employer number"),
+    "SDATUMAANVANGIKO": ("begindatum van de periode", "start date of the period"),
+    "SDATUMEINDEIKO": ("einddatum van de periode", "end date of the period"),
+    "SBASISLOON": ("loon", "wage"),
+    "SBASISUREN": ("betaalde uren", "paid hours"),
+    "SCONTRACTSOORT": ("vast of tijdelijk contract", "open-ended or fixed-term contract"),
+    "SPOLISDIENSTVERBAND": ("voltijd of deeltijd", "full-time or part-time"),
+    "AANVSECM": ("begindatum", "start date"),
+    "EINDSECM": ("einddatum", "end date"),
+    "SECM": ("belangrijkste bron van inkomen (werk, uitkering, ...)", "main source of income (work, benefit, ...)"),
+    "JAAR": ("jaar", "year"),
+    "ZVWKHUISARTS": ("kosten huisarts", "GP costs"),
+    "ZVWKFARMACIE": ("kosten medicijnen", "pharmacy costs"),
+    "ZVWKZIEKENHUIS": ("kosten ziekenhuis", "hospital costs"),
+    "ZVWKGGZ": ("kosten geestelijke gezondheidszorg", "mental healthcare costs"),
+    "ZVWKEERSTELIJNSPSYCHO": ("kosten psycholoog (eerste lijn)", "primary-care psychologist costs"),
+    "PEILDATUM": ("peildatum", "reference date"),
+    "PROBSCHULDPERS": ("problematische schulden van de persoon", "problematic debt of the person"),
+    "PROBSCHULDHH": ("problematische schulden van het huishouden", "problematic debt of the household"),
+}
+# City names as people say them: the municipality of 's-Gravenhage is Den Haag (The Hague).
+SPOKEN_NAMES = {"'s-Gravenhage": ("Den Haag", "The Hague")}
+TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "data_inventory.html"
+MONTHS_NL = ("januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus", "september", "oktober",
+             "november", "december")
+
+
+def _fields(columns) -> str:
+    """'geslacht (GBAGESLACHT), ...' in Dutch, then English."""
+    unknown = [c for c in columns if c not in FIELD_NAMES]
+    if unknown:
+        raise ValueError(f"no plain name for the field(s) {', '.join(unknown)}: add them to FIELD_NAMES")
+    nl = ", ".join(f"{FIELD_NAMES[c][0]} ({c})" for c in columns)
+    en = ", ".join(f"{FIELD_NAMES[c][1]} ({c})" for c in columns)
+    return f"{_e(nl)}<br><span class=\"en\">{_e(en)}</span>" if columns else ""
+
+
+def _cities(language: int) -> str:
+    names = [SPOKEN_NAMES.get(n, (n, n))[language] for n in G4.values()]
+    return f"{', '.join(names[:-1])} {('en', 'and')[language]} {names[-1]}"
+
+
+def _asset_rows(assets: list[AssetEntry], min_units: int) -> str:
+    return "\n".join(
+        f"<tr><td>{_e(' / '.join(STEPS.get(a.group, (a.group,))))}</td><td><code>{_e(a.key)}</code></td>"
+        f"<td>{_e(dutch_description(a.key))}</td><td>{_e(a.description)}</td><td>{_e(_who_sees(a.key, min_units))}</td></tr>"
+        for a in sorted(assets, key=lambda a: (a.group, a.key)))
+
+
+def inventory_html(assets: list[AssetEntry], retention_days: int, min_units: int = 10,
+                   as_of: date | None = None) -> str:
     missing = [name for name in [*REGISTERS, *CBS_TABLES] if name not in PURPOSE]
     if missing:
         raise ValueError(f"no plain-language purpose for: {', '.join(missing)}")
-    cities = ", ".join(G4.values())
+    as_of = as_of or date.today()
     rows_reg = "\n".join(
         f"<tr><td>{_e(name)}</td><td>{_e(PURPOSE[name][0])}</td><td>{_e(PURPOSE[name][1])}</td>"
-        f"<td>{_e(', '.join(c for c in layout.columns if c not in DROPPED_AT_INGESTION))}</td>"
-        f"<td>{_e(', '.join(c for c in layout.columns if c in DROPPED_AT_INGESTION))}</td></tr>"
+        f"<td>{_fields([c for c in layout.columns if c not in DROPPED_AT_INGESTION])}</td>"
+        f"<td>{_fields([c for c in layout.columns if c in DROPPED_AT_INGESTION])}</td></tr>"
         for name, layout in REGISTERS.items()
     )
     rows_cbs = "\n".join(
         f"<tr><td>{_e(name)}</td><td>{_e(PURPOSE[name][0])}</td><td>{_e(PURPOSE[name][1])}</td>"
-        f"<td>{_e(', '.join(c for c in layout.columns if c not in ('RINPERSOONS', 'RINPERSOON', 'BSN')))}</td></tr>"
+        f"<td>{_fields(list(layout.columns))}</td></tr>"
         for name, layout in CBS_TABLES.items()
     )
-    rows_assets = "\n".join(
-        f"<tr><td>{_e(' / '.join(STEPS.get(a.group, (a.group,))))}</td><td><code>{_e(a.key)}</code></td>"
-        f"<td>{_e(dutch_description(a.key))}</td><td>{_e(a.description)}</td><td>{_e(_who_sees(a.key, min_units))}</td></tr>"
-        for a in sorted(assets, key=lambda a: (a.group, a.key))
-    )
-    internal = ", ".join(f"<code>{_e(k)}</code>" for k in INTERNAL_REPORTS)
-    return f"""<!doctype html>
-<html lang="nl"><head><meta charset="utf-8"><title>Welke gegevens gebruiken we? / Which data do we use?</title>
-<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.5}}
-table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.3em .5em;vertical-align:top}}
-h2{{margin-top:2em}}.en{{color:#345}}</style></head><body>
-<h1>Welke gegevens gebruiken we, en hoe beschermen we ze?</h1>
-<p class="en"><em>Which data do we use, and how do we protect it?</em></p>
-
-<h2>Waarom / Why</h2>
-<p>De gemeenten {_e(cities)} willen weten welke hulp naar werk het beste werkt, en voor wie.
-Daarvoor bekijken we gegevens van mensen met een bijstandsuitkering. We kijken nooit naar één persoon:
-we tellen alleen groepen.</p>
-<p class="en">The municipalities of {_e(cities)} want to know which help towards work works best, and for whom.
-To learn this we look at data about people on social assistance. We never look at one person: we only count groups.</p>
-
-<h2>Hoe we uw privacy beschermen / How we protect your privacy</h2>
-<ul>
-<li>Uw burgerservicenummer (BSN) wordt direct bij binnenkomst vervangen door een code. Die code kan zonder een geheime
-sleutel niet worden teruggerekend. De sleutel staat niet bij de gegevens en niet in de computercode.<br>
-<span class="en">Your citizen service number (BSN) is replaced by a code as soon as the data arrives. Without a secret key
-the code cannot be turned back. The key is kept apart from the data and the program.</span></li>
-<li>We gebruiken geen namen of adressen. Dossiernummers en vrije tekst van de klantmanager zitten wel in de bestanden
-van de gemeente, maar worden direct bij binnenkomst verwijderd (zie de tabellen hieronder).<br>
-<span class="en">We use no names or addresses. Case numbers and free text written by caseworkers are in the municipal
-files, but are dropped as soon as the data arrives (see the tables below).</span></li>
-<li>We publiceren alleen cijfers over groepen van minstens {min_units} personen, en nooit de hoogste of laagste waarde
-van één persoon. Kleinere groepen worden weggelaten, ook als je ze zou kunnen uitrekenen door twee cijfers van elkaar af te trekken.
-Wat gepubliceerd wordt, staat in de laatste tabel.<br>
-<span class="en">We publish only figures about groups of at least {min_units} people, never the highest or lowest value of one person.
-Smaller groups are left out, also when they could be worked out by subtracting two figures. The last table shows what is published.</span></li>
-<li>De rapporten over de kwaliteit van de gegevens ({internal}) zijn interne werkdocumenten voor de data-engineers,
-binnen de beveiligde omgeving. Ze kunnen aantallen van minder dan {min_units} personen bevatten en worden niet gepubliceerd.<br>
-<span class="en">The data-quality reports ({internal}) are internal working documents for the data engineers, inside the
-secure environment. They may hold counts of fewer than {min_units} people and are not published.</span></li>
-<li>Elke keer dat de verwerking draait, controleert het programma zelf of er geen BSN of code in de uitkomsten staat.<br>
-<span class="en">Every time the processing runs, the program itself checks that no BSN or code appears in the results.</span></li>
-</ul>
-
-<h2>Wie ziet wat / Who sees what</h2>
-<table><tr><th>Wie / Who</th><th>Ziet / Sees</th></tr>
-<tr><td>Gemeente (afdeling werk en inkomen) / Municipality</td><td>Alleen de eigen gegevens, zoals nu al. / Only its own data, as today.</td></tr>
-<tr><td>Data-engineers van het project / Project data engineers</td><td>Gecodeerde gegevens (zonder BSN) en de interne rapporten over de kwaliteit van de gegevens, in de beveiligde omgeving, om fouten te vinden. / Coded data (no BSN) and the internal data-quality reports, in the secure environment, to find errors.</td></tr>
-<tr><td>Onderzoekers / Researchers</td><td>Gecodeerde gegevens in een beveiligde omgeving; alleen groepscijfers mogen naar buiten. / Coded data in a secure environment; only group figures may leave it.</td></tr>
-<tr><td>Beleidsmakers, cliëntenraden, iedereen / Policy staff, client councils, everyone</td><td>Alleen groepscijfers van minstens {min_units} personen. / Only figures about groups of at least {min_units} people.</td></tr>
-</table>
-
-<h2>Hoe lang / How long</h2>
-<p>De bestanden die de gemeente aanlevert (met BSN) worden {retention_days} dagen na verwerking verwijderd. Alleen een
-bestand waarvan precies deze inhoud verwerkt is, wordt verwijderd; een bestand dat nog niet verwerkt is, blijft staan.</p>
-<p class="en">The files the municipality delivers (with BSN) are deleted {retention_days} days after processing. Only a
-file whose exact content was processed is deleted; a file not yet processed stays.</p>
-<p>De gecodeerde gegevens (zonder BSN) blijven in de beveiligde omgeving zolang het onderzoek loopt, want alle uitkomsten
-worden daaruit opnieuw berekend. Van elk bestand bewaren we alleen de nieuwste levering: de gecodeerde versie van een
-nieuw bestand vervangt de vorige. Ze worden niet na een vaste termijn vanzelf gewist: de data-engineers wissen ze
-allemaal aan het einde van het onderzoek, en ook als de geheime sleutel vervangen wordt (dan wordt alles opnieuw gemaakt
-met de nieuwe sleutel).</p>
-<p class="en">The coded data (no BSN) stays in the secure environment for as long as the research runs, because every
-result is recomputed from it. Of each file only the latest delivery is kept: the coded version of a new file replaces the
-previous one. It is not deleted automatically after a fixed period: the data engineers delete all of it at the end of
-the research, and also when the secret key is replaced (everything is then made again with the new key).</p>
-
-<h2>Gegevens van de gemeente / Municipal data</h2>
-<p>Sommige gegevens zitten wel in de bestanden, maar worden bij binnenkomst verwijderd. Het BSN wordt eerst vervangen
-door een code.
-<span class="en">Some fields are in the files but are dropped on arrival. The BSN is first replaced by a code.</span></p>
-<table><tr><th>Bestand / File</th><th>Waarvoor</th><th>What for</th><th>Gebruikt / Used</th>
-<th>Bij binnenkomst verwijderd / Dropped on arrival</th></tr>
-{rows_reg}</table>
-
-<h2>Gegevens van het CBS / Statistics Netherlands data</h2>
-<table><tr><th>Tabel / Table</th><th>Waarvoor</th><th>What for</th><th>Welke gegevens / Which fields</th></tr>
-{rows_cbs}</table>
-
-<h2>Alle tussenstappen / Every step in the processing</h2>
-<p>Voor wie het precies wil weten: dit zijn alle tabellen die de verwerking maakt.
-<span class="en">For those who want the details: every table the processing makes.</span></p>
-<table><tr><th>Stap / Step</th><th>Tabel / Table</th><th>Beschrijving</th><th>Description</th><th>Wie ziet het / Who sees it</th></tr>
-{rows_assets}</table>
-</body></html>
-"""
+    published = [a for a in assets if a.key in PUBLISHED]
+    internal = [a for a in assets if a.key not in PUBLISHED]
+    retention_nl = (f"De bestanden die de gemeente aanlevert (met BSN) worden {retention_days} dagen na verwerking "
+                    "verwijderd: een taak die elke nacht draait, wist ze. Staat het systeem een nacht uit, dan gebeurt "
+                    "het de eerstvolgende nacht dat het aanstaat. Alleen een bestand waarvan precies deze inhoud "
+                    "verwerkt is, wordt verwijderd; een bestand dat nog niet verwerkt is, blijft staan.")
+    retention_en = (f"The files the municipality delivers (with BSN) are deleted {retention_days} days after processing: "
+                    "a task that runs every night removes them. If the system is off one night, it happens the next "
+                    "night it runs. Only a file whose exact content was processed is deleted; a file not yet processed "
+                    "stays.")
+    return Template(TEMPLATE.read_text(encoding="utf-8")).substitute(
+        as_of=f"{as_of.day} {MONTHS_NL[as_of.month - 1]} {as_of.year} / {as_of:%d %B %Y}",
+        cities_nl=_e(_cities(0)), cities_en=_e(_cities(1)), min_units=min_units,
+        internal=", ".join(f"<code>{_e(k)}</code>" for k in INTERNAL_REPORTS),
+        retention_nl=_e(retention_nl), retention_en=_e(retention_en), rows_registers=rows_reg, rows_cbs=rows_cbs,
+        rows_published=_asset_rows(published, min_units), rows_internal=_asset_rows(internal, min_units))

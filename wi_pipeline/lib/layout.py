@@ -160,6 +160,9 @@ class CbsTableLayout:
     columns: dict[str, str]  # column -> meaning; all text unless listed in numeric_columns
     numeric_columns: tuple[str, ...] = ()
     holds_bsn: bool = False
+    # Numbers that cannot be negative where they are used: a row with a negative value is quarantined
+    # at ingestion with the column named, so no later step meets it (the suite then expects none).
+    non_negative_columns: tuple[str, ...] = ()
 
 
 _RIN = {
@@ -232,12 +235,13 @@ CBS_TABLES: dict[str, CbsTableLayout] = {
             "SBEID": "employer identifier",
             "SDATUMAANVANGIKO": "start of the period (YYYYMMDD)",
             "SDATUMEINDEIKO": "end of the period (YYYYMMDD)",
-            "SBASISLOON": "base wage in the period (euro)",
-            "SBASISUREN": "paid hours in the period",
+            "SBASISLOON": "base wage in the period (euro); a negative wage (a correction) is quarantined",
+            "SBASISUREN": "paid hours in the period; negative hours are quarantined",
             "SCONTRACTSOORT": "contract: 'O' open-ended, 'B' fixed-term",
             "SPOLISDIENSTVERBAND": "'1' full-time, '2' part-time",
         },
         numeric_columns=("SBASISLOON", "SBASISUREN"),
+        non_negative_columns=("SBASISLOON", "SBASISUREN"),
     ),
     "SECMBUS": CbsTableLayout(
         "SECMBUS",

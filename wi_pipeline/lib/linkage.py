@@ -43,6 +43,12 @@ def check_same_key(fingerprints: dict[str, str | None]) -> str | None:
     return next(iter(known.values()), None)
 
 
+def ambiguous_pseudonyms(key_file: pd.DataFrame) -> pd.Index:
+    """Pseudonyms that the key file maps to more than one person key (one BSN, two RINPERSOONs)."""
+    pairs = key_file[[PSEUDONYM_COLUMN, "RINPERSOONS", "RINPERSOON"]].drop_duplicates()
+    return pd.Index(pairs.loc[pairs[PSEUDONYM_COLUMN].duplicated(keep=False), PSEUDONYM_COLUMN].unique())
+
+
 def link_registers(
     registers: dict[str, pd.DataFrame],
     ingestion_quarantine: dict[str, pd.DataFrame],
@@ -54,9 +60,8 @@ def link_registers(
     could join the wrong person's CBS records, so its spells are quarantined as ambiguous.
     """
     pairs = key_file[[PSEUDONYM_COLUMN, "RINPERSOONS", "RINPERSOON"]].drop_duplicates()
-    is_ambiguous = pairs[PSEUDONYM_COLUMN].duplicated(keep=False)
-    ambiguous = pd.Index(pairs.loc[is_ambiguous, PSEUDONYM_COLUMN].unique())
-    keys = pairs[~is_ambiguous].set_index(PSEUDONYM_COLUMN)
+    ambiguous = ambiguous_pseudonyms(pairs)
+    keys = pairs[~pairs[PSEUDONYM_COLUMN].isin(ambiguous)].set_index(PSEUDONYM_COLUMN)
     linked_parts, quarantine_parts, rates = [], [], []
     for name, spells in registers.items():
         kind = spells[PSEUDONYM_COLUMN].map(keys["RINPERSOONS"])

@@ -451,8 +451,9 @@ def panel_contract(window: PanelWindow) -> "pa.DataFrameSchema":
         "age": pdr.Column("Int16", pdr.Check.in_range(0, 120), nullable=True),
         "youngest_child_age_months": pdr.Column("float32", pdr.Check.ge(0), nullable=True),
         "n_children": pdr.Column("int16", pdr.Check.ge(0)),
-        "hours": pdr.Column(float, pdr.Check.ge(0)),
-        "wage": pdr.Column(float, pdr.Check.ge(0)),
+        # named after their source: a negative value here is a SPOLISBUS row that ingestion let through
+        "hours": pdr.Column(float, pdr.Check.ge(0, error="hours (SPOLISBUS SBASISUREN) are negative")),
+        "wage": pdr.Column(float, pdr.Check.ge(0, error="wage (SPOLISBUS SBASISLOON) is negative")),
         **{f: pdr.Column(bool) for f in flags},
     }
     return pdr.DataFrameSchema(columns, checks=checks)

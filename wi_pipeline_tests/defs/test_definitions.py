@@ -21,7 +21,8 @@ def test_every_sensor_and_schedule_runs_from_the_first_deployment():
     """Nothing waits for someone to switch it on in the UI (Dagster's defaults are stopped)."""
     repo = defs.get_repository_def()
     assert {s.name for s in repo.sensor_defs} == {"landing_folder_sensor", "g4_automation", "municipalities_after_cbs",
-                                                   "data_quality_after_success", "data_quality_after_failure"}
+                                                   "data_quality_after_success", "data_quality_after_failure",
+                                                   "dead_run_monitor", "rebuild_behind_registers"}
     assert all(s.default_status == DefaultSensorStatus.RUNNING for s in repo.sensor_defs)
     assert all(s.default_status == DefaultScheduleStatus.RUNNING for s in repo.schedule_defs)
 

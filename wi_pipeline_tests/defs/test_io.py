@@ -1,3 +1,7 @@
+import fcntl
+import os
+import stat
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -5,6 +9,7 @@ import pyarrow.dataset as ds
 import pytest
 from dagster import AssetIn, Definitions, StaticPartitionsDefinition, asset, materialize
 
+from wi_pipeline.defs import io
 from wi_pipeline.defs.io import ParquetIOManager, atomic_write
 
 parts = StaticPartitionsDefinition(["GM0599", "GM0363"])
@@ -53,3 +58,40 @@ def test_failed_write_keeps_the_last_good_file(tmp_path):
         atomic_write(target, crash)
     assert target.read_text() == "good"
     assert [p.name for p in target.parent.iterdir()] == ["out.parquet"]  # no temp file left behind
+
+
+def test_the_file_is_flushed_before_the_rename_and_the_folder_after(tmp_path, monkeypatch):
+    """Without both, a power loss after the rename can bring the file back empty or missing."""
+    target = tmp_path / "a" / "out.parquet"
+    synced = []
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        st = os.fstat(fd)
+        synced.append(("folder" if stat.S_ISDIR(st.st_mode) else "file", st.st_ino, target.exists()))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    atomic_write(target, lambda p: Path(p).write_text("new"))
+    assert [(kind, exists) for kind, _, exists in synced] == [("file", False), ("folder", True)]
+    assert synced[0][1] == target.stat().st_ino  # the temp file that became the target
+    assert synced[1][1] == target.parent.stat().st_ino
+
+
+def test_leftover_temp_files_of_a_crashed_write_are_removed_but_not_those_of_a_running_one(tmp_path):
+    target = tmp_path / "out.parquet"
+    atomic_write(target, lambda p: Path(p).write_text("good"))
+    old = time.time() - io.LEFTOVER_AGE_SECONDS - 60
+    crashed = tmp_path / ".out.parquet.crashed.tmp"
+    fresh = tmp_path / ".other.parquet.fresh.tmp"  # a write that started a moment ago
+    stalled = tmp_path / ".out.parquet.stalled.tmp"  # an old file whose writer is still alive
+    for path in (crashed, fresh, stalled):
+        path.write_text("half")
+    os.utime(crashed, (old, old))
+    os.utime(stalled, (old, old))
+    with open(stalled) as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # as atomic_write holds it while writing
+        atomic_write(target, lambda p: Path(p).write_text("new"))
+    assert not crashed.exists()
+    assert fresh.exists() and stalled.exists()
+    assert target.read_text() == "new"

@@ -2,6 +2,10 @@
 
 import shutil
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 from dagster import AssetKey, DagsterInstance, materialize
 
@@ -16,6 +20,7 @@ BSN = "999993653"  # valid and in the synthetic range
 HEADER = "BSN;DOSSIERNUMMER;REGELING;INGANGSDATUM;EINDDATUM"
 BIJSTAND = next(a for a in register_assets if AssetKey(["registers", "bijstand"]) in a.keys)
 SECMBUS = next(a for a in cbs_assets if AssetKey(["cbs", "secmbus"]) in a.keys)
+KOPPELTABEL = next(a for a in cbs_assets if AssetKey(["cbs", "koppeltabel"]) in a.keys)
 
 
 def resources(landing, warehouse) -> dict:
@@ -116,3 +121,49 @@ def test_a_damaged_cbs_table_fails_readably_and_keeps_the_last_good_output(landi
     assert "CBS SECMBUS" in text and "SECMBUS.parquet: not a readable parquet file" in text
     assert check_results(failed, "extract_readable") == [False]
     assert {p: p.read_bytes() for p in (warehouse / "cbs").rglob("*.parquet")} == stored
+
+
+def stored_rows(warehouse, table: str) -> int:
+    return pq.read_metadata(warehouse / "cbs" / f"{table}.parquet").num_rows
+
+
+def test_a_cbs_table_with_typed_dates_is_stored_whole_and_a_high_quarantine_share_keeps_the_last_output(
+        landing, tmp_path):
+    """The re-export with date-typed AANVSECM/EINDSECM was stored with 0 rows; now it gives the text
+    form's rows. A table with over a quarter of its rows quarantined is refused and the last kept."""
+    warehouse, instance = tmp_path / "warehouse", DagsterInstance.ephemeral()
+    path = landing / "CBS" / "SECMBUS.parquet"
+    text = pq.read_table(path)
+    assert run(SECMBUS, landing, warehouse, instance).success
+    rows = stored_rows(warehouse, "secmbus")
+
+    typed = text
+    for col in ("AANVSECM", "EINDSECM"):
+        dates = pc.strptime(pc.if_else(pc.equal(text[col], ""), None, text[col]), format="%Y%m%d", unit="s")
+        typed = typed.set_column(typed.schema.get_field_index(col), col, dates.cast(pa.date32()))
+    pq.write_table(typed, path)
+    again = run(SECMBUS, landing, warehouse, instance)
+    assert again.success and stored_rows(warehouse, "secmbus") == rows > 1000
+    stored = {p: p.read_bytes() for p in (warehouse / "cbs").rglob("*.parquet")}
+
+    broken = np.arange(text.num_rows) % 10 < 3  # 30% of person numbers lost a digit: quarantined, not refused
+    rin = pc.if_else(pa.array(broken), pc.utf8_slice_codeunits(text["RINPERSOON"], 1), text["RINPERSOON"])
+    pq.write_table(text.set_column(text.schema.get_field_index("RINPERSOON"), "RINPERSOON", rin), path)
+    failed = run(SECMBUS, landing, warehouse, instance)
+    assert not failed.success and check_results(failed, "gx_suite") == [False]
+    assert "cbs/secmbus:gx_suite" in failure_message(failed)
+    assert {p: p.read_bytes() for p in (warehouse / "cbs").rglob("*.parquet")} == stored
+
+
+def test_one_bsn_with_two_person_keys_no_longer_refuses_the_key_file_and_is_counted(landing, tmp_path):
+    warehouse, instance = tmp_path / "warehouse", DagsterInstance.ephemeral()
+    path = landing / "CBS" / "KOPPELTABEL.parquet"
+    table = pq.read_table(path)
+    twin = table.slice(0, 1).set_column(table.schema.get_field_index("RINPERSOON"), "RINPERSOON",
+                                        pa.array(["999999999"]))  # the same BSN, another person key
+    pq.write_table(pa.concat_tables([table, twin]), path)
+    result = run(KOPPELTABEL, landing, warehouse, instance)
+    assert result.success and check_results(result, "gx_suite") == [True]
+    [meta] = [e.materialization.metadata for e in result.get_asset_materialization_events()
+              if e.asset_key == AssetKey(["cbs", "koppeltabel"])]
+    assert meta["ambiguous_key_persons"].value == 1 and meta["rows_accepted"].value == table.num_rows + 1

@@ -290,6 +290,29 @@ def test_monte_carlo_coverage_of_apos_and_contrasts(monte_carlo):
     assert r.n_units == r.diagnostics["n_clusters"] and "t(" in r.method
 
 
+def test_monte_carlo_interaction_of_a_2x2_is_covered_where_raw_cell_means_are_not(monte_carlo):
+    """The four arms as the cells of a 2x2 (A neither, B first factor only, C second only, D both)."""
+    interaction = {"D": 1, "C": -1, "B": -1, "A": 1}
+    truth = TRUE_APO[3] - TRUE_APO[2] - TRUE_APO[1] + TRUE_APO[0]
+    cs = [r.linear_contrast(interaction) for r in monte_carlo]
+    coverage = np.mean([c.ci_low <= truth <= c.ci_high for c in cs])
+    assert 0.90 <= coverage <= 0.99, coverage
+    est, se = np.array([c.estimate for c in cs]), np.array([c.std_error for c in cs])
+    assert abs(est.mean() - truth) < 0.25 * se.mean()
+    assert abs(est.std() / se.mean() - 1) < 0.2  # the SE from the joint covariance is the spread
+    r = monte_carlo[0]
+    assert cs[0].estimand == "APO(D) - APO(C) - APO(B) + APO(A)"
+    rng = np.random.default_rng(5)
+    raw = []
+    for _ in range(100):  # the same design's raw cell means: confounded by x1 and x2
+        m = four_arms(rng, 800).groupby("arm")["y"].mean()
+        raw.append(m["D"] - m["C"] - m["B"] + m["A"])
+    assert abs(np.mean(raw) - truth) > 3 * np.std(raw) / np.sqrt(len(raw))
+    # a two-arm contrast written as a linear contrast is the contrast
+    c, lc = r.contrast("B", "A"), r.linear_contrast({"B": 1, "A": -1})
+    assert np.isclose(c.estimate, lc.estimate) and np.isclose(c.std_error, lc.std_error)
+
+
 @pytest.mark.skipif(not HAS_RANKS, reason="wi_pipeline.estimation.ranks is not there yet")
 def test_monte_carlo_rank_sets_and_best_set(monte_carlo):
     true_rank = 1 + (TRUE_APO[None, :] > TRUE_APO[:, None]).sum(1)  # 1 = highest

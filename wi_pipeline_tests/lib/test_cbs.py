@@ -5,7 +5,9 @@ import pytest
 
 from wi_pipeline.lib.cbs import cbs_path, ingest_cbs_table
 from wi_pipeline.lib.ingest import ExtractError
+from wi_pipeline.lib.linkage import REASON_AMBIGUOUS, ambiguous_pseudonyms, link_registers
 from wi_pipeline.lib.pseudonymise import DEMO_KEY, PseudonymisationError, PseudonymKey
+from wi_pipeline.lib.quality import run_suite
 from wi_pipeline_tests.helpers import synthetic_bsns
 
 KEY = PseudonymKey(DEMO_KEY)
@@ -121,3 +123,130 @@ def test_key_file_with_real_bsns_refuses_the_demo_key(tmp_path):
     with pytest.raises(PseudonymisationError, match="demo key") as err:
         ingest_cbs_table(tmp_path, "KOPPELTABEL", KEY)
     assert "111222333" not in str(err.value)
+
+
+# --- typed re-exports, the register guards, negative wages, ambiguous keys (issue 16, items 3-5) ---
+
+
+def write_arrow(landing, table: str, columns: dict) -> None:
+    """A table as a re-export may deliver it: arrow arrays of any type, not CBS's text."""
+    path = cbs_path(landing, table)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table(columns), path)
+
+
+def test_typed_dates_and_number_codes_give_what_the_text_form_gives(tmp_path):
+    """Dates as a date type or a timestamp, codes and person numbers as numbers (leading zeros lost):
+    the typed table is the same as the text one, not 0 rows accepted."""
+    n = 12
+    text = secm(RINPERSOONS=["R"] * n, RINPERSOON=[f"{i:09d}" for i in range(1, n + 1)],
+                AANVSECM=[f"2020{m:02d}15" for m in range(1, n + 1)], EINDSECM=["20211231"] * (n - 1) + [""],
+                SECM=["11", "22"] * (n // 2))
+    write_table(tmp_path / "text", "SECMBUS", text)
+    expected, _, _ = ingest_cbs_table(tmp_path / "text", "SECMBUS")
+    day = [pd.Timestamp(s).date() for s in text["AANVSECM"]]
+    write_arrow(tmp_path / "typed", "SECMBUS", {
+        "RINPERSOONS": pa.array(text["RINPERSOONS"]),
+        "RINPERSOON": pa.array(range(1, n + 1), pa.int64()),
+        "AANVSECM": pa.array(day, pa.date32()),
+        "EINDSECM": pa.array([pd.Timestamp("2021-12-31 00:00")] * (n - 1) + [None], pa.timestamp("us")),
+        "SECM": pa.array([11.0, 22.0] * (n // 2), pa.float64()),
+    })
+    accepted, quarantine, rows_in = ingest_cbs_table(tmp_path / "typed", "SECMBUS")
+    assert (rows_in, len(accepted), len(quarantine)) == (n, n, 0)
+    pd.testing.assert_frame_equal(accepted, expected)
+    assert accepted.loc[0, "RINPERSOON"] == "000000001" and accepted.loc[0, "SECM"] == "11"
+
+
+def test_a_typed_date_outside_the_calendar_and_a_fractional_code_are_quarantined_like_text(tmp_path):
+    write_arrow(tmp_path, "SECMBUS", {
+        "RINPERSOONS": pa.array(["R"] * 3), "RINPERSOON": pa.array(["000000001", "000000002", "000000003"]),
+        "AANVSECM": pa.array([pd.Timestamp("2020-01-01").date()] * 3, pa.date32()),
+        "EINDSECM": pa.array([pd.Timestamp("2020-12-31").date(), pd.Timestamp("9999-12-31").date(), None],
+                             pa.date32()),
+        "SECM": pa.array([11.0, 22.0, 11.5]),
+    })
+    accepted, quarantine, rows_in = ingest_cbs_table(tmp_path, "SECMBUS")
+    assert rows_in == 3 and accepted["RINPERSOON"].tolist() == ["000000001"]
+    # 9999-12-31 is no date in text form either ("99991231" cannot be a datetime64[ns])
+    assert quarantine["reason"].tolist() == ["EINDSECM is not a date (YYYYMMDD)",
+                                             "SECM is not a whole number"]
+
+
+def test_a_column_mostly_unparseable_refuses_the_table_naming_table_and_column(tmp_path):
+    n = 20
+    write_table(tmp_path, "SECMBUS", secm(RINPERSOONS=["R"] * n, RINPERSOON=[f"{i:09d}" for i in range(n)],
+                                          AANVSECM=["2020-01-15"] * (n - 1) + ["20200115"], EINDSECM=[""] * n,
+                                          SECM=["11"] * n))
+    with pytest.raises(ExtractError) as err:
+        ingest_cbs_table(tmp_path, "SECMBUS")
+    text = str(err.value)
+    assert ("CBS table SECMBUS: column AANVSECM is not a date (YYYYMMDD) in 19 of 20 rows (first at row 1)"
+            in text)
+    assert "2020-01-15" not in text  # messages never quote values
+
+
+def test_a_column_of_a_type_that_cannot_hold_its_form_is_refused(tmp_path):
+    write_arrow(tmp_path, "SECMBUS", {
+        "RINPERSOONS": pa.array(["R"]), "RINPERSOON": pa.array(["000000001"]),
+        "AANVSECM": pa.array([pd.Timestamp("2020-01-01", tz="UTC")], pa.timestamp("us", tz="UTC")),
+        "EINDSECM": pa.array([None], pa.string()), "SECM": pa.array(["11"]),
+    })
+    with pytest.raises(ExtractError, match="CBS table SECMBUS: column AANVSECM holds dates with a time zone"):
+        ingest_cbs_table(tmp_path, "SECMBUS")
+    write_arrow(tmp_path, "SECMBUS", {
+        "RINPERSOONS": pa.array(["R"]), "RINPERSOON": pa.array(["000000001"]),
+        "AANVSECM": pa.array(["20200101"]), "EINDSECM": pa.array([None], pa.string()),
+        "SECM": pa.array([True]),
+    })
+    with pytest.raises(ExtractError, match="CBS table SECMBUS: column SECM holds boolean values, "
+                                           "expected text"):
+        ingest_cbs_table(tmp_path, "SECMBUS")
+
+
+def spolis(wages: list[float], hours: list[float] | None = None) -> dict:
+    n = len(wages)
+    return {"RINPERSOONS": ["R"] * n, "RINPERSOON": [f"{i:09d}" for i in range(1, n + 1)], "IKVID": ["1"] * n,
+            "SBEID": ["000000042"] * n, "SDATUMAANVANGIKO": ["20200101"] * n,
+            "SDATUMEINDEIKO": ["20200131"] * n,
+            "SBASISLOON": [str(w) for w in wages], "SBASISUREN": [str(h) for h in hours or [40.0] * n],
+            "SCONTRACTSOORT": ["O"] * n, "SPOLISDIENSTVERBAND": ["1"] * n}
+
+
+def test_negative_wages_and_hours_are_quarantined_naming_the_column_and_the_suite_expects_none(tmp_path):
+    write_table(tmp_path, "SPOLISBUS", spolis([2000.0, -150.0, 0.0, 1800.0], [40.0, 10.0, 0.0, -8.0]))
+    accepted, quarantine, rows_in = ingest_cbs_table(tmp_path, "SPOLISBUS")
+    assert rows_in == 4 and accepted["SBASISLOON"].tolist() == [2000.0, 0.0]
+    assert quarantine["reason"].tolist() == ["SBASISLOON is negative", "SBASISUREN is negative"]
+    assert run_suite(accepted, "cbs_spolisbus").success
+    with_negatives = pd.concat([accepted, quarantine.drop(columns="reason")], ignore_index=True)
+    failed = run_suite(with_negatives, "cbs_spolisbus")
+    assert not failed.success and {r.column for r in failed.failed("error")} == {"SBASISLOON", "SBASISUREN"}
+
+
+def test_one_bsn_with_two_person_keys_is_kept_for_linkage_to_quarantine_and_the_suite_passes(tmp_path):
+    b = synthetic_bsns(3)
+    write_table(tmp_path, "KOPPELTABEL", {"BSN": [b[0], b[1], b[1], b[2], b[2]], "RINPERSOONS": ["R"] * 5,
+                                          "RINPERSOON": ["000000001", "000000002", "000000022", "000000003",
+                                                         "000000003"]})
+    accepted, quarantine, rows_in = ingest_cbs_table(tmp_path, "KOPPELTABEL", KEY)
+    assert (rows_in, len(accepted)) == (5, 4) and quarantine["reason"].tolist() == ["duplicate row"]
+    assert len(ambiguous_pseudonyms(accepted)) == 1
+    suite = run_suite(accepted, "cbs_koppeltabel", identifier_columns=["pseudo_id", "RINPERSOON"])
+    assert suite.success and [r.column for r in suite.failed()] == ["pseudo_id"]  # a warning, not a refusal
+    linkage = link_registers({"bijstand": pd.DataFrame({
+        "pseudo_id": accepted["pseudo_id"].drop_duplicates(), "code": "PW",
+        "start": pd.Timestamp("2020-01-01"), "end": pd.NaT, "extract_date": pd.Timestamp("2025-01-15")})},
+        {}, accepted)
+    assert linkage.rates.loc[0, ["linked", "ambiguous_key"]].tolist() == [2, 1]
+    assert (linkage.quarantine["reason"] == REASON_AMBIGUOUS).all()
+
+
+def test_a_key_file_with_numbers_for_text_keeps_the_leading_zeros(tmp_path):
+    b = synthetic_bsns(2)
+    write_arrow(tmp_path, "KOPPELTABEL", {"BSN": pa.array([int(x) for x in b], pa.int64()),
+                                          "RINPERSOONS": pa.array(["R", "R"]),
+                                          "RINPERSOON": pa.array([1, 22], pa.int64())})
+    accepted, quarantine, _ = ingest_cbs_table(tmp_path, "KOPPELTABEL", KEY)
+    assert accepted["RINPERSOON"].tolist() == ["000000001", "000000022"] and quarantine.empty
+    assert accepted["pseudo_id"].tolist() == KEY.pseudonymise(pd.Series(b, dtype="string")).tolist()

@@ -100,6 +100,34 @@ def test_rd_sample_keeps_one_episode_per_parent_the_child_youngest_at_eligibilit
     assert s["running"].min() == 24 and s["running"].max() == 69
 
 
+def _single_parent(gemeente: str, first_month: str, child_age: int, months: int = 60) -> pd.DataFrame:
+    return pd.DataFrame({"gemeente": gemeente, "pseudo_id": "p", "month": pd.date_range(first_month, periods=months,
+                                                                                       freq="MS"),
+                         "age": 30, "sex": "vrouw", "origin": "Nederland", "marital_status": "never_married",
+                         "single_parent": True, "n_children": 1, "on_bijstand": True, "poor_health": False,
+                         "employed": False, "self_sufficient": False, "exemption_9a": False, "hours": 0.0,
+                         "bijstand_duration_months": 1.0,
+                         "youngest_child_age_months": (np.arange(months) + child_age).astype(float)})
+
+
+def test_pooled_rd_sample_keeps_one_episode_for_a_parent_who_moved():
+    """Eligible in Rotterdam with one child in 2016, and again in Utrecht with a younger child from 2019:
+    pooled, only the Rotterdam episode (the earlier eligibility) stays, as within one city."""
+    from wi_pipeline.lib.designs import exemption_rd_sample
+    from wi_pipeline.lib.effects import pooled_design
+
+    panels = {"GM0599": _single_parent("GM0599", "2016-01-01", 24),
+              "GM0344": _single_parent("GM0344", "2019-01-01", 24),
+              "GM0363": _single_parent("GM0363", "2016-01-01", 24).assign(pseudo_id="q")}
+    within = {gm: exemption_rd_sample(p).data for gm, p in panels.items()}
+    assert all(within[gm]["pseudo_id"].nunique() == 1 for gm in panels)  # each city alone: one episode
+    pooled = pooled_design(panels, exemption_rd_sample).data
+    kept = pooled.groupby("pseudo_id")["gemeente"].unique()
+    assert list(kept["p"]) == ["GM0599"] and list(kept["q"]) == ["GM0363"]
+    assert len(pooled) == len(within["GM0599"]) + len(within["GM0363"])
+    assert pooled.groupby(["pseudo_id", "month"]).size().max() == 1
+
+
 def _choice_panel() -> pd.DataFrame:
     p = panel()
     p["debt_assistance"] = False
@@ -183,3 +211,50 @@ def test_placebo_outcome_is_work_25_to_36_months_before_the_choice_and_missing_w
     assert np.isnan(s.loc[months[12], PLACEBO_OUTCOME])
     # month 31 sees months 0..6 of that window (7 of 12): enough, the share of those observed
     assert s.loc[months[31], PLACEBO_OUTCOME] == pytest.approx(6 / 7)
+
+
+def _debt_person(pid: str, employed: list[int], mediation_start: int | None = None,
+                 debt_assistance_from: int | None = None) -> pd.DataFrame:
+    """Twelve months of someone on bijstand with problematic debt; care costs 1000 a year in 2019."""
+    df = person(pid, employed)
+    df["month"] = pd.date_range("2019-07-01", periods=12, freq="MS")
+    df["problematic_debt"] = True
+    df["debt_assistance"] = (np.arange(12) >= debt_assistance_from) if debt_assistance_from is not None else False
+    df["care_costs_total"] = np.where(df["month"].dt.year == 2019, 1000.0, 2000.0)
+    df["care_costs_mental"] = 0.0
+    if mediation_start is not None:
+        since = np.arange(12.0) - mediation_start
+        df["months_since_start_bemiddeling"] = np.where(since >= 0, since, np.nan)
+        df["instr_bemiddeling"] = (since >= 0) & (since < 3)
+    return df
+
+
+def test_combined_2x2_measures_covariates_before_the_first_of_the_two_started():
+    from wi_pipeline.lib.designs import combined_sample
+
+    both = _debt_person("both", [0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1], mediation_start=7, debt_assistance_from=3)
+    alone = _debt_person("alone", [0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1], mediation_start=7)
+    early = _debt_person("early", [0] * 12, mediation_start=7, debt_assistance_from=0)  # before the window
+    waiting = _debt_person("waiting", [0] * 12)
+    assisted = _debt_person("assisted", [0] * 12, debt_assistance_from=2)
+    d = combined_sample(pd.concat([both, alone, early, waiting, assisted], ignore_index=True), horizons=(1,),
+                        outcome_cols=("employed",))
+    s = d.data.set_index(["pseudo_id", "month"])
+    start = pd.Timestamp("2020-02-01")
+    assert s.loc[("both", start), "arm"] == "both" and s.loc[("alone", start), "arm"] == "mediation"
+    # the "both" row's covariates are those of September 2019, before debt assistance began in October,
+    # although in the month before mediation started this person was already working
+    assert s.loc[("both", start), "baseline_month"] == pd.Timestamp("2019-09-01")
+    assert s.loc[("both", start), "employed_now"] == 0.0
+    assert s.loc[("alone", start), "baseline_month"] == pd.Timestamp("2020-01-01")
+    assert s.loc[("alone", start), "employed_now"] == 0.0
+    # care costs of the calendar year before the baseline month: 2018 is outside the data, 2019 known
+    assert s.loc[("both", start), "care_costs_base_missing"] == 1.0
+    assert s.loc[("alone", start), "care_costs_base"] == 1000.0
+    assert s.loc[("both", start), "employed_h1"] == 1.0
+    # debt assistance before the first month: no month before it to measure covariates in
+    assert "early" not in s.index.get_level_values(0) and d.data.attrs["debt_assistance_before_window"] == 1
+    # not-yet-starters in the starters' month: with and without debt assistance
+    assert s.loc[("waiting", start), "arm"] == "neither" and s.loc[("assisted", start), "arm"] == "debt_only"
+    assert s.loc[("assisted", start), "baseline_month"] == pd.Timestamp("2019-08-01")
+    assert sorted(d.data["arm"]) == ["both", "debt_only", "mediation", "neither"]

@@ -301,7 +301,7 @@ def robustness_rows(part, main, rules=None, fuzzy=False):
 
 def test_rd_robustness_rows_carry_their_own_contrast_words_family_and_disclosure():
     from wi_pipeline.lib.disclosure import COMPLEMENTARY
-    from wi_pipeline.lib.effects import _in_words
+    from wi_pipeline.lib.effects import _in_words, power_in_words
 
     part = rd_part(np.random.default_rng(3))
     main = rd_main(part)
@@ -337,6 +337,8 @@ def test_rd_robustness_rows_carry_their_own_contrast_words_family_and_disclosure
     assert t.loc[1:, "outcome_label"].str.contains("youngest child's age in months").all()
     out = apply_disclosure(t[EFFECT_COLUMNS])
     assert disclosure_violations(out) == [] and out["suppressed"].sum() == t["suppressed"].sum()
+    power = power_in_words(out)
+    assert "reduced form" in power and "RD robustness" not in power  # checks, not headlines
 
 
 def test_rd_robustness_rows_with_too_few_persons_on_a_side_are_withheld_never_dropped():
@@ -401,3 +403,25 @@ def test_rd_sensitivity_points_draw_only_published_estimates_on_ten_or_more_pers
     assert pts.loc[~pts["suppressed"], "bandwidth"].tolist() == [10.0, 5.0, 4.0]
     assert rd_sensitivity_points(t, fuzzy=True)["kind"].tolist() == ["mse_optimal"]
     assert rd_sensitivity_plot(t)[:4] == b"\x89PNG"
+
+
+def test_power_in_words_says_when_a_design_cannot_detect_effects_the_literature_reports():
+    from wi_pipeline.lib.effects import power_in_words
+
+    def row(measure, contrast, se, suppressed=False, subgroup="all", outcome="regular_work"):
+        return dict(gemeente="G4", measure=measure, contrast=contrast, outcome=outcome, horizon=12, subgroup=subgroup,
+                    suppressed=suppressed, mde_80=2.8016 * se)
+    table = pd.DataFrame([
+        row("combined", "interaction: (both - debt_only) - (mediation - neither)", 0.043),  # MDE 12 pp
+        row("instrument_choice", "scholing vs wait", 0.02),  # MDE 5.6 pp against 3-8 pp
+        row("instrument_choice", "bemiddeling vs wait", 0.005),  # MDE 1.4 pp against 2-5 pp
+        row("instrument_choice", "jobcoach vs wait", 0.001, suppressed=True),
+        row("instrument_choice", "jobcoach vs wait", 0.001, subgroup="sex"),
+        row("combined", "both vs neither", 0.001, outcome="care_costs_total"),
+    ])
+    text = power_in_words(table)
+    lines = text.splitlines()[1:]
+    assert len(lines) == 3  # withheld, subgroup and non-work rows say nothing
+    assert "MDE 12.0 pp; cannot detect" in lines[0] and "+2 to +5 percentage points" in lines[0]
+    assert "MDE 5.6 pp; detects only the larger effects" in lines[1]
+    assert "MDE 1.4 pp; can detect" in lines[2]

@@ -16,17 +16,27 @@ ENTRIES = [AssetEntry("panel/linked_panel", "panel", "One row per person per mon
            AssetEntry("effects/effect_table_g4", "effects", "Pooled estimates.")]
 
 
+def _render(*args, **kwargs) -> str:
+    """The page with its line breaks and indentation collapsed, as a reader sees the text."""
+    return " ".join(inventory_html(*args, **kwargs).split())
+
+
+def _codes(cell: str) -> list[str]:
+    """The field codes of a cell ('geslacht (GBAGESLACHT), ...<br><span ...>English</span>'), Dutch part."""
+    return re.findall(r"\(([A-Za-z_]+)\)", cell.split("<br>")[0])
+
+
 def _register_fields(html: str) -> dict[str, tuple[list[str], list[str]]]:
     """register -> (fields used, fields dropped on arrival), from the municipal data table."""
     out = {}
     for name in REGISTERS:
         used, dropped = re.search(rf"<tr><td>{name}</td>(?:<td>.*?</td>){{2}}<td>(.*?)</td><td>(.*?)</td></tr>", html).groups()
-        out[name] = (used.split(", ") if used else [], dropped.split(", ") if dropped else [])
+        out[name] = (_codes(used), _codes(dropped))
     return out
 
 
 def test_inventory_names_every_source_purpose_retention_and_the_ten_person_rule():
-    html = inventory_html(ENTRIES, retention_days=45)
+    html = _render(ENTRIES, retention_days=45)
     for name in [*REGISTERS, *CBS_TABLES]:
         assert f"<td>{name}</td>" in html
     assert "minstens 10 personen" in html and "at least 10 people" in html
@@ -36,7 +46,7 @@ def test_inventory_names_every_source_purpose_retention_and_the_ten_person_rule(
 
 
 def test_case_numbers_free_text_and_bsn_are_shown_as_dropped_not_used():
-    fields = _register_fields(inventory_html(ENTRIES, retention_days=30))
+    fields = _register_fields(_render(ENTRIES, retention_days=30))
     for name, (used, dropped) in fields.items():
         assert not set(used) & set(DROPPED_AT_INGESTION), name
         assert "BSN" in dropped and sorted(used + dropped) == sorted(REGISTERS[name].columns)
@@ -45,7 +55,7 @@ def test_case_numbers_free_text_and_bsn_are_shown_as_dropped_not_used():
 
 def test_fields_shown_as_used_are_exactly_what_ingestion_keeps(tmp_path):
     """Ingestion keeps the contract's columns it uses in the quarantine table: compare with the inventory."""
-    fields = _register_fields(inventory_html(ENTRIES, retention_days=30))
+    fields = _register_fields(_render(ENTRIES, retention_days=30))
     bsn = synthetic_bsns(1)[0]
     for name, layout in REGISTERS.items():
         row = ";".join({"BSN": bsn, "INGANGSDATUM": "01-01-2020", "EINDDATUM": ""}.get(c, "X") for c in layout.columns)
@@ -56,7 +66,7 @@ def test_fields_shown_as_used_are_exactly_what_ingestion_keeps(tmp_path):
 
 
 def test_table_of_assets_is_in_dutch_and_english_and_says_who_sees_each():
-    html = inventory_html(ENTRIES, retention_days=30)
+    html = _render(ENTRIES, retention_days=30)
     rows = re.findall(r"<tr><td>([^<]*)</td><td><code>([^<]+)</code></td><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td></tr>",
                       html)
     assert {r[1] for r in rows} == {e.key for e in ENTRIES}
@@ -69,7 +79,7 @@ def test_table_of_assets_is_in_dutch_and_english_and_says_who_sees_each():
 
 
 def test_data_quality_reports_are_said_to_be_internal_and_unpublished():
-    html = inventory_html(ENTRIES, retention_days=30)
+    html = _render(ENTRIES, retention_days=30)
     assert set(INTERNAL_REPORTS) == {"reports/data_quality", "reports/g4_data_quality"}
     assert not set(INTERNAL_REPORTS) & set(PUBLISHED)
     assert "interne werkdocumenten voor de data-engineers" in html and "worden niet gepubliceerd" in html
@@ -79,8 +89,53 @@ def test_data_quality_reports_are_said_to_be_internal_and_unpublished():
 
 
 def test_retention_of_the_coded_data_is_concrete():
-    html = inventory_html(ENTRIES, retention_days=30)
+    html = _render(ENTRIES, retention_days=30)
     assert "only the latest delivery is kept" in html and "nieuwste levering" in html
     assert "not deleted automatically after a fixed period" in html
     assert "when the secret key is replaced" in html
     assert "a file not yet processed stays" in html
+
+
+def test_every_field_has_a_plain_name_with_its_code_and_the_key_file_shows_the_bsn():
+    html = _render(ENTRIES, retention_days=30)
+    for name, layout in CBS_TABLES.items():
+        cell = re.search(rf"<tr><td>{name}</td>(?:<td>.*?</td>){{2}}<td>(.*?)</td></tr>", html).group(1)
+        assert _codes(cell) == list(layout.columns), name  # the key file's BSN and RINPERSOON included
+    assert "geslacht (GBAGESLACHT)" in html and "employer number (SBEID)" in html and "job number (IKVID)" in html
+    assert "burgerservicenummer, direct vervangen door een code (BSN)" in html
+    assert "geboortedatum (jaar, maand en dag" in html and "geboortejaar en herkomst" not in html
+
+
+def test_published_outputs_and_internal_steps_are_separate_tables():
+    html = _render(ENTRIES, retention_days=30)
+    published = html.split("<h2>Wat naar buiten gaat")[1].split("<h2>Interne tussenstappen")[0]
+    internal = html.split("<h2>Interne tussenstappen")[1]
+    assert "<code>effects/effect_table_g4</code>" in published and "<code>panel/linked_panel</code>" not in published
+    assert "<code>panel/linked_panel</code>" in internal and "<code>effects/effect_table_g4</code>" not in internal
+
+
+def test_a_council_member_finds_who_is_responsible_the_legal_basis_how_to_object_and_the_date():
+    from datetime import date
+
+    html = _render(ENTRIES, retention_days=30, as_of=date(2026, 12, 1))
+    assert "1 december 2026" in html
+    assert "Het college van burgemeester en wethouders" in html and "functionaris gegevensbescherming" in html
+    assert "AVG artikel 6 lid 1 onder e" in html and "bezwaar" in html and "GDPR articles 15 and 21" in html
+    # the cities as people say them, joined with "en" / "and"
+    assert "Amsterdam, Rotterdam, Den Haag en Utrecht" in html and "Rotterdam, The Hague and Utrecht" in html
+    assert "s-Gravenhage" not in html
+    # formal "u" throughout, never "je"/"jij"
+    text = re.sub(r"<[^>]+>", " ", html)
+    assert not re.search(r"\b(je|jij|jouw)\b", text, flags=re.IGNORECASE)
+    # no promise that nobody ever looks at one person's data: it says what engineers see, and why
+    assert "We never look at one person" not in html and "What data engineers see" in html
+
+
+def test_deletion_is_what_the_nightly_schedule_does():
+    from wi_pipeline.definitions import defs
+
+    html = _render(ENTRIES, retention_days=30)
+    assert "a task that runs every night removes them" in html
+    schedule = next(s for s in defs.schedules if s.name == "retention_nightly")
+    assert schedule.cron_schedule == "0 3 * * *" and schedule.job_name == "retention_purge"
+    assert schedule.default_status.value == "RUNNING"

@@ -5,10 +5,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pandera.pandas as pandera
 import pytest
 
 from wi_pipeline.lib.linkage import REASON_AMBIGUOUS, REASON_NOT_FOUND, check_same_key, link_registers
-from wi_pipeline.lib.panel import PANEL_COLUMNS, PanelWindow, build_panel
+from wi_pipeline.lib.panel import PANEL_COLUMNS, PanelWindow, build_panel, panel_contract
 
 T = pd.Timestamp
 EXTRACT = T("2024-07-15")
@@ -332,3 +333,39 @@ def test_the_suite_knows_every_panel_column_and_passes_the_hand_made_panel(resul
     duplicated = pd.concat([clean, clean.iloc[[0]]], ignore_index=True)
     failed = {r.expectation for r in run_suite(duplicated, "panel_linked_panel").failed("error")}
     assert failed == {"expect_compound_columns_to_be_unique"}
+
+
+def test_a_negative_wage_is_quarantined_at_cbs_ingestion_so_the_panel_builds(tmp_path):
+    """A wage correction alone in a month (February) gave that month a negative wage and blocked the
+    panel with a message naming neither SPOLISBUS nor SBASISLOON; ingestion now quarantines it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from wi_pipeline.lib.cbs import cbs_path, ingest_cbs_table
+
+    path = cbs_path(tmp_path, "SPOLISBUS")
+    path.parent.mkdir(parents=True)
+    jobs = {"RINPERSOONS": ["R", "R"], "RINPERSOON": ["000000002", "000000002"], "IKVID": ["1", "1"],
+            "SBEID": ["000000042"] * 2, "SDATUMAANVANGIKO": ["20210101", "20210201"],
+            "SDATUMEINDEIKO": ["20210131", "20210228"], "SBASISLOON": ["1500", "-300"],
+            "SBASISUREN": ["60", "0"],
+            "SCONTRACTSOORT": ["O", "O"], "SPOLISDIENSTVERBAND": ["1", "1"]}
+    pq.write_table(pa.table(jobs), path)
+    accepted, quarantine, _ = ingest_cbs_table(tmp_path, "SPOLISBUS")
+    assert quarantine["reason"].tolist() == ["SBASISLOON is negative"]
+
+    linkage = link_registers(REGISTERS, {}, KEY_FILE)
+    panel, report = build_panel("GM0599", linkage.linked, cbs(SPOLISBUS=accepted), WINDOW)
+    panel_contract(report.window).validate(panel, lazy=True)
+    p2 = panel.set_index(["pseudo_id", "month"])
+    assert row(p2, "p2", "2021-01-01")["wage"] == pytest.approx(1500)
+    assert row(p2, "p2", "2021-02-01")["wage"] == 0  # the correction alone made February negative
+
+
+def test_a_negative_wage_that_reaches_the_panel_is_named_after_its_source():
+    jobs = CBS_TABLES["SPOLISBUS"].assign(SBASISLOON=[-300.0])
+    linkage = link_registers(REGISTERS, {}, KEY_FILE)
+    panel, report = build_panel("GM0599", linkage.linked, cbs(SPOLISBUS=jobs), WINDOW)
+    with pytest.raises(pandera.errors.SchemaErrors) as err:
+        panel_contract(report.window).validate(panel, lazy=True)
+    assert "wage (SPOLISBUS SBASISLOON) is negative" in set(err.value.failure_cases["check"])

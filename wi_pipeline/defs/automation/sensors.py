@@ -1,35 +1,36 @@
 """Sensors: a new extract reruns its municipality, a CBS refresh reruns every municipality's linked
-assets, and the pooled G4 assets follow their automation conditions."""
+assets, and the pooled G4 assets follow their automation conditions. Runs whose process died are
+failed, and what a failed run left behind its registers is rebuilt."""
 
 import json
 from collections.abc import Sequence
 
-from dagster import (AssetKey, AssetSelection, AssetsDefinition, AutomationConditionSensorDefinition,
+from dagster import (AssetSelection, AssetsDefinition, AutomationConditionSensorDefinition,
                      DagsterRunStatus, DefaultSensorStatus, RunRequest, RunStatusSensorContext,
                      SensorEvaluationContext, SensorResult, SkipReason, run_status_sensor, sensor)
 
-from wi_pipeline.defs.history import latest_metadata
+from wi_pipeline.defs.automation.runs import (active_run, behind_registers, current_extracts, extracts_digest,
+                                             fail_dead_runs)
 from wi_pipeline.defs.jobs import POOLED_RUN_TAGS
 from wi_pipeline.defs.partitions import g4_partitions
+from wi_pipeline.defs.quality.assets import REPORT_KEY
 from wi_pipeline.defs.resources import LandingFolder
 from wi_pipeline.lib.arrivals import plan_arrivals, request_runs
-from wi_pipeline.lib.layout import G4, REGISTERS
+from wi_pipeline.lib.layout import G4
 
 AUTOMATION_SENSOR = "g4_automation"
 CBS_FOLLOWUP_SENSOR = "municipalities_after_cbs"
+DEAD_RUN_SENSOR = "dead_run_monitor"
+REBUILD_SENSOR = "rebuild_behind_registers"
+MAX_REBUILDS = 2
 REPORT_SENSORS = {DagsterRunStatus.SUCCESS: "data_quality_after_success",
                   DagsterRunStatus.FAILURE: "data_quality_after_failure"}
 
 
 def ingested_hashes(instance) -> dict[tuple[str, str], str]:
     """The content hash of the extract behind each register partition's latest materialisation."""
-    out = {}
-    for register in REGISTERS:
-        for gemeente in G4:
-            digest = latest_metadata(instance, AssetKey(["registers", register]), gemeente).get("extract_sha256")
-            if digest:
-                out[(gemeente, register)] = digest
-    return out
+    return {(gemeente, register): digest for gemeente in G4
+            for register, digest in current_extracts(instance, gemeente).items()}
 
 
 @sensor(job_name="municipality", minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING,
@@ -122,3 +123,73 @@ def build_report_sensors(municipality_job, report_job) -> list:
         return _report
 
     return [build(status) for status in REPORT_SENSORS]
+
+
+@sensor(name=DEAD_RUN_SENSOR, minimum_interval_seconds=60, default_status=DefaultSensorStatus.RUNNING,
+        description="Every minute, marks failed the started runs whose process is gone (killed with kill -9, "
+        "out of memory, a restart), so they stop holding their municipality's place in the run queue.")
+def dead_run_monitor(context: SensorEvaluationContext):
+    failed = fail_dead_runs(context.instance)
+    for line in failed:
+        context.log.warning(line)
+    return SkipReason("; ".join(failed) if failed else "every started run's process is alive")
+
+
+def build_rebuild_sensor(municipality_job, assets: Sequence[AssetsDefinition]):
+    """Reruns what a municipality still has built from older extracts than its registers: after a run that
+    died or failed once its registers were stored, nothing else would, since the landing sensor sees the
+    extracts as ingested. The registers are left out (their extracts may be purged). Each set of register
+    extracts gets at most MAX_REBUILDS runs, so a failure that repeats does not loop; the tick log says so."""
+    registers = [k for a in assets if a.partitions_def == g4_partitions
+                 and set(a.group_names_by_key.values()) == {"registers"} for k in a.keys]
+    municipal = {k for a in assets if a.partitions_def == g4_partitions for k in a.keys} - {REPORT_KEY}
+    downstream = (AssetSelection.assets(*registers).downstream().resolve(assets) & municipal) - set(registers)
+    keys = sorted(downstream, key=lambda k: k.to_user_string())
+    nodes = [set(a.keys) for a in assets if set(a.keys) & downstream]
+    # an asset behind its registers is rebuilt with what depends on it, and a multi-asset whole
+    follows = {}
+    for key in keys:
+        below = AssetSelection.assets(key).downstream().resolve(assets) & downstream
+        follows[key] = set().union(*(node for node in nodes if node & below))
+
+    @sensor(name=REBUILD_SENSOR, job=municipality_job, minimum_interval_seconds=60,
+            default_status=DefaultSensorStatus.RUNNING,
+            description="Reruns linkage, panel, effects and the assignment rule of a municipality while they "
+            "are built from older extracts than its stored registers (after a run that died or failed "
+            f"half-way), at most {MAX_REBUILDS} times per set of extracts.")
+    def rebuild_behind_registers(context: SensorEvaluationContext):
+        state = json.loads(context.cursor) if context.cursor else {}
+        requests = []
+        for gemeente in G4:
+            current, behind = behind_registers(context.instance, gemeente, keys)
+            if not behind:
+                state.pop(gemeente, None)
+                continue
+            names = ", ".join(k.to_user_string() for k in behind)
+            run = active_run(context.instance, municipality_job.name, gemeente)
+            if run is not None:
+                context.log.info(f"{gemeente}: {names} behind its registers; waiting for run {run.run_id}")
+                continue
+            digest = extracts_digest(current)
+            tried = state.get(gemeente, {})
+            n = tried.get("n", 0) if tried.get("extracts") == digest else 0
+            if n >= MAX_REBUILDS:
+                context.log.warning(f"{gemeente}: {names} still built from older extracts than its "
+                                    f"registers after {n} rebuild runs; not requested again for these "
+                                    f"extracts. See the failed runs of {gemeente}, fix the cause and "
+                                    "materialise them by hand.")
+                continue
+            selection = sorted(set().union(*(follows[k] for k in behind)), key=lambda k: k.to_user_string())
+            context.log.info(f"{gemeente}: {names} built from older extracts than its registers; rebuilding "
+                             f"(attempt {n + 1} of {MAX_REBUILDS})")
+            state[gemeente] = {"extracts": digest, "n": n + 1}
+            requests.append(RunRequest(run_key=f"rebuild-{gemeente}-{digest}-{n + 1}", partition_key=gemeente,
+                                       asset_selection=selection, tags={"wi/trigger": "behind its registers",
+                                                                        "wi/register_extracts": digest}))
+        cursor = json.dumps(state, sort_keys=True)
+        if not requests:
+            return SensorResult(skip_reason=SkipReason(
+                "every municipality is built from its registers' extracts, or waiting"), cursor=cursor)
+        return SensorResult(run_requests=requests, cursor=cursor)
+
+    return rebuild_behind_registers

@@ -11,8 +11,9 @@ from wi_pipeline.lib.arrivals import file_sha256
 from wi_pipeline.lib.cbs import cbs_path, ingest_cbs_table
 from wi_pipeline.lib.ingest import ExtractError
 from wi_pipeline.lib.layout import CBS_TABLES, CbsTableLayout
+from wi_pipeline.lib.linkage import ambiguous_pseudonyms
 from wi_pipeline.lib.pseudonymise import PseudonymisationError
-from wi_pipeline.lib.quality import children_born_after_parents
+from wi_pipeline.lib.quality import children_born_after_parents, quarantine_share_within
 
 # Checks that need a second table, which the asset then reads as an input. KINDOUDERTAB: a
 # parent born after (or barely before) the child is an impossible combination.
@@ -66,11 +67,19 @@ def build_cbs_asset(layout: CbsTableLayout):
         if key_ is not None:
             accepted.attrs["key_fingerprint"] = key_.fingerprint
             meta["key_fingerprint"] = key_.fingerprint
+            # one BSN with two CBS keys stays in the key file: linkage quarantines its spells
+            # as "ambiguous key"
+            meta["ambiguous_key_persons"] = len(ambiguous_pseudonyms(accepted))
+        context.log.info(f"CBS {layout.name}: {rows_in} rows in, {len(accepted)} accepted, "
+                         f"{len(quarantine)} quarantined")
+        extra = [quarantine_share_within(len(quarantine), rows_in)]
+        if cross:
+            extra.append(cross[1](accepted, other[cross[0]]))
         yield from emit_guarded(
             [(name, accepted, meta), (f"{name}_quarantine", quarantine, {"dagster/row_count": len(quarantine)})],
             [AssetCheckResult(asset_key=key, check_name=EXTRACT_READABLE, passed=True,
                               metadata={"extract": path.name}),
-             gx_suite_result(accepted, key, extra=[cross[1](accepted, other[cross[0]])] if cross else ()),
+             gx_suite_result(accepted, key, extra=extra),
              no_identifiers_result(accepted, key, allow_cbs_keys=True),
              no_identifiers_result(quarantine, qkey, allow_cbs_keys=True)],
         )

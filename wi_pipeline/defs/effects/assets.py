@@ -8,8 +8,9 @@ from dagster import (AssetCheckResult, AssetCheckSpec, AssetExecutionContext, As
 
 from wi_pipeline.defs.checks import emit_guarded, gx_suite_result, gx_suite_spec, no_identifiers_result, no_identifiers_spec
 from wi_pipeline.defs.partitions import g4_partitions
+from wi_pipeline.defs.metadata import built_from, register_extracts
 from wi_pipeline.lib.effects import (CHOICE, POOLED, WHAT_WORKS_OUTCOME, estimate_all, exemption_event_study,
-                                     tailoring_in_words, what_works_for_whom)
+                                     power_in_words, tailoring_in_words, what_works_for_whom)
 from wi_pipeline.lib.designs import SUBGROUPS, WAIT
 from wi_pipeline.lib.disclosure import DisclosureRules, apply_disclosure, disclosure_violations
 from wi_pipeline.lib.layout import SRG_CATEGORIES
@@ -126,7 +127,8 @@ def effect_table(context: AssetExecutionContext, effect_settings: EffectSettings
     rules = effect_settings.rules
     table = apply_disclosure(estimate_all({gemeente: linked_panel}, gemeente, effect_settings.subgroups, rules), rules)
     meta = {"dagster/row_count": len(table), "overall_estimates": _overview(table),
-            "withheld": int(table["suppressed"].sum())}
+            "withheld": int(table["suppressed"].sum()), "power": MetadataValue.md(power_in_words(table)),
+            **built_from(register_extracts(linked_panel))}
     png = _comparison(table)
     if png:
         meta["instruments_compared"] = _image(png, "instruments against waiting")
@@ -150,7 +152,8 @@ def effect_table_g4(context: AssetExecutionContext, effect_settings: EffectSetti
     municipal = pd.concat(effect_table.values(), ignore_index=True) if effect_table else None
     table = apply_disclosure(estimate_all(linked_panel, POOLED, effect_settings.subgroups, rules), rules, municipal)
     meta = {"dagster/row_count": len(table), "overall_estimates": _overview(table),
-            "withheld": int(table["suppressed"].sum()), "key_fingerprint": fingerprint or ""}
+            "withheld": int(table["suppressed"].sum()), "key_fingerprint": fingerprint or "",
+            "power": MetadataValue.md(power_in_words(table))}
     png = _comparison(table)
     if png:
         meta["instruments_compared"] = _image(png, "instruments against waiting")

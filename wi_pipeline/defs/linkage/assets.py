@@ -6,7 +6,8 @@ from dagster import AssetExecutionContext, AssetIn, AssetKey, AssetOut, Metadata
 from wi_pipeline.defs.checks import (emit_guarded, gx_suite_result, gx_suite_spec, no_identifiers_result,
                                      no_identifiers_spec)
 
-from wi_pipeline.defs.metadata import preview, table_schema
+from wi_pipeline.defs.history import latest_metadata
+from wi_pipeline.defs.metadata import REGISTER_EXTRACTS, built_from, preview, register_extracts, table_schema
 from wi_pipeline.defs.partitions import g4_partitions
 from wi_pipeline.lib.layout import REGISTERS
 from wi_pipeline.lib.linkage import check_same_key, link_registers
@@ -44,17 +45,27 @@ def link_registers_asset(context: AssetExecutionContext, koppeltabel: pd.DataFra
     fingerprint = check_same_key({"cbs/koppeltabel": koppeltabel.attrs.get("key_fingerprint"),
                                   **{f"registers/{n}": df.attrs.get("key_fingerprint") for n, df in spells.items()}})
     result = link_registers(spells, quarantines, koppeltabel)
+    extracts = register_extracts(*spells.values())
+    for name in sorted(set(REGISTERS) - set(extracts)):  # stored before the extracts travelled with the data
+        digest = latest_metadata(context.instance, AssetKey(["registers", name]), context.partition_key).get(
+            "extract_sha256")
+        if digest:
+            extracts[name] = digest
+    for df in (result.linked, result.quarantine, result.rates):
+        df.attrs[REGISTER_EXTRACTS] = extracts
     for df in (result.linked, result.quarantine):
         df.attrs["key_fingerprint"] = fingerprint
     rates_md = MetadataValue.md(result.rates.to_markdown(index=False))
     outputs = [
         ("linked_registers", result.linked, {
             "dagster/row_count": len(result.linked), "dagster/column_schema": table_schema(result.linked).value,
-            "linkage_rates": rates_md, "key_fingerprint": fingerprint or ""}),
+            "linkage_rates": rates_md, "key_fingerprint": fingerprint or "", **built_from(extracts)}),
         ("linkage_quarantine", result.quarantine, {"dagster/row_count": len(result.quarantine),
                                                    "ambiguous_pseudonyms_in_key_file": result.ambiguous_pseudonyms,
-                                                   "preview": preview(result.quarantine)}),
-        ("linkage_rates", result.rates, {"dagster/row_count": len(result.rates), "rates": rates_md}),
+                                                   "preview": preview(result.quarantine),
+                                                   **built_from(extracts)}),
+        ("linkage_rates", result.rates, {"dagster/row_count": len(result.rates), "rates": rates_md,
+                                         **built_from(extracts)}),
     ]
     checks = [no_identifiers_result(df, AssetKey(["linkage", n]), allow_cbs_keys=True) for n, df, _ in outputs]
     checks += [gx_suite_result(result.linked, AssetKey(["linkage", "linked_registers"])),

@@ -8,7 +8,8 @@ from dagster import (AssetCheckResult, AssetCheckSpec, AssetExecutionContext, As
 
 from wi_pipeline.defs.checks import (emit_guarded, gx_suite_result, gx_suite_spec, no_identifiers_result,
                                      no_identifiers_spec)
-from wi_pipeline.defs.metadata import counts_md, preview, table_schema
+from wi_pipeline.defs.metadata import (REGISTER_EXTRACTS, built_from, counts_md, preview, register_extracts,
+                                      table_schema)
 from wi_pipeline.defs.partitions import g4_partitions
 from wi_pipeline.lib.layout import CBS_TABLES
 from wi_pipeline.lib.panel import PanelWindow, build_panel, panel_contract
@@ -61,6 +62,7 @@ def linked_panel(context: AssetExecutionContext, panel_settings: PanelSettings, 
     panel, report = build_panel(context.partition_key, linked_registers, cbs, panel_settings.window)
     window, configured = report.window, panel_settings.window
     panel.attrs["key_fingerprint"] = linked_registers.attrs.get("key_fingerprint")
+    panel.attrs[REGISTER_EXTRACTS] = register_extracts(linked_registers)
     try:
         panel_contract(window).validate(panel, lazy=True)
         contract = AssetCheckResult(check_name="panel_contract", passed=True, metadata={"rows": len(panel)})
@@ -82,4 +84,5 @@ def linked_panel(context: AssetExecutionContext, panel_settings: PanelSettings, 
         "persons_without_cbs_record": report.persons_without_cbs_record,
         "dagster/column_schema": table_schema(panel).value,
         "preview": preview(panel),
+        **built_from(panel.attrs[REGISTER_EXTRACTS]),
     })], [contract, gx_suite_result(panel, PANEL_KEY), no_identifiers_result(panel, PANEL_KEY)])

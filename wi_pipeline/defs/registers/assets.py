@@ -6,7 +6,7 @@ from dagster import (AssetCheckResult, AssetCheckSpec, AssetExecutionContext, As
 from wi_pipeline.defs.checks import (emit_guarded, gx_suite_result, gx_suite_spec, no_identifiers_result,
                                      no_identifiers_spec)
 from wi_pipeline.defs.history import latest_metadata
-from wi_pipeline.defs.metadata import ingestion_metadata, preview
+from wi_pipeline.defs.metadata import REGISTER_EXTRACTS, ingestion_metadata, preview
 from wi_pipeline.defs.partitions import g4_partitions
 from wi_pipeline.defs.resources import LandingFolder, PseudonymisationKey
 from wi_pipeline.lib.arrivals import file_sha256
@@ -62,13 +62,15 @@ def build_register_asset(layout: RegisterLayout):
             raise extract_failure(f"{layout.name} {gemeente}", err) from None
         except PseudonymisationError as err:
             raise extract_failure(f"{layout.name} {gemeente}", err) from None
+        digest = file_sha256(path)
         for df in (result.accepted, result.quarantine):
             df.attrs["key_fingerprint"] = key_.fingerprint
+            df.attrs[REGISTER_EXTRACTS] = {layout.name: digest}
         meta = {
             **ingestion_metadata(result.accepted, result.rows_in, result.reasons, result.rows_quarantined),
             "extract": result.source,
             "extract_date": str(result.extract_date.date()),
-            "extract_sha256": file_sha256(path),
+            "extract_sha256": digest,
             "key_fingerprint": key_.fingerprint,
             "demo_key": key_.is_demo,
         }

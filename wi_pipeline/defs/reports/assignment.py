@@ -6,6 +6,7 @@ from dagster import (AssetCheckResult, AssetCheckSpec, AssetExecutionContext, As
 
 from wi_pipeline.defs.checks import emit_guarded, no_identifiers_result, no_identifiers_spec
 from wi_pipeline.defs.effects.assets import PANEL, DISCLOSURE, EffectSettings, _image
+from wi_pipeline.defs.metadata import built_from, register_extracts
 from wi_pipeline.defs.partitions import g4_partitions
 from wi_pipeline.lib.assignment import RULE_DEPTH, assignment_disclosure_violations, learn_assignment_rule
 from wi_pipeline.lib.effects import POOLED
@@ -75,7 +76,8 @@ _COMMON = dict(group_name="reports", kinds={"pandas", "parquet"}, owners=["team:
 def assignment_rule(context: AssetExecutionContext, effect_settings: EffectSettings,
                     assignment_settings: AssignmentSettings, linked_panel: pd.DataFrame):
     gemeente = context.partition_key
-    yield from _outputs(RULE_KEY, {gemeente: linked_panel}, gemeente, effect_settings, assignment_settings, {})
+    yield from _outputs(RULE_KEY, {gemeente: linked_panel}, gemeente, effect_settings, assignment_settings,
+                        built_from(register_extracts(linked_panel)))
 
 
 @asset(key=RULE_G4_KEY, ins={"linked_panel": AssetIn(PANEL)}, automation_condition=AutomationCondition.eager(),
