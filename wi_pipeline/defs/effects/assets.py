@@ -15,7 +15,8 @@ from wi_pipeline.lib.designs import SUBGROUPS, WAIT
 from wi_pipeline.lib.disclosure import DisclosureRules, apply_disclosure, disclosure_violations
 from wi_pipeline.lib.layout import SRG_CATEGORIES
 from wi_pipeline.lib.linkage import check_same_key
-from wi_pipeline.lib.plots import event_study_plot, forest_plot, rd_plot, rd_plot_data
+from wi_pipeline.lib.plots import (event_study_plot, forest_plot, rd_plot, rd_plot_data, rd_sensitivity_plot,
+                                   rd_sensitivity_points)
 
 PANEL = AssetKey(["panel", "linked_panel"])
 TABLE_KEY = AssetKey(["effects", "effect_table"])
@@ -99,6 +100,20 @@ def _comparison(table: pd.DataFrame) -> bytes | None:
     return forest_plot(rows, f"Each instrument against waiting: regular work {horizon} months later", labels=labels)
 
 
+def _rd_robustness_table(table: pd.DataFrame) -> MetadataValue:
+    """The published RD estimates and their robustness rows in percentage points (withheld rows blank)."""
+    parts = [rd_sensitivity_points(table, fuzzy).assign(estimand="LATE" if fuzzy else "reduced form")
+             for fuzzy in (False, True)]
+    t = pd.concat(parts, ignore_index=True)
+    if t.empty:
+        return MetadataValue.md("no RD estimates")
+    for c in ("estimate", "ci_low", "ci_high"):
+        t[f"{c}_pp"] = (t[c] * 100).round(2)
+    t["withheld"] = t["suppressed"].map({True: "yes", False: ""})
+    cols = ["estimand", "label", "bandwidth", "estimate_pp", "ci_low_pp", "ci_high_pp", "withheld"]
+    return MetadataValue.md(t[cols].round({"bandwidth": 1}).to_markdown(index=False))
+
+
 _COMMON = dict(kinds={"pandas", "parquet"}, owners=["team:research"])
 
 
@@ -125,8 +140,9 @@ def effect_table(context: AssetExecutionContext, effect_settings: EffectSettings
        automation_condition=AutomationCondition.eager(),
        check_specs=[gx_suite_spec(G4_KEY, EFFECT_SUITE), no_identifiers_spec(G4_KEY, published=True), _disclosure_spec(G4_KEY)],
        description="The same estimates pooled over the four cities with municipality fixed effects, plus the forest, "
-       "RD and event-study plots. A pooled estimate is also withheld when, next to the published municipal tables, "
-       "it would give back a withheld municipal count. Rebuilds automatically once the municipalities have updated.",
+       "RD (binned means; bandwidth sensitivity, placebo cutoffs and donut) and event-study plots. A pooled "
+       "estimate is also withheld when, next to the published municipal tables, it would give back a "
+       "withheld municipal count. Rebuilds automatically once the municipalities have updated.",
        **_COMMON)
 def effect_table_g4(context: AssetExecutionContext, effect_settings: EffectSettings, linked_panel: dict,
                     effect_table: dict):
@@ -147,6 +163,8 @@ def effect_table_g4(context: AssetExecutionContext, effect_settings: EffectSetti
         if png:
             meta[f"forest_{cat}"] = _image(png, f"forest plot {cat}")
     meta["rd_plot"] = _image(rd_plot(rd_plot_data(linked_panel, rules=rules)), "binned RD plot")
+    meta["rd_robustness"] = _rd_robustness_table(table)
+    meta["rd_bandwidth_sensitivity"] = _image(rd_sensitivity_plot(table, rules), "RD bandwidth sensitivity")
     es = exemption_event_study(linked_panel)
     meta["event_study_plot"] = _image(event_study_plot(es.coefficients, rules), "event-study plot")
     meta["event_study_pretrend_test"] = str(es.pretrend_test)
