@@ -45,18 +45,25 @@ def use_warehouse_instance(warehouse: Path | None = None) -> Path:
 
 def key_warning(warehouse: Path | None = None) -> str | None:
     """What the key in the environment means for the warehouse, when it cannot write into it."""
-    from wi_pipeline.lib.pseudonymise import (KEY_ENV_VAR, PseudonymisationError, check_warehouse_key,
-                                              key_from_environment, warehouse_is_demo)
+    from wi_pipeline.lib.pseudonymise import (KEY_ENV_VAR, PseudonymisationError, describe_fingerprint,
+                                              key_from_environment, warehouse_fingerprint, warehouse_is_demo)
 
     warehouse = Path(warehouse) if warehouse else warehouse_dir()
+    recorded = warehouse_fingerprint(warehouse)
     try:
-        check_warehouse_key(warehouse, key_from_environment().fingerprint)
+        now = key_from_environment().fingerprint
     except PseudonymisationError as err:
-        unset = "" if os.environ.get(KEY_ENV_VAR) else f"{KEY_ENV_VAR} is not set. "
-        real = "" if warehouse_is_demo(warehouse) else "This warehouse holds real (non-demo) pseudonyms. "
-        return (f"{unset}{real}{err}. The UI shows the runs, but the landing sensor and every ingestion refuse "
-                "until the UI is started with the warehouse's key.")
-    return None
+        return f"{err}; the landing sensor and every ingestion will fail until the key is fixed."
+    if recorded is None or now == recorded:
+        return None
+    built = (f"the demo key {recorded}" if warehouse_is_demo(warehouse)
+             else f"a real (non-demo) key, fingerprint {recorded}")
+    has = (f"{KEY_ENV_VAR} is not set, so this UI has the built-in demo key {now}" if not os.environ.get(KEY_ENV_VAR)
+           else f"{KEY_ENV_VAR} gives key {describe_fingerprint(now)}")
+    return (f"{has}, but the warehouse {warehouse} was built with {built}. The UI shows the warehouse's runs, "
+            f"but the landing sensor and every ingestion refuse to write until you restart it with the "
+            f"warehouse's key ({KEY_ENV_VAR} set to the key whose fingerprint is {recorded}), or point "
+            "WI_WAREHOUSE_DIR at the warehouse of this key.")
 
 
 def main() -> int:

@@ -88,7 +88,7 @@ def test_make_ui_without_the_key_of_a_real_warehouse_says_so(landing, tmp_path, 
     assert ingest(landing, warehouse, PseudonymisationKey(secret=KEY)).success
     monkeypatch.delenv(KEY_ENV_VAR, raising=False)
     warning = key_warning(warehouse)
-    assert warning and f"{KEY_ENV_VAR} is not set" in warning and "real (non-demo)" in warning
+    assert warning and f"{KEY_ENV_VAR} is not set" in warning and "real (non-demo) key" in warning
     assert PseudonymKey(KEY).fingerprint in warning and KEY not in warning
     monkeypatch.setenv(KEY_ENV_VAR, KEY)
     assert key_warning(warehouse) is None
