@@ -60,15 +60,14 @@ def test_demo_then_real_extracts_at_another_scale_with_their_own_warehouse_and_k
     shutil.copytree(synthetic_landing[0], demo)  # scale 0.01
     assert env(demo, tmp_path / "demo_warehouse") == 0
     out = capsys.readouterr().out
-    # one progress line for the step, with its time, and no Dagster debug lines on the console
-    assert f"municipality {GM} {G4[GM]}" in out and " ok " in out and "DEBUG" not in out
-    [log] = (tmp_path / "demo_warehouse" / "dagster_home" / "run_logs").glob("run-*.log")
-    assert "STEP_SUCCESS" in log.read_text() and str(log) in out
-
     real = tmp_path / "real_landing"  # twice the demo's size: +100% rows against the demo's extract
     write_landing(simulate_world(SyntheticConfig(scale=0.02, seed=11)), real)
     assert env(real, tmp_path / "real_warehouse", key=REAL_KEY) == 0, capsys.readouterr()
     assert "row count changed" not in capsys.readouterr().err
+    # one progress line for the step, with its time, and no Dagster debug lines on the console
+    assert f"municipality {GM} {G4[GM]}" in out and " ok " in out and "DEBUG" not in out
+    [log] = (tmp_path / "demo_warehouse" / "dagster_home" / "run_logs").glob("run-*.log")
+    assert "STEP_SUCCESS" in log.read_text() and str(log) in out
     assert warehouse_fingerprint(tmp_path / "demo_warehouse") == PseudonymKey(DEMO_KEY).fingerprint
     assert warehouse_fingerprint(tmp_path / "real_warehouse") == PseudonymKey(REAL_KEY).fingerprint
     # each warehouse's runs are in its own instance (what `make ui` shows for it)
