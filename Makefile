@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $@
 
-# the instance (runs, history) lives with the warehouse: <warehouse>/dagster_home (see wi_pipeline/instance.py)
+# the instance (runs, history) lives with the warehouse, in <warehouse>/dagster_home (wi_pipeline/instance.py)
 run: $(VENV)/.installed
 	$(PY) -m wi_pipeline.run
 

@@ -58,10 +58,10 @@ def key_warning(warehouse: Path | None = None) -> str | None:
         return None
     built = (f"the demo key {recorded}" if warehouse_is_demo(warehouse)
              else f"a real (non-demo) key, fingerprint {recorded}")
-    has = (f"{KEY_ENV_VAR} is not set, so this UI has the built-in demo key {now}" if not os.environ.get(KEY_ENV_VAR)
-           else f"{KEY_ENV_VAR} gives key {describe_fingerprint(now)}")
-    return (f"{has}, but the warehouse {warehouse} was built with {built}. The UI shows the warehouse's runs, "
-            f"but the landing sensor and every ingestion refuse to write until you restart it with the "
+    has = (f"{KEY_ENV_VAR} gives key {describe_fingerprint(now)}" if os.environ.get(KEY_ENV_VAR)
+           else f"{KEY_ENV_VAR} is not set, so this UI has the built-in demo key {now}")
+    return (f"{has}, but the warehouse {warehouse} was built with {built}. The UI shows the warehouse's "
+            f"runs, but the landing sensor and every ingestion refuse to write until you restart it with the "
             f"warehouse's key ({KEY_ENV_VAR} set to the key whose fingerprint is {recorded}), or point "
             "WI_WAREHOUSE_DIR at the warehouse of this key.")
 

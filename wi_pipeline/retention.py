@@ -12,8 +12,8 @@ import os
 import sys
 from datetime import datetime, timezone
 
-from wi_pipeline.lib.retention import plan_purge, purge
 from wi_pipeline.instance import use_warehouse_instance
+from wi_pipeline.lib.retention import plan_purge, purge
 from wi_pipeline.paths import default_landing_dir
 
 

@@ -44,9 +44,10 @@ def ensure_data(landing: Path, seed: int, scale: float) -> str:
         raise LandingError(
             f"no register extracts (*.csv) in {landing}, but assets are already stored in {warehouse}, as after "
             "`make purge` removed the ingested raw extracts; no synthetic data is generated over them. To rebuild "
-            "from the stored, pseudonymised registers and CBS tables, run `make rebuild` (linkage, panel, effects "
-            "and reports of every G4 municipality, then the pooled outputs; in the UI: the job "
-            "rebuild_from_warehouse). To ingest new extracts, place them in the landing folder and run `make run`. "
+            "from the stored, pseudonymised registers and CBS tables, run `make rebuild` (linkage, panel, "
+            "effects and reports of every G4 municipality, then the pooled outputs; in the UI: the job "
+            "rebuild_from_warehouse). To ingest new extracts, place them in the landing folder and run "
+            "`make run`. "
             "To start over, `make clean` removes the stored assets."
         )
     others = _files(landing)
@@ -110,7 +111,7 @@ def step_label(job_name: str, partition: str | None) -> str:
 
 
 def failures(result) -> list[tuple[str, str, bool]]:
-    """(step, what went wrong in one line, whether the key was refused) per failed step, without stack traces."""
+    """(step, what went wrong in one line, whether the key was refused) per failed step, no stack traces."""
     from wi_pipeline.defs.registers.assets import REFUSED
 
     out = []
@@ -122,8 +123,8 @@ def failures(result) -> list[tuple[str, str, bool]]:
         if user is not None and user.description:
             out.append((event.step_key, user.description, REFUSED in (user.metadata or {})))
         else:
-            out.append((event.step_key, (data.error.message if data.error else "failed").strip().splitlines()[0],
-                        False))
+            message = (data.error.message if data.error else "failed").strip().splitlines()[0]
+            out.append((event.step_key, message, False))
     return out
 
 
@@ -133,7 +134,8 @@ def write_run_log(log, instance, run_id: str, label: str) -> None:
     for entry in instance.all_logs(run_id):
         when = datetime.fromtimestamp(entry.timestamp).strftime("%Y-%m-%d %H:%M:%S")
         kind = entry.dagster_event.event_type_value if entry.dagster_event else ""
-        log.write(f"{when} {logging.getLevelName(entry.level):7s} {entry.step_key or '-'} {kind} {entry.user_message}\n")
+        level = logging.getLevelName(entry.level)
+        log.write(f"{when} {level:7s} {entry.step_key or '-'} {kind} {entry.user_message}\n")
         data = entry.dagster_event.event_specific_data if entry.dagster_event else None
         error = getattr(data, "error", None)
         if error is not None and hasattr(error, "to_string"):
@@ -206,13 +208,15 @@ def main(argv: list[str] | None = None) -> int:
         summary, failed, problems, refusal = run_jobs(args.rebuild, log, progress)
     print("\nwi_pipeline run summary")
     print("\n".join(summary))
-    print(f"total {time.perf_counter() - started:.1f}s; runs are in the Dagster UI (make ui); full log: {log_path}")
+    print(f"total {time.perf_counter() - started:.1f}s; runs are in the Dagster UI (make ui); "
+          f"full log: {log_path}")
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
         print("\n".join(problems), file=sys.stderr)
         if refusal:
-            print("the pseudonymisation key was refused, so the later jobs, which would ingest with it or read what "
-                  "it would have made, were not run (see the summary); fix the key and run again", file=sys.stderr)
+            print("the pseudonymisation key was refused, so the later jobs, which would ingest with it or "
+                  "read what it would have made, were not run (see the summary); fix the key and run again",
+                  file=sys.stderr)
         return 1
     return 0
 
@@ -220,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
 def run_jobs(rebuild: bool, log, progress) -> tuple[list[str], list[str], list[str], str | None]:
     """Run the plan into the instance at DAGSTER_HOME: summary lines, failed steps, their problems in one line
     each, and the refusal that stopped the later jobs (if one did)."""
-    t0 = progress("loading Dagster, the definitions, the instance")
+    t0 = progress("loading Dagster and the definitions")
     from dagster import DagsterInstance
 
     from wi_pipeline.definitions import make_definitions

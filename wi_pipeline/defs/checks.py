@@ -39,7 +39,8 @@ def for_municipality(check: AssetCheckResult, gemeente: str | None) -> AssetChec
     if gemeente not in G4:
         return check
     what = check.description or ("passed" if check.passed else "failed")
-    return check._replace(metadata={"municipality": MetadataValue.text(municipality_label(gemeente)), **check.metadata},
+    label = MetadataValue.text(municipality_label(gemeente))
+    return check._replace(metadata={"municipality": label, **check.metadata},
                           description=f"{G4[gemeente]} ({gemeente}): {what}")
 
 

@@ -120,7 +120,7 @@ class ParquetIOManager(ConfigurableIOManager):
         stem = self._stem(context.asset_key.path, partition)
         if isinstance(obj, pd.DataFrame):
             if obj.attrs.get("key_fingerprint"):
-                # the warehouse holds pseudonyms of one key only: the first write records it, another key is refused
+                # a warehouse holds pseudonyms of one key: the first write records it, another key is refused
                 record_warehouse_key(Path(self.base_dir), obj.attrs["key_fingerprint"])
             table = pa.Table.from_pandas(obj, preserve_index=False)
             if obj.attrs:

@@ -26,9 +26,10 @@ def build_jobs(assets: list[AssetsDefinition]) -> list:
                          description="Everything for one G4 municipality: registers through panel, effects and reports."),
         define_asset_job(REPORT_JOB, selection=AssetSelection.assets(*report), partitions_def=g4_partitions,
                          description="The data-quality report of one municipality, about its latest run."),
-        define_asset_job(REBUILD_JOB, selection=AssetSelection.assets(*from_stored), partitions_def=g4_partitions,
-                         description="Linkage, panel, effects and reports of one municipality from the stored, "
-                         "pseudonymised registers and CBS tables, without reading the landing folder "
+        define_asset_job(REBUILD_JOB, selection=AssetSelection.assets(*from_stored),
+                         partitions_def=g4_partitions,
+                         description="Linkage, panel, effects and reports of one municipality from the "
+                         "stored, pseudonymised registers and CBS tables, without reading the landing folder "
                          "(`make rebuild` runs it for every G4 municipality, then the pooled outputs)."),
     ]
     if pooled:

@@ -37,7 +37,7 @@ class ArrivalPlan:
     in_sync: list[str] = field(default_factory=list)  # municipalities whose current extracts are all ingested
     changed: dict[str, list[str]] = field(default_factory=dict)  # gemeente -> registers with new content
     waiting: list[str] = field(default_factory=list)  # files whose size or time changed since the last look
-    first_seen: list[str] = field(default_factory=list)  # files not looked at before: complete if unchanged next time
+    first_seen: list[str] = field(default_factory=list)  # new since the last look: complete if unchanged next
     problems: list[str] = field(default_factory=list)  # files that will fail ingestion, for the tick log
     unrecognised: list[str] = field(default_factory=list)  # files never ingested: named outside the contract
     # path -> [size, mtime_ns, sha256 or None]: the next cursor, so an unchanged file is not hashed again

@@ -121,10 +121,11 @@ def check_warehouse_key(warehouse: Path, fingerprint: str | None) -> None:
     now = (f"the built-in demo key {fingerprint}, because {KEY_ENV_VAR} is not set"
            if fingerprint == _demo_fingerprint() else f"key {fingerprint} from {KEY_ENV_VAR}")
     raise KeyMismatchError(
-        f"the warehouse {warehouse} was built with key {describe_fingerprint(recorded)} (its {WAREHOUSE_KEY_FILE}), "
-        f"but this process has {now}; nothing was written. Set {KEY_ENV_VAR} to the key this warehouse was "
-        "built with, or point WI_WAREHOUSE_DIR at a warehouse of its own for this key, or, to move this "
-        "warehouse to the new key, rebuild it from the extracts (`make clean run`, see 'Rotating the key')"
+        f"the warehouse {warehouse} was built with key {describe_fingerprint(recorded)} "
+        f"(its {WAREHOUSE_KEY_FILE}), but this process has {now}; nothing was written. Set {KEY_ENV_VAR} "
+        "to the key this warehouse was built with, or point WI_WAREHOUSE_DIR at a warehouse of its own for "
+        "this key, or, to move this warehouse to the new key, rebuild it from the extracts "
+        "(`make clean run`, see 'Rotating the key')"
     )
 
 

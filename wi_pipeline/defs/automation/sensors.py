@@ -39,7 +39,7 @@ def ingested_hashes(instance) -> dict[tuple[str, str], str]:
 def landing_folder_sensor(context: SensorEvaluationContext, landing: LandingFolder,
                           pseudonym_key: PseudonymisationKey):
     try:
-        pseudonym_key.get()  # a key other than the warehouse's: no run is started (the cursor stays as it was)
+        pseudonym_key.get()  # another key than the warehouse's: no run is started, the cursor stays
     except PseudonymisationError as err:
         context.log.warning(str(err))
         return SkipReason(f"not started: {err}")
@@ -48,8 +48,9 @@ def landing_folder_sensor(context: SensorEvaluationContext, landing: LandingFold
     plan = plan_arrivals(landing.root, state.get("seen", {}), ingested)
     new_runs, requested = request_runs(plan, state.get("requested", {}), ingested)
     if plan.first_seen:
-        context.log.info(f"{len(plan.first_seen)} extract(s) seen for the first time, e.g. {plan.first_seen[0]}: "
-                         "complete once their size is unchanged at the next look (or with a .done marker)")
+        context.log.info(f"{len(plan.first_seen)} extract(s) seen for the first time, e.g. "
+                         f"{plan.first_seen[0]}: complete once their size is unchanged at the next look "
+                         "(or with a .done marker)")
     for path in plan.waiting:
         context.log.info(f"waiting for {path} to be complete (size still changing, no .done marker)")
     for problem in plan.problems:

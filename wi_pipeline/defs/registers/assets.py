@@ -25,7 +25,8 @@ REFUSED = "wi/refused"
 def extract_failure(what: str, err: Exception) -> Failure:
     """One message naming the file and what to fix, without a stack trace; nothing is stored."""
     refused = {REFUSED: "pseudonymisation key"} if isinstance(err, PseudonymisationError) else {}
-    return Failure(description=f"{what}: {str(err).rstrip('.')}. The previous output is kept.", metadata=refused)
+    return Failure(description=f"{what}: {str(err).rstrip('.')}. The previous output is kept.",
+                   metadata=refused)
 
 
 def _out(description: str) -> AssetOut:
@@ -63,10 +64,10 @@ def build_register_asset(layout: RegisterLayout):
             path = current_extract(landing.root, gemeente, layout.name)
             result = ingest_register(path, layout, gemeente, key_)
         except ExtractError as err:
-            yield for_municipality(AssetCheckResult(asset_key=key, check_name=EXTRACT_READABLE, passed=False,
-                                                    metadata={"error": str(err)},
-                                                    description=f"the {layout.name} extract is unreadable: {err}"),
-                                   gemeente)
+            unreadable = AssetCheckResult(asset_key=key, check_name=EXTRACT_READABLE, passed=False,
+                                          metadata={"error": str(err)},
+                                          description=f"the {layout.name} extract is unreadable: {err}")
+            yield for_municipality(unreadable, gemeente)
             raise extract_failure(f"{layout.name} {gemeente}", err) from None
         except PseudonymisationError as err:
             raise extract_failure(f"{layout.name} {gemeente}", err) from None
@@ -86,15 +87,16 @@ def build_register_asset(layout: RegisterLayout):
         }
         context.log.info(f"{layout.name} {gemeente} {result.source}: {result.rows_in} rows in, "
                          f"{result.rows_accepted} accepted, {result.rows_quarantined} quarantined")
+        extract = f"{gemeente}/{layout.name}/{result.source}"
         yield from emit_guarded(
             [(layout.name, result.accepted, meta),
              (f"{layout.name}_quarantine", result.quarantine,
               {"dagster/row_count": result.rows_quarantined, "preview": preview(result.quarantine),
                "key_fingerprint": key_.fingerprint})],
             [AssetCheckResult(asset_key=key, check_name=EXTRACT_READABLE, passed=True,
-                              metadata={"extract": f"{gemeente}/{layout.name}/{result.source}"},
-                              description=f"the {layout.name} extract {gemeente}/{layout.name}/{result.source} has "
-                              f"the contract's columns and {result.rows_in:,} rows"),
+                              metadata={"extract": extract},
+                              description=f"the {layout.name} extract {extract} has the contract's "
+                              f"columns and {result.rows_in:,} rows"),
              gx_suite_result(result.accepted, key, extra=[
                  row_count_within(result.rows_accepted,
                                   latest_metadata(context.instance, key, gemeente).get("rows_accepted")),
