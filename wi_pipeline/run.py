@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
 
     def progress(label: str) -> float:
-        print(f"[{time.perf_counter() - started:6.1f}s] {label:42s} ", end="", flush=True)
+        print(f"[{time.perf_counter() - started:6.1f}s] {label:44s} ", end="", flush=True)
         return time.perf_counter()
 
     landing = default_landing_dir()
@@ -236,7 +236,7 @@ def run_jobs(rebuild: bool, log, progress) -> tuple[list[str], list[str], list[s
     for job_name, partition, selection in plan:
         label = step_label(job_name, partition)
         if refusal:
-            summary.append(f"{label:42s} not run: the key was refused")
+            summary.append(f"{label:44s} not run: the key was refused")
             continue
         t0 = progress(label)
         result = defs.resolve_job_def(job_name).execute_in_process(
@@ -245,7 +245,7 @@ def run_jobs(rebuild: bool, log, progress) -> tuple[list[str], list[str], list[s
         write_run_log(log, instance, result.run_id, label)
         status = "ok" if result.success else "FAILED"
         print(f"{status:6s} {time.perf_counter() - t0:6.1f}s  run {result.run_id[:8]}", flush=True)
-        summary.append(f"{label:42s} {status:6s} run {result.run_id[:8]}")
+        summary.append(f"{label:44s} {status:6s} run {result.run_id[:8]}")
         summary.extend(_summary_line(result))
         if not result.success:
             failed.append(label)
