@@ -7,16 +7,22 @@ PY := $(VENV)/bin/python
 export DAGSTER_HOME := $(abspath dagster_home)
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: run test ui bench bench-jobs simulate purge clean browser
+.PHONY: run rebuild test ui bench bench-jobs simulate purge clean browser
 
 $(VENV)/.installed: pyproject.toml
+	@echo "installing the environment into $(VENV) (once; about 80 s)"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $@
 
+# the instance (runs, history) lives with the warehouse, in <warehouse>/dagster_home (wi_pipeline/instance.py)
 run: $(VENV)/.installed
 	$(PY) -m wi_pipeline.run
+
+# after `make purge`: linkage, panel, effects and reports of every G4 municipality from the stored assets
+rebuild: $(VENV)/.installed
+	$(PY) -m wi_pipeline.run --rebuild
 
 test: $(VENV)/.installed browser
 	$(PY) -m pytest -q
@@ -29,7 +35,8 @@ browser:
 	  else echo "Chromium missing: install the Debian package 'chromium' to run the UI test"; fi; }
 
 ui: $(VENV)/.installed
-	$(VENV)/bin/dagster dev -w workspace.yaml
+	@home="$$($(PY) -m wi_pipeline.instance)" && echo "Dagster instance of this warehouse: $$home" && \
+	  DAGSTER_HOME="$$home" $(VENV)/bin/dagster dev -w workspace.yaml
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_pipeline.py --scale 1.0

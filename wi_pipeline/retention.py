@@ -2,7 +2,7 @@
 ``retention_nightly`` does the same while the Dagster daemon runs).
 
 Usage: python -m wi_pipeline.retention [--days 30] [--dry-run]
-(the Makefile target `make purge` runs it with the instance in dagster_home).
+(the Makefile target `make purge` runs it with the warehouse's own instance, <warehouse>/dagster_home).
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ import os
 import sys
 from datetime import datetime, timezone
 
+from wi_pipeline.instance import use_warehouse_instance
 from wi_pipeline.lib.retention import plan_purge, purge
-from wi_pipeline.paths import REPO_ROOT, default_landing_dir
+from wi_pipeline.paths import default_landing_dir
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="keep raw files this many days after ingestion (default: WI_RETENTION_DAYS or 30)")
     parser.add_argument("--dry-run", action="store_true")
     args = parser.parse_args(argv)
-    os.environ.setdefault("DAGSTER_HOME", str(REPO_ROOT / "dagster_home"))
+    use_warehouse_instance()
     from dagster import DagsterInstance
 
     from wi_pipeline.defs.automation.retention import ingested_content

@@ -1,17 +1,24 @@
 """The main job: synthetic data when the project's landing folder is empty, then every asset for all G4 partitions.
 
-Runs go into the instance under DAGSTER_HOME, so they show in the Dagster UI afterwards.
+Runs go into the warehouse's own instance (<warehouse>/dagster_home), so they show in the Dagster UI
+afterwards. The console shows one line per step; Dagster's full log goes to a file in that instance.
+`--rebuild` (`make rebuild`) builds linkage, panel, effects and reports from the stored assets only.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import time
+import warnings
+from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
-from wi_pipeline.paths import REPO_ROOT, default_landing_dir, synthetic_landing_dir, truth_file, warehouse_dir
+from wi_pipeline.instance import use_warehouse_instance
+from wi_pipeline.paths import default_landing_dir, synthetic_landing_dir, truth_file, warehouse_dir
 
 
 class LandingError(Exception):
@@ -37,8 +44,10 @@ def ensure_data(landing: Path, seed: int, scale: float) -> str:
         raise LandingError(
             f"no register extracts (*.csv) in {landing}, but assets are already stored in {warehouse}, as after "
             "`make purge` removed the ingested raw extracts; no synthetic data is generated over them. To rebuild "
-            "from the stored, pseudonymised registers and CBS tables, run `make ui` and materialise linkage, panel, "
-            "effects and reports. To ingest new extracts, place them in the landing folder and run `make run`. "
+            "from the stored, pseudonymised registers and CBS tables, run `make rebuild` (linkage, panel, "
+            "effects and reports of every G4 municipality, then the pooled outputs; in the UI: the job "
+            "rebuild_from_warehouse). To ingest new extracts, place them in the landing folder and run "
+            "`make run`. "
             "To start over, `make clean` removes the stored assets."
         )
     others = _files(landing)
@@ -76,51 +85,175 @@ def _summary_line(result) -> list[str]:
     return lines
 
 
+# Dagster's console logger prints every event at DEBUG (about 900 lines a run); the file gets them instead
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+
+
+def run_plan(rebuild: bool, job_names: set[str]) -> list[tuple[str, str | None, list | None]]:
+    """The jobs `make run` (or `make rebuild`) runs, in order, as (job, partition, asset selection or None for
+    the whole job). Each municipality's data-quality report runs after it, failed or not (in the UI, a sensor
+    does this)."""
+    from wi_pipeline.defs.jobs import REBUILD_JOB
+    from wi_pipeline.lib.layout import G4
+
+    first = REBUILD_JOB if rebuild else "municipality"
+    plan = [] if rebuild else [("cbs_tables", None, None)]
+    plan += [(job, gm, None) for gm in G4 for job in (first, "data_quality_report")]
+    if "g4_pooled" in job_names:
+        plan.append(("g4_pooled", None, None))
+    return plan
+
+
+def step_label(job_name: str, partition: str | None) -> str:
+    from wi_pipeline.lib.layout import G4
+
+    return f"{job_name} {partition} {G4[partition]}" if partition in G4 else job_name
+
+
+def failures(result) -> list[tuple[str, str, bool]]:
+    """(step, what went wrong in one line, whether the key was refused) per failed step, no stack traces."""
+    from wi_pipeline.defs.registers.assets import REFUSED
+
+    out = []
+    for event in result.all_events:
+        if event.event_type_value != "STEP_FAILURE":
+            continue
+        data = event.event_specific_data
+        user = data.user_failure_data
+        if user is not None and user.description:
+            out.append((event.step_key, user.description, REFUSED in (user.metadata or {})))
+        else:
+            message = (data.error.message if data.error else "failed").strip().splitlines()[0]
+            out.append((event.step_key, message, False))
+    return out
+
+
+def write_run_log(log, instance, run_id: str, label: str) -> None:
+    """Every event of the run, as Dagster's console logger would have shown it, with stack traces."""
+    log.write(f"===== {label}  run {run_id}\n")
+    for entry in instance.all_logs(run_id):
+        when = datetime.fromtimestamp(entry.timestamp).strftime("%Y-%m-%d %H:%M:%S")
+        kind = entry.dagster_event.event_type_value if entry.dagster_event else ""
+        level = logging.getLevelName(entry.level)
+        log.write(f"{when} {level:7s} {entry.step_key or '-'} {kind} {entry.user_message}\n")
+        data = entry.dagster_event.event_specific_data if entry.dagster_event else None
+        error = getattr(data, "error", None)
+        if error is not None and hasattr(error, "to_string"):
+            log.write(error.to_string() + "\n")
+    log.flush()
+
+
+@contextmanager
+def run_log(home: Path):
+    """The file that gets Dagster's full log and Python's warnings, in the warehouse's instance."""
+    path = home / "run_logs" / f"run-{datetime.now():%Y%m%d-%H%M%S}.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    warnings_logger = logging.getLogger("py.warnings")
+    with open(path, "a", encoding="utf-8") as log, warnings.catch_warnings():
+        handler = logging.StreamHandler(log)
+        propagate = warnings_logger.propagate
+        warnings.simplefilter("default")
+        logging.captureWarnings(True)
+        warnings_logger.addHandler(handler)
+        warnings_logger.propagate = False
+        try:
+            yield path, log
+        finally:
+            warnings_logger.removeHandler(handler)
+            warnings_logger.propagate = propagate
+            logging.captureWarnings(False)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seed", type=int, default=20261121)
     parser.add_argument("--scale", type=float, default=0.05, help="synthetic size; 1.0 = real G4 sizes")
+    parser.add_argument("--rebuild", action="store_true",
+                        help="linkage, panel, effects and reports from the stored assets only (make rebuild)")
     args = parser.parse_args(argv)
 
-    os.environ.setdefault("DAGSTER_HOME", str(REPO_ROOT / "dagster_home"))
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
-    landing = default_landing_dir()
-    try:
-        print(ensure_data(landing, args.seed, args.scale))
-    except LandingError as err:
-        print(f"wi_pipeline: {err}", file=sys.stderr)
-        return 2
+    from wi_pipeline.lib.pseudonymise import PseudonymisationError, check_warehouse_key, key_from_environment
 
+    warehouse = warehouse_dir()
+    try:  # before anything is generated or written: a key other than the warehouse's is refused
+        check_warehouse_key(warehouse, key_from_environment().fingerprint)
+    except PseudonymisationError as err:
+        print(f"wi_pipeline: refused: {err}", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+
+    def progress(label: str) -> float:
+        print(f"[{time.perf_counter() - started:6.1f}s] {label:44s} ", end="", flush=True)
+        return time.perf_counter()
+
+    landing = default_landing_dir()
+    if args.rebuild:
+        if not any((warehouse / "registers").rglob("*.parquet")):
+            print(f"wi_pipeline: nothing to rebuild from: no stored registers in {warehouse}; run `make run`",
+                  file=sys.stderr)
+            return 2
+    else:
+        t0 = progress("landing folder")
+        try:
+            message = ensure_data(landing, args.seed, args.scale)
+        except LandingError as err:
+            print("refused")
+            print(f"wi_pipeline: {err}", file=sys.stderr)
+            return 2
+        print(f"{time.perf_counter() - t0:6.1f}s  {message}")
+
+    with run_log(use_warehouse_instance(warehouse)) as (log_path, log):
+        print(f"warehouse {warehouse}; Dagster's full log: {log_path}", flush=True)
+        summary, failed, problems, refusal = run_jobs(args.rebuild, log, progress)
+    print("\nwi_pipeline run summary")
+    print("\n".join(summary))
+    print(f"total {time.perf_counter() - started:.1f}s; runs are in the Dagster UI (make ui); "
+          f"full log: {log_path}")
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+        print("\n".join(problems), file=sys.stderr)
+        if refusal:
+            print("the pseudonymisation key was refused, so the later jobs, which would ingest with it or "
+                  "read what it would have made, were not run (see the summary); fix the key and run again",
+                  file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_jobs(rebuild: bool, log, progress) -> tuple[list[str], list[str], list[str], str | None]:
+    """Run the plan into the instance at DAGSTER_HOME: summary lines, failed steps, their problems in one line
+    each, and the refusal that stopped the later jobs (if one did)."""
+    t0 = progress("loading Dagster and the definitions")
     from dagster import DagsterInstance
 
-    from wi_pipeline.definitions import defs
-    from wi_pipeline.lib.layout import G4
+    from wi_pipeline.definitions import make_definitions
 
-    instance = DagsterInstance.get()
-    # each municipality's data-quality report runs after it, failed or not (in the UI, a sensor does this)
-    plan = [("cbs_tables", None)] + [(job, gm) for gm in G4 for job in ("municipality", "data_quality_report")]
-    if any(j.name == "g4_pooled" for j in defs.jobs):
-        plan.append(("g4_pooled", None))
-    summary, failed = [], []
-    started = time.perf_counter()
-    for job_name, partition in plan:
-        job = defs.resolve_job_def(job_name)
-        t0 = time.perf_counter()
-        result = job.execute_in_process(instance=instance, partition_key=partition, raise_on_error=False)
-        label = f"{job_name}{'[' + partition + ']' if partition else ''}"
+    defs, instance = make_definitions(), DagsterInstance.get()
+    print(f"{time.perf_counter() - t0:6.1f}s  {os.environ['DAGSTER_HOME']}", flush=True)
+    plan = run_plan(rebuild, {j.name for j in defs.jobs})
+    summary, failed, problems, refusal = [], [], [], None
+    for job_name, partition, selection in plan:
+        label = step_label(job_name, partition)
+        if refusal:
+            summary.append(f"{label:44s} not run: the key was refused")
+            continue
+        t0 = progress(label)
+        result = defs.resolve_job_def(job_name).execute_in_process(
+            instance=instance, partition_key=partition, asset_selection=selection, raise_on_error=False,
+            run_config=QUIET)
+        write_run_log(log, instance, result.run_id, label)
         status = "ok" if result.success else "FAILED"
-        summary.append(f"{label:28s} {status:6s} {time.perf_counter() - t0:6.1f}s  run {result.run_id[:8]}")
+        print(f"{status:6s} {time.perf_counter() - t0:6.1f}s  run {result.run_id[:8]}", flush=True)
+        summary.append(f"{label:44s} {status:6s} run {result.run_id[:8]}")
         summary.extend(_summary_line(result))
         if not result.success:
             failed.append(label)
-    print("\nwi_pipeline run summary")
-    print("\n".join(summary))
-    print(f"total {time.perf_counter() - started:.1f}s; runs are in the Dagster UI (make ui)")
-    if failed:
-        print(f"failed: {', '.join(failed)} (see the run logs in the UI)", file=sys.stderr)
-        return 1
-    return 0
+            for step, what, refused in failures(result):
+                problems.append(f"  {label}, {step}: {what}")
+                refusal = refusal or (what if refused else None)
+    instance.dispose()
+    return summary, failed, problems, refusal
 
 
 if __name__ == "__main__":

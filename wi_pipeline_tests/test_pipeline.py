@@ -249,6 +249,35 @@ def test_every_suite_passes_clean_data_and_fails_on_its_fault(materialised, suit
     assert any(r.expectation == exp["type"] and not r.success for r in result.results), (suite, exp)
 
 
+def test_the_panel_agrees_with_the_true_panel_through_the_edge_cases_of_real_deliveries(materialised, world):
+    """The files split some benefit runs into back-to-back spells of other codes, leave TYPHH,
+    PROBSCHULDPERS and whole cost years empty, deliver rows twice and add 'S' persons with a register
+    person's RINPERSOON: benefit months and their duration still equal the world's, and what the files
+    leave empty is missing in the panel, not 0 or 'no'."""
+    from wi_pipeline.lib.pseudonymise import DEMO_KEY, PseudonymKey
+
+    base, w = world
+    pseudonyms = PseudonymKey(DEMO_KEY).pseudonymise(w.persons["bsn"])
+    person = pd.Series(w.persons["person_id"].to_numpy(), index=pseudonyms.to_numpy())
+    compared = missing_costs = 0
+    for gm in G4:
+        built = pd.read_parquet(base / "warehouse" / "panel" / "linked_panel" / f"{gm}.parquet")
+        built["person_id"] = built["pseudo_id"].astype(str).map(person)
+        true = w.panel[w.panel["gemeente"] == gm]
+        both = built.merge(true, on=["person_id", "month"], suffixes=("", "_true"))
+        assert both["person_id"].nunique() > 0.95 * built["pseudo_id"].nunique()
+        assert (both["on_bijstand"] == both["on_bijstand_true"]).all(), gm
+        on = both["on_bijstand"]
+        duration = both.loc[on, ["bijstand_duration_months", "bijstand_duration_months_true"]]
+        assert (duration.iloc[:, 0] == duration.iloc[:, 1]).all(), gm
+        for column in ("employed", "self_sufficient"):  # no namesake's job or benefit elsewhere joined in
+            assert (both[column] == both[f"{column}_true"]).all(), (gm, column)
+        compared += int(on.sum())
+        missing_costs += int(both["care_costs_total"].isna().sum())
+        assert both.loc[both["care_costs_total"].isna(), "care_costs_total_true"].notna().all()
+    assert compared > 0 and missing_costs > 0
+
+
 def test_after_purging_raw_extracts_downstream_assets_rebuild(materialised):
     """Last in this module: it empties the landing folder the other tests read."""
     from datetime import datetime, timedelta, timezone

@@ -4,9 +4,11 @@ and stops everything downstream, for this partition only."""
 from collections.abc import Iterable, Iterator
 
 import pandas as pd
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, Failure, MetadataValue, Output
+from dagster import (AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetExecutionContext, AssetKey,
+                     DagsterInvariantViolationError, Failure, MetadataValue, Output)
 
 from wi_pipeline.defs.metadata import IDENTIFIER_COLUMNS
+from wi_pipeline.lib.layout import G4
 from wi_pipeline.lib.privacy import redact_identifiers, scan_identifiers
 
 NO_IDENTIFIERS = "no_identifiers"
@@ -28,8 +30,32 @@ def no_identifiers_result(df: pd.DataFrame, key: AssetKey, *, allow_cbs_keys: bo
     )
 
 
+def municipality_label(gemeente: str) -> str:
+    return f"{gemeente} {G4[gemeente]}"
+
+
+def for_municipality(check: AssetCheckResult, gemeente: str | None) -> AssetCheckResult:
+    """The check's result names its municipality: the Checks tab shows one result per partition without it."""
+    if gemeente not in G4:
+        return check
+    what = check.description or ("passed" if check.passed else "failed")
+    label = MetadataValue.text(municipality_label(gemeente))
+    return check._replace(metadata={"municipality": label, **check.metadata},
+                          description=f"{G4[gemeente]} ({gemeente}): {what}")
+
+
+def _current_partition() -> str | None:
+    try:
+        context = AssetExecutionContext.get()
+    except DagsterInvariantViolationError:  # called outside a run (a unit test of an asset's parts)
+        return None
+    return context.partition_key if context.has_partition_key else None
+
+
 def emit_guarded(outputs: Iterable[tuple[str | None, object, dict]], checks: list[AssetCheckResult]) -> Iterator:
     """Yield check results, then the outputs only if no blocking (error) check failed."""
+    gemeente = _current_partition()
+    checks = [for_municipality(c, gemeente) for c in checks]
     yield from checks
     failed = [c for c in checks if not c.passed and c.severity == AssetCheckSeverity.ERROR]
     if failed:

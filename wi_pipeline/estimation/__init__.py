@@ -1,6 +1,6 @@
 """Estimators for what works for whom, usable on any DataFrame (no pipeline needed)."""
 
-from .discontinuity import binned_means, estimate_discontinuity
+from .discontinuity import binned_means, estimate_discontinuity, rd_robustness, rd_window
 from .event_study import estimate_event_study
 from .honest import breakdown_mbar, original_ci, relative_magnitudes, smoothness_flci
 from .multivalued import (
@@ -23,6 +23,8 @@ __all__ = [
     "estimate_multivalued_treatments",
     "estimate_discontinuity",
     "binned_means",
+    "rd_robustness",
+    "rd_window",
     "estimate_event_study",
     "estimate_staggered_did",
     "StaggeredDiDResult",

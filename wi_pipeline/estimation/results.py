@@ -142,7 +142,12 @@ class TreatmentEffectResult(EffectResult):
 
 @dataclass(repr=False)
 class DiscontinuityResult(EffectResult):
-    """RD jump at the cutoff; n_treated/n_control count observations right/left within the bandwidth."""
+    """RD jump at the cutoff; n_treated/n_control count observations right/left within the bandwidth.
+
+    ``estimate`` is bias-corrected and ``std_error``, the interval and ``p_value`` are the robust ones
+    around it; the conventional estimate (biased at the MSE-optimal bandwidth) and its SE are kept
+    for comparison.
+    """
 
     running: str = ""
     cutoff: float = float("nan")
@@ -150,8 +155,20 @@ class DiscontinuityResult(EffectResult):
     _treated_label = "n right (>= cutoff)"
     _control_label = "n left"
 
+    @property
+    def estimate_conventional(self) -> float:
+        return float(self.diagnostics.get("estimate_conventional", float("nan")))
+
+    @property
+    def std_error_conventional(self) -> float:
+        return float(self.diagnostics.get("std_error_conventional", float("nan")))
+
     def _header(self) -> str:
         return f"{self._title} ({self.estimand}) in '{self.outcome}' at {self.running} = {self.cutoff:g}"
+
+    def _extra_lines(self) -> list[str]:
+        return [f"  (bias-corrected estimate, robust SE; conventional estimate "
+                f"{_fmt(self.estimate_conventional)}, conventional SE {_fmt(self.std_error_conventional)})"]
 
 
 @dataclass(repr=False)

@@ -36,7 +36,8 @@ class ArrivalPlan:
     runs: dict[str, str] = field(default_factory=dict)  # gemeente -> digest of its current extracts, when new
     in_sync: list[str] = field(default_factory=list)  # municipalities whose current extracts are all ingested
     changed: dict[str, list[str]] = field(default_factory=dict)  # gemeente -> registers with new content
-    waiting: list[str] = field(default_factory=list)  # files not yet complete
+    waiting: list[str] = field(default_factory=list)  # files whose size or time changed since the last look
+    first_seen: list[str] = field(default_factory=list)  # new since the last look: complete if unchanged next
     problems: list[str] = field(default_factory=list)  # files that will fail ingestion, for the tick log
     unrecognised: list[str] = field(default_factory=list)  # files never ingested: named outside the contract
     # path -> [size, mtime_ns, sha256 or None]: the next cursor, so an unchanged file is not hashed again
@@ -169,7 +170,7 @@ def plan_arrivals(landing: Path, previous: dict[str, list], ingested: dict[tuple
             st = path.stat()
             if not is_complete(path, previous):
                 plan.seen[str(path)] = [st.st_size, st.st_mtime_ns, None]
-                plan.waiting.append(str(path))
+                (plan.waiting if str(path) in previous else plan.first_seen).append(str(path))
                 incomplete = True
                 continue
             digest = _sha256_cached(path, st.st_size, st.st_mtime_ns, previous)

@@ -46,7 +46,7 @@ def rule_features(df: pd.DataFrame) -> pd.DataFrame:
     out["age band"] = _ordered(df["age_band"].astype(str), AGE_BANDS)
     out["children"] = _ordered(df["children"].astype(str), CHILDREN_BANDS)
     out["marital status"] = df["marital_status"].astype(str).str.replace("_", " ")
-    out["health"] = df["health"].astype(str)
+    out["health"] = df["health"].astype(str).where(df["health"].notna(), "unknown")
     out["origin"] = df["origin"].astype(str)
     if "duration" in df:
         months = df["duration"].astype(float)

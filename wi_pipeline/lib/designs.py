@@ -101,7 +101,10 @@ def add_covariates(df: pd.DataFrame) -> pd.DataFrame:
     out["married"] = (out["marital_status"] == "married").astype(float)
     out["origin_nl"] = (out["origin"] == "Nederland").astype(float)
     out["children"] = children_band(out["n_children"])
-    out["health"] = np.where(out["poor_health"].astype("boolean").fillna(False), "poor", "good")
+    # unknown health (no healthcare costs in the first window year) is in neither health subgroup
+    poor = out["poor_health"].astype("boolean")
+    health = pd.Series(np.where(poor.fillna(False), "poor", "good"), index=out.index)
+    out["health"] = health.where(poor.notna())
     out["age_band"] = age_band(out["age"])
     out["marital_status"] = out["marital_status"].astype(str)
     out["sex"] = out["sex"].astype(str)
@@ -475,7 +478,8 @@ def combined_sample(panel: pd.DataFrame, horizons: tuple[int, ...] = COMBINED_HO
     costs = p["care_costs_total"].to_numpy(dtype=float, na_value=np.nan)
     b["care_costs_base"] = _lead(costs, codes, first_start - 1, -b["baseline_month"].dt.month.to_numpy())
     b["care_costs_base_missing"] = b["care_costs_base"].isna().astype(float)
-    b["care_costs_base"] = b["care_costs_base"].fillna(b["care_costs_base"].mean()).astype(float)
+    known = b["care_costs_base"].notna().any()
+    b["care_costs_base"] = b["care_costs_base"].fillna(b["care_costs_base"].mean() if known else 0.0).astype(float)
     # the month before may precede the benefit (debt assistance can start first): no elapsed duration yet
     b["bijstand_duration_months"] = b["bijstand_duration_months"].fillna(0)
     b, covs = _start_month_covariates(b)

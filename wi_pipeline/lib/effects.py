@@ -20,7 +20,8 @@ from wi_pipeline.estimation._inference import holm
 from wi_pipeline.lib.designs import (COMBINED_ARMS, CUMULATIVE_MONTHS, RD_CUTOFF, SUBGROUPS, WAIT, add_history,
                                      combined_sample, exemption_rd_sample, exemption_staggered_sample,
                                      instrument_choice_sample, one_episode_per_person, usable_covariates)
-from wi_pipeline.lib.disclosure import FEWER_THAN, DisclosureRules, dominance_reason, not_estimable
+from wi_pipeline.lib.disclosure import (COMPLEMENTARY, FEWER_THAN, DisclosureRules, dominance_reason,
+                                        not_estimable)
 from wi_pipeline.lib.layout import SRG_CATEGORIES
 
 EFFECT_COLUMNS = [
@@ -84,10 +85,29 @@ def comparison_in_words(measure: str, contrast: str) -> str:
     if contrast.startswith("staggered"):
         return ("single parents on bijstand: the months after the youngest child's 5th birthday (the "
                 "exemption ends), against parents whose child turns 5 later, in the same calendar months")
+    if contrast.startswith(RD_ROBUSTNESS):
+        return _robustness_in_words(contrast)
     if contrast.startswith("exemption"):
         return ("single parents on bijstand: the effect of the art. 9a exemption for parents whom the 5th birthday "
                 "moves out of it (fuzzy regression discontinuity)")
     return "single parents on bijstand: just after the youngest child's 5th birthday against just before"
+
+
+def _robustness_in_words(contrast: str) -> str:
+    what = ("the effect of the art. 9a exemption (fuzzy regression discontinuity)" if "fuzzy" in contrast
+            else "just after the youngest child's 5th birthday against just before")
+    if "placebo cutoff" in contrast:
+        at = contrast.split("placebo cutoff at ")[1].split(" months")[0]
+        side = "under 60 months" if "under 60" in contrast else "60 months or older"
+        return (f"single parents on bijstand, check: just after the youngest child turns {at} months against "
+                f"just before, among children {side} only; nothing changes there, so an estimate far from "
+                "zero would point at a trend the design does not capture")
+    if "donut" in contrast:
+        months = contrast.split("donut without ages ")[1].split(" months")[0]
+        return (f"single parents on bijstand, check: {what}, leaving out the months the child is {months} "
+                "months old, right at the birthday (the estimate should not rest on them alone)")
+    return (f"single parents on bijstand, check: {what}, with another bandwidth (months either side of the "
+            "birthday) than the published estimate")
 
 
 def _scalar_diagnostics(diag: dict) -> str:
@@ -173,14 +193,118 @@ def _try(fn, base, n, persons=None, **kw):
 
 def _rd_persons(part: pd.DataFrame):
     def count(result):
-        d = result.diagnostics
-        h_left = d.get("bandwidth_left", d.get("bandwidth"))
-        h_right = d.get("bandwidth_right", d.get("bandwidth"))
-        r = part["running"]
-        left = part.loc[(r < RD_CUTOFF) & (r >= RD_CUTOFF - h_left), "pseudo_id"].nunique()
-        right = part.loc[(r >= RD_CUTOFF) & (r <= RD_CUTOFF + h_right), "pseudo_id"].nunique()
-        return int(right), int(left)
+        left, right = _rd_person_sets(part, RD_CUTOFF, result.diagnostics)
+        return len(right), len(left)
     return count
+
+
+def _rd_person_sets(part: pd.DataFrame, cutoff: float, bandwidths: dict, sample=(-np.inf, np.inf),
+                   excluded=(np.nan, np.nan)) -> tuple[frozenset, frozenset]:
+    """The persons an RD estimate rests on, left and right: positive kernel weight (as rdrobust's N_h),
+    inside the rows the estimate used (a placebo's side of the real cutoff, outside a donut)."""
+    from wi_pipeline.estimation import rd_window
+
+    x = part["running"].to_numpy(dtype=float)
+    keep = (x >= sample[0]) & (x < sample[1])
+    if not np.isnan(excluded[0]):
+        keep &= ~((x >= excluded[0]) & (x < excluded[1]))
+    h_left = bandwidths.get("bandwidth_left", bandwidths.get("bandwidth"))
+    h_right = bandwidths.get("bandwidth_right", bandwidths.get("bandwidth"))
+    left, right = rd_window(x, cutoff, h_left, h_right)
+    ids = part["pseudo_id"].to_numpy()
+    return frozenset(ids[keep & left]), frozenset(ids[keep & right])
+
+
+# The robustness table is estimated on the overall sample for one outcome, the sharp reduced form and
+# the fuzzy LATE: bandwidth multiples of the MSE-optimal h (b = h, rdrobust's rule for a fixed h), a
+# donut without the months just before and at the cutoff (ages 59 and 60), and placebo cutoffs a year
+# either side using only the parents on that side of 60 (Cattaneo, Idrobo & Titiunik 2020, section 5).
+RD_ROBUSTNESS_OUTCOME = "employed"
+RD_DONUT_MONTHS = 1
+RD_PLACEBO_CUTOFFS = (RD_CUTOFF - 12, RD_CUTOFF + 12)
+RD_ROBUSTNESS = "RD robustness"
+
+
+def is_rd_robustness(table: pd.DataFrame) -> pd.Series:
+    """Rows of the RD robustness table: checks on a published estimate, for referees, not headlines."""
+    return table["contrast"].astype(str).str.startswith(RD_ROBUSTNESS)
+
+
+def _robustness_contrast(variant: str, fuzzy: bool, multiple=np.nan, cutoff=np.nan, h=np.nan,
+                         dropped: str = "") -> str:
+    head = f"{RD_ROBUSTNESS}{', fuzzy LATE' if fuzzy else ''}: "
+    h_words = "" if np.isnan(h) else f"h = {h:.1f} months"
+    if variant == "bandwidth":
+        return head + f"bandwidth {multiple:g}x MSE-optimal ({h_words + ', ' if h_words else ''}b = h)"
+    if variant == "donut":
+        return head + f"donut without ages {dropped} months" + (f" ({h_words})" if h_words else "")
+    side = "under 60" if cutoff < RD_CUTOFF else "60 and over"
+    return head + f"placebo cutoff at {cutoff:g} months (ages {side} only{'; ' + h_words if h_words else ''})"
+
+
+def _planned_robustness(fuzzy: bool) -> list[dict]:
+    from wi_pipeline.estimation.discontinuity import ROBUSTNESS_MULTIPLES
+
+    plan = [dict(variant="bandwidth", multiple=m) for m in ROBUSTNESS_MULTIPLES]
+    dropped = " and ".join(str(RD_CUTOFF + k) for k in range(-RD_DONUT_MONTHS, RD_DONUT_MONTHS))
+    plan.append(dict(variant="donut", dropped=dropped))
+    if not fuzzy:
+        plan += [dict(variant="placebo", cutoff=float(c)) for c in RD_PLACEBO_CUTOFFS]
+    return plan
+
+
+def _rd_robustness_rows(part: pd.DataFrame, base: dict, main: dict, seen: list[frozenset], fuzzy: bool,
+                        covariates: list[str] | None, rules: DisclosureRules) -> list[dict]:
+    """The robustness table of one published RD row as effect rows (each variant its own contrast).
+
+    Withheld: a variant with fewer than ``min_units`` persons on a side, and one whose persons on a
+    side are nested in (or contain) a side of a row published before it (``seen``, extended here)
+    and differ by 1 to ``min_units - 1``: the bandwidth ladder, the donut and the main rows count
+    persons in nested windows of months, so subtracting them would give the persons in a few months.
+    """
+    from wi_pipeline.estimation import rd_robustness
+
+    n = (int(main["n_treated"]), int(main["n_control"]))
+    if main["suppressed"]:
+        return [_row({**base, "contrast": _robustness_contrast(fuzzy=fuzzy, **v)},
+                     reason=main["suppression_reason"], n=n) for v in _planned_robustness(fuzzy)]
+    diag = json.loads(main["diagnostics"])
+    table = rd_robustness(part, RD_ROBUSTNESS_OUTCOME, "running", RD_CUTOFF,
+                          "exemption_9a" if fuzzy else None,
+                          bandwidth=(diag["bandwidth_left"], diag["bandwidth_right"]),
+                          placebo_cutoffs=() if fuzzy else RD_PLACEBO_CUTOFFS, donut=RD_DONUT_MONTHS,
+                          unit="pseudo_id", cluster="pseudo_id", covariates=covariates)
+    rows = []
+    for r in table.itertuples(index=False):
+        contrast = _robustness_contrast(r.variant, fuzzy, r.multiple, r.cutoff, r.bandwidth_left,
+                                        r.excluded_values.replace(", ", " and "))
+        b = {**base, "contrast": contrast}
+        if r.error:
+            rows.append(_row(b, reason=not_estimable(ValueError(r.error)), n=n))
+            continue
+        persons = (int(r.persons_right), int(r.persons_left))
+        sets = _rd_person_sets(part, r.cutoff, r._asdict(), (r.sample_low, r.sample_high),
+                               (r.excluded_low, r.excluded_high))
+        if min(persons) < rules.min_units:
+            rows.append(_row(b, reason=f"{FEWER_THAN} {rules.min_units} persons on a side", n=persons))
+            continue
+        if any((a <= s or s <= a) and 0 < abs(len(a) - len(s)) < rules.min_units for a in sets for s in seen):
+            rows.append(_row(b, reason=COMPLEMENTARY, n=persons))
+            continue
+        seen.extend(sets)
+        row = _row(b, n=persons)
+        row.update(estimate=r.estimate, std_error=r.std_error, ci_low=r.ci_low, ci_high=r.ci_high,
+                   p_value=r.p_value, df_resid=float(r.df_resid), method=f"{r.label}. {r.method}",
+                   diagnostics=json.dumps({
+                       "variant": r.variant, "cutoff": r.cutoff, "bandwidth": r.bandwidth_left,
+                       "bandwidth_left": r.bandwidth_left, "bandwidth_right": r.bandwidth_right,
+                       "bandwidth_bias": r.bandwidth_bias, "estimate_conventional": r.estimate_conventional,
+                       "std_error_conventional": r.std_error_conventional,
+                       "p_value_conventional": r.p_value_conventional, "excluded_ages": r.excluded_values,
+                       "n_obs_treated": int(r.n_right), "n_obs_control": int(r.n_left)},
+                       sort_keys=True, default=str))
+        rows.append(row)
+    return rows
 
 
 def exemption_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups: Iterable[str] = tuple(SUBGROUPS),
@@ -196,6 +320,7 @@ def exemption_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups:
         past = part["running"] >= RD_CUTOFF
         n = persons_per_arm(part, past)
         covs = usable_covariates(part, fe) or None
+        first_rd_row = len(rows)
         for i, outcome in enumerate(design.outcome_columns):
             base = dict(measure="exemption_9a", gemeente=gemeente, subgroup=sub, subgroup_value=value,
                         outcome=outcome, horizon=0, contrast="child aged 60+ months vs under 60 (reduced form)")
@@ -215,6 +340,14 @@ def exemption_effects(panels: dict[str, pd.DataFrame], gemeente: str, subgroups:
                              covariates=covs, density_test=False))
         else:
             rows.append(_row(base, reason=small, n=n))
+        rd_rows = rows[first_rd_row:]
+        if sub == "all":
+            # main RD rows are published at the MSE-optimal bandwidth of the full sample at 60 months
+            seen = [s for r in rd_rows if not r["suppressed"]
+                    for s in _rd_person_sets(part, RD_CUTOFF, json.loads(r["diagnostics"]))]
+            sharp = next(r for r in rd_rows if r["outcome"] == RD_ROBUSTNESS_OUTCOME)
+            for fuzzy, main in ((False, sharp), (True, rd_rows[-1])):
+                rows += _rd_robustness_rows(part, {k: main[k] for k in base}, main, seen, fuzzy, covs, rules)
     return rows
 
 
@@ -304,40 +437,6 @@ def exemption_staggered_points(panels: dict[str, pd.DataFrame],
     return table, cells + event
 
 
-def _att_rows(base, part: pd.DataFrame, outcomes: dict[str, str], covariates: list[str],
-              rules: DisclosureRules = DisclosureRules()) -> list[dict]:
-    """Doubly robust ATTs of ``treated`` on each outcome ({label: column}); withheld rows when an arm
-    is too small or one person dominates an amount. Outcomes observed on the same rows share one
-    propensity model."""
-    from wi_pipeline.estimation import estimate_treatment_effects
-
-    present = part[list(outcomes.values())].notna()
-    same_rows = bool(present.eq(present.iloc[:, 0], axis=0).all(axis=None))
-    groups = [list(outcomes)] if same_rows else [[label] for label in outcomes]
-    rows = []
-    for labels in groups:
-        sample = part[present[outcomes[labels[0]]].to_numpy()]
-        arms = sample["treated"] == 1
-        n = persons_per_arm(sample, arms)
-        if min(n) < rules.min_units:
-            rows += [_row(base(lb), reason=f"{FEWER_THAN} {rules.min_units} persons in an arm", n=n) for lb in labels]
-            continue
-        dominated = {lb: dominance_reason(sample, outcomes[lb], arms, rules) for lb in labels}
-        rows += [_row(base(lb), reason=dominated[lb], n=n) for lb in labels if dominated[lb]]
-        labels = [lb for lb in labels if not dominated[lb]]
-        if not labels:
-            continue
-        try:
-            results = estimate_treatment_effects(sample, [outcomes[lb] for lb in labels], "treated",
-                                                 usable_covariates(sample, covariates, "treated"),
-                                                 estimand="ATT", cluster="pseudo_id")
-        except (ValueError, np.linalg.LinAlgError) as err:
-            rows += [_row(base(lb), reason=not_estimable(err), n=n) for lb in labels]
-            continue
-        rows += [_with_persons(_row(base(lb), r), n) for lb, r in zip(labels, results)]
-    return rows
-
-
 CHOICE_SUBGROUP_OUTCOMES = ("regular_work_h12", "self_sufficient_h12")
 # Monthly start hazards are small for every instrument, so an absolute floor on the scores would drop
 # most of the population, and Lechner's min-max rule dropped a sixth of it on the default data. Every
@@ -345,6 +444,9 @@ CHOICE_SUBGROUP_OUTCOMES = ("regular_work_h12", "self_sufficient_h12")
 # rather than bought by changing who is compared.
 CHOICE_TRIM = None
 CHOICE_BATCH = 3  # outcomes estimated together after the ones with subgroups
+# The label of a missing subgroup value (e.g. health without cost data): the estimator needs a label
+# on every row, but no row or test is published for it
+MISSING_SUBGROUP = "(missing)"
 
 
 def _split_outcome(column: str) -> tuple[str, int]:
@@ -384,7 +486,7 @@ def instrument_choice_effects(panels: dict[str, pd.DataFrame], gemeente: str,
     df = design.data
     covariates = usable_covariates(df, [*design.covariates, *_municipality_effects(df)])
     for dim in subgroups:
-        df[dim] = df[dim].astype(str)
+        df[dim] = df[dim].astype(str).where(df[dim].notna(), MISSING_SUBGROUP)
     rows = []
     # the outcomes with subgroups, then the rest a few at a time: every outcome held at once costs
     # gigabytes at G4 size, a refit of the propensity model seconds
@@ -414,7 +516,9 @@ def _choice_rows(df: pd.DataFrame, results: dict, gemeente: str, subgroups: tupl
         persons = _choice_persons(df, column, subgroups if column in CHOICE_SUBGROUP_OUTCOMES else ())
         cells = [("all", "all")]
         if column in CHOICE_SUBGROUP_OUTCOMES:
-            cells += [(dim, str(v)) for dim in subgroups for v in sorted(df.loc[df[column].notna(), dim].unique())]
+            observed = df.loc[df[column].notna()]
+            cells += [(dim, str(v)) for dim in subgroups for v in sorted(observed[dim].unique())
+                      if v != MISSING_SUBGROUP]
         amount = not df[column].dropna().isin([0, 1]).all()
         for dim, value in cells:
             cell = result if dim == "all" else result.within(dim, value)
@@ -475,7 +579,7 @@ def _heterogeneity(result, instrument: str, dim: str, column: str, persons: pd.S
         return float(test.p_value), ("best linear predictor of the effect (Chernozhukov, Demirer, Duflo & "
                                      "Fernandez-Val): is there any heterogeneity; one-sided p")
     values = [v for (d, v, arm), n in persons.items()
-              if d == dim and arm == instrument and n >= rules.min_units
+              if d == dim and arm == instrument and n >= rules.min_units and v != MISSING_SUBGROUP
               and persons.get((d, v, WAIT), 0) >= rules.min_units]
     if len(values) < 2:
         return np.nan, ""
@@ -637,6 +741,7 @@ def power_in_words(table: pd.DataFrame) -> str:
     """Per published headline estimate on work, whether its design could detect an effect of the size the
     literature reports (minimum detectable effect at 80% power against the top of that range)."""
     work = table["outcome"].isin(["employed", "regular_work"]) & (table["subgroup"] == "all")
+    work &= ~is_rd_robustness(table)  # checks of a headline estimate, not headlines themselves
     rows = table[work & ~table["suppressed"].astype(bool) & table["mde_80"].notna()]
     lines = ["Minimum detectable effect (MDE): the true effect an estimate with this standard error detects with "
              "80% power at the 5% level (2.8 standard errors)."]

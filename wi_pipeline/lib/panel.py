@@ -12,7 +12,11 @@ Conventions (the designs depend on them; see the column table in the README):
 - categorical spells (marital status, household, SECM) take the value of the overlapping spell with
   the latest start date (then the latest end date);
 - CBS tables are joined on the person key pair RINPERSOONS + RINPERSOON; linked register spells are
-  all RINPERSOONS = 'R' (linkage quarantines the rest), so only 'R' rows are read.
+  all RINPERSOONS = 'R' (linkage quarantines the rest), so only 'R' rows are read;
+- a missing value in a CBS table stays missing, never becomes 0 or 'no': a household row without TYPHH
+  is household type 'unknown' (and no single parent), a debt row without PROBSCHULDPERS makes that year's
+  `problematic_debt` missing, a year whose healthcare-cost components are all missing has missing costs
+  (and, in the first window year, a missing `poor_health`).
 Everything is computed on (persons x months) arrays: no Python loop over persons.
 """
 
@@ -200,6 +204,31 @@ class _Grid:
         return np.where(last > _NEVER, since, np.nan).astype(np.float32)
 
 
+def _run_start_before_window(grid: _Grid, ids, start, end, censor) -> np.ndarray:
+    """Per person, the first month (relative to the window start, so <= 0) of the run of consecutive
+    benefit months that reaches the window's first month; 0 for persons not on benefit then.
+
+    Every spell counts, of any code and also before the window: a run split into back-to-back spells
+    (PW until December, IOAW from January) is one run, as it is inside the window. Spells whose months
+    follow each other without a month off are one run, as ``_run_duration`` counts them.
+    """
+    pos, s_raw, e_raw, usable = grid._months(ids, start, end, censor)
+    use = usable & (s_raw <= 0)
+    pos, s, e = pos[use], s_raw[use], e_raw[use]
+    out = np.zeros(grid.n_p, dtype=np.int64)
+    if not len(pos):
+        return out
+    order = np.lexsort((s, pos))
+    pos, s, e = pos[order], s[order], e[order]
+    reach = pd.Series(e).groupby(pos).cummax()  # the last month covered by this or an earlier spell
+    before = reach.groupby(pos).shift(1).to_numpy(dtype=float)
+    new_run = np.isnan(before) | (s > before + 1)
+    run_start = s[np.maximum.accumulate(np.where(new_run, np.arange(len(s)), 0))]
+    last = np.r_[pos[1:] != pos[:-1], True]  # a person's last run is the one that can reach month 0
+    out[pos[last]] = run_start[last]
+    return out
+
+
 def _run_duration(on: np.ndarray, start_at_first_month: np.ndarray) -> np.ndarray:
     """Months since the start of the current run of consecutive 'on' months (NaN when off)."""
     n_m = on.shape[1]
@@ -269,13 +298,8 @@ def build_panel(
         return r["RINPERSOON"], r["start"], r["end"], r["extract_date"]
 
     on = grid.flag(*spells("bijstand"))
-    b0 = grid.bounds(*spells("bijstand"))
-    at0 = b0.s == 0
-    first_start_vals = np.full(n_p, np.iinfo(np.int64).max)
-    np.minimum.at(first_start_vals, b0.pos[at0], b0.s_raw[at0])
-    first_start = np.where(first_start_vals == np.iinfo(np.int64).max, 0, first_start_vals)
     cols["on_bijstand"] = on
-    cols["bijstand_duration_months"] = _run_duration(on, first_start)
+    cols["bijstand_duration_months"] = _run_duration(on, _run_start_before_window(grid, *spells("bijstand")))
     cols["exemption_9a"] = grid.flag(*spells("ontheffingen", "ART9A"))
     for cat in SRG_CATEGORIES:
         cols[f"instr_{cat}"] = grid.flag(*spells("reintegratie", cat))
@@ -350,12 +374,16 @@ def build_panel(
                ["RINPERSOON", "DATUMAANVANGHH", "DATUMEINDEHH", "TYPHH", "PLHH", "AANTALKINDHH"], in_persons)
     hh_type = hh["TYPHH"].astype("string").map(HOUSEHOLD_TYPES).fillna("unknown").to_numpy(dtype=object)
     cols["household_type"] = grid.latest_value(hh["RINPERSOON"], hh["DATUMAANVANGHH"], hh["DATUMEINDEHH"], hh_type, "unknown")
-    is_sp = ((hh["TYPHH"].astype("string") == "6") & (hh["PLHH"].astype("string") == "7")).to_numpy()
+    # a missing TYPHH or PLHH leaves the household type unknown: not known to be a single parent
+    is_sp = ((hh["TYPHH"].astype("string") == "6") & (hh["PLHH"].astype("string") == "7")).fillna(False)
+    is_sp = is_sp.to_numpy(dtype=bool)
     cols["single_parent"] = grid.latest_value(hh["RINPERSOON"], hh["DATUMAANVANGHH"], hh["DATUMEINDEHH"], is_sp, False).astype(bool)
     n_kids = pd.to_numeric(hh["AANTALKINDHH"], errors="coerce").fillna(0).to_numpy(dtype=np.int64)
     cols["n_children"] = grid.latest_value(hh["RINPERSOON"], hh["DATUMAANVANGHH"], hh["DATUMEINDEHH"], n_kids, 0).astype(np.int16)
 
-    jobs = _read(cbs["SPOLISBUS"], ["RINPERSOON", "SDATUMAANVANGIKO", "SDATUMEINDEIKO", "SBASISLOON", "SBASISUREN"], in_persons)
+    jobs = _read(cbs["SPOLISBUS"], ["RINPERSOON", "IKVID", "SDATUMAANVANGIKO", "SDATUMEINDEIKO", "SBASISLOON",
+                                    "SBASISUREN"], in_persons)
+    jobs = jobs.drop_duplicates()  # a job period delivered twice is paid once
     cols["employed"] = grid.flag(jobs["RINPERSOON"], jobs["SDATUMAANVANGIKO"], jobs["SDATUMEINDEIKO"])
     cols["hours"] = grid.spread_sum(jobs["RINPERSOON"], jobs["SDATUMAANVANGIKO"], jobs["SDATUMEINDEIKO"], jobs["SBASISUREN"].fillna(0))
     cols["wage"] = grid.spread_sum(jobs["RINPERSOON"], jobs["SDATUMAANVANGIKO"], jobs["SDATUMEINDEIKO"], jobs["SBASISLOON"].fillna(0))
@@ -370,7 +398,8 @@ def build_panel(
                 in_persons)
     zvw["total"] = zvw[["ZVWKHUISARTS", "ZVWKFARMACIE", "ZVWKZIEKENHUIS", "ZVWKGGZ", "ZVWKEERSTELIJNSPSYCHO"]].sum(axis=1, min_count=1)
     zvw["mental"] = zvw[["ZVWKGGZ", "ZVWKEERSTELIJNSPSYCHO"]].sum(axis=1, min_count=1)
-    zvw = zvw.groupby(["RINPERSOON", "JAAR"], as_index=False)[["total", "mental"]].sum()
+    # a person-year without any cost data stays missing (a plain sum would make it 0)
+    zvw = zvw.groupby(["RINPERSOON", "JAAR"], as_index=False)[["total", "mental"]].sum(min_count=1)
     yr_pos = pd.Index(np.unique(years)).get_indexer(pd.to_numeric(zvw["JAAR"]))
     ppos = grid._pos(zvw["RINPERSOON"])
     ok = (yr_pos >= 0) & (ppos >= 0)
@@ -387,10 +416,17 @@ def build_panel(
     d_year = pd.to_datetime(debt["PEILDATUM"]).dt.year
     dpos = pd.Index(np.unique(years)).get_indexer(d_year)
     ppos = grid._pos(debt["RINPERSOON"])
-    ok = (dpos >= 0) & (ppos >= 0) & (debt["PROBSCHULDPERS"].astype("string") == "1").to_numpy()
+    ok = (dpos >= 0) & (ppos >= 0)
+    status = debt["PROBSCHULDPERS"].astype("string")
+    has_debt = ok & (status == "1").fillna(False).to_numpy(dtype=bool)
+    unknown = ok & ~status.isin(["0", "1"]).to_numpy(dtype=bool)
     debt_year = np.zeros((n_p, n_y), dtype=bool)
-    debt_year[ppos[ok], dpos[ok]] = True
-    cols["problematic_debt"] = debt_year[:, month_year]
+    debt_year[ppos[has_debt], dpos[has_debt]] = True
+    debt_unknown = np.zeros((n_p, n_y), dtype=bool)
+    debt_unknown[ppos[unknown], dpos[unknown]] = True
+    # registered debt in a row of the year wins; otherwise a row without a status leaves the year unknown
+    problematic_debt = pd.arrays.BooleanArray(debt_year[:, month_year].ravel(),
+                                              (debt_unknown & ~debt_year)[:, month_year].ravel())
 
     cols["self_sufficient"] = ~cols["on_bijstand"] & (cols["secm"] != SECM_CATEGORIES["22"])
 
@@ -405,6 +441,7 @@ def build_panel(
         "sex": pd.Categorical(np.repeat(sex.to_numpy(dtype=object), n_m), categories=["man", "vrouw"]),
         "origin": pd.Categorical(np.repeat(origin.to_numpy(dtype=object), n_m)),
         "poor_health": pd.array(np.repeat(poor_health, n_m), dtype="float").astype("boolean") if n_p else pd.array([], dtype="boolean"),
+        "problematic_debt": problematic_debt,
     }
     for name in ("marital_status", "household_type", "secm"):
         frame[name] = pd.Categorical(cols.pop(name).ravel())
@@ -443,7 +480,7 @@ def panel_contract(window: PanelWindow) -> "pa.DataFrameSchema":
                     error=f"an active {c} spell has a start") for c in SRG_CATEGORIES],
     ]
     flags = ["single_parent", "on_bijstand", "exemption_9a", *INSTRUMENT_FLAGS, "debt_assistance", "wmo_support",
-             "employed", "problematic_debt", "self_sufficient"]
+             "employed", "self_sufficient"]
     columns = {
         "gemeente": pdr.Column("category"),
         "pseudo_id": pdr.Column("category"),
@@ -455,5 +492,6 @@ def panel_contract(window: PanelWindow) -> "pa.DataFrameSchema":
         "hours": pdr.Column(float, pdr.Check.ge(0, error="hours (SPOLISBUS SBASISUREN) are negative")),
         "wage": pdr.Column(float, pdr.Check.ge(0, error="wage (SPOLISBUS SBASISLOON) is negative")),
         **{f: pdr.Column(bool) for f in flags},
+        "problematic_debt": pdr.Column("boolean", nullable=True),  # missing: that year's status is unknown
     }
     return pdr.DataFrameSchema(columns, checks=checks)

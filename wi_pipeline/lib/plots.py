@@ -7,6 +7,7 @@ with their values) and returns PNG bytes.
 from __future__ import annotations
 
 import io
+import json
 import textwrap
 
 import matplotlib
@@ -56,7 +57,14 @@ def rd_plot_data(panels: dict[str, pd.DataFrame], outcome: str = "employed",
     """Monthly bins of the outcome by the youngest child's age around 60 months, persons per bin."""
     design = [exemption_rd_sample(p).data for p in panels.values()]
     df = pd.concat(design, ignore_index=True) if design else pd.DataFrame()
-    df = df[df["running"].between(RD_CUTOFF - 24, RD_CUTOFF + 23)]
+    return rd_plot_bins(df, outcome, rules)
+
+
+def rd_plot_bins(sample: pd.DataFrame, outcome: str = "employed", rules: DisclosureRules = DisclosureRules(),
+                 months: int = 24) -> pd.DataFrame:
+    """One bin per month of age within ``months`` of the cutoff, each side its own bins; a month with
+    fewer than ``min_units`` persons is withheld (and the next smallest with it, see suppress_bins)."""
+    df = sample[sample["running"].between(RD_CUTOFF - months, RD_CUTOFF + months - 1)]
     bins = df.groupby("running").agg(mean=(outcome, "mean"), n=("pseudo_id", "nunique")).reset_index()
     bins = bins.rename(columns={"running": "age_months"})
     return suppress_bins(bins, "n", rules)
@@ -75,6 +83,82 @@ def rd_plot(bins: pd.DataFrame, outcome: str = "employed") -> bytes:
     ax.set_xlabel("age of the youngest child (months); the art. 9a exemption ends at 60")
     ax.set_ylabel(f"share {outcome}")
     ax.set_title("Single parents on bijstand around the youngest child's 5th birthday", fontsize=10)
+    return _png(fig)
+
+
+RD_MAIN_CONTRASTS = {False: "child aged 60+ months vs under 60 (reduced form)",
+                     True: "exemption (fuzzy RD, LATE)"}
+
+
+def rd_sensitivity_points(effects: pd.DataFrame, fuzzy: bool = False, outcome: str = "employed",
+                          rules: DisclosureRules = DisclosureRules()) -> pd.DataFrame:
+    """The published RD estimate and its robustness rows (overall sample) as plot points: bandwidth
+    (months), estimate and interval. A withheld row, or one with fewer than ``min_units`` persons on a
+    side, keeps its label but no numbers, so it is listed and never drawn."""
+    from wi_pipeline.lib.effects import RD_ROBUSTNESS
+
+    head = f"{RD_ROBUSTNESS}{', fuzzy LATE' if fuzzy else ''}: "
+    t = effects[(effects["measure"] == "exemption_9a") & (effects["subgroup"] == "all")
+                & (effects["outcome"] == outcome)]
+    t = t[(t["contrast"] == RD_MAIN_CONTRASTS[fuzzy]) | t["contrast"].str.startswith(head)]
+    rows = []
+    for r in t.itertuples(index=False):
+        diag = json.loads(r.diagnostics) if isinstance(r.diagnostics, str) and r.diagnostics else {}
+        small = not (min(float(r.n_treated), float(r.n_control)) >= rules.min_units)  # NaN counts as small
+        shown = not bool(r.suppressed) and not small and np.isfinite(float(r.estimate))
+        kind = diag.get("variant") or ("mse_optimal" if r.contrast == RD_MAIN_CONTRASTS[fuzzy] else
+                                       r.contrast[len(head):].split(" ")[0])
+        label = "MSE-optimal h and b (published)" if r.contrast == RD_MAIN_CONTRASTS[fuzzy] \
+            else r.contrast[len(head):]
+        rows.append({"label": label, "kind": kind, "suppressed": not shown,
+                     **{k: (float(v) if shown else np.nan) for k, v in (
+                         ("bandwidth", diag.get("bandwidth_left", diag.get("bandwidth", np.nan))),
+                         ("estimate", r.estimate), ("ci_low", r.ci_low), ("ci_high", r.ci_high))}})
+    columns = ["label", "kind", "suppressed", "bandwidth", "estimate", "ci_low", "ci_high"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+_RD_MARKERS = {"mse_optimal": ("*", "#c0504d", "published (MSE-optimal h and b)"),
+               "bandwidth": ("o", "#1f4e79", "fixed h, b = h"), "donut": ("D", "#7f6000", "donut"),
+               "placebo": ("X", "#5b9b5b", "placebo cutoff (no jump expected)")}
+
+
+def rd_sensitivity_plot(effects: pd.DataFrame, rules: DisclosureRules = DisclosureRules()) -> bytes:
+    """Estimate and 95% interval against the bandwidth, for the reduced form and the LATE; placebo and
+    donut estimates marked at their own bandwidth; withheld estimates listed, not drawn."""
+    panels = [(f, rd_sensitivity_points(effects, f, rules=rules)) for f in (False, True)]
+    panels = [(f, p) for f, p in panels if len(p)]
+    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(6.2 * max(len(panels), 1), 4.2), squeeze=False)
+    for ax, (fuzzy, pts) in zip(axes[0], panels):
+        ok = pts[~pts["suppressed"]]
+        ladder = ok[ok["kind"] == "bandwidth"].sort_values("bandwidth")
+        ax.plot(ladder["bandwidth"], ladder["estimate"] * 100, color="#7aa6d6", lw=0.8)
+        for kind, (marker, colour, name) in _RD_MARKERS.items():
+            part = ok[ok["kind"] == kind]
+            if len(part):
+                est = part["estimate"].to_numpy(dtype=float) * 100
+                ax.errorbar(part["bandwidth"].to_numpy(dtype=float), est,
+                            yerr=[est - part["ci_low"].to_numpy(dtype=float) * 100,
+                                  part["ci_high"].to_numpy(dtype=float) * 100 - est],
+                            fmt=marker, color=colour, ecolor=colour, capsize=2, label=name, alpha=0.9,
+                            zorder=3 if kind == "mse_optimal" else 2, ms=10 if kind == "mse_optimal" else 6)
+        for r in ok[ok["kind"].isin(["placebo", "donut"])].itertuples():
+            ax.annotate(r.label.split(" (")[0], (r.bandwidth, r.estimate * 100), fontsize=6, xytext=(4, 4),
+                        textcoords="offset points")
+        withheld = pts.loc[pts["suppressed"], "label"].tolist()
+        if withheld:
+            ax.text(0.01, -0.22, "withheld (disclosure control or not estimable): " + "; ".join(withheld),
+                    transform=ax.transAxes, fontsize=6, color="#888", wrap=True, va="top")
+        ax.axhline(0, color="#444", lw=0.8)
+        ax.set_xlabel("bandwidth h (months either side of the cutoff)")
+        ax.set_ylabel("effect (pp) with 95% interval")
+        ax.set_title("Fuzzy RD: effect of the exemption (LATE)" if fuzzy else
+                     "Reduced form: jump in employment at 60 months", fontsize=9)
+        ax.legend(fontsize=6, loc="best")
+    if not panels:
+        axes[0][0].axis("off")
+        axes[0][0].text(0.5, 0.5, "no RD estimates in the table", ha="center", va="center")
+    fig.suptitle("RD robustness: bias-corrected estimates with robust 95% intervals", fontsize=10)
     return _png(fig)
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from wi_pipeline.lib.disclosure import reason_in_words
-from wi_pipeline.lib.effects import CHOICE, INTERACTION, POOLED, literature_effect
+from wi_pipeline.lib.effects import CHOICE, INTERACTION, POOLED, is_rd_robustness, literature_effect
 from wi_pipeline.lib.layout import G4
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
@@ -415,7 +415,7 @@ def _withheld(effects: pd.DataFrame, lang: str) -> str:
 
 def _section(gemeente: str, effects: pd.DataFrame, ww: pd.DataFrame, assignment: pd.DataFrame | None, lang: str,
              as_of: date, min_units: int) -> str:
-    overall = effects[effects["subgroup"] == "all"]
+    overall = effects[(effects["subgroup"] == "all") & ~is_rd_robustness(effects)]  # robustness: in the tables
     return Template((TEMPLATES / "policy_report_section.html").read_text(encoding="utf-8")).substitute(
         lang=lang, title=_e(_t("title", lang, city=city_name(gemeente, lang))),
         as_of=_e(_t("as_of", lang, date=as_of.isoformat())), intro=_e(_t("intro", lang, n=min_units)),

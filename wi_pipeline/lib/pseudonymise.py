@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
+from datetime import date
+from pathlib import Path
 
 import pandas as pd
 
@@ -25,6 +28,10 @@ _MIN_KEY_LENGTH = 32
 
 class PseudonymisationError(Exception):
     """Raised when pseudonymisation would be unsafe; the message never contains the key."""
+
+
+class KeyMismatchError(PseudonymisationError):
+    """The key in use is not the one the warehouse was built with; nothing may be written."""
 
 
 class PseudonymKey:
@@ -79,3 +86,57 @@ def guard_demo_key(key: PseudonymKey, bsn: pd.Series, source: str) -> None:
             f"may only be used on synthetic data. Set {KEY_ENV_VAR} to the project's secret key "
             "(at least 32 characters) and run again."
         )
+
+
+# The fingerprint of the key a warehouse's pseudonyms were made with, written at the first write into it.
+WAREHOUSE_KEY_FILE = "key_fingerprint.json"
+
+
+def _demo_fingerprint() -> str:
+    return PseudonymKey(DEMO_KEY).fingerprint
+
+
+def describe_fingerprint(fingerprint: str) -> str:
+    return f"{fingerprint} (the built-in demo key)" if fingerprint == _demo_fingerprint() else fingerprint
+
+
+def warehouse_fingerprint(warehouse: Path) -> str | None:
+    """The fingerprint recorded in ``warehouse`` (None before its first pseudonymised output)."""
+    path = Path(warehouse) / WAREHOUSE_KEY_FILE
+    return json.loads(path.read_text(encoding="utf-8"))["fingerprint"] if path.exists() else None
+
+
+def warehouse_is_demo(warehouse: Path) -> bool | None:
+    """Whether the warehouse was built with the demo key (None when no key is recorded yet)."""
+    recorded = warehouse_fingerprint(warehouse)
+    return None if recorded is None else recorded == _demo_fingerprint()
+
+
+def check_warehouse_key(warehouse: Path, fingerprint: str | None) -> None:
+    """Refuse a key other than the warehouse's: pseudonyms of two keys never match, so mixing them in one
+    warehouse silently breaks linkage and the history. The message names fingerprints, never the key."""
+    recorded = warehouse_fingerprint(warehouse)
+    if recorded is None or fingerprint is None or fingerprint == recorded:
+        return
+    now = (f"the built-in demo key {fingerprint}, because {KEY_ENV_VAR} is not set"
+           if fingerprint == _demo_fingerprint() else f"key {fingerprint} from {KEY_ENV_VAR}")
+    raise KeyMismatchError(
+        f"the warehouse {warehouse} was built with key {describe_fingerprint(recorded)} "
+        f"(its {WAREHOUSE_KEY_FILE}), but this process has {now}; nothing was written. Set {KEY_ENV_VAR} "
+        "to the key this warehouse was built with, or point WI_WAREHOUSE_DIR at a warehouse of its own for "
+        "this key, or, to move this warehouse to the new key, rebuild it from the extracts "
+        "(`make clean run`, see 'Rotating the key')"
+    )
+
+
+def record_warehouse_key(warehouse: Path, fingerprint: str) -> None:
+    """Check ``fingerprint`` against the warehouse and record it at the first write."""
+    check_warehouse_key(warehouse, fingerprint)
+    path = Path(warehouse) / WAREHOUSE_KEY_FILE
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"fingerprint": fingerprint, "demo_key": fingerprint == _demo_fingerprint(),
+                               "recorded": date.today().isoformat()}, indent=1), encoding="utf-8")
+    os.replace(tmp, path)

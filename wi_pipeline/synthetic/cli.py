@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  register rows: {sum(v['rows'] for v in summary['register_files'].values()):,}; "
           f"CBS rows: {sum(summary['cbs_tables'].values()):,}; BSN range {summary['bsn_prefix']}xxxxx")
     print("  faults planted: " + json.dumps(summary["faults"]))
+    print("  edge cases planted: " + json.dumps(summary["edge_cases"]))
     return 0
 
 

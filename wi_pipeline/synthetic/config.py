@@ -11,6 +11,17 @@ EVER_ON_BIJSTAND_FACTOR = 1.3
 NOISE_PERSON_SHARE = 0.10  # national persons in the CBS tables who are in no register
 MISSING_FROM_KEY_FILE = 0.01
 MOVER_SHARE = 0.03
+# Edge cases real deliveries have, planted in the written files only (the world and its truth stay as
+# they are), as shares of the rows (persons for the keys) of the table named:
+EDGE_CASES = {
+    "split_benefit_spells": 0.01,  # bijstand: a run delivered as back-to-back spells of other codes
+    "household_type_missing": 0.005,  # GBAHUISHOUDENSBUS: TYPHH empty, PLHH kept (also single parents)
+    "debt_status_missing": 0.005,  # PROBSCHULDTAB: PROBSCHULDPERS empty
+    "care_cost_year_missing": 0.005,  # ZVWZORGKOSTENTAB: a person-year with every cost component empty
+    "duplicated_rows": 0.003,  # the same row twice in the spell tables and PROBSCHULDTAB
+    "other_key_persons": 0.003,  # register persons whose person key is RINPERSOONS 'S' (cannot link)
+    "other_key_namesakes": 0.005,  # another person, RINPERSOONS 'S', with a register person's RINPERSOON
+}
 
 
 @dataclass

@@ -22,6 +22,7 @@ from wi_pipeline.lib.layout import (
     REGISTERS,
     SRG_MAPPING_FILE,
 )
+from wi_pipeline.synthetic.config import EDGE_CASES
 from wi_pipeline.synthetic.world import GM_CODES, World, ymd
 
 FAULT_KINDS = ("invalid_bsn", "duplicate_row", "overlapping_spell", "end_before_start", "unknown_code", "unparseable_date")
@@ -57,9 +58,55 @@ def cbs_dates(d) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------- registers
-def _register_frame(world: World, gm: str, name: str) -> pd.DataFrame:
+BENEFIT_CODES = ("PW", "IOAW", "IOAZ")
+
+
+def _split_benefit_spells(rng: np.random.Generator, sp: pd.DataFrame, rate: float,
+                          last_day: np.datetime64) -> tuple[pd.DataFrame, int]:
+    """A share of the benefit spells delivered as two or three back-to-back spells, each with another
+    code than the one before (a change of benefit, as from PW to IOAW): the run of benefit months is
+    unchanged, so the panel's benefit duration has to count over the pieces, also before the window.
+    Returns the spells and how many were split."""
+    start = sp["start"].to_numpy().astype("datetime64[D]")
+    end = sp["end"].to_numpy().astype("datetime64[D]")
+    first_cut = start.astype("datetime64[M]") + 1  # a piece starts on the first day of a month
+    last_cut = np.where(np.isnat(end), last_day, end).astype("datetime64[M]")
+    n_cuts = (last_cut - first_cut).astype(np.int64) + 1
+    candidates = np.flatnonzero(n_cuts >= 1)
+    pick = np.sort(rng.choice(candidates, size=rng.binomial(len(candidates), rate), replace=False))
+    pieces = np.ones(len(sp), dtype=np.int64)
+    starts, ends, codes = [], [], []
+    code = sp["code"].astype(str).to_numpy()
+    for i in pick:
+        k = min(1 + int(rng.random() < 0.3), int(n_cuts[i]))
+        cuts = (first_cut[i] + np.sort(rng.choice(n_cuts[i], size=k, replace=False))).astype("datetime64[D]")
+        pieces[i] = k + 1
+        starts.append(np.r_[start[i], cuts])
+        ends.append(np.r_[cuts - 1, end[i]])
+        c = [code[i]]
+        for _ in range(k):
+            others = [x for x in BENEFIT_CODES if x != c[-1]]
+            c.append(others[rng.integers(len(others))])
+        codes.append(c)
+    out = sp.loc[sp.index.repeat(pieces)].reset_index(drop=True)
+    if len(pick):
+        first_row = np.cumsum(pieces) - pieces
+        rows = np.concatenate([first_row[i] + np.arange(pieces[i]) for i in pick])
+        out["code"] = out["code"].astype(str)
+        out.loc[rows, "start"] = np.concatenate(starts).astype("datetime64[s]")
+        out.loc[rows, "end"] = np.concatenate(ends).astype("datetime64[s]")
+        out.loc[rows, "code"] = np.concatenate(codes)
+    return out, len(pick)
+
+
+def _register_frame(world: World, gm: str, name: str, rng: np.random.Generator | None = None) -> pd.DataFrame:
+    """The register extract of a municipality; with ``rng``, bijstand runs are split now and then."""
     sp = world.register_spells
     sp = sp[(sp["gemeente"] == gm) & (sp["register"] == name)]
+    split = 0
+    if name == "bijstand" and rng is not None:
+        last_day = np.datetime64(pd.Timestamp(world.config.extract_date).date(), "D")
+        sp, split = _split_benefit_spells(rng, sp, EDGE_CASES["split_benefit_spells"], last_day)
     layout = REGISTERS[name]
     out = pd.DataFrame({"BSN": sp["bsn"].to_numpy(dtype=object)})
     if name == "bijstand":
@@ -69,7 +116,9 @@ def _register_frame(world: World, gm: str, name: str) -> pd.DataFrame:
         out["VOORZIENING_OMSCHRIJVING"] = sp["omschrijving"].to_numpy(dtype=object)
     out[layout.start_column] = register_dates(sp["start"].to_numpy())
     out[layout.end_column] = register_dates(sp["end"].to_numpy())
-    return out[layout.required_columns].reset_index(drop=True)
+    out = out[layout.required_columns].reset_index(drop=True)
+    out.attrs["split_benefit_spells"] = split
+    return out
 
 
 def _plant_faults(rng: np.random.Generator, df: pd.DataFrame, gm: str, name: str, rate: float,
@@ -127,6 +176,7 @@ def _plant_faults(rng: np.random.Generator, df: pd.DataFrame, gm: str, name: str
 def write_registers(world: World, landing: Path) -> dict:
     cfg = world.config
     rng = np.random.default_rng([cfg.seed, 7])
+    rng_split = np.random.default_rng([cfg.seed, 17])  # its own stream: the faults stay as they were
     name = pd.Timestamp(cfg.extract_date).strftime(EXTRACT_NAME_FORMAT) + ".csv"
     mapping = pd.read_csv(SRG_MAPPING_FILE, sep=";", dtype=str)
     summary: dict = {}
@@ -134,12 +184,13 @@ def write_registers(world: World, landing: Path) -> dict:
         others = sorted(set(mapping.loc[mapping["GEMEENTE"] != gm, "VOORZIENING_CODE"])
                         - set(mapping.loc[mapping["GEMEENTE"] == gm, "VOORZIENING_CODE"]))
         for reg in REGISTERS:
-            df = _register_frame(world, gm, reg)
+            df = _register_frame(world, gm, reg, rng_split)
+            split = df.attrs.get("split_benefit_spells", 0)
             df, faults = _plant_faults(rng, df, gm, reg, cfg.fault_rate, others)
             path = Path(landing) / gm / reg / name
             path.parent.mkdir(parents=True, exist_ok=True)
             df.to_csv(path, sep=CSV_SEPARATOR, index=False, encoding=CSV_ENCODING, lineterminator="\n")
-            summary[f"{gm}/{reg}/{name}"] = {"rows": len(df), "faults": faults}
+            summary[f"{gm}/{reg}/{name}"] = {"rows": len(df), "faults": faults, "split_benefit_spells": split}
     return summary
 
 
@@ -154,25 +205,102 @@ def _text(x) -> pa.Array:
     return pa.array(x if x.dtype.kind == "U" else x.astype(object), type=pa.string())
 
 
-def _write_cbs(landing: Path, table: str, columns: dict) -> int:
+def _write_cbs(landing: Path, table: str, columns: dict, extra: dict | None = None,
+               duplicates: np.ndarray | None = None) -> int:
+    """One CBS table; ``extra`` rows appended, and the rows ``duplicates`` (positions) written twice."""
     layout = CBS_TABLES[table]
-    arrays = []
-    for col in layout.columns:
-        v = columns[col]
-        arrays.append(pa.array(np.asarray(v, dtype=np.float64)) if col in layout.numeric_columns else _text(v))
+
+    def arrow(col, v) -> pa.Array:
+        if col in layout.numeric_columns:  # NaN is written as an empty value, as CBS leaves it
+            return pa.array(np.asarray(v, dtype=np.float64), from_pandas=True)
+        return _text(v)
+
+    arrays = [arrow(c, columns[c]) for c in layout.columns]
+    if extra is not None:
+        arrays = [pa.concat_arrays([a, arrow(c, extra[c])]) for a, c in zip(arrays, layout.columns)]
     t = pa.Table.from_arrays(arrays, names=list(layout.columns))
+    if duplicates is not None and len(duplicates):
+        # each duplicate right after its original
+        t = t.take(np.sort(np.r_[np.arange(t.num_rows), duplicates], kind="stable"))
     path = Path(landing) / CBS_FOLDER / f"{table}.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(t, path, compression="snappy")
     return t.num_rows
 
 
-def write_cbs(world: World, landing: Path) -> dict:
-    rows = {}
+def _pick(rng: np.random.Generator, n: int, rate: float) -> np.ndarray:
+    """A random share ``rate`` of n rows (at least one when there are 100 rows or more)."""
+    k = int(rng.binomial(n, rate)) if n else 0
+    k = max(k, 1) if n >= 100 else k
+    return np.sort(rng.choice(n, size=k, replace=False))
+
+
+def _namesakes(rng: np.random.Generator, world: World) -> dict[str, dict]:
+    """Persons with RINPERSOONS 'S' and the RINPERSOON of a register person: someone else, whose job,
+    household (a single parent), benefit elsewhere (SECM 22), divorce and debt must not reach the
+    register person's panel rows."""
+    persons = world.persons["rinpersoon"].to_numpy()
+    rin = persons[_pick(rng, len(persons), EDGE_CASES["other_key_namesakes"])]
+    n = len(rin)
+
+    def full(value) -> np.ndarray:
+        return np.full(n, value, dtype=object)
+
+    years = world.months.year
+    year = rng.integers(years.min(), years.max() + 1, n)
+    first, last = (year * 10000 + 101).astype(str), (year * 10000 + 131).astype(str)  # a job in January
+    key = {"RINPERSOONS": full("S"), "RINPERSOON": rin}
+    return {
+        "GBAPERSOONTAB": {**key, "GBAGESLACHT": rng.choice(["1", "2"], n),
+                          "GBAGEBOORTEJAAR": rng.integers(1940, 2000, n).astype(str),
+                          "GBAGEBOORTEMAAND": _pad(rng.integers(1, 13, n), 2),
+                          "GBAGEBOORTEDAG": _pad(rng.integers(1, 29, n), 2),
+                          "GBAHERKOMSTGROEPERING": full("6030"), "GBAGENERATIE": full("0")},
+        "SPOLISBUS": {**key, "IKVID": (9 * 10**8 + np.arange(n)).astype(str),
+                      "SBEID": _pad(rng.integers(1, 10**6, n), 9), "SDATUMAANVANGIKO": first,
+                      "SDATUMEINDEIKO": last, "SBASISLOON": np.full(n, 2500.0),
+                      "SBASISUREN": np.full(n, 150.0),
+                      "SCONTRACTSOORT": full("O"), "SPOLISDIENSTVERBAND": full("1")},
+        "GBAHUISHOUDENSBUS": {**key, "HUISHOUDNR": np.char.zfill((9 * 10**10 + np.arange(n)).astype(str), 12),
+                              "DATUMAANVANGHH": full("20100101"), "DATUMEINDEHH": full(""),
+                              "TYPHH": full("6"), "PLHH": full("7"), "AANTALKINDHH": full("2"),
+                              "GEBJAARJONGSTEKINDHH": full("2009"), "GEBMAANDJONGSTEKINDHH": full("06")},
+        "SECMBUS": {**key, "AANVSECM": full("20150101"), "EINDSECM": full(""), "SECM": full("22")},
+        "GBABURGERLIJKESTAATBUS": {**key, "GBABURGERLIJKESTAATNW": full("G"),
+                                   "GBADATUMAANVANGBURGERLIJKESTAAT": full("20120301"),
+                                   "GBADATUMEINDEBURGERLIJKESTAAT": full("")},
+        "PROBSCHULDTAB": {**key, "PEILDATUM": first, "PROBSCHULDPERS": full("1"), "PROBSCHULDHH": full("1")},
+    }
+
+
+def write_cbs(world: World, landing: Path) -> tuple[dict, dict]:
+    """The CBS tables, with the edge cases of ``EDGE_CASES`` (drawn from a stream of their own, so the
+    tables' other values are those of the world); returns rows per table and the edge cases planted."""
+    rows, cases = {}, {}
+    rng = np.random.default_rng([world.config.seed, 19])
     P_ = world.persons
+    other_key = P_["rinpersoon"].to_numpy()[_pick(rng, len(P_), EDGE_CASES["other_key_persons"])]
+    cases["other_key_persons"] = len(other_key)
+
+    def kinds(rin) -> np.ndarray:
+        """RINPERSOONS of each row: 'S' for the persons whose key is not 'R'."""
+        rin = rin if isinstance(rin, pd.Series) else pd.Series(np.asarray(rin))
+        return np.where(rin.isin(other_key).to_numpy(), "S", "R")
+
+    namesakes = _namesakes(rng, world)
+    cases["other_key_namesakes"] = len(namesakes["GBAPERSOONTAB"]["RINPERSOON"])
+
+    def write(table: str, columns: dict, duplicates: bool = False) -> None:
+        extra = namesakes.get(table)
+        n = len(next(iter(columns.values()))) + (len(extra["RINPERSOON"]) if extra else 0)
+        twice = _pick(rng, n, EDGE_CASES["duplicated_rows"]) if duplicates else None
+        if duplicates:
+            cases[f"duplicated_rows_{table}"] = len(twice)
+        rows[table] = _write_cbs(landing, table, columns, extra, twice)
+
     key = P_[P_["in_key_file"]]
-    rows["KOPPELTABEL"] = _write_cbs(landing, "KOPPELTABEL", {
-        "BSN": key["bsn"].to_numpy(), "RINPERSOONS": np.full(len(key), "R", dtype=object), "RINPERSOON": key["rinpersoon"].to_numpy()})
+    write("KOPPELTABEL", {"BSN": key["bsn"].to_numpy(), "RINPERSOONS": kinds(key["rinpersoon"]),
+                          "RINPERSOON": key["rinpersoon"].to_numpy()})
 
     people = pd.concat([
         P_[["rinpersoon", "sex", "birth_date", "origin_code", "generation"]],
@@ -181,9 +309,8 @@ def write_cbs(world: World, landing: Path) -> dict:
         world.noise[["rinpersoon", "sex", "birth_date", "origin_code", "generation"]],
     ], ignore_index=True)
     y, m, d = ymd(people["birth_date"].to_numpy())
-    n = len(people)
-    rows["GBAPERSOONTAB"] = _write_cbs(landing, "GBAPERSOONTAB", {
-        "RINPERSOONS": np.full(n, "R", dtype=object), "RINPERSOON": people["rinpersoon"].to_numpy(),
+    write("GBAPERSOONTAB", {
+        "RINPERSOONS": kinds(people["rinpersoon"]), "RINPERSOON": people["rinpersoon"].to_numpy(),
         "GBAGESLACHT": np.where(people["sex"] == "man", "1", "2"), "GBAGEBOORTEJAAR": _pad(y, 4),
         "GBAGEBOORTEMAAND": _pad(m, 2), "GBAGEBOORTEDAG": _pad(d, 2),
         "GBAHERKOMSTGROEPERING": people["origin_code"].to_numpy(), "GBAGENERATIE": people["generation"].to_numpy()})
@@ -196,65 +323,82 @@ def write_cbs(world: World, landing: Path) -> dict:
     co_or_unknown = np.where(co == "", unknown, co)
     ma = np.where(parent_female, parent_rin, co_or_unknown)
     pa_ = np.where(parent_female, co_or_unknown, parent_rin)
-    rows["KINDOUDERTAB"] = _write_cbs(landing, "KINDOUDERTAB", {
-        "RINPERSOONS": np.full(len(ch), "R", dtype=object), "RINPERSOON": ch["rinpersoon"].to_numpy(),
-        "RINPERSOONSMa": np.where(ma == unknown, "-", "R"), "RINPERSOONMa": ma,
-        "RINPERSOONSpa": np.where(pa_ == unknown, "-", "R"), "RINPERSOONpa": pa_})
+    write("KINDOUDERTAB", {
+        "RINPERSOONS": kinds(ch["rinpersoon"]), "RINPERSOON": ch["rinpersoon"].to_numpy(),
+        "RINPERSOONSMa": np.where(ma == unknown, "-", kinds(ma)), "RINPERSOONMa": ma,
+        "RINPERSOONSpa": np.where(pa_ == unknown, "-", kinds(pa_)), "RINPERSOONpa": pa_})
 
     ms = world.marital
-    rows["GBABURGERLIJKESTAATBUS"] = _write_cbs(landing, "GBABURGERLIJKESTAATBUS", {
-        "RINPERSOONS": np.full(len(ms), "R", dtype=object), "RINPERSOON": ms["rin"],
+    write("GBABURGERLIJKESTAATBUS", {
+        "RINPERSOONS": kinds(ms["rin"]), "RINPERSOON": ms["rin"],
         "GBABURGERLIJKESTAATNW": ms["code"].to_numpy(),
         "GBADATUMAANVANGBURGERLIJKESTAAT": cbs_dates(ms["start"].to_numpy()),
-        "GBADATUMEINDEBURGERLIJKESTAAT": cbs_dates(ms["end"].to_numpy())})
+        "GBADATUMEINDEBURGERLIJKESTAAT": cbs_dates(ms["end"].to_numpy())}, duplicates=True)
 
     hh = world.households
     yy = hh["youngest_year"].to_numpy()
-    rows["GBAHUISHOUDENSBUS"] = _write_cbs(landing, "GBAHUISHOUDENSBUS", {
-        "RINPERSOONS": np.full(len(hh), "R", dtype=object), "RINPERSOON": hh["rin"],
+    typ = hh["typ"].astype(str).to_numpy(dtype=object)
+    # TYPHH empty in some rows, also in some single-parent rows (PLHH 7 stays)
+    missing = np.union1d(_pick(rng, len(hh), EDGE_CASES["household_type_missing"]),
+                         np.flatnonzero(typ == "6")[_pick(rng, int((typ == "6").sum()),
+                                                         EDGE_CASES["household_type_missing"])])
+    typ[missing] = None
+    cases["household_type_missing"] = len(missing)
+    write("GBAHUISHOUDENSBUS", {
+        "RINPERSOONS": kinds(hh["rin"]), "RINPERSOON": hh["rin"],
         "HUISHOUDNR": hh["hhnr"].to_numpy(), "DATUMAANVANGHH": cbs_dates(hh["start"].to_numpy()),
-        "DATUMEINDEHH": cbs_dates(hh["end"].to_numpy()), "TYPHH": hh["typ"].astype(str).to_numpy(),
+        "DATUMEINDEHH": cbs_dates(hh["end"].to_numpy()), "TYPHH": typ,
         "PLHH": hh["plhh"].astype(str).to_numpy(), "AANTALKINDHH": hh["n_children"].astype(str).to_numpy(),
         "GEBJAARJONGSTEKINDHH": np.where(yy > 0, yy.astype(str), ""),
-        "GEBMAANDJONGSTEKINDHH": np.where(yy > 0, _pad(hh["youngest_month"].to_numpy(), 2), "")})
+        "GEBMAANDJONGSTEKINDHH": np.where(yy > 0, _pad(hh["youngest_month"].to_numpy(), 2), "")},
+        duplicates=True)
 
     jb = world.jobs
-    rows["SPOLISBUS"] = _write_cbs(landing, "SPOLISBUS", {
-        "RINPERSOONS": np.full(len(jb), "R", dtype=object), "RINPERSOON": jb["rin"],
+    write("SPOLISBUS", {
+        "RINPERSOONS": kinds(jb["rin"]), "RINPERSOON": jb["rin"],
         "IKVID": jb["job"].astype(str).to_numpy(), "SBEID": _pad(jb["employer"].to_numpy(), 9),
         "SDATUMAANVANGIKO": cbs_dates(jb["start"].to_numpy()), "SDATUMEINDEIKO": cbs_dates(jb["end"].to_numpy()),
         "SBASISLOON": jb["wage"].to_numpy(), "SBASISUREN": jb["hours"].to_numpy(),
         "SCONTRACTSOORT": np.where(jb["fixed_term"].to_numpy(), "B", "O"),
-        "SPOLISDIENSTVERBAND": np.where(jb["fulltime"].to_numpy(), "1", "2")})
+        "SPOLISDIENSTVERBAND": np.where(jb["fulltime"].to_numpy(), "1", "2")}, duplicates=True)
 
     se = world.secm
-    rows["SECMBUS"] = _write_cbs(landing, "SECMBUS", {
-        "RINPERSOONS": np.full(len(se), "R", dtype=object), "RINPERSOON": se["rin"],
+    write("SECMBUS", {
+        "RINPERSOONS": kinds(se["rin"]), "RINPERSOON": se["rin"],
         "AANVSECM": cbs_dates(se["start"].to_numpy()), "EINDSECM": cbs_dates(se["end"].to_numpy()),
-        "SECM": se["code"].to_numpy()})
+        "SECM": se["code"].to_numpy()}, duplicates=True)
 
     zc = world.care_costs
-    rows["ZVWZORGKOSTENTAB"] = _write_cbs(landing, "ZVWZORGKOSTENTAB", {
-        "RINPERSOONS": np.full(len(zc), "R", dtype=object), "RINPERSOON": zc["rin"],
-        "JAAR": zc["year"].astype(str).to_numpy(), "ZVWKHUISARTS": zc["huisarts"].to_numpy(),
-        "ZVWKFARMACIE": zc["farmacie"].to_numpy(), "ZVWKZIEKENHUIS": zc["ziekenhuis"].to_numpy(),
-        "ZVWKGGZ": zc["ggz"].to_numpy(), "ZVWKEERSTELIJNSPSYCHO": zc["psycho"].to_numpy()})
+    components = {c: zc[src].to_numpy(dtype=np.float64, copy=True) for c, src in (
+        ("ZVWKHUISARTS", "huisarts"), ("ZVWKFARMACIE", "farmacie"), ("ZVWKZIEKENHUIS", "ziekenhuis"),
+        ("ZVWKGGZ", "ggz"), ("ZVWKEERSTELIJNSPSYCHO", "psycho"))}
+    missing = _pick(rng, len(zc), EDGE_CASES["care_cost_year_missing"])  # a person-year without cost data
+    for v in components.values():
+        v[missing] = np.nan
+    cases["care_cost_year_missing"] = len(missing)
+    write("ZVWZORGKOSTENTAB", {"RINPERSOONS": kinds(zc["rin"]), "RINPERSOON": zc["rin"],
+                               "JAAR": zc["year"].astype(str).to_numpy(), **components})
 
     db = world.debt
-    rows["PROBSCHULDTAB"] = _write_cbs(landing, "PROBSCHULDTAB", {
-        "RINPERSOONS": np.full(len(db), "R", dtype=object), "RINPERSOON": db["rin"],
+    status = np.where(db["person"].to_numpy(dtype=bool), "1", "0").astype(object)
+    missing = _pick(rng, len(db), EDGE_CASES["debt_status_missing"])
+    status[missing] = None
+    cases["debt_status_missing"] = len(missing)
+    write("PROBSCHULDTAB", {
+        "RINPERSOONS": kinds(db["rin"]), "RINPERSOON": db["rin"],
         "PEILDATUM": (db["year"].astype(str) + "0101").to_numpy(),
-        "PROBSCHULDPERS": np.where(db["person"].to_numpy(dtype=bool), "1", "0"),
-        "PROBSCHULDHH": np.full(len(db), "1", dtype=object)})
-    return rows
+        "PROBSCHULDPERS": status, "PROBSCHULDHH": np.full(len(db), "1", dtype=object)}, duplicates=True)
+    return rows, cases
 
 
 def write_landing(world: World, landing_dir: Path) -> dict:
     """Register extracts and CBS tables under landing_dir; returns rows per file and faults per kind."""
     landing = Path(landing_dir)
     registers = write_registers(world, landing)
-    cbs = write_cbs(world, landing)
+    cbs, edge_cases = write_cbs(world, landing)
     faults = {k: sum(v["faults"][k] for v in registers.values()) for k in FAULT_KINDS}
+    split = sum(v["split_benefit_spells"] for v in registers.values())
+    edge_cases = {"split_benefit_spells": split, **edge_cases}
     return {
         "landing": str(landing),
         "extract_date": world.config.extract_date,
@@ -263,4 +407,5 @@ def write_landing(world: World, landing_dir: Path) -> dict:
         "cbs_tables": {f"{CBS_FOLDER}/{t}.parquet": n for t, n in cbs.items()},
         "faults": faults,
         "faults_total": sum(faults.values()),
+        "edge_cases": edge_cases,
     }

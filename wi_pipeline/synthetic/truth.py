@@ -201,6 +201,8 @@ def write_truth(world: World, path: Path, landing_summary: dict | None = None) -
     truth = planted_effects(world)
     if landing_summary:
         truth["faults_planted"] = landing_summary["faults"]
+        # in the files only: the true panel has every value these leave missing or split
+        truth["edge_cases_planted"] = landing_summary["edge_cases"]
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(truth, indent=2, sort_keys=False, default=_jsonable, allow_nan=False)
     path.write_text(text + "\n", encoding="utf-8")

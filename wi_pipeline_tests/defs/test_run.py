@@ -64,5 +64,5 @@ def test_after_purge_it_explains_that_the_assets_are_stored_instead_of_generatin
     stored.write_bytes(b"stored")
     with pytest.raises(LandingError, match="already stored") as err:
         ensure_data(data / "landing", seed=3, scale=0.002)
-    assert "make purge" in str(err.value) and "make ui" in str(err.value)
+    assert "make purge" in str(err.value) and "make rebuild" in str(err.value)
     assert _files(data / "landing") == []

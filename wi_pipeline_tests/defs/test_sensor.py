@@ -5,7 +5,7 @@ import time
 from dagster import AssetKey, AssetMaterialization, DagsterInstance, build_sensor_context
 
 from wi_pipeline.defs.automation.sensors import landing_folder_sensor
-from wi_pipeline.defs.resources import LandingFolder
+from wi_pipeline.defs.resources import LandingFolder, PseudonymisationKey
 from wi_pipeline.lib import arrivals
 from wi_pipeline.lib.arrivals import file_sha256, plan_arrivals
 from wi_pipeline_tests.helpers import synthetic_bsns, write_extract
@@ -16,7 +16,8 @@ HEADER = "BSN;DOSSIERNUMMER;REGELING;INGANGSDATUM;EINDDATUM"
 
 def tick(landing, cursor=None, instance=None):
     ctx = build_sensor_context(cursor=cursor, instance=instance or DagsterInstance.ephemeral(),
-                               resources={"landing": LandingFolder(path=str(landing))})
+                               resources={"landing": LandingFolder(path=str(landing)),
+                                          "pseudonym_key": PseudonymisationKey()})
     result = landing_folder_sensor(ctx)
     return result.run_requests or [], result.cursor, ctx
 
@@ -165,7 +166,8 @@ def test_deliveries_outside_the_naming_contract_are_named_in_the_tick_log_with_t
             logged.append(record.getMessage())
 
     ctx = build_sensor_context(instance=DagsterInstance.ephemeral(),
-                               resources={"landing": LandingFolder(path=str(tmp_path))})
+                               resources={"landing": LandingFolder(path=str(tmp_path)),
+                                          "pseudonym_key": PseudonymisationKey()})
     ctx.log.addHandler(Keep())
     result = landing_folder_sensor(ctx)
     stray = [m for m in logged if "outside the naming contract" in m]
@@ -189,3 +191,15 @@ def test_a_cut_off_or_cr_only_extract_is_named_in_the_tick_log_before_the_run(tm
     assert any(str(cut) in p and "does not end with a line break" in p for p in problems)
     assert any(str(cr) in p and "bare carriage returns" in p for p in problems)
     assert any(str(zipped) in p and "zip archive" in p for p in problems)
+
+
+def test_first_look_is_not_reported_as_a_size_still_changing(tmp_path):
+    """Nothing has changed on the first look: the file is new, and only a change of size or time waits."""
+    p = write_extract(tmp_path, "GM0599", "bijstand", [HEADER, f"{B[0]};1;PW;01-01-2020;"])
+    first = plan_arrivals(tmp_path, {}, {})
+    assert first.first_seen == [str(p)] and first.waiting == []
+    with open(p, "a") as f:  # still being copied
+        f.write(f"{B[1]};1;PW;01-01-2021;\n")
+    os.utime(p, ns=(time.time_ns(), time.time_ns() + 1_000_000))
+    second = plan_arrivals(tmp_path, first.seen, {})
+    assert second.waiting == [str(p)] and second.first_seen == []

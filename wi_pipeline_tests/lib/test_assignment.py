@@ -25,6 +25,13 @@ def test_rule_features_are_bands_in_their_order_and_labels_in_words():
     assert f["age band"].cat.ordered and list(f["age band"].cat.categories)[0] == "18-26"
 
 
+def test_unknown_health_is_a_rule_feature_value_of_its_own():
+    df = pd.DataFrame({"sex": ["man"] * 3, "age_band": ["18-26"] * 3, "children": ["0"] * 3,
+                       "marital_status": ["married"] * 3, "health": ["good", "poor", np.nan],
+                       "origin": ["overig"] * 3})
+    assert rule_features(df)["health"].tolist() == ["good", "poor", "unknown"]
+
+
 @pytest.fixture(scope="module")
 def world_panels():
     from wi_pipeline.lib.designs import add_history

@@ -260,6 +260,57 @@ def test_combined_2x2_measures_covariates_before_the_first_of_the_two_started():
     assert sorted(d.data["arm"]) == ["both", "debt_only", "mediation", "neither"]
 
 
+def test_unknown_health_is_in_neither_health_subgroup_and_enters_the_models_as_not_poor():
+    from wi_pipeline.lib.designs import add_covariates
+    from wi_pipeline.lib.effects import _subsets
+
+    p = pd.concat([person("poor", [0] * 12).assign(poor_health=True), person("good", [0] * 12),
+                   person("unknown", [0] * 12).assign(poor_health=pd.NA)], ignore_index=True)
+    s = add_covariates(p.astype({"poor_health": "boolean"}))
+    groups = {(dim, value): sorted(part["pseudo_id"].unique())
+              for dim, value, part in _subsets(s, ["health"])}
+    assert groups == {("all", "all"): ["good", "poor", "unknown"], ("health", "good"): ["good"],
+                      ("health", "poor"): ["poor"]}
+    poor = s.groupby("pseudo_id")["poor_health_num"].first().to_dict()
+    assert poor == {"good": 0.0, "poor": 1.0, "unknown": 0.0}
+
+
+def test_combined_design_keeps_a_row_without_baseline_costs_and_loses_only_its_cost_outcome():
+    """Costs of 2020 are unknown for everyone: a start in 2021 has no baseline costs (those of the year
+    before its baseline month; the mean and an indicator instead), and a start in 2019 has no cost
+    outcome 12 months later, but both keep their employment outcome."""
+    from wi_pipeline.lib.designs import combined_sample
+
+    months = pd.date_range("2019-01-01", periods=36, freq="MS")
+    people = []
+    for pid, start in (("s19", 9), ("s20", 19), ("s21", 26), ("w", None), ("v", None)):
+        p = pd.DataFrame({"gemeente": "GM0599", "pseudo_id": pid, "month": months, "age": 35, "sex": "man",
+                          "origin": "Nederland", "marital_status": "never_married", "single_parent": False,
+                          "n_children": 0, "on_bijstand": True, "bijstand_duration_months": np.arange(36.0),
+                          "employed": False, "self_sufficient": False, "poor_health": False,
+                          "debt_assistance": False, "problematic_debt": True,
+                          "care_costs_total": np.where(months.year == 2020, np.nan, 1000.0)})
+        for cat in SRG_CATEGORIES:
+            p[f"instr_{cat}"] = False
+            p[f"months_since_start_{cat}"] = np.nan
+        if start is not None:
+            since = np.arange(36.0) - start
+            p["months_since_start_bemiddeling"] = np.where(since >= 0, since, np.nan)
+        people.append(p)
+    d = combined_sample(pd.concat(people, ignore_index=True), horizons=(6,),
+                        outcome_cols=("employed", "care_costs_total"))
+    s = d.data.set_index(["pseudo_id", "month"])
+    assert {"care_costs_base", "care_costs_base_missing"} <= set(d.covariates)
+    assert np.isfinite(d.data["care_costs_base"]).all()
+    s21 = s.loc[("s21", months[26])]  # March 2021: baseline February 2021, costs of 2020 unknown
+    assert s21["care_costs_base_missing"] == 1 and s21["employed_h6"] == 0
+    s20 = s.loc[("s20", months[19])]  # August 2020: baseline July 2020, costs of 2019 known
+    assert s20["care_costs_base_missing"] == 0 and s20["care_costs_base"] == 1000.0
+    assert s20["care_costs_total_h6"] == 1000.0  # February 2021
+    s19 = s.loc[("s19", months[9])]  # October 2019: six months later is April 2020, costs unknown
+    assert s19["employed_h6"] == 0 and np.isnan(s19["care_costs_total_h6"])
+
+
 def _parent(pid: str, gemeente: str, start: str, first_age: int, months: int = 84,
             second_born_at: int | None = None):
     """A single parent on bijstand throughout; the youngest child is ``first_age`` months old in the

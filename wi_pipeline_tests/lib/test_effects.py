@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from wi_pipeline.lib.disclosure import apply_disclosure, disclosure_violations
-from wi_pipeline.lib.effects import EFFECT_COLUMNS, adjust_pvalues
+from wi_pipeline.lib.effects import EFFECT_COLUMNS, INTERACTION, adjust_pvalues
 
 
 def table(rows):
@@ -141,19 +141,30 @@ def test_pooled_row_against_two_withheld_cities_depends_on_what_they_add_up_to()
 
 
 def test_an_amount_dominated_by_one_person_is_withheld():
-    from wi_pipeline.lib.effects import _att_rows
+    from wi_pipeline.estimation.multivalued import estimate_multivalued_treatments
+    from wi_pipeline.lib.disclosure import DisclosureRules
+    from wi_pipeline.lib.effects import COMBINED_CONTRASTS, _combined_row
 
     rng = np.random.default_rng(1)
-    n = 60
-    df = pd.DataFrame({"pseudo_id": [f"p{i}" for i in range(n)], "treated": (np.arange(n) < 25).astype(float),
+    n = 240
+    df = pd.DataFrame({"pseudo_id": [f"p{i}" for i in range(n)], "arm": np.repeat(["both", "mediation", "debt_only",
+                                                                                   "neither"], n // 4),
                        "x": rng.normal(size=n), "employed_h12": rng.integers(0, 2, n).astype(float),
                        "care_costs_total_h12": rng.uniform(100, 200, n)})
-    df.loc[0, "care_costs_total_h12"] = 1_000_000.0  # one treated person's hospital bill
-    rows = _att_rows(lambda o: dict(measure="combined", outcome=o), df,
-                     {"employed": "employed_h12", "care_costs_total": "care_costs_total_h12"}, ["x"])
-    by = {r["outcome"]: r for r in rows}
-    assert by["care_costs_total"]["suppressed"] and by["care_costs_total"]["suppression_reason"].startswith("dominance")
-    assert not by["employed"]["suppressed"]
+    df.loc[0, "care_costs_total_h12"] = 1_000_000.0  # one person's hospital bill, in the "both" cell
+    res = estimate_multivalued_treatments(df, ["employed_h12", "care_costs_total_h12"], "arm", ["x"], trim=None)
+    n_arm = df.groupby("arm")["pseudo_id"].nunique().to_dict()
+    contrast = COMBINED_CONTRASTS["both vs neither"]
+    costs = _combined_row({"outcome": "care_costs_total"}, res["care_costs_total_h12"], df, "care_costs_total_h12",
+                          contrast, n_arm, True, DisclosureRules())
+    work = _combined_row({"outcome": "employed"}, res["employed_h12"], df, "employed_h12", contrast, n_arm, False,
+                         DisclosureRules())
+    assert costs["suppressed"] and costs["suppression_reason"].startswith("dominance")
+    assert not work["suppressed"] and (work["n_treated"], work["n_control"]) == (60, 60)
+    # the interaction needs every cell: one cell under ten persons withholds it
+    small = _combined_row({"outcome": "employed"}, res["employed_h12"], df, "employed_h12",
+                          COMBINED_CONTRASTS[INTERACTION], {**n_arm, "debt_only": 9}, False, DisclosureRules())
+    assert small["suppressed"] and "fewer than 10 persons in a cell" in small["suppression_reason"]
 
 
 def test_event_time_points_under_ten_persons_are_withheld_with_the_next_smallest():
@@ -260,6 +271,151 @@ def test_a_small_city_next_to_a_model_reason_city_is_protected_only_if_the_latte
     assert out.loc[0, "suppressed"] and out.loc[0, "suppression_reason"] == "complementary"
 
 
+def rd_part(rng, persons=150, ages=(30, 90), planted=(53, 54, 55), one_sided=20):
+    """An RD sample in which every parent is seen at every age in ``ages``, ``one_sided`` parents
+    only below 60 months and as many only from 60 on, plus three parents seen only at the
+    ``planted`` ages: the only persons told apart by bandwidths ending between them."""
+    months = np.arange(ages[0], ages[1] + 1)
+    ids = np.repeat([f"p{i}" for i in range(persons)], months.size)
+    x = np.tile(months, persons).astype(float)
+    extra = [(f"q{k}", float(a)) for k in range(3) for a in planted]
+    sides = (("l", months < 60), ("r", months >= 60))
+    extra += [(f"{side}{k}", float(a)) for k in range(one_sided) for side, keep in sides
+              for a in months[keep]]
+    ids = np.concatenate([ids, [e[0] for e in extra]])
+    x = np.concatenate([x, [e[1] for e in extra]])
+    employed = (rng.random(x.size) < 0.2 + 0.002 * (x - 60) + 0.05 * (x >= 60)).astype(float)
+    return pd.DataFrame({"pseudo_id": ids, "running": x, "employed": employed,
+                         "exemption_9a": ((x < 60) & (rng.random(x.size) < 0.6)).astype(float)})
+
+
+def rd_main(part, h=10.0):
+    """A published main RD row as ``exemption_effects`` makes it (persons per side, h in diagnostics)."""
+    from wi_pipeline.lib.effects import _rd_person_sets
+
+    left, right = _rd_person_sets(part, 60, {"bandwidth_left": h, "bandwidth_right": h})
+    return dict(measure="exemption_9a", gemeente="G4", subgroup="all", subgroup_value="all",
+                outcome="employed", horizon=0, contrast="child aged 60+ months vs under 60 (reduced form)",
+                n_treated=len(right), n_control=len(left), suppressed=False, suppression_reason="",
+                diagnostics=json.dumps({"bandwidth_left": h, "bandwidth_right": h}))
+
+
+def robustness_rows(part, main, rules=None, fuzzy=False):
+    from wi_pipeline.lib.disclosure import DisclosureRules
+    from wi_pipeline.lib.effects import _rd_person_sets, _rd_robustness_rows
+
+    base = {k: main[k] for k in ("measure", "gemeente", "subgroup", "subgroup_value", "outcome", "horizon",
+                                 "contrast")}
+    seen = list(_rd_person_sets(part, 60, json.loads(main["diagnostics"])))
+    return _rd_robustness_rows(part, base, main, seen, fuzzy, None, rules or DisclosureRules())
+
+
+def test_rd_robustness_rows_carry_their_own_contrast_words_family_and_disclosure():
+    from wi_pipeline.lib.disclosure import COMPLEMENTARY
+    from wi_pipeline.lib.effects import _in_words, power_in_words
+
+    part = rd_part(np.random.default_rng(3))
+    main = rd_main(part)
+    rows = robustness_rows(part, main)
+    contrasts = [r["contrast"] for r in rows]
+    assert len(rows) == 8 and len(set(contrasts)) == 8
+    assert all(c.startswith("RD robustness: ") for c in contrasts)
+    assert contrasts[0] == "RD robustness: bandwidth 0.5x MSE-optimal (h = 5.0 months, b = h)"
+    assert "donut without ages 59 and 60 months" in contrasts[5]
+    assert "placebo cutoff at 48 months (ages under 60 only" in contrasts[6]
+    assert "at 72 months" in contrasts[7]
+    by = dict(zip(contrasts, rows))
+    # 0.5x (ages 56-59) holds the 170 parents seen at every age under 60; the main row (51-59) also the 3 seen
+    # at 53-55: publishing both would give those 3 away by subtraction
+    half = by[contrasts[0]]
+    assert half["suppressed"] and half["suppression_reason"] == COMPLEMENTARY
+    one = by["RD robustness: bandwidth 1x MSE-optimal (h = 10.0 months, b = h)"]
+    assert not one["suppressed"] and (one["n_treated"], one["n_control"]) == (170, 173)
+    z = 1.959964
+    assert (one["ci_low"], one["ci_high"]) == pytest.approx((one["estimate"] - z * one["std_error"],
+                                                            one["estimate"] + z * one["std_error"]), abs=1e-6)
+    diag = json.loads(one["diagnostics"])
+    assert {"estimate_conventional", "std_error_conventional", "bandwidth_bias"} <= set(diag)
+    main_values = dict(estimate=0.0, std_error=0.01, ci_low=-0.02, ci_high=0.02, p_value=1.0, df_resid=500.0)
+    t = _in_words(pd.DataFrame([{**main, **main_values}, *rows]))
+    for c in EFFECT_COLUMNS:
+        t[c] = t[c] if c in t else np.nan
+    t["p_adjusted"] = adjust_pvalues(t)
+    shown = t[~t["suppressed"] & t["contrast"].str.startswith("RD robustness")]
+    assert len(shown) >= 4 and (shown["p_adjusted"] == shown["p_value"]).all()  # each variant its own family
+    assert t["comparison"].str.contains("check").sum() == 8
+    assert "turns 48 months" in t.loc[t["contrast"] == contrasts[6], "comparison"].item()
+    assert t.loc[1:, "outcome_label"].str.contains("youngest child's age in months").all()
+    out = apply_disclosure(t[EFFECT_COLUMNS])
+    assert disclosure_violations(out) == [] and out["suppressed"].sum() == t["suppressed"].sum()
+    power = power_in_words(out)
+    assert "reduced form" in power and "RD robustness" not in power  # checks, not headlines
+
+
+def test_rd_robustness_rows_with_too_few_persons_on_a_side_are_withheld_never_dropped():
+    from wi_pipeline.lib.disclosure import DisclosureRules
+
+    part = rd_part(np.random.default_rng(4))
+    rows = robustness_rows(part, rd_main(part), DisclosureRules(min_units=172))
+    assert len(rows) == 8 and all(r["suppressed"] for r in rows)
+    assert all(r["suppression_reason"] == "fewer than 172 persons on a side" for r in rows)
+    assert all(np.isnan(r["estimate"]) for r in rows)
+    withheld_main = {**rd_main(part), "suppressed": True, "suppression_reason": "not estimable: x"}
+    rows = robustness_rows(part, withheld_main, fuzzy=True)
+    assert len(rows) == 6 and all(r["suppression_reason"] == "not estimable: x" for r in rows)
+    assert all(r["contrast"].startswith("RD robustness, fuzzy LATE: ") for r in rows)
+
+
+def test_rd_plot_months_under_ten_persons_are_withheld_with_the_next_smallest():
+    from wi_pipeline.lib.plots import rd_plot, rd_plot_bins
+
+    part = rd_part(np.random.default_rng(5), persons=12, planted=(40,), one_sided=0)
+    bins = rd_plot_bins(part)
+    assert bins["age_months"].min() == 36 and bins["age_months"].max() == 83  # 24 months either side
+    n = bins.set_index("age_months")["n"]
+    sizes = part[part.running.between(36, 83)].groupby("running")["pseudo_id"].nunique()
+    assert sizes.min() >= 12 and sizes.loc[40] == 15  # every month 12 parents, at 40 months 15
+    # every bin is published: no month under 10 persons
+    assert not bins["suppressed"].any() and (n.to_numpy() == sizes.to_numpy()).all()
+    small = part[~((part.running == 50) & part.pseudo_id.isin([f"p{i}" for i in range(5)]))]  # 7 at 50
+    bins = rd_plot_bins(small)
+    hidden = bins[bins["suppressed"]]
+    # and the next smallest with it, so the 7 cannot be worked out from a published total
+    assert 50 in hidden["age_months"].tolist() and len(hidden) == 2
+    assert hidden["mean"].isna().all() and hidden["n"].isna().all()
+    assert rd_plot(bins)[:4] == b"\x89PNG"
+
+
+def test_rd_sensitivity_points_draw_only_published_estimates_on_ten_or_more_persons():
+    from wi_pipeline.lib.plots import rd_sensitivity_plot, rd_sensitivity_points
+
+    def row(contrast, est, n=(100, 100), suppressed=False, variant=None, h=10.0):
+        return dict(measure="exemption_9a", subgroup="all", outcome="employed", contrast=contrast,
+                    estimate=est, ci_low=est - 0.02, ci_high=est + 0.02, n_treated=n[0], n_control=n[1],
+                    suppressed=suppressed,
+                    diagnostics="{}" if suppressed else json.dumps({"variant": variant, "bandwidth_left": h}))
+    t = pd.DataFrame([
+        row("child aged 60+ months vs under 60 (reduced form)", 0.02),
+        row("RD robustness: bandwidth 0.5x MSE-optimal (h = 5.0 months, b = h)", 0.03, variant="bandwidth",
+            h=5.0),
+        row("RD robustness: bandwidth 2x MSE-optimal (h = 20.0 months, b = h)", 0.01, n=(100, 9),
+            variant="bandwidth", h=20.0),
+        row("RD robustness: donut without ages 59 and 60 months", np.nan, n=(np.nan, np.nan),
+            suppressed=True),
+        row("RD robustness: placebo cutoff at 48 months (ages under 60 only; h = 4.0 months)", -0.01,
+            variant="placebo", h=4.0),
+        row("exemption (fuzzy RD, LATE)", -0.04),
+        row("event study: mean post - pre, person and month FE", 0.0),
+    ])
+    pts = rd_sensitivity_points(t)
+    assert pts["kind"].tolist() == ["mse_optimal", "bandwidth", "bandwidth", "donut", "placebo"]
+    assert pts["suppressed"].tolist() == [False, False, True, True, False]  # 9 persons on a side: not drawn
+    assert pts.loc[pts["suppressed"], ["bandwidth", "estimate", "ci_low", "ci_high"]].isna().all().all()
+    assert pts.loc[~pts["suppressed"], "bandwidth"].tolist() == [10.0, 5.0, 4.0]
+    assert rd_sensitivity_points(t, fuzzy=True)["kind"].tolist() == ["mse_optimal"]
+    assert rd_sensitivity_plot(t)[:4] == b"\x89PNG"
+
+
 def test_power_in_words_says_when_a_design_cannot_detect_effects_the_literature_reports():
     from wi_pipeline.lib.effects import power_in_words
 
@@ -280,6 +436,61 @@ def test_power_in_words_says_when_a_design_cannot_detect_effects_the_literature_
     assert "MDE 12.0 pp; cannot detect" in lines[0] and "+2 to +5 percentage points" in lines[0]
     assert "MDE 5.6 pp; detects only the larger effects" in lines[1]
     assert "MDE 1.4 pp; can detect" in lines[2]
+
+
+@pytest.fixture(scope="module")
+def panel_with_gaps():
+    """One small synthetic municipality where a tenth of the persons have no healthcare costs in 2019
+    (no poor_health) and, for everyone, 2021's costs are unknown."""
+    from wi_pipeline.lib.designs import add_history
+    from wi_pipeline.synthetic.config import SyntheticConfig
+    from wi_pipeline.synthetic.world import simulate_world
+
+    p = simulate_world(SyntheticConfig(scale=0.01, seed=3)).panel.rename(columns={"person_id": "pseudo_id"})
+    p = p[p["gemeente"] == "GM0363"].reset_index(drop=True)
+    p["gemeente"] = p["gemeente"].astype(str)
+    p["pseudo_id"] = p["pseudo_id"].astype(str).astype("category")
+    ids = np.sort(p["pseudo_id"].unique().astype(str))
+    gap = p["pseudo_id"].isin(np.random.default_rng(1).choice(ids, size=len(ids) // 10, replace=False))
+    p["poor_health"] = p["poor_health"].astype("boolean").mask(gap)
+    year = p["month"].dt.year
+    p["care_costs_total"] = p["care_costs_total"].mask(gap & (year == 2019) | (year == 2021))
+    p["problematic_debt"] = True  # everyone in the combined design, so that its arms are large enough
+    return add_history(p), gap.groupby(p["pseudo_id"], observed=True).first()
+
+
+def test_unknown_health_is_in_neither_health_group_of_the_instrument_comparison(panel_with_gaps, monkeypatch):
+    from functools import partial
+
+    from wi_pipeline.lib import effects
+    from wi_pipeline.lib.designs import WAIT, instrument_choice_sample
+
+    panel, _ = panel_with_gaps
+    monkeypatch.setattr(effects, "instrument_choice_sample",
+                        partial(instrument_choice_sample, horizons=(12,)))
+    t = pd.DataFrame(effects.instrument_choice_effects({"GM0363": panel}, "GM0363", subgroups=("health",)))
+    cells = t[t["outcome"] == "regular_work"]
+    assert set(cells["subgroup_value"]) == {"all", "good", "poor"}
+    # persons waiting per cell (n_control of every instrument's row of the cell)
+    waiting = cells.drop_duplicates("subgroup_value").set_index("subgroup_value")["n_control"]
+    design = instrument_choice_sample(panel, horizons=(12,)).data
+    waiting_unknown = design.loc[(design["arm"] == WAIT) & design["regular_work_h12"].notna()
+                                 & design["poor_health"].isna(), "pseudo_id"].nunique()
+    assert waiting_unknown > 0 and waiting["good"] + waiting["poor"] + waiting_unknown == waiting["all"]
+    assert cells.loc[cells["subgroup"] == "health", "heterogeneity_test"].str.contains("2 values").any()
+
+
+def test_a_missing_cost_outcome_leaves_the_estimate_of_that_outcome_only(panel_with_gaps):
+    from wi_pipeline.estimation.multivalued import estimate_multivalued_treatments
+    from wi_pipeline.lib.designs import combined_sample, usable_covariates
+
+    panel, _ = panel_with_gaps
+    d = combined_sample(panel, horizons=(12,), outcome_cols=("employed", "care_costs_total"))
+    df = d.data
+    res = estimate_multivalued_treatments(df, ["employed_h12", "care_costs_total_h12"], "arm",
+                                          usable_covariates(df, d.covariates), weights="sampling_weight", trim=None)
+    assert res["employed_h12"].n_obs == df["employed_h12"].notna().sum()
+    assert res["care_costs_total_h12"].n_obs == df["care_costs_total_h12"].notna().sum() < res["employed_h12"].n_obs
 
 
 def _single_parents(n: int, seed: int = 0, jump: float = 0.15) -> pd.DataFrame:

@@ -66,7 +66,8 @@ CBS_TABLES = {
         "TYPHH": ["6"], "PLHH": ["7"], "AANTALKINDHH": [1],
     }),
     "SPOLISBUS": pd.DataFrame({
-        "RINPERSOON": ["000000002"], "SDATUMAANVANGIKO": d(["2020-09-20"]), "SDATUMEINDEIKO": d(["2020-10-10"]),
+        "RINPERSOON": ["000000002"], "IKVID": ["1"], "SDATUMAANVANGIKO": d(["2020-09-20"]),
+        "SDATUMEINDEIKO": d(["2020-10-10"]),
         "SBASISLOON": [1000.0], "SBASISUREN": [100.0],
     }),
     "SECMBUS": pd.DataFrame({"RINPERSOON": ["000000003"], "AANVSECM": d(["2021-07-01"]), "EINDSECM": d(["2099-12-31"]), "SECM": ["22"]}),
@@ -237,7 +238,7 @@ def test_a_window_after_every_extract_is_refused():
 def test_wage_and_hours_of_a_period_crossing_a_window_edge():
     """A period's amount is divided over all its months; only the window's share stays."""
     jobs = pd.DataFrame({
-        "RINPERSOON": ["000000002", "000000002"],
+        "RINPERSOON": ["000000002", "000000002"], "IKVID": ["1", "2"],
         "SDATUMAANVANGIKO": d(["2019-12-01", "2024-05-01"]), "SDATUMEINDEIKO": d(["2020-01-31", "2024-07-31"]),
         "SBASISLOON": [2000.0, 3000.0], "SBASISUREN": [100.0, 300.0],
     })
@@ -265,7 +266,8 @@ def test_cbs_rows_join_on_the_key_pair_not_on_rinpersoon_alone():
     persons = pd.concat([pd.DataFrame([{**other, "GBAGESLACHT": "2", "GBAGEBOORTEJAAR": 1999, "GBAGEBOORTEMAAND": 1,
                                         "GBAGEBOORTEDAG": 1, "GBAHERKOMSTGROEPERING": "6030"}]),
                          CBS["GBAPERSOONTAB"]], ignore_index=True)
-    jobs = pd.DataFrame([{**other, "SDATUMAANVANGIKO": T("2021-01-01"), "SDATUMEINDEIKO": T("2021-01-31"),
+    jobs = pd.DataFrame([{**other, "IKVID": "9", "SDATUMAANVANGIKO": T("2021-01-01"),
+                          "SDATUMEINDEIKO": T("2021-01-31"),
                           "SBASISLOON": 900.0, "SBASISUREN": 40.0}])
     kinds = pd.DataFrame({"RINPERSOONS": ["R"], "RINPERSOON": ["000000011"], "RINPERSOONSMa": ["S"],
                           "RINPERSOONMa": ["000000003"], "RINPERSOONSpa": ["-"], "RINPERSOONpa": ["---------"]})
@@ -369,3 +371,81 @@ def test_a_negative_wage_that_reaches_the_panel_is_named_after_its_source():
     with pytest.raises(pandera.errors.SchemaErrors) as err:
         panel_contract(report.window).validate(panel, lazy=True)
     assert "wage (SPOLISBUS SBASISLOON) is negative" in set(err.value.failure_cases["check"])
+
+
+def test_a_household_row_without_type_is_an_unknown_household_not_a_crash():
+    """TYPHH missing next to PLHH 7 (parent in a single-parent household): the type is not known."""
+    households = pd.DataFrame({
+        "RINPERSOON": ["000000001", "000000002"], "DATUMAANVANGHH": d(["2019-03-20", "2019-01-01"]),
+        "DATUMEINDEHH": d(["2099-12-31", "2099-12-31"]), "TYPHH": [None, "6"], "PLHH": ["7", None],
+        "AANTALKINDHH": [1, 1]})
+    panel, _ = build(cbs_tables=cbs(GBAHUISHOUDENSBUS=households))
+    for pid in ("p1", "p2"):
+        r = row(panel, pid, "2021-01-01")
+        assert r["household_type"] == ("unknown" if pid == "p1" else "single_parent")
+        assert not r["single_parent"]
+
+
+def test_a_debt_row_without_status_leaves_that_year_unknown():
+    debt = pd.DataFrame({"RINPERSOON": ["000000003", "000000003", "000000002", "000000002"],
+                         "PEILDATUM": d(["2021-01-01", "2022-01-01", "2021-01-01", "2021-01-01"]),
+                         "PROBSCHULDPERS": ["1", None, None, "1"]})
+    panel, _ = build(cbs_tables=cbs(PROBSCHULDTAB=debt))
+    debt = panel["problematic_debt"]
+    assert debt.loc[("p3", T("2021-06-01"))]
+    assert pd.isna(debt.loc[("p3", T("2022-06-01"))])  # a row, but no status
+    assert debt.loc[("p3", T("2023-06-01"))] == False  # noqa: E712 (no row: no registered debt)
+    assert debt.loc[("p2", T("2021-06-01"))]  # the row with a status wins
+    assert panel["problematic_debt"].dtype == "boolean"
+
+
+def test_benefit_duration_runs_over_back_to_back_spells_before_the_window():
+    """PW from January 2016 to December 2017, then IOAW from January 2018: one run of benefit months,
+    24 months old when the window opens in January 2018. A month off before the window ends the run."""
+    registers = {**REGISTERS, "bijstand": pd.concat([REGISTERS["bijstand"], spells([
+        ("p1", "PW", "2016-01-01", "2017-12-31"), ("p1", "IOAW", "2018-01-01", "2019-12-31"),
+        ("p3", "PW", "2015-03-05", "2016-06-30"), ("p3", "IOAZ", "2016-07-12", "2017-10-31"),
+        ("p3", "PW", "2017-12-01", "2019-02-28"),  # November 2017 off: a new run in December
+        ("p2", "PW", "2017-05-01", "2018-03-31"), ("p2", "PW", "2017-01-01", "2017-06-30"),  # overlapping
+    ])], ignore_index=True)}
+    panel, _ = build(registers, window=PanelWindow("2018-01", "2024-06"))
+    assert row(panel, "p1", "2018-01-01")["bijstand_duration_months"] == 24
+    assert row(panel, "p1", "2018-02-01")["bijstand_duration_months"] == 25
+    assert row(panel, "p3", "2018-01-01")["bijstand_duration_months"] == 1
+    assert row(panel, "p2", "2018-01-01")["bijstand_duration_months"] == 12
+    assert row(panel, "p1", "2020-01-01")["bijstand_duration_months"] == 48  # the ART9A-era spell joins on
+
+
+def test_a_year_with_every_cost_component_missing_stays_missing():
+    costs = pd.concat([CBS_TABLES["ZVWZORGKOSTENTAB"], pd.DataFrame({
+        "RINPERSOON": ["000000001", "000000003"], "JAAR": [2021, 2020],
+        **{c: [np.nan, np.nan] for c in ("ZVWKHUISARTS", "ZVWKFARMACIE", "ZVWKZIEKENHUIS", "ZVWKGGZ",
+                                         "ZVWKEERSTELIJNSPSYCHO")}})], ignore_index=True)
+    costs.loc[1, "ZVWKGGZ"] = np.nan  # one component missing: the others still add up
+    panel, _ = build(cbs_tables=cbs(ZVWZORGKOSTENTAB=costs))
+    p1, p3 = row(panel, "p1", "2021-03-01"), row(panel, "p3", "2020-03-01")
+    assert np.isnan(p1["care_costs_total"]) and np.isnan(p1["care_costs_mental"])
+    assert np.isnan(p3["care_costs_total"]) and pd.isna(p3["poor_health"])  # not 0, not good health
+    assert row(panel, "p2", "2020-03-01")["care_costs_total"] == pytest.approx(3080)
+    assert row(panel, "p2", "2020-03-01")["care_costs_mental"] == pytest.approx(100)
+
+
+def test_a_job_period_delivered_twice_is_paid_once():
+    jobs = pd.concat([CBS_TABLES["SPOLISBUS"]] * 2, ignore_index=True)
+    panel, _ = build(cbs_tables=cbs(SPOLISBUS=jobs))
+    assert row(panel, "p2", "2020-09-01")["wage"] == pytest.approx(500)
+
+
+def test_the_suite_warns_when_costs_or_debt_status_are_often_missing(result):
+    """p3 has no healthcare costs at all, a third of the person-months; a year of unknown debt status
+    for everyone is more than the 1% the suite lets pass. Both warn, neither blocks."""
+    from wi_pipeline.lib.quality import run_suite
+
+    _, panel, _ = result
+    clean = panel.reset_index()[PANEL_COLUMNS]
+    in_2021 = clean["month"].dt.year == 2021
+    unknown_debt = clean.assign(problematic_debt=clean["problematic_debt"].mask(in_2021))
+    checked = run_suite(unknown_debt, "panel_linked_panel")
+    assert checked.success  # a warning, never a block
+    warned = {r.column for r in checked.failed("warn") if r.expectation.endswith("to_not_be_null")}
+    assert warned == {"care_costs_total", "problematic_debt"}

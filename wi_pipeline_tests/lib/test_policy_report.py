@@ -105,6 +105,15 @@ def test_power_is_said_against_what_earlier_research_found(page):
     assert "too small to see effects the size earlier research found" in en
 
 
+def test_rd_robustness_rows_stay_in_the_tables_not_in_the_report(effects):
+    check = _row("exemption_9a", "RD robustness: placebo cutoff at 48 months (ages under 60 only; h = 3.3 months)",
+                 "employed", 0, 0.013, 0.013)
+    with_check = pd.concat([effects, pd.DataFrame([check])], ignore_index=True)
+    html = policy_report_html("GM0599", with_check, what_works_for_whom(with_check), None, as_of=date(2026, 12, 1))
+    assert "placebo" not in html and "RD robustness" not in html
+    assert "ouders net na de 5e verjaardag van hun jongste kind" in html  # the headline row still is
+
+
 def test_rule_groups_are_translated_word_by_word():
     assert rule_in_dutch("months worked in the last year is none or 1-3 months and sex is man") == \
         "maanden gewerkt in het afgelopen jaar is geen of 1-3 maanden en geslacht is man"

@@ -106,6 +106,41 @@ def test_faults_are_planted_and_counted(landing):
     assert open_spells > 0
 
 
+def test_edge_cases_of_real_deliveries_are_planted_and_counted(world, landing):
+    """Back-to-back benefit spells of other codes, empty TYPHH next to PLHH 7, empty PROBSCHULDPERS,
+    person-years without cost data, rows delivered twice, and person keys that are not 'R'."""
+    folder, summary = landing
+    cases = summary["edge_cases"]
+    assert all(n > 0 for n in cases.values()), cases
+    cbs = {t: pq.read_table(folder / "CBS" / f"{t}.parquet").to_pandas() for t in CBS_TABLES}
+    hh = cbs["GBAHUISHOUDENSBUS"]
+    assert (hh["TYPHH"].isna() & (hh["PLHH"] == "7")).any() and hh["TYPHH"].isna().mean() < 0.02
+    assert 0 < cbs["PROBSCHULDTAB"]["PROBSCHULDPERS"].isna().sum() <= cases["debt_status_missing"] + 2
+    costs = cbs["ZVWZORGKOSTENTAB"].filter(like="ZVWK")
+    assert costs.isna().all(axis=1).sum() == cases["care_cost_year_missing"]
+    for table in ("SPOLISBUS", "SECMBUS", "GBAHUISHOUDENSBUS", "PROBSCHULDTAB", "GBABURGERLIJKESTAATBUS"):
+        assert cbs[table].duplicated().sum() == cases[f"duplicated_rows_{table}"], table
+    key = cbs["KOPPELTABEL"]
+    assert (key["RINPERSOONS"] == "S").sum() == cases["other_key_persons"]
+    people = cbs["GBAPERSOONTAB"]
+    namesakes = people.loc[people["RINPERSOONS"] == "S", "RINPERSOON"]
+    same_number = namesakes.isin(people.loc[people["RINPERSOONS"] == "R", "RINPERSOON"])
+    assert same_number.sum() == cases["other_key_namesakes"]
+    # a split run: pieces of one dossier, each starting the day after the one before, with another code
+    pieces = 0
+    for gm in G4:
+        b = _read_csv(folder / gm / "bijstand" / EXTRACT)
+        layout = REGISTERS["bijstand"]
+        b = b[b["BSN"].isin(world.persons["bsn"])].assign(
+            start=lambda x: pd.to_datetime(x[layout.start_column], format="%d-%m-%Y", errors="coerce"),
+            end=lambda x: pd.to_datetime(x[layout.end_column], format="%d-%m-%Y", errors="coerce"))
+        b = b.dropna(subset=["start"]).sort_values(["DOSSIERNUMMER", "start"])
+        same = b["DOSSIERNUMMER"].eq(b["DOSSIERNUMMER"].shift())
+        pieces += int((same & b["start"].eq(b["end"].shift() + pd.Timedelta(days=1))
+                       & b["REGELING"].ne(b["REGELING"].shift())).sum())
+    assert pieces >= cases["split_benefit_spells"] > 0
+
+
 def test_free_text_holds_no_bsn_like_numbers(landing):
     folder, _ = landing
     for gm in G4:
@@ -173,7 +208,7 @@ def test_truth_file_structure(world, landing, tmp_path):
     truth = json.loads(path.read_text())
     for key in ("format_version", "generator", "definitions", "population", "outcome_model", "exemption_9a",
                 "instruments", "post_multipliers", "combined_approach", "faults_planted", "instrument_choice",
-                "assignment_rule"):
+                "assignment_rule", "edge_cases_planted"):
         assert key in truth
     rule = truth["assignment_rule"]
     assert rule["features"] == ["sex", "health"] and len(rule["rule"]) == 4

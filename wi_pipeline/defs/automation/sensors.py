@@ -14,9 +14,10 @@ from wi_pipeline.defs.automation.runs import (active_run, behind_registers, curr
 from wi_pipeline.defs.jobs import POOLED_RUN_TAGS
 from wi_pipeline.defs.partitions import g4_partitions
 from wi_pipeline.defs.quality.assets import REPORT_KEY
-from wi_pipeline.defs.resources import LandingFolder
+from wi_pipeline.defs.resources import LandingFolder, PseudonymisationKey
 from wi_pipeline.lib.arrivals import plan_arrivals, request_runs
 from wi_pipeline.lib.layout import G4
+from wi_pipeline.lib.pseudonymise import PseudonymisationError
 
 AUTOMATION_SENSOR = "g4_automation"
 CBS_FOLLOWUP_SENSOR = "municipalities_after_cbs"
@@ -35,11 +36,21 @@ def ingested_hashes(instance) -> dict[tuple[str, str], str]:
 
 @sensor(job_name="municipality", minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING,
         description="Watches the landing folder; a new or changed complete extract reruns that municipality.")
-def landing_folder_sensor(context: SensorEvaluationContext, landing: LandingFolder):
+def landing_folder_sensor(context: SensorEvaluationContext, landing: LandingFolder,
+                          pseudonym_key: PseudonymisationKey):
+    try:
+        pseudonym_key.get()  # another key than the warehouse's: no run is started, the cursor stays
+    except PseudonymisationError as err:
+        context.log.warning(str(err))
+        return SkipReason(f"not started: {err}")
     state = json.loads(context.cursor) if context.cursor else {}
     ingested = ingested_hashes(context.instance)
     plan = plan_arrivals(landing.root, state.get("seen", {}), ingested)
     new_runs, requested = request_runs(plan, state.get("requested", {}), ingested)
+    if plan.first_seen:
+        context.log.info(f"{len(plan.first_seen)} extract(s) seen for the first time, e.g. "
+                         f"{plan.first_seen[0]}: complete once their size is unchanged at the next look "
+                         "(or with a .done marker)")
     for path in plan.waiting:
         context.log.info(f"waiting for {path} to be complete (size still changing, no .done marker)")
     for problem in plan.problems:

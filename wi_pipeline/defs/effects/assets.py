@@ -8,7 +8,7 @@ from dagster import (AssetCheckResult, AssetCheckSpec, AssetExecutionContext, As
 
 from wi_pipeline.defs.checks import emit_guarded, gx_suite_result, gx_suite_spec, no_identifiers_result, no_identifiers_spec
 from wi_pipeline.defs.partitions import g4_partitions
-from wi_pipeline.defs.metadata import built_from, register_extracts
+from wi_pipeline.defs.metadata import REGISTER_EXTRACTS, built_from, register_extracts
 from wi_pipeline.lib.effects import (CHOICE, POOLED, WHAT_WORKS_OUTCOME, estimate_all,
                                      exemption_staggered_points, power_in_words, tailoring_in_words,
                                      what_works_for_whom)
@@ -16,7 +16,8 @@ from wi_pipeline.lib.designs import SUBGROUPS, WAIT
 from wi_pipeline.lib.disclosure import DisclosureRules, apply_disclosure, disclosure_violations
 from wi_pipeline.lib.layout import SRG_CATEGORIES
 from wi_pipeline.lib.linkage import check_same_key
-from wi_pipeline.lib.plots import event_study_plot, forest_plot, rd_plot, rd_plot_data
+from wi_pipeline.lib.plots import (event_study_plot, forest_plot, rd_plot, rd_plot_data, rd_sensitivity_plot,
+                                   rd_sensitivity_points)
 
 PANEL = AssetKey(["panel", "linked_panel"])
 TABLE_KEY = AssetKey(["effects", "effect_table"])
@@ -100,6 +101,20 @@ def _comparison(table: pd.DataFrame) -> bytes | None:
     return forest_plot(rows, f"Each instrument against waiting: regular work {horizon} months later", labels=labels)
 
 
+def _rd_robustness_table(table: pd.DataFrame) -> MetadataValue:
+    """The published RD estimates and their robustness rows in percentage points (withheld rows blank)."""
+    parts = [rd_sensitivity_points(table, fuzzy).assign(estimand="LATE" if fuzzy else "reduced form")
+             for fuzzy in (False, True)]
+    t = pd.concat(parts, ignore_index=True)
+    if t.empty:
+        return MetadataValue.md("no RD estimates")
+    for c in ("estimate", "ci_low", "ci_high"):
+        t[f"{c}_pp"] = (t[c] * 100).round(2)
+    t["withheld"] = t["suppressed"].map({True: "yes", False: ""})
+    cols = ["estimand", "label", "bandwidth", "estimate_pp", "ci_low_pp", "ci_high_pp", "withheld"]
+    return MetadataValue.md(t[cols].round({"bandwidth": 1}).to_markdown(index=False))
+
+
 _COMMON = dict(kinds={"pandas", "parquet"}, owners=["team:research"])
 
 
@@ -112,9 +127,10 @@ def effect_table(context: AssetExecutionContext, effect_settings: EffectSettings
     gemeente = context.partition_key
     rules = effect_settings.rules
     table = apply_disclosure(estimate_all({gemeente: linked_panel}, gemeente, effect_settings.subgroups, rules), rules)
+    table.attrs[REGISTER_EXTRACTS] = register_extracts(linked_panel)  # stored with it: the reports built on it say so
     meta = {"dagster/row_count": len(table), "overall_estimates": _overview(table),
             "withheld": int(table["suppressed"].sum()), "power": MetadataValue.md(power_in_words(table)),
-            **built_from(register_extracts(linked_panel))}
+            **built_from(table.attrs[REGISTER_EXTRACTS])}
     png = _comparison(table)
     if png:
         meta["instruments_compared"] = _image(png, "instruments against waiting")
@@ -125,8 +141,9 @@ def effect_table(context: AssetExecutionContext, effect_settings: EffectSettings
        automation_condition=AutomationCondition.eager(),
        check_specs=[gx_suite_spec(G4_KEY, EFFECT_SUITE), no_identifiers_spec(G4_KEY, published=True), _disclosure_spec(G4_KEY)],
        description="The same estimates pooled over the four cities with municipality fixed effects, plus the forest, "
-       "RD and event-study plots. A pooled estimate is also withheld when, next to the published municipal tables, "
-       "it would give back a withheld municipal count. Rebuilds automatically once the municipalities have updated.",
+       "RD (binned means; bandwidth sensitivity, placebo cutoffs and donut) and event-study plots. A pooled "
+       "estimate is also withheld when, next to the published municipal tables, it would give back a "
+       "withheld municipal count. Rebuilds automatically once the municipalities have updated.",
        **_COMMON)
 def effect_table_g4(context: AssetExecutionContext, effect_settings: EffectSettings, linked_panel: dict,
                     effect_table: dict):
@@ -147,6 +164,8 @@ def effect_table_g4(context: AssetExecutionContext, effect_settings: EffectSetti
         if png:
             meta[f"forest_{cat}"] = _image(png, f"forest plot {cat}")
     meta["rd_plot"] = _image(rd_plot(rd_plot_data(linked_panel, rules=rules)), "binned RD plot")
+    meta["rd_robustness"] = _rd_robustness_table(table)
+    meta["rd_bandwidth_sensitivity"] = _image(rd_sensitivity_plot(table, rules), "RD bandwidth sensitivity")
     points, pretrend = exemption_staggered_points(linked_panel)
     meta["event_study_plot"] = _image(event_study_plot(points, rules), "staggered event-study plot")
     meta["event_study_pretrend_test"] = pretrend

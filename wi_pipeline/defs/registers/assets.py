@@ -3,8 +3,8 @@
 from dagster import (AssetCheckResult, AssetCheckSpec, AssetExecutionContext, AssetKey, AssetOut, Failure,
                      multi_asset)
 
-from wi_pipeline.defs.checks import (emit_guarded, gx_suite_result, gx_suite_spec, no_identifiers_result,
-                                     no_identifiers_spec)
+from wi_pipeline.defs.checks import (emit_guarded, for_municipality, gx_suite_result, gx_suite_spec,
+                                     no_identifiers_result, no_identifiers_spec)
 from wi_pipeline.defs.history import latest_metadata
 from wi_pipeline.defs.metadata import REGISTER_EXTRACTS, ingestion_metadata, preview
 from wi_pipeline.defs.partitions import g4_partitions
@@ -18,9 +18,15 @@ from wi_pipeline.lib.quality import quarantine_share_within, row_count_within
 EXTRACT_READABLE = "extract_readable"
 
 
+# on the Failure of an ingestion that refused the key: every other ingestion with that key would refuse too
+REFUSED = "wi/refused"
+
+
 def extract_failure(what: str, err: Exception) -> Failure:
     """One message naming the file and what to fix, without a stack trace; nothing is stored."""
-    return Failure(description=f"{what}: {str(err).rstrip('.')}. The previous output is kept.")
+    refused = {REFUSED: "pseudonymisation key"} if isinstance(err, PseudonymisationError) else {}
+    return Failure(description=f"{what}: {str(err).rstrip('.')}. The previous output is kept.",
+                   metadata=refused)
 
 
 def _out(description: str) -> AssetOut:
@@ -58,8 +64,10 @@ def build_register_asset(layout: RegisterLayout):
             path = current_extract(landing.root, gemeente, layout.name)
             result = ingest_register(path, layout, gemeente, key_)
         except ExtractError as err:
-            yield AssetCheckResult(asset_key=key, check_name=EXTRACT_READABLE, passed=False,
-                                   metadata={"error": str(err)})
+            unreadable = AssetCheckResult(asset_key=key, check_name=EXTRACT_READABLE, passed=False,
+                                          metadata={"error": str(err)},
+                                          description=f"the {layout.name} extract is unreadable: {err}")
+            yield for_municipality(unreadable, gemeente)
             raise extract_failure(f"{layout.name} {gemeente}", err) from None
         except PseudonymisationError as err:
             raise extract_failure(f"{layout.name} {gemeente}", err) from None
@@ -79,13 +87,16 @@ def build_register_asset(layout: RegisterLayout):
         }
         context.log.info(f"{layout.name} {gemeente} {result.source}: {result.rows_in} rows in, "
                          f"{result.rows_accepted} accepted, {result.rows_quarantined} quarantined")
+        extract = f"{gemeente}/{layout.name}/{result.source}"
         yield from emit_guarded(
             [(layout.name, result.accepted, meta),
              (f"{layout.name}_quarantine", result.quarantine,
               {"dagster/row_count": result.rows_quarantined, "preview": preview(result.quarantine),
                "key_fingerprint": key_.fingerprint})],
             [AssetCheckResult(asset_key=key, check_name=EXTRACT_READABLE, passed=True,
-                              metadata={"extract": result.source}),
+                              metadata={"extract": extract},
+                              description=f"the {layout.name} extract {extract} has the contract's "
+                              f"columns and {result.rows_in:,} rows"),
              gx_suite_result(result.accepted, key, extra=[
                  row_count_within(result.rows_accepted,
                                   latest_metadata(context.instance, key, gemeente).get("rows_accepted")),

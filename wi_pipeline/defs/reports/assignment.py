@@ -6,7 +6,7 @@ from dagster import (AssetCheckResult, AssetCheckSpec, AssetExecutionContext, As
 
 from wi_pipeline.defs.checks import emit_guarded, no_identifiers_result, no_identifiers_spec
 from wi_pipeline.defs.effects.assets import PANEL, DISCLOSURE, EffectSettings, _image
-from wi_pipeline.defs.metadata import built_from, register_extracts
+from wi_pipeline.defs.metadata import REGISTER_EXTRACTS, built_from, register_extracts
 from wi_pipeline.defs.partitions import g4_partitions
 from wi_pipeline.lib.assignment import RULE_DEPTH, assignment_disclosure_violations, learn_assignment_rule
 from wi_pipeline.lib.effects import POOLED
@@ -43,12 +43,14 @@ def _disclosure_spec(key: AssetKey) -> AssetCheckSpec:
 
 
 def _outputs(key: AssetKey, panels: dict, gemeente: str, effect_settings: EffectSettings,
-             settings: AssignmentSettings, extra_meta: dict):
+             settings: AssignmentSettings, extra_meta: dict, extracts: dict | None = None):
     rules = effect_settings.rules
     out = learn_assignment_rule(panels, gemeente, rules,
                                 depth=settings.depth, capacities=dict(settings.capacities),
                                 costs=dict(settings.costs))
     table = out.table
+    if extracts is not None:  # stored with it: the reports built on it say so
+        table.attrs[REGISTER_EXTRACTS] = extracts
     problems = assignment_disclosure_violations(table, rules)
     gains = table[table["section"].isin(["value", "gain"])]
     meta = {"dagster/row_count": len(table), "in_words": MetadataValue.md(out.in_words),
@@ -77,7 +79,7 @@ def assignment_rule(context: AssetExecutionContext, effect_settings: EffectSetti
                     assignment_settings: AssignmentSettings, linked_panel: pd.DataFrame):
     gemeente = context.partition_key
     yield from _outputs(RULE_KEY, {gemeente: linked_panel}, gemeente, effect_settings, assignment_settings,
-                        built_from(register_extracts(linked_panel)))
+                        built_from(register_extracts(linked_panel)), register_extracts(linked_panel))
 
 
 @asset(key=RULE_G4_KEY, ins={"linked_panel": AssetIn(PANEL)}, automation_condition=AutomationCondition.eager(),

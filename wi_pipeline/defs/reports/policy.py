@@ -7,6 +7,7 @@ import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, AssetKey, AutomationCondition, MetadataValue, asset
 
 from wi_pipeline.defs.effects.assets import G4_KEY, TABLE_KEY, EffectSettings
+from wi_pipeline.defs.metadata import built_from, register_extracts
 from wi_pipeline.defs.partitions import g4_partitions
 from wi_pipeline.defs.reports.assignment import RULE_G4_KEY, RULE_KEY
 from wi_pipeline.lib.effects import POOLED, what_works_for_whom
@@ -23,13 +24,13 @@ _COMMON = dict(group_name="reports", kinds={"html"}, owners=["team:research"], d
 
 
 def _report(context: AssetExecutionContext, gemeente: str, effects: pd.DataFrame, rule: pd.DataFrame,
-            min_units: int) -> str:
+            min_units: int, extra_meta: dict | None = None) -> str:
     page = policy_report_html(gemeente, effects, what_works_for_whom(effects), rule, as_of=date.today(),
                               min_units=min_units)
     context.add_output_metadata({"how_to_read": MetadataValue.md(
         f"Open the stored HTML file `{'/'.join(context.assets_def.key.path)}"
         f"{'/' + gemeente if gemeente != POOLED else ''}.html` in a browser."),
-        "withheld_estimates": int(effects["suppressed"].sum())})
+        "withheld_estimates": int(effects["suppressed"].sum()), **(extra_meta or {})})
     return page
 
 
@@ -37,7 +38,8 @@ def _report(context: AssetExecutionContext, gemeente: str, effects: pd.DataFrame
        partitions_def=g4_partitions, **_COMMON)
 def policy_report(context: AssetExecutionContext, effect_settings: EffectSettings, effect_table: pd.DataFrame,
                   assignment_rule: pd.DataFrame) -> str:
-    return _report(context, context.partition_key, effect_table, assignment_rule, effect_settings.min_persons)
+    return _report(context, context.partition_key, effect_table, assignment_rule, effect_settings.min_persons,
+                   built_from(register_extracts(effect_table, assignment_rule)))
 
 
 @asset(key=REPORT_G4_KEY, ins={"effect_table_g4": AssetIn(G4_KEY), "assignment_rule_g4": AssetIn(RULE_G4_KEY)},
