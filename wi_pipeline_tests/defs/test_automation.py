@@ -13,7 +13,7 @@ PANEL = AssetKey(["panel", "linked_panel"])
 EFFECT_TABLE = AssetKey(["effects", "effect_table"])
 POOLED = AssetKey(["effects", "effect_table_g4"])
 POOLED_KEYS = [POOLED, AssetKey(["reports", "g4_data_quality"]), AssetKey(["reports", "what_works_for_whom"]),
-               AssetKey(["reports", "assignment_rule_g4"])]
+               AssetKey(["reports", "assignment_rule_g4"]), AssetKey(["reports", "policy_report_g4"])]
 POOLED_SELECTION = AssetSelection.assets(POOLED, AssetKey(["reports", "g4_data_quality"]))
 
 

@@ -119,7 +119,8 @@ def test_a_run_killed_with_kill_9_is_failed_and_the_next_run_of_its_municipality
 # what rebuild_behind_registers compares: every municipal asset downstream of the registers
 DOWNSTREAM = [AssetKey(["effects", "effect_table"]), AssetKey(["linkage", "linkage_quarantine"]),
               AssetKey(["linkage", "linkage_rates"]), AssetKey(["linkage", "linked_registers"]),
-              AssetKey(["panel", "linked_panel"]), AssetKey(["reports", "assignment_rule"])]
+              AssetKey(["panel", "linked_panel"]), AssetKey(["reports", "assignment_rule"]),
+              AssetKey(["reports", "policy_report"])]
 
 
 def _registers(instance, extracts):
@@ -178,7 +179,8 @@ def test_a_municipality_left_behind_its_registers_is_rebuilt_once_and_then_left_
     _built(instance, DOWNSTREAM[1:5], newer)
     [request], cursor = _tick(instance, cursor)
     assert sorted(request.asset_selection) == [AssetKey(["effects", "effect_table"]),
-                                               AssetKey(["reports", "assignment_rule"])]
+                                               AssetKey(["reports", "assignment_rule"]),
+                                               AssetKey(["reports", "policy_report"])]
 
 
 def test_a_rebuild_that_keeps_failing_is_not_requested_for_ever():
