@@ -372,6 +372,55 @@ def exemption_staggered_did(design, outcome: str = "employed"):
                                   base_period="universal", event_window=STAGGERED_WINDOW)
 
 
+# Rambachan & Roth (2023) on the staggered event study: months in bins of a quarter (HonestDiD's exact
+# search is fast for a handful of periods, not for 12 monthly post-periods), Mbar up to 2.
+SENSITIVITY_BIN_MONTHS = 3
+SENSITIVITY_MBAR = (0.5, 1.0, 1.5, 2.0)
+
+
+def parallel_trend_sensitivity(dynamic, width: int = SENSITIVITY_BIN_MONTHS,
+                               mbar: tuple[float, ...] = SENSITIVITY_MBAR) -> pd.DataFrame:
+    """How far parallel trends may fail before the effect is no longer significant: relative
+    magnitudes (Rambachan & Roth 2023) on the event study binned by ``width`` months.
+
+    Bins end at the reference month -1: [-width, -1] is the reference bin, earlier complete bins are
+    the pre-periods, [0, width - 1], [width, 2 width - 1], ... the post-periods; each bin's estimate is
+    its months' mean minus the reference bin's, a linear map of the event-time estimates, so its
+    covariance follows exactly. The target is the mean over the post bins. Rows: the original interval
+    (mbar NaN), then one per Mbar; ``breakdown_mbar`` in ``attrs``."""
+    from wi_pipeline.estimation import breakdown_mbar, original_ci, relative_magnitudes
+
+    table, vcov = dynamic.table, dynamic.vcov
+    e = table.index.to_numpy()
+    known = table["std_error"].notna().to_numpy()
+    beta = np.where(known, table["estimate"].to_numpy(dtype=float), 0.0)  # the reference month: 0 exactly
+    sigma = np.zeros((len(e), len(e)))
+    sigma[np.ix_(known, known)] = vcov.to_numpy()[np.ix_(known, known)]
+    pre = [np.arange(-k * width, -(k - 1) * width) for k in range(e.min() // -width, 1, -1)]
+    post = [np.arange(k * width, (k + 1) * width) for k in range((e.max() + 1) // width)]
+    reference = np.arange(-width, 0)
+    bins = [b for b in pre if b.min() >= e.min()] + post
+    if not all(np.isin(b, e).all() for b in [*bins, reference]) or not post or len(bins) == len(post):
+        raise ValueError(f"the event study's months {e.min()}..{e.max()} do not fill bins of {width} months "
+                         "around the reference month")
+    A = np.zeros((len(bins), len(e)))
+    for i, b in enumerate(bins):
+        A[i, np.isin(e, b)] += 1 / width
+        A[i, np.isin(e, reference)] -= 1 / width
+    b_hat, s_hat = A @ beta, A @ sigma @ A.T
+    n_pre, n_post = len(bins) - len(post), len(post)
+    l_vec = np.full(n_post, 1 / n_post)
+    original = original_ci(b_hat, s_hat, n_pre, n_post, l_vec=l_vec)
+    half = 40 * float(original["std_error"].iloc[0])
+    centre = float(original["estimate"].iloc[0])
+    robust = relative_magnitudes(b_hat, s_hat, n_pre, n_post, mbar=mbar, l_vec=l_vec,
+                                 grid_lb=centre - half, grid_ub=centre + half)
+    out = pd.concat([original.assign(mbar=np.nan), robust], ignore_index=True)
+    out.attrs["breakdown_mbar"] = breakdown_mbar(robust)
+    out.attrs["bins"] = f"{n_pre} pre and {n_post} post bins of {width} months, reference months -{width}..-1"
+    return out
+
+
 def exemption_staggered_effects(panels: dict[str, pd.DataFrame], gemeente: str,
                                 rules: DisclosureRules = DisclosureRules()) -> list[dict]:
     """The exemption as staggered adoption (Callaway & Sant'Anna): per outcome the event-study average over
@@ -418,8 +467,35 @@ def exemption_staggered_effects(panels: dict[str, pd.DataFrame], gemeente: str,
             "simple_att": simple.estimate, "simple_att_std_error": simple.std_error, "n_clusters": o.n_units,
             "cells_withheld_in_plot": int((dynamic.table[["n_treated", "n_control"]].min(axis=1)
                                            < rules.min_units).sum())}
+        try:
+            sensitivity = parallel_trend_sensitivity(dynamic)
+            at_1 = sensitivity[sensitivity["mbar"] == 1.0].iloc[0]
+            o.diagnostics.update(rm_breakdown_mbar=sensitivity.attrs["breakdown_mbar"],
+                                 rm_ci_low_mbar_1=float(at_1["ci_low"]), rm_ci_high_mbar_1=float(at_1["ci_high"]),
+                                 rm_bins=sensitivity.attrs["bins"])
+        except ValueError as err:  # a window too short to bin: the row stands, without the analysis
+            o.diagnostics["rm_unavailable"] = not_estimable(err)
         rows.append(_row(base, o, n=n))
     return rows
+
+
+def sensitivity_in_words(table: pd.DataFrame) -> str:
+    """The staggered rows' Rambachan-Roth analysis for a reader: how large a violation of parallel
+    trends, relative to the largest one before the birthday, the effect survives."""
+    rows = table[(table["contrast"] == STAGGERED_CONTRAST) & (table["subgroup"] == "all")
+                 & ~table["suppressed"].astype(bool)]
+    lines = []
+    for _, r in rows.iterrows():
+        d = json.loads(r["diagnostics"])
+        if "rm_breakdown_mbar" not in d:
+            continue
+        lines.append(f"- {r['outcome']}: {r['estimate']:+.4f} (95% CI {r['ci_low']:+.4f} to {r['ci_high']:+.4f}); "
+                     f"if after the birthday parallel trends fail by as much as the largest failure before it "
+                     f"(Mbar 1), the interval is {d['rm_ci_low_mbar_1']:+.4f} to {d['rm_ci_high_mbar_1']:+.4f}; "
+                     f"significant up to Mbar {d['rm_breakdown_mbar']:g} ({d['rm_bins']}).")
+    head = ("Sensitivity to parallel-trend violations (Rambachan & Roth 2023, relative magnitudes), the mean "
+            "effect over the post-birthday bins:")
+    return "\n".join([head, *lines]) if lines else head + " not available."
 
 
 def exemption_staggered_points(panels: dict[str, pd.DataFrame],

@@ -565,3 +565,43 @@ def test_pooled_staggered_row_is_checked_against_the_municipal_counts():
     assert not apply_disclosure(pooled)["suppressed"].any()
     out = apply_disclosure(pooled, municipal=municipal)
     assert out.loc[0, "suppressed"] and out.loc[0, "suppression_reason"] == "complementary"
+
+
+def test_parallel_trend_sensitivity_flags_a_planted_violation_and_spares_a_real_effect():
+    """Rambachan-Roth on the binned event study: a pre-trend that goes on after treatment makes an
+    effect out of nothing, which the original interval calls significant and the sensitivity
+    analysis does not (it breaks down below Mbar 1); a real effect with parallel trends survives
+    violations as large as the largest pre-period one (Mbar 1). The bins' covariance is the linear map of the event-time covariance."""
+    from wi_pipeline.estimation import estimate_staggered_did
+    from wi_pipeline.lib.effects import parallel_trend_sensitivity
+    from wi_pipeline_tests.estimation.test_staggered import staggered_panel
+
+    def dynamic(**kw):
+        df = staggered_panel(np.random.default_rng(5), units=2000, **kw)
+        return estimate_staggered_did(df, "y", "id", "t", "g", control_group="never_treated",
+                                      base_period="universal").aggregate("dynamic")
+
+    drift = parallel_trend_sensitivity(dynamic(trend_violation=0.15, effect=(0.0, 0.0)), width=1)
+    original = drift[drift["mbar"].isna()].iloc[0]
+    assert original["ci_low"] > 0  # the drift looks like an effect
+    at_1 = drift[drift["mbar"] == 1.0].iloc[0]
+    assert at_1["ci_low"] <= 0 <= at_1["ci_high"] and drift.attrs["breakdown_mbar"] < 1
+    real = parallel_trend_sensitivity(dynamic(trend_violation=0.0, effect=(0.5, 0.25)), width=1)
+    assert real.attrs["breakdown_mbar"] >= 1.0 and real.loc[real["mbar"].isna(), "ci_low"].iloc[0] > 0
+    with pytest.raises(ValueError, match="do not fill bins"):  # no complete pre bin before the reference
+        parallel_trend_sensitivity(dynamic(), width=5)
+
+
+def test_sensitivity_in_words_reads_the_staggered_rows_diagnostics():
+    from wi_pipeline.lib.effects import STAGGERED_CONTRAST, sensitivity_in_words
+
+    diag = json.dumps({"rm_breakdown_mbar": 0.5, "rm_ci_low_mbar_1": -0.004, "rm_ci_high_mbar_1": 0.05,
+                       "rm_bins": "3 pre and 4 post bins of 3 months, reference months -3..-1"})
+    table = pd.DataFrame([dict(contrast=STAGGERED_CONTRAST, subgroup="all", suppressed=False, outcome="employed",
+                               estimate=0.024, ci_low=0.009, ci_high=0.039, diagnostics=diag),
+                          dict(contrast=STAGGERED_CONTRAST, subgroup="all", suppressed=True, outcome="hours",
+                               estimate=np.nan, ci_low=np.nan, ci_high=np.nan, diagnostics="{}")])
+    text = sensitivity_in_words(table)
+    assert "employed: +0.0240 (95% CI +0.0090 to +0.0390)" in text and "-0.0040 to +0.0500" in text
+    assert "significant up to Mbar 0.5" in text and "hours" not in text
+    assert sensitivity_in_words(table.iloc[1:]).endswith("not available.")

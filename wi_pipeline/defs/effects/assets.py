@@ -10,8 +10,8 @@ from wi_pipeline.defs.checks import emit_guarded, gx_suite_result, gx_suite_spec
 from wi_pipeline.defs.partitions import g4_partitions
 from wi_pipeline.defs.metadata import REGISTER_EXTRACTS, built_from, register_extracts
 from wi_pipeline.lib.effects import (CHOICE, POOLED, WHAT_WORKS_OUTCOME, estimate_all,
-                                     exemption_staggered_points, power_in_words, tailoring_in_words,
-                                     what_works_for_whom)
+                                     exemption_staggered_points, power_in_words, sensitivity_in_words,
+                                     tailoring_in_words, what_works_for_whom)
 from wi_pipeline.lib.designs import SUBGROUPS, WAIT
 from wi_pipeline.lib.disclosure import DisclosureRules, apply_disclosure, disclosure_violations
 from wi_pipeline.lib.layout import SRG_CATEGORIES
@@ -155,7 +155,8 @@ def effect_table_g4(context: AssetExecutionContext, effect_settings: EffectSetti
     table = apply_disclosure(estimate_all(linked_panel, POOLED, effect_settings.subgroups, rules), rules, municipal)
     meta = {"dagster/row_count": len(table), "overall_estimates": _overview(table),
             "withheld": int(table["suppressed"].sum()), "key_fingerprint": fingerprint or "",
-            "power": MetadataValue.md(power_in_words(table))}
+            "power": MetadataValue.md(power_in_words(table)),
+            "parallel_trend_sensitivity": MetadataValue.md(sensitivity_in_words(table))}
     png = _comparison(table)
     if png:
         meta["instruments_compared"] = _image(png, "instruments against waiting")
