@@ -18,3 +18,31 @@ def write_extract(folder: Path, gemeente: str, register: str, lines: list[str], 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(("\n".join(lines) + "\n").encode(encoding))
     return path
+
+
+def render_in_chromium(page: str, name: str, tmp_path: Path) -> str:
+    """Open an HTML page in headless Chromium: its DOM as the browser built it, and a screenshot in
+    test-artifacts/<name>.png for people to look at. Skipped without Chromium, except under CI."""
+    import os
+    import shutil
+    import subprocess
+
+    import pytest
+
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
+            pytest.fail("CI must render the reports: Chromium not found")
+        pytest.skip("Chromium not found (make test installs it)")
+    path = tmp_path / f"{name}.html"
+    path.write_text(page, encoding="utf-8")
+    artifacts = Path(__file__).resolve().parents[1] / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    shot = artifacts / f"{name}.png"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu"]
+    dom = subprocess.run([chromium, *flags, "--dump-dom", path.as_uri()], capture_output=True, text=True,
+                         timeout=120).stdout
+    subprocess.run([chromium, *flags, "--window-size=1100,2400", f"--screenshot={shot}", path.as_uri()],
+                   capture_output=True, timeout=120)
+    assert shot.exists() and shot.stat().st_size > 20_000, f"no screenshot of {name}"
+    return dom

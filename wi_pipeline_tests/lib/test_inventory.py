@@ -7,7 +7,7 @@ from wi_pipeline.lib.inventory import (DROPPED_AT_INGESTION, INTERNAL_REPORTS, P
                                        dutch_description, inventory_html)
 from wi_pipeline.lib.layout import CBS_TABLES, REGISTERS
 from wi_pipeline.lib.pseudonymise import DEMO_KEY, PseudonymKey
-from wi_pipeline_tests.helpers import synthetic_bsns, write_extract
+from wi_pipeline_tests.helpers import render_in_chromium, synthetic_bsns, write_extract
 
 ENTRIES = [AssetEntry("panel/linked_panel", "panel", "One row per person per month"),
            AssetEntry("registers/bijstand", "registers", "Social assistance benefits."),
@@ -139,3 +139,12 @@ def test_deletion_is_what_the_nightly_schedule_does():
     schedule = next(s for s in defs.schedules if s.name == "retention_nightly")
     assert schedule.cron_schedule == "0 3 * * *" and schedule.job_name == "retention_purge"
     assert schedule.default_status.value == "RUNNING"
+
+
+def test_the_inventory_renders_in_a_browser(tmp_path):
+    from wi_pipeline.definitions import assets
+
+    entries = [AssetEntry(spec.key.to_user_string(), spec.group_name or "", spec.description or "")
+               for a in assets for spec in a.specs]
+    dom = render_in_chromium(inventory_html(entries, retention_days=30), "data_inventory", tmp_path)
+    assert "Welke gegevens gebruiken we" in dom and "Wat naar buiten gaat" in dom

@@ -1,10 +1,7 @@
 """The policy report as its readers meet it: units, who is compared with whom, what was withheld and
 why, in Dutch and in English; rendered in headless Chromium, with a screenshot in test-artifacts/."""
 
-import os
 import re
-import shutil
-import subprocess
 from datetime import date
 from pathlib import Path
 
@@ -15,8 +12,8 @@ import pytest
 from wi_pipeline.lib.effects import (EFFECT_COLUMNS, INTERACTION, MDE_FACTOR, STAGGERED_CONTRAST,
                                      what_works_for_whom)
 from wi_pipeline.lib.policy_report import policy_report_html, rule_in_dutch
+from wi_pipeline_tests.helpers import render_in_chromium
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 SHARE = "share of persons (0.01 = 1 percentage point)"
 
 
@@ -121,18 +118,5 @@ def test_rule_groups_are_translated_word_by_word():
 
 
 def test_the_page_renders_in_a_browser(page, tmp_path):
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
-            pytest.fail("CI must render the policy report: Chromium not found")
-        pytest.skip("Chromium not found (make test installs it)")
-    path = tmp_path / "policy_report.html"
-    path.write_text(page, encoding="utf-8")
-    ARTIFACTS.mkdir(exist_ok=True)
-    shot = ARTIFACTS / "policy_report_GM0599.png"
-    dom = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", path.as_uri()],
-                         capture_output=True, text=True, timeout=120).stdout
-    assert "Wat werkt voor wie" in dom and "<svg" in dom  # the intervals are drawn inline
-    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1100,2400",
-                    f"--screenshot={shot}", path.as_uri()], capture_output=True, timeout=120)
-    assert shot.exists() and shot.stat().st_size > 20_000
+    dom = render_in_chromium(page, "policy_report_GM0599", tmp_path)
+    assert "Wat werkt voor wie" in dom and "What works for whom" in dom and "<svg" in dom  # intervals inline
