@@ -3,7 +3,6 @@ why, in Dutch and in English; rendered in headless Chromium, with a screenshot i
 
 import re
 from datetime import date
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
