@@ -37,7 +37,7 @@ def make_definitions(resources: dict | None = None) -> Definitions:
         jobs=[*jobs.values(), retention_purge],
         sensors=[landing_folder_sensor, build_automation_sensor(assets),
                  build_cbs_followup_sensor(jobs["cbs_tables"], jobs["municipality"], assets),
-                 *build_report_sensors(jobs["municipality"], jobs["data_quality_report"]),
+                 *build_report_sensors(jobs["data_quality_report"]),
                  dead_run_monitor, build_rebuild_sensor(jobs["municipality"], assets)],
         schedules=[cbs_monthly_refresh, retention_nightly],
         resources={

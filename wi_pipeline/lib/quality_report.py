@@ -12,7 +12,40 @@ from wi_pipeline.lib.layout import G4, SRG_CATEGORIES
 from wi_pipeline.lib.privacy import shorten
 from wi_pipeline.lib.quality import CheckRecord, SuiteError, distribution_within, suite_path
 
-SUMMARY_COLUMNS = ["asset", "check", "column", "severity", "success", "unexpected_count", "unexpected_percent"]
+SUMMARY_COLUMNS = ["asset", "check", "column", "severity", "success", "unexpected_count", "unexpected_percent",
+                   "found"]
+# What to change in the export, per quarantine reason code (REASON_CODES in lib/ingest.py).
+EXPORT_ADVICE = {
+    "field_count": "a field holds the delimiter ';' or a line break: remove it from free text, or quote the field",
+    "duplicate_row": "the export repeats rows: deliver each spell once (check the query's joins)",
+    "bsn_empty": "fill BSN for every row; a row without a citizen service number cannot be linked",
+    "bsn_not_digits": "export BSN as 8 or 9 digits (text with leading zeros, no letters)",
+    "bsn_eleven_test": "the BSN is mistyped or a test number: correct it in the source system",
+    "not_a_date": "write dates as dd-mm-yyyy (day first), in every date column",
+    "date_out_of_range": "a date far outside the register's period: check for typing errors (e.g. year 2102)",
+    "start_after_extract": "a spell starts after the extract date: check the start date, or export after it",
+    "end_before_start": "the end date lies before the start date: the two are swapped or mistyped",
+    "unknown_code": "a code outside the register's list: add it to the municipality's mapping or correct it",
+    "bsn_in_field": "a BSN was typed into another field: remove it from that field",
+}
+LINKAGE_LEGEND = ("Not found: the pseudonymised BSN is not in CBS's key file (a BSN CBS does not know, or a "
+                  "person who arrived after the key file was made). Unreliable key: the key file maps it to a "
+                  "person number of a kind other than 'R'. Ambiguous key: the key file maps it to more than one "
+                  "person. Failed the eleven-test: quarantined at ingestion, never linked.")
+
+
+def quarantine_by_reason(quarantine: pd.DataFrame, first: int = 5) -> list[dict]:
+    """Per reason code: how many quarantined rows and the first line numbers in the file (a row that
+    breaks several rules counts under each)."""
+    if quarantine.empty or "reason_code" not in quarantine:
+        return []
+    codes = quarantine["reason_code"].astype(str).str.split("; ")
+    exploded = quarantine.assign(code=codes).explode("code")
+    out = []
+    for code, part in exploded.groupby("code", sort=False):
+        lines = sorted(int(x) for x in part["line_number"].dropna())[:first] if "line_number" in part else []
+        out.append({"reason_code": code, "rows": int(len(part)), "first_lines": lines})
+    return sorted(out, key=lambda r: -r["rows"])
 
 # At the top of every data-quality report: they show counts of any size, so they never leave the secure environment.
 INTERNAL_NOTICE = ("> **Intern werkdocument / internal working document** for the data engineers inside the secure "
@@ -33,12 +66,25 @@ def check_rows(evaluations: list[dict]) -> pd.DataFrame:
         if records:
             rows += [{"asset": ev["asset"], "check": f"{ev['check']}: {r['expectation']}", "column": r.get("column") or "",
                       "severity": r["severity"], "success": bool(r["success"]),
-                      "unexpected_count": r.get("unexpected_count"), "unexpected_percent": r.get("unexpected_percent")}
+                      "unexpected_count": r.get("unexpected_count"), "unexpected_percent": r.get("unexpected_percent"),
+                      "found": _found(r)}
                      for r in records]
         else:
             rows.append({"asset": ev["asset"], "check": ev["check"], "column": "", "severity": ev["severity"],
-                         "success": bool(ev["passed"]), "unexpected_count": None, "unexpected_percent": None})
+                         "success": bool(ev["passed"]), "unexpected_count": None, "unexpected_percent": None,
+                         "found": ev.get("description") or ""})
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def _found(record: dict) -> str:
+    """What a check found, in words: its note (e.g. "row count changed +101.5% (tolerance 50%)") or the
+    count and share of unexpected rows."""
+    if record.get("note"):
+        return str(record["note"])
+    n, pct = record.get("unexpected_count"), record.get("unexpected_percent")
+    if n is None or pd.isna(n):
+        return ""
+    return f"{int(n):,} unexpected rows" + ("" if pct is None or pd.isna(pct) else f" ({float(pct):.1f}%)")
 
 
 def compare_with_previous(now: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFrame:
@@ -69,15 +115,16 @@ def _md_table(df: pd.DataFrame) -> str:
 
 def municipality_report(gemeente: str, run: dict, checks: pd.DataFrame, ingestion: pd.DataFrame,
                         linkage_rates: str | None, extracts: dict[str, str],
-                        previous: pd.DataFrame | None, unrecognised: list[str] | None = None
-                        ) -> tuple[str, pd.DataFrame]:
+                        previous: pd.DataFrame | None, unrecognised: list[str] | None = None,
+                        quarantined: dict[str, list[dict]] | None = None) -> tuple[str, pd.DataFrame]:
     """Markdown for the UI and the summary table to remember for the next extract.
 
     ``run`` describes the municipality's latest pipeline run: {"run_id", "status", "failures" (step
     failure messages, which name the file and column of a malformed extract), "not_run" (assets
     skipped because something upstream failed)}. A blocking failure is what the report is most for.
     ``unrecognised`` lists the files in the municipality's landing folder that are never ingested
-    because of their name or place, each with the name the contract expects. Each message is capped in size.
+    because of their name or place, each with the name the contract expects. ``quarantined``: per
+    register the ``quarantine_by_reason`` of its stored extract. Each message is capped in size.
     """
     changes = compare_with_previous(checks, previous)
     failing = changes[~changes["success"].astype(bool)]
@@ -85,8 +132,12 @@ def municipality_report(gemeente: str, run: dict, checks: pd.DataFrame, ingestio
     blocking = int(((~checks["success"].astype(bool)) & (checks["severity"] == "error")).sum())
     name = G4.get(gemeente, gemeente)
     status = run.get("status", "no run yet")
+    n_quarantined = int(pd.to_numeric(ingestion.get("quarantined", pd.Series(dtype=float)), errors="coerce").sum())
+    n_in = int(pd.to_numeric(ingestion.get("rows_in", pd.Series(dtype=float)), errors="coerce").sum())
     if status == "SUCCESS" and not blocking:
         verdict = "**passed**: every blocking check passed"
+        if n_quarantined:
+            verdict += f"; {n_quarantined:,} of {n_in:,} rows were set apart (see 'Quarantined rows' below)"
     else:
         verdict = f"**{status}**: {blocking} blocking check(s) failed"
         if run.get("failures"):
@@ -116,16 +167,31 @@ def municipality_report(gemeente: str, run: dict, checks: pd.DataFrame, ingestio
         "## Rows per extract (in = accepted + quarantined)",
         _md_table(ingestion),
         "",
+        "## Quarantined rows: why, where, and what to change in the export",
+        _md_table(_quarantine_table(quarantined or {})),
+        "",
         "## Linkage to CBS",
         linkage_rates or "_not available_",
         "",
+        LINKAGE_LEGEND,
+        "",
         "## Failing checks",
-        _md_table(failing[["asset", "check", "column", "severity", "unexpected_count", "unexpected_percent", "change"]]),
+        _md_table(failing[["asset", "check", "column", "severity", "found", "change"]]),
         "",
         "## Changes since the previous extract",
         _md_table(moved[["asset", "check", "column", "change", "previous_unexpected", "unexpected_count"]]),
     ]
     return "\n".join(lines), checks
+
+
+def _quarantine_table(quarantined: dict[str, list[dict]]) -> pd.DataFrame:
+    from wi_pipeline.lib.ingest import REASON_CODES
+
+    rows = [{"register": register, "reason": REASON_CODES.get(r["reason_code"], r["reason_code"]), "rows": r["rows"],
+             "first lines": ", ".join(map(str, r["first_lines"])),
+             "what to change in the export": EXPORT_ADVICE.get(r["reason_code"], "")}
+            for register, reasons in sorted(quarantined.items()) for r in reasons]
+    return pd.DataFrame(rows, columns=["register", "reason", "rows", "first lines", "what to change in the export"])
 
 
 def g4_profile(panel: pd.DataFrame) -> dict[str, float]:

@@ -91,3 +91,30 @@ def test_the_report_lists_deliveries_outside_the_naming_contract(landing, tmp_pa
     text, _ = report(landing, tmp_path / "warehouse", DagsterInstance.ephemeral())
     listed = text.split("## Files not ingested: named outside the landing contract")[1].split("##")[0]
     assert "bijstand_2025-02-15.csv: not named YYYYMMDD.csv, so not ingested; expected 20250215.csv" in listed
+
+
+@job(name="__ASSET_JOB", partitions_def=g4_partitions)
+def one_off_from_the_ui():
+    """Has the name of the job a one-off materialisation in the UI runs in."""
+    step()
+
+
+@job(name=REPORT_JOB, partitions_def=g4_partitions)
+def report_stand_in():
+    step()
+
+
+def test_a_one_off_failed_materialisation_from_the_ui_is_reported_but_a_report_run_is_not():
+    repo = defs.get_repository_def()
+    sensor = repo.get_sensor_def(REPORT_SENSORS[DagsterRunStatus.FAILURE])
+    with instance_for_test() as instance:
+        first = sensor.evaluate_tick(build_sensor_context(instance=instance, repository_def=repo))
+        result = one_off_from_the_ui.execute_in_process(instance=instance, partition_key=GM, raise_on_error=False,
+                                                        tags={"fail": "yes"})
+        tick = sensor.evaluate_tick(build_sensor_context(instance=instance, cursor=first.cursor, repository_def=repo))
+        [request] = tick.run_requests
+        assert request.partition_key == GM and request.tags["wi/about_run"] == result.run_id
+        report_stand_in.execute_in_process(instance=instance, partition_key=GM, raise_on_error=False,
+                                           tags={"fail": "yes"})
+        later = sensor.evaluate_tick(build_sensor_context(instance=instance, cursor=tick.cursor, repository_def=repo))
+        assert later.run_requests == []

@@ -33,7 +33,7 @@ def test_a_blocking_failure_is_reported_with_its_rule_count_and_change_since_the
     assert "**FAILURE**: 1 blocking check(s) failed" in report and "`link_registers`" in report
     failing = report.split("## Failing checks")[1].split("##")[0]
     row = next(line for line in failing.splitlines() if "gx_suite: expect_column_values_to_not_be_null" in line)
-    assert [c.strip() for c in row.split("|")][5:8] == ["40", "20", "now failing"]
+    assert [c.strip() for c in row.split("|")][5:7] == ["40 unexpected rows (20.0%)", "now failing"]
     assert "now failing" in report.split("## Changes since the previous extract")[1]
     assert len(summary) == 2 and "no_identifiers" not in failing
 
@@ -81,3 +81,38 @@ def test_files_outside_the_naming_contract_have_a_section_with_the_expected_name
     listed = report.split(section)[1].split("##")[0]
     assert f"- {stray[0]}" in listed
     assert "_none_" in municipality_report(*args)[0].split(section)[1].split("##")[0]
+
+
+def test_a_failing_check_says_what_it_found_against_its_tolerance():
+    from wi_pipeline.lib.quality import row_count_within
+
+    record = row_count_within(10_880, 5_392, 0.5)
+    checks = check_rows([{"asset": "registers/bijstand", "check": "gx_suite", "severity": "error", "passed": False,
+                          "records": [record.to_dict()]}])
+    report, _ = municipality_report("GM0599", {"status": "FAILURE"}, checks, pd.DataFrame(), None,
+                                    {"bijstand": "x.csv"}, None)
+    failing = report.split("## Failing checks")[1].split("##")[0]
+    assert "row count changed +101.8% (tolerance 50%)" in failing and "nan" not in failing
+
+
+def test_a_passing_run_lists_its_quarantined_rows_by_reason_with_lines_and_what_to_change():
+    from wi_pipeline.lib.quality_report import quarantine_by_reason
+
+    quarantine = pd.DataFrame({"line_number": [17, 4, 9, 30, 2],
+                               "reason_code": ["bsn_eleven_test", "not_a_date", "bsn_eleven_test; not_a_date",
+                                               "bsn_eleven_test", "bsn_eleven_test"]})
+    by_reason = quarantine_by_reason(quarantine, first=3)
+    assert by_reason == [{"reason_code": "bsn_eleven_test", "rows": 4, "first_lines": [2, 9, 17]},
+                         {"reason_code": "not_a_date", "rows": 2, "first_lines": [4, 9]}]
+    ingestion = pd.DataFrame([{"register": "bijstand", "rows_in": 5_392, "accepted": 5_153, "quarantined": 239}])
+    checks = check_rows([{"asset": "registers/bijstand", "check": "no_identifiers", "severity": "error",
+                          "passed": True}])
+    report, _ = municipality_report("GM0599", {"status": "SUCCESS"}, checks, ingestion, None, {"bijstand": "x.csv"},
+                                    None, quarantined={"bijstand": by_reason})
+    assert "**passed**: every blocking check passed; 239 of 5,392 rows were set apart" in report
+    section = report.split("## Quarantined rows")[1].split("##")[0]
+    row = next(line for line in section.splitlines() if "eleven-test" in line)
+    cells = [c.strip() for c in row.split("|")]
+    assert cells[3:5] == ["4", "2, 9, 17"] and "correct it in the source system" in row
+    assert "write dates as dd-mm-yyyy" in section
+    assert "Not found: the pseudonymised BSN is not in CBS's key file" in report  # linkage losses explained

@@ -111,16 +111,17 @@ def build_cbs_followup_sensor(cbs_job, municipality_job, assets: Sequence[Assets
     return municipalities_after_cbs
 
 
-def build_report_sensors(municipality_job, report_job) -> list:
-    """After every municipality run, succeeded or failed, make its data-quality report. A failed run is
-    the one a data engineer most needs the report for, and a step that depends on the failed assets
-    would be skipped with them, so the report runs on its own."""
+def build_report_sensors(report_job) -> list:
+    """After every run of a municipality's partition, succeeded or failed, make its data-quality report:
+    the municipality job's, and a one-off materialisation from the UI too. A failed run is the one a
+    data engineer most needs the report for, and a step that depends on the failed assets would be
+    skipped with them, so the report runs on its own."""
 
     def build(status: DagsterRunStatus):
         @run_status_sensor(
             run_status=status,
             name=REPORT_SENSORS[status],
-            monitored_jobs=[municipality_job],
+            # no monitored_jobs: every job of this code location, one-off UI materialisations included
             request_job=report_job,
             default_status=DefaultSensorStatus.RUNNING,
             description=f"Makes the data-quality report of a municipality whose run {status.value.lower()}ed.",
@@ -128,6 +129,8 @@ def build_report_sensors(municipality_job, report_job) -> list:
         def _report(context: RunStatusSensorContext):
             run = context.dagster_run
             gemeente = run.tags.get("dagster/partition")
+            if run.job_name == report_job.name:
+                return SkipReason("a data-quality report run: no report about a report")
             if gemeente not in G4:
                 return SkipReason("the run was not for one G4 municipality")
             return RunRequest(run_key=f"report-{run.run_id}", partition_key=gemeente,

@@ -63,7 +63,8 @@ def _run_outcome(instance, run) -> tuple[dict, list[dict]]:
             records = ev.metadata.get("records_json")
             evaluations.append({"asset": ev.asset_key.to_user_string(), "check": ev.check_name,
                                 "severity": "error" if ev.severity == AssetCheckSeverity.ERROR else "warn",
-                                "passed": ev.passed, "records": records.value if records is not None else None})
+                                "passed": ev.passed, "records": records.value if records is not None else None,
+                                "description": getattr(ev, "description", None) or ""})
     # a step whose upstream failed never starts (and is not always logged as skipped)
     plan = instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id) if run.execution_plan_snapshot_id else None
     planned = (plan.step_keys_to_execute or [s.key for s in plan.steps]) if plan else []
@@ -105,18 +106,19 @@ def data_quality(context: AssetExecutionContext, landing: LandingFolder) -> str:
             extracts[name] = current_extract(landing.root, gemeente, name).name
         except ExtractError:
             extracts[name] = "none (purged or not delivered)"
-    ingestion = []
+    ingestion, quarantined = [], {}
     for name in REGISTERS:
         md = latest_metadata(instance, AssetKey(["registers", name]), gemeente)
         if md:
             ingestion.append({"register": name, "stored extract": md.get("extract", ""), "rows_in": md.get("rows_in"),
                               "accepted": md.get("rows_accepted"), "quarantined": md.get("rows_quarantined")})
+            quarantined[name] = md.get("quarantine_by_reason") or []
     linkage = latest_metadata(instance, AssetKey(["linkage", "linked_registers"]), gemeente).get("linkage_rates")
     extracts_json = json.dumps(extracts, sort_keys=True)
     report, summary = municipality_report(gemeente, run, check_rows(evaluations), pd.DataFrame(ingestion),
                                           getattr(linkage, "md_str", linkage), extracts,
                                           _previous_summary(instance, gemeente, extracts_json),
-                                          unrecognised_files(landing.root, gemeente))
+                                          unrecognised_files(landing.root, gemeente), quarantined)
     context.add_output_metadata({
         "report": MetadataValue.md(report),
         "about_run": run.get("run_id", ""),

@@ -1,7 +1,7 @@
 """One asset per municipal register, partitioned by G4 municipality, plus its quarantine."""
 
 from dagster import (AssetCheckResult, AssetCheckSpec, AssetExecutionContext, AssetKey, AssetOut, Failure,
-                     multi_asset)
+                     MetadataValue, multi_asset)
 
 from wi_pipeline.defs.checks import (emit_guarded, for_municipality, gx_suite_result, gx_suite_spec,
                                      no_identifiers_result, no_identifiers_spec)
@@ -14,6 +14,7 @@ from wi_pipeline.lib.ingest import ExtractError, current_extract, ingest_registe
 from wi_pipeline.lib.layout import REGISTERS, RegisterLayout
 from wi_pipeline.lib.pseudonymise import PseudonymisationError
 from wi_pipeline.lib.quality import quarantine_share_within, row_count_within
+from wi_pipeline.lib.quality_report import quarantine_by_reason
 
 EXTRACT_READABLE = "extract_readable"
 
@@ -84,6 +85,7 @@ def build_register_asset(layout: RegisterLayout):
             "open_end_dates": result.open_end_dates,
             "key_fingerprint": key_.fingerprint,
             "demo_key": key_.is_demo,
+            "quarantine_by_reason": MetadataValue.json(quarantine_by_reason(result.quarantine)),
         }
         context.log.info(f"{layout.name} {gemeente} {result.source}: {result.rows_in} rows in, "
                          f"{result.rows_accepted} accepted, {result.rows_quarantined} quarantined")
