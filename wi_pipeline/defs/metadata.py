@@ -3,6 +3,7 @@
 import pandas as pd
 from dagster import MetadataValue, TableColumn, TableSchema
 
+from wi_pipeline.lib.layout import COLUMN_DESCRIPTIONS
 from wi_pipeline.lib.privacy import PREVIEW_CELL_MAX_CHARS, shorten
 
 IDENTIFIER_COLUMNS = ("BSN", "RINPERSOON", "RINPERSOONS", "pseudo_id", "RINPERSOONMa", "RINPERSOONpa",
@@ -10,8 +11,10 @@ IDENTIFIER_COLUMNS = ("BSN", "RINPERSOON", "RINPERSOONS", "pseudo_id", "RINPERSO
 
 
 def table_schema(df: pd.DataFrame) -> MetadataValue:
+    """The Columns table in the UI: each column's type and what it holds."""
     return MetadataValue.table_schema(
-        TableSchema(columns=[TableColumn(name=str(c), type=str(t)) for c, t in df.dtypes.items()])
+        TableSchema(columns=[TableColumn(name=str(c), type=str(t), description=COLUMN_DESCRIPTIONS.get(str(c)))
+                             for c, t in df.dtypes.items()])
     )
 
 

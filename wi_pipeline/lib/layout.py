@@ -301,3 +301,42 @@ ORIGIN_GROUPS = {
     "5095": "Caribisch_NL",
 }
 ORIGIN_OTHER = "overig"
+
+# What each column of the stored registers, linked registers and panel holds: the Columns table of
+# each asset in the Dagster UI (the README's panel table says the same at more length).
+COLUMN_DESCRIPTIONS = {
+    "gemeente": "CBS municipality code (GM0363 Amsterdam, GM0599 Rotterdam, GM0518 Den Haag, GM0344 Utrecht)",
+    "pseudo_id": "keyed pseudonym of the person (HMAC of the BSN); never published",
+    "register": "the municipal register the spell comes from",
+    "RINPERSOON": "CBS person number the pseudonym links to (RINPERSOONS R)",
+    "code": "the spell's code after harmonisation (benefit scheme, exemption, SRG category, debt or WMO kind)",
+    "start": "first day of the spell",
+    "end": "last day of the spell (inclusive); empty while it runs",
+    "extract_date": "date of the extract the spell comes from (the file name's YYYYMMDD)",
+    "month": "first day of the month",
+    "age": "completed years on the first day of the month (GBAPERSOONTAB)",
+    "sex": "man / vrouw (GBAPERSOONTAB)",
+    "origin": "origin group from GBAHERKOMSTGROEPERING",
+    "marital_status": "never_married, married, divorced, widowed (GBABURGERLIJKESTAATBUS)",
+    "household_type": "TYPHH as a label; unknown where TYPHH is empty (GBAHUISHOUDENSBUS)",
+    "single_parent": "TYPHH 6 and PLHH 7: the parent in a single-parent household",
+    "n_children": "children at home, AANTALKINDHH",
+    "youngest_child_age_months": "completed months of the youngest child born by the first day of the month",
+    "on_bijstand": "a benefit spell (PW, IOAW, IOAZ) in this municipality overlaps the month",
+    "bijstand_duration_months": "months since the start of the current run of benefit months (0 in its first)",
+    "exemption_9a": "an art. 9a exemption overlaps the month",
+    "debt_assistance": "a debt-assistance trajectory overlaps the month",
+    "wmo_support": "a WMO provision overlaps the month",
+    "employed": "a SPOLISBUS job period overlaps the month",
+    "hours": "paid hours in the month (SBASISUREN spread over each period's months)",
+    "wage": "base wage in the month in euros (SBASISLOON spread over each period's months)",
+    "secm": "socio-economic category (SECMBUS) as a label",
+    "care_costs_total": "healthcare costs of the calendar year in euros; empty when no component is known",
+    "care_costs_mental": "ZVWKGGZ + ZVWKEERSTELIJNSPSYCHO of the calendar year in euros",
+    "problematic_debt": "registered problematic debt at the year's reference date; empty when unknown",
+    "poor_health": "healthcare costs in the first window year at or above the threshold; empty when unknown",
+    "self_sufficient": "not on bijstand here and not in SECM 22 elsewhere",
+    **{f"instr_{c}": f"an instrument of SRG category {c} overlaps the month" for c in SRG_CATEGORIES},
+    **{f"months_since_start_{c}": f"months since the latest {c} spell started; empty before the first"
+       for c in SRG_CATEGORIES},
+}

@@ -23,7 +23,7 @@ from wi_pipeline.lib.disclosure import DisclosureRules, suppress_bins  # noqa: E
 
 def _png(fig) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     return buf.getvalue()
 
@@ -70,8 +70,12 @@ def rd_plot_bins(sample: pd.DataFrame, outcome: str = "employed", rules: Disclos
     return suppress_bins(bins, "n", rules)
 
 
+# the RD and event-study plots carry the exemption's answer: wide enough to read month by month in the UI
+WIDE = (11, 5.5)
+
+
 def rd_plot(bins: pd.DataFrame, outcome: str = "employed") -> bytes:
-    fig, ax = plt.subplots(figsize=(7, 3.5))
+    fig, ax = plt.subplots(figsize=WIDE)
     ok = ~bins["suppressed"]
     for side, color in ((bins["age_months"] < RD_CUTOFF, "#1f4e79"), (bins["age_months"] >= RD_CUTOFF, "#c0504d")):
         part = bins[ok & side]
@@ -180,7 +184,7 @@ def event_study_plot(coefficients: pd.DataFrame, rules: DisclosureRules = Disclo
     c = event_study_points(coefficients, rules)
     ok = ~c["suppressed"] & c["estimate"].notna()
     pre = ok & (c["event_time"] < 0)
-    fig, ax = plt.subplots(figsize=(7, 3.5))
+    fig, ax = plt.subplots(figsize=WIDE)
     for mask, colour, label in ((pre, "#9bb7d4", "before (placebo)"), (ok & ~pre, "#1f4e79", "after")):
         ax.errorbar(c.loc[mask, "event_time"], c.loc[mask, "estimate"] * 100,
                     yerr=[(c.loc[mask, "estimate"] - c.loc[mask, "ci_low"]).fillna(0) * 100,

@@ -383,7 +383,8 @@ def test_rd_plot_months_under_ten_persons_are_withheld_with_the_next_smallest():
     # and the next smallest with it, so the 7 cannot be worked out from a published total
     assert 50 in hidden["age_months"].tolist() and len(hidden) == 2
     assert hidden["mean"].isna().all() and hidden["n"].isna().all()
-    assert rd_plot(bins)[:4] == b"\x89PNG"
+    png = rd_plot(bins)
+    assert png[:4] == b"\x89PNG" and _png_width(png) >= 900  # wide enough to read month by month
 
 
 def test_rd_sensitivity_points_draw_only_published_estimates_on_ten_or_more_persons():
@@ -537,7 +538,8 @@ def test_staggered_rows_carry_the_effect_persons_per_arm_and_pretests():
     assert points.loc[-1, "estimate"] == 0 and np.isnan(points.loc[-1, "std_error"])
     assert (points["n_units"] == points[["n_treated", "n_control"]].min(axis=1)).all()
     assert "pre-treatment event-time effects" in words
-    assert event_study_plot(points)[:4] == b"\x89PNG"
+    png = event_study_plot(points)
+    assert png[:4] == b"\x89PNG" and _png_width(png) >= 900
 
 
 def test_staggered_rows_with_too_few_parents_are_withheld():
@@ -605,3 +607,7 @@ def test_sensitivity_in_words_reads_the_staggered_rows_diagnostics():
     assert "employed: +0.0240 (95% CI +0.0090 to +0.0390)" in text and "-0.0040 to +0.0500" in text
     assert "significant up to Mbar 0.5" in text and "hours" not in text
     assert sensitivity_in_words(table.iloc[1:]).endswith("not available.")
+
+
+def _png_width(png: bytes) -> int:
+    return int.from_bytes(png[16:20], "big")  # the IHDR chunk's width
