@@ -237,3 +237,14 @@ def assignment_rule_plot(table: pd.DataFrame, title: str) -> bytes:
     fig.suptitle(title + " (dark: what the rule gives the group; 95% intervals)", fontsize=10, y=1.0)
     fig.tight_layout()
     return _png(fig)
+
+
+def exemption_figures(rd_bins: pd.DataFrame, event_points: pd.DataFrame) -> dict:
+    """The exemption's two pictures as plain numbers (withheld bins and months blank, no person counts),
+    for a report drawn outside Dagster."""
+    def records(df: pd.DataFrame, cols: list[str]) -> list[dict]:
+        return [{c: (None if pd.isna(v) else float(v)) for c, v in row.items()}
+                for row in df[cols].to_dict(orient="records")]
+
+    return {"rd_bins": records(rd_bins, ["age_months", "mean"]),
+            "event_study": records(event_points, ["event_time", "estimate", "ci_low", "ci_high"])}

@@ -201,6 +201,14 @@ T = {
     "pp": ("procentpunt", "percentage points"), "eur": ("euro", "euros"), "hours": ("uur", "hours"),
     "months": ("maanden", "months"), "after": ("{h} maanden later", "{h} months later"),
     "at_birthday": ("rond de 5e verjaardag", "around the 5th birthday"),
+    "event_caption": ("Effect op werk per maand sinds de 5e verjaardag (procentpunt, 95%-interval), tegenover de "
+                      "maand ervoor; de maanden vóór de verjaardag horen rond nul te liggen.",
+                      "Effect on work by month since the 5th birthday (percentage points, 95% interval), against "
+                      "the month before; the months before the birthday should lie around zero."),
+    "rd_caption": ("Aandeel met werk per leeftijd van het jongste kind in maanden; links van de streep nog "
+                   "ontheffing mogelijk, rechts niet meer.", "Share in work by the youngest child's age in months; "
+                   "left of the line the exemption can still apply, right of it no longer."),
+    "month": ("maand", "month"),
     "none": ("geen", "none"),
 }
 
@@ -369,6 +377,54 @@ def _comparison(r: pd.Series, lang: str, words: dict | None = None) -> str:
     return r["comparison"]
 
 
+def _scatter_svg(points: list[dict], cutoff: float, unit: str) -> str:
+    """Binned means as dots, a vertical line at the cutoff (withheld bins are not drawn)."""
+    shown = [p for p in points if p.get("mean") is not None]
+    if not shown:
+        return ""
+    xs, ys = [p["age_months"] for p in shown], [p["mean"] * 100 for p in shown]
+    x0, x1, y0, y1 = min(xs) - 1, max(xs) + 1, min(ys), max(ys)
+    pad = (y1 - y0) * 0.1 or 1.0
+    y0, y1 = y0 - pad, y1 + pad
+    width, height, left, bottom = 640, 260, 50, 30
+
+    def x(v):
+        return left + (v - x0) / (x1 - x0) * (width - left - 10)
+
+    def y(v):
+        return 10 + (y1 - v) / (y1 - y0) * (height - bottom - 10)
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" class="intervals">',
+             f'<line x1="{x(cutoff - 0.5):.1f}" y1="10" x2="{x(cutoff - 0.5):.1f}" y2="{height - bottom}" '
+             'stroke="#444" stroke-dasharray="4 3"/>']
+    parts += [f'<circle cx="{x(a):.1f}" cy="{y(b):.1f}" r="4" fill="{"#1f4e79" if a < cutoff else "#c0504d"}"/>'
+              for a, b in zip(xs, ys)]
+    for v in np.linspace(y0, y1, 4):
+        parts.append(f'<text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end" font-size="11" fill="#555">'
+                     f'{v:.0f}</text>')
+    for v in range(int(np.ceil(x0 / 6) * 6), int(x1) + 1, 6):
+        parts.append(f'<text x="{x(v):.1f}" y="{height - 12}" text-anchor="middle" font-size="11" fill="#555">'
+                     f'{v}</text>')
+    parts.append(f'<text x="{(left + width) / 2:.0f}" y="{height}" text-anchor="middle" font-size="11" '
+                 f'fill="#555">{_e(unit)}</text></svg>')
+    return "".join(parts)
+
+
+def _exemption_figures(figures: dict | None, lang: str) -> str:
+    if not figures:
+        return ""
+    out = []
+    months = [(f"{_t('month', lang)} {int(p['event_time']):+d}", p["estimate"] * 100, p["ci_low"] * 100,
+               p["ci_high"] * 100) for p in figures.get("event_study", []) if p.get("estimate") is not None]
+    if months:
+        out += [f"<p>{_e(_t('event_caption', lang))}</p>", _interval_svg(months, _t("pp", lang))]
+    rd = _scatter_svg(figures.get("rd_bins", []), 60, ("leeftijd jongste kind (maanden)",
+                                                        "youngest child's age (months)")[LANGUAGES.index(lang)])
+    if rd:
+        out += [f"<p>{_e(_t('rd_caption', lang))}</p>", rd]
+    return "\n".join(out)
+
+
 def _effect_rows(rows: pd.DataFrame, lang: str, words: dict | None = None) -> str:
     head = "".join(f"<th>{_e(_t(k, lang))}</th>" for k in ("col_comparison", "col_outcome", "col_estimate",
                                                           "col_power"))
@@ -422,7 +478,8 @@ def _section(gemeente: str, effects: pd.DataFrame, ww: pd.DataFrame, assignment:
         h_works=_e(_t("h_works", lang)), works=_what_works(ww, lang),
         h_rule=_e(_t("h_rule", lang)), rule=_assignment(assignment, lang),
         h_exemption=_e(_t("h_exemption", lang)), exemption_intro=_e(_t("exemption_intro", lang)),
-        exemption=_effect_rows(overall[overall["measure"] == "exemption_9a"], lang),
+        exemption=_effect_rows(overall[overall["measure"] == "exemption_9a"], lang)
+        + _exemption_figures(effects.attrs.get("figures"), lang),
         h_combined=_e(_t("h_combined", lang)), combined_intro=_e(_t("combined_intro", lang)),
         combined=_effect_rows(overall[overall["measure"] == "combined"], lang, COMBINED_WORDS),
         h_power=_e(_t("h_power", lang)), power=_power(overall, lang),

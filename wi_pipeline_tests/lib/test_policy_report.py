@@ -119,3 +119,20 @@ def test_rule_groups_are_translated_word_by_word():
 def test_the_page_renders_in_a_browser(page, tmp_path):
     dom = render_in_chromium(page, "policy_report_GM0599", tmp_path)
     assert "Wat werkt voor wie" in dom and "What works for whom" in dom and "<svg" in dom  # intervals inline
+
+
+def test_the_exemption_s_pictures_come_with_the_table_withheld_points_left_out(effects):
+    figures = {"event_study": [{"event_time": e, "estimate": 0.01 * (e >= 0), "ci_low": -0.01, "ci_high": 0.03}
+                               for e in range(-3, 3)] + [{"event_time": 3, "estimate": None, "ci_low": None,
+                                                           "ci_high": None}],
+               "rd_bins": [{"age_months": a, "mean": 0.3 + 0.01 * (a >= 60)} for a in range(54, 66)]
+               + [{"age_months": 66, "mean": None}]}
+    table = effects.copy()
+    table.attrs["figures"] = figures
+    page = policy_report_html("GM0599", table, what_works_for_whom(table), None, as_of=date(2026, 12, 1))
+    nl = page.split('<section lang="en"')[0]
+    assert "maand -3" in nl and "maand +2" in nl and "maand +3" not in nl  # the withheld month is not drawn
+    assert "de maanden vóór de verjaardag horen rond nul te liggen" in nl
+    assert nl.count('r="4"') == 12  # twelve binned means, the withheld one left out
+    plain = policy_report_html("GM0599", effects, what_works_for_whom(effects), None, as_of=date(2026, 12, 1))
+    assert "maand -3" not in plain  # no figures stored with the table: none drawn

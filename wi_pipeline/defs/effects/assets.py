@@ -16,8 +16,8 @@ from wi_pipeline.lib.designs import SUBGROUPS, WAIT
 from wi_pipeline.lib.disclosure import DisclosureRules, apply_disclosure, disclosure_violations
 from wi_pipeline.lib.layout import SRG_CATEGORIES
 from wi_pipeline.lib.linkage import check_same_key
-from wi_pipeline.lib.plots import (event_study_plot, forest_plot, rd_plot, rd_plot_data, rd_sensitivity_plot,
-                                   rd_sensitivity_points)
+from wi_pipeline.lib.plots import (event_study_plot, event_study_points, exemption_figures, forest_plot, rd_plot,
+                                   rd_plot_data, rd_sensitivity_plot, rd_sensitivity_points)
 
 PANEL = AssetKey(["panel", "linked_panel"])
 TABLE_KEY = AssetKey(["effects", "effect_table"])
@@ -164,12 +164,15 @@ def effect_table_g4(context: AssetExecutionContext, effect_settings: EffectSetti
         png = _forest(table, cat)
         if png:
             meta[f"forest_{cat}"] = _image(png, f"forest plot {cat}")
-    meta["rd_plot"] = _image(rd_plot(rd_plot_data(linked_panel, rules=rules)), "binned RD plot")
+    bins = rd_plot_data(linked_panel, rules=rules)
+    meta["rd_plot"] = _image(rd_plot(bins), "binned RD plot")
     meta["rd_robustness"] = _rd_robustness_table(table)
     meta["rd_bandwidth_sensitivity"] = _image(rd_sensitivity_plot(table, rules), "RD bandwidth sensitivity")
     points, pretrend = exemption_staggered_points(linked_panel)
     meta["event_study_plot"] = _image(event_study_plot(points, rules), "staggered event-study plot")
     meta["event_study_pretrend_test"] = pretrend
+    # stored with the table for the policy report: both disclosure-controlled, without person counts
+    table.attrs["figures"] = exemption_figures(bins, event_study_points(points, rules))
     yield from emit_guarded([(None, table, meta)], _checks(table, G4_KEY, rules, municipal))
 
 
