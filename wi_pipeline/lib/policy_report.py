@@ -415,7 +415,8 @@ def _exemption_figures(figures: dict | None, lang: str) -> str:
         return ""
     out = []
     months = [(f"{_t('month', lang)} {int(p['event_time']):+d}", p["estimate"] * 100, p["ci_low"] * 100,
-               p["ci_high"] * 100) for p in figures.get("event_study", []) if p.get("estimate") is not None]
+               p["ci_high"] * 100) for p in figures.get("event_study", [])
+              if all(p.get(k) is not None for k in ("estimate", "ci_low", "ci_high"))]  # withheld or the reference
     if months:
         out += [f"<p>{_e(_t('event_caption', lang))}</p>", _interval_svg(months, _t("pp", lang))]
     rd = _scatter_svg(figures.get("rd_bins", []), 60, ("leeftijd jongste kind (maanden)",

@@ -123,8 +123,10 @@ def test_the_page_renders_in_a_browser(page, tmp_path):
 
 def test_the_exemption_s_pictures_come_with_the_table_withheld_points_left_out(effects):
     figures = {"event_study": [{"event_time": e, "estimate": 0.01 * (e >= 0), "ci_low": -0.01, "ci_high": 0.03}
-                               for e in range(-3, 3)] + [{"event_time": 3, "estimate": None, "ci_low": None,
-                                                           "ci_high": None}],
+                               for e in (-3, -2, 0, 1, 2)] + [{"event_time": 3, "estimate": None, "ci_low": None,
+                                                                "ci_high": None},
+                                                               {"event_time": -1, "estimate": 0.0, "ci_low": None,
+                                                                "ci_high": None}],  # the reference month
                "rd_bins": [{"age_months": a, "mean": 0.3 + 0.01 * (a >= 60)} for a in range(54, 66)]
                + [{"age_months": 66, "mean": None}]}
     table = effects.copy()
@@ -132,6 +134,7 @@ def test_the_exemption_s_pictures_come_with_the_table_withheld_points_left_out(e
     page = policy_report_html("GM0599", table, what_works_for_whom(table), None, as_of=date(2026, 12, 1))
     nl = page.split('<section lang="en"')[0]
     assert "maand -3" in nl and "maand +2" in nl and "maand +3" not in nl  # the withheld month is not drawn
+    assert "maand -1" not in nl  # the reference month has no interval
     assert "de maanden vóór de verjaardag horen rond nul te liggen" in nl
     assert nl.count('r="4"') == 12  # twelve binned means, the withheld one left out
     plain = policy_report_html("GM0599", effects, what_works_for_whom(effects), None, as_of=date(2026, 12, 1))
