@@ -882,6 +882,17 @@ def what_works_for_whom(effects: pd.DataFrame) -> pd.DataFrame:
                                              na_position="last").drop(columns="_o").reset_index(drop=True))
 
 
+def tailoring_tests(table: pd.DataFrame) -> pd.DataFrame:
+    """One heterogeneity test per instrument and subgroup dimension of a what-works table's published
+    rows, Holm-adjusted together (``p_holm``). An instrument worse than waiting for everyone is no
+    option to tailor, so its tests are left out."""
+    t = table[~table["withheld"].astype(bool)]
+    worse = t.loc[(t["subgroup"] == "all") & (t["clearly"] == "worse than waiting"), "instrument"]
+    tests = t[(t["subgroup"] != "all") & t["heterogeneity_p"].notna() & ~t["instrument"].isin(worse)]
+    tests = tests.drop_duplicates(["instrument", "subgroup"])
+    return tests.assign(p_holm=holm(tests["heterogeneity_p"].to_numpy()) if len(tests) else [])
+
+
 def tailoring_in_words(table: pd.DataFrame, gemeente: str = POOLED, alpha: float = 0.05) -> str:
     """What the what-works-for-whom table says for one municipality, in sentences a policy officer
     can act on: the best set overall, where the data support tailoring and where one answer fits all."""
@@ -898,10 +909,7 @@ def tailoring_in_words(table: pd.DataFrame, gemeente: str = POOLED, alpha: float
     worse = sorted(overall.loc[overall["clearly"] == "worse than waiting", "instrument"])
     lines.append(f"- Clearly better than waiting (Holm-adjusted over all instruments and subgroups): "
                  f"{', '.join(better) or 'none'}; clearly worse: {', '.join(worse) or 'none'}.")
-    tests = t[(t["subgroup"] != "all") & t["heterogeneity_p"].notna()].drop_duplicates(["instrument", "subgroup"])
-    # an instrument worse than waiting for everyone is no option to tailor; Holm over the rest
-    tests = tests[~tests["instrument"].isin(worse)]
-    tests = tests.assign(p_holm=holm(tests["heterogeneity_p"].to_numpy()))
+    tests = tailoring_tests(t)
     supported = tests[tests["p_holm"] < alpha]
     if len(supported):
         for dim, part in supported.groupby("subgroup", sort=True):

@@ -13,7 +13,7 @@ from datetime import date
 from pathlib import Path
 from string import Template
 
-from wi_pipeline.lib.layout import CBS_TABLES, DROPPED_AT_INGESTION, G4, REGISTERS
+from wi_pipeline.lib.layout import CBS_TABLES, DROPPED_AT_INGESTION, G4, REGISTERS, spoken_name
 
 # Why each source is used, in plain words: (Dutch, English).
 PURPOSE = {
@@ -190,8 +190,6 @@ FIELD_NAMES = {
     "PROBSCHULDPERS": ("problematische schulden van de persoon", "problematic debt of the person"),
     "PROBSCHULDHH": ("problematische schulden van het huishouden", "problematic debt of the household"),
 }
-# City names as people say them: the municipality of 's-Gravenhage is Den Haag (The Hague).
-SPOKEN_NAMES = {"'s-Gravenhage": ("Den Haag", "The Hague")}
 TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "data_inventory.html"
 MONTHS_NL = ("januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus", "september", "oktober",
              "november", "december")
@@ -208,7 +206,7 @@ def _fields(columns) -> str:
 
 
 def _cities(language: int) -> str:
-    names = [SPOKEN_NAMES.get(n, (n, n))[language] for n in G4.values()]
+    names = [spoken_name(gm, language) for gm in G4]
     return f"{', '.join(names[:-1])} {('en', 'and')[language]} {names[-1]}"
 
 

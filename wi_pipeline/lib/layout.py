@@ -23,6 +23,14 @@ G4: dict[str, str] = {
     "GM0518": "'s-Gravenhage",
     "GM0344": "Utrecht",
 }
+# City names as people say them (Dutch, English): the municipality of 's-Gravenhage is Den Haag.
+SPOKEN_NAMES = {"'s-Gravenhage": ("Den Haag", "The Hague")}
+
+
+def spoken_name(gemeente: str, language: int = 0) -> str:
+    """A G4 municipality's name as people say it, in Dutch (0) or English (1)."""
+    name = G4.get(gemeente, gemeente)
+    return SPOKEN_NAMES.get(name, (name, name))[language]
 PILOT_MUNICIPALITY = "GM0599"
 
 CSV_SEPARATOR = ";"

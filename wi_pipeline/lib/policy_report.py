@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from datetime import date
 from pathlib import Path
 from string import Template
@@ -15,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from wi_pipeline.lib.disclosure import reason_in_words
-from wi_pipeline.lib.effects import CHOICE, INTERACTION, POOLED, is_rd_robustness, literature_effect
-from wi_pipeline.lib.layout import G4
+from wi_pipeline.lib.effects import CHOICE, INTERACTION, POOLED, is_rd_robustness, literature_effect, tailoring_tests
+from wi_pipeline.lib.layout import spoken_name
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 LANGUAGES = ("nl", "en")
@@ -86,8 +87,6 @@ RULE_WORDS_NL = {
 
 def rule_in_dutch(text: str) -> str:
     """A rule group's description in Dutch, word for word from the rule's own vocabulary."""
-    import re
-
     for en in sorted(RULE_WORDS_NL, key=len, reverse=True):
         text = re.sub(rf"(?<![\w-]){re.escape(en)}(?![\w-])", RULE_WORDS_NL[en], text)
     return text
@@ -229,8 +228,7 @@ def _e(text) -> str:
 def city_name(gemeente: str, lang: str) -> str:
     if gemeente == POOLED:
         return ("de vier grote steden (G4)", "the four largest cities (G4)")[LANGUAGES.index(lang)]
-    name = G4.get(gemeente, gemeente)
-    return {"'s-Gravenhage": ("Den Haag", "The Hague")[LANGUAGES.index(lang)]}.get(name, name)
+    return spoken_name(gemeente, LANGUAGES.index(lang))
 
 
 def _number(x: float, digits: int = 1) -> str:
@@ -323,15 +321,7 @@ def _what_works(ww: pd.DataFrame, lang: str) -> str:
 
 
 def _tailoring(ww: pd.DataFrame, lang: str) -> str:
-    from wi_pipeline.estimation._inference import holm
-
-    t = ww[~ww["withheld"]]
-    worse = set(t.loc[(t["subgroup"] == "all") & (t["clearly"] == "worse than waiting"), "instrument"])
-    tests = t[(t["subgroup"] != "all") & t["heterogeneity_p"].notna() & ~t["instrument"].isin(worse)]
-    tests = tests.drop_duplicates(["instrument", "subgroup"])
-    if tests.empty:
-        return _t("tailor_none", lang, k=0)
-    tests = tests.assign(p_holm=holm(tests["heterogeneity_p"].to_numpy()))
+    tests = tailoring_tests(ww)
     supported = tests[tests["p_holm"] < 0.05]
     if supported.empty:
         return _t("tailor_none", lang, k=len(tests))
