@@ -14,15 +14,23 @@ suite, identifier scan, report and the parquet IO manager: what a real run costs
 from __future__ import annotations
 
 import argparse
-import os
 import json
-import secrets
 import multiprocessing as mp
+import os
+import secrets
 import time
 from pathlib import Path
 
-PANEL_TABLES = ["GBAPERSOONTAB", "KINDOUDERTAB", "GBABURGERLIJKESTAATBUS", "GBAHUISHOUDENSBUS", "SPOLISBUS",
-                "SECMBUS", "ZVWZORGKOSTENTAB", "PROBSCHULDTAB"]
+PANEL_TABLES = [
+    "GBAPERSOONTAB",
+    "KINDOUDERTAB",
+    "GBABURGERLIJKESTAATBUS",
+    "GBAHUISHOUDENSBUS",
+    "SPOLISBUS",
+    "SECMBUS",
+    "ZVWZORGKOSTENTAB",
+    "PROBSCHULDTAB",
+]
 
 
 def _peak_mib() -> int:
@@ -47,9 +55,15 @@ def _cbs_stage(landing: Path, warehouse: Path) -> dict:
         accepted, _, n = ingest_cbs_table(landing, table, key)
         rows += n
         warehouse.mkdir(parents=True, exist_ok=True)
-        pq.write_table(pa.Table.from_pandas(accepted, preserve_index=False), warehouse / f"{table}.parquet")
-    return {"stage": "cbs tables (national)", "rows_in": rows, "total_s": round(time.perf_counter() - t0, 1),
-               "peak_rss_mib": _peak_mib()}
+        pq.write_table(
+            pa.Table.from_pandas(accepted, preserve_index=False), warehouse / f"{table}.parquet"
+        )
+    return {
+        "stage": "cbs tables (national)",
+        "rows_in": rows,
+        "total_s": round(time.perf_counter() - t0, 1),
+        "peak_rss_mib": _peak_mib(),
+    }
 
 
 def _partition_stage(landing: Path, warehouse: Path, gemeente: str) -> dict:
@@ -75,9 +89,16 @@ def _partition_stage(landing: Path, warehouse: Path, gemeente: str) -> dict:
     panel, report = build_panel(gemeente, linkage.linked, cbs, PanelWindow())
     t3 = time.perf_counter()
     panel.to_parquet(warehouse / f"panel_{gemeente}.parquet")  # read by the effects stage
-    return {"stage": f"partition {gemeente}", "persons": report.persons, "panel_rows": len(panel),
-               "ingest_s": round(t1 - t0, 1), "link_s": round(t2 - t1, 1), "panel_s": round(t3 - t2, 1),
-               "total_s": round(t3 - t0, 1), "peak_rss_mib": _peak_mib()}
+    return {
+        "stage": f"partition {gemeente}",
+        "persons": report.persons,
+        "panel_rows": len(panel),
+        "ingest_s": round(t1 - t0, 1),
+        "link_s": round(t2 - t1, 1),
+        "panel_s": round(t3 - t2, 1),
+        "total_s": round(t3 - t0, 1),
+        "peak_rss_mib": _peak_mib(),
+    }
 
 
 def _effects_stage(warehouse: Path, gemeenten: list[str]) -> dict:
@@ -93,8 +114,13 @@ def _effects_stage(warehouse: Path, gemeenten: list[str]) -> dict:
     t0 = time.perf_counter()
     label = gemeenten[0] if len(gemeenten) == 1 else POOLED
     table = apply_disclosure(estimate_all(panels, label))
-    return {"stage": f"effects {label}", "estimates": len(table), "withheld": int(table["suppressed"].sum()),
-               "total_s": round(time.perf_counter() - t0, 1), "peak_rss_mib": _peak_mib()}
+    return {
+        "stage": f"effects {label}",
+        "estimates": len(table),
+        "withheld": int(table["suppressed"].sum()),
+        "total_s": round(time.perf_counter() - t0, 1),
+        "peak_rss_mib": _peak_mib(),
+    }
 
 
 def _assignment_stage(warehouse: Path, gemeenten: list[str]) -> dict:
@@ -111,18 +137,30 @@ def _assignment_stage(warehouse: Path, gemeenten: list[str]) -> dict:
     t0 = time.perf_counter()
     label = gemeenten[0] if len(gemeenten) == 1 else POOLED
     out = learn_assignment_rule({gm: add_history(p) for gm, p in panels.items()}, label)
-    gain = out.table[(out.table["section"] == "gain") & (out.table["item"] == "over today's assignment")]
-    return {"stage": f"assignment rule {label}", "rows": len(out.table),
-            "gain_over_today": round(float(gain["estimate"].iloc[0]), 4) if len(gain) else None,
-            "total_s": round(time.perf_counter() - t0, 1), "peak_rss_mib": _peak_mib()}
+    gain = out.table[
+        (out.table["section"] == "gain") & (out.table["item"] == "over today's assignment")
+    ]
+    return {
+        "stage": f"assignment rule {label}",
+        "rows": len(out.table),
+        "gain_over_today": round(float(gain["estimate"].iloc[0]), 4) if len(gain) else None,
+        "total_s": round(time.perf_counter() - t0, 1),
+        "peak_rss_mib": _peak_mib(),
+    }
 
 
-def _job_stage(landing: Path, warehouse: Path, home: Path, job_name: str, partition: str | None) -> dict:
+def _job_stage(
+    landing: Path, warehouse: Path, home: Path, job_name: str, partition: str | None
+) -> dict:
     """One Dagster job as `make run` runs it, in its own process and instance."""
     import warnings
 
-    os.environ.update(WI_LANDING_DIR=str(landing), WI_WAREHOUSE_DIR=str(warehouse / "dagster"),
-                      DAGSTER_HOME=str(home), GX_ANALYTICS_ENABLED="false")
+    os.environ.update(
+        WI_LANDING_DIR=str(landing),
+        WI_WAREHOUSE_DIR=str(warehouse / "dagster"),
+        DAGSTER_HOME=str(home),
+        GX_ANALYTICS_ENABLED="false",
+    )
     warnings.simplefilter("ignore")
     from dagster import DagsterInstance
 
@@ -130,9 +168,14 @@ def _job_stage(landing: Path, warehouse: Path, home: Path, job_name: str, partit
 
     t0 = time.perf_counter()
     result = defs.resolve_job_def(job_name).execute_in_process(
-        instance=DagsterInstance.get(), partition_key=partition, raise_on_error=False)
-    return {"stage": f"job {job_name}" + (f" [{partition}]" if partition else ""), "success": result.success,
-            "total_s": round(time.perf_counter() - t0, 1), "peak_rss_mib": _peak_mib()}
+        instance=DagsterInstance.get(), partition_key=partition, raise_on_error=False
+    )
+    return {
+        "stage": f"job {job_name}" + (f" [{partition}]" if partition else ""),
+        "success": result.success,
+        "total_s": round(time.perf_counter() - t0, 1),
+        "peak_rss_mib": _peak_mib(),
+    }
 
 
 def _in_child(queue, target, *args) -> None:
@@ -159,16 +202,27 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=20261121)
     parser.add_argument("--data", type=Path, default=Path("/tmp/wi_bench"))
-    parser.add_argument("--no-effects", dest="effects", action="store_false", help="panel stages only")
-    parser.add_argument("--assignment-only", action="store_true",
-                        help="only the assignment-rule stages, on the panels a previous run stored")
-    parser.add_argument("--jobs", action="store_true", help="run the pipeline's Dagster jobs, checks and IO included")
+    parser.add_argument(
+        "--no-effects", dest="effects", action="store_false", help="panel stages only"
+    )
+    parser.add_argument(
+        "--assignment-only",
+        action="store_true",
+        help="only the assignment-rule stages, on the panels a previous run stored",
+    )
+    parser.add_argument(
+        "--jobs",
+        action="store_true",
+        help="run the pipeline's Dagster jobs, checks and IO included",
+    )
     args = parser.parse_args()
     from wi_pipeline.lib.layout import G4
 
     data = args.data / f"scale_{args.scale:g}"
     landing, warehouse = data / "landing", data / "warehouse"
-    if not landing.exists():  # generated under another name and renamed: an interrupted run is not reused
+    if (
+        not landing.exists()
+    ):  # generated under another name and renamed: an interrupted run is not reused
         import shutil
 
         from wi_pipeline.synthetic.config import SyntheticConfig
@@ -180,7 +234,9 @@ def main() -> None:
         shutil.rmtree(partial, ignore_errors=True)
         write_landing(simulate_world(SyntheticConfig(seed=args.seed, scale=args.scale)), partial)
         partial.rename(landing)
-        print(f"generated synthetic data at scale {args.scale:g} in {time.perf_counter() - t0:.0f}s")
+        print(
+            f"generated synthetic data at scale {args.scale:g} in {time.perf_counter() - t0:.0f}s"
+        )
     results = []
 
     def show(result: dict) -> None:
@@ -191,17 +247,27 @@ def main() -> None:
         home = data / "dagster_home"
         home.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
-        plan = [("cbs_tables", None), *[(job, gm) for gm in G4 for job in ("municipality", "data_quality_report")],
-                ("g4_pooled", None)]
-        for result in _run_all([(_job_stage, landing, warehouse, home, job, part) for job, part in plan], at_once=1):
+        plan = [
+            ("cbs_tables", None),
+            *[(job, gm) for gm in G4 for job in ("municipality", "data_quality_report")],
+            ("g4_pooled", None),
+        ]
+        for result in _run_all(
+            [(_job_stage, landing, warehouse, home, job, part) for job, part in plan], at_once=1
+        ):
             show(result)
-        print(f"scale {args.scale:g}: all jobs {time.perf_counter() - t0:.0f}s one after another, "
-              f"peak {max(r['peak_rss_mib'] for r in results)} MiB in one job; "
-              f"{'all succeeded' if all(r['success'] for r in results) else 'FAILED: see above'}")
+        print(
+            f"scale {args.scale:g}: all jobs {time.perf_counter() - t0:.0f}s one after another, "
+            f"peak {max(r['peak_rss_mib'] for r in results)} MiB in one job; "
+            f"{'all succeeded' if all(r['success'] for r in results) else 'FAILED: see above'}"
+        )
         return
     if not args.assignment_only:
-        for result in _run_all([(_cbs_stage, landing, warehouse)]
-                               + [(_partition_stage, landing, warehouse, gm) for gm in G4], at_once=1):
+        for result in _run_all(
+            [(_cbs_stage, landing, warehouse)]
+            + [(_partition_stage, landing, warehouse, gm) for gm in G4],
+            at_once=1,
+        ):
             show(result)
     walls = {}
     if args.effects:
@@ -219,13 +285,18 @@ def main() -> None:
     panel = [r for r in results if r["stage"].startswith(("cbs", "partition"))]
     summary = [f"scale {args.scale:g}"]
     if panel:
-        summary.append(f"panel stages {sum(r['total_s'] for r in panel):.0f}s "
-                       f"(peak {max(r['peak_rss_mib'] for r in panel)} MiB)")
+        summary.append(
+            f"panel stages {sum(r['total_s'] for r in panel):.0f}s "
+            f"(peak {max(r['peak_rss_mib'] for r in panel)} MiB)"
+        )
     for name, wall in walls.items():
         part = [r for r in results if r["stage"].startswith(name)]
-        summary.append(f"{name} {wall:.0f}s wall, two at a time ({sum(r['total_s'] for r in part):.0f}s summed "
-                       f"over stages, peak {max(r['peak_rss_mib'] for r in part)} MiB per stage)")
+        summary.append(
+            f"{name} {wall:.0f}s wall, two at a time ({sum(r['total_s'] for r in part):.0f}s summed "
+            f"over stages, peak {max(r['peak_rss_mib'] for r in part)} MiB per stage)"
+        )
     print("; ".join(summary))
+
 
 if __name__ == "__main__":
     main()

@@ -45,8 +45,14 @@ def use_warehouse_instance(warehouse: Path | None = None) -> Path:
 
 def key_warning(warehouse: Path | None = None) -> str | None:
     """What the key in the environment means for the warehouse, when it cannot write into it."""
-    from wi_pipeline.lib.pseudonymise import (KEY_ENV_VAR, PseudonymisationError, describe_fingerprint,
-                                              key_from_environment, warehouse_fingerprint, warehouse_is_demo)
+    from wi_pipeline.lib.pseudonymise import (
+        KEY_ENV_VAR,
+        PseudonymisationError,
+        describe_fingerprint,
+        key_from_environment,
+        warehouse_fingerprint,
+        warehouse_is_demo,
+    )
 
     warehouse = Path(warehouse) if warehouse else warehouse_dir()
     recorded = warehouse_fingerprint(warehouse)
@@ -56,14 +62,22 @@ def key_warning(warehouse: Path | None = None) -> str | None:
         return f"{err}; the landing sensor and every ingestion will fail until the key is fixed."
     if recorded is None or now == recorded:
         return None
-    built = (f"the demo key {recorded}" if warehouse_is_demo(warehouse)
-             else f"a real (non-demo) key, fingerprint {recorded}")
-    has = (f"{KEY_ENV_VAR} gives key {describe_fingerprint(now)}" if os.environ.get(KEY_ENV_VAR)
-           else f"{KEY_ENV_VAR} is not set, so this UI has the built-in demo key {now}")
-    return (f"{has}, but the warehouse {warehouse} was built with {built}. The UI shows the warehouse's "
-            f"runs, but the landing sensor and every ingestion refuse to write until you restart it with the "
-            f"warehouse's key ({KEY_ENV_VAR} set to the key whose fingerprint is {recorded}), or point "
-            "WI_WAREHOUSE_DIR at the warehouse of this key.")
+    built = (
+        f"the demo key {recorded}"
+        if warehouse_is_demo(warehouse)
+        else f"a real (non-demo) key, fingerprint {recorded}"
+    )
+    has = (
+        f"{KEY_ENV_VAR} gives key {describe_fingerprint(now)}"
+        if os.environ.get(KEY_ENV_VAR)
+        else f"{KEY_ENV_VAR} is not set, so this UI has the built-in demo key {now}"
+    )
+    return (
+        f"{has}, but the warehouse {warehouse} was built with {built}. The UI shows the warehouse's "
+        f"runs, but the landing sensor and every ingestion refuse to write until you restart it with the "
+        f"warehouse's key ({KEY_ENV_VAR} set to the key whose fingerprint is {recorded}), or point "
+        "WI_WAREHOUSE_DIR at the warehouse of this key."
+    )
 
 
 def main() -> int:

@@ -68,7 +68,10 @@ def _choice_design(seed: int, panel: pd.DataFrame) -> tuple[dict, pd.DataFrame, 
     from wi_pipeline.lib.designs import add_history, instrument_choice_sample, usable_covariates
     from wi_pipeline.lib.effects import _municipality_effects, pooled_design
 
-    panels = {gm: add_history(p.reset_index(drop=True)) for gm, p in panel.groupby("gemeente", observed=True)}
+    panels = {
+        gm: add_history(p.reset_index(drop=True))
+        for gm, p in panel.groupby("gemeente", observed=True)
+    }
     design = pooled_design(panels, instrument_choice_sample, horizons=(12,), seed=seed)
     df = design.data
     for dim in CHOICE_SUBGROUPS:
@@ -77,8 +80,9 @@ def _choice_design(seed: int, panel: pd.DataFrame) -> tuple[dict, pd.DataFrame, 
     return panels, df, covs
 
 
-def _instrument_choice(seed: int, po: pd.DataFrame, panels: dict, df: pd.DataFrame, covs: list[str],
-                       record) -> dict:
+def _instrument_choice(
+    seed: int, po: pd.DataFrame, panels: dict, df: pd.DataFrame, covs: list[str], record
+) -> dict:
     """Every arm's APO and contrast with waiting against the simulated truth; ranks and picks."""
     from wi_pipeline.estimation import estimate_multivalued_treatments, estimate_treatment_effect
     from wi_pipeline.lib.designs import WAIT, instrument_sample, usable_covariates
@@ -86,9 +90,16 @@ def _instrument_choice(seed: int, po: pd.DataFrame, panels: dict, df: pd.DataFra
     from wi_pipeline.lib.layout import SRG_CATEGORIES
     from wi_pipeline.synthetic.truth import true_potential_outcomes
 
-    result = estimate_multivalued_treatments(df, [CHOICE_OUTCOME], "arm", covs, cluster="pseudo_id",
-                                             weights="sampling_weight", groups=list(CHOICE_SUBGROUPS),
-                                             trim=CHOICE_TRIM)[CHOICE_OUTCOME]
+    result = estimate_multivalued_treatments(
+        df,
+        [CHOICE_OUTCOME],
+        "arm",
+        covs,
+        cluster="pseudo_id",
+        weights="sampling_weight",
+        groups=list(CHOICE_SUBGROUPS),
+        trim=CHOICE_TRIM,
+    )[CHOICE_OUTCOME]
     cells = [("all", "all", result, true_potential_outcomes(po, CHOICE_OUTCOME).iloc[0])]
     for dim in CHOICE_SUBGROUPS:
         truth = true_potential_outcomes(po, CHOICE_OUTCOME, dim)
@@ -97,7 +108,9 @@ def _instrument_choice(seed: int, po: pd.DataFrame, panels: dict, df: pd.DataFra
         apo = r.potential_outcomes
         label = "" if dim == "all" else f"[{dim}={value}]"
         for arm in apo.index:
-            if dim == "all" and apo.loc[arm, "std_error"] > 0:  # a placement that is never regular work: 0
+            if (
+                dim == "all" and apo.loc[arm, "std_error"] > 0
+            ):  # a placement that is never regular work: 0
                 record(f"apo{label}:{arm}", truth[arm], _as_result(apo.loc[arm]))
             if arm != WAIT:
                 record(f"contrast{label}:{arm}", truth[arm] - truth[WAIT], r.contrast(arm, WAIT))
@@ -108,38 +121,77 @@ def _instrument_choice(seed: int, po: pd.DataFrame, panels: dict, df: pd.DataFra
     best = result.best_set(level=0.95, arms=instruments)
     true_best = truth[instruments].idxmax()
     today = {}
-    for cat in instruments:  # today's table: own starters against not-yet-starters, any job a year later
-        d = pooled_design(panels, instrument_sample, category=cat, horizons=(12,), seed=seed,
-                          outcome_cols=("employed",))
+    for (
+        cat
+    ) in instruments:  # today's table: own starters against not-yet-starters, any job a year later
+        d = pooled_design(
+            panels,
+            instrument_sample,
+            category=cat,
+            horizons=(12,),
+            seed=seed,
+            outcome_cols=("employed",),
+        )
         part = d.data.dropna(subset=["employed_h12"])
         c = usable_covariates(part, [*d.covariates, *_municipality_effects(part)], "treated")
-        today[cat] = estimate_treatment_effect(part, "employed_h12", "treated", c, estimand="ATT").estimate
-    return {"seed": seed, "true_best": true_best, "today_pick": max(today, key=today.get),
-            "point_pick": result.potential_outcomes.loc[instruments, "estimate"].idxmax(),
-            "best_set_size": len(best), "best_set_covers": true_best in best,
-            "rank_sets_cover": bool(((sets["rank_low"] <= true_rank[sets.index])
-                                     & (true_rank[sets.index] <= sets["rank_high"])).all())}
+        today[cat] = estimate_treatment_effect(
+            part, "employed_h12", "treated", c, estimand="ATT"
+        ).estimate
+    return {
+        "seed": seed,
+        "true_best": true_best,
+        "today_pick": max(today, key=today.get),
+        "point_pick": result.potential_outcomes.loc[instruments, "estimate"].idxmax(),
+        "best_set_size": len(best),
+        "best_set_covers": true_best in best,
+        "rank_sets_cover": bool(
+            (
+                (sets["rank_low"] <= true_rank[sets.index])
+                & (true_rank[sets.index] <= sets["rank_high"])
+            ).all()
+        ),
+    }
 
 
 POLICY_DEPTH = 2
 POLICY_GAINS = ("observed", "wait")  # gain_over baselines recorded against their truth
 
 
-def _assignment_policy(seed: int, po: pd.DataFrame, df: pd.DataFrame, covs: list[str], record) -> None:
+def _assignment_policy(
+    seed: int, po: pd.DataFrame, df: pd.DataFrame, covs: list[str], record
+) -> None:
     """A depth-2 rule over the subgroup columns, learned on the choice sample; its value and gains
     against their truths, the rule (``assignment_probabilities``) against the oracle, and a rule
     learned on pure noise."""
     from wi_pipeline.estimation import learn_assignment_policy
     from wi_pipeline.lib.assignment import SUBGROUP_FEATURES, rule_features
-    from wi_pipeline.synthetic.truth import (WAIT, assignment_rule_truth, oracle_agreement,
-                                             true_observed_value, true_potential_outcomes, true_rule_value)
+    from wi_pipeline.synthetic.truth import (
+        WAIT,
+        assignment_rule_truth,
+        oracle_agreement,
+        true_observed_value,
+        true_potential_outcomes,
+        true_rule_value,
+    )
 
     d = df[df[CHOICE_OUTCOME].notna()].reset_index(drop=True)
-    features = rule_features(d)[list(SUBGROUP_FEATURES)]  # readable labels replace the raw subgroup columns
+    features = rule_features(d)[
+        list(SUBGROUP_FEATURES)
+    ]  # readable labels replace the raw subgroup columns
     d = d[[c for c in d.columns if c not in features.columns]].join(features)
-    po_features = rule_features(po)[list(SUBGROUP_FEATURES)]  # the same rule on the potential outcomes' rows
-    policy = learn_assignment_policy(d, CHOICE_OUTCOME, "arm", covs, list(SUBGROUP_FEATURES), depth=POLICY_DEPTH,
-                                     cluster="pseudo_id", weights="sampling_weight")
+    po_features = rule_features(po)[
+        list(SUBGROUP_FEATURES)
+    ]  # the same rule on the potential outcomes' rows
+    policy = learn_assignment_policy(
+        d,
+        CHOICE_OUTCOME,
+        "arm",
+        covs,
+        list(SUBGROUP_FEATURES),
+        depth=POLICY_DEPTH,
+        cluster="pseudo_id",
+        weights="sampling_weight",
+    )
     # the value's estimand: the true value of the rule, learned on the persons not held out
     full = policy.assignment_probabilities(po_features)
     target_value = rule_value = true_rule_value(po, full, CHOICE_OUTCOME)
@@ -147,16 +199,28 @@ def _assignment_policy(seed: int, po: pd.DataFrame, df: pd.DataFrame, covs: list
     waiting = float(true_potential_outcomes(po, CHOICE_OUTCOME).iloc[0][WAIT])
     oracle = assignment_rule_truth(po, CHOICE_OUTCOME, CHOICE_SUBGROUPS)
     value = policy.value
-    record("policy:value", target_value, value, p_value=value.p_value, rule_true_value=rule_value,
-           oracle_value=oracle["value"], oracle_agreement=oracle_agreement(po, full, oracle),
-           true_observed_value=observed, oracle_gain_over_observed=oracle["value"] - observed,
-           best_single_arm_value=max(oracle["arm_values"].values()),
-           leaves=len(policy.allocation),
-           **{k: policy.diagnostics.get(k, np.nan) for k in ("propensity_min", "propensity_floor_rows",
-                                                              "largest_weight_share")})
+    record(
+        "policy:value",
+        target_value,
+        value,
+        p_value=value.p_value,
+        rule_true_value=rule_value,
+        oracle_value=oracle["value"],
+        oracle_agreement=oracle_agreement(po, full, oracle),
+        true_observed_value=observed,
+        oracle_gain_over_observed=oracle["value"] - observed,
+        best_single_arm_value=max(oracle["arm_values"].values()),
+        leaves=len(policy.allocation),
+        **{
+            k: policy.diagnostics.get(k, np.nan)
+            for k in ("propensity_min", "propensity_floor_rows", "largest_weight_share")
+        },
+    )
     for baseline, base_value in zip(POLICY_GAINS, (observed, waiting)):
         gain = policy.gain_over(baseline)
-        record(f"policy:gain_over_{baseline}", target_value - base_value, gain, p_value=gain.p_value)
+        record(
+            f"policy:gain_over_{baseline}", target_value - base_value, gain, p_value=gain.p_value
+        )
 
     # pure noise: no arm changes the outcome, so the gain over the observed assignment is zero
     y = d[CHOICE_OUTCOME].to_numpy(float)
@@ -175,29 +239,61 @@ def _combined_2x2(seed: int, panel: pd.DataFrame, record) -> None:
 
     from wi_pipeline.estimation import estimate_multivalued_treatments
     from wi_pipeline.lib.designs import add_history, combined_sample, usable_covariates
-    from wi_pipeline.lib.effects import COMBINED_CONTRASTS, INTERACTION, _municipality_effects, pooled_design
+    from wi_pipeline.lib.effects import (
+        COMBINED_CONTRASTS,
+        INTERACTION,
+        _municipality_effects,
+        pooled_design,
+    )
     from wi_pipeline.synthetic import params as P
 
-    panels = {gm: add_history(p.reset_index(drop=True)) for gm, p in panel.groupby("gemeente", observed=True)}
-    design = pooled_design(panels, combined_sample, horizons=(12,), seed=seed,
-                           outcome_cols=("employed", "care_costs_total"))
+    panels = {
+        gm: add_history(p.reset_index(drop=True))
+        for gm, p in panel.groupby("gemeente", observed=True)
+    }
+    design = pooled_design(
+        panels,
+        combined_sample,
+        horizons=(12,),
+        seed=seed,
+        outcome_cols=("employed", "care_costs_total"),
+    )
     df = design.data
     covs = usable_covariates(df, [*design.covariates, *_municipality_effects(df)])
-    res = estimate_multivalued_treatments(df, ["employed_h12", "care_costs_total_h12"], "arm", covs,
-                                          cluster="pseudo_id", weights="sampling_weight", trim=None)
+    res = estimate_multivalued_treatments(
+        df,
+        ["employed_h12", "care_costs_total_h12"],
+        "arm",
+        covs,
+        cluster="pseudo_id",
+        weights="sampling_weight",
+        trim=None,
+    )
     nan = float("nan")
 
     def raw(outcome, coefficients):
         d = df.dropna(subset=[outcome])
-        means = d.groupby("arm").apply(lambda g: np.average(g[outcome], weights=g["sampling_weight"]))
-        return SimpleNamespace(estimate=sum(c * means[k] for k, c in coefficients.items()), ci_low=nan, ci_high=nan)
+        means = d.groupby("arm").apply(
+            lambda g: np.average(g[outcome], weights=g["sampling_weight"])
+        )
+        return SimpleNamespace(
+            estimate=sum(c * means[k] for k, c in coefficients.items()), ci_low=nan, ci_high=nan
+        )
 
     interaction = COMBINED_CONTRASTS[INTERACTION]
-    record("combined_interaction_employed_h12", P.DEBT_ASSISTANCE["mediation_interaction"],
-           res["employed_h12"].linear_contrast(interaction), raw("employed_h12", interaction))
+    record(
+        "combined_interaction_employed_h12",
+        P.DEBT_ASSISTANCE["mediation_interaction"],
+        res["employed_h12"].linear_contrast(interaction),
+        raw("employed_h12", interaction),
+    )
     saving = COMBINED_CONTRASTS["debt_only vs neither"]
-    record("combined_debt_assistance_care_costs_h12", P.DEBT_ASSISTANCE["care_cost_effect_eur_per_year"],
-           res["care_costs_total_h12"].linear_contrast(saving), raw("care_costs_total_h12", saving))
+    record(
+        "combined_debt_assistance_care_costs_h12",
+        P.DEBT_ASSISTANCE["care_cost_effect_eur_per_year"],
+        res["care_costs_total_h12"].linear_contrast(saving),
+        raw("care_costs_total_h12", saving),
+    )
 
 
 # the three designs above; the instruments compared on one population; who should get which
@@ -207,8 +303,17 @@ COMBINED_DESIGNS = ("combined_interaction_employed_h12", "combined_debt_assistan
 
 
 def replicate(seed: int, scale: float, parts: tuple[str, ...] = PARTS) -> tuple[list[dict], dict]:
-    from wi_pipeline.estimation import estimate_discontinuity, estimate_treatment_effect, naive_difference
-    from wi_pipeline.lib.designs import combined_sample, exemption_rd_sample, instrument_sample, usable_covariates
+    from wi_pipeline.estimation import (
+        estimate_discontinuity,
+        estimate_treatment_effect,
+        naive_difference,
+    )
+    from wi_pipeline.lib.designs import (
+        combined_sample,
+        exemption_rd_sample,
+        instrument_sample,
+        usable_covariates,
+    )
     from wi_pipeline.synthetic.config import SyntheticConfig
     from wi_pipeline.synthetic.truth import planted_effects, potential_outcomes
     from wi_pipeline.synthetic.world import simulate_world
@@ -219,18 +324,32 @@ def replicate(seed: int, scale: float, parts: tuple[str, ...] = PARTS) -> tuple[
     rows = []
 
     def record(design, truth_value, result, naive=None, structural=np.nan, **extra):
-        rows.append({"seed": seed, "design": design, "truth": truth_value, "structural_truth": structural,
-                     "estimate": result.estimate,
-                     "std_error": result.std_error, "ci_low": result.ci_low, "ci_high": result.ci_high,
-                     "naive": naive.estimate if naive is not None else np.nan,
-                     "naive_ci_low": naive.ci_low if naive is not None else np.nan,
-                     "naive_ci_high": naive.ci_high if naive is not None else np.nan, **extra})
+        rows.append(
+            {
+                "seed": seed,
+                "design": design,
+                "truth": truth_value,
+                "structural_truth": structural,
+                "estimate": result.estimate,
+                "std_error": result.std_error,
+                "ci_low": result.ci_low,
+                "ci_high": result.ci_high,
+                "naive": naive.estimate if naive is not None else np.nan,
+                "naive_ci_low": naive.ci_low if naive is not None else np.nan,
+                "naive_ci_high": naive.ci_high if naive is not None else np.nan,
+                **extra,
+            }
+        )
 
     def aligned_truth(df, covs):
-        return estimate_treatment_effect(df, "true_effect_h12", "treated", covs, estimand="ATT").estimate
+        return estimate_treatment_effect(
+            df, "true_effect_h12", "treated", covs, estimand="ATT"
+        ).estimate
 
     ranks = {"seed": seed}
-    if "choice" in parts or "policy" in parts:  # one world, one set of potential outcomes, one design for both
+    if (
+        "choice" in parts or "policy" in parts
+    ):  # one world, one set of potential outcomes, one design for both
         po = potential_outcomes(world.config, horizons=(12,))
         panels, df, covs = _choice_design(seed, panel)
         if "choice" in parts:
@@ -243,40 +362,76 @@ def replicate(seed: int, scale: float, parts: tuple[str, ...] = PARTS) -> tuple[
     if "designs" not in parts:
         return rows, ranks
     truth = planted_effects(world, instrument_choice=False)
-    d = instrument_sample(panel, "scholing", horizons=(12,), seed=seed, outcome_cols=("employed", "true_effect"))
+    d = instrument_sample(
+        panel, "scholing", horizons=(12,), seed=seed, outcome_cols=("employed", "true_effect")
+    )
     df = d.data.dropna(subset=["employed_h12"])
     covs = usable_covariates(df, d.covariates, "treated")
-    record(DESIGNS[0], aligned_truth(df, covs),
-           estimate_treatment_effect(df, "employed_h12", "treated", covs, estimand="ATT", cluster="pseudo_id"),
-           naive_difference(df, "employed_h12", "treated", cluster="pseudo_id"),
-           structural=truth["instruments"]["scholing"]["att"]["12"]["overall"]["effect_pp"] / 100)
+    record(
+        DESIGNS[0],
+        aligned_truth(df, covs),
+        estimate_treatment_effect(
+            df, "employed_h12", "treated", covs, estimand="ATT", cluster="pseudo_id"
+        ),
+        naive_difference(df, "employed_h12", "treated", cluster="pseudo_id"),
+        structural=truth["instruments"]["scholing"]["att"]["12"]["overall"]["effect_pp"] / 100,
+    )
 
     rd = exemption_rd_sample(panel).data
-    below = rd[rd["running"] < 60]  # naive: exempt vs not exempt among the same parents before the cutoff
-    record(DESIGNS[1], truth["exemption_9a"]["late_pp"] / 100,
-           estimate_discontinuity(rd, "employed", "running", 60, fuzzy="exemption_9a", cluster="pseudo_id",
-                                  density_test=False),
-           naive_difference(below, "employed", "exemption_9a", cluster="pseudo_id"))
+    below = rd[
+        rd["running"] < 60
+    ]  # naive: exempt vs not exempt among the same parents before the cutoff
+    record(
+        DESIGNS[1],
+        truth["exemption_9a"]["late_pp"] / 100,
+        estimate_discontinuity(
+            rd,
+            "employed",
+            "running",
+            60,
+            fuzzy="exemption_9a",
+            cluster="pseudo_id",
+            density_test=False,
+        ),
+        naive_difference(below, "employed", "exemption_9a", cluster="pseudo_id"),
+    )
 
-    c = combined_sample(panel, seed=seed, outcome_cols=("employed", "care_costs_total", "true_effect")).data
+    c = combined_sample(
+        panel, seed=seed, outcome_cols=("employed", "care_costs_total", "true_effect")
+    ).data
     pair = c[c["arm"].isin(["mediation", "neither"])].dropna(subset=["employed_h12"])
     covs = usable_covariates(pair, d.covariates, "treated")
-    record(DESIGNS[2], aligned_truth(pair, covs),
-           estimate_treatment_effect(pair, "employed_h12", "treated", covs, estimand="ATT", cluster="pseudo_id"),
-           naive_difference(pair, "employed_h12", "treated", cluster="pseudo_id"),
-           structural=truth["combined_approach"]["att"]["12"]["mediation_alone"]["effect_pp"] / 100)
+    record(
+        DESIGNS[2],
+        aligned_truth(pair, covs),
+        estimate_treatment_effect(
+            pair, "employed_h12", "treated", covs, estimand="ATT", cluster="pseudo_id"
+        ),
+        naive_difference(pair, "employed_h12", "treated", cluster="pseudo_id"),
+        structural=truth["combined_approach"]["att"]["12"]["mediation_alone"]["effect_pp"] / 100,
+    )
     return rows, ranks
 
 
 def _as_result(row: pd.Series):
     """An APO row as the attributes ``record`` reads."""
     from types import SimpleNamespace
-    return SimpleNamespace(estimate=row["estimate"], std_error=row["std_error"], ci_low=row["ci_low"],
-                           ci_high=row["ci_high"])
+
+    return SimpleNamespace(
+        estimate=row["estimate"],
+        std_error=row["std_error"],
+        ci_low=row["ci_low"],
+        ci_high=row["ci_high"],
+    )
 
 
-def run(reps: int, scale: float, workers: int = 2, first_seed: int = 1000,
-        parts: tuple[str, ...] = PARTS) -> tuple[pd.DataFrame, pd.DataFrame]:
+def run(
+    reps: int,
+    scale: float,
+    workers: int = 2,
+    first_seed: int = 1000,
+    parts: tuple[str, ...] = PARTS,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Estimates against truths (one row per replication and design) and the instrument rankings
     (one row per replication)."""
     seeds = range(first_seed, first_seed + reps)
@@ -284,7 +439,9 @@ def run(reps: int, scale: float, workers: int = 2, first_seed: int = 1000,
     saved = {k: os.environ.get(k) for k in _ONE_THREAD}
     os.environ.update(_ONE_THREAD)
     try:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+        ) as pool:
             results = list(pool.map(replicate, seeds, [scale] * reps, [parts] * reps))
     finally:
         for k, v in saved.items():
@@ -292,37 +449,56 @@ def run(reps: int, scale: float, workers: int = 2, first_seed: int = 1000,
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    return (pd.DataFrame([row for rows, _ in results for row in rows]),
-            pd.DataFrame([ranks for _, ranks in results]))
+    return (
+        pd.DataFrame([row for rows, _ in results for row in rows]),
+        pd.DataFrame([ranks for _, ranks in results]),
+    )
 
 
 def summarise_ranks(ranks: pd.DataFrame) -> pd.Series:
     """How often the rank sets and the best set hold the truth, and how often each way of ranking
     picks the truly best instrument."""
-    return pd.Series({
-        "reps": len(ranks),
-        "rank_sets_hold_all_true_ranks": ranks["rank_sets_cover"].mean(),
-        "best_set_holds_true_best": ranks["best_set_covers"].mean(),
-        "mean_best_set_size": ranks["best_set_size"].mean(),
-        "point_estimate_picks_true_best": (ranks["point_pick"] == ranks["true_best"]).mean(),
-        "todays_ranking_picks_true_best": (ranks["today_pick"] == ranks["true_best"]).mean(),
-        "todays_most_frequent_pick": ranks["today_pick"].mode().iloc[0],
-        "true_best_most_often": ranks["true_best"].mode().iloc[0],
-    })
+    return pd.Series(
+        {
+            "reps": len(ranks),
+            "rank_sets_hold_all_true_ranks": ranks["rank_sets_cover"].mean(),
+            "best_set_holds_true_best": ranks["best_set_covers"].mean(),
+            "mean_best_set_size": ranks["best_set_size"].mean(),
+            "point_estimate_picks_true_best": (ranks["point_pick"] == ranks["true_best"]).mean(),
+            "todays_ranking_picks_true_best": (ranks["today_pick"] == ranks["true_best"]).mean(),
+            "todays_most_frequent_pick": ranks["today_pick"].mode().iloc[0],
+            "true_best_most_often": ranks["true_best"].mode().iloc[0],
+        }
+    )
 
 
 def summarise_choice(draws: pd.DataFrame) -> pd.DataFrame:
     """Coverage and error of the instrument comparison, pooled over the arms: every APO, every
     contrast with waiting overall, and every contrast within a subgroup (sex, health)."""
     d = draws[draws["design"].str.startswith(("apo", "contrast"))]
-    family = np.select([d["design"].str.startswith("apo"), d["design"].str.contains(r"\[")],
-                       ["APO of each arm", "contrast with waiting, per subgroup"], "contrast with waiting")
-    d = d.assign(family=family, covered=(d["ci_low"] <= d["truth"]) & (d["truth"] <= d["ci_high"]),
-                 z=(d["estimate"] - d["truth"]) / d["std_error"])
+    family = np.select(
+        [d["design"].str.startswith("apo"), d["design"].str.contains(r"\[")],
+        ["APO of each arm", "contrast with waiting, per subgroup"],
+        "contrast with waiting",
+    )
+    d = d.assign(
+        family=family,
+        covered=(d["ci_low"] <= d["truth"]) & (d["truth"] <= d["ci_high"]),
+        z=(d["estimate"] - d["truth"]) / d["std_error"],
+    )
     g = d.groupby("family")
-    return pd.DataFrame({"intervals": g.size(), "coverage": g["covered"].mean(),
-                         "worst_arm_coverage": d.groupby(["family", "design"])["covered"].mean().groupby("family").min(),
-                         "mean_bias_over_se": g["z"].mean(), "sd_of_error_over_se": g["z"].std()})
+    return pd.DataFrame(
+        {
+            "intervals": g.size(),
+            "coverage": g["covered"].mean(),
+            "worst_arm_coverage": d.groupby(["family", "design"])["covered"]
+            .mean()
+            .groupby("family")
+            .min(),
+            "mean_bias_over_se": g["z"].mean(),
+            "sd_of_error_over_se": g["z"].std(),
+        }
+    )
 
 
 def summarise_policy(draws: pd.DataFrame) -> pd.Series:
@@ -330,59 +506,87 @@ def summarise_policy(draws: pd.DataFrame) -> pd.Series:
     close the reported rule comes to the oracle, and how often a rule learned on pure
     noise shows a significant gain over the observed assignment."""
     d = draws[draws["design"].str.startswith("policy:")]
-    d = d.assign(covered=(d["ci_low"] <= d["truth"]) & (d["truth"] <= d["ci_high"]),
-                 error=d["estimate"] - d["truth"])
+    d = d.assign(
+        covered=(d["ci_low"] <= d["truth"]) & (d["truth"] <= d["ci_high"]),
+        error=d["estimate"] - d["truth"],
+    )
     out = {"reps": int((d["design"] == "policy:value").sum())}
     for name in ("value", *(f"gain_over_{b}" for b in POLICY_GAINS)):
         x = d[d["design"] == f"policy:{name}"]
-        out.update({f"{name}_coverage": x["covered"].mean(), f"{name}_mean_truth": x["truth"].mean(),
-                    f"{name}_bias": x["error"].mean(), f"{name}_mean_se": x["std_error"].mean(),
-                    f"{name}_sd_estimate": x["estimate"].std(),
-                    f"{name}_bias_over_se": x["error"].mean() / x["std_error"].mean(),
-                    f"{name}_sd_of_error_over_se": (x["error"] / x["std_error"]).std()})
+        out.update(
+            {
+                f"{name}_coverage": x["covered"].mean(),
+                f"{name}_mean_truth": x["truth"].mean(),
+                f"{name}_bias": x["error"].mean(),
+                f"{name}_mean_se": x["std_error"].mean(),
+                f"{name}_sd_estimate": x["estimate"].std(),
+                f"{name}_bias_over_se": x["error"].mean() / x["std_error"].mean(),
+                f"{name}_sd_of_error_over_se": (x["error"] / x["std_error"]).std(),
+            }
+        )
     v = d[d["design"] == "policy:value"]
     regret = v["oracle_value"] - v["rule_true_value"]
-    out.update({"mean_rule_true_value": v["rule_true_value"].mean(),
-                "mean_best_single_arm_value": v["best_single_arm_value"].mean(),
-                "mean_oracle_value": v["oracle_value"].mean(),
-                "mean_oracle_agreement": v["oracle_agreement"].mean(),
-                "min_oracle_agreement": v["oracle_agreement"].min(),
-                "mean_oracle_gain_over_observed": v["oracle_gain_over_observed"].mean(),
-                "mean_regret": regret.mean(), "max_regret": regret.max(),
-                "mean_regret_over_oracle_gain": regret.mean() / v["oracle_gain_over_observed"].mean()})
+    out.update(
+        {
+            "mean_rule_true_value": v["rule_true_value"].mean(),
+            "mean_best_single_arm_value": v["best_single_arm_value"].mean(),
+            "mean_oracle_value": v["oracle_value"].mean(),
+            "mean_oracle_agreement": v["oracle_agreement"].mean(),
+            "min_oracle_agreement": v["oracle_agreement"].min(),
+            "mean_oracle_gain_over_observed": v["oracle_gain_over_observed"].mean(),
+            "mean_regret": regret.mean(),
+            "max_regret": regret.max(),
+            "mean_regret_over_oracle_gain": regret.mean() / v["oracle_gain_over_observed"].mean(),
+        }
+    )
     noise = d[d["design"] == "policy:noise_gain_over_observed"]
-    out.update({"noise_false_positive_rate": (noise["p_value"] < 0.05).mean(),
-                "noise_mean_gain": noise["estimate"].mean()})
+    out.update(
+        {
+            "noise_false_positive_rate": (noise["p_value"] < 0.05).mean(),
+            "noise_mean_gain": noise["estimate"].mean(),
+        }
+    )
     return pd.Series(out, name="assignment rule")
 
 
 def summarise(draws: pd.DataFrame) -> pd.DataFrame:
-    d = draws.assign(covered=(draws["ci_low"] <= draws["truth"]) & (draws["truth"] <= draws["ci_high"]),
-                     error=draws["estimate"] - draws["truth"], naive_error=draws["naive"] - draws["truth"],
-                     naive_covered=(draws["naive_ci_low"] <= draws["truth"]) & (draws["truth"] <= draws["naive_ci_high"]))
+    d = draws.assign(
+        covered=(draws["ci_low"] <= draws["truth"]) & (draws["truth"] <= draws["ci_high"]),
+        error=draws["estimate"] - draws["truth"],
+        naive_error=draws["naive"] - draws["truth"],
+        naive_covered=(draws["naive_ci_low"] <= draws["truth"])
+        & (draws["truth"] <= draws["naive_ci_high"]),
+    )
     g = d.groupby("design")
-    out = pd.DataFrame({
-        "reps": g.size(),
-        "mean_truth": g["truth"].mean(),
-        "mean_structural_truth": g["structural_truth"].mean(),
-        "bias": g["error"].mean(),
-        "mean_se": g["std_error"].mean(),
-        "sd_estimate": g["estimate"].std(),
-        "coverage": g["covered"].mean(),
-        "naive_bias": g["naive_error"].mean(),
-        "naive_coverage": g["naive_covered"].mean().where(g["naive_ci_low"].count() > 0),
-    })
+    out = pd.DataFrame(
+        {
+            "reps": g.size(),
+            "mean_truth": g["truth"].mean(),
+            "mean_structural_truth": g["structural_truth"].mean(),
+            "bias": g["error"].mean(),
+            "mean_se": g["std_error"].mean(),
+            "sd_estimate": g["estimate"].std(),
+            "coverage": g["covered"].mean(),
+            "naive_bias": g["naive_error"].mean(),
+            "naive_coverage": g["naive_covered"].mean().where(g["naive_ci_low"].count() > 0),
+        }
+    )
     out["bias_over_se"] = out["bias"] / out["mean_se"]
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--reps", type=int, default=200)
     parser.add_argument("--scale", type=float, default=0.02)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--parts", default=",".join(PARTS),
-                        help=f"comma-separated parts to run, of {', '.join(PARTS)} (default: all)")
+    parser.add_argument(
+        "--parts",
+        default=",".join(PARTS),
+        help=f"comma-separated parts to run, of {', '.join(PARTS)} (default: all)",
+    )
     args = parser.parse_args(argv)
     parts = tuple(p.strip() for p in args.parts.split(",") if p.strip())
     unknown = set(parts) - set(PARTS)

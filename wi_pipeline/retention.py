@@ -19,8 +19,12 @@ from wi_pipeline.paths import default_landing_dir
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--days", type=int, default=int(os.environ.get("WI_RETENTION_DAYS", "30")),
-                        help="keep raw files this many days after ingestion (default: WI_RETENTION_DAYS or 30)")
+    parser.add_argument(
+        "--days",
+        type=int,
+        default=int(os.environ.get("WI_RETENTION_DAYS", "30")),
+        help="keep raw files this many days after ingestion (default: WI_RETENTION_DAYS or 30)",
+    )
     parser.add_argument("--dry-run", action="store_true")
     args = parser.parse_args(argv)
     use_warehouse_instance()
@@ -28,12 +32,18 @@ def main(argv: list[str] | None = None) -> int:
 
     from wi_pipeline.defs.automation.retention import ingested_content
 
-    decisions = plan_purge(default_landing_dir(), ingested_content(DagsterInstance.get()),
-                           datetime.now(timezone.utc), args.days)
+    decisions = plan_purge(
+        default_landing_dir(),
+        ingested_content(DagsterInstance.get()),
+        datetime.now(timezone.utc),
+        args.days,
+    )
     for d in decisions:
         print(f"{'purge' if d.purge else 'keep '}  {d.path}  ({d.reason})")
     n = 0 if args.dry_run else purge(decisions)
-    print(f"{'would purge' if args.dry_run else 'purged'} {sum(d.purge for d in decisions) if args.dry_run else n} of {len(decisions)} raw files")
+    print(
+        f"{'would purge' if args.dry_run else 'purged'} {sum(d.purge for d in decisions) if args.dry_run else n} of {len(decisions)} raw files"
+    )
     return 0
 
 

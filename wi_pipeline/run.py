@@ -52,7 +52,11 @@ def ensure_data(landing: Path, seed: int, scale: float) -> str:
         )
     others = _files(landing)
     if landing.resolve() != synthetic_landing_dir().resolve() or others:
-        found = f"it holds {len(others)} other file(s), e.g. {others[0]}" if others else "it holds no files"
+        found = (
+            f"it holds {len(others)} other file(s), e.g. {others[0]}"
+            if others
+            else "it holds no files"
+        )
         raise LandingError(
             f"no register extracts (*.csv) in {landing}; {found}. Expected <landing>/<GM code>/<register>/"
             "<YYYYMMDD>.csv and <landing>/CBS/<TABLE>.parquet (see 'The landing-folder contract' in the README). "
@@ -81,7 +85,9 @@ def _summary_line(result) -> list[str]:
                 f"  accepted {md['rows_accepted'].value:>9,}  quarantined {md['rows_quarantined'].value:>6,}"
             )
         elif "dagster/row_count" in md and not mat.asset_key.path[-1].endswith("quarantine"):
-            lines.append(f"  {mat.asset_key.to_user_string():40s} {mat.partition or '':7s} rows {md['dagster/row_count'].value:>9,}")
+            lines.append(
+                f"  {mat.asset_key.to_user_string():40s} {mat.partition or '':7s} rows {md['dagster/row_count'].value:>9,}"
+            )
     return lines
 
 
@@ -167,13 +173,22 @@ def run_log(home: Path):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seed", type=int, default=20261121)
-    parser.add_argument("--scale", type=float, default=0.05, help="synthetic size; 1.0 = real G4 sizes")
-    parser.add_argument("--rebuild", action="store_true",
-                        help="linkage, panel, effects and reports from the stored assets only (make rebuild)")
+    parser.add_argument(
+        "--scale", type=float, default=0.05, help="synthetic size; 1.0 = real G4 sizes"
+    )
+    parser.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="linkage, panel, effects and reports from the stored assets only (make rebuild)",
+    )
     args = parser.parse_args(argv)
 
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    from wi_pipeline.lib.pseudonymise import PseudonymisationError, check_warehouse_key, key_from_environment
+    from wi_pipeline.lib.pseudonymise import (
+        PseudonymisationError,
+        check_warehouse_key,
+        key_from_environment,
+    )
 
     warehouse = warehouse_dir()
     try:  # before anything is generated or written: a key other than the warehouse's is refused
@@ -190,8 +205,10 @@ def main(argv: list[str] | None = None) -> int:
     landing = default_landing_dir()
     if args.rebuild:
         if not any((warehouse / "registers").rglob("*.parquet")):
-            print(f"wi_pipeline: nothing to rebuild from: no stored registers in {warehouse}; run `make run`",
-                  file=sys.stderr)
+            print(
+                f"wi_pipeline: nothing to rebuild from: no stored registers in {warehouse}; run `make run`",
+                file=sys.stderr,
+            )
             return 2
     else:
         t0 = progress("landing folder")
@@ -208,15 +225,19 @@ def main(argv: list[str] | None = None) -> int:
         summary, failed, problems, refusal = run_jobs(args.rebuild, log, progress)
     print("\nwi_pipeline run summary")
     print("\n".join(summary))
-    print(f"total {time.perf_counter() - started:.1f}s; runs are in the Dagster UI (make ui); "
-          f"full log: {log_path}")
+    print(
+        f"total {time.perf_counter() - started:.1f}s; runs are in the Dagster UI (make ui); "
+        f"full log: {log_path}"
+    )
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
         print("\n".join(problems), file=sys.stderr)
         if refusal:
-            print("the pseudonymisation key was refused, so the later jobs, which would ingest with it or "
-                  "read what it would have made, were not run (see the summary); fix the key and run again",
-                  file=sys.stderr)
+            print(
+                "the pseudonymisation key was refused, so the later jobs, which would ingest with it or "
+                "read what it would have made, were not run (see the summary); fix the key and run again",
+                file=sys.stderr,
+            )
         return 1
     return 0
 
@@ -240,8 +261,12 @@ def run_jobs(rebuild: bool, log, progress) -> tuple[list[str], list[str], list[s
             continue
         t0 = progress(label)
         result = defs.resolve_job_def(job_name).execute_in_process(
-            instance=instance, partition_key=partition, asset_selection=selection, raise_on_error=False,
-            run_config=QUIET)
+            instance=instance,
+            partition_key=partition,
+            asset_selection=selection,
+            raise_on_error=False,
+            run_config=QUIET,
+        )
         write_run_log(log, instance, result.run_id, label)
         status = "ok" if result.success else "FAILED"
         print(f"{status:6s} {time.perf_counter() - t0:6.1f}s  run {result.run_id[:8]}", flush=True)

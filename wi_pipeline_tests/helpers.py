@@ -12,8 +12,14 @@ def synthetic_bsns(n: int, start: int = 999900000) -> list[str]:
     return cands[is_valid_bsn(cands)].head(n).tolist()
 
 
-def write_extract(folder: Path, gemeente: str, register: str, lines: list[str], name: str = "20250115.csv",
-                  encoding: str = "utf-8") -> Path:
+def write_extract(
+    folder: Path,
+    gemeente: str,
+    register: str,
+    lines: list[str],
+    name: str = "20250115.csv",
+    encoding: str = "utf-8",
+) -> Path:
     path = Path(folder) / gemeente / register / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(("\n".join(lines) + "\n").encode(encoding))
@@ -40,9 +46,13 @@ def render_in_chromium(page: str, name: str, tmp_path: Path) -> str:
     artifacts.mkdir(exist_ok=True)
     shot = artifacts / f"{name}.png"
     flags = ["--headless", "--no-sandbox", "--disable-gpu"]
-    dom = subprocess.run([chromium, *flags, "--dump-dom", path.as_uri()], capture_output=True, text=True,
-                         timeout=120).stdout
-    subprocess.run([chromium, *flags, "--window-size=1100,2400", f"--screenshot={shot}", path.as_uri()],
-                   capture_output=True, timeout=120)
+    dom = subprocess.run(
+        [chromium, *flags, "--dump-dom", path.as_uri()], capture_output=True, text=True, timeout=120
+    ).stdout
+    subprocess.run(
+        [chromium, *flags, "--window-size=1100,2400", f"--screenshot={shot}", path.as_uri()],
+        capture_output=True,
+        timeout=120,
+    )
     assert shot.exists() and shot.stat().st_size > 20_000, f"no screenshot of {name}"
     return dom

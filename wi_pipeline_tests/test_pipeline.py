@@ -25,12 +25,19 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def make(landing: Path, warehouse: Path):
-    return make_definitions({"landing": LandingFolder(path=str(landing)), "pseudonym_key": PseudonymisationKey(),
-                             "io_manager": ParquetIOManager(base_dir=str(warehouse))})
+    return make_definitions(
+        {
+            "landing": LandingFolder(path=str(landing)),
+            "pseudonym_key": PseudonymisationKey(),
+            "io_manager": ParquetIOManager(base_dir=str(warehouse)),
+        }
+    )
 
 
 def run(defs, instance, job, partition=None):
-    return defs.resolve_job_def(job).execute_in_process(instance=instance, partition_key=partition, raise_on_error=False)
+    return defs.resolve_job_def(job).execute_in_process(
+        instance=instance, partition_key=partition, raise_on_error=False
+    )
 
 
 @pytest.fixture(scope="module")
@@ -48,20 +55,31 @@ def materialised(world):
     results = {"cbs": run(defs, instance, "cbs_tables")}
     for gm in G4:
         results[gm] = run(defs, instance, "municipality", gm)
-        results[f"report {gm}"] = run(defs, instance, "data_quality_report", gm)  # as make run and the sensors do
+        results[f"report {gm}"] = run(
+            defs, instance, "data_quality_report", gm
+        )  # as make run and the sensors do
     results["g4"] = run(defs, instance, "g4_pooled")
     return base, defs, instance, results
 
 
 def materialisations(result) -> dict:
-    return {(m.asset_key.to_user_string(), m.partition): {k: getattr(v, "value", v) for k, v in m.metadata.items()}
-            for m in (e.event_specific_data.materialization for e in result.get_asset_materialization_events())}
+    return {
+        (m.asset_key.to_user_string(), m.partition): {
+            k: getattr(v, "value", v) for k, v in m.metadata.items()
+        }
+        for m in (
+            e.event_specific_data.materialization for e in result.get_asset_materialization_events()
+        )
+    }
 
 
 def test_every_asset_materialises_for_every_partition(materialised):
     _, defs, instance, results = materialised
-    failed = {k: [e.step_key for e in r.all_events if e.event_type_value == "STEP_FAILURE"]
-              for k, r in results.items() if not r.success}
+    failed = {
+        k: [e.step_key for e in r.all_events if e.event_type_value == "STEP_FAILURE"]
+        for k, r in results.items()
+        if not r.success
+    }
     assert not failed
     for key in defs.resolve_asset_graph().get_all_asset_keys():
         assert instance.get_latest_materialization_event(key) is not None, key.to_user_string()
@@ -76,8 +94,9 @@ def test_every_municipal_asset_records_the_register_extracts_it_was_built_from(m
 
     _, defs, instance, _ = materialised
     repo = defs.get_repository_def()
-    result = repo.get_sensor_def(REBUILD_SENSOR).evaluate_tick(build_sensor_context(instance=instance,
-                                                                                    repository_def=repo))
+    result = repo.get_sensor_def(REBUILD_SENSOR).evaluate_tick(
+        build_sensor_context(instance=instance, repository_def=repo)
+    )
     assert result.run_requests == [] and result.skip_message
 
 
@@ -88,8 +107,13 @@ def test_rows_in_equal_accepted_plus_quarantined(materialised):
         for name in REGISTERS:
             md = mats[(f"registers/{name}", gm)]
             assert md["rows_in"] == md["rows_accepted"] + md["rows_quarantined"]
-            quarantine = pd.read_parquet(base / "warehouse" / "registers" / f"{name}_quarantine" / f"{gm}.parquet")
-            assert len(quarantine) == md["rows_quarantined"] and quarantine["reason"].str.len().gt(0).all()
+            quarantine = pd.read_parquet(
+                base / "warehouse" / "registers" / f"{name}_quarantine" / f"{gm}.parquet"
+            )
+            assert (
+                len(quarantine) == md["rows_quarantined"]
+                and quarantine["reason"].str.len().gt(0).all()
+            )
             raw = pd.read_csv(base / "landing" / gm / name / "20250115.csv", sep=";", dtype=str)
             assert md["rows_in"] == len(raw)
     cbs = materialisations(results["cbs"])
@@ -100,7 +124,11 @@ def test_rows_in_equal_accepted_plus_quarantined(materialised):
 
 def test_no_bsn_anywhere_downstream(materialised, world):
     base, w = world[0], world[1]
-    bsns = set(w.persons["bsn"].astype(str)) if "bsn" in w.persons else set(w.persons["BSN"].astype(str))
+    bsns = (
+        set(w.persons["bsn"].astype(str))
+        if "bsn" in w.persons
+        else set(w.persons["BSN"].astype(str))
+    )
     assert bsns
     for path in (base / "warehouse").rglob("*"):
         if path.suffix == ".parquet":
@@ -117,8 +145,13 @@ def test_no_bsn_anywhere_downstream(materialised, world):
 
 def test_published_outputs_hold_no_person_keys(materialised):
     base = materialised[0]
-    for rel in ("effects/effect_table/GM0599.parquet", "effects/effect_table_g4.parquet", "reports/what_works_for_whom.parquet",
-                "reports/assignment_rule/GM0599.parquet", "reports/assignment_rule_g4.parquet"):
+    for rel in (
+        "effects/effect_table/GM0599.parquet",
+        "effects/effect_table_g4.parquet",
+        "reports/what_works_for_whom.parquet",
+        "reports/assignment_rule/GM0599.parquet",
+        "reports/assignment_rule_g4.parquet",
+    ):
         df = pd.read_parquet(base / "warehouse" / rel)
         assert len(df) and not scan_identifiers(df, published=True), rel
 
@@ -130,18 +163,30 @@ def test_same_seed_and_key_give_identical_output(materialised, world, tmp_path):
     defs, instance = make(again, tmp_path / "warehouse"), DagsterInstance.ephemeral()
     assert run(defs, instance, "cbs_tables").success
     assert run(defs, instance, "municipality", "GM0599").success
-    for rel in ("registers/bijstand/GM0599.parquet", "cbs/koppeltabel.parquet", "panel/linked_panel/GM0599.parquet",
-                "effects/effect_table/GM0599.parquet"):
-        pd.testing.assert_frame_equal(pd.read_parquet(base / "warehouse" / rel), pd.read_parquet(tmp_path / "warehouse" / rel))
+    for rel in (
+        "registers/bijstand/GM0599.parquet",
+        "cbs/koppeltabel.parquet",
+        "panel/linked_panel/GM0599.parquet",
+        "effects/effect_table/GM0599.parquet",
+    ):
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(base / "warehouse" / rel), pd.read_parquet(tmp_path / "warehouse" / rel)
+        )
 
 
-def test_blocking_suite_failure_stops_one_municipality_and_keeps_its_last_good_output(materialised, tmp_path, monkeypatch):
+def test_blocking_suite_failure_stops_one_municipality_and_keeps_its_last_good_output(
+    materialised, tmp_path, monkeypatch
+):
     base, defs, instance, _ = materialised
     suites = tmp_path / "expectations"
     shutil.copytree(REPO / "expectations", suites)
     suite = json.loads((suites / "registers_bijstand.json").read_text())
-    suite["expectations"].append({"type": "expect_column_values_to_be_in_set",  # an edit by a data engineer
-                                  "kwargs": {"column": "gemeente", "value_set": [g for g in G4 if g != "GM0344"]}})
+    suite["expectations"].append(
+        {
+            "type": "expect_column_values_to_be_in_set",  # an edit by a data engineer
+            "kwargs": {"column": "gemeente", "value_set": [g for g in G4 if g != "GM0344"]},
+        }
+    )
     (suites / "registers_bijstand.json").write_text(json.dumps(suite))
     monkeypatch.setenv("WI_EXPECTATIONS_DIR", str(suites))
     panel = base / "warehouse" / "panel" / "linked_panel" / "GM0344.parquet"
@@ -149,24 +194,49 @@ def test_blocking_suite_failure_stops_one_municipality_and_keeps_its_last_good_o
 
     failed = run(defs, instance, "municipality", "GM0344")
     assert not failed.success
-    checks = [e.event_specific_data for e in failed.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
-    assert any(c.check_name == "gx_suite" and not c.passed and c.asset_key == AssetKey(["registers", "bijstand"]) for c in checks)
-    assert not any(m.asset_key == AssetKey(["panel", "linked_panel"]) for m in
-                   (e.event_specific_data.materialization for e in failed.get_asset_materialization_events()))
+    checks = [
+        e.event_specific_data
+        for e in failed.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    ]
+    assert any(
+        c.check_name == "gx_suite"
+        and not c.passed
+        and c.asset_key == AssetKey(["registers", "bijstand"])
+        for c in checks
+    )
+    assert not any(
+        m.asset_key == AssetKey(["panel", "linked_panel"])
+        for m in (
+            e.event_specific_data.materialization for e in failed.get_asset_materialization_events()
+        )
+    )
     assert panel.stat().st_mtime_ns == before  # the last good panel is still there, untouched
-    assert run(defs, instance, "data_quality_report", "GM0344").success  # the report is made all the same
+    assert run(
+        defs, instance, "data_quality_report", "GM0344"
+    ).success  # the report is made all the same
     report = (base / "warehouse" / "reports" / "data_quality" / "GM0344.md").read_text()
     assert "**FAILURE**" in report
     failing = report.split("## Failing checks")[1].split("##")[0]
-    assert any("gx_suite: expect_column_values_to_be_in_set" in line and "registers/bijstand" in line
-               for line in failing.splitlines())
-    assert "link_registers" in report.split("Not rebuilt because something upstream failed:")[1].splitlines()[0]
+    assert any(
+        "gx_suite: expect_column_values_to_be_in_set" in line and "registers/bijstand" in line
+        for line in failing.splitlines()
+    )
+    assert (
+        "link_registers"
+        in report.split("Not rebuilt because something upstream failed:")[1].splitlines()[0]
+    )
     assert run(defs, instance, "municipality", "GM0599").success  # another municipality carries on
 
     (suites / "registers_bijstand.json").write_text("{ not json")
     broken = run(defs, instance, "municipality", "GM0599")
-    errors = [c.metadata.get("suite_error") for e in broken.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
-              for c in [e.event_specific_data] if c.check_name == "gx_suite" and not c.passed]
+    errors = [
+        c.metadata.get("suite_error")
+        for e in broken.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        for c in [e.event_specific_data]
+        if c.check_name == "gx_suite" and not c.passed
+    ]
     assert not broken.success and errors and "registers_bijstand.json" in errors[0].value
 
 
@@ -185,7 +255,11 @@ def violate(df: pd.DataFrame, exp: dict) -> pd.DataFrame:
     kw, t = exp["kwargs"], exp["type"]
     bad = df.copy()
     if "row_condition" in kw:  # make the condition hold on the first row
-        col, value = kw["row_condition"].split("==") if "==" in kw["row_condition"] else kw["row_condition"].split(">=")
+        col, value = (
+            kw["row_condition"].split("==")
+            if "==" in kw["row_condition"]
+            else kw["row_condition"].split(">=")
+        )
         bad.loc[bad.index[0], col] = {"True": True, "False": False}.get(value, bad[col].max())
     i = bad.index[0]
     if t == "expect_table_columns_to_match_set":
@@ -196,7 +270,9 @@ def violate(df: pd.DataFrame, exp: dict) -> pd.DataFrame:
         return pd.concat([bad, bad.iloc[[0]]], ignore_index=True)
     if t == "expect_column_pair_values_a_to_be_greater_than_b":
         a, b = kw["column_A"], kw["column_B"]
-        bad.loc[i, a] = bad[b].dropna().min() - (pd.Timedelta(days=1) if "datetime" in str(bad[b].dtype) else 1)
+        bad.loc[i, a] = bad[b].dropna().min() - (
+            pd.Timedelta(days=1) if "datetime" in str(bad[b].dtype) else 1
+        )
         bad.loc[i, b] = bad[b].dropna().min()
         return bad
     col = kw["column"]
@@ -210,15 +286,18 @@ def violate(df: pd.DataFrame, exp: dict) -> pd.DataFrame:
         bad.loc[bad.index[: max(1, len(bad) // 50 + 1)], col] = "not-matching!"
     elif t == "expect_column_values_to_be_in_set":
         bad[col] = bad[col].astype(object)
-        bad.loc[bad.index[: max(1, int(len(bad) * 0.02) + 1)], col] = "NOT_A_CODE" if not isinstance(
-            kw["value_set"][0], bool) else (not kw["value_set"][0])
+        bad.loc[bad.index[: max(1, int(len(bad) * 0.02) + 1)], col] = (
+            "NOT_A_CODE" if not isinstance(kw["value_set"][0], bool) else (not kw["value_set"][0])
+        )
     elif t == "expect_column_values_to_be_between":
         n = max(1, int(len(bad) * (1 - kw.get("mostly", 1.0)) * 2) + 1)
         rows = bad.index[:n]
         if kw.get("min_value") is not None:
             lo = kw["min_value"]
             bad[col] = bad[col].astype(object)
-            bad.loc[rows, col] = pd.Timestamp(lo) - pd.Timedelta(days=400) if isinstance(lo, str) else lo - 1000
+            bad.loc[rows, col] = (
+                pd.Timestamp(lo) - pd.Timedelta(days=400) if isinstance(lo, str) else lo - 1000
+            )
         else:
             bad.loc[rows, col] = kw["max_value"] + 1000
     elif t == "expect_column_mean_to_be_between":
@@ -232,9 +311,13 @@ def violate(df: pd.DataFrame, exp: dict) -> pd.DataFrame:
 
 def _blocking_expectations():
     for suite in sorted(SUITE_ASSETS):
-        for k, exp in enumerate(json.loads((REPO / "expectations" / f"{suite}.json").read_text())["expectations"]):
+        for k, exp in enumerate(
+            json.loads((REPO / "expectations" / f"{suite}.json").read_text())["expectations"]
+        ):
             if exp.get("meta", {}).get("severity", "error") == "error":
-                yield pytest.param(suite, k, id=f"{suite}#{k}:{exp['type'].removeprefix('expect_')}")
+                yield pytest.param(
+                    suite, k, id=f"{suite}#{k}:{exp['type'].removeprefix('expect_')}"
+                )
 
 
 @pytest.mark.parametrize("suite, k", list(_blocking_expectations()))
@@ -249,7 +332,9 @@ def test_every_suite_passes_clean_data_and_fails_on_its_fault(materialised, suit
     assert any(r.expectation == exp["type"] and not r.success for r in result.results), (suite, exp)
 
 
-def test_the_panel_agrees_with_the_true_panel_through_the_edge_cases_of_real_deliveries(materialised, world):
+def test_the_panel_agrees_with_the_true_panel_through_the_edge_cases_of_real_deliveries(
+    materialised, world
+):
     """The files split some benefit runs into back-to-back spells of other codes, leave TYPHH,
     PROBSCHULDPERS and whole cost years empty, deliver rows twice and add 'S' persons with a register
     person's RINPERSOON: benefit months and their duration still equal the world's, and what the files
@@ -270,7 +355,10 @@ def test_the_panel_agrees_with_the_true_panel_through_the_edge_cases_of_real_del
         on = both["on_bijstand"]
         duration = both.loc[on, ["bijstand_duration_months", "bijstand_duration_months_true"]]
         assert (duration.iloc[:, 0] == duration.iloc[:, 1]).all(), gm
-        for column in ("employed", "self_sufficient"):  # no namesake's job or benefit elsewhere joined in
+        for column in (
+            "employed",
+            "self_sufficient",
+        ):  # no namesake's job or benefit elsewhere joined in
             assert (both[column] == both[f"{column}_true"]).all(), (gm, column)
         compared += int(on.sum())
         missing_costs += int(both["care_costs_total"].isna().sum())
@@ -282,19 +370,24 @@ def test_after_purging_raw_extracts_downstream_assets_rebuild(materialised):
     """Last in this module: it empties the landing folder the other tests read."""
     from datetime import datetime, timedelta, timezone
 
-    from wi_pipeline.lib.retention import plan_purge, purge
     from wi_pipeline.defs.automation.retention import ingested_content
+    from wi_pipeline.lib.retention import plan_purge, purge
 
     base, defs, instance, _ = materialised
     landing = base / "landing"
-    decisions = plan_purge(landing, ingested_content(instance), datetime.now(timezone.utc) + timedelta(days=31), 30)
+    decisions = plan_purge(
+        landing, ingested_content(instance), datetime.now(timezone.utc) + timedelta(days=31), 30
+    )
     assert sum(d.purge for d in decisions) == len(decisions) > 0  # everything was ingested
     purge(decisions)
     assert not any(p.suffix in (".csv", ".parquet") for p in landing.rglob("*"))
-    keys = [AssetKey(["linkage", n]) for n in ("linked_registers", "linkage_quarantine", "linkage_rates")] + [
-        AssetKey(["panel", "linked_panel"])]
+    keys = [
+        AssetKey(["linkage", n])
+        for n in ("linked_registers", "linkage_quarantine", "linkage_rates")
+    ] + [AssetKey(["panel", "linked_panel"])]
     rebuilt = defs.resolve_job_def("municipality").execute_in_process(
-        instance=instance, partition_key="GM0599", asset_selection=keys)
+        instance=instance, partition_key="GM0599", asset_selection=keys
+    )
     assert rebuilt.success
 
 
@@ -310,4 +403,6 @@ def test_headline_effects_and_the_assignment_rule_carry_their_sensitivity(materi
     gains = rule[(rule["section"] == "gain") & ~rule["suppressed"]]
     assert len(gains) == 3 and gains["robustness_value"].between(0, 1).all()
     meta = materialisations(results["g4"])[("reports/assignment_rule_g4", None)]
-    assert "today's assignment" in meta["in_words"] and meta["rule"].startswith("![assignment rule](data:image/png")
+    assert "today's assignment" in meta["in_words"] and meta["rule"].startswith(
+        "![assignment rule](data:image/png"
+    )

@@ -18,8 +18,13 @@ SECRET_B = "wi-test-secret-B-" + "y" * 32
 
 
 def defs_with(landing, warehouse, key: PseudonymisationKey):
-    return make_definitions({"landing": LandingFolder(path=str(landing)), "pseudonym_key": key,
-                             "io_manager": ParquetIOManager(base_dir=str(warehouse))})
+    return make_definitions(
+        {
+            "landing": LandingFolder(path=str(landing)),
+            "pseudonym_key": key,
+            "io_manager": ParquetIOManager(base_dir=str(warehouse)),
+        }
+    )
 
 
 def everything_logged(instance, run_id) -> str:
@@ -29,14 +34,19 @@ def everything_logged(instance, run_id) -> str:
     return "\n".join(text)
 
 
-def test_a_key_change_between_runs_is_refused_and_the_message_holds_no_key(synthetic_landing, tmp_path):
+def test_a_key_change_between_runs_is_refused_and_the_message_holds_no_key(
+    synthetic_landing, tmp_path
+):
     landing, _ = synthetic_landing
     instance = DagsterInstance.ephemeral()
     first = defs_with(landing, tmp_path / "wh", PseudonymisationKey(secret=SECRET_A))
     assert first.resolve_job_def("cbs_tables").execute_in_process(instance=instance).success
-    second = defs_with(landing, tmp_path / "wh", PseudonymisationKey(secret=SECRET_B))  # the key was changed
-    result = second.resolve_job_def("municipality").execute_in_process(instance=instance, partition_key="GM0599",
-                                                                       raise_on_error=False)
+    second = defs_with(
+        landing, tmp_path / "wh", PseudonymisationKey(secret=SECRET_B)
+    )  # the key was changed
+    result = second.resolve_job_def("municipality").execute_in_process(
+        instance=instance, partition_key="GM0599", raise_on_error=False
+    )
     assert not result.success
     # refused before anything is written: every step that would write pseudonyms fails on the warehouse's key
     failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
@@ -44,12 +54,17 @@ def test_a_key_change_between_runs_is_refused_and_the_message_holds_no_key(synth
     for failure in failures:
         message = str(failure.event_specific_data.error.to_string())
         assert "was built with key" in message and "nothing was written" in message
-        assert PseudonymKey(SECRET_A).fingerprint[:12] in message and PseudonymKey(SECRET_B).fingerprint[:12] in message
+        assert (
+            PseudonymKey(SECRET_A).fingerprint[:12] in message
+            and PseudonymKey(SECRET_B).fingerprint[:12] in message
+        )
     logged = everything_logged(instance, result.run_id)
     assert SECRET_A not in logged and SECRET_B not in logged
 
 
-def test_the_key_never_reaches_logs_metadata_run_config_or_errors(synthetic_landing, tmp_path, monkeypatch):
+def test_the_key_never_reaches_logs_metadata_run_config_or_errors(
+    synthetic_landing, tmp_path, monkeypatch
+):
     landing, _ = synthetic_landing
     own = tmp_path / "landing"
     shutil.copytree(landing, own)
@@ -59,8 +74,11 @@ def test_the_key_never_reaches_logs_metadata_run_config_or_errors(synthetic_land
     runs = [defs.resolve_job_def("cbs_tables").execute_in_process(instance=instance)]
     # a failing run too: error messages are where secrets usually leak
     (own / "GM0363" / "wmo" / "20250115.csv").write_text("BSN,VOORZIENING\n1,x\n")
-    runs.append(defs.resolve_job_def("municipality").execute_in_process(instance=instance, partition_key="GM0363",
-                                                                        raise_on_error=False))
+    runs.append(
+        defs.resolve_job_def("municipality").execute_in_process(
+            instance=instance, partition_key="GM0363", raise_on_error=False
+        )
+    )
     assert runs[0].success and not runs[1].success
     for run in runs:
         logged = everything_logged(instance, run.run_id)
@@ -73,11 +91,16 @@ def test_the_key_never_reaches_logs_metadata_run_config_or_errors(synthetic_land
 
 def test_a_bsn_hidden_in_free_text_never_leaves_ingestion(tmp_path):
     b = synthetic_bsns(2)
-    path = write_extract(tmp_path, "GM0599", "reintegratie", [
-        "BSN;VOORZIENING_CODE;VOORZIENING_OMSCHRIJVING;INGANGSDATUM;EINDDATUM",
-        f"{b[0]};RTM-102;klant {b[1]} belde, cursus gestart;01-02-2020;01-08-2020",
-        f"{b[1]};XX;bsn {b[0]} onbekende code;01-02-2020;",
-    ])
+    path = write_extract(
+        tmp_path,
+        "GM0599",
+        "reintegratie",
+        [
+            "BSN;VOORZIENING_CODE;VOORZIENING_OMSCHRIJVING;INGANGSDATUM;EINDDATUM",
+            f"{b[0]};RTM-102;klant {b[1]} belde, cursus gestart;01-02-2020;01-08-2020",
+            f"{b[1]};XX;bsn {b[0]} onbekende code;01-02-2020;",
+        ],
+    )
     result = ingest_register(path, REGISTERS["reintegratie"], "GM0599", PseudonymKey(SECRET_A))
     for frame in (result.accepted, result.quarantine):
         text = frame.astype(str).to_csv()

@@ -7,7 +7,14 @@ the README."""
 import numpy as np
 import pytest
 
-from wi_pipeline.recovery import DESIGNS, run, summarise, summarise_choice, summarise_policy, summarise_ranks
+from wi_pipeline.recovery import (
+    DESIGNS,
+    run,
+    summarise,
+    summarise_choice,
+    summarise_policy,
+    summarise_ranks,
+)
 
 CHOICE_REPS = 30
 
@@ -38,10 +45,14 @@ def _t(errors):
 @pytest.mark.slow
 def test_naive_comparisons_are_biased_where_the_designs_are_not(draws):
     rd = draws[draws["design"] == "exemption_fuzzy_rd"]
-    assert summarise(draws).loc["exemption_fuzzy_rd", "naive_coverage"] < 0.8  # far below the nominal 95%
+    assert (
+        summarise(draws).loc["exemption_fuzzy_rd", "naive_coverage"] < 0.8
+    )  # far below the nominal 95%
     assert abs(_t(rd["naive"] - rd["truth"])) > 10
     scholing = draws[draws["design"] == "instrument_scholing_h12"]
-    assert abs(_t(scholing["naive"] - scholing["truth"])) > 3  # systematically off across replications
+    assert (
+        abs(_t(scholing["naive"] - scholing["truth"])) > 3
+    )  # systematically off across replications
     assert abs(_t(scholing["estimate"] - scholing["truth"])) < 2.5  # the design is not
     combined = draws[draws["design"] == "combined_mediation_vs_neither"]
     # mediation goes first to clients who worked last month: the raw difference overstates the effect,
@@ -61,7 +72,11 @@ def test_structural_and_design_estimands_are_both_reported(draws):
 def test_instruments_on_one_population_recover_the_simulated_potential_outcomes(choice):
     draws, _ = choice
     s = summarise_choice(draws)
-    assert set(s.index) == {"APO of each arm", "contrast with waiting", "contrast with waiting, per subgroup"}
+    assert set(s.index) == {
+        "APO of each arm",
+        "contrast with waiting",
+        "contrast with waiting, per subgroup",
+    }
     for family, row in s.iterrows():
         assert 0.90 <= row["coverage"] <= 0.99, (family, row.to_dict())
         assert abs(row["mean_bias_over_se"]) < 0.25, (family, row.to_dict())
@@ -69,14 +84,19 @@ def test_instruments_on_one_population_recover_the_simulated_potential_outcomes(
 
 
 @pytest.mark.slow
-def test_rank_sets_and_best_set_hold_the_truth_and_todays_ranking_picks_the_wrong_instrument(choice):
+def test_rank_sets_and_best_set_hold_the_truth_and_todays_ranking_picks_the_wrong_instrument(
+    choice,
+):
     _, ranks = choice
     s = summarise_ranks(ranks)
     assert s["reps"] == CHOICE_REPS
     assert s["rank_sets_hold_all_true_ranks"] >= 0.93 and s["best_set_holds_true_best"] >= 0.93
     assert s["mean_best_set_size"] < 8  # the sets rule instruments out, they are not the whole list
     # own-starter ATTs on any job put sheltered work first, which is never the best for regular work
-    assert s["todays_most_frequent_pick"] == "beschut_werk" and s["todays_ranking_picks_true_best"] == 0.0
+    assert (
+        s["todays_most_frequent_pick"] == "beschut_werk"
+        and s["todays_ranking_picks_true_best"] == 0.0
+    )
     assert (ranks["true_best"] != "beschut_werk").all()
 
 
@@ -85,8 +105,12 @@ def test_the_assignment_rule_part_records_value_gains_oracle_and_noise():
     oracle at 0.5); the estimator's own coverage, null and oracle tests are in estimation/test_policy.py.
     Here one small replication checks that the part runs and records against the right truths."""
     draws, _ = run(reps=1, scale=0.01, workers=1, first_seed=5100, parts=("policy",))
-    assert set(draws["design"]) == {"policy:value", "policy:gain_over_observed", "policy:gain_over_wait",
-                                    "policy:noise_gain_over_observed"}
+    assert set(draws["design"]) == {
+        "policy:value",
+        "policy:gain_over_observed",
+        "policy:gain_over_wait",
+        "policy:noise_gain_over_observed",
+    }
     v = draws.set_index("design").loc["policy:value"]
     assert v["truth"] == v["rule_true_value"] and 0 < v["truth"] < 1
     assert v["oracle_value"] >= v["rule_true_value"] - 1e-9  # nothing beats the oracle

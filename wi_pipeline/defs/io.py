@@ -111,7 +111,9 @@ class ParquetIOManager(ConfigurableIOManager):
         for ext in (".parquet", ".md", ".html", ".json"):
             if stem.with_suffix(ext).exists():
                 return stem.with_suffix(ext)
-        raise FileNotFoundError(f"no stored output at {stem}.*: materialise the upstream asset first")
+        raise FileNotFoundError(
+            f"no stored output at {stem}.*: materialise the upstream asset first"
+        )
 
     def handle_output(self, context: OutputContext, obj) -> None:
         if obj is None:
@@ -132,10 +134,16 @@ class ParquetIOManager(ConfigurableIOManager):
             ext = ".html" if obj.lstrip()[:15].lower().startswith("<!doctype html") else ".md"
             atomic_write(stem.with_suffix(ext), lambda p: Path(p).write_text(obj, encoding="utf-8"))
         elif isinstance(obj, dict):
-            atomic_write(stem.with_suffix(".json"),
-                         lambda p: Path(p).write_text(json.dumps(obj, indent=1, default=str), encoding="utf-8"))
+            atomic_write(
+                stem.with_suffix(".json"),
+                lambda p: Path(p).write_text(
+                    json.dumps(obj, indent=1, default=str), encoding="utf-8"
+                ),
+            )
         else:
-            raise TypeError(f"{context.asset_key.to_user_string()}: cannot store a {type(obj).__name__}")
+            raise TypeError(
+                f"{context.asset_key.to_user_string()}: cannot store a {type(obj).__name__}"
+            )
 
     def _load_one(self, stem: Path, as_dataset: bool, columns: list[str] | None = None):
         path = self._find(stem)
@@ -155,7 +163,9 @@ class ParquetIOManager(ConfigurableIOManager):
     def load_input(self, context: InputContext):
         key_path = context.asset_key.path
         as_dataset = context.dagster_type.typing_type is ds.Dataset
-        columns = (context.definition_metadata or {}).get("columns")  # AssetIn(metadata={"columns": [...]})
+        columns = (context.definition_metadata or {}).get(
+            "columns"
+        )  # AssetIn(metadata={"columns": [...]})
         if not context.has_asset_partitions:
             return self._load_one(self._stem(key_path, None), as_dataset, columns)
         keys = context.asset_partition_keys

@@ -6,15 +6,28 @@ from dagster import MetadataValue, TableColumn, TableSchema
 from wi_pipeline.lib.layout import COLUMN_DESCRIPTIONS
 from wi_pipeline.lib.privacy import PREVIEW_CELL_MAX_CHARS, shorten
 
-IDENTIFIER_COLUMNS = ("BSN", "RINPERSOON", "RINPERSOONS", "pseudo_id", "RINPERSOONMa", "RINPERSOONpa",
-                      "RINPERSOONSMa", "RINPERSOONSpa", "person_id")
+IDENTIFIER_COLUMNS = (
+    "BSN",
+    "RINPERSOON",
+    "RINPERSOONS",
+    "pseudo_id",
+    "RINPERSOONMa",
+    "RINPERSOONpa",
+    "RINPERSOONSMa",
+    "RINPERSOONSpa",
+    "person_id",
+)
 
 
 def table_schema(df: pd.DataFrame) -> MetadataValue:
     """The Columns table in the UI: each column's type and what it holds."""
     return MetadataValue.table_schema(
-        TableSchema(columns=[TableColumn(name=str(c), type=str(t), description=COLUMN_DESCRIPTIONS.get(str(c)))
-                             for c, t in df.dtypes.items()])
+        TableSchema(
+            columns=[
+                TableColumn(name=str(c), type=str(t), description=COLUMN_DESCRIPTIONS.get(str(c)))
+                for c, t in df.dtypes.items()
+            ]
+        )
     )
 
 
@@ -22,15 +35,20 @@ def preview(df: pd.DataFrame, rows: int = 5) -> MetadataValue:
     """The first rows without identifier columns; each text cell cut to a width, so one huge value in a
     quarantined row cannot make a huge event."""
     shown = df.drop(columns=[c for c in df.columns if c in IDENTIFIER_COLUMNS]).head(rows)
-    shown = shown.apply(lambda s: s.map(lambda v: shorten(v, PREVIEW_CELL_MAX_CHARS) if isinstance(v, str)
-                                        else v))
-    return MetadataValue.md(shown.to_markdown(index=False) if len(shown.columns) else "(identifier columns only)")
+    shown = shown.apply(
+        lambda s: s.map(lambda v: shorten(v, PREVIEW_CELL_MAX_CHARS) if isinstance(v, str) else v)
+    )
+    return MetadataValue.md(
+        shown.to_markdown(index=False) if len(shown.columns) else "(identifier columns only)"
+    )
 
 
 def counts_md(counts: dict[str, int], label: str = "reason") -> MetadataValue:
     if not counts:
         return MetadataValue.md("none")
-    lines = [f"| {label} | rows |", "|---|---:|"] + [f"| {k} | {v} |" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])]
+    lines = [f"| {label} | rows |", "|---|---:|"] + [
+        f"| {k} | {v} |" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])
+    ]
     return MetadataValue.md("\n".join(lines))
 
 
@@ -52,7 +70,9 @@ def built_from(extracts: dict[str, str]) -> dict:
     return {REGISTER_EXTRACTS: MetadataValue.json(extracts)}
 
 
-def ingestion_metadata(accepted: pd.DataFrame, rows_in: int, quarantine_counts: dict[str, int], n_quarantined: int) -> dict:
+def ingestion_metadata(
+    accepted: pd.DataFrame, rows_in: int, quarantine_counts: dict[str, int], n_quarantined: int
+) -> dict:
     return {
         "rows_in": rows_in,
         "rows_accepted": len(accepted),

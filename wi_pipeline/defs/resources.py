@@ -38,6 +38,9 @@ class PseudonymisationKey(ConfigurableResource):
 def default_resources() -> dict:
     landing = os.environ.get("WI_LANDING_DIR", str(default_landing_dir()))
     warehouse = str(warehouse_dir())
-    key = (PseudonymisationKey(secret=EnvVar(KEY_ENV_VAR), warehouse=warehouse) if os.environ.get(KEY_ENV_VAR)
-           else PseudonymisationKey(warehouse=warehouse))
+    key = (
+        PseudonymisationKey(secret=EnvVar(KEY_ENV_VAR), warehouse=warehouse)
+        if os.environ.get(KEY_ENV_VAR)
+        else PseudonymisationKey(warehouse=warehouse)
+    )
     return {"landing": LandingFolder(path=landing), "pseudonym_key": key}

@@ -11,8 +11,14 @@ from .multivalued import (
 )
 from .policy import AssignmentPolicy, learn_assignment_policy, policy_tree
 from .ranks import best_set, rank_confidence_sets
+from .results import (
+    DiscontinuityResult,
+    EffectResult,
+    EventStudyResult,
+    TreatmentEffectResult,
+    WaldTest,
+)
 from .staggered import AggregatedEffect, StaggeredDiDResult, estimate_staggered_did
-from .results import DiscontinuityResult, EffectResult, EventStudyResult, TreatmentEffectResult, WaldTest
 from .treatment import estimate_treatment_effect, estimate_treatment_effects, naive_difference
 
 __all__ = [

@@ -57,7 +57,9 @@ def meat_covariance(meat: np.ndarray, n: int, g: int) -> np.ndarray:
     return np.asarray(meat, dtype=float) * (g / (g - 1)) / n**2
 
 
-def interval(estimate: float, se: float, df: float | None = None, level: float = 0.95) -> tuple[float, float, float]:
+def interval(
+    estimate: float, se: float, df: float | None = None, level: float = 0.95
+) -> tuple[float, float, float]:
     """CI bounds and two-sided p-value: normal when df is None, else Student t with df."""
     if not np.isfinite(se) or se <= 0:
         return float("nan"), float("nan"), float("nan")
@@ -104,11 +106,15 @@ def omitted_variable_scale(residual_variance: float, riesz_second_moment: float)
 def omitted_variable_bound(scale: float, cy2: float, cd2: float, rho: float = 1.0) -> float:
     """Largest bias of a confounder with outcome strength cy2 and treatment strength cd2 (both R^2-type, < 1)."""
     if not (0 <= cy2 <= 1 and 0 <= cd2 < 1):
-        raise ValueError(f"confounder strengths need 0 <= cy2 <= 1 and 0 <= cd2 < 1, got {cy2}, {cd2}")
+        raise ValueError(
+            f"confounder strengths need 0 <= cy2 <= 1 and 0 <= cd2 < 1, got {cy2}, {cd2}"
+        )
     return float(abs(rho) * np.sqrt(cy2 * cd2 / (1 - cd2)) * scale)
 
 
-def robustness_value(estimate: float, scale: float, std_error: float = 0.0, level: float | None = None) -> float:
+def robustness_value(
+    estimate: float, scale: float, std_error: float = 0.0, level: float | None = None
+) -> float:
     """Equal strength C_Y^2 = C_D^2 of a confounder (rho = 1) whose bias bound reaches the estimate.
 
     Solves r / sqrt(1 - r) = |estimate| / scale, the same form as Cinelli & Hazlett's (2020) robustness

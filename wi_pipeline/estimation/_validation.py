@@ -29,7 +29,9 @@ def check_columns(df: pd.DataFrame, cols: Sequence[str]) -> None:
     if missing:
         avail = list(map(str, df.columns[:25]))
         more = "" if len(df.columns) <= 25 else f" (+{len(df.columns) - 25} more)"
-        raise ValueError(f"column(s) not found in the DataFrame: {missing}; available: {avail}{more}")
+        raise ValueError(
+            f"column(s) not found in the DataFrame: {missing}; available: {avail}{more}"
+        )
     dup = sorted({c for c in cols if list(cols).count(c) > 1})
     if dup:
         raise ValueError(f"column(s) used in more than one role: {dup}")
@@ -61,7 +63,8 @@ def check_finite(arrays: dict[str, np.ndarray], n_rows: int, allow_nan: Sequence
             bad_any |= bad
     if parts:
         raise ValueError(
-            "missing or non-finite values: " + ", ".join(parts)
+            "missing or non-finite values: "
+            + ", ".join(parts)
             + f" ({int(bad_any.sum())} of {n_rows} rows affected); drop or impute them before estimating"
         )
 
@@ -71,7 +74,9 @@ def group_codes(df: pd.DataFrame, col: str) -> np.ndarray:
     codes, _ = pd.factorize(df[col], sort=False)
     k = int((codes < 0).sum())
     if k:
-        raise ValueError(f"column '{col}' has missing values in {k} of {len(df)} rows; every row needs an id")
+        raise ValueError(
+            f"column '{col}' has missing values in {k} of {len(df)} rows; every row needs an id"
+        )
     return codes.astype(np.int64)
 
 

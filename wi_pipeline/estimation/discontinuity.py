@@ -26,14 +26,23 @@ from scipy import stats
 from . import _validation as V
 from .results import DiscontinuityResult
 
-_KERNELS = {"triangular": "triangular", "tri": "triangular", "uniform": "uniform", "uni": "uniform",
-            "epanechnikov": "epanechnikov", "epa": "epanechnikov"}
+_KERNELS = {
+    "triangular": "triangular",
+    "tri": "triangular",
+    "uniform": "uniform",
+    "uni": "uniform",
+    "epanechnikov": "epanechnikov",
+    "epa": "epanechnikov",
+}
 
 
 @contextlib.contextmanager
 def _quiet(record: list[str]):
     """rdrobust/rddensity print to stdout and emit warnings; keep them out of notebooks but record them."""
-    with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(io.StringIO()) as out:
+    with (
+        warnings.catch_warnings(record=True) as caught,
+        contextlib.redirect_stdout(io.StringIO()) as out,
+    ):
         warnings.simplefilter("always")
         yield
     record.extend(str(w.message).strip() for w in caught)
@@ -96,12 +105,20 @@ def _density_test(x: np.ndarray, cutoff: float) -> dict:
         t = float(res.test["t_jk"])
         p = float(res.test["p_jk"])
         if not (np.isfinite(t) and np.isfinite(p)):
-            return {"density_computable": False,
-                    "density_reason": "rddensity returned a non-finite statistic"}
-        return {"density_computable": True, "density_T": t, "density_p_value": p,
-                "density_bandwidth_left": float(res.h["left"]), "density_bandwidth_right": float(res.h["right"]),
-                "density_n_left": int(res.n["eff_left"]), "density_n_right": int(res.n["eff_right"]),
-                "density_mass_points_adjusted": bool(res.massPoints_flag)}
+            return {
+                "density_computable": False,
+                "density_reason": "rddensity returned a non-finite statistic",
+            }
+        return {
+            "density_computable": True,
+            "density_T": t,
+            "density_p_value": p,
+            "density_bandwidth_left": float(res.h["left"]),
+            "density_bandwidth_right": float(res.h["right"]),
+            "density_n_left": int(res.n["eff_left"]),
+            "density_n_right": int(res.n["eff_right"]),
+            "density_mass_points_adjusted": bool(res.massPoints_flag),
+        }
     except Exception as exc:  # rddensity raises bare Exceptions, e.g. with too few distinct values
         return {"density_computable": False, "density_reason": f"{type(exc).__name__}: {exc}"}
 
@@ -112,17 +129,47 @@ def _cluster_sums_vce(original):
     sum_g (X_g' r_g s)(X_g' r_g s)' equals S'S with S the per-cluster column sums of X * (r s); the
     loop costs seconds per call with 10^4-10^5 clusters. Every other variance goes to rdrobust itself.
     """
-    def vce(d, s, RX, res, C, invG=None, sqrtRX=None, crv2=False, k_override=None, cluster_idx=None, G=None):
+
+    def vce(
+        d,
+        s,
+        RX,
+        res,
+        C,
+        invG=None,
+        sqrtRX=None,
+        crv2=False,
+        k_override=None,
+        cluster_idx=None,
+        G=None,
+    ):
         if C is None or invG is not None or crv2:
-            return original(d, s, RX, res, C, invG=invG, sqrtRX=sqrtRX, crv2=crv2, k_override=k_override,
-                            cluster_idx=cluster_idx, G=G)
+            return original(
+                d,
+                s,
+                RX,
+                res,
+                C,
+                invG=invG,
+                sqrtRX=sqrtRX,
+                crv2=crv2,
+                k_override=k_override,
+                cluster_idx=cluster_idx,
+                G=G,
+            )
         codes = np.unique(np.asarray(C).reshape(-1), return_inverse=True)[1].reshape(-1)
         g = int(codes.max()) + 1 if codes.size else 0
         k = RX.shape[1]
         n, k_df = codes.size, (k if k_override is None else k_override)
-        r = res[:, 0] if d == 0 else np.asarray(res) @ np.asarray(s, dtype=float).reshape(-1)[: d + 1]
+        r = (
+            res[:, 0]
+            if d == 0
+            else np.asarray(res) @ np.asarray(s, dtype=float).reshape(-1)[: d + 1]
+        )
         scores = RX * r.reshape(-1, 1)
-        S = np.column_stack([np.bincount(codes, weights=scores[:, j], minlength=g) for j in range(k)])
+        S = np.column_stack(
+            [np.bincount(codes, weights=scores[:, j], minlength=g) for j in range(k)]
+        )
         w = ((n - 1) / (n - k_df)) * (g / (g - 1)) if g > 1 else np.nan
         return w * (S.T @ S)
 
@@ -146,7 +193,9 @@ def _fast_cluster_variance():
         yield
         return
     # import_module gives the modules; the package shadows two of them with same-named functions
-    funs, *others = (importlib.import_module(f"rdrobust.{m}") for m in ("funs", "rdbwselect", "rdrobust"))
+    funs, *others = (
+        importlib.import_module(f"rdrobust.{m}") for m in ("funs", "rdbwselect", "rdrobust")
+    )
     modules = [m for m in (funs, *others) if hasattr(m, "rdrobust_vce")]
     saved = {m: m.rdrobust_vce for m in modules}
     original = getattr(funs.rdrobust_vce, "wraps_original", funs.rdrobust_vce)
@@ -214,8 +263,10 @@ def estimate_discontinuity(
     cutoff = float(cutoff)
     n_l_all, n_r_all = int(np.sum(x < cutoff)), int(np.sum(x >= cutoff))
     if n_l_all == 0 or n_r_all == 0:
-        raise ValueError(f"'{running}' has {n_l_all} observations left and {n_r_all} right of the cutoff "
-                         f"{cutoff:g}; both sides are needed")
+        raise ValueError(
+            f"'{running}' has {n_l_all} observations left and {n_r_all} right of the cutoff "
+            f"{cutoff:g}; both sides are needed"
+        )
     d = None
     if fuzzy:
         d = V.binary_column(arrays[fuzzy], fuzzy)
@@ -226,7 +277,18 @@ def estimate_discontinuity(
     Z = np.column_stack([arrays[c] for c in covs]) if covs else None
 
     msgs: list[str] = []
-    kw = dict(y=y, x=x, c=cutoff, p=p, kernel=kern, bwselect=bwselect, vce=vce, covs=Z, cluster=cl, weights=w)
+    kw = dict(
+        y=y,
+        x=x,
+        c=cutoff,
+        p=p,
+        kernel=kern,
+        bwselect=bwselect,
+        vce=vce,
+        covs=Z,
+        cluster=cl,
+        weights=w,
+    )
     if bandwidth is not None:
         kw["h"] = bandwidth
     if rho is not None:
@@ -243,15 +305,23 @@ def estimate_discontinuity(
 
     diag: dict = {
         "bandwidth": h_l if h_l == h_r else float("nan"),
-        "bandwidth_left": h_l, "bandwidth_right": h_r,
-        "bandwidth_bias_left": b_l, "bandwidth_bias_right": b_r,
+        "bandwidth_left": h_l,
+        "bandwidth_right": h_r,
+        "bandwidth_bias_left": b_l,
+        "bandwidth_bias_right": b_r,
         "bwselect": bwselect if bandwidth is None else "manual",
-        "kernel": kern, "polynomial_order": p, "vce": str(r.vce),
-        "n_left": n_l, "n_right": n_r, "n_effective": n_l + n_r,
-        "n_left_total": n_l_all, "n_right_total": n_r_all,
+        "kernel": kern,
+        "polynomial_order": p,
+        "vce": str(r.vce),
+        "n_left": n_l,
+        "n_right": n_r,
+        "n_effective": n_l + n_r,
+        "n_left_total": n_l_all,
+        "n_right_total": n_r_all,
         "estimate_conventional": _first(r.coef, 0),
         "std_error_conventional": _first(r.se, 0),
-        "ci_low_conventional": float(ci[0, 0]), "ci_high_conventional": float(ci[0, 1]),
+        "ci_low_conventional": float(ci[0, 0]),
+        "ci_high_conventional": float(ci[0, 1]),
         "p_value_conventional": _first(r.pv, 0),
     }
     if r.n_clust is not None:
@@ -268,12 +338,20 @@ def estimate_discontinuity(
             fs_rb_se, fs_rb_p = _first(r_fs.se, 2), _first(r_fs.pv, 2)
             fs_ci = np.asarray(r_fs.ci)[2]
         t = fs_est / fs_se if fs_se > 0 else float("nan")
-        diag.update({"first_stage_estimate": fs_est, "first_stage_std_error": fs_se,
-                     "first_stage_t": t, "first_stage_F": t**2,
-                     # Staiger-Stock rule of thumb: with F under 10 the Wald ratio is biased and its interval unreliable
-                     "weak_first_stage": bool(not t**2 >= 10),
-                     "first_stage_p_value_robust": fs_rb_p, "first_stage_std_error_robust": fs_rb_se,
-                     "first_stage_ci_low_robust": float(fs_ci[0]), "first_stage_ci_high_robust": float(fs_ci[1])})
+        diag.update(
+            {
+                "first_stage_estimate": fs_est,
+                "first_stage_std_error": fs_se,
+                "first_stage_t": t,
+                "first_stage_F": t**2,
+                # Staiger-Stock rule of thumb: with F under 10 the Wald ratio is biased and its interval unreliable
+                "weak_first_stage": bool(not t**2 >= 10),
+                "first_stage_p_value_robust": fs_rb_p,
+                "first_stage_std_error_robust": fs_rb_se,
+                "first_stage_ci_low_robust": float(fs_ci[0]),
+                "first_stage_ci_high_robust": float(fs_ci[1]),
+            }
+        )
 
     if density_test:
         diag.update(_density_test(x, cutoff))
@@ -283,26 +361,48 @@ def estimate_discontinuity(
 
     design = "Fuzzy RD (local Wald ratio)" if d is not None else "Sharp RD"
     cov_label = f", covariates {covs}" if covs else ""
-    var_label = f"clustered by '{cluster}' ({r.n_clust} clusters, {r.vce})" if cl is not None else f"vce {r.vce}"
-    bw_label = ("manual bandwidth" if bandwidth is not None else f"{bwselect} MSE-optimal bandwidth") \
-        + f" h={h_l:.4g}" + ("" if h_l == h_r else f"/{h_r:.4g}") \
-        + f", bias bandwidth b={b_l:.4g}" + ("" if b_l == b_r else f"/{b_r:.4g}")
-    method = (f"{design} via rdrobust: local polynomial p={p}, {kern} kernel, {bw_label}{cov_label}; "
-              f"bias-corrected point estimate with its robust SE, 95% CI and p-value "
-              f"(Calonico, Cattaneo & Titiunik 2014; conventional estimate and SE in the diagnostics); "
-              f"{var_label}")
+    var_label = (
+        f"clustered by '{cluster}' ({r.n_clust} clusters, {r.vce})"
+        if cl is not None
+        else f"vce {r.vce}"
+    )
+    bw_label = (
+        ("manual bandwidth" if bandwidth is not None else f"{bwselect} MSE-optimal bandwidth")
+        + f" h={h_l:.4g}"
+        + ("" if h_l == h_r else f"/{h_r:.4g}")
+        + f", bias bandwidth b={b_l:.4g}"
+        + ("" if b_l == b_r else f"/{b_r:.4g}")
+    )
+    method = (
+        f"{design} via rdrobust: local polynomial p={p}, {kern} kernel, {bw_label}{cov_label}; "
+        f"bias-corrected point estimate with its robust SE, 95% CI and p-value "
+        f"(Calonico, Cattaneo & Titiunik 2014; conventional estimate and SE in the diagnostics); "
+        f"{var_label}"
+    )
     n_par = 2 * (p + 1) + (Z.shape[1] if Z is not None else 0)
     return DiscontinuityResult(
-        estimate=est, std_error=se_rb, ci_low=float(ci[2, 0]), ci_high=float(ci[2, 1]), p_value=pv_rb,
-        n_treated=n_r, n_control=n_l, n_obs=len(df), n_units=None if r.n_clust is None else int(r.n_clust),
-        df_resid=float(n_l + n_r - n_par), method=method,
+        estimate=est,
+        std_error=se_rb,
+        ci_low=float(ci[2, 0]),
+        ci_high=float(ci[2, 1]),
+        p_value=pv_rb,
+        n_treated=n_r,
+        n_control=n_l,
+        n_obs=len(df),
+        n_units=None if r.n_clust is None else int(r.n_clust),
+        df_resid=float(n_l + n_r - n_par),
+        method=method,
         estimand="LATE at cutoff" if d is not None else "jump at cutoff",
-        outcome=outcome, running=running, cutoff=cutoff, diagnostics=diag,
+        outcome=outcome,
+        running=running,
+        cutoff=cutoff,
+        diagnostics=diag,
     )
 
 
-def rd_window(x: np.ndarray, cutoff: float, h_left: float, h_right: float,
-              kernel: str = "triangular") -> tuple[np.ndarray, np.ndarray]:
+def rd_window(
+    x: np.ndarray, cutoff: float, h_left: float, h_right: float, kernel: str = "triangular"
+) -> tuple[np.ndarray, np.ndarray]:
     """Observations with positive kernel weight left and right of the cutoff, as rdrobust counts N_h
     (a triangular kernel gives the bandwidth's edge weight zero): who an estimate rests on."""
     kern = _KERNELS[kernel.lower()]
@@ -315,10 +415,33 @@ def rd_window(x: np.ndarray, cutoff: float, h_left: float, h_right: float,
 ROBUSTNESS_MULTIPLES = (0.5, 0.75, 1.0, 1.5, 2.0)
 _ROBUSTNESS_OPTIONS = {"covariates", "cluster", "weights", "p", "kernel", "bwselect", "vce"}
 ROBUSTNESS_COLUMNS = [
-    "variant", "label", "cutoff", "multiple", "bandwidth", "bandwidth_left", "bandwidth_right",
-    "bandwidth_bias", "estimate", "std_error", "ci_low", "ci_high", "p_value", "estimate_conventional",
-    "std_error_conventional", "p_value_conventional", "n_left", "n_right", "persons_left", "persons_right",
-    "df_resid", "sample_low", "sample_high", "excluded_low", "excluded_high", "excluded_values", "method",
+    "variant",
+    "label",
+    "cutoff",
+    "multiple",
+    "bandwidth",
+    "bandwidth_left",
+    "bandwidth_right",
+    "bandwidth_bias",
+    "estimate",
+    "std_error",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "estimate_conventional",
+    "std_error_conventional",
+    "p_value_conventional",
+    "n_left",
+    "n_right",
+    "persons_left",
+    "persons_right",
+    "df_resid",
+    "sample_low",
+    "sample_high",
+    "excluded_low",
+    "excluded_high",
+    "excluded_values",
+    "method",
     "error",
 ]
 
@@ -364,20 +487,26 @@ def rd_robustness(
     """
     unknown = set(options) - _ROBUSTNESS_OPTIONS
     if unknown:
-        raise ValueError(f"unknown option(s) {sorted(unknown)}; rd_robustness passes on "
-                         f"{sorted(_ROBUSTNESS_OPTIONS)}")
+        raise ValueError(
+            f"unknown option(s) {sorted(unknown)}; rd_robustness passes on "
+            f"{sorted(_ROBUSTNESS_OPTIONS)}"
+        )
     V.check_dataframe(df)
     V.check_columns(df, [outcome, running, *([fuzzy] if fuzzy else []), *([unit] if unit else [])])
     x = V.numeric_column(df, running)
     cutoff = float(cutoff)
     if fuzzy and len(placebo_cutoffs):
-        raise ValueError("placebo cutoffs are for the sharp design: at a placebo cutoff the treatment has no "
-                         "first stage, so the fuzzy ratio is undefined")
+        raise ValueError(
+            "placebo cutoffs are for the sharp design: at a placebo cutoff the treatment has no "
+            "first stage, so the fuzzy ratio is undefined"
+        )
     for c in placebo_cutoffs:
         side = x < cutoff if c < cutoff else x >= cutoff
         if c == cutoff or not (np.any(side & (x < c)) and np.any(side & (x >= c))):
-            raise ValueError(f"placebo cutoff {c:g} needs observations on both of its sides within the "
-                             f"{'left' if c < cutoff else 'right'} side of the cutoff {cutoff:g}")
+            raise ValueError(
+                f"placebo cutoff {c:g} needs observations on both of its sides within the "
+                f"{'left' if c < cutoff else 'right'} side of the cutoff {cutoff:g}"
+            )
     if donut is not None and not donut > 0:
         raise ValueError(f"donut must be a positive distance from the cutoff, got {donut!r}")
     if multiples and any(not m > 0 for m in multiples):
@@ -390,12 +519,23 @@ def rd_robustness(
         sample = (-np.inf, np.inf)
         if variant == "placebo":
             sample = (-np.inf, cutoff) if c < cutoff else (cutoff, np.inf)
-        row = dict(variant=variant, label=label, cutoff=c, multiple=multiple, sample_low=sample[0],
-                   sample_high=sample[1], excluded_low=excluded[0], excluded_high=excluded[1],
-                   excluded_values=_dropped_values(x, *excluded) if variant == "donut" else "", error="")
+        row = dict(
+            variant=variant,
+            label=label,
+            cutoff=c,
+            multiple=multiple,
+            sample_low=sample[0],
+            sample_high=sample[1],
+            excluded_low=excluded[0],
+            excluded_high=excluded[1],
+            excluded_values=_dropped_values(x, *excluded) if variant == "donut" else "",
+            error="",
+        )
         part = df if keep is None else df.loc[keep]
         try:
-            r = estimate_discontinuity(part, outcome, running, c, fuzzy, density_test=False, **options, **kw)
+            r = estimate_discontinuity(
+                part, outcome, running, c, fuzzy, density_test=False, **options, **kw
+            )
         except (ValueError, np.linalg.LinAlgError) as err:
             rows.append({**row, "error": str(err)})
             return None
@@ -408,38 +548,70 @@ def rd_robustness(
         else:
             unit_ids = ids if keep is None else ids[keep]
             persons = len(pd.unique(unit_ids[left])), len(pd.unique(unit_ids[right]))
-        rows.append({**row, "bandwidth": dg["bandwidth"], "bandwidth_left": h_l, "bandwidth_right": h_r,
-                     "bandwidth_bias": dg["bandwidth_bias_left"], "estimate": r.estimate,
-                     "std_error": r.std_error, "ci_low": r.ci_low, "ci_high": r.ci_high, "p_value": r.p_value,
-                     "estimate_conventional": dg["estimate_conventional"],
-                     "std_error_conventional": dg["std_error_conventional"],
-                     "p_value_conventional": dg["p_value_conventional"], "n_left": dg["n_left"],
-                     "n_right": dg["n_right"], "persons_left": persons[0], "persons_right": persons[1],
-                     "df_resid": r.df_resid, "method": r.method})
+        rows.append(
+            {
+                **row,
+                "bandwidth": dg["bandwidth"],
+                "bandwidth_left": h_l,
+                "bandwidth_right": h_r,
+                "bandwidth_bias": dg["bandwidth_bias_left"],
+                "estimate": r.estimate,
+                "std_error": r.std_error,
+                "ci_low": r.ci_low,
+                "ci_high": r.ci_high,
+                "p_value": r.p_value,
+                "estimate_conventional": dg["estimate_conventional"],
+                "std_error_conventional": dg["std_error_conventional"],
+                "p_value_conventional": dg["p_value_conventional"],
+                "n_left": dg["n_left"],
+                "n_right": dg["n_right"],
+                "persons_left": persons[0],
+                "persons_right": persons[1],
+                "df_resid": r.df_resid,
+                "method": r.method,
+            }
+        )
         return r
 
     if bandwidth is None:
         main = fit("mse_optimal", "MSE-optimal bandwidth (data-driven h and b)", None, cutoff)
         if main is None:
-            raise ValueError(f"the MSE-optimal fit failed, so there is no bandwidth to vary: "
-                             f"{rows[0]['error']}")
+            raise ValueError(
+                f"the MSE-optimal fit failed, so there is no bandwidth to vary: {rows[0]['error']}"
+            )
         h_mse = (main.diagnostics["bandwidth_left"], main.diagnostics["bandwidth_right"])
     else:
         h_mse = (float(bandwidth),) * 2 if np.isscalar(bandwidth) else tuple(map(float, bandwidth))
     b_words = "b = h" if rho is None else f"b = h / {rho:g}"
     for m in multiples:
         h = (m * h_mse[0], m * h_mse[1])
-        fit("bandwidth", f"bandwidth {m:g}x MSE-optimal (h = {h[0]:.3g}, {b_words})", None, cutoff,
-            multiple=float(m), bandwidth=h, rho=rho)
+        fit(
+            "bandwidth",
+            f"bandwidth {m:g}x MSE-optimal (h = {h[0]:.3g}, {b_words})",
+            None,
+            cutoff,
+            multiple=float(m),
+            bandwidth=h,
+            rho=rho,
+        )
     if donut is not None:
         excluded = (cutoff - donut, cutoff + donut)
         keep = ~((x >= excluded[0]) & (x < excluded[1]))
-        fit("donut", f"donut without {running} in [{excluded[0]:g}, {excluded[1]:g})", keep, cutoff,
-            excluded=excluded)
+        fit(
+            "donut",
+            f"donut without {running} in [{excluded[0]:g}, {excluded[1]:g})",
+            keep,
+            cutoff,
+            excluded=excluded,
+        )
     for c in placebo_cutoffs:
         keep = x < cutoff if c < cutoff else x >= cutoff
-        fit("placebo", f"placebo cutoff at {c:g} ({running} {'<' if c < cutoff else '>='} {cutoff:g} only)",
-            keep, float(c))
+        fit(
+            "placebo",
+            f"placebo cutoff at {c:g} ({running} {'<' if c < cutoff else '>='} {cutoff:g} only)",
+            keep,
+            float(c),
+        )
     return pd.DataFrame(rows).reindex(columns=ROBUSTNESS_COLUMNS)
 
 
@@ -470,15 +642,23 @@ def binned_means(
     if isinstance(bins, (int, np.integer)):
         if bins < 1:
             raise ValueError("bins must be a positive number of bins per side")
-        edges = np.unique(np.concatenate([np.linspace(lo, cutoff, bins + 1), np.linspace(cutoff, hi, bins + 1)]))
+        edges = np.unique(
+            np.concatenate([np.linspace(lo, cutoff, bins + 1), np.linspace(cutoff, hi, bins + 1)])
+        )
     else:
         edges = np.unique(np.append(np.asarray(bins, dtype=float), cutoff))
         edges = edges[(edges >= lo) & (edges <= hi)]
     inside = (x >= edges[0]) & (x <= edges[-1])
     idx = np.clip(np.searchsorted(edges, x[inside], side="right") - 1, 0, len(edges) - 2)
     g = pd.DataFrame({"bin": idx, "y": y[inside], "x": x[inside]}).groupby("bin")
-    out = pd.DataFrame({"n": g["y"].size(), "mean": g["y"].mean(), "std_error": g["y"].sem(),
-                        "running_mean": g["x"].mean()})
+    out = pd.DataFrame(
+        {
+            "n": g["y"].size(),
+            "mean": g["y"].mean(),
+            "std_error": g["y"].sem(),
+            "running_mean": g["x"].mean(),
+        }
+    )
     out = out.reindex(range(len(edges) - 1))
     out["n"] = out["n"].fillna(0).astype(int)
     out.insert(0, "bin_low", edges[:-1])

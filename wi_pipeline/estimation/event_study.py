@@ -32,8 +32,13 @@ def _group_demeaner(codes: np.ndarray):
     return demean, g
 
 
-def _absorb(M: np.ndarray, unit_codes: np.ndarray, time_codes: np.ndarray | None,
-            tol: float = 1e-10, max_iter: int = 5000) -> tuple[np.ndarray, int]:
+def _absorb(
+    M: np.ndarray,
+    unit_codes: np.ndarray,
+    time_codes: np.ndarray | None,
+    tol: float = 1e-10,
+    max_iter: int = 5000,
+) -> tuple[np.ndarray, int]:
     """Within transformation; two-way by alternating projections when calendar FE are requested."""
     dm_u, _ = _group_demeaner(unit_codes)
     if time_codes is None:
@@ -46,7 +51,9 @@ def _absorb(M: np.ndarray, unit_codes: np.ndarray, time_codes: np.ndarray | None
         if np.max(np.abs(new - out) / scale) < tol:
             return new, it
         out = new
-    warnings.warn(f"two-way demeaning did not converge in {max_iter} iterations", RuntimeWarning, stacklevel=3)
+    warnings.warn(
+        f"two-way demeaning did not converge in {max_iter} iterations", RuntimeWarning, stacklevel=3
+    )
     return out, max_iter
 
 
@@ -81,7 +88,9 @@ def estimate_event_study(
     if not lo <= reference <= hi:
         raise ValueError(f"reference {reference} must lie inside the window {window}")
     if not (lo < 0 <= hi):
-        raise ValueError(f"window {window} must include pre-event (< 0) and post-event (>= 0) periods")
+        raise ValueError(
+            f"window {window} must include pre-event (< 0) and post-event (>= 0) periods"
+        )
     if reference >= 0:
         raise ValueError("reference must be a pre-event period (< 0)")
     covs = V.as_list(covariates)
@@ -100,8 +109,10 @@ def estimate_event_study(
     rows_per_unit = np.bincount(ucodes, minlength=n_units)
     mixed = int(np.sum((nan_per_unit > 0) & (nan_per_unit < rows_per_unit)))
     if mixed:
-        raise ValueError(f"{mixed} unit(s) have event time missing in some rows but not others; "
-                         "NaN event time is reserved for never-treated units")
+        raise ValueError(
+            f"{mixed} unit(s) have event time missing in some rows but not others; "
+            "NaN event time is reserved for never-treated units"
+        )
     ccodes = ucodes if cluster_col == unit else V.group_codes(df, cluster_col)
     tcodes = V.group_codes(df, time) if time else None
 
@@ -115,19 +126,31 @@ def estimate_event_study(
     ok = cols >= 0
     D[rows[ok], cols[ok]] = 1.0
     n_at = np.bincount(e - lo, minlength=hi - lo + 1)
-    units_at = (pd.DataFrame({"e": e, "u": ucodes[~never]}).drop_duplicates().groupby("e").size()
-                .reindex(range(lo, hi + 1), fill_value=0).to_numpy())
+    units_at = (
+        pd.DataFrame({"e": e, "u": ucodes[~never]})
+        .drop_duplicates()
+        .groupby("e")
+        .size()
+        .reindex(range(lo, hi + 1), fill_value=0)
+        .to_numpy()
+    )
 
     present = D.sum(axis=0) > 0
     keep_periods = [k for k, pr in zip(periods, present) if pr]
-    Xraw = np.column_stack([D[:, present]] + [arrays[c][:, None] for c in covs]) if covs else D[:, present]
+    Xraw = (
+        np.column_stack([D[:, present]] + [arrays[c][:, None] for c in covs])
+        if covs
+        else D[:, present]
+    )
     M, iters = _absorb(np.column_stack([y, Xraw]), ucodes, tcodes)
     yd, Xd = M[:, 0], M[:, 1:]
     k = Xd.shape[1]
     XtX = Xd.T @ Xd
     if k == 0 or np.linalg.matrix_rank(XtX) < k:
-        raise ValueError("event-time dummies are collinear with the fixed effects (e.g. every unit treated and "
-                         "calendar-time FE with too few pooled periods); drop `time=` or add never-treated units")
+        raise ValueError(
+            "event-time dummies are collinear with the fixed effects (e.g. every unit treated and "
+            "calendar-time FE with too few pooled periods); drop `time=` or add never-treated units"
+        )
     XtX_inv = np.linalg.inv(XtX)
     beta = XtX_inv @ (Xd.T @ yd)
     resid = yd - Xd @ beta
@@ -138,8 +161,9 @@ def estimate_event_study(
     if G < 2:
         raise ValueError(f"cluster-robust SEs need at least 2 clusters; '{cluster_col}' has {G}")
     # units nested in clusters: absorbed unit FE do not count in the small-sample factor (as xtreg/reghdfe)
-    nested = cluster_col == unit or bool(np.all(
-        pd.DataFrame({"u": ucodes, "c": ccodes}).groupby("u")["c"].nunique().to_numpy() == 1))
+    nested = cluster_col == unit or bool(
+        np.all(pd.DataFrame({"u": ucodes, "c": ccodes}).groupby("u")["c"].nunique().to_numpy() == 1)
+    )
     k_ss = k + (n_time - 1 if n_time else 0) + (0 if nested else n_units)
     scores = _cluster_sums(ccodes, Xd * resid[:, None])
     meat = scores.T @ scores
@@ -153,13 +177,23 @@ def estimate_event_study(
     for kk in range(lo, hi + 1):
         j_all = kk - lo
         if kk == reference:
-            rec = dict(estimate=0.0, std_error=np.nan, ci_low=np.nan, ci_high=np.nan, p_value=np.nan)
+            rec = dict(
+                estimate=0.0, std_error=np.nan, ci_low=np.nan, ci_high=np.nan, p_value=np.nan
+            )
         elif kk in keep_periods:
             j = keep_periods.index(kk)
             c_lo, c_hi, pv = interval(float(beta[j]), float(se[j]), df_t)
-            rec = dict(estimate=float(beta[j]), std_error=float(se[j]), ci_low=c_lo, ci_high=c_hi, p_value=pv)
+            rec = dict(
+                estimate=float(beta[j]),
+                std_error=float(se[j]),
+                ci_low=c_lo,
+                ci_high=c_hi,
+                p_value=pv,
+            )
         else:
-            rec = dict(estimate=np.nan, std_error=np.nan, ci_low=np.nan, ci_high=np.nan, p_value=np.nan)
+            rec = dict(
+                estimate=np.nan, std_error=np.nan, ci_low=np.nan, ci_high=np.nan, p_value=np.nan
+            )
         rec.update(n=int(n_at[j_all]), n_units=int(units_at[j_all]))
         recs.append(rec)
     coefs = pd.DataFrame(recs, index=pd.Index(range(lo, hi + 1), name="event_time"))
@@ -167,7 +201,9 @@ def estimate_event_study(
     post = [j for j, kk in enumerate(keep_periods) if kk >= 0]
     pre = [j for j, kk in enumerate(keep_periods) if kk < 0]
     if not post:
-        raise ValueError(f"no observations with event time in [0, {hi}]; nothing to estimate after the event")
+        raise ValueError(
+            f"no observations with event time in [0, {hi}]; nothing to estimate after the event"
+        )
     a = np.zeros(k)
     a[post] = 1.0 / len(post)
     est = float(a @ beta)
@@ -182,9 +218,16 @@ def estimate_event_study(
             W = float(b @ np.linalg.solve(Vp, b))
         except np.linalg.LinAlgError:
             W = float(b @ np.linalg.pinv(Vp) @ b)
-        pretrend = WaldTest(statistic=W / q, df=q, df_denom=float(df_t), p_value=float(stats.f.sf(W / q, q, df_t)),
-                            distribution="F", chi2_statistic=W, chi2_p_value=float(stats.chi2.sf(W, q)),
-                            hypothesis=f"all {q} pre-period coefficients = 0")
+        pretrend = WaldTest(
+            statistic=W / q,
+            df=q,
+            df_denom=float(df_t),
+            p_value=float(stats.f.sf(W / q, q, df_t)),
+            distribution="F",
+            chi2_statistic=W,
+            chi2_p_value=float(stats.chi2.sf(W, q)),
+            hypothesis=f"all {q} pre-period coefficients = 0",
+        )
 
     n_never_units = int(np.sum(nan_per_unit > 0))
     if n_never_units:
@@ -195,11 +238,19 @@ def estimate_event_study(
         count_label = "observations post (event time >= 0) / pre"
     tss = float(yd @ yd)
     diag = {
-        "window_low": lo, "window_high": hi, "reference": reference,
-        "n_binned_low": int(np.sum(np.round(et[~never]) <= lo)), "n_binned_high": int(np.sum(np.round(et[~never]) >= hi)),
-        "n_never_treated_units": n_never_units, "counts": count_label,
-        "calendar_fe": time is not None, "n_time_periods": n_time, "demeaning_iterations": iters,
-        "n_clusters": G, "df_inference": df_t, "r2_within": 1 - float(resid @ resid) / tss if tss > 0 else float("nan"),
+        "window_low": lo,
+        "window_high": hi,
+        "reference": reference,
+        "n_binned_low": int(np.sum(np.round(et[~never]) <= lo)),
+        "n_binned_high": int(np.sum(np.round(et[~never]) >= hi)),
+        "n_never_treated_units": n_never_units,
+        "counts": count_label,
+        "calendar_fe": time is not None,
+        "n_time_periods": n_time,
+        "demeaning_iterations": iters,
+        "n_clusters": G,
+        "df_inference": df_t,
+        "r2_within": 1 - float(resid @ resid) / tss if tss > 0 else float("nan"),
         "min_units_per_event_time": int(units_at.min()),
         "n_post_coefficients": len(post),
         "empty_event_times": ",".join(str(kk) for kk, pr in zip(periods, present) if not pr),
@@ -207,14 +258,32 @@ def estimate_event_study(
     if pretrend is not None:
         diag["pretrend_chi2"] = pretrend.chi2_statistic
         diag["pretrend_chi2_p_value"] = pretrend.chi2_p_value
-    fe = "unit and calendar-time FE (alternating projections)" if time else "unit FE (within transformation)"
-    method = (f"Event study OLS with {fe}, event-time dummies {lo}..{hi} pooled at the ends, reference {reference}"
-              + (f", covariates {covs}" if covs else "")
-              + f"; headline = average of the {len(post)} post-period coefficients (0..{hi}); "
-              f"cluster-robust CR1 SE by '{cluster_col}' ({G} clusters), t({df_t}) CI")
+    fe = (
+        "unit and calendar-time FE (alternating projections)"
+        if time
+        else "unit FE (within transformation)"
+    )
+    method = (
+        f"Event study OLS with {fe}, event-time dummies {lo}..{hi} pooled at the ends, reference {reference}"
+        + (f", covariates {covs}" if covs else "")
+        + f"; headline = average of the {len(post)} post-period coefficients (0..{hi}); "
+        f"cluster-robust CR1 SE by '{cluster_col}' ({G} clusters), t({df_t}) CI"
+    )
     return EventStudyResult(
-        estimate=est, std_error=est_se, ci_low=ci_lo, ci_high=ci_hi, p_value=pval,
-        n_treated=n_treated, n_control=n_control, n_obs=n, n_units=n_units, df_resid=float(df_resid),
-        method=method, estimand="average post-event effect", outcome=outcome, diagnostics=diag,
-        coefficients=coefs, pretrend_test=pretrend,
+        estimate=est,
+        std_error=est_se,
+        ci_low=ci_lo,
+        ci_high=ci_hi,
+        p_value=pval,
+        n_treated=n_treated,
+        n_control=n_control,
+        n_obs=n,
+        n_units=n_units,
+        df_resid=float(df_resid),
+        method=method,
+        estimand="average post-event effect",
+        outcome=outcome,
+        diagnostics=diag,
+        coefficients=coefs,
+        pretrend_test=pretrend,
     )

@@ -42,7 +42,9 @@ from scipy.optimize import linprog
 METHOD = "C-LF"
 _LF_SIMS = 1000
 _TOL_LAMBDA = 1e-6  # a dual weight above this marks a binding moment (as in HonestDiD)
-_MAX_VERTEX_BASES = 50_000  # above this many candidate bases the dual LPs are solved by HiGHS instead
+_MAX_VERTEX_BASES = (
+    50_000  # above this many candidate bases the dual LPs are solved by HiGHS instead
+)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -81,7 +83,9 @@ def r_rmvnorm(n: int, cov: np.ndarray, seed: int = 0) -> np.ndarray:
 # Delta^RM as polyhedra {A delta <= 0}
 
 
-def _rm_constraints(num_pre: int, num_post: int, mbar: float, s: int, max_positive: bool) -> np.ndarray:
+def _rm_constraints(
+    num_pre: int, num_post: int, mbar: float, s: int, max_positive: bool
+) -> np.ndarray:
     """HonestDiD's `.create_A_RM`: the piece of Delta^RM where pre-period difference s is the max."""
     n = num_pre + num_post
     a_tilde = np.zeros((n, n + 1))
@@ -121,7 +125,9 @@ class _DualProgram:
         self.x, self.sd = x, sd
         self.w = np.column_stack([sd, x])
         m, k1 = self.w.shape
-        self.vertices = self._enumerate_vertices() if math.comb(m, k1) <= _MAX_VERTEX_BASES else None
+        self.vertices = (
+            self._enumerate_vertices() if math.comb(m, k1) <= _MAX_VERTEX_BASES else None
+        )
 
     def _enumerate_vertices(self) -> np.ndarray:
         """Vertices of P: basic solutions W_B' gamma_B = e1 with gamma_B >= 0."""
@@ -177,8 +183,9 @@ class _DualProgram:
             raise RuntimeError(f"the ARP dual program failed: {res.message}")
         return float(-res.fun), res.x
 
-    def truncation(self, y: np.ndarray, eta: float, gamma: np.ndarray,
-                   sigma: np.ndarray) -> tuple[float, float]:
+    def truncation(
+        self, y: np.ndarray, eta: float, gamma: np.ndarray, sigma: np.ndarray
+    ) -> tuple[float, float]:
         """[vlo, vup]: the values c of gamma'y for which gamma stays an optimal vertex (ARP appendix D).
 
         V(c) = max_{g in P} g'(s + b c) is convex and >= c; the set {V(c) = c} is an interval found
@@ -220,8 +227,9 @@ def _lf_cv_no_nuisance(sigma: np.ndarray, kappa: float, seed: int) -> float:
     return float(np.quantile(xi.max(axis=1), 1.0 - kappa))
 
 
-def _accept_nuisance(y: np.ndarray, x: np.ndarray, sigma: np.ndarray, alpha: float, kappa: float,
-                     seed: int) -> np.ndarray:
+def _accept_nuisance(
+    y: np.ndarray, x: np.ndarray, sigma: np.ndarray, alpha: float, kappa: float, seed: int
+) -> np.ndarray:
     """ARP hybrid (least favourable) test of E[y - X delta] <= 0 for each row of y; True = not rejected.
 
     HonestDiD's `.lp_conditional_test_fn` with hybrid_flag "LF", vectorised over the theta grid.
@@ -251,8 +259,9 @@ def _accept_nuisance(y: np.ndarray, x: np.ndarray, sigma: np.ndarray, alpha: flo
     if dual_points:
         idx = np.asarray(dual_points)
         if program.vertices is not None:
-            accept[idx] = _dual_accept_vertices(program.vertices, y[idx], eta[idx], lam[idx], sigma, lf_cv,
-                                                mod_size)
+            accept[idx] = _dual_accept_vertices(
+                program.vertices, y[idx], eta[idx], lam[idx], sigma, lf_cv, mod_size
+            )
         else:
             for i in idx:
                 accept[i] = _dual_accept(program, y[i], eta[i], lam[i], sigma, lf_cv, mod_size)
@@ -273,8 +282,16 @@ def _primal_accept(y, eta, b_index, x, sd, sigma, lf_cv, mod_size) -> np.ndarray
     rho = gamma_b @ sigma @ v_b / sigma2_b
     bound = (-(y @ gamma_b.T)) / rho + (y @ v_b)[:, None]
     with np.errstate(invalid="ignore"):
-        vlo = np.where(rho > 0, bound, -np.inf).max(axis=1) if (rho > 0).any() else np.full(len(y), -np.inf)
-        vup = np.where(rho < 0, bound, np.inf).min(axis=1) if (rho < 0).any() else np.full(len(y), np.inf)
+        vlo = (
+            np.where(rho > 0, bound, -np.inf).max(axis=1)
+            if (rho > 0).any()
+            else np.full(len(y), -np.inf)
+        )
+        vup = (
+            np.where(rho < 0, bound, np.inf).min(axis=1)
+            if (rho < 0).any()
+            else np.full(len(y), np.inf)
+        )
     return _second_stage(eta / sigma_b, vlo / sigma_b, np.minimum(vup, lf_cv) / sigma_b, mod_size)
 
 
@@ -284,8 +301,14 @@ def _dual_accept(program, y, eta, gamma, sigma, lf_cv, mod_size) -> bool:
         return not eta > 0
     vlo, vup = program.truncation(y, float(eta), gamma, sigma)
     sigma_b = math.sqrt(sigma_b2)
-    return bool(_second_stage(np.array([eta / sigma_b]), np.array([vlo / sigma_b]),
-                              np.array([min(vup, lf_cv) / sigma_b]), mod_size)[0])
+    return bool(
+        _second_stage(
+            np.array([eta / sigma_b]),
+            np.array([vlo / sigma_b]),
+            np.array([min(vup, lf_cv) / sigma_b]),
+            mod_size,
+        )[0]
+    )
 
 
 def _dual_accept_vertices(vertices, y, eta, gamma, sigma, lf_cv, mod_size) -> np.ndarray:
@@ -316,11 +339,15 @@ def _dual_accept_vertices(vertices, y, eta, gamma, sigma, lf_cv, mod_size) -> np
     sigma_b = np.sqrt(v2)
     vup = np.where(vup >= np.maximum(100.0, e + 20 * sigma_b), np.inf, vup)
     vlo = np.where(vlo <= np.minimum(-100.0, e - 20 * sigma_b), -np.inf, vlo)
-    accept[ok] = _second_stage(e / sigma_b, vlo / sigma_b, np.minimum(vup, lf_cv) / sigma_b, mod_size)
+    accept[ok] = _second_stage(
+        e / sigma_b, vlo / sigma_b, np.minimum(vup, lf_cv) / sigma_b, mod_size
+    )
     return accept
 
 
-def _second_stage(maxstat: np.ndarray, zlo: np.ndarray, zup: np.ndarray, mod_size: float) -> np.ndarray:
+def _second_stage(
+    maxstat: np.ndarray, zlo: np.ndarray, zup: np.ndarray, mod_size: float
+) -> np.ndarray:
     """Reject when the statistic exceeds max(0, the 1 - size quantile of N(0,1) truncated to [zlo, zup]).
 
     As in HonestDiD, a statistic outside its own truncation interval (numerical noise) is not rejected.
@@ -365,8 +392,9 @@ def _accept_no_nuisance(betahat, sigma, a, theta_grid, num_pre, alpha, kappa, se
     return accept
 
 
-def _accept_rm_piece(betahat, sigma, num_pre, num_post, l_vec, mbar, s, max_positive, alpha, theta_grid,
-                     seed) -> np.ndarray:
+def _accept_rm_piece(
+    betahat, sigma, num_pre, num_post, l_vec, mbar, s, max_positive, alpha, theta_grid, seed
+) -> np.ndarray:
     """`.computeConditionalCS_DeltaRM_fixedS`, post-period moments only, hybrid "LF"."""
     kappa = alpha / 10.0
     a = _rm_constraints(num_pre, num_post, mbar, s, max_positive)
@@ -378,7 +406,9 @@ def _accept_rm_piece(betahat, sigma, num_pre, num_post, l_vec, mbar, s, max_posi
     y = a @ betahat
     sigma_y = a @ sigma @ a.T
     y_grid = (y[None, :] - np.outer(theta_grid, a_gamma_inv[:, 0]))[:, rows]
-    return _accept_nuisance(y_grid, a_gamma_inv[rows, 1:], sigma_y[np.ix_(rows, rows)], alpha, kappa, seed)
+    return _accept_nuisance(
+        y_grid, a_gamma_inv[rows, 1:], sigma_y[np.ix_(rows, rows)], alpha, kappa, seed
+    )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -392,11 +422,15 @@ def _check_inputs(betahat, sigma, num_pre_periods, num_post_periods, l_vec):
         raise ValueError("num_pre_periods and num_post_periods must be integers")
     num_pre, num_post = int(num_pre_periods), int(num_post_periods)
     if num_pre < 1 or num_post < 1:
-        raise ValueError(f"need at least one pre and one post period (got {num_pre} and {num_post})")
+        raise ValueError(
+            f"need at least one pre and one post period (got {num_pre} and {num_post})"
+        )
     n = num_pre + num_post
     if betahat.size != n:
-        raise ValueError(f"betahat has {betahat.size} coefficients, expected num_pre_periods + "
-                         f"num_post_periods = {n} (the reference period excluded)")
+        raise ValueError(
+            f"betahat has {betahat.size} coefficients, expected num_pre_periods + "
+            f"num_post_periods = {n} (the reference period excluded)"
+        )
     if sigma.shape != (n, n):
         raise ValueError(f"sigma has shape {sigma.shape}, expected ({n}, {n})")
     if not (np.isfinite(betahat).all() and np.isfinite(sigma).all()):
@@ -412,30 +446,50 @@ def _check_inputs(betahat, sigma, num_pre_periods, num_post_periods, l_vec):
     if l_vec.size != num_post or not np.isfinite(l_vec).all() or not np.any(l_vec):
         raise ValueError(f"l_vec must be {num_post} finite weights, not all zero")
     if num_post == 1 and l_vec[0] != 1.0:
-        raise ValueError("with one post period l_vec must be [1] (the package tests the coefficient itself)")
+        raise ValueError(
+            "with one post period l_vec must be [1] (the package tests the coefficient itself)"
+        )
     return betahat, (sigma + sigma.T) / 2, num_pre, num_post, l_vec
 
 
-def original_ci(betahat, sigma, num_pre_periods: int, num_post_periods: int, l_vec=None,
-                alpha: float = 0.05) -> pd.DataFrame:
+def original_ci(
+    betahat, sigma, num_pre_periods: int, num_post_periods: int, l_vec=None, alpha: float = 0.05
+) -> pd.DataFrame:
     """Conventional interval for theta = l_vec' tau_post (HonestDiD's `constructOriginalCS`).
 
     One row: estimate, std_error, ci_low, ci_high, method ("original").
     """
-    betahat, sigma, num_pre, num_post, l_vec = _check_inputs(betahat, sigma, num_pre_periods,
-                                                             num_post_periods, l_vec)
+    betahat, sigma, num_pre, num_post, l_vec = _check_inputs(
+        betahat, sigma, num_pre_periods, num_post_periods, l_vec
+    )
     post = slice(num_pre, num_pre + num_post)
     est = float(l_vec @ betahat[post])
     se = math.sqrt(float(l_vec @ sigma[post, post] @ l_vec))
     z = stats.norm.ppf(1 - alpha / 2)
-    return pd.DataFrame({"estimate": [est], "std_error": [se], "ci_low": [est - z * se],
-                         "ci_high": [est + z * se], "method": ["original"]})
+    return pd.DataFrame(
+        {
+            "estimate": [est],
+            "std_error": [se],
+            "ci_low": [est - z * se],
+            "ci_high": [est + z * se],
+            "method": ["original"],
+        }
+    )
 
 
-def relative_magnitudes(betahat, sigma, num_pre_periods: int, num_post_periods: int,
-                        mbar: Sequence[float] = (0, 0.5, 1, 1.5, 2), l_vec=None, alpha: float = 0.05,
-                        grid_points: int = 1000, grid_lb: float | None = None, grid_ub: float | None = None,
-                        seed: int = 0) -> pd.DataFrame:
+def relative_magnitudes(
+    betahat,
+    sigma,
+    num_pre_periods: int,
+    num_post_periods: int,
+    mbar: Sequence[float] = (0, 0.5, 1, 1.5, 2),
+    l_vec=None,
+    alpha: float = 0.05,
+    grid_points: int = 1000,
+    grid_lb: float | None = None,
+    grid_ub: float | None = None,
+    seed: int = 0,
+) -> pd.DataFrame:
     """Robust confidence sets for theta = l_vec' tau_post under Delta^RM(Mbar), one row per Mbar.
 
     Defaults are HonestDiD's: l_vec = first post period, a grid of 1000 theta values on
@@ -444,8 +498,9 @@ def relative_magnitudes(betahat, sigma, num_pre_periods: int, num_post_periods: 
     method, open_at_grid_edge (the set reaches the end of the grid, so its bound is the grid's; widen
     grid_lb/grid_ub). An empty set (no grid point accepted) gives NaN bounds.
     """
-    betahat, sigma, num_pre, num_post, l_vec = _check_inputs(betahat, sigma, num_pre_periods,
-                                                             num_post_periods, l_vec)
+    betahat, sigma, num_pre, num_post, l_vec = _check_inputs(
+        betahat, sigma, num_pre_periods, num_post_periods, l_vec
+    )
     mbars = np.atleast_1d(np.asarray(mbar, dtype=float))
     if mbars.size == 0 or not np.isfinite(mbars).all() or (mbars < 0).any():
         raise ValueError("mbar must be one or more finite values >= 0")
@@ -463,16 +518,29 @@ def relative_magnitudes(betahat, sigma, num_pre_periods: int, num_post_periods: 
         accept = np.zeros(theta_grid.size, dtype=bool)
         for s in range(-(num_pre - 1), 1):
             for max_positive in (True, False):
-                accept |= _accept_rm_piece(betahat, sigma, num_pre, num_post, l_vec, mb, s, max_positive,
-                                           alpha, theta_grid, seed)
+                accept |= _accept_rm_piece(
+                    betahat,
+                    sigma,
+                    num_pre,
+                    num_post,
+                    l_vec,
+                    mb,
+                    s,
+                    max_positive,
+                    alpha,
+                    theta_grid,
+                    seed,
+                )
         hit = theta_grid[accept]
-        rows.append({
-            "mbar": float(mb),
-            "ci_low": float(hit.min()) if hit.size else math.nan,
-            "ci_high": float(hit.max()) if hit.size else math.nan,
-            "method": METHOD,
-            "open_at_grid_edge": bool(accept[0] or accept[-1]),
-        })
+        rows.append(
+            {
+                "mbar": float(mb),
+                "ci_low": float(hit.min()) if hit.size else math.nan,
+                "ci_high": float(hit.max()) if hit.size else math.nan,
+                "method": METHOD,
+                "open_at_grid_edge": bool(accept[0] or accept[-1]),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -485,7 +553,9 @@ def breakdown_mbar(results: pd.DataFrame, null: float = 0.0) -> float:
     non-monotone grid artefact further up cannot raise it.
     """
     if not {"mbar", "ci_low", "ci_high"} <= set(results.columns):
-        raise ValueError("results must have columns mbar, ci_low, ci_high (from relative_magnitudes)")
+        raise ValueError(
+            "results must have columns mbar, ci_low, ci_high (from relative_magnitudes)"
+        )
     best = 0.0
     for _, row in results.sort_values("mbar").iterrows():
         lo, hi = row["ci_low"], row["ci_high"]
@@ -514,7 +584,9 @@ def _folded_normal_quantile(p: float, mu: float) -> float:
     z, n, mu = _folded_draws, _FOLDED_SIMS, float(mu)
     h = (n - 1) * p
     k = int(math.floor(h))
-    q0 = optimize.brentq(lambda q: special.ndtr(q - mu) - special.ndtr(-q - mu) - p, 0.0, abs(mu) + 40.0)
+    q0 = optimize.brentq(
+        lambda q: special.ndtr(q - mu) - special.ndtr(-q - mu) - p, 0.0, abs(mu) + 40.0
+    )
     width = 0.02
     while True:
         lo, hi = q0 - width, q0 + width
@@ -523,8 +595,8 @@ def _folded_normal_quantile(p: float, mu: float) -> float:
             below = 0
         else:
             below = int(np.searchsorted(z, lo - mu, "left") - np.searchsorted(z, -lo - mu, "right"))
-            right = z[np.searchsorted(z, lo - mu, "left"): np.searchsorted(z, hi - mu, "right")]
-            left = z[np.searchsorted(z, -hi - mu, "left"): np.searchsorted(z, -lo - mu, "right")]
+            right = z[np.searchsorted(z, lo - mu, "left") : np.searchsorted(z, hi - mu, "right")]
+            left = z[np.searchsorted(z, -hi - mu, "left") : np.searchsorted(z, -lo - mu, "right")]
             vals = np.sort(np.abs(np.concatenate([left, right]) + mu))
         i = k - below
         if 0 <= i and i + 1 < vals.size:
@@ -538,7 +610,9 @@ def _flci_pieces(sigma: np.ndarray, num_pre: int, num_post: int, l_vec: np.ndarr
     lin = 2 * w_to_l.T @ sigma[:num_pre, num_pre:] @ l_vec
     const = float(l_vec @ sigma[num_pre:, num_pre:] @ l_vec)
     target = float(np.arange(1, num_post + 1) @ l_vec)
-    bias_const = sum(abs(float(np.arange(1, s + 1) @ l_vec[num_post - s:])) for s in range(1, num_post + 1))
+    bias_const = sum(
+        abs(float(np.arange(1, s + 1) @ l_vec[num_post - s :])) for s in range(1, num_post + 1)
+    )
     return quad, lin, const, w_to_l, target, bias_const - target
 
 
@@ -552,10 +626,15 @@ class _FlciProblem:
     def __init__(self, sigma: np.ndarray, num_pre: int, num_post: int, l_vec: np.ndarray):
         self.num_pre = num_pre
         self.quad, self.lin, self.const, self.w_to_l, self.target, self.bias_const = _flci_pieces(
-            sigma, num_pre, num_post, l_vec)
+            sigma, num_pre, num_post, l_vec
+        )
         self.cum = np.tril(np.ones((num_pre, num_pre)))
-        kkt = np.block([[2 * self.quad, np.ones((num_pre, 1))], [np.ones((1, num_pre)), np.zeros((1, 1))]])
-        self.w_min_var = np.linalg.lstsq(kkt, np.r_[-self.lin, self.target], rcond=None)[0][:num_pre]
+        kkt = np.block(
+            [[2 * self.quad, np.ones((num_pre, 1))], [np.ones((1, num_pre)), np.zeros((1, 1))]]
+        )
+        self.w_min_var = np.linalg.lstsq(kkt, np.r_[-self.lin, self.target], rcond=None)[0][
+            :num_pre
+        ]
         self.h_min = math.sqrt(max(self.variance(self.w_min_var), 0.0))
         w_min_bias = np.r_[np.zeros(num_pre - 1), self.target]
         self.h_min_bias = math.sqrt(max(self.variance(w_min_bias), 0.0))
@@ -570,22 +649,38 @@ class _FlciProblem:
         w0 = self.w_min_var if self._last_w is None else self._last_w  # neighbouring h: warm start
         x0 = np.r_[np.abs(cum @ w0) + 1e-9, w0]
         constraints = [
-            {"type": "ineq", "fun": lambda x: np.r_[x[:k] - cum @ x[k:], x[:k] + cum @ x[k:]],
-             "jac": lambda x: np.block([[np.eye(k), -cum], [np.eye(k), cum]])},
-            {"type": "eq", "fun": lambda x: np.array([x[k:].sum() - self.target]),
-             "jac": lambda x: np.r_[np.zeros(k), np.ones(k)][None, :]},
-            {"type": "ineq", "fun": lambda x: np.array([h * h - self.variance(x[k:])]),
-             "jac": lambda x: np.r_[np.zeros(k), -(2 * self.quad @ x[k:] + self.lin)][None, :]},
+            {
+                "type": "ineq",
+                "fun": lambda x: np.r_[x[:k] - cum @ x[k:], x[:k] + cum @ x[k:]],
+                "jac": lambda x: np.block([[np.eye(k), -cum], [np.eye(k), cum]]),
+            },
+            {
+                "type": "eq",
+                "fun": lambda x: np.array([x[k:].sum() - self.target]),
+                "jac": lambda x: np.r_[np.zeros(k), np.ones(k)][None, :],
+            },
+            {
+                "type": "ineq",
+                "fun": lambda x: np.array([h * h - self.variance(x[k:])]),
+                "jac": lambda x: np.r_[np.zeros(k), -(2 * self.quad @ x[k:] + self.lin)][None, :],
+            },
         ]
-        res = optimize.minimize(lambda x: x[:k].sum(), x0, jac=lambda x: np.r_[np.ones(k), np.zeros(k)],
-                                constraints=constraints, method="SLSQP",
-                                options={"ftol": 1e-15, "maxiter": 1000})
+        res = optimize.minimize(
+            lambda x: x[:k].sum(),
+            x0,
+            jac=lambda x: np.r_[np.ones(k), np.zeros(k)],
+            constraints=constraints,
+            method="SLSQP",
+            options={"ftol": 1e-15, "maxiter": 1000},
+        )
         # SLSQP at this tolerance often ends on "positive directional derivative" at the optimum, so
         # judge the answer by feasibility, not by its status
         u, w = res.x[:k], res.x[k:]
-        feasible = (abs(w.sum() - self.target) <= 1e-8 * max(1.0, abs(self.target))
-                    and self.variance(w) <= h * h * (1 + 1e-6)
-                    and np.all(u >= np.abs(cum @ w) - 1e-8 * max(1.0, np.abs(w).max())))
+        feasible = (
+            abs(w.sum() - self.target) <= 1e-8 * max(1.0, abs(self.target))
+            and self.variance(w) <= h * h * (1 + 1e-6)
+            and np.all(u >= np.abs(cum @ w) - 1e-8 * max(1.0, np.abs(w).max()))
+        )
         if not (feasible and np.isfinite(res.fun)):
             return math.inf, self.w_min_var
         self._last_w = w
@@ -637,16 +732,24 @@ def _optimal_h(problem: _FlciProblem, m: float, alpha: float, num_points: int = 
     return float(grid[np.nanargmin(lengths)])
 
 
-def smoothness_flci(betahat, sigma, num_pre_periods: int, num_post_periods: int, m: Sequence[float],
-                    l_vec=None, alpha: float = 0.05) -> pd.DataFrame:
+def smoothness_flci(
+    betahat,
+    sigma,
+    num_pre_periods: int,
+    num_post_periods: int,
+    m: Sequence[float],
+    l_vec=None,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
     """Fixed-length confidence intervals for theta = l_vec' tau_post under Delta^SD(M), one row per M.
 
     Delta^SD(M): the slope of the trend violation changes by at most M between consecutive periods
     (M = 0: the pre-trend continues linearly). HonestDiD's `createSensitivityResults(method = "FLCI")`;
     M is in the units of betahat per period squared. Columns: m, ci_low, ci_high, half_length, method.
     """
-    betahat, sigma, num_pre, num_post, l_vec = _check_inputs(betahat, sigma, num_pre_periods,
-                                                             num_post_periods, l_vec)
+    betahat, sigma, num_pre, num_post, l_vec = _check_inputs(
+        betahat, sigma, num_pre_periods, num_post_periods, l_vec
+    )
     ms = np.atleast_1d(np.asarray(m, dtype=float))
     if ms.size == 0 or not np.isfinite(ms).all() or (ms < 0).any():
         raise ValueError("m must be one or more finite values >= 0")
@@ -657,6 +760,13 @@ def smoothness_flci(betahat, sigma, num_pre_periods: int, num_post_periods: int,
         bias, w = problem.worst_case_bias(h)
         half = _folded_normal_quantile(1 - alpha, mm * bias / h) * h
         centre = float((problem.w_to_l @ w) @ betahat[:num_pre] + l_vec @ betahat[num_pre:])
-        rows.append({"m": float(mm), "ci_low": centre - half, "ci_high": centre + half, "half_length": half,
-                     "method": "FLCI"})
+        rows.append(
+            {
+                "m": float(mm),
+                "ci_low": centre - half,
+                "ci_high": centre + half,
+                "half_length": half,
+                "method": "FLCI",
+            }
+        )
     return pd.DataFrame(rows)

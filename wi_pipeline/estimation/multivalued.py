@@ -30,7 +30,13 @@ from scipy import sparse, stats
 from scipy.linalg.blas import dsyrk
 
 from . import _validation as V
-from ._inference import if_covariance, interval, meat_covariance, omitted_variable_scale, robustness_value
+from ._inference import (
+    if_covariance,
+    interval,
+    meat_covariance,
+    omitted_variable_scale,
+    robustness_value,
+)
 from .results import TreatmentEffectResult, WaldTest, _fmt, flatten_scalars
 from .treatment import _PS_QUANTILES, _kish, _variance_label, _wls
 
@@ -42,7 +48,9 @@ _CHUNK_ROWS = 16_384  # rows per block when forming scores and influence functio
 _GPS_MAXITER = 60
 _GPS_TOL = 1e-8  # on the largest Newton step (covariates are standardised)
 _GPS_TOL_SUBSAMPLE = 1e-6  # with a subsample Hessian, before the exact final step
-_GPS_DECREMENT_TOL = 1e-10  # Newton decrement: twice the rise in mean log-likelihood the next step predicts
+_GPS_DECREMENT_TOL = (
+    1e-10  # Newton decrement: twice the rise in mean log-likelihood the next step predicts
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -67,14 +75,16 @@ class _Sample:
     def n_clusters(self) -> int:
         return self.n if self.cl is None else int(self.cl[-1]) + 1
 
-    def subset(self, keep: np.ndarray) -> "_Sample":
+    def subset(self, keep: np.ndarray) -> _Sample:
         cl = None
         if self.cl is not None:
             c = self.cl[keep]
             cl = np.concatenate([[0], np.cumsum(c[1:] != c[:-1])]).astype(np.int64)
         s = self.s[keep]
         rows = np.flatnonzero(keep)
-        return _Sample(np.take(self.Z, rows, axis=0), self.D[rows], s / s.mean(), cl, self.rows[rows])
+        return _Sample(
+            np.take(self.Z, rows, axis=0), self.D[rows], s / s.mean(), cl, self.rows[rows]
+        )
 
     def cluster_starts(self) -> np.ndarray | None:
         if self.cl is None:
@@ -112,7 +122,9 @@ def _prepare(df, outcomes, treatment, covariates, cluster, weights, groups, allo
     V.check_columns(df, groups)  # a group column may also be a covariate
     clash = [g for g in groups if g in (treatment, cluster, weights, *outcomes)]
     if clash:
-        raise ValueError(f"group column(s) {clash} are also used as outcome, treatment, cluster or weights")
+        raise ValueError(
+            f"group column(s) {clash} are also used as outcome, treatment, cluster or weights"
+        )
     n = len(df)
     ys = {o: V.numeric_column(df, o) for o in outcomes}
     xs = {c: V.numeric_column(df, c) for c in covs}
@@ -121,17 +133,23 @@ def _prepare(df, outcomes, treatment, covariates, cluster, weights, groups, allo
     D, arms = _sorted_labels(df[treatment], treatment, "treatment")
     K = len(arms)
     if K < 2:
-        raise ValueError(f"treatment column '{treatment}' has a single arm ({arms[0]!r}); at least two are needed")
+        raise ValueError(
+            f"treatment column '{treatment}' has a single arm ({arms[0]!r}); at least two are needed"
+        )
     counts = np.bincount(D, minlength=K)
     few = [f"{a!r} ({c} row{'s' if c != 1 else ''})" for a, c in zip(arms, counts) if c < 2]
     if few:
-        raise ValueError(f"treatment column '{treatment}': every arm needs at least 2 rows; "
-                         f"too few in {', '.join(few)}")
+        raise ValueError(
+            f"treatment column '{treatment}': every arm needs at least 2 rows; "
+            f"too few in {', '.join(few)}"
+        )
     p = len(covs) + 1
     n_params = _n_params(K, p)
     if n <= n_params:
-        raise ValueError(f"too few rows ({n}) for {len(covs)} covariate(s) and {K} arms: the propensity and "
-                         f"outcome models and the APOs have {n_params} parameters")
+        raise ValueError(
+            f"too few rows ({n}) for {len(covs)} covariate(s) and {K} arms: the propensity and "
+            f"outcome models and the APOs have {n_params} parameters"
+        )
 
     s = V.sampling_weights(df, weights, n)
     cl = None
@@ -146,7 +164,9 @@ def _prepare(df, outcomes, treatment, covariates, cluster, weights, groups, allo
     for j, c in enumerate(covs, start=1):
         x = xs[c][rows]
         sd = x.std()
-        Z[:, j] = (x - x.mean()) / (sd if sd > 0 else 1.0)  # a reparametrisation: fits are unchanged
+        Z[:, j] = (x - x.mean()) / (
+            sd if sd > 0 else 1.0
+        )  # a reparametrisation: fits are unchanged
     sample = _Sample(Z, D[rows], s[rows], cl, rows)
     gcodes = {g: _sorted_labels(df[g], g, "group") for g in groups}
     return sample, arms, ys, gcodes
@@ -215,7 +235,7 @@ class _GPS:
         A = np.empty((_CHUNK_ROWS, q))
         B = np.empty((_CHUNK_ROWS, p))
         for a in range(0, total, _CHUNK_ROWS):
-            idx = slice(a, a + _CHUNK_ROWS) if rows is None else rows[a:a + _CHUNK_ROWS]
+            idx = slice(a, a + _CHUNK_ROWS) if rows is None else rows[a : a + _CHUNK_ROWS]
             if rows is None:
                 Zc, Pc, sc = Z[idx], P[idx], s[idx]
             else:
@@ -223,17 +243,23 @@ class _GPS:
             m = Zc.shape[0]
             W = Pc[:, J] * sc[:, None]
             for j in range(self.K - 1):  # diagonal blocks: sum s p_j x x'
-                np.multiply(Zc, W[:, j:j + 1], out=B[:m])
+                np.multiply(Zc, W[:, j : j + 1], out=B[:m])
                 diag[j] += B[:m].T @ Zc
             Am = _kron_rows(Pc[:, J] * np.sqrt(sc)[:, None], Zc, out=A[:m])
-            Hf = dsyrk(-1.0, Am.T, beta=1.0, c=Hf, trans=0, overwrite_c=1)  # - sum s (p kron x)(p kron x)'
+            Hf = dsyrk(
+                -1.0, Am.T, beta=1.0, c=Hf, trans=0, overwrite_c=1
+            )  # - sum s (p kron x)(p kron x)'
         H = np.triu(Hf) + np.triu(Hf, 1).T
         for j in range(self.K - 1):
-            H[j * p:(j + 1) * p, j * p:(j + 1) * p] += diag[j]
+            H[j * p : (j + 1) * p, j * p : (j + 1) * p] += diag[j]
         return H / total
 
-    def fit(self, start: np.ndarray | None = None, Hinv: np.ndarray | None = None,
-            decrement_tol: float = _GPS_DECREMENT_TOL) -> np.ndarray:
+    def fit(
+        self,
+        start: np.ndarray | None = None,
+        Hinv: np.ndarray | None = None,
+        decrement_tol: float = _GPS_DECREMENT_TOL,
+    ) -> np.ndarray:
         """Newton-Raphson with step halving; returns the fitted probabilities (n x K).
 
         On large samples the Newton steps use the information of a row subsample, kept fixed once
@@ -251,7 +277,9 @@ class _GPS:
         last = np.inf if Hinv is None else 0.0
         for it in range(1, _GPS_MAXITER + 1):
             self.iterations = it
-            if sub is None or Hinv is None or last > 1e-2:  # near the solution a subsample Hessian is kept
+            if (
+                sub is None or Hinv is None or last > 1e-2
+            ):  # near the solution a subsample Hessian is kept
                 Hinv = np.linalg.pinv(self._hessian(P, sub))
             step = Hinv @ grad
             if float(grad @ step) < decrement_tol:
@@ -304,13 +332,21 @@ def _check_trim(trim, K: int):
         return None
     if isinstance(trim, str):
         if trim.lower() != "minmax":
-            raise ValueError(f"trim must be None, 'minmax' or a float lower bound on the scores, got {trim!r}")
+            raise ValueError(
+                f"trim must be None, 'minmax' or a float lower bound on the scores, got {trim!r}"
+            )
         return "minmax"
-    if isinstance(trim, (bool, np.bool_)) or not isinstance(trim, (int, float, np.floating, np.integer)):
-        raise ValueError(f"trim must be None, 'minmax' or a float lower bound on the scores, got {trim!r}")
+    if isinstance(trim, (bool, np.bool_)) or not isinstance(
+        trim, (int, float, np.floating, np.integer)
+    ):
+        raise ValueError(
+            f"trim must be None, 'minmax' or a float lower bound on the scores, got {trim!r}"
+        )
     if not 0 <= trim < 1 / K:
-        raise ValueError(f"a float trim is a lower bound on every arm's score: it needs 0 <= trim < 1/{K} "
-                         f"with {K} arms, got {trim!r}")
+        raise ValueError(
+            f"a float trim is a lower bound on every arm's score: it needs 0 <= trim < 1/{K} "
+            f"with {K} arms, got {trim!r}"
+        )
     return float(trim)
 
 
@@ -389,7 +425,9 @@ class _OutcomeFit:
     cells: dict = field(default_factory=dict)  # per population: arrays by (value, arm)
 
 
-def _fit_outcomes(ys: dict, sample: _Sample, P: np.ndarray, K: int, arm_pop: _Population) -> list[_OutcomeFit]:
+def _fit_outcomes(
+    ys: dict, sample: _Sample, P: np.ndarray, K: int, arm_pop: _Population
+) -> list[_OutcomeFit]:
     """(W)LS of each outcome on Z within each arm on its observed rows, predicted for every row."""
     n, Z, D, s = sample.n, sample.Z, sample.D, sample.s
     obs = {o: ~np.isnan(y) for o, y in ys.items()}
@@ -398,7 +436,7 @@ def _fit_outcomes(ys: dict, sample: _Sample, P: np.ndarray, K: int, arm_pop: _Po
     Binv = {o: [] for o in ys}
     bd = arm_pop.bounds_vk
     for k in range(K):
-        idx = arm_pop.order_vk[bd[k]:bd[k + 1]]
+        idx = arm_pop.order_vk[bd[k] : bd[k + 1]]
         Zk, sk = np.take(Z, idx, axis=0), s[idx]
         for i, o in enumerate(ys):
             beta[:, i * K + k], Bi = _wls(Zk, y0[o][idx], sk * obs[o][idx], n)
@@ -408,14 +446,27 @@ def _fit_outcomes(ys: dict, sample: _Sample, P: np.ndarray, K: int, arm_pop: _Po
     own_p = P[ar, D]
     fits = []
     for i, o in enumerate(ys):
-        MT = MT_all[i * K:(i + 1) * K]
+        MT = MT_all[i * K : (i + 1) * K]
         sO = s * obs[o]
-        fits.append(_OutcomeFit(o, y0[o], obs[o], MT, beta[:, i * K:(i + 1) * K], Binv[o], sO=sO, w=sO / own_p,
-                                eps=np.where(obs[o], y0[o] - MT[D, ar], 0.0)))
+        fits.append(
+            _OutcomeFit(
+                o,
+                y0[o],
+                obs[o],
+                MT,
+                beta[:, i * K : (i + 1) * K],
+                Binv[o],
+                sO=sO,
+                w=sO / own_p,
+                eps=np.where(obs[o], y0[o] - MT[D, ar], 0.0),
+            )
+        )
     return fits
 
 
-def _cell_sums(fit: _OutcomeFit, pop: _Population, sample: _Sample, K: int, units_cache: dict) -> dict:
+def _cell_sums(
+    fit: _OutcomeFit, pop: _Population, sample: _Sample, K: int, units_cache: dict
+) -> dict:
     """Sums by value and by (value, arm) for the point estimates (before the covariate sums)."""
     Vn, D = pop.V, sample.D
     cell = pop.codes * K + D
@@ -428,24 +479,29 @@ def _cell_sums(fit: _OutcomeFit, pop: _Population, sample: _Sample, K: int, unit
     if everyone and pop.name in units_cache:  # counts only depend on which rows are observed
         counts = units_cache[pop.name]
     else:
-        counts = dict(n_obs=np.bincount(cell[fit.obs], minlength=Vn * K).reshape(Vn, K),
-                      n_units=_distinct_units(sample.cl, pop.order_vk, cell, Vn * K, fit.obs).reshape(Vn, K),
-                      pop_obs=np.bincount(pop.codes[fit.obs], minlength=Vn),
-                      pop_units=_distinct_units(sample.cl, pop.order_v, pop.codes, Vn, fit.obs))
+        counts = dict(
+            n_obs=np.bincount(cell[fit.obs], minlength=Vn * K).reshape(Vn, K),
+            n_units=_distinct_units(sample.cl, pop.order_vk, cell, Vn * K, fit.obs).reshape(Vn, K),
+            pop_obs=np.bincount(pop.codes[fit.obs], minlength=Vn),
+            pop_units=_distinct_units(sample.cl, pop.order_v, pop.codes, Vn, fit.obs),
+        )
         if everyone:
             units_cache[pop.name] = counts
     return dict(Bsum=Bsum, Dsum=Dsum, eta=eta, **counts)
 
 
-def _covariate_sums(fits: list[_OutcomeFit], pop: _Population, sample: _Sample, P: np.ndarray, gps: _GPS):
+def _covariate_sums(
+    fits: list[_OutcomeFit], pop: _Population, sample: _Sample, P: np.ndarray, gps: _GPS
+):
     """For every cell (value v, arm k) and outcome: sum_i w_i (eps_i - eta_vk)(1{k=j} - p_ij) x_i for j in J
     (the logit gradient of the cell's weighted residual mean), sum_i w_i x_i, and sum_i s_i O_i x_i."""
     K, Z, J, p = gps.K, sample.Z, gps.J, gps.p
     m = K - 1
     width = (m + 2) * len(fits)
     for f in fits:
-        f.cells[pop.name].update(GV=np.zeros((pop.V, K, m * p)), WX=np.zeros((pop.V, K, p)),
-                                 SOX=np.zeros((pop.V, p)))
+        f.cells[pop.name].update(
+            GV=np.zeros((pop.V, K, m * p)), WX=np.zeros((pop.V, K, p)), SOX=np.zeros((pop.V, p))
+        )
     for cell in range(pop.V * K):
         lo, hi = pop.bounds_vk[cell], pop.bounds_vk[cell + 1]
         if hi == lo:
@@ -457,14 +513,18 @@ def _covariate_sums(fits: list[_OutcomeFit], pop: _Population, sample: _Sample, 
         for o, f in enumerate(fits):
             w = np.take(f.w, idx)
             r = o * (m + 2)
-            np.multiply(dzT, w * (np.take(f.eps, idx) - f.cells[pop.name]["eta"][v, k]), out=coefT[r:r + m])
+            np.multiply(
+                dzT,
+                w * (np.take(f.eps, idx) - f.cells[pop.name]["eta"][v, k]),
+                out=coefT[r : r + m],
+            )
             coefT[r + m] = w
             coefT[r + m + 1] = np.take(f.sO, idx)
         T = coefT @ np.take(Z, idx, axis=0)
         for o, f in enumerate(fits):
             r = o * (m + 2)
             cs = f.cells[pop.name]
-            cs["GV"][v, k] = T[r:r + m].ravel()
+            cs["GV"][v, k] = T[r : r + m].ravel()
             cs["WX"][v, k] = T[r + m]
             cs["SOX"][v] += T[r + m + 1]
 
@@ -520,12 +580,14 @@ def _joint_meat(fits, pops, sample: _Sample, gps: _GPS, P, K, Bfull, Theta) -> l
     """
     Z, D, n = sample.Z, sample.D, sample.n
     C = Bfull[0].shape[1]
-    O = len(fits)
+    n_fits = len(fits)
     npop = len(pops)
     width = npop * K + C // K
-    Bk = [[np.ascontiguousarray(B[:, k::K].T) for k in range(K)] for B in Bfull]  # arm k's cells: every K-th
+    Bk = [
+        [np.ascontiguousarray(B[:, k::K].T) for k in range(K)] for B in Bfull
+    ]  # arm k's cells: every K-th
     group_of_cell = np.arange(C // K) * K  # first cell (arm 0) of each (population, value)
-    meats = [np.zeros((C, C), order="F") for _ in range(O)]
+    meats = [np.zeros((C, C), order="F") for _ in range(n_fits)]
     Theta_all = np.hstack(Theta)
     bounds = _chunk_bounds(n, sample.cluster_starts())
     for a, b in zip(bounds[:-1], bounds[1:]):
@@ -544,8 +606,10 @@ def _joint_meat(fits, pops, sample: _Sample, gps: _GPS, P, K, Bfull, Theta) -> l
         idx = np.empty((width, m), dtype=np.int64)
         rowbase = cb * C
         for j, pop in enumerate(pops):
-            idx[j * K:(j + 1) * K] = (rowbase + pop.base + pop.codes[a:b] * K)[None, :] + np.arange(K)[:, None]
-        idx[npop * K:] = (rowbase + Dc)[None, :] + group_of_cell[:, None]
+            idx[j * K : (j + 1) * K] = (rowbase + pop.base + pop.codes[a:b] * K)[
+                None, :
+            ] + np.arange(K)[:, None]
+        idx[npop * K :] = (rowbase + Dc)[None, :] + group_of_cell[:, None]
         idx = idx.ravel()
         by_arm = [np.flatnonzero(Dc == k) for k in range(K)]
         ar = np.arange(m)
@@ -555,7 +619,7 @@ def _joint_meat(fits, pops, sample: _Sample, gps: _GPS, P, K, Bfull, Theta) -> l
             for j, pop in enumerate(pops):
                 cs = f.cells[pop.name]
                 v = pop.codes[a:b]
-                vals = wt[j * K:(j + 1) * K]
+                vals = wt[j * K : (j + 1) * K]
                 np.subtract(MT, np.take(cs["muT"], v, axis=1), out=vals)
                 vals *= sO * np.take(cs["invB"], v)
                 vals[Dc, ar] += w * (eps - cs["eta"][v, Dc]) * cs["invD"][v, Dc]
@@ -563,9 +627,9 @@ def _joint_meat(fits, pops, sample: _Sample, gps: _GPS, P, K, Bfull, Theta) -> l
             for k in range(K):
                 rk = by_arm[k]
                 if rk.size:
-                    wt[npop * K:, rk] = (Bk[o][k] @ Zc[rk].T) * e[rk]
+                    wt[npop * K :, rk] = (Bk[o][k] @ Zc[rk].T) * e[rk]
             psi = np.bincount(idx, weights=wt.ravel(), minlength=g * C).reshape(g, C)
-            psi += L[:, o * C:(o + 1) * C]
+            psi += L[:, o * C : (o + 1) * C]
             meats[o] = dsyrk(1.0, psi.T, beta=1.0, c=meats[o], trans=0, overwrite_c=1)
     return [np.triu(M) + np.triu(M, 1).T for M in meats]
 
@@ -577,11 +641,15 @@ def _balance(sample: _Sample, P: np.ndarray, K: int, arm_pop: _Population) -> di
     overlap, ess, means = {}, {}, {}
     tot, tot2 = np.zeros(Z.shape[1]), np.zeros(Z.shape[1])
     for k in range(K):
-        idx = arm_pop.order_vk[arm_pop.bounds_vk[k]:arm_pop.bounds_vk[k + 1]]
+        idx = arm_pop.order_vk[arm_pop.bounds_vk[k] : arm_pop.bounds_vk[k + 1]]
         pk, sk = P[idx, k], s[idx]
         q = np.quantile(pk, list(_PS_QUANTILES.values()))
-        overlap[k] = {"min": float(pk.min()), **{key: float(v) for key, v in zip(_PS_QUANTILES, q)},
-                      "max": float(pk.max()), "mean": float(np.average(pk, weights=sk) if sk.sum() > 0 else np.nan)}
+        overlap[k] = {
+            "min": float(pk.min()),
+            **{key: float(v) for key, v in zip(_PS_QUANTILES, q)},
+            "max": float(pk.max()),
+            "mean": float(np.average(pk, weights=sk) if sk.sum() > 0 else np.nan),
+        }
         wk = sk / pk
         ess[k] = _kish(wk)
         Zk = np.take(Z, idx, axis=0)
@@ -598,16 +666,21 @@ def _balance(sample: _Sample, P: np.ndarray, K: int, arm_pop: _Population) -> di
             out = {}
             for label, mk in zip(("before", "after"), means[k]):
                 with np.errstate(divide="ignore", invalid="ignore"):
-                    smd = np.where(sd > 0, (mk - mean) / sd, np.nan)[1:]  # a constant covariate has no SMD
+                    smd = np.where(sd > 0, (mk - mean) / sd, np.nan)[
+                        1:
+                    ]  # a constant covariate has no SMD
                 known = np.abs(smd[np.isfinite(smd)])
                 out[f"max_abs_smd_{label}"] = float(known.max()) if known.size else float("nan")
             balance[k] = out
     return {"overlap": overlap, "ess": ess, "balance": balance}
 
 
-def _estimate(df, outcomes, treatment, covariates, cluster, weights, trim, reference, groups, allow_missing):
-    sample, arms, ys, gcodes = _prepare(df, outcomes, treatment, covariates, cluster, weights, groups,
-                                              allow_missing)
+def _estimate(
+    df, outcomes, treatment, covariates, cluster, weights, trim, reference, groups, allow_missing
+):
+    sample, arms, ys, gcodes = _prepare(
+        df, outcomes, treatment, covariates, cluster, weights, groups, allow_missing
+    )
     K = len(arms)
     trim = _check_trim(trim, K)
     if reference is None:
@@ -623,12 +696,17 @@ def _estimate(df, outcomes, treatment, covariates, cluster, weights, trim, refer
         n_trimmed = np.bincount(sample.D[~keep], minlength=K)
         left = np.bincount(sample.D[keep], minlength=K)
         if (left < 2).any():
-            bad = ", ".join(f"{arms[k]!r} ({left[k]} of {left[k] + n_trimmed[k]} rows left)"
-                            for k in range(K) if left[k] < 2)
+            bad = ", ".join(
+                f"{arms[k]!r} ({left[k]} of {left[k] + n_trimmed[k]} rows left)"
+                for k in range(K)
+                if left[k] < 2
+            )
             rule = "the min-max common-support rule" if trim == "minmax" else f"trim={trim:g}"
-            raise ValueError(f"trimming the generalised propensity score ({rule}) empties arm(s) {bad} of "
-                             f"'{treatment}': the arms do not overlap on the covariates; use a looser trim, "
-                             "fewer covariates, or drop the arm")
+            raise ValueError(
+                f"trimming the generalised propensity score ({rule}) empties arm(s) {bad} of "
+                f"'{treatment}': the arms do not overlap on the covariates; use a looser trim, "
+                "fewer covariates, or drop the arm"
+            )
         start, Hinv = gps.theta, gps.Hinv
         sample = sample.subset(keep)
         gps = _GPS(sample, K, ref)
@@ -637,14 +715,18 @@ def _estimate(df, outcomes, treatment, covariates, cluster, weights, trim, refer
 
     pops = _populations(sample, K, gcodes)
     arm_pop = pops[0]  # the whole sample: its cells are the arms
-    fits = _fit_outcomes({o: ys[o][sample.rows] for o in V.as_list(outcomes)}, sample, P, K, arm_pop)
+    fits = _fit_outcomes(
+        {o: ys[o][sample.rows] for o in V.as_list(outcomes)}, sample, P, K, arm_pop
+    )
     units_cache: dict = {}
     for f in fits:
         nobs = np.bincount(sample.D[f.obs], minlength=K)
         if (nobs < 2).any():
             bad = [f"{arms[k]!r} ({nobs[k]})" for k in range(K) if nobs[k] < 2]
-            raise ValueError(f"outcome '{f.name}' is observed on fewer than 2 rows of arm(s) {', '.join(bad)} "
-                             "(after trimming)")
+            raise ValueError(
+                f"outcome '{f.name}' is observed on fewer than 2 rows of arm(s) {', '.join(bad)} "
+                "(after trimming)"
+            )
         for pop in pops:
             f.cells[pop.name] = _cell_sums(f, pop, sample, K, units_cache)
     for pop in pops:
@@ -683,9 +765,11 @@ def _estimate(df, outcomes, treatment, covariates, cluster, weights, trim, refer
         trim_label = "; common support by the min-max rule on every arm's score (Lechner 2001), score re-fitted"
     else:
         trim_label = f"; rows with any arm's score below {trim:g} dropped, score re-fitted"
-    method = (f"Doubly robust (AIPW) average potential outcomes of a {K}-valued treatment (Cattaneo 2010): "
-              f"multinomial-logit generalised propensity score, {ls} outcome model per arm, normalised (Hajek) "
-              f"weights{wlabel}{trim_label}; {_variance_label(cluster, None if sample.cl is None else G)}")
+    method = (
+        f"Doubly robust (AIPW) average potential outcomes of a {K}-valued treatment (Cattaneo 2010): "
+        f"multinomial-logit generalised propensity score, {ls} outcome model per arm, normalised (Hajek) "
+        f"weights{wlabel}{trim_label}; {_variance_label(cluster, None if sample.cl is None else G)}"
+    )
 
     data = _Shared(sample=sample, P=P, K=K, arms=arms, pops=pops)
     results = {}
@@ -698,11 +782,25 @@ def _estimate(df, outcomes, treatment, covariates, cluster, weights, trim, refer
         for pop in pops:
             cs = f.cells[pop.name]
             for v, value in enumerate(pop.values):
-                pop_rows.append({"dimension": pop.name, "value": value, "n_obs": int(cs["pop_obs"][v]),
-                                 "n_units": int(cs["pop_units"][v]), "base": pop.base + v * K})
+                pop_rows.append(
+                    {
+                        "dimension": pop.name,
+                        "value": value,
+                        "n_obs": int(cs["pop_obs"][v]),
+                        "n_units": int(cs["pop_units"][v]),
+                        "base": pop.base + v * K,
+                    }
+                )
                 for k in range(K):
-                    rows.append({"dimension": pop.name, "value": value, "arm": arms[k],
-                                 "n_obs": int(cs["n_obs"][v, k]), "n_units": int(cs["n_units"][v, k])})
+                    rows.append(
+                        {
+                            "dimension": pop.name,
+                            "value": value,
+                            "arm": arms[k],
+                            "n_obs": int(cs["n_obs"][v, k]),
+                            "n_units": int(cs["n_units"][v, k]),
+                        }
+                    )
         cells = pd.DataFrame(rows)
         cells.insert(3, "estimate", est)
         se = np.sqrt(np.diag(cov))
@@ -716,9 +814,21 @@ def _estimate(df, outcomes, treatment, covariates, cluster, weights, trim, refer
         fdiag["n_missing_outcome"] = int(sample.n - n_obs)
         outcome_data = _OutcomeData(shared=data, y0=f.y0, obs=f.obs, MT=f.MT)
         results[f.name] = MultivaluedTreatmentResult._build(
-            outcome=f.name, treatment=treatment, cells=cells, joint=cov, populations=popt, arms=arms,
-            dimension=None, value=None, df_resid=float(n_obs - _n_params(K, sample.Z.shape[1])),
-            method=method, reference=arms[ref], diagnostics=fdiag, df_inference=df_t, data=outcome_data)
+            outcome=f.name,
+            treatment=treatment,
+            cells=cells,
+            joint=cov,
+            populations=popt,
+            arms=arms,
+            dimension=None,
+            value=None,
+            df_resid=float(n_obs - _n_params(K, sample.Z.shape[1])),
+            method=method,
+            reference=arms[ref],
+            diagnostics=fdiag,
+            df_inference=df_t,
+            data=outcome_data,
+        )
     return results
 
 
@@ -730,7 +840,9 @@ def _arm_position(labels: list, label, column: str, kind: str = "an arm") -> int
     for i, a in enumerate(labels):
         if str(a) == str(label):
             return i
-    raise ValueError(f"{label!r} is not {kind} of '{column}'; {'arms' if kind == 'an arm' else 'values'}: {labels}")
+    raise ValueError(
+        f"{label!r} is not {kind} of '{column}'; {'arms' if kind == 'an arm' else 'values'}: {labels}"
+    )
 
 
 @dataclass
@@ -786,18 +898,23 @@ class BLPResult:
     method: str
 
     def summary(self) -> str:
-        lines = [f"Heterogeneity of {self.contrast} on '{self.outcome}' (BLP and GATES)", f"Method: {self.method}",
-                 "-" * 72,
-                 f"  BLP beta1 (average)   {_fmt(self.ate):>12}    std. error {_fmt(self.ate_std_error):>12}",
-                 f"  BLP beta2 (slope)     {_fmt(self.beta2):>12}    std. error {_fmt(self.std_error):>12}",
-                 f"  95% CI [{_fmt(self.ci_low)}, {_fmt(self.ci_high)}]    p-value (beta2 > 0) {_fmt(self.p_value)}",
-                 f"  GATES top - bottom    {_fmt(self.gates_difference):>12}    std. error "
-                 f"{_fmt(self.gates_std_error):>12}",
-                 f"  95% CI [{_fmt(self.gates_ci_low)}, {_fmt(self.gates_ci_high)}]    p-value "
-                 f"{_fmt(self.gates_p_value)}",
-                 f"  n obs {_fmt(self.n_obs)}   n units {_fmt(self.n_units)}   folds {self.folds}",
-                 "GATES by quintile of the proxy:"]
-        lines += ["  " + s for s in self.gates.to_string(float_format=lambda v: f"{v:.4f}").splitlines()]
+        lines = [
+            f"Heterogeneity of {self.contrast} on '{self.outcome}' (BLP and GATES)",
+            f"Method: {self.method}",
+            "-" * 72,
+            f"  BLP beta1 (average)   {_fmt(self.ate):>12}    std. error {_fmt(self.ate_std_error):>12}",
+            f"  BLP beta2 (slope)     {_fmt(self.beta2):>12}    std. error {_fmt(self.std_error):>12}",
+            f"  95% CI [{_fmt(self.ci_low)}, {_fmt(self.ci_high)}]    p-value (beta2 > 0) {_fmt(self.p_value)}",
+            f"  GATES top - bottom    {_fmt(self.gates_difference):>12}    std. error "
+            f"{_fmt(self.gates_std_error):>12}",
+            f"  95% CI [{_fmt(self.gates_ci_low)}, {_fmt(self.gates_ci_high)}]    p-value "
+            f"{_fmt(self.gates_p_value)}",
+            f"  n obs {_fmt(self.n_obs)}   n units {_fmt(self.n_units)}   folds {self.folds}",
+            "GATES by quintile of the proxy:",
+        ]
+        lines += [
+            "  " + s for s in self.gates.to_string(float_format=lambda v: f"{v:.4f}").splitlines()
+        ]
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -809,12 +926,27 @@ class BLPResult:
     def to_frame(self) -> pd.DataFrame:
         """One row per parameter: BLP beta1, beta2, the five GATES and top minus bottom."""
         g = self.gates
-        rows = [("blp_beta1", self.ate, self.ate_std_error, np.nan, np.nan, np.nan),
-                ("blp_beta2", self.beta2, self.std_error, self.ci_low, self.ci_high, self.p_value)]
-        rows += [(f"gates_{q}", r.estimate, r.std_error, r.ci_low, r.ci_high, np.nan) for q, r in g.iterrows()]
-        rows.append(("gates_top_minus_bottom", self.gates_difference, self.gates_std_error, self.gates_ci_low,
-                     self.gates_ci_high, self.gates_p_value))
-        out = pd.DataFrame(rows, columns=["parameter", "estimate", "std_error", "ci_low", "ci_high", "p_value"])
+        rows = [
+            ("blp_beta1", self.ate, self.ate_std_error, np.nan, np.nan, np.nan),
+            ("blp_beta2", self.beta2, self.std_error, self.ci_low, self.ci_high, self.p_value),
+        ]
+        rows += [
+            (f"gates_{q}", r.estimate, r.std_error, r.ci_low, r.ci_high, np.nan)
+            for q, r in g.iterrows()
+        ]
+        rows.append(
+            (
+                "gates_top_minus_bottom",
+                self.gates_difference,
+                self.gates_std_error,
+                self.gates_ci_low,
+                self.gates_ci_high,
+                self.gates_p_value,
+            )
+        )
+        out = pd.DataFrame(
+            rows, columns=["parameter", "estimate", "std_error", "ci_low", "ci_high", "p_value"]
+        )
         out.insert(0, "contrast", self.contrast)
         out.insert(0, "outcome", self.outcome)
         return out
@@ -846,19 +978,50 @@ class MultivaluedTreatmentResult:
     _data: _OutcomeData | None = field(default=None, repr=False)
 
     @classmethod
-    def _build(cls, *, outcome, treatment, cells, joint, populations, arms, dimension, value, df_resid, method,
-               reference, diagnostics, df_inference, data):
+    def _build(
+        cls,
+        *,
+        outcome,
+        treatment,
+        cells,
+        joint,
+        populations,
+        arms,
+        dimension,
+        value,
+        df_resid,
+        method,
+        reference,
+        diagnostics,
+        df_inference,
+        data,
+    ):
         pop = populations[_match(populations, dimension, value)].iloc[0]
         sl = slice(int(pop["base"]), int(pop["base"]) + len(arms))
-        po = cells.iloc[sl][["estimate", "std_error", "ci_low", "ci_high", "n_obs", "n_units"]].copy()
+        po = cells.iloc[sl][
+            ["estimate", "std_error", "ci_low", "ci_high", "n_obs", "n_units"]
+        ].copy()
         po.index = pd.Index(arms, name="arm")
         cov = pd.DataFrame(joint[sl, sl], index=po.index.copy(), columns=po.index.copy())
         clustered = df_inference is not None
-        return cls(outcome=outcome, treatment=treatment, potential_outcomes=po, covariance=cov,
-                   n_obs=int(pop["n_obs"]), n_units=int(pop["n_units"]) if clustered else int(pop["n_obs"]),
-                   df_resid=df_resid, method=method, reference=reference, diagnostics=diagnostics,
-                   subgroup=None if dimension is None else (dimension, value), _cells=cells, _joint=joint,
-                   _populations=populations, _df_inference=df_inference, _data=data)
+        return cls(
+            outcome=outcome,
+            treatment=treatment,
+            potential_outcomes=po,
+            covariance=cov,
+            n_obs=int(pop["n_obs"]),
+            n_units=int(pop["n_units"]) if clustered else int(pop["n_obs"]),
+            df_resid=df_resid,
+            method=method,
+            reference=reference,
+            diagnostics=diagnostics,
+            subgroup=None if dimension is None else (dimension, value),
+            _cells=cells,
+            _joint=joint,
+            _populations=populations,
+            _df_inference=df_inference,
+            _data=data,
+        )
 
     # ---- basic accessors
 
@@ -876,7 +1039,9 @@ class MultivaluedTreatmentResult:
 
     # ---- contrasts and rankings
 
-    def linear_contrast(self, coefficients: dict, estimand: str | None = None) -> TreatmentEffectResult:
+    def linear_contrast(
+        self, coefficients: dict, estimand: str | None = None
+    ) -> TreatmentEffectResult:
         """sum_k c_k APO(k), e.g. the interaction of a 2x2 design {both: 1, a_only: -1, b_only: -1, neither: 1},
         with its SE from the joint covariance. n_treated / n_control: observations in the arms with a
         positive / negative coefficient."""
@@ -886,19 +1051,31 @@ class MultivaluedTreatmentResult:
         var = float(coef @ cov.loc[coef.index, coef.index] @ coef)
         se = float(np.sqrt(var)) if var >= 0 else float("nan")
         lo, hi, p = interval(est, se, self._df_inference)
-        terms = " ".join(f"{'+' if c > 0 else '-'} {'' if abs(c) == 1 else f'{abs(c):g} '}APO({k})"
-                         for k, c in coef.items()).removeprefix("+ ")
+        terms = " ".join(
+            f"{'+' if c > 0 else '-'} {'' if abs(c) == 1 else f'{abs(c):g} '}APO({k})"
+            for k, c in coef.items()
+        ).removeprefix("+ ")
         diag = {f"apo_{k}": float(po.at[k, "estimate"]) for k in coef.index}
         diag.update({k: v for k, v in self.diagnostics.items() if not isinstance(v, dict)})
         if self.subgroup is not None:
             diag["subgroup"] = f"{self.subgroup[0]} = {self.subgroup[1]}"
         return TreatmentEffectResult(
-            estimate=est, std_error=se, ci_low=lo, ci_high=hi, p_value=p,
+            estimate=est,
+            std_error=se,
+            ci_low=lo,
+            ci_high=hi,
+            p_value=p,
             n_treated=int(po.loc[coef.index[coef > 0], "n_obs"].sum()),
-            n_control=int(po.loc[coef.index[coef < 0], "n_obs"].sum()), n_obs=self.n_obs,
-            n_units=self.n_units if self._df_inference is not None else None, df_resid=self.df_resid,
-            method=self.method, estimand=estimand or terms, outcome=self.outcome, treatment=self.treatment,
-            diagnostics=diag)
+            n_control=int(po.loc[coef.index[coef < 0], "n_obs"].sum()),
+            n_obs=self.n_obs,
+            n_units=self.n_units if self._df_inference is not None else None,
+            df_resid=self.df_resid,
+            method=self.method,
+            estimand=estimand or terms,
+            outcome=self.outcome,
+            treatment=self.treatment,
+            diagnostics=diag,
+        )
 
     def contrast(self, a, b) -> TreatmentEffectResult:
         """APO(a) - APO(b) with its SE from the joint covariance (t(G-1) interval when clustered)."""
@@ -911,18 +1088,26 @@ class MultivaluedTreatmentResult:
         diag = {"apo_a": float(po.at[a, "estimate"]), "apo_b": float(po.at[b, "estimate"])}
         for key in ("n_trimmed", "overlap", "balance", "ess"):
             if key in self.diagnostics:
-                diag[key] = {arm: self.diagnostics[key][arm] for arm in (a, b) if arm in self.diagnostics[key]}
-        diag.update({k: v for k, v in self.diagnostics.items() if k not in diag and not isinstance(v, dict)})
+                diag[key] = {
+                    arm: self.diagnostics[key][arm]
+                    for arm in (a, b)
+                    if arm in self.diagnostics[key]
+                }
+        diag.update(
+            {k: v for k, v in self.diagnostics.items() if k not in diag and not isinstance(v, dict)}
+        )
         if self.subgroup is not None:
             diag["subgroup"] = f"{self.subgroup[0]} = {self.subgroup[1]}"
         result.diagnostics = diag
         return result
 
-    def _cell_rows(self, what: str) -> tuple["_OutcomeData", np.ndarray]:
+    def _cell_rows(self, what: str) -> tuple[_OutcomeData, np.ndarray]:
         """The sample arrays and the rows of this result's cell (its subgroup) with the outcome observed."""
         if self._data is None:
-            raise ValueError(f"{what} needs the sample arrays, which are not kept when a result is pickled; "
-                             "run it where the result was estimated")
+            raise ValueError(
+                f"{what} needs the sample arrays, which are not kept when a result is pickled; "
+                "run it where the result was estimated"
+            )
         dat = self._data
         mask = dat.obs.copy()
         if self.subgroup is not None:
@@ -947,10 +1132,17 @@ class MultivaluedTreatmentResult:
         for k, sign in ((ka, 1.0), (kb, -1.0)):
             w = (D == k) / P[:, k]
             riesz += sign * w / np.average(w, weights=s)  # the normalised (Hajek) weights
-        scale = omitted_variable_scale(float(np.average(eps**2, weights=s)), float(np.average(riesz**2, weights=s)))
+        scale = omitted_variable_scale(
+            float(np.average(eps**2, weights=s)), float(np.average(riesz**2, weights=s))
+        )
         c = self.contrast(a, b)
-        return {"sensitivity_scale": scale, "robustness_value": robustness_value(c.estimate, scale),
-                f"robustness_value_{round(level * 100)}": robustness_value(c.estimate, scale, c.std_error, level)}
+        return {
+            "sensitivity_scale": scale,
+            "robustness_value": robustness_value(c.estimate, scale),
+            f"robustness_value_{round(level * 100)}": robustness_value(
+                c.estimate, scale, c.std_error, level
+            ),
+        }
 
     def _selected(self, arms) -> tuple[list, np.ndarray, np.ndarray]:
         if arms is None:
@@ -961,7 +1153,9 @@ class MultivaluedTreatmentResult:
         cov = self.covariance.loc[arms, arms].to_numpy(float)
         return arms, est, cov
 
-    def rank_sets(self, level: float = 0.95, arms: Sequence | None = None, **options) -> pd.DataFrame:
+    def rank_sets(
+        self, level: float = 0.95, arms: Sequence | None = None, **options
+    ) -> pd.DataFrame:
         """Simultaneous confidence sets for the rank of every arm's APO (1 = highest), by arm.
 
         options (simultaneous, stepdown, draws, seed) go to `ranks.rank_confidence_sets`.
@@ -990,7 +1184,7 @@ class MultivaluedTreatmentResult:
             raise ValueError("no subgroups were estimated; pass groups=[...] to the estimator")
         return dims
 
-    def within(self, dimension: str, value) -> "MultivaluedTreatmentResult":
+    def within(self, dimension: str, value) -> MultivaluedTreatmentResult:
         """The APOs within one subgroup (same nuisance fits; covariance shared with all cells)."""
         dims = self._require_groups()
         if dimension not in dims:
@@ -999,10 +1193,21 @@ class MultivaluedTreatmentResult:
         values = pops.loc[pops["dimension"] == dimension, "value"].tolist()
         value = values[_arm_position(values, value, dimension, kind="a value")]
         sub = MultivaluedTreatmentResult._build(
-            outcome=self.outcome, treatment=self.treatment, cells=self._cells, joint=self._joint,
-            populations=pops, arms=self.arms, dimension=dimension, value=value, df_resid=self.df_resid,
-            method=self.method, reference=self.reference, diagnostics=dict(self.diagnostics),
-            df_inference=self._df_inference, data=self._data)
+            outcome=self.outcome,
+            treatment=self.treatment,
+            cells=self._cells,
+            joint=self._joint,
+            populations=pops,
+            arms=self.arms,
+            dimension=dimension,
+            value=value,
+            df_resid=self.df_resid,
+            method=self.method,
+            reference=self.reference,
+            diagnostics=dict(self.diagnostics),
+            df_inference=self._df_inference,
+            data=self._data,
+        )
         sub.diagnostics["subgroup"] = f"{dimension} = {value}"
         return sub
 
@@ -1040,16 +1245,28 @@ class MultivaluedTreatmentResult:
             return WaldTest(float("nan"), 0, float("nan"), None, "chi2", hypothesis=hyp)
         used = np.concatenate([ia, ib])
         V_ab = self._joint[np.ix_(used, used)]
-        L = np.hstack([np.eye(len(delta)), -np.eye(len(delta))])  # the contrasts delta_v from (a cells, b cells)
-        R = np.hstack([-np.ones((len(delta) - 1, 1)), np.eye(len(delta) - 1)])  # value v minus the first
+        L = np.hstack(
+            [np.eye(len(delta)), -np.eye(len(delta))]
+        )  # the contrasts delta_v from (a cells, b cells)
+        R = np.hstack(
+            [-np.ones((len(delta) - 1, 1)), np.eye(len(delta) - 1)]
+        )  # value v minus the first
         d = R @ delta
         S = R @ L @ V_ab @ L.T @ R.T
         Sinv = np.linalg.pinv(S)
         stat = float(d @ Sinv @ d)
         dof = int(np.linalg.matrix_rank(S))
         p = float(stats.chi2.sf(stat, dof)) if dof else float("nan")
-        return WaldTest(statistic=stat, df=dof, p_value=p, df_denom=None, distribution="chi2",
-                        chi2_statistic=stat, chi2_p_value=p, hypothesis=hyp + f" ({len(delta)} values)")
+        return WaldTest(
+            statistic=stat,
+            df=dof,
+            p_value=p,
+            df_denom=None,
+            distribution="chi2",
+            chi2_statistic=stat,
+            chi2_p_value=p,
+            hypothesis=hyp + f" ({len(delta)} values)",
+        )
 
     # ---- heterogeneity along the covariates
 
@@ -1072,8 +1289,12 @@ class MultivaluedTreatmentResult:
         ka, kb = sh.arms.index(a), sh.arms.index(b)
         Z, y, Dd, s = smp.Z[idx], dat.y0[idx], smp.D[idx], smp.s[idx]
         Mm, Pp = dat.MT[:, idx].T, sh.P[idx]
-        tau = (Mm[:, ka] - Mm[:, kb] + (Dd == ka) * (y - Mm[:, ka]) / Pp[:, ka]
-               - (Dd == kb) * (y - Mm[:, kb]) / Pp[:, kb])
+        tau = (
+            Mm[:, ka]
+            - Mm[:, kb]
+            + (Dd == ka) * (y - Mm[:, ka]) / Pp[:, ka]
+            - (Dd == kb) * (y - Mm[:, kb]) / Pp[:, kb]
+        )
         cl = None
         if smp.cl is not None:
             c = smp.cl[idx]
@@ -1106,8 +1327,10 @@ class MultivaluedTreatmentResult:
         gam, psig = _ols_if(Xg, tau, s)
         covg, _ = if_covariance(psig, cl)
         seg = np.sqrt(np.diag(covg))
-        gates = pd.DataFrame({"estimate": gam, "std_error": seg}, index=pd.Index([f"G{i}" for i in range(1, 6)],
-                                                                                  name="quintile"))
+        gates = pd.DataFrame(
+            {"estimate": gam, "std_error": seg},
+            index=pd.Index([f"G{i}" for i in range(1, 6)], name="quintile"),
+        )
         ci = [interval(g_, s_, dfi)[:2] for g_, s_ in zip(gam, seg)]
         gates["ci_low"] = [c[0] for c in ci]
         gates["ci_high"] = [c[1] for c in ci]
@@ -1116,15 +1339,37 @@ class MultivaluedTreatmentResult:
         diff = float(gam[4] - gam[0])
         dse = float(np.sqrt(cvec @ covg @ cvec))
         dlo, dhi, dp = interval(diff, dse, dfi)
-        variance = ("SEs clustered by unit, t(G-1) inference" if cl is not None else "robust SEs, normal inference")
-        method = (f"BLP/GATES (Chernozhukov, Demirer, Duflo & Fernandez-Val) on the doubly robust contrast; "
-                  f"proxy: OLS of the contrast on the covariates, cross-fitted in {folds} folds"
-                  f"{' split by cluster' if cl is not None else ''}; {variance}")
-        return BLPResult(contrast=f"APO({a}) - APO({b})", outcome=self.outcome, ate=float(coef[0]),
-                         ate_std_error=float(se[0]), beta2=float(coef[1]), std_error=float(se[1]), ci_low=lo,
-                         ci_high=hi, p_value=p_one, gates=gates, gates_difference=diff, gates_std_error=dse,
-                         gates_ci_low=dlo, gates_ci_high=dhi, gates_p_value=dp, folds=folds, n_obs=len(idx),
-                         n_units=n_units if cl is not None else None, method=method)
+        variance = (
+            "SEs clustered by unit, t(G-1) inference"
+            if cl is not None
+            else "robust SEs, normal inference"
+        )
+        method = (
+            f"BLP/GATES (Chernozhukov, Demirer, Duflo & Fernandez-Val) on the doubly robust contrast; "
+            f"proxy: OLS of the contrast on the covariates, cross-fitted in {folds} folds"
+            f"{' split by cluster' if cl is not None else ''}; {variance}"
+        )
+        return BLPResult(
+            contrast=f"APO({a}) - APO({b})",
+            outcome=self.outcome,
+            ate=float(coef[0]),
+            ate_std_error=float(se[0]),
+            beta2=float(coef[1]),
+            std_error=float(se[1]),
+            ci_low=lo,
+            ci_high=hi,
+            p_value=p_one,
+            gates=gates,
+            gates_difference=diff,
+            gates_std_error=dse,
+            gates_ci_low=dlo,
+            gates_ci_high=dhi,
+            gates_p_value=dp,
+            folds=folds,
+            n_obs=len(idx),
+            n_units=n_units if cl is not None else None,
+            method=method,
+        )
 
     # ---- display
 
@@ -1148,17 +1393,24 @@ class MultivaluedTreatmentResult:
         lines = [self._header(), f"Method: {self.method}", "-" * 72]
         tab = self._arm_table()
         lines += ["  " + s for s in tab.to_string(float_format=lambda v: f"{v:.4f}").splitlines()]
-        lines.append(f"  reference (base) arm {self.reference!r}   n obs {_fmt(self.n_obs)}   n units "
-                     f"{_fmt(self.n_units)}   df resid {_fmt(self.df_resid, 0)}")
+        lines.append(
+            f"  reference (base) arm {self.reference!r}   n obs {_fmt(self.n_obs)}   n units "
+            f"{_fmt(self.n_units)}   df resid {_fmt(self.df_resid, 0)}"
+        )
         other = {k: v for k, v in self.diagnostics.items() if not isinstance(v, dict)}
         if other:
             lines.append("Diagnostics:")
             width = max(len(k) for k in other)
             lines += [f"  {k:<{width}}  {_fmt(v)}" for k, v in other.items()]
-        dims = [] if self._populations is None else [d for d in self._populations["dimension"].unique()
-                                                     if d is not None]
+        dims = (
+            []
+            if self._populations is None
+            else [d for d in self._populations["dimension"].unique() if d is not None]
+        )
         if dims and self.subgroup is None:
-            lines.append(f"Subgroups estimated for: {', '.join(map(str, dims))} (see subgroup_table())")
+            lines.append(
+                f"Subgroups estimated for: {', '.join(map(str, dims))} (see subgroup_table())"
+            )
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -1178,8 +1430,12 @@ class MultivaluedTreatmentResult:
             row["arm"] = arm
             row.update(po.to_dict())
             row["n_obs"], row["n_units"] = int(po["n_obs"]), int(po["n_units"])
-            for key, prefix in (("overlap", "gps_"), ("balance", "balance_"), ("ess", "ess"),
-                                ("n_trimmed", "n_trimmed")):
+            for key, prefix in (
+                ("overlap", "gps_"),
+                ("balance", "balance_"),
+                ("ess", "ess"),
+                ("n_trimmed", "n_trimmed"),
+            ):
                 item = self.diagnostics.get(key, {}).get(arm)
                 if isinstance(item, dict):
                     row.update(flatten_scalars(item, prefix=prefix))
@@ -1228,8 +1484,18 @@ def estimate_multivalued_treatment(
     groups: subgroup columns; their APOs share the nuisance fits and one joint covariance.
     weights: sampling weights (normalised to mean 1). cluster: id column for clustered SEs.
     """
-    return _estimate(df, [outcome], treatment, covariates, cluster, weights, trim, reference, groups,
-                     allow_missing=False)[outcome]
+    return _estimate(
+        df,
+        [outcome],
+        treatment,
+        covariates,
+        cluster,
+        weights,
+        trim,
+        reference,
+        groups,
+        allow_missing=False,
+    )[outcome]
 
 
 def estimate_multivalued_treatments(
@@ -1252,5 +1518,15 @@ def estimate_multivalued_treatments(
     outcomes = V.as_list(outcomes)
     if len(set(outcomes)) != len(outcomes):
         raise ValueError(f"outcomes listed more than once: {outcomes}")
-    return _estimate(df, outcomes, treatment, covariates, cluster, weights, trim, reference, groups,
-                     allow_missing=True)
+    return _estimate(
+        df,
+        outcomes,
+        treatment,
+        covariates,
+        cluster,
+        weights,
+        trim,
+        reference,
+        groups,
+        allow_missing=True,
+    )

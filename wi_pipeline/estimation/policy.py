@@ -75,17 +75,30 @@ def _encode_features(df: pd.DataFrame, features: Sequence[str]) -> list[_Feature
     for col in features:
         s = df[col]
         if s.isna().any():
-            raise ValueError(f"feature column '{col}' has missing values in {int(s.isna().sum())} of {len(s)} rows")
+            raise ValueError(
+                f"feature column '{col}' has missing values in {int(s.isna().sum())} of {len(s)} rows"
+            )
         if isinstance(s.dtype, pd.CategoricalDtype) and s.cat.ordered:
-            out.append(_Feature(col, s.cat.codes.to_numpy(dtype=float), "ordered", tuple(s.cat.categories)))
-        elif pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s) and not isinstance(
-                s.dtype, pd.CategoricalDtype):
+            out.append(
+                _Feature(col, s.cat.codes.to_numpy(dtype=float), "ordered", tuple(s.cat.categories))
+            )
+        elif (
+            pd.api.types.is_bool_dtype(s)
+            or pd.api.types.is_numeric_dtype(s)
+            and not isinstance(s.dtype, pd.CategoricalDtype)
+        ):
             out.append(_Feature(col, s.to_numpy(dtype=float), "number"))
         else:  # unordered labels: one indicator per value (one for two values)
             values = sorted(s.astype(str).unique())
             if len(values) == 2:
-                out.append(_Feature(col, (s.astype(str) == values[1]).to_numpy(dtype=float), "is",
-                                    (values[1], values[0])))
+                out.append(
+                    _Feature(
+                        col,
+                        (s.astype(str) == values[1]).to_numpy(dtype=float),
+                        "is",
+                        (values[1], values[0]),
+                    )
+                )
                 continue
             for v in values:
                 out.append(_Feature(col, (s.astype(str) == v).to_numpy(dtype=float), "is", (v,)))
@@ -97,8 +110,8 @@ class _Node:
     arm: int | None = None  # a leaf's arm
     feature: int | None = None
     threshold: float = np.nan
-    left: "_Node | None" = None
-    right: "_Node | None" = None
+    left: _Node | None = None
+    right: _Node | None = None
 
     @property
     def is_leaf(self) -> bool:
@@ -134,7 +147,7 @@ class _TreeSearch:
             ok = (cum[cut] >= self.min) & (cum[-1] - cum[cut] >= self.min) if len(cum) else cut[:0]
             for i in cut[ok]:
                 left = np.zeros_like(mask)
-                left[sub[:i + 1]] = True
+                left[sub[: i + 1]] = True
                 right = mask & ~left
                 vl, nl = self.best(left, depth - 1)
                 vr, nr = self.best(right, depth - 1)
@@ -162,8 +175,12 @@ class _TreeSearch:
             i = int(np.argmax(value))
             if value[i] > best_value + 1e-12 * (1 + abs(best_value)):
                 best_value = float(value[i])
-                best_node = _Node(feature=j, threshold=float(x[cut[i]]), left=_Node(arm=int(np.argmax(left[i]))),
-                                  right=_Node(arm=int(np.argmax(cumR[-1] - left[i]))))
+                best_node = _Node(
+                    feature=j,
+                    threshold=float(x[cut[i]]),
+                    left=_Node(arm=int(np.argmax(left[i]))),
+                    right=_Node(arm=int(np.argmax(cumR[-1] - left[i]))),
+                )
         return best_value, best_node
 
 
@@ -182,8 +199,13 @@ def _points(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return pts, inverse.ravel()
 
 
-def policy_tree(X: np.ndarray, rewards: np.ndarray, depth: int = 2, min_node_size: int = 1,
-                weights: np.ndarray | None = None) -> _Node:
+def policy_tree(
+    X: np.ndarray,
+    rewards: np.ndarray,
+    depth: int = 2,
+    min_node_size: int = 1,
+    weights: np.ndarray | None = None,
+) -> _Node:
     """The depth-`depth` tree with the largest total reward (policytree's `policy_tree`, split.step = 1).
 
     X: n x p numeric features; rewards: n x K (Gamma); min_node_size: rows per leaf at least;
@@ -224,7 +246,9 @@ def _leaf_paths(node: _Node, feats: list[_Feature]) -> list[list[str]]:
 
     def walk(n: _Node, conds: dict):
         if n.is_leaf:
-            paths.append([text or _range_words(feats[j], lo, hi) for j, lo, hi, text in conds.values()])
+            paths.append(
+                [text or _range_words(feats[j], lo, hi) for j, lo, hi, text in conds.values()]
+            )
             return
         j, f = n.feature, feats[n.feature]
         if f.kind == "is":  # indicators of one label column stay separate conditions
@@ -245,7 +269,11 @@ def _range_words(f: _Feature, lo: float, hi: float) -> str:
     if f.kind == "ordered":
         codes = [k for k in range(len(f.labels)) if lo < k <= hi]
         names = [str(f.labels[k]) for k in codes]
-        return f"{f.column} is {names[0]} to {names[-1]}" if len(names) > 2 else f"{f.column} is {' or '.join(names)}"
+        return (
+            f"{f.column} is {names[0]} to {names[-1]}"
+            if len(names) > 2
+            else f"{f.column} is {' or '.join(names)}"
+        )
     if np.isinf(lo):
         return f.describe(hi, True)
     if np.isinf(hi):
@@ -257,8 +285,14 @@ def _range_words(f: _Feature, lo: float, hi: float) -> str:
 # capacities: arms per leaf as shares, by linear programming
 
 
-def _allocate(leaf_of: np.ndarray, n_leaves: int, R: np.ndarray, s: np.ndarray, capacities: np.ndarray,
-              tree_arms: np.ndarray) -> np.ndarray:
+def _allocate(
+    leaf_of: np.ndarray,
+    n_leaves: int,
+    R: np.ndarray,
+    s: np.ndarray,
+    capacities: np.ndarray,
+    tree_arms: np.ndarray,
+) -> np.ndarray:
     """Share of each leaf given each arm (L x K): the tree's arms when capacities allow, else the
     allocation with the largest total reward within them (a leaf may be split between arms)."""
     K = R.shape[1]
@@ -278,8 +312,15 @@ def _allocate(leaf_of: np.ndarray, n_leaves: int, R: np.ndarray, s: np.ndarray, 
     A_ub = np.kron(size[None, :], np.eye(K)) / total  # K rows: sum_l size_l x[l, k] / total
     finite = np.isfinite(capacities)
     bounds = [(0, 1 if ok else 0) for ok in np.tile(allowed, n_leaves)]
-    res = optimize.linprog(c, A_ub=A_ub[finite], b_ub=capacities[finite], A_eq=A_eq, b_eq=np.ones(n_leaves),
-                           bounds=bounds, method="highs")
+    res = optimize.linprog(
+        c,
+        A_ub=A_ub[finite],
+        b_ub=capacities[finite],
+        A_eq=A_eq,
+        b_eq=np.ones(n_leaves),
+        bounds=bounds,
+        method="highs",
+    )
     if res.status != 0:
         raise ValueError(f"no assignment meets the capacities: {res.message}")
     out = res.x.reshape(n_leaves, K)
@@ -321,7 +362,9 @@ def _fit_propensities(sample, K: int, folds: int, seed: int) -> _Folds:
         sub = sample.subset(train)
         missing = [k for k in range(K) if not (sub.D == k).any()]
         if missing:
-            raise ValueError(f"fold {f}: the other folds hold no row of arm(s) {missing}; use fewer folds")
+            raise ValueError(
+                f"fold {f}: the other folds hold no row of arm(s) {missing}; use fewer folds"
+            )
         ref = int(np.argmax(np.bincount(sub.D, minlength=K)))
         gps = _GPS(sub, K, ref)
         gps.fit(start=start if ref == start_ref else None, decrement_tol=_FOLD_DECREMENT_TOL)
@@ -354,7 +397,9 @@ def _scores(y: np.ndarray, sample, K: int, folds: _Folds) -> tuple[np.ndarray, n
         test = folds.fold == f
         for k in range(K):
             tr = ~test & (D == k)
-            if not tr.any():  # no row of this arm to learn from (an outcome seen on few rows): no score
+            if (
+                not tr.any()
+            ):  # no row of this arm to learn from (an outcome seen on few rows): no score
                 M[test, k] = np.nan
                 continue
             beta, _ = _wls(Z[tr], y[tr], s[tr], int(tr.sum()))
@@ -421,8 +466,10 @@ class AssignmentPolicy:
             elif f.kind == "is":  # a value absent from df: nobody has it
                 X[:, j] = 0.0
             else:
-                raise ValueError(f"feature '{f.column}' is coded differently than when the rule was learned: "
-                                 f"{[n for n in names if n[0] == f.column]}")
+                raise ValueError(
+                    f"feature '{f.column}' is coded differently than when the rule was learned: "
+                    f"{[n for n in names if n[0] == f.column]}"
+                )
         return X
 
     def assignment_probabilities(self, df: pd.DataFrame) -> pd.DataFrame:
@@ -438,12 +485,19 @@ class AssignmentPolicy:
         else:
             u = np.random.default_rng(seed).random(len(prob))
             k = np.minimum((prob.cumsum(axis=1) < u[:, None]).sum(axis=1), prob.shape[1] - 1)
-        return pd.Series(np.asarray(self.arms, dtype=object)[k], index=df.index, name=self.treatment)
+        return pd.Series(
+            np.asarray(self.arms, dtype=object)[k], index=df.index, name=self.treatment
+        )
 
     # ---- value and gains
 
-    def _result(self, values: np.ndarray, estimand: str, riesz: np.ndarray | None,
-                rows: np.ndarray | None = None) -> EffectResult:
+    def _result(
+        self,
+        values: np.ndarray,
+        estimand: str,
+        riesz: np.ndarray | None,
+        rows: np.ndarray | None = None,
+    ) -> EffectResult:
         """Weighted mean of `values` over `rows` (default all) with its influence-function SE."""
         rows = np.ones(len(self._s), dtype=bool) if rows is None else rows
         s, v, D = self._s[rows], values[rows], self._D[rows]
@@ -454,18 +508,35 @@ class AssignmentPolicy:
         lo, hi, p = interval(est, se, dfi)
         diag = {}
         if riesz is not None:
-            scale = omitted_variable_scale(float(np.average(self._resid[rows]**2, weights=s)),
-                                           float(np.average(riesz[rows]**2, weights=s)))
-            diag = {"sensitivity_scale": scale, "robustness_value": robustness_value(est, scale),
-                    "robustness_value_95": robustness_value(est, scale, se, level=0.95)}
+            scale = omitted_variable_scale(
+                float(np.average(self._resid[rows] ** 2, weights=s)),
+                float(np.average(riesz[rows] ** 2, weights=s)),
+            )
+            diag = {
+                "sensitivity_scale": scale,
+                "robustness_value": robustness_value(est, scale),
+                "robustness_value_95": robustness_value(est, scale, se, level=0.95),
+            }
         if "rule" in estimand or "gain" in estimand:
             assigned = self._given[rows].T @ s / s.sum()
             diag["assigned_share"] = dict(zip(map(str, self.arms), np.round(assigned, 6).tolist()))
         n_arm = np.bincount(D, minlength=len(self.arms))
-        return EffectResult(estimate=est, std_error=se, ci_low=lo, ci_high=hi, p_value=p,
-                            n_treated=int(n_arm.sum() - n_arm.max()), n_control=int(n_arm.max()),
-                            n_obs=int(rows.sum()), n_units=g, df_resid=dfi, method=self.method, estimand=estimand,
-                            outcome=self.outcome, diagnostics=diag)
+        return EffectResult(
+            estimate=est,
+            std_error=se,
+            ci_low=lo,
+            ci_high=hi,
+            p_value=p,
+            n_treated=int(n_arm.sum() - n_arm.max()),
+            n_control=int(n_arm.max()),
+            n_obs=int(rows.sum()),
+            n_units=g,
+            df_resid=dfi,
+            method=self.method,
+            estimand=estimand,
+            outcome=self.outcome,
+            diagnostics=diag,
+        )
 
     def _rule_riesz(self) -> np.ndarray:
         ar = np.arange(len(self._D))
@@ -474,7 +545,9 @@ class AssignmentPolicy:
     @property
     def value(self) -> EffectResult:
         """Mean outcome if everyone followed the rule, on the persons held out from learning it."""
-        return self._result((self._given * self._G).sum(axis=1), "value of the assignment rule", None, self._held)
+        return self._result(
+            (self._given * self._G).sum(axis=1), "value of the assignment rule", None, self._held
+        )
 
     @property
     def observed_value(self) -> EffectResult:
@@ -492,17 +565,29 @@ class AssignmentPolicy:
         rule = (self._given * self._G).sum(axis=1)
         riesz = self._rule_riesz()
         if baseline == OBSERVED:
-            return self._result(rule - self._y, "gain over the observed assignment", riesz - 1.0, self._held)
+            return self._result(
+                rule - self._y, "gain over the observed assignment", riesz - 1.0, self._held
+            )
         if baseline == BEST_SINGLE:
             b = self._best
-            return self._result(rule - self._G[:, b], f"gain over everyone the single best arm ({self.arms[b]})",
-                                riesz - (self._D == b) / self._P[:, b], self._held)
+            return self._result(
+                rule - self._G[:, b],
+                f"gain over everyone the single best arm ({self.arms[b]})",
+                riesz - (self._D == b) / self._P[:, b],
+                self._held,
+            )
         if baseline not in self.arms:
-            raise ValueError(f"baseline must be {OBSERVED!r}, {BEST_SINGLE!r} or one of the arms {self.arms}, "
-                             f"got {baseline!r}")
+            raise ValueError(
+                f"baseline must be {OBSERVED!r}, {BEST_SINGLE!r} or one of the arms {self.arms}, "
+                f"got {baseline!r}"
+            )
         k = self.arms.index(baseline)
-        return self._result(rule - self._G[:, k], f"gain over everyone {baseline}",
-                            riesz - (self._D == k) / self._P[:, k], self._held)
+        return self._result(
+            rule - self._G[:, k],
+            f"gain over everyone {baseline}",
+            riesz - (self._D == k) / self._P[:, k],
+            self._held,
+        )
 
     def contrast(self, a, b) -> EffectResult:
         """Everyone arm a against everyone arm b (cross-fitted doubly robust, every row), with the
@@ -519,8 +604,16 @@ class AssignmentPolicy:
         rows = []
         for k, a in enumerate(self.arms):
             r = self._result(self._G[:, k], f"everyone {a}", None)
-            rows.append({"arm": a, "estimate": r.estimate, "std_error": r.std_error, "ci_low": r.ci_low,
-                         "ci_high": r.ci_high, "n_obs": int((self._D == k).sum())})
+            rows.append(
+                {
+                    "arm": a,
+                    "estimate": r.estimate,
+                    "std_error": r.std_error,
+                    "ci_low": r.ci_low,
+                    "ci_high": r.ci_high,
+                    "n_obs": int((self._D == k).sum()),
+                }
+            )
         return pd.DataFrame(rows).set_index("arm")
 
     # ---- the rule
@@ -534,15 +627,21 @@ class AssignmentPolicy:
         s, G, D, cl = self._s, self._G, self._D, self._cl
         held_total = s[self._held].sum()
         rows = []
-        for l in range(leaves):
-            m = (self._leaf == l) & self._held
+        for leaf in range(leaves):
+            m = (self._leaf == leaf) & self._held
             w = s[m]
-            alloc = self.allocation[l]
-            row = {"leaf": l + 1, "rule": " and ".join(paths[l]) or "everyone",
-                   "arm": self.arms[int(np.argmax(alloc))],
-                   "shares": ", ".join(f"{self.arms[k]} {alloc[k]:.0%}" for k in np.flatnonzero(alloc > 0)),
-                   "population_share": float(w.sum() / held_total), "n_obs": int(m.sum()),
-                   "n_units": int(len(np.unique(cl[m]))) if cl is not None else int(m.sum())}
+            alloc = self.allocation[leaf]
+            row = {
+                "leaf": leaf + 1,
+                "rule": " and ".join(paths[leaf]) or "everyone",
+                "arm": self.arms[int(np.argmax(alloc))],
+                "shares": ", ".join(
+                    f"{self.arms[k]} {alloc[k]:.0%}" for k in np.flatnonzero(alloc > 0)
+                ),
+                "population_share": float(w.sum() / held_total),
+                "n_obs": int(m.sum()),
+                "n_units": int(len(np.unique(cl[m]))) if cl is not None else int(m.sum()),
+            }
             units = None if cl is None else np.unique(cl[m], return_inverse=True)[1]
             for k, a in enumerate(self.arms):
                 est = float(np.average(G[m, k], weights=w)) if m.any() else np.nan
@@ -550,7 +649,9 @@ class AssignmentPolicy:
                 took = m & (D == k)
                 row[f"expected_{a}"], row[f"std_error_{a}"] = est, se
                 row[f"n_obs_{a}"] = int(took.sum())
-                row[f"n_units_{a}"] = int(len(np.unique(cl[took]))) if cl is not None else int(took.sum())
+                row[f"n_units_{a}"] = (
+                    int(len(np.unique(cl[took]))) if cl is not None else int(took.sum())
+                )
             rows.append(row)
         return pd.DataFrame(rows)
 
@@ -558,20 +659,28 @@ class AssignmentPolicy:
         lines = []
         for _, r in self.rules.iterrows():
             given = r["shares"] if "," in r["shares"] else r["arm"]
-            lines.append(f"- {r['rule'][0].upper() + r['rule'][1:]}: {given} (expected {self.outcome} under "
-                         f"{r['arm']}: {r['expected_' + str(r['arm'])]:.3f})")
+            lines.append(
+                f"- {r['rule'][0].upper() + r['rule'][1:]}: {given} (expected {self.outcome} under "
+                f"{r['arm']}: {r['expected_' + str(r['arm'])]:.3f})"
+            )
         return "\n".join(lines)
 
     def summary(self) -> str:
         v = self.value
-        lines = [f"Assignment rule for '{self.outcome}' over arms of '{self.treatment}' (depth {self.depth})",
-                 f"Method: {self.method}", "-" * 72, self.rules_in_words(),
-                 f"Value (out of sample): {v.estimate:.4f} (SE {v.std_error:.4f}, 95% CI {v.ci_low:.4f} to "
-                 f"{v.ci_high:.4f})"]
+        lines = [
+            f"Assignment rule for '{self.outcome}' over arms of '{self.treatment}' (depth {self.depth})",
+            f"Method: {self.method}",
+            "-" * 72,
+            self.rules_in_words(),
+            f"Value (out of sample): {v.estimate:.4f} (SE {v.std_error:.4f}, 95% CI {v.ci_low:.4f} to "
+            f"{v.ci_high:.4f})",
+        ]
         for b in (OBSERVED, BEST_SINGLE):
             g = self.gain_over(b)
-            lines.append(f"Gain over {b}: {g.estimate:.4f} (SE {g.std_error:.4f}, 95% CI {g.ci_low:.4f} to "
-                         f"{g.ci_high:.4f}, p {g.p_value:.3f})")
+            lines.append(
+                f"Gain over {b}: {g.estimate:.4f} (SE {g.std_error:.4f}, 95% CI {g.ci_low:.4f} to "
+                f"{g.ci_high:.4f}, p {g.p_value:.3f})"
+            )
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -582,7 +691,7 @@ class AssignmentPolicy:
 
     # ---- another outcome on the same propensity scores
 
-    def for_outcome(self, df: pd.DataFrame, outcome: str) -> "AssignmentPolicy":
+    def for_outcome(self, df: pd.DataFrame, outcome: str) -> AssignmentPolicy:
         """The same learning (features, arms, settings, folds, propensity scores and held-out persons)
         for another outcome column of df, the frame this rule was learned on: no second propensity fit."""
         if len(df) != len(self._s):
@@ -591,7 +700,6 @@ class AssignmentPolicy:
         y = V.numeric_column(df, outcome)[self._sample.rows]
         V.check_finite({outcome: y}, len(y))
         return _learn_rule(replace(self._settings, outcome=outcome), self._sample, self._folds, y)
-
 
     def placebo(self, df: pd.DataFrame, outcome: str, reference=None) -> pd.DataFrame:
         """Each arm against `reference`, and the rule's gain over the observed assignment, on an outcome
@@ -604,23 +712,52 @@ class AssignmentPolicy:
         V.check_columns(df, [outcome])
         y = V.numeric_column(df, outcome)[self._sample.rows]
         keep = ~np.isnan(y)
-        ref = self.arms.index(reference) if reference is not None else int(np.argmax(np.bincount(self._D)))
+        ref = (
+            self.arms.index(reference)
+            if reference is not None
+            else int(np.argmax(np.bincount(self._D)))
+        )
         G = np.full_like(self._G, np.nan)
         resid = np.full(len(y), np.nan)
         if keep.any():
-            G[keep], resid[keep] = _scores(y[keep], self._sample.subset(keep), len(self.arms),
-                                           _Folds(self._fold[keep], self._P[keep], True))
+            G[keep], resid[keep] = _scores(
+                y[keep],
+                self._sample.subset(keep),
+                len(self.arms),
+                _Folds(self._fold[keep], self._P[keep], True),
+            )
             resid[keep] = y[keep] - resid[keep]
         other = replace(self, _G=G, _y=y, _resid=resid)
         rows = []
         for k, a in enumerate(self.arms):
             if k != ref:
-                rows.append((f"{a} vs {self.arms[ref]}", other._result(G[:, k] - G[:, ref], "placebo", None, keep)))
+                rows.append(
+                    (
+                        f"{a} vs {self.arms[ref]}",
+                        other._result(G[:, k] - G[:, ref], "placebo", None, keep),
+                    )
+                )
         rule = (self._given * G).sum(axis=1)
-        rows.append(("rule vs observed assignment",
-                     other._result(rule - y, "placebo", None, keep & self._held)))
-        return pd.DataFrame([{"comparison": c, "estimate": r.estimate, "std_error": r.std_error, "ci_low": r.ci_low,
-                              "ci_high": r.ci_high, "p_value": r.p_value, "n_obs": r.n_obs} for c, r in rows])
+        rows.append(
+            (
+                "rule vs observed assignment",
+                other._result(rule - y, "placebo", None, keep & self._held),
+            )
+        )
+        return pd.DataFrame(
+            [
+                {
+                    "comparison": c,
+                    "estimate": r.estimate,
+                    "std_error": r.std_error,
+                    "ci_low": r.ci_low,
+                    "ci_high": r.ci_high,
+                    "p_value": r.p_value,
+                    "n_obs": r.n_obs,
+                }
+                for c, r in rows
+            ]
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -676,34 +813,61 @@ def learn_assignment_policy(
     if not features:
         raise ValueError("features must name at least one column")
     V.check_columns(df, features)
-    sample, arms, ys, _ = _prepare(df, [outcome], treatment, covariates, cluster, weights, None,
-                                   allow_missing=False)
+    sample, arms, ys, _ = _prepare(
+        df, [outcome], treatment, covariates, cluster, weights, None, allow_missing=False
+    )
     K = len(arms)
     cap = _as_vector(capacities, arms, np.inf, "capacities")
     if np.any(cap < 0):
         raise ValueError("capacities are shares of the population: they cannot be negative")
     if np.all(np.isfinite(cap)) and cap.sum() < 1 - 1e-9:
-        raise ValueError(f"the capacities add up to {cap.sum():.3f} < 1: not everyone can be given an arm")
+        raise ValueError(
+            f"the capacities add up to {cap.sum():.3f} < 1: not everyone can be given an arm"
+        )
     cost = _as_vector(costs, arms, 0.0, "costs")
     if candidate_arms is not None:
         unknown = [a for a in candidate_arms if a not in arms]
         if unknown or not len(candidate_arms):
-            raise ValueError(f"candidate_arms must be a non-empty subset of the arms {arms}, "
-                             f"got {list(candidate_arms)}")
+            raise ValueError(
+                f"candidate_arms must be a non-empty subset of the arms {arms}, "
+                f"got {list(candidate_arms)}"
+            )
         cost[[k for k, a in enumerate(arms) if a not in candidate_arms]] = np.inf  # never given
     y = ys[outcome][sample.rows]
-    s = sample.s
     feats = _encode_features(df, features)
     X = np.column_stack([f.values for f in feats])[sample.rows]
     holdout = float(holdout)
     if not 0 < holdout < 1:
-        raise ValueError(f"holdout is the share of persons the rule is valued on: 0 < holdout < 1, got {holdout}")
-    min_node = (int(min_node_size) if min_node_size is not None
-                else max(1, int(0.05 * (1 - holdout) * sample.n)))
+        raise ValueError(
+            f"holdout is the share of persons the rule is valued on: 0 < holdout < 1, got {holdout}"
+        )
+    min_node = (
+        int(min_node_size)
+        if min_node_size is not None
+        else max(1, int(0.05 * (1 - holdout) * sample.n))
+    )
 
     fits = _fit_propensities(sample, K, folds, seed)
-    return _learn_rule(_Settings(outcome, treatment, arms, features, feats, X, depth, folds, cap, cost, min_node,
-                                 holdout, seed), sample, fits, y)
+    return _learn_rule(
+        _Settings(
+            outcome,
+            treatment,
+            arms,
+            features,
+            feats,
+            X,
+            depth,
+            folds,
+            cap,
+            cost,
+            min_node,
+            holdout,
+            seed,
+        ),
+        sample,
+        fits,
+        y,
+    )
 
 
 @dataclass(frozen=True)
@@ -726,7 +890,15 @@ class _Settings:
 
 
 def _learn_rule(st: _Settings, sample, fits: _Folds, y: np.ndarray) -> AssignmentPolicy:
-    K, s, X, cost, cap, depth, holdout = len(st.arms), sample.s, st.X, st.cost, st.cap, st.depth, st.holdout
+    K, s, X, cost, cap, depth, holdout = (
+        len(st.arms),
+        sample.s,
+        st.X,
+        st.cost,
+        st.cap,
+        st.depth,
+        st.holdout,
+    )
     G, own_fit = _scores(y, sample, K, fits)
     R = G - np.where(np.isinf(cost), 0.0, cost)[None, :]
     R[:, np.isinf(cost)] = -1e300 / max(sample.n, 1)  # an arm the rule may not give
@@ -734,25 +906,32 @@ def _learn_rule(st: _Settings, sample, fits: _Folds, y: np.ndarray) -> Assignmen
     def learn(rows: np.ndarray) -> tuple[_Node, np.ndarray, np.ndarray]:
         tree = policy_tree(X[rows], R[rows], depth, st.min_node, weights=s[rows])
         leaf, leaves = _leaf_index(tree, X[rows])
-        alloc = _allocate(leaf, len(leaves), R[rows], s[rows], cap, np.array([lf.arm for lf in leaves]))
+        alloc = _allocate(
+            leaf, len(leaves), R[rows], s[rows], cap, np.array([lf.arm for lf in leaves])
+        )
         return tree, alloc, leaf
 
     units = sample.cl if sample.cl is not None else np.arange(sample.n)
     held = (np.random.default_rng([st.seed, 1]).random(int(units.max()) + 1) < holdout)[units]
     if held.all() or not held.any():
-        raise ValueError(f"holdout {holdout} leaves no person to {'learn' if held.all() else 'value'} the rule")
+        raise ValueError(
+            f"holdout {holdout} leaves no person to {'learn' if held.all() else 'value'} the rule"
+        )
     tree, allocation, _ = learn(~held)
     leaf, _ = _leaf_index(tree, X)
     best = int(np.argmax(np.average(R[~held], axis=0, weights=s[~held])))
     ar = np.arange(sample.n)
     P = fits.P
     where = "by cluster" if sample.cl is not None else "by row"
-    method = (f"exact depth-{depth} policy tree (policytree's search) on doubly robust scores cross-fitted in "
-              f"{st.folds} folds {where} (multinomial-logit propensity, least squares per arm), learned on "
-              f"{1 - holdout:.0%} of the {'units' if sample.cl is not None else 'rows'} and valued on the other "
-              f"{holdout:.0%}; influence-function SEs{', clustered' if sample.cl is not None else ''}")
+    method = (
+        f"exact depth-{depth} policy tree (policytree's search) on doubly robust scores cross-fitted in "
+        f"{st.folds} folds {where} (multinomial-logit propensity, least squares per arm), learned on "
+        f"{1 - holdout:.0%} of the {'units' if sample.cl is not None else 'rows'} and valued on the other "
+        f"{holdout:.0%}; influence-function SEs{', clustered' if sample.cl is not None else ''}"
+    )
     diagnostics = {
-        "rows_learning": int((~held).sum()), "rows_valuing": int(held.sum()),
+        "rows_learning": int((~held).sum()),
+        "rows_valuing": int(held.sum()),
         "propensity_min": float(P[ar, sample.D].min()),
         "propensity_converged": fits.converged,
         "propensity_floor_rows": fits.n_clipped,
@@ -760,9 +939,33 @@ def _learn_rule(st: _Settings, sample, fits: _Folds, y: np.ndarray) -> Assignmen
         "min_node_size": st.min_node,
     }
     return AssignmentPolicy(
-        outcome=st.outcome, treatment=st.treatment, arms=st.arms, features=st.features, depth=depth,
-        folds=st.folds, capacities={a: float(c) for a, c in zip(st.arms, cap) if np.isfinite(c)},
-        costs={a: float(c) for a, c in zip(st.arms, cost) if c and np.isfinite(c)}, holdout=holdout, tree=tree,
-        allocation=allocation, method=method, diagnostics=diagnostics, _feats=st.feats, _G=G, _y=y, _s=s,
-        _cl=sample.cl, _D=sample.D, _given=allocation[leaf], _best=best, _leaf=leaf, _held=held, _P=P,
-        _resid=y - own_fit, _sample=sample, _fold=fits.fold, _folds=fits, _settings=st)
+        outcome=st.outcome,
+        treatment=st.treatment,
+        arms=st.arms,
+        features=st.features,
+        depth=depth,
+        folds=st.folds,
+        capacities={a: float(c) for a, c in zip(st.arms, cap) if np.isfinite(c)},
+        costs={a: float(c) for a, c in zip(st.arms, cost) if c and np.isfinite(c)},
+        holdout=holdout,
+        tree=tree,
+        allocation=allocation,
+        method=method,
+        diagnostics=diagnostics,
+        _feats=st.feats,
+        _G=G,
+        _y=y,
+        _s=s,
+        _cl=sample.cl,
+        _D=sample.D,
+        _given=allocation[leaf],
+        _best=best,
+        _leaf=leaf,
+        _held=held,
+        _P=P,
+        _resid=y - own_fit,
+        _sample=sample,
+        _fold=fits.fold,
+        _folds=fits,
+        _settings=st,
+    )

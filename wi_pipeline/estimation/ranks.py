@@ -26,8 +26,17 @@ _PSD_TOL = 1e-8
 _ZERO_VAR_TOL = 1e-12
 
 
-def rank_confidence_sets(estimates, covariance, *, level=0.95, simultaneous=True, stepdown=True,
-                         draws=10_000, seed=0, labels=None) -> pd.DataFrame:
+def rank_confidence_sets(
+    estimates,
+    covariance,
+    *,
+    level=0.95,
+    simultaneous=True,
+    stepdown=True,
+    draws=10_000,
+    seed=0,
+    labels=None,
+) -> pd.DataFrame:
     """Two-sided confidence sets {rank_low, ..., rank_high} for the rank of every estimate.
 
     simultaneous=True covers all true ranks jointly with probability >= level (MRSW 2024; use
@@ -47,12 +56,16 @@ def rank_confidence_sets(estimates, covariance, *, level=0.95, simultaneous=True
     if p > 1:
         t_stat, null_draws, known = _pairwise_statistics(x, cov, draws, seed)
         if simultaneous:
-            rej = _reject_pairs(t_stat, null_draws, known, _pair_family(p, range(p)), level, stepdown)
+            rej = _reject_pairs(
+                t_stat, null_draws, known, _pair_family(p, range(p)), level, stepdown
+            )
             low, high = _rank_bounds(rej)
         else:
             # `csranks_marg`: one family per unit, all pairs that involve it, same draws for each.
             for i in range(p):
-                rej = _reject_pairs(t_stat, null_draws, known, _pair_family(p, [i]), level, stepdown)
+                rej = _reject_pairs(
+                    t_stat, null_draws, known, _pair_family(p, [i]), level, stepdown
+                )
                 lo, hi = _rank_bounds(rej)
                 low[i], high[i] = lo[i], hi[i]
     return pd.DataFrame(
@@ -215,14 +228,18 @@ def _validate(estimates, covariance, labels) -> tuple[np.ndarray, np.ndarray, pd
     if cov.ndim == 0 and p == 1:
         cov = cov.reshape(1, 1)
     if cov.shape != (p, p):
-        raise ValueError(f"covariance must have shape ({p}, {p}) to match the {p} estimates, got {cov.shape}")
+        raise ValueError(
+            f"covariance must have shape ({p}, {p}) to match the {p} estimates, got {cov.shape}"
+        )
 
     bad = ~np.isfinite(x)
     if bad.any():
         raise ValueError(f"estimates contain non-finite values (NaN/inf) at {index[bad].tolist()}")
     if not np.isfinite(cov).all():
         rows = np.unique(np.nonzero(~np.isfinite(cov))[0])
-        raise ValueError(f"covariance contains non-finite values (NaN/inf) in rows {index[rows].tolist()}")
+        raise ValueError(
+            f"covariance contains non-finite values (NaN/inf) in rows {index[rows].tolist()}"
+        )
     scale = float(np.abs(cov).max())
     if np.abs(cov - cov.T).max() > _SYM_TOL * max(scale, np.finfo(float).tiny):
         raise ValueError("covariance is not symmetric")

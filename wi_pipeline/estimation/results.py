@@ -10,8 +10,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-_CORE = ("estimand", "outcome", "estimate", "std_error", "ci_low", "ci_high", "p_value",
-         "n_treated", "n_control", "n_obs", "n_units", "df_resid", "method")
+_CORE = (
+    "estimand",
+    "outcome",
+    "estimate",
+    "std_error",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "n_treated",
+    "n_control",
+    "n_obs",
+    "n_units",
+    "df_resid",
+    "method",
+)
 
 
 def _fmt(v: Any, digits: int = 4) -> str:
@@ -61,8 +74,10 @@ class WaldTest:
 
     def __str__(self) -> str:
         dfs = f"{self.df}" if self.df_denom is None else f"{self.df}, {_fmt(self.df_denom, 0)}"
-        return (f"{self.hypothesis}: {self.distribution}({dfs}) = {_fmt(self.statistic)}, "
-                f"p = {_fmt(self.p_value)}")
+        return (
+            f"{self.hypothesis}: {self.distribution}({dfs}) = {_fmt(self.statistic)}, "
+            f"p = {_fmt(self.p_value)}"
+        )
 
     __repr__ = __str__
 
@@ -97,11 +112,15 @@ class EffectResult:
         return []
 
     def summary(self) -> str:
-        lines = [self._header(), f"Method: {self.method}", "-" * 72,
-                 f"  estimate   {_fmt(self.estimate):>12}    std. error {_fmt(self.std_error):>12}",
-                 f"  95% CI     [{_fmt(self.ci_low)}, {_fmt(self.ci_high)}]    p-value {_fmt(self.p_value)}",
-                 f"  {self._treated_label} {_fmt(self.n_treated)}   {self._control_label} {_fmt(self.n_control)}"
-                 f"   n obs {_fmt(self.n_obs)}   n units {_fmt(self.n_units)}   df resid {_fmt(self.df_resid, 0)}"]
+        lines = [
+            self._header(),
+            f"Method: {self.method}",
+            "-" * 72,
+            f"  estimate   {_fmt(self.estimate):>12}    std. error {_fmt(self.std_error):>12}",
+            f"  95% CI     [{_fmt(self.ci_low)}, {_fmt(self.ci_high)}]    p-value {_fmt(self.p_value)}",
+            f"  {self._treated_label} {_fmt(self.n_treated)}   {self._control_label} {_fmt(self.n_control)}"
+            f"   n obs {_fmt(self.n_obs)}   n units {_fmt(self.n_units)}   df resid {_fmt(self.df_resid, 0)}",
+        ]
         lines += self._extra_lines()
         diag = flatten_scalars(self.diagnostics)
         if diag:
@@ -114,8 +133,10 @@ class EffectResult:
         return self.summary()
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}(estimand={self.estimand!r}, estimate={self.estimate:.4g}, "
-                f"std_error={self.std_error:.4g}, n_obs={self.n_obs})")
+        return (
+            f"{type(self).__name__}(estimand={self.estimand!r}, estimate={self.estimate:.4g}, "
+            f"std_error={self.std_error:.4g}, n_obs={self.n_obs})"
+        )
 
     def _frame_extra(self) -> dict:
         return {}
@@ -167,8 +188,10 @@ class DiscontinuityResult(EffectResult):
         return f"{self._title} ({self.estimand}) in '{self.outcome}' at {self.running} = {self.cutoff:g}"
 
     def _extra_lines(self) -> list[str]:
-        return [f"  (bias-corrected estimate, robust SE; conventional estimate "
-                f"{_fmt(self.estimate_conventional)}, conventional SE {_fmt(self.std_error_conventional)})"]
+        return [
+            f"  (bias-corrected estimate, robust SE; conventional estimate "
+            f"{_fmt(self.estimate_conventional)}, conventional SE {_fmt(self.std_error_conventional)})"
+        ]
 
 
 @dataclass(repr=False)
@@ -186,12 +209,18 @@ class EventStudyResult(EffectResult):
         if len(self.coefficients):
             lines.append("Event-time coefficients:")
             tab = self.coefficients.copy()
-            lines += ["  " + s for s in tab.to_string(float_format=lambda v: f"{v:.4f}").splitlines()]
+            lines += [
+                "  " + s for s in tab.to_string(float_format=lambda v: f"{v:.4f}").splitlines()
+            ]
         return lines
 
     def _frame_extra(self) -> dict:
         t = self.pretrend_test
         if t is None:
             return {}
-        return {"pretrend_statistic": t.statistic, "pretrend_df": t.df, "pretrend_df_denom": t.df_denom,
-                "pretrend_p_value": t.p_value}
+        return {
+            "pretrend_statistic": t.statistic,
+            "pretrend_df": t.df,
+            "pretrend_df_denom": t.df_denom,
+            "pretrend_p_value": t.p_value,
+        }

@@ -39,10 +39,16 @@ from scipy import stats
 from . import _validation as V
 from .results import EffectResult, WaldTest
 
-CONTROL_GROUPS = {"never_treated": "never_treated", "nevertreated": "never_treated",
-                  "not_yet_treated": "not_yet_treated", "notyettreated": "not_yet_treated"}
+CONTROL_GROUPS = {
+    "never_treated": "never_treated",
+    "nevertreated": "never_treated",
+    "not_yet_treated": "not_yet_treated",
+    "notyettreated": "not_yet_treated",
+}
 AGGREGATIONS = ("simple", "dynamic", "group", "calendar")
-_ZERO_SE = np.sqrt(np.finfo(float).eps) * 10  # did's threshold below which a standard error is "zero" (NA)
+_ZERO_SE = (
+    np.sqrt(np.finfo(float).eps) * 10
+)  # did's threshold below which a standard error is "zero" (NA)
 _CHUNK_BYTES = 64 * 2**20  # working memory per block of cells in the vectorised path
 
 
@@ -50,7 +56,9 @@ _CHUNK_BYTES = 64 * 2**20  # working memory per block of cells in the vectorised
 # The 2x2 estimators of DRDID (panel data), returning the ATT and its influence function
 
 
-def _logit(X: np.ndarray, d: np.ndarray, max_iter: int = 50, tol: float = 1e-10) -> tuple[np.ndarray, bool]:
+def _logit(
+    X: np.ndarray, d: np.ndarray, max_iter: int = 50, tol: float = 1e-10
+) -> tuple[np.ndarray, bool]:
     """Maximum-likelihood logistic regression by Newton steps (what fastglm fits in drdid_panel)."""
     beta = np.zeros(X.shape[1])
     for _ in range(max_iter):
@@ -66,13 +74,15 @@ def _logit(X: np.ndarray, d: np.ndarray, max_iter: int = 50, tol: float = 1e-10)
 def _ols(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     XtX = X.T @ X
     if np.linalg.cond(XtX) > 1 / np.finfo(float).eps:
-        raise np.linalg.LinAlgError("the outcome regression on the controls is singular; "
-                                    "remove collinear covariates")
+        raise np.linalg.LinAlgError(
+            "the outcome regression on the controls is singular; remove collinear covariates"
+        )
     return np.linalg.solve(XtX, X.T @ y)
 
 
-def drdid_panel(dy: np.ndarray, d: np.ndarray, X: np.ndarray,
-                trim_level: float = 0.995) -> tuple[float, np.ndarray]:
+def drdid_panel(
+    dy: np.ndarray, d: np.ndarray, X: np.ndarray, trim_level: float = 0.995
+) -> tuple[float, np.ndarray]:
     """Sant'Anna & Zhao (2020) doubly robust DiD for panel data: DRDID::drdid_panel (unit weights).
 
     dy: change in the outcome, d: 1 for the treated cohort, X: covariates with an intercept column.
@@ -99,8 +109,12 @@ def drdid_panel(dy: np.ndarray, d: np.ndarray, X: np.ndarray,
     m1 = (w_treat[:, None] * X).mean(axis=0)
     inf_treat = (att_treat - w_treat * eta_treat - asy_wols @ m1) / w_treat.mean()
     m2 = (w_cont * (dy - out_delta - eta_cont))[:, None] * X
-    inf_cont = (att_cont - w_cont * eta_cont + asy_ps @ m2.mean(axis=0)
-                - asy_wols @ (w_cont[:, None] * X).mean(axis=0)) / w_cont.mean()
+    inf_cont = (
+        att_cont
+        - w_cont * eta_cont
+        + asy_ps @ m2.mean(axis=0)
+        - asy_wols @ (w_cont[:, None] * X).mean(axis=0)
+    ) / w_cont.mean()
     if not converged:
         raise np.linalg.LinAlgError("the propensity score model did not converge")
     return float(eta_treat - eta_cont), inf_treat - inf_cont
@@ -153,8 +167,9 @@ def _ci(est, se, level):
     return est - q * se, est + q * se, p
 
 
-def _wald(b: np.ndarray, psi: np.ndarray, clusters: np.ndarray, n: int,
-          hypothesis: str) -> tuple[WaldTest | None, str]:
+def _wald(
+    b: np.ndarray, psi: np.ndarray, clusters: np.ndarray, n: int, hypothesis: str
+) -> tuple[WaldTest | None, str]:
     """did's pre-test: W = b' V^-1 b with V the (cluster) influence-function covariance, chi2(q).
 
     None with the reason when did would not report it (no cells, a zero variance, a singular V)."""
@@ -165,12 +180,22 @@ def _wald(b: np.ndarray, psi: np.ndarray, clusters: np.ndarray, n: int,
     if np.isnan(Vb).any():
         return None, "a pre-treatment cell has no variance"
     if 1 / np.linalg.cond(Vb) <= np.finfo(float).eps:
-        return None, (f"the covariance of the {len(b)} pre-treatment estimates is singular "
-                      f"({sums.shape[0]} clusters)")
+        return None, (
+            f"the covariance of the {len(b)} pre-treatment estimates is singular "
+            f"({sums.shape[0]} clusters)"
+        )
     W = float(b @ np.linalg.solve(Vb, b))
     q = len(b)
-    return WaldTest(statistic=W, df=q, p_value=float(stats.chi2.sf(W, q)), df_denom=None, distribution="chi2",
-                    chi2_statistic=W, chi2_p_value=float(stats.chi2.sf(W, q)), hypothesis=hypothesis), ""
+    return WaldTest(
+        statistic=W,
+        df=q,
+        p_value=float(stats.chi2.sf(W, q)),
+        df_denom=None,
+        distribution="chi2",
+        chi2_statistic=W,
+        chi2_p_value=float(stats.chi2.sf(W, q)),
+        hypothesis=hypothesis,
+    ), ""
 
 
 @dataclass(repr=False)
@@ -187,8 +212,14 @@ class AggregatedEffect:
     pretrend_test: WaldTest | None = None
 
     def __str__(self) -> str:
-        lines = [self.overall.summary(), f"{self.kind} aggregation:",
-                 *("  " + s for s in self.table.to_string(float_format=lambda v: f"{v:.4f}").splitlines())]
+        lines = [
+            self.overall.summary(),
+            f"{self.kind} aggregation:",
+            *(
+                "  " + s
+                for s in self.table.to_string(float_format=lambda v: f"{v:.4f}").splitlines()
+            ),
+        ]
         if self.pretrend_test is not None:
             lines.append(f"  Joint test of the pre-treatment event times: {self.pretrend_test}")
         return "\n".join(lines)
@@ -203,8 +234,12 @@ class AggregatedEffect:
             raise ValueError("event-time inputs need the dynamic aggregation")
         keep = self.table["std_error"].notna().to_numpy()
         e = self.table.index.to_numpy()[keep]
-        return (self.table["estimate"].to_numpy()[keep], self.vcov.to_numpy()[np.ix_(keep, keep)],
-                int((e < 0).sum()), int((e >= 0).sum()))
+        return (
+            self.table["estimate"].to_numpy()[keep],
+            self.vcov.to_numpy()[np.ix_(keep, keep)],
+            int((e < 0).sum()),
+            int((e >= 0).sum()),
+        )
 
 
 @dataclass(repr=False)
@@ -214,9 +249,13 @@ class StaggeredDiDResult:
     outcome: str
     group_time: pd.DataFrame
     influence: np.ndarray = field(repr=False)  # n units x cells
-    cohort_of_unit: np.ndarray = field(repr=False)  # 0 = never treated (or treated after the last period)
+    cohort_of_unit: np.ndarray = field(
+        repr=False
+    )  # 0 = never treated (or treated after the last period)
     clusters: np.ndarray = field(repr=False)
-    in_treated: np.ndarray = field(repr=False)  # n units x cells: the unit is in the cell's treated arm
+    in_treated: np.ndarray = field(
+        repr=False
+    )  # n units x cells: the unit is in the cell's treated arm
     in_control: np.ndarray = field(repr=False)
     cell_weights: np.ndarray = field(repr=False)  # each cell's cohort share (aggte's pg)
     pretrend_test: WaldTest | None
@@ -229,12 +268,26 @@ class StaggeredDiDResult:
         return len(self.cohort_of_unit)
 
     def __str__(self) -> str:
-        cols = ["cohort", "time", "estimate", "std_error", "ci_low", "ci_high", "n_treated", "n_control"]
+        cols = [
+            "cohort",
+            "time",
+            "estimate",
+            "std_error",
+            "ci_low",
+            "ci_high",
+            "n_treated",
+            "n_control",
+        ]
         gt, s = self.group_time[cols], self.settings
-        lines = [f"Group-time average treatment effects on '{self.outcome}' (Callaway & Sant'Anna 2021)",
-                 f"  control group: {s['control_group']}, base period: {s['base_period']}, "
-                 f"estimator: {s['est_method']}, {self.n_units} units, {len(gt)} cells",
-                 *("  " + r for r in gt.to_string(index=False, float_format="{:.4f}".format).splitlines())]
+        lines = [
+            f"Group-time average treatment effects on '{self.outcome}' (Callaway & Sant'Anna 2021)",
+            f"  control group: {s['control_group']}, base period: {s['base_period']}, "
+            f"estimator: {s['est_method']}, {self.n_units} units, {len(gt)} cells",
+            *(
+                "  " + r
+                for r in gt.to_string(index=False, float_format="{:.4f}".format).splitlines()
+            ),
+        ]
         if self.pretrend_test is not None:
             lines.append(f"  Pre-test of parallel trends: {self.pretrend_test}")
         return "\n".join(lines)
@@ -243,13 +296,17 @@ class StaggeredDiDResult:
 
     # -- aggregation (compute.aggte) ------------------------------------------------------------
 
-    def _wif(self, cells: np.ndarray, pg: np.ndarray, att: np.ndarray, cohorts: np.ndarray) -> np.ndarray:
+    def _wif(
+        self, cells: np.ndarray, pg: np.ndarray, att: np.ndarray, cohorts: np.ndarray
+    ) -> np.ndarray:
         """did's wif %*% att: the influence of estimating the weights pg (cohort shares) themselves."""
         spg = pg.sum()
         centered = (self.cohort_of_unit[:, None] == cohorts[None, :]).astype(float) - pg[None, :]
         return centered @ att / spg - centered.sum(axis=1) * (pg @ att) / spg**2
 
-    def _combine(self, cells: np.ndarray, weights: np.ndarray, with_wif: bool) -> tuple[float, np.ndarray]:
+    def _combine(
+        self, cells: np.ndarray, weights: np.ndarray, with_wif: bool
+    ) -> tuple[float, np.ndarray]:
         gt = self.group_time
         att = gt["estimate"].to_numpy()[cells]
         pg = self.cell_weights[cells]
@@ -263,8 +320,10 @@ class StaggeredDiDResult:
         """Distinct units in the treated and in the control arm of any of these cells."""
         if len(cells) == 0:
             return 0, 0
-        return (int(self.in_treated[:, cells].any(axis=1).sum()),
-                int(self.in_control[:, cells].any(axis=1).sum()))
+        return (
+            int(self.in_treated[:, cells].any(axis=1).sum()),
+            int(self.in_control[:, cells].any(axis=1).sum()),
+        )
 
     def aggregate(self, kind: str = "dynamic", na_rm: bool = False) -> AggregatedEffect:
         """aggte(type = kind): "simple", "dynamic" (event study), "group" (per cohort) or "calendar".
@@ -278,16 +337,22 @@ class StaggeredDiDResult:
         e = gt["event_time"].to_numpy()
         usable = gt["estimate"].notna().to_numpy()
         if not usable.all() and not na_rm:
-            raise ValueError(f"{int((~usable).sum())} ATT(g,t) could not be estimated (see "
-                             "group_time['failure']); aggregate with na_rm=True to leave them out")
+            raise ValueError(
+                f"{int((~usable).sum())} ATT(g,t) could not be estimated (see "
+                "group_time['failure']); aggregate with na_rm=True to leave them out"
+            )
         if kind == "group":
             bad = np.unique(g[~usable & (g <= t)])
             usable &= ~np.isin(g, bad)
-        g, t, e = np.where(usable, g, np.nan), np.where(usable, t, np.nan), np.where(usable, e, np.nan)
+        g, t, e = (
+            np.where(usable, g, np.nan),
+            np.where(usable, t, np.nan),
+            np.where(usable, e, np.nan),
+        )
         post = np.flatnonzero(usable & (g <= t))
         if len(post) == 0:
             raise ValueError("no post-treatment cells (t >= g) to aggregate")
-        rows, psis, ests, arms, keys = [], [], [], [], []
+        psis, ests, arms, keys = [], [], [], []
 
         if kind == "simple":
             w = pg[post] / pg[post].sum()
@@ -297,7 +362,12 @@ class StaggeredDiDResult:
             for k in np.unique(e[usable]):
                 cells = np.flatnonzero(e == k)
                 est_k, psi_k = self._combine(cells, pg[cells] / pg[cells].sum(), True)
-                keys.append(int(k)), ests.append(est_k), psis.append(psi_k), arms.append(self._arms(cells))
+                (
+                    keys.append(int(k)),
+                    ests.append(est_k),
+                    psis.append(psi_k),
+                    arms.append(self._arms(cells)),
+                )
             keys_a = np.array(keys)
             pos = keys_a >= 0
             est = float(np.mean(np.array(ests)[pos]))
@@ -308,20 +378,32 @@ class StaggeredDiDResult:
             for c in cohorts:
                 cells = post[g[post] == c]
                 est_c, psi_c = self._combine(cells, np.full(len(cells), 1 / len(cells)), False)
-                keys.append(c), ests.append(est_c), psis.append(psi_c), arms.append(self._arms(cells))
+                (
+                    keys.append(c),
+                    ests.append(est_c),
+                    psis.append(psi_c),
+                    arms.append(self._arms(cells)),
+                )
             pgg = np.array([pg[g == c][0] for c in cohorts])
             att_g = np.array(ests)
             est = float(att_g @ pgg / pgg.sum())
             psi = np.column_stack(psis) @ (pgg / pgg.sum())
             spg = pgg.sum()
-            centered = (self.cohort_of_unit[:, None] == cohorts[None, :]).astype(float) - pgg[None, :]
+            centered = (self.cohort_of_unit[:, None] == cohorts[None, :]).astype(float) - pgg[
+                None, :
+            ]
             psi = psi + centered @ att_g / spg - centered.sum(axis=1) * (pgg @ att_g) / spg**2
             overall_cells = post
         else:  # calendar
             for tt in np.unique(t[post]):
                 cells = post[t[post] == tt]
                 est_t, psi_t = self._combine(cells, pg[cells] / pg[cells].sum(), True)
-                keys.append(tt), ests.append(est_t), psis.append(psi_t), arms.append(self._arms(cells))
+                (
+                    keys.append(tt),
+                    ests.append(est_t),
+                    psis.append(psi_t),
+                    arms.append(self._arms(cells)),
+                )
             est = float(np.mean(ests))
             psi = np.column_stack(psis).mean(axis=1)
             overall_cells = post
@@ -331,7 +413,15 @@ class StaggeredDiDResult:
         lo, hi, p = _ci(est, se, self.level)
         n_t, n_c = self._arms(overall_cells)
         index_name = {"dynamic": "event_time", "group": "cohort", "calendar": "time"}.get(kind)
-        columns = ["estimate", "std_error", "ci_low", "ci_high", "p_value", "n_treated", "n_control"]
+        columns = [
+            "estimate",
+            "std_error",
+            "ci_low",
+            "ci_high",
+            "p_value",
+            "n_treated",
+            "n_control",
+        ]
         table = pd.DataFrame(columns=columns, index=pd.Index(keys, name=index_name))
         pretrend = None
         if keys:
@@ -340,46 +430,87 @@ class StaggeredDiDResult:
             vc = sums.T @ sums / n**2
             se_k = _se(P, self.clusters, n)
             lo_k, hi_k, p_k = _ci(ests, se_k, self.level)
-            table = pd.DataFrame({"estimate": ests, "std_error": se_k, "ci_low": lo_k, "ci_high": hi_k,
-                                  "p_value": p_k, "n_treated": [a[0] for a in arms],
-                                  "n_control": [a[1] for a in arms]}, index=table.index)
+            table = pd.DataFrame(
+                {
+                    "estimate": ests,
+                    "std_error": se_k,
+                    "ci_low": lo_k,
+                    "ci_high": hi_k,
+                    "p_value": p_k,
+                    "n_treated": [a[0] for a in arms],
+                    "n_control": [a[1] for a in arms],
+                },
+                index=table.index,
+            )
             vcov = pd.DataFrame(vc, index=table.index, columns=table.index)
             if kind == "dynamic":
                 pre = np.flatnonzero((np.array(keys) < 0) & np.isfinite(se_k))
-                pretrend, _ = _wald(np.array(ests)[pre], P[:, pre], self.clusters, n,
-                                    f"all {len(pre)} pre-treatment event-time effects = 0")
+                pretrend, _ = _wald(
+                    np.array(ests)[pre],
+                    P[:, pre],
+                    self.clusters,
+                    n,
+                    f"all {len(pre)} pre-treatment event-time effects = 0",
+                )
             influence = np.column_stack([P, psi])
         else:
             vcov = pd.DataFrame()
             influence = psi[:, None]
-        diag = {"aggregation": kind, "n_cells": int(len(overall_cells)), "n_rows": len(keys),
-                "n_cells_left_out": int((~usable).sum()),
-                "n_cohorts": int(len(np.unique(g[post]))), "n_clusters": int(self.clusters.max()) + 1,
-                **self.diagnostics}
+        diag = {
+            "aggregation": kind,
+            "n_cells": int(len(overall_cells)),
+            "n_rows": len(keys),
+            "n_cells_left_out": int((~usable).sum()),
+            "n_cohorts": int(len(np.unique(g[post]))),
+            "n_clusters": int(self.clusters.max()) + 1,
+            **self.diagnostics,
+        }
         if self.pretrend_test is not None:
             pt = self.pretrend_test
-            diag.update(pretrend_cells_chi2=pt.statistic, pretrend_cells_df=pt.df,
-                        pretrend_cells_p_value=pt.p_value)
+            diag.update(
+                pretrend_cells_chi2=pt.statistic,
+                pretrend_cells_df=pt.df,
+                pretrend_cells_p_value=pt.p_value,
+            )
         else:
             diag["pretrend_cells_unavailable"] = self.diagnostics.get("pretrend_unavailable", "")
         if pretrend is not None:
-            diag.update(pretrend_event_chi2=pretrend.statistic, pretrend_event_df=pretrend.df,
-                        pretrend_event_p_value=pretrend.p_value)
-        estimand = {"simple": "ATT (cohort-size weighted average of the post-treatment ATT(g,t))",
-                    "dynamic": "ATT averaged over event times 0..max (event study)",
-                    "group": "ATT averaged over cohorts (cohort-size weights)",
-                    "calendar": "ATT averaged over calendar periods"}[kind]
+            diag.update(
+                pretrend_event_chi2=pretrend.statistic,
+                pretrend_event_df=pretrend.df,
+                pretrend_event_p_value=pretrend.p_value,
+            )
+        estimand = {
+            "simple": "ATT (cohort-size weighted average of the post-treatment ATT(g,t))",
+            "dynamic": "ATT averaged over event times 0..max (event study)",
+            "group": "ATT averaged over cohorts (cohort-size weights)",
+            "calendar": "ATT averaged over calendar periods",
+        }[kind]
         s = self.settings
-        method = (f"Callaway & Sant'Anna (2021) staggered DiD, {s['est_method'].upper()} 2x2 per cell "
-                  f"({'covariates ' + ', '.join(s['covariates']) if s['covariates'] else 'no covariates'}), "
-                  f"{s['control_group'].replace('_', '-')} controls, {s['base_period']} base period"
-                  + (", event times {}..{}".format(*s["event_window"]) if s["event_window"] else "")
-                  + f"; aggte '{kind}' with influence functions (weights' estimation included), "
-                  f"clustered by {s['cluster']}")
-        overall = EffectResult(estimate=est, std_error=se, ci_low=float(lo), ci_high=float(hi),
-                               p_value=float(p), n_treated=n_t, n_control=n_c,
-                               n_obs=int(self.diagnostics.get("n_obs", 0)), n_units=n, df_resid=None,
-                               method=method, estimand=estimand, outcome=self.outcome, diagnostics=diag)
+        method = (
+            f"Callaway & Sant'Anna (2021) staggered DiD, {s['est_method'].upper()} 2x2 per cell "
+            f"({'covariates ' + ', '.join(s['covariates']) if s['covariates'] else 'no covariates'}), "
+            f"{s['control_group'].replace('_', '-')} controls, {s['base_period']} base period"
+            + (", event times {}..{}".format(*s["event_window"]) if s["event_window"] else "")
+            + f"; aggte '{kind}' with influence functions (weights' estimation included), "
+            f"clustered by {s['cluster']}"
+        )
+        overall = EffectResult(
+            estimate=est,
+            std_error=se,
+            ci_low=float(lo),
+            ci_high=float(hi),
+            p_value=float(p),
+            n_treated=n_t,
+            n_control=n_c,
+            n_obs=int(self.diagnostics.get("n_obs", 0)),
+            n_units=n,
+            df_resid=None,
+            method=method,
+            estimand=estimand,
+            outcome=self.outcome,
+            diagnostics=diag,
+        )
         return AggregatedEffect(kind, overall, table, vcov, influence, pretrend)
 
 
@@ -387,7 +518,9 @@ class StaggeredDiDResult:
 # Estimation (att_gt / compute.att_gt)
 
 
-def _cells(tlist: np.ndarray, glist: np.ndarray, base_period: str, window) -> list[tuple[float, int, int]]:
+def _cells(
+    tlist: np.ndarray, glist: np.ndarray, base_period: str, window
+) -> list[tuple[float, int, int]]:
     """(cohort, index of t, index of the base period) for every cell att_gt estimates."""
     out = []
     for g in glist:
@@ -437,7 +570,9 @@ def estimate_staggered_did(
     V.check_dataframe(df)
     covs = V.as_list(covariates)
     if control_group not in CONTROL_GROUPS:
-        raise ValueError(f"control_group must be 'never_treated' or 'not_yet_treated', got {control_group!r}")
+        raise ValueError(
+            f"control_group must be 'never_treated' or 'not_yet_treated', got {control_group!r}"
+        )
     control_group = CONTROL_GROUPS[control_group]
     if base_period not in ("varying", "universal"):
         raise ValueError(f"base_period must be 'varying' or 'universal', got {base_period!r}")
@@ -457,11 +592,15 @@ def estimate_staggered_did(
     tvals = arrays[time]
     tlist = np.unique(tvals)
     if len(tlist) < 2:
-        raise ValueError(f"'{time}' has {len(tlist)} period(s); a difference-in-differences needs at least 2")
+        raise ValueError(
+            f"'{time}' has {len(tlist)} period(s); a difference-in-differences needs at least 2"
+        )
     tcodes = np.searchsorted(tlist, tvals)
     if pd.Series(ucodes * len(tlist) + tcodes).duplicated().any():
-        raise ValueError(f"more than one row for some ({unit}, {time}) pairs; "
-                         "the panel needs one row per unit and period")
+        raise ValueError(
+            f"more than one row for some ({unit}, {time}) pairs; "
+            "the panel needs one row per unit and period"
+        )
 
     def per_unit(values: np.ndarray, name: str) -> np.ndarray:
         first = np.full(n, np.nan)
@@ -505,8 +644,10 @@ def estimate_staggered_did(
     if len(glist) == 0:
         raise ValueError(f"no treated cohort: every unit has '{cohort}' 0 or after the last period")
     if control_group == "never_treated" and not np.any(g_unit == 0):
-        raise ValueError("no never-treated units (cohort 0 or after the last period); "
-                         "use control_group='not_yet_treated'")
+        raise ValueError(
+            "no never-treated units (cohort 0 or after the last period); "
+            "use control_group='not_yet_treated'"
+        )
     cells = _cells(tlist, glist, base_period, event_window)
     if not cells:
         raise ValueError(f"no (cohort, period) cell lies inside event_window {event_window}")
@@ -522,8 +663,10 @@ def estimate_staggered_did(
         if control_group == "never_treated":
             control = (g_unit == 0)[:, None] & both
         else:
-            control = ((g_unit[:, None] == 0) | ((g_unit[:, None] > threshold[None, sl])
-                                                 & (g_unit[:, None] != cg[None, sl]))) & both
+            control = (
+                (g_unit[:, None] == 0)
+                | ((g_unit[:, None] > threshold[None, sl]) & (g_unit[:, None] != cg[None, sl]))
+            ) & both
         return treated, control
 
     k = len(cells)
@@ -546,7 +689,9 @@ def estimate_staggered_did(
                 m_c = np.where(co, dy, 0).sum(axis=0) / n_c
                 att[sl] = m_t - m_c
                 # drdid_panel without covariates, scaled by n / n1 as compute.att_gt does
-                psi[:, sl] = np.where(tr, n * (dy - m_t) / n_t, 0) - np.where(co, n * (dy - m_c) / n_c, 0)
+                psi[:, sl] = np.where(tr, n * (dy - m_t) / n_t, 0) - np.where(
+                    co, n * (dy - m_c) / n_c, 0
+                )
             continue
         for j in range(sl.start, sl.stop):
             jj = j - sl.start
@@ -574,31 +719,78 @@ def estimate_staggered_did(
     if not seen.any():
         raise ValueError("no cohort is observed in both periods of any of its cells")
     if n_unobserved:
-        cg, ct, cb, att, psi, in_t, in_c, failure = (cg[seen], ct[seen], cb[seen], att[seen], psi[:, seen],
-                                                    in_t[:, seen], in_c[:, seen], failure[seen])
+        cg, ct, cb, att, psi, in_t, in_c, failure = (
+            cg[seen],
+            ct[seen],
+            cb[seen],
+            att[seen],
+            psi[:, seen],
+            in_t[:, seen],
+            in_c[:, seen],
+            failure[seen],
+        )
         n_t_all, n_c_all, k = n_t_all[seen], n_c_all[seen], int(seen.sum())
 
     se = _se(psi, cl_unit, n)
     se[np.isnan(att)] = np.nan
     lo, hi, p = _ci(att, se, level)
     pg = np.array([np.mean(g_unit == g) for g in cg])
-    gt = pd.DataFrame({"cohort": cg, "time": ct, "event_time": ct - cg, "base_time": cb, "estimate": att,
-                       "std_error": se, "ci_low": lo, "ci_high": hi, "p_value": p, "post": cg <= ct,
-                       "n_treated": n_t_all, "n_control": n_c_all, "failure": failure})
+    gt = pd.DataFrame(
+        {
+            "cohort": cg,
+            "time": ct,
+            "event_time": ct - cg,
+            "base_time": cb,
+            "estimate": att,
+            "std_error": se,
+            "ci_low": lo,
+            "ci_high": hi,
+            "p_value": p,
+            "post": cg <= ct,
+            "n_treated": n_t_all,
+            "n_control": n_c_all,
+            "failure": failure,
+        }
+    )
     pre = np.flatnonzero((cg > ct) & np.isfinite(se) & np.isfinite(att))
-    pretrend, why = _wald(att[pre], psi[:, pre], cl_unit, n, f"all {len(pre)} pre-treatment ATT(g,t) = 0")
-    diag = {"n_obs": int(len(arrays[outcome])), "n_cohorts": int(len(glist)), "n_periods": T,
-            "n_cells": k, "n_cells_failed": int(np.isnan(att).sum()), "n_cells_unobserved": n_unobserved,
-            "balanced": bool(obs.all()),
-            "n_never_treated_units": int(np.sum(g_unit == 0)),
-            "n_treated_after_last_period": int(never_rule.sum()),
-            "n_dropped_treated_in_first_period": int(always.sum())}
+    pretrend, why = _wald(
+        att[pre], psi[:, pre], cl_unit, n, f"all {len(pre)} pre-treatment ATT(g,t) = 0"
+    )
+    diag = {
+        "n_obs": int(len(arrays[outcome])),
+        "n_cohorts": int(len(glist)),
+        "n_periods": T,
+        "n_cells": k,
+        "n_cells_failed": int(np.isnan(att).sum()),
+        "n_cells_unobserved": n_unobserved,
+        "balanced": bool(obs.all()),
+        "n_never_treated_units": int(np.sum(g_unit == 0)),
+        "n_treated_after_last_period": int(never_rule.sum()),
+        "n_dropped_treated_in_first_period": int(always.sum()),
+    }
     if pretrend is None:
         diag["pretrend_unavailable"] = why
     else:
         diag["pretrend_restrictions_per_cluster"] = round(pretrend.df / (int(cl_unit.max()) + 1), 4)
-    settings = {"control_group": control_group, "base_period": base_period, "est_method": est_method,
-                "covariates": covs, "event_window": event_window, "cluster": cluster_col}
-    return StaggeredDiDResult(outcome=outcome, group_time=gt, influence=psi, cohort_of_unit=g_unit,
-                              clusters=cl_unit, in_treated=in_t, in_control=in_c, cell_weights=pg,
-                              pretrend_test=pretrend, settings=settings, diagnostics=diag, level=level)
+    settings = {
+        "control_group": control_group,
+        "base_period": base_period,
+        "est_method": est_method,
+        "covariates": covs,
+        "event_window": event_window,
+        "cluster": cluster_col,
+    }
+    return StaggeredDiDResult(
+        outcome=outcome,
+        group_time=gt,
+        influence=psi,
+        cohort_of_unit=g_unit,
+        clusters=cl_unit,
+        in_treated=in_t,
+        in_control=in_c,
+        cell_weights=pg,
+        pretrend_test=pretrend,
+        settings=settings,
+        diagnostics=diag,
+        level=level,
+    )

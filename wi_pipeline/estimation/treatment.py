@@ -20,7 +20,15 @@ from . import _validation as V
 from ._inference import if_std_error, interval
 from .results import TreatmentEffectResult
 
-_PS_QUANTILES = {"p01": 0.01, "p05": 0.05, "p25": 0.25, "p50": 0.50, "p75": 0.75, "p95": 0.95, "p99": 0.99}
+_PS_QUANTILES = {
+    "p01": 0.01,
+    "p05": 0.05,
+    "p25": 0.25,
+    "p50": 0.50,
+    "p75": 0.75,
+    "p95": 0.95,
+    "p99": 0.99,
+}
 
 
 class _Data:
@@ -33,7 +41,7 @@ class _Data:
     def n(self) -> int:
         return self.y.shape[0]
 
-    def subset(self, keep: np.ndarray) -> "_Data":
+    def subset(self, keep: np.ndarray) -> _Data:
         cl = None
         if self.clusters is not None:
             cl = pd.factorize(self.clusters[keep])[0].astype(np.int64)
@@ -53,14 +61,18 @@ def _prepare(df, outcome, treatment, covariates, cluster, weights) -> _Data:
     n1 = int(d.sum())
     if n1 == 0 or n1 == len(d):
         arm = "treated (1)" if n1 == 0 else "control (0)"
-        raise ValueError(f"treatment column '{treatment}' has no {arm} observations; both arms are needed")
+        raise ValueError(
+            f"treatment column '{treatment}' has no {arm} observations; both arms are needed"
+        )
     X = np.column_stack([np.ones(len(df))] + [arrays[c] for c in covs])
     s = V.sampling_weights(df, weights, len(df))
     cl = V.group_codes(df, cluster) if cluster is not None else None
     return _Data(arrays[outcome], d, X, s, cl, ["const", *covs])
 
 
-def _fit_propensity(data: _Data, start: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, bool]:
+def _fit_propensity(
+    data: _Data, start: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, bool]:
     """Logit propensity score: statsmodels Logit (Newton), or GLM-binomial when sampling weights vary."""
     weighted = not np.allclose(data.s, 1.0)
     with warnings.catch_warnings():
@@ -68,12 +80,14 @@ def _fit_propensity(data: _Data, start: np.ndarray | None = None) -> tuple[np.nd
         try:
             if weighted:
                 res = sm.GLM(data.d, data.X, family=sm.families.Binomial(), var_weights=data.s).fit(
-                    start_params=start)
+                    start_params=start
+                )
                 converged = bool(getattr(res, "converged", True))
             else:
                 # the rank check (a full QR of X) only sets df_model, which is not used here
-                res = sm.Logit(data.d, data.X, check_rank=False).fit(start_params=start, method="newton", disp=0,
-                                                                      maxiter=100)
+                res = sm.Logit(data.d, data.X, check_rank=False).fit(
+                    start_params=start, method="newton", disp=0, maxiter=100
+                )
                 converged = bool(res.mle_retvals.get("converged", True))
         except Exception as exc:  # statsmodels raises several types on separation / singularity
             raise ValueError(f"propensity-score logit failed: {exc}") from exc
@@ -155,7 +169,11 @@ def _estimate(data: _Data, ps: np.ndarray, estimand: str, method: str) -> tuple[
         eta0 = np.sum(w0 * (y - m0)) / w0.sum()
         base = np.sum(s * (m1 - m0)) / n
         tau = base + eta1 - eta0
-        psi = (s * (m1 - m0 - base) + w1 * (y - m1 - eta1) / w1.mean() - w0 * (y - m0 - eta0) / w0.mean())
+        psi = (
+            s * (m1 - m0 - base)
+            + w1 * (y - m1 - eta1) / w1.mean()
+            - w0 * (y - m0 - eta0) / w0.mean()
+        )
         M1 = -((w1 * (1 - ps) * (y - m1 - eta1))[:, None] * X).mean(axis=0) / w1.mean()
         M0 = ((w0 * ps * (y - m0 - eta0))[:, None] * X).mean(axis=0) / w0.mean()
         psi += if_g @ (M1 - M0)
@@ -180,7 +198,9 @@ def _pooled_sd(X: np.ndarray, d: np.ndarray, s: np.ndarray) -> np.ndarray:
     return np.sqrt((wvar(s * d) + wvar(s * (1 - d))) / 2)
 
 
-def _smd(X: np.ndarray, d: np.ndarray, w_t: np.ndarray, w_c: np.ndarray, sd: np.ndarray) -> np.ndarray:
+def _smd(
+    X: np.ndarray, d: np.ndarray, w_t: np.ndarray, w_c: np.ndarray, sd: np.ndarray
+) -> np.ndarray:
     """Standardised mean differences with weights w_t/w_c over the fixed pooled SD."""
     diff = ((w_t * d) @ X) / (w_t * d).sum() - ((w_c * (1 - d)) @ X) / (w_c * (1 - d)).sum()
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -192,7 +212,9 @@ def _kish(w: np.ndarray) -> float:
     return float(w.sum() ** 2 / np.sum(w**2)) if np.sum(w**2) > 0 else float("nan")
 
 
-def _inference(data: _Data, tau: float, psi: np.ndarray) -> tuple[float, float, float, float, int | None]:
+def _inference(
+    data: _Data, tau: float, psi: np.ndarray
+) -> tuple[float, float, float, float, int | None]:
     se, g = if_std_error(psi, data.clusters)
     lo, hi, p = interval(tau, se, df=None if g is None else g - 1)
     return se, lo, hi, p, g
@@ -224,8 +246,17 @@ def estimate_treatment_effect(
     re-fitted on the rest; it applies to every method so that methods compare on one sample.
     weights: sampling weights (normalised to mean 1). cluster: id column for clustered SEs.
     """
-    return estimate_treatment_effects(df, [outcome], treatment, covariates, estimand=estimand, method=method,
-                                      cluster=cluster, weights=weights, trim=trim)[0]
+    return estimate_treatment_effects(
+        df,
+        [outcome],
+        treatment,
+        covariates,
+        estimand=estimand,
+        method=method,
+        cluster=cluster,
+        weights=weights,
+        trim=trim,
+    )[0]
 
 
 def estimate_treatment_effects(
@@ -315,21 +346,36 @@ def estimate_treatment_effects(
         diag["df_inference"] = g - 1
 
     k = data.X.shape[1]
-    n_params = {"aipw": k + (k if estimand == "ATT" else 2 * k),
-                "ipw": k, "regression": k if estimand == "ATT" else 2 * k}[method] + 1
+    n_params = {
+        "aipw": k + (k if estimand == "ATT" else 2 * k),
+        "ipw": k,
+        "regression": k if estimand == "ATT" else 2 * k,
+    }[method] + 1
 
     wlabel = "" if weights is None else f", weighted by '{weights}'"
     ls = "WLS" if weights is not None else "OLS"
     desc = {
-        ("aipw", "ATT"): f"Doubly robust ATT (Sant'Anna & Zhao 2020): logit propensity score, {ls} outcome model "
-                         "for controls, normalised weights",
-        ("aipw", "ATE"): f"Doubly robust AIPW ATE: logit propensity score, {ls} outcome model per arm, "
-                         "normalised (Hajek) weights",
+        (
+            "aipw",
+            "ATT",
+        ): f"Doubly robust ATT (Sant'Anna & Zhao 2020): logit propensity score, {ls} outcome model "
+        "for controls, normalised weights",
+        (
+            "aipw",
+            "ATE",
+        ): f"Doubly robust AIPW ATE: logit propensity score, {ls} outcome model per arm, "
+        "normalised (Hajek) weights",
         ("ipw", "ATT"): "IPW ATT: logit propensity score, odds weights for controls, normalised",
-        ("ipw", "ATE"): "IPW ATE: logit propensity score, normalised (Hajek) inverse-probability weights",
+        (
+            "ipw",
+            "ATE",
+        ): "IPW ATE: logit propensity score, normalised (Hajek) inverse-probability weights",
         ("regression", "ATT"): f"Regression adjustment ATT: {ls} outcome model for controls, "
-                               "imputed for the treated",
-        ("regression", "ATE"): f"Regression adjustment ATE: {ls} outcome model per arm, averaged over the sample",
+        "imputed for the treated",
+        (
+            "regression",
+            "ATE",
+        ): f"Regression adjustment ATE: {ls} outcome model per arm, averaged over the sample",
     }[(method, estimand)]
     trim_label = "" if trim is None else f"; propensity trimmed to [{trim[0]:g}, {trim[1]:g}]"
     results = []
@@ -337,13 +383,25 @@ def estimate_treatment_effects(
         one = _Data(y, data.d, data.X, data.s, data.clusters, data.names)
         tau, psi = _estimate(one, ps, estimand, method)
         se, ci_lo, ci_hi, p, g = _inference(one, tau, psi)
-        results.append(TreatmentEffectResult(
-            estimate=tau, std_error=se, ci_low=ci_lo, ci_high=ci_hi, p_value=p,
-            n_treated=int(d.sum()), n_control=int((1 - d).sum()), n_obs=data.n, n_units=g,
-            df_resid=float(data.n - n_params),
-            method=f"{desc}{wlabel}{trim_label}; {_variance_label(cluster, g)}",
-            estimand=estimand, outcome=outcome, treatment=treatment, diagnostics=dict(diag),
-        ))
+        results.append(
+            TreatmentEffectResult(
+                estimate=tau,
+                std_error=se,
+                ci_low=ci_lo,
+                ci_high=ci_hi,
+                p_value=p,
+                n_treated=int(d.sum()),
+                n_control=int((1 - d).sum()),
+                n_obs=data.n,
+                n_units=g,
+                df_resid=float(data.n - n_params),
+                method=f"{desc}{wlabel}{trim_label}; {_variance_label(cluster, g)}",
+                estimand=estimand,
+                outcome=outcome,
+                treatment=treatment,
+                diagnostics=dict(diag),
+            )
+        )
     return results
 
 
@@ -372,9 +430,19 @@ def naive_difference(
         diag["df_inference"] = g - 1
     wlabel = "" if weights is None else f", weighted by '{weights}'"
     return TreatmentEffectResult(
-        estimate=tau, std_error=se, ci_low=lo, ci_high=hi, p_value=p,
-        n_treated=int(d.sum()), n_control=int((1 - d).sum()), n_obs=data.n, n_units=g,
+        estimate=tau,
+        std_error=se,
+        ci_low=lo,
+        ci_high=hi,
+        p_value=p,
+        n_treated=int(d.sum()),
+        n_control=int((1 - d).sum()),
+        n_obs=data.n,
+        n_units=g,
         df_resid=float(data.n - 2),
         method=f"Naive difference in means (no adjustment){wlabel}; {_variance_label(cluster, g)}",
-        estimand="naive", outcome=outcome, treatment=treatment, diagnostics=diag,
+        estimand="naive",
+        outcome=outcome,
+        treatment=treatment,
+        diagnostics=diag,
     )

@@ -26,20 +26,37 @@ DONE_SUFFIX = ".done"
 # Files that are not deliveries: a transfer still running, hidden temporary files, completion markers.
 NOT_DELIVERIES = (DONE_SUFFIX, ".part")
 _DATES_IN_NAME = (
-    (re.compile(r"(?<!\d)(\d{4})[-_.]?(\d{2})[-_.]?(\d{2})(?!\d)"), (1, 2, 3)),  # 2025-02-15, 20250215
+    (
+        re.compile(r"(?<!\d)(\d{4})[-_.]?(\d{2})[-_.]?(\d{2})(?!\d)"),
+        (1, 2, 3),
+    ),  # 2025-02-15, 20250215
     (re.compile(r"(?<!\d)(\d{2})[-_.](\d{2})[-_.](\d{4})(?!\d)"), (3, 2, 1)),  # 15-02-2025
 )
 
 
 @dataclass
 class ArrivalPlan:
-    runs: dict[str, str] = field(default_factory=dict)  # gemeente -> digest of its current extracts, when new
-    in_sync: list[str] = field(default_factory=list)  # municipalities whose current extracts are all ingested
-    changed: dict[str, list[str]] = field(default_factory=dict)  # gemeente -> registers with new content
-    waiting: list[str] = field(default_factory=list)  # files whose size or time changed since the last look
-    first_seen: list[str] = field(default_factory=list)  # new since the last look: complete if unchanged next
-    problems: list[str] = field(default_factory=list)  # files that will fail ingestion, for the tick log
-    unrecognised: list[str] = field(default_factory=list)  # files never ingested: named outside the contract
+    runs: dict[str, str] = field(
+        default_factory=dict
+    )  # gemeente -> digest of its current extracts, when new
+    in_sync: list[str] = field(
+        default_factory=list
+    )  # municipalities whose current extracts are all ingested
+    changed: dict[str, list[str]] = field(
+        default_factory=dict
+    )  # gemeente -> registers with new content
+    waiting: list[str] = field(
+        default_factory=list
+    )  # files whose size or time changed since the last look
+    first_seen: list[str] = field(
+        default_factory=list
+    )  # new since the last look: complete if unchanged next
+    problems: list[str] = field(
+        default_factory=list
+    )  # files that will fail ingestion, for the tick log
+    unrecognised: list[str] = field(
+        default_factory=list
+    )  # files never ingested: named outside the contract
     # path -> [size, mtime_ns, sha256 or None]: the next cursor, so an unchanged file is not hashed again
     seen: dict[str, list] = field(default_factory=dict)
 
@@ -74,7 +91,9 @@ def header_problem(path: Path, register: str) -> str | None:
         return f"{path}: not valid UTF-8"
     if not header:
         return f"{path}: empty file"
-    missing = [c for c in REGISTERS[register].required_columns if c not in header.split(CSV_SEPARATOR)]
+    missing = [
+        c for c in REGISTERS[register].required_columns if c not in header.split(CSV_SEPARATOR)
+    ]
     return f"{path}: missing column(s) {', '.join(missing)}" if missing else None
 
 
@@ -94,8 +113,11 @@ def _expected_name(path: Path) -> str:
     date = _date_in_name(path.name)
     if date is None:
         return "YYYYMMDD.csv, named after the extraction date"
-    taken = f" ({date}.csv is there already: to deliver a new version of it, replace it)" \
-        if (path.parent / f"{date}.csv").exists() and path.parent.name in REGISTERS else ""
+    taken = (
+        f" ({date}.csv is there already: to deliver a new version of it, replace it)"
+        if (path.parent / f"{date}.csv").exists() and path.parent.name in REGISTERS
+        else ""
+    )
     return f"{date}.csv{taken}"
 
 
@@ -117,19 +139,27 @@ def unrecognised_files(landing: Path, gemeente: str) -> list[str]:
                 try:
                     extract_date_of(path)
                 except ExtractError:  # taken for an extract, then refused by ingestion
-                    out.append(f"{path}: the name is not a real date YYYYMMDD, so it cannot be ingested; "
-                               "expected YYYYMMDD.csv named after the extraction date")
+                    out.append(
+                        f"{path}: the name is not a real date YYYYMMDD, so it cannot be ingested; "
+                        "expected YYYYMMDD.csv named after the extraction date"
+                    )
             else:
-                out.append(f"{path}: not named YYYYMMDD.csv, so not ingested; "
-                           f"expected {_expected_name(path)}")
+                out.append(
+                    f"{path}: not named YYYYMMDD.csv, so not ingested; "
+                    f"expected {_expected_name(path)}"
+                )
             continue
         if len(parts) == 2:  # in a folder that is not a register's: perhaps a misspelt one
             close = difflib.get_close_matches(parts[0], list(REGISTERS), n=1, cutoff=0.6)
         else:  # beside the register folders, or deeper down: the register may be in the name
             close = [r for r in REGISTERS if r in path.name.lower()][:1]
-        folder, hint = (close[0], "") if close else ("<register>", f" (<register> one of {registers})")
-        out.append(f"{path}: not in a register folder, so not ingested; expected "
-                   f"{root / folder}/{_expected_name(path)}{hint}")
+        folder, hint = (
+            (close[0], "") if close else ("<register>", f" (<register> one of {registers})")
+        )
+        out.append(
+            f"{path}: not in a register folder, so not ingested; expected "
+            f"{root / folder}/{_expected_name(path)}{hint}"
+        )
     return out
 
 
@@ -153,7 +183,9 @@ def _digest(parts: list[str]) -> str:
     return hashlib.sha256("|".join(sorted(parts)).encode()).hexdigest()[:16]
 
 
-def plan_arrivals(landing: Path, previous: dict[str, list], ingested: dict[tuple[str, str], str]) -> ArrivalPlan:
+def plan_arrivals(
+    landing: Path, previous: dict[str, list], ingested: dict[tuple[str, str], str]
+) -> ArrivalPlan:
     """Which municipalities need a run, given the last cursor and the content hashes already ingested.
 
     ``ingested`` maps (gemeente, register) to the sha256 of the extract last ingested.
@@ -189,8 +221,9 @@ def plan_arrivals(landing: Path, previous: dict[str, list], ingested: dict[tuple
     return plan
 
 
-def request_runs(plan: ArrivalPlan, requested: dict[str, dict], ingested: dict[tuple[str, str], str]
-                 ) -> tuple[dict[str, str], dict[str, dict]]:
+def request_runs(
+    plan: ArrivalPlan, requested: dict[str, dict], ingested: dict[tuple[str, str], str]
+) -> tuple[dict[str, str], dict[str, dict]]:
     """Run keys for the municipalities whose current extracts are not the set last requested, and the new
     ``requested`` for the cursor: gemeente -> {"extracts": digest or None, "n": requests so far}.
 
@@ -201,7 +234,9 @@ def request_runs(plan: ArrivalPlan, requested: dict[str, dict], ingested: dict[t
     """
     out = {}
     for gemeente, last in requested.items():
-        if isinstance(last, str):  # a cursor from before the count was kept holds the run key itself
+        if isinstance(
+            last, str
+        ):  # a cursor from before the count was kept holds the run key itself
             last = {"extracts": last.removeprefix(f"{gemeente}-"), "n": 1}
         out[gemeente] = {**last, "extracts": None} if gemeente in plan.in_sync else last
     runs = {}
@@ -210,7 +245,9 @@ def request_runs(plan: ArrivalPlan, requested: dict[str, dict], ingested: dict[t
         if last.get("extracts") == extracts:
             continue
         n = int(last.get("n", 0)) + 1
-        now = [f"{register}:{digest}" for (gm, register), digest in ingested.items() if gm == gemeente]
+        now = [
+            f"{register}:{digest}" for (gm, register), digest in ingested.items() if gm == gemeente
+        ]
         runs[gemeente] = f"{gemeente}-{n}-{_digest([extracts, *now])}"
         out[gemeente] = {"extracts": extracts, "n": n}
     return runs, out

@@ -26,7 +26,9 @@ def written_with_separators(values: pd.Series) -> pd.Series:
     """True where a BSN is written in groups with spaces or dots and is 8 or 9 digits without them."""
     s = values.astype("string").str.strip()
     grouped = s.str.fullmatch(_GROUPED).fillna(False).astype(bool)
-    return grouped & s.str.replace(r"[ .]", "", regex=True).str.len().isin([8, 9]).fillna(False).astype(bool)
+    return grouped & s.str.replace(r"[ .]", "", regex=True).str.len().isin([8, 9]).fillna(
+        False
+    ).astype(bool)
 
 
 def normalise_bsn(values: pd.Series) -> pd.Series:

@@ -54,11 +54,15 @@ def read_cbs_table(path: Path, layout: CbsTableLayout) -> pd.DataFrame:
         raise ExtractError(f"{path}: not a readable parquet file ({e})") from None
     missing = [c for c in layout.columns if c not in names]
     if missing:
-        raise ExtractError(f"{path}: missing column(s) {', '.join(missing)} in CBS table {layout.name}")
+        raise ExtractError(
+            f"{path}: missing column(s) {', '.join(missing)} in CBS table {layout.name}"
+        )
     try:
         df = pq.read_table(path, columns=list(layout.columns)).to_pandas()
     except (pa_arrow.ArrowException, OSError) as e:
-        raise ExtractError(f"{path}: CBS table {layout.name} could not be read, the file looks damaged ({e})") from None
+        raise ExtractError(
+            f"{path}: CBS table {layout.name} could not be read, the file looks damaged ({e})"
+        ) from None
     if df.empty:
         raise ExtractError(f"{path}: CBS table {layout.name} has no rows")
     return df
@@ -75,7 +79,13 @@ def _is_rinpersoon(s: pd.Series) -> pd.Series:
 
 # Codes of a fixed width: a re-export that delivers them as numbers has dropped the leading zeros,
 # which are restored; other codes delivered as numbers become their whole-number text ("11", not "11.0").
-CODE_WIDTHS = {"BSN": 9, "RINPERSOON": 9, "RINPERSOONMa": 9, "RINPERSOONpa": 9, "GBAHERKOMSTGROEPERING": 4}
+CODE_WIDTHS = {
+    "BSN": 9,
+    "RINPERSOON": 9,
+    "RINPERSOONMa": 9,
+    "RINPERSOONpa": 9,
+    "GBAHERKOMSTGROEPERING": 4,
+}
 _TEXT = {"string", "empty"}
 _NUMBERS = {"integer", "floating", "mixed-integer-float", "decimal"}
 _DATES = {"datetime64", "datetime", "date"}
@@ -89,8 +99,10 @@ def _kind(s: pd.Series) -> str:
 
 
 def _refuse_type(table: str, col: str, kind: str, expected: str) -> ExtractError:
-    return ExtractError(f"CBS table {table}: column {col} holds {kind} values, expected {expected}; "
-                        f"export it as documented in the contract")
+    return ExtractError(
+        f"CBS table {table}: column {col} holds {kind} values, expected {expected}; "
+        f"export it as documented in the contract"
+    )
 
 
 def _numbers_as_text(s: pd.Series, width: int | None) -> tuple[pd.Series, pd.Series]:
@@ -123,16 +135,22 @@ def _as_dates(s: pd.Series, table: str, col: str) -> tuple[pd.Series, pd.Series]
     kind = _kind(s)
     if kind in _DATES:
         if getattr(s.dtype, "tz", None) is not None:
-            raise ExtractError(f"CBS table {table}: column {col} holds dates with a time zone, expected "
-                               f"calendar dates (YYYYMMDD text or a date type)")
+            raise ExtractError(
+                f"CBS table {table}: column {col} holds dates with a time zone, expected "
+                f"calendar dates (YYYYMMDD text or a date type)"
+            )
         if pd.api.types.is_datetime64_dtype(s.dtype):
             lo, hi = pd.Timestamp.min.ceil("D"), pd.Timestamp.max.floor("D")
             dates = s.where((s >= lo) & (s <= hi)).astype("datetime64[ns]")
         else:  # date or datetime objects
-            dates = pd.to_datetime(pd.Series(np.asarray(s, dtype=object), index=s.index), errors="coerce")
+            dates = pd.to_datetime(
+                pd.Series(np.asarray(s, dtype=object), index=s.index), errors="coerce"
+            )
             if dates.dt.tz is not None:
-                raise ExtractError(f"CBS table {table}: column {col} holds dates with a time zone, expected "
-                                   f"calendar dates (YYYYMMDD text or a date type)")
+                raise ExtractError(
+                    f"CBS table {table}: column {col} holds dates with a time zone, expected "
+                    f"calendar dates (YYYYMMDD text or a date type)"
+                )
         return dates.dt.normalize(), s.notna()
     if kind in _TEXT:
         txt, not_whole = s.astype("string").str.strip(), pd.Series(False, index=s.index)
@@ -140,8 +158,10 @@ def _as_dates(s: pd.Series, table: str, col: str) -> tuple[pd.Series, pd.Series]
         txt, not_whole = _numbers_as_text(s, None)
     else:
         raise _refuse_type(table, col, kind, "dates (YYYYMMDD text or a date type)")
-    return (pd.to_datetime(txt, format=CBS_DATE_FORMAT, errors="coerce"),
-            (txt.notna() & (txt != "")).fillna(False).astype(bool) | not_whole)
+    return (
+        pd.to_datetime(txt, format=CBS_DATE_FORMAT, errors="coerce"),
+        (txt.notna() & (txt != "")).fillna(False).astype(bool) | not_whole,
+    )
 
 
 def _as_numbers(s: pd.Series, table: str, col: str, expected: str) -> tuple[pd.Series, pd.Series]:
@@ -150,17 +170,26 @@ def _as_numbers(s: pd.Series, table: str, col: str, expected: str) -> tuple[pd.S
     if kind not in _TEXT | _NUMBERS:
         raise _refuse_type(table, col, kind, expected)
     filled = s.notna() & (s.astype("string").str.strip() != "").fillna(True).astype(bool)
-    return pd.to_numeric(pd.Series(np.asarray(s, dtype=object), index=s.index), errors="coerce"), filled
+    return pd.to_numeric(
+        pd.Series(np.asarray(s, dtype=object), index=s.index), errors="coerce"
+    ), filled
 
 
-def _refuse_mostly_unparseable(table: str, checks: list[tuple[str, pd.Series, pd.Series, str]]) -> None:
+def _refuse_mostly_unparseable(
+    table: str, checks: list[tuple[str, pd.Series, pd.Series, str]]
+) -> None:
     """The register guard (``mostly_unparseable``) per column: (column, failing, filled, documented form)."""
-    parts = [f"column {col} is not {form} in {int(failing.sum())} of {int(filled.sum())} rows "
-             f"(first at row {int(np.flatnonzero(failing.to_numpy())[0]) + 1})"
-             for col, failing, filled, form in checks if mostly_unparseable(failing, filled)]
+    parts = [
+        f"column {col} is not {form} in {int(failing.sum())} of {int(filled.sum())} rows "
+        f"(first at row {int(np.flatnonzero(failing.to_numpy())[0]) + 1})"
+        for col, failing, filled, form in checks
+        if mostly_unparseable(failing, filled)
+    ]
     if parts:
-        raise ExtractError(f"CBS table {table}: {'; '.join(parts)}; the table is refused rather than "
-                           "quarantined row by row: export it as documented in the contract")
+        raise ExtractError(
+            f"CBS table {table}: {'; '.join(parts)}; the table is refused rather than "
+            "quarantined row by row: export it as documented in the contract"
+        )
 
 
 def type_cbs_table(df: pd.DataFrame, layout: CbsTableLayout) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -188,7 +217,9 @@ def type_cbs_table(df: pd.DataFrame, layout: CbsTableLayout) -> tuple[pd.DataFra
             out[col] = dates
         elif col in INTEGER_COLUMNS.get(name, ()):
             num, filled = _as_numbers(s, name, col, "whole numbers")
-            whole = num.isna() | ((num % 1 == 0) & (num.abs() < 2**53))  # 1980.5 or 1e30 cannot be Int64
+            whole = num.isna() | (
+                (num % 1 == 0) & (num.abs() < 2**53)
+            )  # 1980.5 or 1e30 cannot be Int64
             failing = (num.isna() & filled) | ~whole
             _flag(reasons, failing, f"{col} is not a whole number")
             parsed.append((col, failing, filled, "a whole number"))
@@ -211,7 +242,9 @@ def type_cbs_table(df: pd.DataFrame, layout: CbsTableLayout) -> tuple[pd.DataFra
     return out.loc[~bad].reset_index(drop=True), quarantine
 
 
-def pseudonymise_key_file(df: pd.DataFrame, key: PseudonymKey, source: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+def pseudonymise_key_file(
+    df: pd.DataFrame, key: PseudonymKey, source: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """BSN -> pseudo_id; rows whose BSN fails the eleven-test or whose RINPERSOON is not 9 digits
     cannot link and are quarantined, and so is a repeated row. One BSN with two RINPERSOONs stays:
     linkage quarantines that person's spells as "ambiguous key" (``ambiguous_pseudonyms``)."""
@@ -222,26 +255,44 @@ def pseudonymise_key_file(df: pd.DataFrame, key: PseudonymKey, source: str) -> t
     guard_demo_key(key, bsn[valid_bsn], source)
     kind, kind_not_whole = _as_text(df["RINPERSOONS"], table, "RINPERSOONS")
     rin, rin_not_whole = _as_text(df["RINPERSOON"], table, "RINPERSOON")
-    out = pd.DataFrame({PSEUDONYM_COLUMN: key.pseudonymise(bsn), "RINPERSOONS": kind, "RINPERSOON": rin})
+    out = pd.DataFrame(
+        {PSEUDONYM_COLUMN: key.pseudonymise(bsn), "RINPERSOONS": kind, "RINPERSOON": rin}
+    )
     reasons = pd.Series("", index=df.index, dtype=object)
     _flag(reasons, ~valid_bsn, "BSN fails the eleven-test")
     _flag(reasons, kind_not_whole, "RINPERSOONS is not a whole number")
     not_rin = ~_is_rinpersoon(out["RINPERSOON"])
     _flag(reasons, not_rin, "RINPERSOON is not 9 digits")
-    filled = {c: s.notna() & (s.astype("string").str.strip() != "").fillna(False).astype(bool)
-              for c, s in (("BSN", bsn_text), ("RINPERSOON", rin))}
-    _refuse_mostly_unparseable(table, [
-        ("BSN", (~valid_bsn | bsn_not_whole) & filled["BSN"], filled["BSN"], "a BSN passing the eleven-test"),
-        ("RINPERSOON", (not_rin | rin_not_whole) & filled["RINPERSOON"], filled["RINPERSOON"],
-         "a 9-digit person number"),
-    ])
+    filled = {
+        c: s.notna() & (s.astype("string").str.strip() != "").fillna(False).astype(bool)
+        for c, s in (("BSN", bsn_text), ("RINPERSOON", rin))
+    }
+    _refuse_mostly_unparseable(
+        table,
+        [
+            (
+                "BSN",
+                (~valid_bsn | bsn_not_whole) & filled["BSN"],
+                filled["BSN"],
+                "a BSN passing the eleven-test",
+            ),
+            (
+                "RINPERSOON",
+                (not_rin | rin_not_whole) & filled["RINPERSOON"],
+                filled["RINPERSOON"],
+                "a 9-digit person number",
+            ),
+        ],
+    )
     _flag(reasons, (reasons == "") & out.duplicated(keep="first"), "duplicate row")
     bad = reasons != ""
     quarantine = out.loc[bad].assign(reason=reasons[bad]).reset_index(drop=True)
     return out.loc[~bad].reset_index(drop=True), quarantine
 
 
-def ingest_cbs_table(landing: Path, table: str, key: PseudonymKey | None = None) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+def ingest_cbs_table(
+    landing: Path, table: str, key: PseudonymKey | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     """(accepted, quarantine, rows_in) for one CBS table from the landing folder."""
     layout = CBS_TABLES[table]
     path = cbs_path(landing, table)

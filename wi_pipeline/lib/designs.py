@@ -24,8 +24,16 @@ SUBGROUPS = {
     "age_band": "age band",
     "origin": "origin",
 }
-BASE_COVARIATES = ["age", "age_sq", "woman", "poor_health_num", "n_children", "single_parent_num", "married",
-                   "origin_nl"]
+BASE_COVARIATES = [
+    "age",
+    "age_sq",
+    "woman",
+    "poor_health_num",
+    "n_children",
+    "single_parent_num",
+    "married",
+    "origin_nl",
+]
 HORIZONS = (6, 12, 24)
 LOCK_IN_HORIZON = 3
 RD_CUTOFF = 60
@@ -48,13 +56,18 @@ def one_episode_per_person(data: pd.DataFrame, episode_start: str) -> pd.DataFra
     """Per person the rows of the episode with the earliest ``episode_start`` (then the first
     municipality code, should two start in the same month)."""
     episodes = data[["pseudo_id", "gemeente", episode_start]].drop_duplicates()
-    chosen = episodes.sort_values([episode_start, "gemeente"], kind="stable").drop_duplicates("pseudo_id")
+    chosen = episodes.sort_values([episode_start, "gemeente"], kind="stable").drop_duplicates(
+        "pseudo_id"
+    )
     keep = pd.MultiIndex.from_frame(data[["pseudo_id", "gemeente", episode_start]]).isin(
-        pd.MultiIndex.from_frame(chosen))
+        pd.MultiIndex.from_frame(chosen)
+    )
     return data[keep].reset_index(drop=True)
 
 
-def usable_covariates(df: pd.DataFrame, covariates, treatment: str | None = None, min_count: int = 10) -> list[str]:
+def usable_covariates(
+    df: pd.DataFrame, covariates, treatment: str | None = None, min_count: int = 10
+) -> list[str]:
     """Covariates that can enter the models on this sample.
 
     A constant makes the design singular; a dummy that is rare, or constant within one arm,
@@ -85,8 +98,12 @@ def children_band(n: pd.Series) -> pd.Series:
 
 
 def age_band(age: pd.Series) -> pd.Series:
-    return pd.cut(age.astype(float), [0, 27, 40, 55, 200], right=False,
-                  labels=["18-26", "27-39", "40-54", "55+"]).astype(str)
+    return pd.cut(
+        age.astype(float),
+        [0, 27, 40, 55, 200],
+        right=False,
+        labels=["18-26", "27-39", "40-54", "55+"],
+    ).astype(str)
 
 
 def add_covariates(df: pd.DataFrame) -> pd.DataFrame:
@@ -112,8 +129,14 @@ def add_covariates(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-HISTORY_COVARIATES = ["employed_l1", "employed_l2", "employed_l3", "employed_share_12", "employed_share_24",
-                      "months_since_first_bijstand"]
+HISTORY_COVARIATES = [
+    "employed_l1",
+    "employed_l2",
+    "employed_l3",
+    "employed_share_12",
+    "employed_share_24",
+    "months_since_first_bijstand",
+]
 
 
 def add_history(panel: pd.DataFrame) -> pd.DataFrame:
@@ -130,7 +153,11 @@ def add_history(panel: pd.DataFrame) -> pd.DataFrame:
         seen = g.cumcount().clip(upper=k)  # months of history available
         out[f"employed_share_{k}"] = (past / seen.replace(0, np.nan)).astype(float)
     month_no = panel["month"].dt.year * 12 + panel["month"].dt.month
-    first = month_no.where(panel["on_bijstand"]).groupby(panel["pseudo_id"], observed=True, sort=False).transform("min")
+    first = (
+        month_no.where(panel["on_bijstand"])
+        .groupby(panel["pseudo_id"], observed=True, sort=False)
+        .transform("min")
+    )
     out["months_since_first_bijstand"] = (month_no - first).astype(float)
     for name, values in out.items():
         panel[name] = values.fillna(values.mean()).astype(np.float32)
@@ -141,9 +168,15 @@ def _grouped_per_person(panel: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     """The panel with each person's months in one contiguous block, and integer person codes:
     months h apart are then rows h apart, so leads and lags are index arithmetic on the rows needed."""
     pid = panel["pseudo_id"]
-    codes = pid.cat.codes.to_numpy() if isinstance(pid.dtype, pd.CategoricalDtype) else pd.factorize(pid)[0]
+    codes = (
+        pid.cat.codes.to_numpy()
+        if isinstance(pid.dtype, pd.CategoricalDtype)
+        else pd.factorize(pid)[0]
+    )
     blocks = int((np.diff(codes) != 0).sum()) + 1 if len(codes) else 0
-    if blocks != len(np.unique(codes)):  # e.g. sorted by month first: a stable sort keeps month order
+    if blocks != len(
+        np.unique(codes)
+    ):  # e.g. sorted by month first: a stable sort keeps month order
         order = np.argsort(codes, kind="stable")
         panel, codes = panel.iloc[order].reset_index(drop=True), codes[order]
     return panel, codes
@@ -171,8 +204,11 @@ def _sample_per_month(month_of: np.ndarray, quota: np.ndarray, seed: int) -> np.
 RD_ELIGIBILITY_AGES = (24, 35)
 
 
-def exemption_rd_sample(panel: pd.DataFrame, bandwidth_months: int = 24,
-                        eligibility_ages: tuple[int, int] = RD_ELIGIBILITY_AGES) -> DesignSample:
+def exemption_rd_sample(
+    panel: pd.DataFrame,
+    bandwidth_months: int = 24,
+    eligibility_ages: tuple[int, int] = RD_ELIGIBILITY_AGES,
+) -> DesignSample:
     """Single parents on bijstand when their youngest child was 2, observed around the 5th birthday.
 
     Eligibility is fixed well before the cutoff: being on bijstand is partly an outcome, and
@@ -182,14 +218,17 @@ def exemption_rd_sample(panel: pd.DataFrame, bandwidth_months: int = 24,
     p = panel
     lo, hi = eligibility_ages
     pre = p["single_parent"] & p["on_bijstand"] & p["youngest_child_age_months"].between(lo, hi)
-    base = (p.loc[pre].sort_values("month").groupby("pseudo_id", observed=True).first())
+    base = p.loc[pre].sort_values("month").groupby("pseudo_id", observed=True).first()
     # One episode per parent: the child who was youngest at eligibility. A later-born child makes
     # the youngest child's age start again, which would put a second, never-eligible crossing in.
     child_born = p["month"].dt.year * 12 + p["month"].dt.month - p["youngest_child_age_months"]
-    base_born = base["month"].dt.year * 12 + base["month"].dt.month - base["youngest_child_age_months"]
+    base_born = (
+        base["month"].dt.year * 12 + base["month"].dt.month - base["youngest_child_age_months"]
+    )
     same_child = child_born.eq(p["pseudo_id"].map(base_born).astype(float))
     near = same_child & p["youngest_child_age_months"].between(
-        RD_CUTOFF - bandwidth_months - 12, RD_CUTOFF + bandwidth_months + 11)
+        RD_CUTOFF - bandwidth_months - 12, RD_CUTOFF + bandwidth_months + 11
+    )
     s = p.loc[near].copy()
     fixed = ["sex", "n_children", "marital_status", "poor_health", "origin", "age", "single_parent"]
     s = s.drop(columns=fixed).merge(base[fixed], left_on="pseudo_id", right_index=True, how="left")
@@ -201,12 +240,24 @@ def exemption_rd_sample(panel: pd.DataFrame, bandwidth_months: int = 24,
         s[c] = s[c].astype(float)
     s["pseudo_id"] = s["pseudo_id"].astype(str)
     s["eligible_month"] = s["pseudo_id"].map(base["month"].set_axis(base.index.astype(str)))
-    return DesignSample("exemption_9a", s.reset_index(drop=True), ("employed", "hours", "self_sufficient"),
-                        "exemption_9a", tuple(BASE_COVARIATES), episode_start="eligible_month")
+    return DesignSample(
+        "exemption_9a",
+        s.reset_index(drop=True),
+        ("employed", "hours", "self_sufficient"),
+        "exemption_9a",
+        tuple(BASE_COVARIATES),
+        episode_start="eligible_month",
+    )
 
 
-def _starters_and_controls(p: pd.DataFrame, codes: np.ndarray, category: str, controls_per_starter: int,
-                           seed: int, eligible: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _starters_and_controls(
+    p: pd.DataFrame,
+    codes: np.ndarray,
+    category: str,
+    controls_per_starter: int,
+    seed: int,
+    eligible: str | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows of first starts of ``category`` and of sampled not-yet-starters in the same months (positions
     in ``p``, grouped per person), whether each panel row is a start, and each panel row's sampling weight."""
     since = p[f"months_since_start_{category}"].to_numpy(dtype=float)
@@ -224,7 +275,10 @@ def _starters_and_controls(p: pd.DataFrame, codes: np.ndarray, category: str, co
     month = p["month"].to_numpy()
     treated_rows, control_rows = np.flatnonzero(starter), np.flatnonzero(control)
     months, month_of_control = np.unique(month[control_rows], return_inverse=True)
-    quota = pd.Series(month[treated_rows]).value_counts().reindex(months, fill_value=0).to_numpy() * controls_per_starter
+    quota = (
+        pd.Series(month[treated_rows]).value_counts().reindex(months, fill_value=0).to_numpy()
+        * controls_per_starter
+    )
     picked = _sample_per_month(month_of_control, quota, seed)
     available = np.bincount(month_of_control, minlength=len(months))
     chosen = np.bincount(month_of_control[picked], minlength=len(months))
@@ -245,8 +299,11 @@ def month_number(month: pd.Series) -> pd.Series:
     return month.dt.year * 12 + month.dt.month - 1
 
 
-def exemption_staggered_sample(panel: pd.DataFrame, child_ages: tuple[int, int] = STAGGERED_CHILD_AGES,
-                               eligibility_ages: tuple[int, int] = RD_ELIGIBILITY_AGES) -> DesignSample:
+def exemption_staggered_sample(
+    panel: pd.DataFrame,
+    child_ages: tuple[int, int] = STAGGERED_CHILD_AGES,
+    eligibility_ages: tuple[int, int] = RD_ELIGIBILITY_AGES,
+) -> DesignSample:
     """The exemption as staggered adoption: each eligible parent's cohort is the calendar month the
     youngest child turns 5 (60 months), when the art. 9a exemption ends.
 
@@ -279,8 +336,14 @@ def exemption_staggered_sample(panel: pd.DataFrame, child_ages: tuple[int, int] 
     s["hours"] = s["hours"].astype(float)
     s["pseudo_id"] = s["pseudo_id"].astype(str)
     s["eligible_month"] = s["pseudo_id"].map(base["month"].set_axis(base.index.astype(str)))
-    return DesignSample("exemption_9a", s.reset_index(drop=True), ("employed", "hours", "self_sufficient"),
-                        "exemption_9a", tuple(BASE_COVARIATES), episode_start="eligible_month")
+    return DesignSample(
+        "exemption_9a",
+        s.reset_index(drop=True),
+        ("employed", "hours", "self_sufficient"),
+        "exemption_9a",
+        tuple(BASE_COVARIATES),
+        episode_start="eligible_month",
+    )
 
 
 def instrument_sample(
@@ -301,10 +364,14 @@ def instrument_sample(
     shrinks with (1 + 1/k), so more controls buy little precision and cost time at G4 scale.
     """
     if category not in SRG_CATEGORIES:
-        raise ValueError(f"unknown instrument category {category!r}; expected one of {', '.join(SRG_CATEGORIES)}")
+        raise ValueError(
+            f"unknown instrument category {category!r}; expected one of {', '.join(SRG_CATEGORIES)}"
+        )
     p = panel if set(HISTORY_COVARIATES) <= set(panel.columns) else add_history(panel)
     p, codes = _grouped_per_person(p)  # rows are addressed by position from here on
-    rows, starter, weight = _starters_and_controls(p, codes, category, controls_per_starter, seed, eligible)
+    rows, starter, weight = _starters_and_controls(
+        p, codes, category, controls_per_starter, seed, eligible
+    )
     s = p.iloc[rows].reset_index(drop=True)
     s["treated"] = starter[rows].astype(float)
     s["sampling_weight"] = weight[rows]
@@ -314,7 +381,9 @@ def instrument_sample(
             s[f"{c}_h{h}"] = _lead(values, codes, rows, h)
     s, covs = _start_month_covariates(s)
     outcomes = tuple(f"{c}_h{h}" for h in horizons for c in outcome_cols)
-    return DesignSample(f"instrument:{category}", s.reset_index(drop=True), outcomes, "treated", covs)
+    return DesignSample(
+        f"instrument:{category}", s.reset_index(drop=True), outcomes, "treated", covs
+    )
 
 
 DURATION_BANDS = ((0, 6), (6, 12), (12, 24), (24, 36), (36, 60))
@@ -332,8 +401,14 @@ def _start_month_covariates(s: pd.DataFrame) -> tuple[pd.DataFrame, tuple[str, .
     s["year"] = s["month"].dt.year
     year_dummies = pd.get_dummies(s["year"], prefix="y", drop_first=True, dtype=float)
     s = pd.concat([s, year_dummies], axis=1)
-    covs = (*BASE_COVARIATES, "duration", *(f"dur_{lo}_{hi}" for lo, hi in DURATION_BANDS), "employed_now",
-            *HISTORY_COVARIATES, *year_dummies.columns)
+    covs = (
+        *BASE_COVARIATES,
+        "duration",
+        *(f"dur_{lo}_{hi}" for lo, hi in DURATION_BANDS),
+        "employed_now",
+        *HISTORY_COVARIATES,
+        *year_dummies.columns,
+    )
     s["pseudo_id"] = s["pseudo_id"].astype(str)
     return s, covs
 
@@ -353,12 +428,18 @@ CHOICE_COVARIATES = ("age_under_30", "age_50_plus", "divorced", "widowed", "debt
 def regular_work(panel: pd.DataFrame) -> np.ndarray:
     """Employed in a month in which no wage-cost subsidy or sheltered-work placement runs: the job a
     municipality wants people to reach, not the placement it pays for."""
-    placed = panel[[f"instr_{c}" for c in SUBSIDISED_JOB_INSTRUMENTS]].to_numpy(dtype=bool).any(axis=1)
+    placed = (
+        panel[[f"instr_{c}" for c in SUBSIDISED_JOB_INSTRUMENTS]].to_numpy(dtype=bool).any(axis=1)
+    )
     return panel["employed"].to_numpy(dtype=float, na_value=np.nan) * ~placed
 
 
-def instrument_choice_sample(panel: pd.DataFrame, horizons: tuple[int, ...] = CHOICE_HORIZONS,
-                             waits_per_starter: int = 5, seed: int = 0) -> DesignSample:
+def instrument_choice_sample(
+    panel: pd.DataFrame,
+    horizons: tuple[int, ...] = CHOICE_HORIZONS,
+    waits_per_starter: int = 5,
+    seed: int = 0,
+) -> DesignSample:
     """Every instrument and waiting, compared on one population.
 
     The population is every month on bijstand of a person who has not started any instrument yet:
@@ -370,7 +451,9 @@ def instrument_choice_sample(panel: pd.DataFrame, horizons: tuple[int, ...] = CH
     """
     p = panel if set(HISTORY_COVARIATES) <= set(panel.columns) else add_history(panel)
     p, codes = _grouped_per_person(p)
-    since = p[[f"months_since_start_{c}" for c in SRG_CATEGORIES]].to_numpy(dtype=float, na_value=np.nan)
+    since = p[[f"months_since_start_{c}" for c in SRG_CATEGORIES]].to_numpy(
+        dtype=float, na_value=np.nan
+    )
     now = since == 0
     n_now = now.sum(axis=1)
     first = p["on_bijstand"].to_numpy(dtype=bool) & (np.isnan(since) | now).all(axis=1)
@@ -388,16 +471,23 @@ def instrument_choice_sample(panel: pd.DataFrame, horizons: tuple[int, ...] = CH
     rows, weight = rows[order], weight[order]
 
     # only what the covariates and subgroups are made from: the instrument columns are in `arm` now
-    needed = [c for c in p.columns if not c.startswith(("instr_", "months_since_start_"))
-              and c not in ("wage", "hours", "secm", "care_costs_total", "care_costs_mental", "household_type")]
+    needed = [
+        c
+        for c in p.columns
+        if not c.startswith(("instr_", "months_since_start_"))
+        and c
+        not in ("wage", "hours", "secm", "care_costs_total", "care_costs_mental", "household_type")
+    ]
     s = p.iloc[rows][needed].reset_index(drop=True)
     arm_index = np.where(n_now[rows] == 1, now[rows].argmax(axis=1), len(SRG_CATEGORIES))
     s["arm"] = np.array([*SRG_CATEGORIES, WAIT])[arm_index]
     s["sampling_weight"] = weight
     regular = regular_work(p)
-    series = {"regular_work": regular,
-              "self_sufficient": p["self_sufficient"].to_numpy(dtype=float, na_value=np.nan),
-              "employed": p["employed"].to_numpy(dtype=float, na_value=np.nan)}
+    series = {
+        "regular_work": regular,
+        "self_sufficient": p["self_sufficient"].to_numpy(dtype=float, na_value=np.nan),
+        "employed": p["employed"].to_numpy(dtype=float, na_value=np.nan),
+    }
     outcomes = []
     for h in horizons:
         for name, values in series.items():
@@ -406,7 +496,9 @@ def instrument_choice_sample(panel: pd.DataFrame, horizons: tuple[int, ...] = CH
             s[f"{name}_h{h}"] = _lead(values, codes, rows, h)
             outcomes.append(f"{name}_h{h}")
     running = np.concatenate([[0.0], np.cumsum(np.nan_to_num(regular))])
-    end = _lead(np.arange(len(p), dtype=float), codes, rows, CUMULATIVE_MONTHS)  # NaN past the window
+    end = _lead(
+        np.arange(len(p), dtype=float), codes, rows, CUMULATIVE_MONTHS
+    )  # NaN past the window
     ok = ~np.isnan(end)
     total = np.full(len(rows), np.nan)
     total[ok] = running[end[ok].astype(np.int64) + 1] - running[rows[ok] + 1]
@@ -414,10 +506,14 @@ def instrument_choice_sample(panel: pd.DataFrame, horizons: tuple[int, ...] = CH
     outcomes.append(f"regular_work_months_{CUMULATIVE_MONTHS}")
     # a placebo outcome: work long before the choice, past the reach of the history covariates
     lo, hi = PLACEBO_MONTHS
-    before = np.column_stack([_lead(series["employed"], codes, rows, -m) for m in range(lo, hi + 1)])
+    before = np.column_stack(
+        [_lead(series["employed"], codes, rows, -m) for m in range(lo, hi + 1)]
+    )
     seen = (~np.isnan(before)).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        s[PLACEBO_OUTCOME] = np.where(seen >= (hi - lo + 1) // 2, np.nansum(before, axis=1) / seen, np.nan)
+        s[PLACEBO_OUTCOME] = np.where(
+            seen >= (hi - lo + 1) // 2, np.nansum(before, axis=1) / seen, np.nan
+        )
 
     s, covs = _start_month_covariates(s)
     s["age_under_30"] = (s["age"] < 30).astype(float)
@@ -428,7 +524,9 @@ def instrument_choice_sample(panel: pd.DataFrame, horizons: tuple[int, ...] = CH
     # this month's work follows the choice (a subsidised or sheltered placement is a job from its first
     # month): adjusting for it would take part of the effect away
     covs = tuple(c for c in covs if c != "employed_now")
-    design = DesignSample("instrument_choice", s, tuple(outcomes), "arm", (*covs, *CHOICE_COVARIATES))
+    design = DesignSample(
+        "instrument_choice", s, tuple(outcomes), "arm", (*covs, *CHOICE_COVARIATES)
+    )
     design.data.attrs["simultaneous_starts"] = int((first & (n_now > 1)).sum())
     return design
 
@@ -438,8 +536,12 @@ COMBINED_HORIZONS = (12, 24)
 COMBINED_OUTCOMES = ("regular_work", "care_costs_total", "care_costs_mental")
 
 
-def combined_sample(panel: pd.DataFrame, horizons: tuple[int, ...] = COMBINED_HORIZONS, seed: int = 0,
-                    outcome_cols: tuple[str, ...] = COMBINED_OUTCOMES) -> DesignSample:
+def combined_sample(
+    panel: pd.DataFrame,
+    horizons: tuple[int, ...] = COMBINED_HORIZONS,
+    seed: int = 0,
+    outcome_cols: tuple[str, ...] = COMBINED_OUTCOMES,
+) -> DesignSample:
     """Debt assistance x job mediation (bemiddeling), all four cells, among people with problematic debt.
 
     In each month, people on bijstand with registered problematic debt who have not had mediation
@@ -452,7 +554,9 @@ def combined_sample(panel: pd.DataFrame, horizons: tuple[int, ...] = COMBINED_HO
     """
     p = panel if set(HISTORY_COVARIATES) <= set(panel.columns) else add_history(panel)
     p, codes = _grouped_per_person(p)
-    pos, starter, weight = _starters_and_controls(p, codes, "bemiddeling", 5, seed, "problematic_debt")
+    pos, starter, weight = _starters_and_controls(
+        p, codes, "bemiddeling", 5, seed, "problematic_debt"
+    )
     da = p["debt_assistance"].fillna(False).to_numpy(dtype=bool)
     row = np.arange(len(p))
     first_da = pd.Series(np.where(da, row, len(p))).groupby(codes).transform("min").to_numpy()[pos]
@@ -460,33 +564,48 @@ def combined_sample(panel: pd.DataFrame, horizons: tuple[int, ...] = COMBINED_HO
     da_started = first_da <= pos
     before_window = da_started & (first_da == person_first)
     first_start = np.where(da_started, first_da, pos)
-    ok = ~before_window & (first_start > person_first)  # the month before the first start is observed
+    ok = ~before_window & (
+        first_start > person_first
+    )  # the month before the first start is observed
     n_before_window = int(pd.unique(codes[pos[before_window]]).size)
     pos, first_start, da_started = pos[ok], first_start[ok], da_started[ok]
     baseline = p.iloc[first_start - 1].reset_index(drop=True)
     outcomes = tuple(f"{c}_h{h}" for h in horizons for c in outcome_cols)
     b = baseline
     b["baseline_month"] = baseline["month"]
-    b["month"] = p["month"].to_numpy()[pos]  # the month of the choice: calendar-year covariates and leads
+    b["month"] = p["month"].to_numpy()[
+        pos
+    ]  # the month of the choice: calendar-year covariates and leads
     b["treated"] = starter[pos].astype(float)
     b["sampling_weight"] = weight[pos]
     for c in outcome_cols:
-        values = regular_work(p) if c == "regular_work" else p[c].to_numpy(dtype=float, na_value=np.nan)
+        values = (
+            regular_work(p) if c == "regular_work" else p[c].to_numpy(dtype=float, na_value=np.nan)
+        )
         for h in horizons:
             b[f"{c}_h{h}"] = _lead(values, codes, pos, h)
     # the calendar year before the baseline month: its December is (month number) rows earlier
     costs = p["care_costs_total"].to_numpy(dtype=float, na_value=np.nan)
-    b["care_costs_base"] = _lead(costs, codes, first_start - 1, -b["baseline_month"].dt.month.to_numpy())
+    b["care_costs_base"] = _lead(
+        costs, codes, first_start - 1, -b["baseline_month"].dt.month.to_numpy()
+    )
     b["care_costs_base_missing"] = b["care_costs_base"].isna().astype(float)
     known = b["care_costs_base"].notna().any()
-    b["care_costs_base"] = b["care_costs_base"].fillna(b["care_costs_base"].mean() if known else 0.0).astype(float)
+    b["care_costs_base"] = (
+        b["care_costs_base"].fillna(b["care_costs_base"].mean() if known else 0.0).astype(float)
+    )
     # the month before may precede the benefit (debt assistance can start first): no elapsed duration yet
     b["bijstand_duration_months"] = b["bijstand_duration_months"].fillna(0)
     b, covs = _start_month_covariates(b)
     treated = b["treated"].to_numpy() == 1
     b["debt_assistance_started"] = da_started.astype(float)
-    b["arm"] = np.select([treated & da_started, treated & ~da_started, ~treated & da_started],
-                         ["both", "mediation", "debt_only"], "neither")
-    out = DesignSample("combined", b, outcomes, "arm", (*covs, "care_costs_base", "care_costs_base_missing"))
+    b["arm"] = np.select(
+        [treated & da_started, treated & ~da_started, ~treated & da_started],
+        ["both", "mediation", "debt_only"],
+        "neither",
+    )
+    out = DesignSample(
+        "combined", b, outcomes, "arm", (*covs, "care_costs_base", "care_costs_base_missing")
+    )
     out.data.attrs["debt_assistance_before_window"] = n_before_window
     return out

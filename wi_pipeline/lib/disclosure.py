@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -41,7 +41,9 @@ IDENTIFIER_NAME_PARTS = ("bsn", "rinpersoon", "pseudo", "burgerservicenummer", "
 # A BSN written plainly or grouped as 123 456 782 / 1234.56.782.
 _BSN_TOKEN = re.compile(r"(?<!\d)(\d{9}|\d{3}[ .-]\d{3}[ .-]\d{3}|\d{4}[ .-]\d{2}[ .-]\d{3})(?!\d)")
 _PSEUDONYM_TOKEN = r"(?<![0-9a-fA-F])(?:[0-9a-fA-F]{64}|[0-9a-fA-F]{32})(?![0-9a-fA-F])"
-_EXTREME_TOKENS = frozenset({"min", "max", "minimum", "maximum", "minimaal", "maximaal", "laagste", "hoogste"})
+_EXTREME_TOKENS = frozenset(
+    {"min", "max", "minimum", "maximum", "minimaal", "maximaal", "laagste", "hoogste"}
+)
 _BIN_POSITION_COLS = frozenset({"x", "event_time", "age_months", "month", "period"})
 
 
@@ -137,7 +139,10 @@ def _sibling_sets(
     """(positions of disjoint sibling rows, position of their parent row or None = implicit total)."""
     positions = pd.Series(np.arange(len(table)), index=table.index)
     if group_cols:
-        parts = [p.to_numpy() for _, p in positions.groupby([table[c] for c in group_cols], dropna=False, sort=False)]
+        parts = [
+            p.to_numpy()
+            for _, p in positions.groupby([table[c] for c in group_cols], dropna=False, sort=False)
+        ]
     else:
         parts = [positions.to_numpy()]
     sets: list[tuple[np.ndarray, int | None]] = []
@@ -149,7 +154,9 @@ def _sibling_sets(
         ids = sub[nested.group]
         if ids.duplicated().any():
             dup = ids[ids.duplicated()].iloc[0]
-            raise ValueError(f"group id {dup!r} occurs twice within one sub-table; add the column that tells them apart to group_cols")
+            raise ValueError(
+                f"group id {dup!r} occurs twice within one sub-table; add the column that tells them apart to group_cols"
+            )
         where = dict(zip(ids, part))
         parent = sub[nested.parent]
         key = [parent] + ([sub[nested.breakdown]] if nested.breakdown else [])
@@ -217,7 +224,9 @@ def _finish(out: pd.DataFrame, reasons: np.ndarray, blank_cols: Iterable[str]) -
 
 def check_model_df(df_resid, rules: DisclosureRules = DisclosureRules()):
     """True where a model has enough residual degrees of freedom (scalar in, bool out)."""
-    arr = np.asarray(pd.to_numeric(pd.Series(np.atleast_1d(df_resid)), errors="coerce"), dtype=float)
+    arr = np.asarray(
+        pd.to_numeric(pd.Series(np.atleast_1d(df_resid)), errors="coerce"), dtype=float
+    )
     ok = arr >= rules.min_df  # NaN -> False
     return bool(ok[0]) if np.ndim(df_resid) == 0 else ok
 
@@ -240,7 +249,9 @@ def suppress_effect_table(
     if missing:
         raise ValueError(f"effect table lacks columns {missing}")
     out = effects.copy()
-    counts = [pd.to_numeric(out[c], errors="coerce").to_numpy(dtype=float) for c in EFFECT_COUNT_COLS]
+    counts = [
+        pd.to_numeric(out[c], errors="coerce").to_numpy(dtype=float) for c in EFFECT_COUNT_COLS
+    ]
     reasons = np.full(len(out), None, dtype=object)
     reasons[~check_model_df(out["df_resid"].to_numpy(), rules)] = MODEL_DF
     small = np.logical_or.reduce([~(c >= rules.min_units) for c in counts])
@@ -272,7 +283,8 @@ def suppress_bins(
     if value_cols is None:
         keep = {count_col, *(group_cols or ())}
         value_cols = [
-            c for c in bins.columns
+            c
+            for c in bins.columns
             if c not in keep
             and pd.api.types.is_numeric_dtype(bins[c])
             and not pd.api.types.is_bool_dtype(bins[c])
@@ -286,37 +298,62 @@ def suppress_bins(
 # Effect tables: one row per estimate (measure, municipality, subgroup, outcome, horizon, contrast)
 # ---------------------------------------------------------------------------------------------
 
-FEWER_THAN = "fewer than"  # reasons written where the estimates are made: "fewer than 10 persons ..."
+FEWER_THAN = (
+    "fewer than"  # reasons written where the estimates are made: "fewer than 10 persons ..."
+)
 
 
-def dominated_amount(part: pd.DataFrame, outcome: str, arms: pd.Series, rules: DisclosureRules) -> bool:
+def dominated_amount(
+    part: pd.DataFrame, outcome: str, arms: pd.Series, rules: DisclosureRules
+) -> bool:
     """An amount outcome (hours, care costs) whose arm total one person dominates may not be published:
     the arm's mean would reveal that person's amount. Shares (0/1 outcomes) have no such contributor."""
     y = part[outcome]
     if y.dropna().isin([0, 1]).all():
         return False
     # a person can be in both arms (a control who starts later, a parent on both sides of the cutoff)
-    return any(not check_dominance(y[arm].abs().groupby(part.loc[arm, "pseudo_id"], observed=True).sum(), rules)
-               for arm in (arms, ~arms))
+    return any(
+        not check_dominance(
+            y[arm].abs().groupby(part.loc[arm, "pseudo_id"], observed=True).sum(), rules
+        )
+        for arm in (arms, ~arms)
+    )
 
 
-def dominance_reason(part: pd.DataFrame, outcome: str, arms: pd.Series, rules: DisclosureRules) -> str | None:
+def dominance_reason(
+    part: pd.DataFrame, outcome: str, arms: pd.Series, rules: DisclosureRules
+) -> str | None:
     """The reason to withhold an estimate whose arm total one person dominates, else None."""
     if dominated_amount(part, outcome, arms, rules):
         return f"{DOMINANCE}: one person holds over {rules.dominance_share:.0%} of an arm's total"
     return None
 
 
-
-
 _CELL_KEYS = ["measure", "outcome", "horizon", "contrast", "subgroup", "subgroup_value"]
 # blanked in a withheld row (its counts too where they are sensitive, see count_sensitive)
-WITHHELD_VALUES = ("estimate", "std_error", "ci_low", "ci_high", "p_value", "p_adjusted", "df_resid", "mde_80",
-                   "level_treated", "level_control", "rank", "rank_low", "rank_high", "in_best_set",
-                   "heterogeneity_p", "robustness_value")
+WITHHELD_VALUES = (
+    "estimate",
+    "std_error",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "p_adjusted",
+    "df_resid",
+    "mde_80",
+    "level_treated",
+    "level_control",
+    "rank",
+    "rank_low",
+    "rank_high",
+    "in_best_set",
+    "heterogeneity_p",
+    "robustness_value",
+)
 
 
-def _complementary_rows(t: pd.DataFrame, withheld: pd.Series, count_col: str, rules: DisclosureRules) -> pd.Index:
+def _complementary_rows(
+    t: pd.DataFrame, withheld: pd.Series, count_col: str, rules: DisclosureRules
+) -> pd.Index:
     """Rows to withhold so that no withheld arm count can be recovered by subtraction from its parent.
 
     Only breakdowns whose counts can nest in the parent are considered: where a person's subgroup
@@ -324,32 +361,55 @@ def _complementary_rows(t: pd.DataFrame, withheld: pd.Series, count_col: str, ru
     no group's count. RD subgroups have their own bandwidths, so their counts nest only roughly;
     they are treated as nested, which can only withhold more.
     """
-    family = t["gemeente"] + "|" + t["measure"] + "|" + t["outcome"] + "|" + t["horizon"].astype(str) + "|" + t["contrast"]
-    counts = pd.DataFrame({
-        "n": t[count_col].astype(float).where(~withheld),  # a withheld row counts as withheld
-        "_group": family + "|" + t["subgroup"] + "=" + t["subgroup_value"],
-        "_parent": (family + "|all=all").where(t["subgroup"] != "all"),
-        "_breakdown": family + "|" + t["subgroup"],
-        "_family": family,
-    })
-    parent_n = t.loc[t["subgroup"] == "all"].assign(_f=family).set_index("_f")[count_col].astype(float)
+    family = (
+        t["gemeente"]
+        + "|"
+        + t["measure"]
+        + "|"
+        + t["outcome"]
+        + "|"
+        + t["horizon"].astype(str)
+        + "|"
+        + t["contrast"]
+    )
+    counts = pd.DataFrame(
+        {
+            "n": t[count_col].astype(float).where(~withheld),  # a withheld row counts as withheld
+            "_group": family + "|" + t["subgroup"] + "=" + t["subgroup_value"],
+            "_parent": (family + "|all=all").where(t["subgroup"] != "all"),
+            "_breakdown": family + "|" + t["subgroup"],
+            "_family": family,
+        }
+    )
+    parent_n = (
+        t.loc[t["subgroup"] == "all"].assign(_f=family).set_index("_f")[count_col].astype(float)
+    )
     child_sum = t[count_col].astype(float).groupby(counts["_breakdown"]).transform("sum")
     use = (t["subgroup"] == "all") | (child_sum <= counts["_family"].map(parent_n))
-    comp = suppress_cells(counts.loc[use, ["n", "_group", "_parent", "_breakdown"]], "n", [], rules,
-                          nested=Nested("_group", "_parent", "_breakdown"))
+    comp = suppress_cells(
+        counts.loc[use, ["n", "_group", "_parent", "_breakdown"]],
+        "n",
+        [],
+        rules,
+        nested=Nested("_group", "_parent", "_breakdown"),
+    )
     return comp.index[comp["suppressed"].to_numpy() & ~withheld.loc[comp.index].to_numpy()]
 
 
 def reason_in_words(reason: str) -> str:
     """Why a row is withheld, for a reader who does not know the output rules."""
-    reason = "" if reason is None or (isinstance(reason, float) and np.isnan(reason)) else str(reason)
+    reason = (
+        "" if reason is None or (isinstance(reason, float) and np.isnan(reason)) else str(reason)
+    )
     if not reason:
         return ""
     if reason == PRIMARY or reason.startswith(FEWER_THAN):
         return "too few persons: every published number covers at least 10 persons in each group compared"
     if reason == COMPLEMENTARY:
-        return ("withheld so that a smaller withheld group cannot be worked out by subtracting published "
-                "numbers from each other")
+        return (
+            "withheld so that a smaller withheld group cannot be worked out by subtracting published "
+            "numbers from each other"
+        )
     if reason == MODEL_DF:
         return "the model has fewer than 10 degrees of freedom, too few for a publishable estimate"
     if reason.startswith(DOMINANCE):
@@ -382,7 +442,11 @@ def _derivable_in_own_table(m: pd.DataFrame) -> pd.Series:
     overall row with one subgroup dimension published in full (its values add up to it, or to more
     where a person's subgroup changes, which a reader can still use as a bound), or a subgroup row
     whose overall row and every sibling are published."""
-    family = m[["gemeente", "measure", "outcome", "horizon", "contrast"]].astype(str).agg("|".join, axis=1)
+    family = (
+        m[["gemeente", "measure", "outcome", "horizon", "contrast"]]
+        .astype(str)
+        .agg("|".join, axis=1)
+    )
     shown = ~m["_withheld"]
     children = m["subgroup"] != "all"
     dim_full = shown[children].groupby([family[children], m.loc[children, "subgroup"]]).all()
@@ -395,8 +459,13 @@ def _derivable_in_own_table(m: pd.DataFrame) -> pd.Series:
     return m["_withheld"] & (overall | child)
 
 
-def _exposed_by_municipal_tables(t: pd.DataFrame, withheld: pd.Series, reasons: pd.Series,
-                                 municipal: pd.DataFrame, rules: DisclosureRules) -> pd.Index:
+def _exposed_by_municipal_tables(
+    t: pd.DataFrame,
+    withheld: pd.Series,
+    reasons: pd.Series,
+    municipal: pd.DataFrame,
+    rules: DisclosureRules,
+) -> pd.Index:
     """Pooled rows to withhold because, with the published municipal tables, they would give back a
     count-sensitive municipal count: the G4 sample is the four municipal samples stacked, so its
     count minus the published cities' counts is what the withheld cities hold together. A city's row
@@ -412,7 +481,9 @@ def _exposed_by_municipal_tables(t: pd.DataFrame, withheld: pd.Series, reasons: 
     by_key = m.groupby("_key")
     k_sensitive = key.map(by_key["_sensitive"].sum()).fillna(0)
     k_hiding = key.map(by_key["_hiding"].sum()).fillna(0)
-    k_other = key.map((by_key["_withheld"].sum() - by_key["_sensitive"].sum() - by_key["_hiding"].sum())).fillna(0)
+    k_other = key.map(
+        by_key["_withheld"].sum() - by_key["_sensitive"].sum() - by_key["_hiding"].sum()
+    ).fillna(0)
     exposed = pd.Series(False, index=t.index)
     # the staggered design's counts are persons in its arms, which add up across cities like any other
     within_bandwidth = (t["measure"] == "exemption_9a") & ~t["contrast"].str.startswith("staggered")
@@ -420,14 +491,20 @@ def _exposed_by_municipal_tables(t: pd.DataFrame, withheld: pd.Series, reasons: 
         published = m[col].astype(float).where(~m["_withheld"]).groupby(m["_key"]).sum(min_count=0)
         withheld_sum = t[col].astype(float) - key.map(published).fillna(0.0)
         # with a derivable model-reason count in the sum, the sensitive part is as good as known
-        exposed |= (k_sensitive >= 1) & (k_hiding == 0) & (
-            (k_sensitive == 1) | (k_other > 0) | (withheld_sum < rules.min_units))
+        exposed |= (
+            (k_sensitive >= 1)
+            & (k_hiding == 0)
+            & ((k_sensitive == 1) | (k_other > 0) | (withheld_sum < rules.min_units))
+        )
     already = withheld & count_sensitive(reasons)
     return t.index[exposed.to_numpy() & ~within_bandwidth.to_numpy() & ~already.to_numpy()]
 
 
-def apply_disclosure(table: pd.DataFrame, rules: DisclosureRules = DisclosureRules(),
-                     municipal: pd.DataFrame | None = None) -> pd.DataFrame:
+def apply_disclosure(
+    table: pd.DataFrame,
+    rules: DisclosureRules = DisclosureRules(),
+    municipal: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Publishable effect table: small arms, small models and what they expose are withheld, not dropped.
 
     Primary suppression: an arm under ``min_units`` persons or a model under ``min_df``. Then
@@ -441,12 +518,16 @@ def apply_disclosure(table: pd.DataFrame, rules: DisclosureRules = DisclosureRul
     pre_suppressed, pre_reason = t.pop("suppressed").astype(bool), t.pop("suppression_reason")
     primary = suppress_effect_table(t, rules)
     hidden = primary["suppressed"] | pre_suppressed
-    reason = pd.Series(np.where(pre_suppressed, pre_reason, primary["suppression_reason"].fillna("")),
-                       index=t.index, dtype=object)
+    reason = pd.Series(
+        np.where(pre_suppressed, pre_reason, primary["suppression_reason"].fillna("")),
+        index=t.index,
+        dtype=object,
+    )
     while True:
         sensitive = hidden & count_sensitive(reason)
         newly = _complementary_rows(t, sensitive, "n_treated", rules).union(
-            _complementary_rows(t, sensitive, "n_control", rules))
+            _complementary_rows(t, sensitive, "n_control", rules)
+        )
         if municipal is not None and len(municipal):
             newly = newly.union(_exposed_by_municipal_tables(t, hidden, reason, municipal, rules))
         if newly.empty:
@@ -462,12 +543,16 @@ def apply_disclosure(table: pd.DataFrame, rules: DisclosureRules = DisclosureRul
     shown = out.index[~hidden]
     out.loc[shown, "diagnostics"] = [
         json.dumps(publishable_diagnostics(json.loads(d), rules), sort_keys=True, default=str)
-        for d in out.loc[shown, "diagnostics"]]
+        for d in out.loc[shown, "diagnostics"]
+    ]
     return out[list(table.columns)]
 
 
-def disclosure_violations(table: pd.DataFrame, rules: DisclosureRules = DisclosureRules(),
-                          municipal: pd.DataFrame | None = None) -> list[str]:
+def disclosure_violations(
+    table: pd.DataFrame,
+    rules: DisclosureRules = DisclosureRules(),
+    municipal: pd.DataFrame | None = None,
+) -> list[str]:
     """What in a published effect table breaks the output rules (empty when it may be published).
 
     A pooled table is checked against the published ``municipal`` tables it adds up from: no published
@@ -482,19 +567,34 @@ def disclosure_violations(table: pd.DataFrame, rules: DisclosureRules = Disclosu
         bad = int((shown[col].astype(float) < rules.min_units).sum())
         if bad:
             problems.append(f"{bad} published rows with {col} under {rules.min_units}")
-    bad_df = int(((shown["df_resid"].astype(float) < rules.min_df) | shown["df_resid"].isna()).sum())
+    bad_df = int(
+        ((shown["df_resid"].astype(float) < rules.min_df) | shown["df_resid"].isna()).sum()
+    )
     if bad_df:
-        problems.append(f"{bad_df} published rows from a model with under {rules.min_df} degrees of freedom")
+        problems.append(
+            f"{bad_df} published rows from a model with under {rules.min_df} degrees of freedom"
+        )
     values = [c for c in WITHHELD_VALUES if c in table.columns]
-    if (hidden[[*values, *EFFECT_COUNT_COLS]].notna().any().any()
-            or (hidden["diagnostics"] != "{}").any() or (hidden["method"] != "").any()):
+    if (
+        hidden[[*values, *EFFECT_COUNT_COLS]].notna().any().any()
+        or (hidden["diagnostics"] != "{}").any()
+        or (hidden["method"] != "").any()
+    ):
         problems.append("withheld rows still show values")
-    diag_problems = sorted({p for d in shown["diagnostics"] for p in diagnostics_violations(json.loads(d), rules)})
+    diag_problems = sorted(
+        {p for d in shown["diagnostics"] for p in diagnostics_violations(json.loads(d), rules)}
+    )
     problems += [f"published rows: {p}" for p in diag_problems]
     if municipal is not None and len(municipal):
-        exposing = len(_exposed_by_municipal_tables(table, hidden_mask, table["suppression_reason"], municipal, rules))
+        exposing = len(
+            _exposed_by_municipal_tables(
+                table, hidden_mask, table["suppression_reason"], municipal, rules
+            )
+        )
         if exposing:
-            problems.append(f"{exposing} published rows would give back a withheld municipal count by subtraction")
+            problems.append(
+                f"{exposing} published rows would give back a withheld municipal count by subtraction"
+            )
     return problems
 
 
@@ -622,10 +722,20 @@ _AGGREGATE_EXTREMES = frozenset({"max_abs_smd_before", "max_abs_smd_after"})
 # Counts left out of published diagnostics: whole-sample counts that add up exactly across subgroups
 # and municipalities whatever the design's arms or bandwidth (next to another row they would let a
 # reader subtract a withheld group's size), and person-month counts that may come from one person.
-NESTING_COUNT_KEYS = frozenset({"n_input", "n_left_total", "n_right_total", "binomial_n_left", "binomial_n_right",
-                                "density_n_left", "density_n_right",
-                                # person-months at the event-study window's ends: one parent can make 12
-                                "n_binned_low", "n_binned_high"})
+NESTING_COUNT_KEYS = frozenset(
+    {
+        "n_input",
+        "n_left_total",
+        "n_right_total",
+        "binomial_n_left",
+        "binomial_n_right",
+        "density_n_left",
+        "density_n_right",
+        # person-months at the event-study window's ends: one parent can make 12
+        "n_binned_low",
+        "n_binned_high",
+    }
+)
 SMALL_COUNT = "<{}"
 
 
@@ -649,14 +759,20 @@ def publishable_diagnostics(diagnostics: dict, rules: DisclosureRules = Disclosu
             continue
         if key in NESTING_COUNT_KEYS:
             continue
-        if (_is_count_key(key) and isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-                and 0 < value < rules.min_units):
+        if (
+            _is_count_key(key)
+            and isinstance(value, (int, np.integer))
+            and not isinstance(value, bool)
+            and 0 < value < rules.min_units
+        ):
             value = SMALL_COUNT.format(rules.min_units)
         out[key] = value
     return out
 
 
-def diagnostics_violations(diagnostics: dict, rules: DisclosureRules = DisclosureRules()) -> list[str]:
+def diagnostics_violations(
+    diagnostics: dict, rules: DisclosureRules = DisclosureRules()
+) -> list[str]:
     """What in one published row's diagnostics breaks the output rules (names only, never values)."""
     problems = []
     for key, value in diagnostics.items():
@@ -665,8 +781,12 @@ def diagnostics_violations(diagnostics: dict, rules: DisclosureRules = Disclosur
             problems.append(f"diagnostic {key!r} is a minimum or maximum")
         elif key in NESTING_COUNT_KEYS:
             problems.append(f"diagnostic {key!r} is a whole-sample count that adds up across rows")
-        elif (_is_count_key(key) and isinstance(value, (int, float, np.integer, np.floating))
-              and not isinstance(value, bool) and 0 < value < rules.min_units):
+        elif (
+            _is_count_key(key)
+            and isinstance(value, (int, float, np.integer, np.floating))
+            and not isinstance(value, bool)
+            and 0 < value < rules.min_units
+        ):
             problems.append(f"diagnostic {key!r} counts under {rules.min_units}")
     return problems
 

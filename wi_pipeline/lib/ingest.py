@@ -88,7 +88,9 @@ def count_invalid_bsn(quarantine: pd.DataFrame | None) -> int:
     """Quarantined rows whose BSN is missing or invalid: they could never be linked."""
     if quarantine is None or not len(quarantine):
         return 0
-    return int(reason_codes(quarantine).map(lambda codes: bool(codes & set(INVALID_BSN_CODES))).sum())
+    return int(
+        reason_codes(quarantine).map(lambda codes: bool(codes & set(INVALID_BSN_CODES))).sum()
+    )
 
 
 @dataclass
@@ -114,11 +116,15 @@ class IngestResult:
 def extract_date_of(path: Path) -> pd.Timestamp:
     m = _EXTRACT_NAME.match(path.name)
     if not m:
-        raise ExtractError(f"{path}: extract files must be named YYYYMMDD.csv (the extraction date)")
+        raise ExtractError(
+            f"{path}: extract files must be named YYYYMMDD.csv (the extraction date)"
+        )
     try:
         return pd.Timestamp(datetime.strptime(m.group(1), EXTRACT_NAME_FORMAT))
     except ValueError:
-        raise ExtractError(f"{path}: the file name {path.name} is not a valid date YYYYMMDD") from None
+        raise ExtractError(
+            f"{path}: the file name {path.name} is not a valid date YYYYMMDD"
+        ) from None
 
 
 def list_extracts(register_dir: Path) -> list[Path]:
@@ -185,14 +191,19 @@ def _read_text(path: Path) -> str:
         raise ExtractError(f"{path}: the file is empty; expected a header and at least one row")
     kind = not_text_kind(raw)
     if kind:
-        raise ExtractError(f"{path}: not a UTF-8 text file, it looks like {kind}; "
-                           "export the extract as a semicolon-separated UTF-8 text file (CSV)")
+        raise ExtractError(
+            f"{path}: not a UTF-8 text file, it looks like {kind}; "
+            "export the extract as a semicolon-separated UTF-8 text file (CSV)"
+        )
     try:
         return raw.decode(CSV_ENCODING).lstrip("\ufeff")
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
-        looks = ("it looks like Latin-1/Windows-1252" if _decodes_as_latin1_text(raw)
-                 else "it is not text in Latin-1/Windows-1252 either: binary data or a damaged file?")
+        looks = (
+            "it looks like Latin-1/Windows-1252"
+            if _decodes_as_latin1_text(raw)
+            else "it is not text in Latin-1/Windows-1252 either: binary data or a damaged file?"
+        )
         raise ExtractError(
             f"{path}: not valid UTF-8 at line {line} (byte {e.start}); export the extract as UTF-8 ({looks})"
         ) from None
@@ -200,14 +211,18 @@ def _read_text(path: Path) -> str:
 
 def _shown_header(header: list[str]) -> list[str]:
     """Header fields for a message: those shaped like a column name; any other field may be a value."""
-    shown = [h if _COLUMN_NAME.fullmatch(h) and sum(ch.isdigit() for ch in h) <= 4 else REDACTED
-             for h in header]
+    shown = [
+        h if _COLUMN_NAME.fullmatch(h) and sum(ch.isdigit() for ch in h) <= 4 else REDACTED
+        for h in header
+    ]
     if len(shown) > _HEADER_FIELDS_SHOWN:
         shown = shown[:_HEADER_FIELDS_SHOWN] + [f"and {len(shown) - _HEADER_FIELDS_SHOWN} more"]
     return shown
 
 
-def _check_header(path: Path, header: list[str], layout: RegisterLayout, row_fields: Counter) -> None:
+def _check_header(
+    path: Path, header: list[str], layout: RegisterLayout, row_fields: Counter
+) -> None:
     """The first line must be the contract's header of the rows below it. Data values never reach the
     message (they may hold a BSN): it names columns, fields by position and counts.
 
@@ -237,13 +252,20 @@ def _check_header(path: Path, header: list[str], layout: RegisterLayout, row_fie
     n_rows = sum(row_fields.values())
     fields, n_common = row_fields.most_common(1)[0] if n_rows else (len(header), 0)
     if fields != len(header) and n_common > n_rows / 2:
-        run_on = [f"field {i} starts with column {c} and runs on"
-                  for i, h in enumerate(header, start=1) for c in missing if h.startswith(c)]
+        run_on = [
+            f"field {i} starts with column {c} and runs on"
+            for i, h in enumerate(header, start=1)
+            for c in missing
+            if h.startswith(c)
+        ]
         raise ExtractError(
             f"{path}: the first line has {len(header)} fields but {n_common} of {n_rows} rows have {fields}, "
             "so it is not the header of these rows"
-            + (f" ({'; '.join(run_on)}: the header seems joined to the first row by a missing line break)"
-               if run_on else "")
+            + (
+                f" ({'; '.join(run_on)}: the header seems joined to the first row by a missing line break)"
+                if run_on
+                else ""
+            )
             + f"; expected the header {expected} on a line of its own"
         )
     if missing:
@@ -288,8 +310,13 @@ def _parse_rows(path: Path, text: str, layout: RegisterLayout) -> tuple[pd.DataF
             good.append(fields)
             good_lines.append(number)
         else:
-            bad.append({"line_number": number, "reason_code": "field_count",
-                        "reason": f"expected {len(header)} fields, found {len(fields)}"})
+            bad.append(
+                {
+                    "line_number": number,
+                    "reason_code": "field_count",
+                    "reason": f"expected {len(header)} fields, found {len(fields)}",
+                }
+            )
     if not good and not bad:
         raise ExtractError(f"{path}: header only, the extract has no rows")
     rows = pd.DataFrame(good, columns=header, dtype="string")
@@ -324,7 +351,9 @@ def _parse_date(s: pd.Series) -> pd.Series:
     return pd.to_datetime(s, format=REGISTER_DATE_FORMAT, errors="coerce")
 
 
-def plausible_date_bounds(layout: RegisterLayout) -> dict[str, tuple[pd.Timestamp | None, pd.Timestamp | None]]:
+def plausible_date_bounds(
+    layout: RegisterLayout,
+) -> dict[str, tuple[pd.Timestamp | None, pd.Timestamp | None]]:
     """Raw date column -> (min, max) from the blocking range expectations in the register's GX suite.
 
     The suite (expectations/registers_<name>.json) stays the one place for the bounds; ingestion
@@ -339,11 +368,18 @@ def plausible_date_bounds(layout: RegisterLayout) -> dict[str, tuple[pd.Timestam
         found = {}
         for exp in suite["expectations"]:
             kwargs = exp.get("kwargs") or {}
-            severity = str((exp.get("meta") or {}).get("severity") or exp.get("severity") or "error").lower()
-            if (exp.get("type") == "expect_column_values_to_be_between" and severity not in ("warn", "warning", "info")
-                    and kwargs.get("column") in ("start", "end")):
-                found[kwargs["column"]] = tuple(None if kwargs.get(k) is None else pd.Timestamp(kwargs[k])
-                                                for k in ("min_value", "max_value"))
+            severity = str(
+                (exp.get("meta") or {}).get("severity") or exp.get("severity") or "error"
+            ).lower()
+            if (
+                exp.get("type") == "expect_column_values_to_be_between"
+                and severity not in ("warn", "warning", "info")
+                and kwargs.get("column") in ("start", "end")
+            ):
+                found[kwargs["column"]] = tuple(
+                    None if kwargs.get(k) is None else pd.Timestamp(kwargs[k])
+                    for k in ("min_value", "max_value")
+                )
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return {}
     bounds = {}
@@ -380,9 +416,12 @@ def _is_bsn_shaped(s: pd.Series) -> pd.Series:
     return s.isna() | (s == "") | s.str.fullmatch(r"\d{9}").fillna(False).astype(bool)
 
 
-def register_contract(layout: RegisterLayout, allowed_codes: set[str], extract_date: pd.Timestamp,
-                      date_bounds: dict[str, tuple[pd.Timestamp | None, pd.Timestamp | None]] | None = None,
-                      ) -> pa.DataFrameSchema:
+def register_contract(
+    layout: RegisterLayout,
+    allowed_codes: set[str],
+    extract_date: pd.Timestamp,
+    date_bounds: dict[str, tuple[pd.Timestamp | None, pd.Timestamp | None]] | None = None,
+) -> pa.DataFrameSchema:
     """The row-level contract of a raw register extract; a row that breaks it is quarantined. Each rule
     says why in words that name the column, never the value."""
     start, end = layout.start_column, layout.end_column
@@ -391,49 +430,82 @@ def register_contract(layout: RegisterLayout, allowed_codes: set[str], extract_d
         if lo is None and hi is None:
             continue
         words = f"{col} outside the plausible range {_range_text(lo, hi)}"
-        date_checks[col].append(_rule(lambda s, lo=lo, hi=hi: _within(_parse_date(s), lo, hi),
-                                      "date_out_of_range", words))
+        date_checks[col].append(
+            _rule(
+                lambda s, lo=lo, hi=hi: _within(_parse_date(s), lo, hi), "date_out_of_range", words
+            )
+        )
     columns = {
         "BSN": pa.Column(
             "string",
-            [_rule(lambda s: s.notna() & (s != ""), "bsn_empty", "BSN is empty"),
-             _rule(_is_bsn_shaped, "bsn_not_digits", "BSN is not 8 or 9 digits"),
-             _rule(lambda s: ~_is_bsn_shaped(s) | (s == "") | is_valid_bsn(s), "bsn_eleven_test",
-                   "BSN fails the eleven-test")],
+            [
+                _rule(lambda s: s.notna() & (s != ""), "bsn_empty", "BSN is empty"),
+                _rule(_is_bsn_shaped, "bsn_not_digits", "BSN is not 8 or 9 digits"),
+                _rule(
+                    lambda s: ~_is_bsn_shaped(s) | (s == "") | is_valid_bsn(s),
+                    "bsn_eleven_test",
+                    "BSN fails the eleven-test",
+                ),
+            ],
             nullable=True,
         ),
         start: pa.Column(
             "string",
-            [_rule(lambda s: _parse_date(s).notna(), "not_a_date", f"{start} is not a date (dd-mm-yyyy)"),
-             _rule(lambda s: ~(_parse_date(s) > extract_date), "start_after_extract",
-                   f"{start} lies after the extract date"),
-             *date_checks[start]],
+            [
+                _rule(
+                    lambda s: _parse_date(s).notna(),
+                    "not_a_date",
+                    f"{start} is not a date (dd-mm-yyyy)",
+                ),
+                _rule(
+                    lambda s: ~(_parse_date(s) > extract_date),
+                    "start_after_extract",
+                    f"{start} lies after the extract date",
+                ),
+                *date_checks[start],
+            ],
             nullable=True,
         ),
         end: pa.Column(
             "string",
-            [_rule(lambda s: s.isna() | (s == "") | _parse_date(s).notna(), "not_a_date",
-                   f"{end} is not a date (dd-mm-yyyy)"),
-             *date_checks[end]],
+            [
+                _rule(
+                    lambda s: s.isna() | (s == "") | _parse_date(s).notna(),
+                    "not_a_date",
+                    f"{end} is not a date (dd-mm-yyyy)",
+                ),
+                *date_checks[end],
+            ],
             nullable=True,
         ),
     }
     if layout.code_column:
         columns[layout.code_column] = pa.Column(
             "string",
-            _rule(lambda s: s.isin(allowed_codes), "unknown_code", f"unknown code in {layout.code_column}"),
+            _rule(
+                lambda s: s.isin(allowed_codes),
+                "unknown_code",
+                f"unknown code in {layout.code_column}",
+            ),
             nullable=True,
         )
     return pa.DataFrameSchema(
         columns,
-        checks=[_rule(lambda d: ~(_parse_date(d[end]) < _parse_date(d[start])), "end_before_start",
-                      f"{end} lies before {start}")],
+        checks=[
+            _rule(
+                lambda d: ~(_parse_date(d[end]) < _parse_date(d[start])),
+                "end_before_start",
+                f"{end} lies before {start}",
+            )
+        ],
         unique=[c for c in layout.required_columns],
         report_duplicates="exclude_first",
     )
 
 
-_PANDERA_UNIQUE_CHECK = "multiple_fields_uniqueness"  # pandera's name for the failures of ``unique=``
+_PANDERA_UNIQUE_CHECK = (
+    "multiple_fields_uniqueness"  # pandera's name for the failures of ``unique=``
+)
 
 
 def _quarantine_reasons(path: Path, rows: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.DataFrame:
@@ -449,16 +521,26 @@ def _quarantine_reasons(path: Path, rows: pd.DataFrame, schema: pa.DataFrameSche
         return empty
     except pa.errors.SchemaErrors as err:
         fc = err.failure_cases[["index", "column", "check"]].copy()
-    codes = {check.error: check.name for column in schema.columns.values() for check in column.checks}
+    codes = {
+        check.error: check.name for column in schema.columns.values() for check in column.checks
+    }
     codes |= {check.error: check.name for check in schema.checks}
     codes[_PANDERA_UNIQUE_CHECK] = "duplicate_row"
     fc["check"] = fc["check"].astype(str)
     unexplained = fc[fc["index"].isna() | ~fc["check"].isin(list(codes))]
     if len(unexplained):
-        where = ", ".join(sorted({f"{r.column or 'row'}: {r.check if r.check in codes else 'a pandera check'}"
-                                  for r in unexplained.itertuples()}))
-        raise ExtractError(f"{path}: a row rule could not be applied ({where}); the extract is refused "
-                           "rather than rows accepted unchecked")
+        where = ", ".join(
+            sorted(
+                {
+                    f"{r.column or 'row'}: {r.check if r.check in codes else 'a pandera check'}"
+                    for r in unexplained.itertuples()
+                }
+            )
+        )
+        raise ExtractError(
+            f"{path}: a row rule could not be applied ({where}); the extract is refused "
+            "rather than rows accepted unchecked"
+        )
     fc["reason"] = fc["check"].replace({_PANDERA_UNIQUE_CHECK: "duplicate row"})
     fc["reason_code"] = fc["check"].map(codes)
     fc = fc.drop_duplicates(["index", "reason"])
@@ -513,7 +595,9 @@ def ingest_register(
         typed = holds_bsn(rows[col])
         if typed.any():
             rows.loc[typed, col] = REDACTED
-            _add_reason(reasons, typed, "bsn_in_field", f"{col} holds what looks like a BSN (masked)")
+            _add_reason(
+                reasons, typed, "bsn_in_field", f"{col} holds what looks like a BSN (masked)"
+            )
     bad = reasons["reason"] != ""
 
     quarantine = rows.loc[bad, ["line_number", PSEUDONYM_COLUMN, *keep_cols]].copy()
@@ -532,7 +616,9 @@ def ingest_register(
         {
             "gemeente": gemeente,
             PSEUDONYM_COLUMN: ok[PSEUDONYM_COLUMN].astype("string"),
-            "code": (ok[layout.code_column].map(local_map) if local_map else ok[layout.code_column]).astype("string"),
+            "code": (
+                ok[layout.code_column].map(local_map) if local_map else ok[layout.code_column]
+            ).astype("string"),
             "start": _parse_date(ok[layout.start_column]),
             "end": _parse_date(ok[layout.end_column]),
             "extract_date": extract_date,
@@ -542,10 +628,21 @@ def ingest_register(
         accepted.insert(3, "local_code", ok[layout.code_column].astype("string"))
     accepted = accepted.reset_index(drop=True)
 
-    counts = (quarantine["reason"].str.split(REASON_SEPARATOR).explode().value_counts().to_dict()
-              if len(quarantine) else {})
-    result = IngestResult(accepted, quarantine, len(rows) + len(malformed), path.name, extract_date, counts,
-                          bsn_with_separators=int(grouped_bsn.sum()), open_end_dates=int(open_end.sum()))
+    counts = (
+        quarantine["reason"].str.split(REASON_SEPARATOR).explode().value_counts().to_dict()
+        if len(quarantine)
+        else {}
+    )
+    result = IngestResult(
+        accepted,
+        quarantine,
+        len(rows) + len(malformed),
+        path.name,
+        extract_date,
+        counts,
+        bsn_with_separators=int(grouped_bsn.sum()),
+        open_end_dates=int(open_end.sum()),
+    )
     assert result.rows_in == result.rows_accepted + result.rows_quarantined
     return result
 

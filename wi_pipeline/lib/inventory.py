@@ -17,43 +17,78 @@ from wi_pipeline.lib.layout import CBS_TABLES, DROPPED_AT_INGESTION, G4, REGISTE
 
 # Why each source is used, in plain words: (Dutch, English).
 PURPOSE = {
-    "bijstand": ("Wie een bijstandsuitkering heeft en hoe lang. Zo weten we wie er meedoet en of iemand de uitkering verlaat.",
-                 "Who receives social assistance and for how long: who takes part and whether someone leaves benefits."),
-    "ontheffingen": ("Wie tijdelijk geen plicht heeft om werk te zoeken, bijvoorbeeld alleenstaande ouders met een kind onder de 5.",
-                     "Who is temporarily exempt from the duty to look for work, e.g. single parents with a child under 5."),
-    "reintegratie": ("Welke hulp naar werk iemand kreeg (zoals scholing of een werkervaringsplaats) en wanneer.",
-                     "Which help towards work someone received (such as training or a work placement) and when."),
-    "schuldhulp": ("Of iemand hulp bij schulden kreeg, om te zien of dat samen met hulp naar werk beter werkt.",
-                   "Whether someone received debt assistance, to see if it works better together with help towards work."),
-    "wmo": ("Of iemand ondersteuning kreeg (zoals begeleiding), om rekening te houden met iemands situatie.",
-            "Whether someone received social support (such as guidance), to take a person's situation into account."),
-    "KOPPELTABEL": ("Een sleutelbestand van het CBS om gegevens van dezelfde persoon te koppelen, zonder naam of BSN te bewaren.",
-                    "A CBS key file to link data of the same person, without keeping a name or citizen service number."),
-    "GBAPERSOONTAB": ("Geslacht, geboortedatum (jaar, maand en dag, voor de leeftijd) en herkomst, om te zien voor wie "
-                      "een aanpak beter of slechter werkt.",
-                      "Sex, date of birth (year, month and day, for the age) and origin, to see for whom an approach "
-                      "works better or worse."),
-    "GBAHUISHOUDENSBUS": ("Samenstelling van het huishouden, zoals alleenstaande ouder en het aantal kinderen.",
-                          "Household composition, such as single parenthood and the number of children."),
-    "KINDOUDERTAB": ("Wie de ouders van een kind zijn, om de leeftijd van het jongste kind te kennen.",
-                     "Who a child's parents are, to know the age of the youngest child."),
-    "GBABURGERLIJKESTAATBUS": ("Burgerlijke staat (gehuwd, gescheiden, ...), om te zien voor wie iets werkt.",
-                               "Marital status (married, divorced, ...), to see for whom something works."),
-    "SPOLISBUS": ("Of iemand een baan had, hoeveel uur en welk loon: dat is wat we willen verbeteren.",
-                  "Whether someone had a job, how many hours and what wage: this is what we want to improve."),
-    "SECMBUS": ("De belangrijkste bron van inkomen per periode, ook in een andere gemeente.",
-                "The main source of income per period, also in another municipality."),
-    "ZVWZORGKOSTENTAB": ("Zorgkosten per jaar, als maat voor gezondheid. Geen diagnoses.",
-                         "Healthcare costs per year, as a measure of health. No diagnoses."),
-    "PROBSCHULDTAB": ("Of er problematische schulden geregistreerd zijn.",
-                      "Whether problematic debts are registered."),
+    "bijstand": (
+        "Wie een bijstandsuitkering heeft en hoe lang. Zo weten we wie er meedoet en of iemand de uitkering verlaat.",
+        "Who receives social assistance and for how long: who takes part and whether someone leaves benefits.",
+    ),
+    "ontheffingen": (
+        "Wie tijdelijk geen plicht heeft om werk te zoeken, bijvoorbeeld alleenstaande ouders met een kind onder de 5.",
+        "Who is temporarily exempt from the duty to look for work, e.g. single parents with a child under 5.",
+    ),
+    "reintegratie": (
+        "Welke hulp naar werk iemand kreeg (zoals scholing of een werkervaringsplaats) en wanneer.",
+        "Which help towards work someone received (such as training or a work placement) and when.",
+    ),
+    "schuldhulp": (
+        "Of iemand hulp bij schulden kreeg, om te zien of dat samen met hulp naar werk beter werkt.",
+        "Whether someone received debt assistance, to see if it works better together with help towards work.",
+    ),
+    "wmo": (
+        "Of iemand ondersteuning kreeg (zoals begeleiding), om rekening te houden met iemands situatie.",
+        "Whether someone received social support (such as guidance), to take a person's situation into account.",
+    ),
+    "KOPPELTABEL": (
+        "Een sleutelbestand van het CBS om gegevens van dezelfde persoon te koppelen, zonder naam of BSN te bewaren.",
+        "A CBS key file to link data of the same person, without keeping a name or citizen service number.",
+    ),
+    "GBAPERSOONTAB": (
+        "Geslacht, geboortedatum (jaar, maand en dag, voor de leeftijd) en herkomst, om te zien voor wie "
+        "een aanpak beter of slechter werkt.",
+        "Sex, date of birth (year, month and day, for the age) and origin, to see for whom an approach "
+        "works better or worse.",
+    ),
+    "GBAHUISHOUDENSBUS": (
+        "Samenstelling van het huishouden, zoals alleenstaande ouder en het aantal kinderen.",
+        "Household composition, such as single parenthood and the number of children.",
+    ),
+    "KINDOUDERTAB": (
+        "Wie de ouders van een kind zijn, om de leeftijd van het jongste kind te kennen.",
+        "Who a child's parents are, to know the age of the youngest child.",
+    ),
+    "GBABURGERLIJKESTAATBUS": (
+        "Burgerlijke staat (gehuwd, gescheiden, ...), om te zien voor wie iets werkt.",
+        "Marital status (married, divorced, ...), to see for whom something works.",
+    ),
+    "SPOLISBUS": (
+        "Of iemand een baan had, hoeveel uur en welk loon: dat is wat we willen verbeteren.",
+        "Whether someone had a job, how many hours and what wage: this is what we want to improve.",
+    ),
+    "SECMBUS": (
+        "De belangrijkste bron van inkomen per periode, ook in een andere gemeente.",
+        "The main source of income per period, also in another municipality.",
+    ),
+    "ZVWZORGKOSTENTAB": (
+        "Zorgkosten per jaar, als maat voor gezondheid. Geen diagnoses.",
+        "Healthcare costs per year, as a measure of health. No diagnoses.",
+    ),
+    "PROBSCHULDTAB": (
+        "Of er problematische schulden geregistreerd zijn.",
+        "Whether problematic debts are registered.",
+    ),
 }
 
 
 # The outputs that may leave the secure environment, all under disclosure control; everything else stays inside.
-PUBLISHED = ("effects/effect_table", "effects/effect_table_g4", "reports/what_works_for_whom", "reports/assignment_rule",
-             "reports/assignment_rule_g4", "reports/policy_report", "reports/policy_report_g4",
-             "reports/data_inventory")
+PUBLISHED = (
+    "effects/effect_table",
+    "effects/effect_table_g4",
+    "reports/what_works_for_whom",
+    "reports/assignment_rule",
+    "reports/assignment_rule_g4",
+    "reports/policy_report",
+    "reports/policy_report_g4",
+    "reports/data_inventory",
+)
 INTERNAL_REPORTS = ("reports/data_quality", "reports/g4_data_quality")
 
 STEPS = {
@@ -69,31 +104,31 @@ STEPS = {
 DUTCH_DESCRIPTION = {
     "linkage/linked_registers": "Alle perioden uit de bestanden van de gemeente die aan een CBS-persoonsnummer gekoppeld zijn.",
     "linkage/linkage_quarantine": "Perioden die niet gekoppeld konden worden, met de reden (niet in het sleutelbestand, "
-                                  "onbetrouwbare sleutel).",
+    "onbetrouwbare sleutel).",
     "linkage/linkage_rates": "Per bestand: hoeveel regels er zijn, hoeveel er gekoppeld zijn en waarom de rest niet.",
     "panel/linked_panel": "Eén regel per persoon per maand voor iedereen met bijstand in de gemeente: uitkering, "
-                          "ontheffing, hulp naar werk, ondersteuning, werk, zorgkosten en schulden. Alle effecten "
-                          "worden hieruit berekend.",
+    "ontheffing, hulp naar werk, ondersteuning, werk, zorgkosten en schulden. Alle effecten "
+    "worden hieruit berekend.",
     "reports/data_quality": "Rapport over de kwaliteit van de gegevens van één gemeente: wat er binnenkwam, wat er "
-                            "is afgekeurd en wat er veranderd is.",
+    "is afgekeurd en wat er veranderd is.",
     "reports/g4_data_quality": "Zijn de gegevens van de vier steden vergelijkbaar? Per stad naast het gemiddelde van "
-                               "de vier.",
+    "de vier.",
     "effects/effect_table": "Het effect van elke aanpak in deze gemeente, voor iedereen en per groep, met de "
-                            "onzekerheid. Cijfers over te kleine groepen worden weggelaten.",
+    "onzekerheid. Cijfers over te kleine groepen worden weggelaten.",
     "effects/effect_table_g4": "Dezelfde effecten voor de vier steden samen, met grafieken.",
     "reports/what_works_for_whom": "Wat werkt voor wie: per groep elke soort hulp naar werk vergeleken met nog "
-                                   "niet beginnen, bij dezelfde mensen: hoeveel meer mensen een jaar later gewoon "
-                                   "werk hebben (geen gesubsidieerde of beschutte plek), met de onzekerheid.",
+    "niet beginnen, bij dezelfde mensen: hoeveel meer mensen een jaar later gewoon "
+    "werk hebben (geen gesubsidieerde of beschutte plek), met de onzekerheid.",
     "reports/assignment_rule": "Welke hulp naar werk past bij wie: een regel met twee vragen over wat een "
-                               "klantmanager weet (zoals geslacht, leeftijd, gezondheid, hoe lang iemand bijstand "
-                               "heeft), die per groep de hulp kiest waarmee een jaar later de meeste mensen gewoon "
-                               "werk hebben. Met hoeveel dat oplevert tegenover de huidige werkwijze, en of de "
-                               "gegevens dat verschil kunnen aantonen. Groepen van minder dan 10 personen worden "
-                               "weggelaten.",
+    "klantmanager weet (zoals geslacht, leeftijd, gezondheid, hoe lang iemand bijstand "
+    "heeft), die per groep de hulp kiest waarmee een jaar later de meeste mensen gewoon "
+    "werk hebben. Met hoeveel dat oplevert tegenover de huidige werkwijze, en of de "
+    "gegevens dat verschil kunnen aantonen. Groepen van minder dan 10 personen worden "
+    "weggelaten.",
     "reports/assignment_rule_g4": "Dezelfde regel voor de vier steden samen.",
     "reports/policy_report": "Het rapport voor beleidsmakers en de gemeenteraad, in het Nederlands en Engels: wat "
-                             "werkt voor wie, in procentpunten, euro's of uren met de onzekerheid, en wat is "
-                             "weggelaten en waarom. Gemaakt uit de gepubliceerde tabellen.",
+    "werkt voor wie, in procentpunten, euro's of uren met de onzekerheid, en wat is "
+    "weggelaten en waarom. Gemaakt uit de gepubliceerde tabellen.",
     "reports/policy_report_g4": "Hetzelfde rapport voor de vier steden samen.",
     "reports/data_inventory": "Dit overzicht.",
 }
@@ -116,8 +151,10 @@ def dutch_description(key: str) -> str:
     base = name.removesuffix("_quarantine")
     if group == "registers" and base in REGISTERS:
         if name.endswith("_quarantine"):
-            return (f"Regels uit het bestand {base} die niet aan de afspraken voldeden, met de reden en het "
-                    "regelnummer; met een code in plaats van het BSN.")
+            return (
+                f"Regels uit het bestand {base} die niet aan de afspraken voldeden, met de reden en het "
+                "regelnummer; met een code in plaats van het BSN."
+            )
         return f"{PURPOSE[base][0]} Met een code in plaats van het BSN, zonder dossiernummers en vrije tekst."
     if group == "cbs" and base.upper() in CBS_TABLES:
         if name.endswith("_quarantine"):
@@ -136,7 +173,10 @@ def _who_sees(key: str, min_units: int) -> str:
 
 # Every field in plain words, the code after it: (Dutch, English).
 FIELD_NAMES = {
-    "BSN": ("burgerservicenummer, direct vervangen door een code", "citizen service number, replaced by a code at once"),
+    "BSN": (
+        "burgerservicenummer, direct vervangen door een code",
+        "citizen service number, replaced by a code at once",
+    ),
     "DOSSIERNUMMER": ("dossiernummer", "case number"),
     "REGELING": ("soort uitkering", "kind of benefit"),
     "INGANGSDATUM": ("begindatum", "start date"),
@@ -167,8 +207,14 @@ FIELD_NAMES = {
     "RINPERSOONSpa": ("soort persoonsnummer van de vader", "kind of person number of the father"),
     "RINPERSOONpa": ("persoonsnummer van de vader", "person number of the father"),
     "GBABURGERLIJKESTAATNW": ("burgerlijke staat", "marital status"),
-    "GBADATUMAANVANGBURGERLIJKESTAAT": ("begindatum burgerlijke staat", "start date of the marital status"),
-    "GBADATUMEINDEBURGERLIJKESTAAT": ("einddatum burgerlijke staat", "end date of the marital status"),
+    "GBADATUMAANVANGBURGERLIJKESTAAT": (
+        "begindatum burgerlijke staat",
+        "start date of the marital status",
+    ),
+    "GBADATUMEINDEBURGERLIJKESTAAT": (
+        "einddatum burgerlijke staat",
+        "end date of the marital status",
+    ),
     "IKVID": ("nummer van de baan", "job number"),
     "SBEID": ("nummer van de werkgever", "employer number"),
     "SDATUMAANVANGIKO": ("begindatum van de periode", "start date of the period"),
@@ -179,7 +225,10 @@ FIELD_NAMES = {
     "SPOLISDIENSTVERBAND": ("voltijd of deeltijd", "full-time or part-time"),
     "AANVSECM": ("begindatum", "start date"),
     "EINDSECM": ("einddatum", "end date"),
-    "SECM": ("belangrijkste bron van inkomen (werk, uitkering, ...)", "main source of income (work, benefit, ...)"),
+    "SECM": (
+        "belangrijkste bron van inkomen (werk, uitkering, ...)",
+        "main source of income (work, benefit, ...)",
+    ),
     "JAAR": ("jaar", "year"),
     "ZVWKHUISARTS": ("kosten huisarts", "GP costs"),
     "ZVWKFARMACIE": ("kosten medicijnen", "pharmacy costs"),
@@ -188,21 +237,38 @@ FIELD_NAMES = {
     "ZVWKEERSTELIJNSPSYCHO": ("kosten psycholoog (eerste lijn)", "primary-care psychologist costs"),
     "PEILDATUM": ("peildatum", "reference date"),
     "PROBSCHULDPERS": ("problematische schulden van de persoon", "problematic debt of the person"),
-    "PROBSCHULDHH": ("problematische schulden van het huishouden", "problematic debt of the household"),
+    "PROBSCHULDHH": (
+        "problematische schulden van het huishouden",
+        "problematic debt of the household",
+    ),
 }
 TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "data_inventory.html"
-MONTHS_NL = ("januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus", "september", "oktober",
-             "november", "december")
+MONTHS_NL = (
+    "januari",
+    "februari",
+    "maart",
+    "april",
+    "mei",
+    "juni",
+    "juli",
+    "augustus",
+    "september",
+    "oktober",
+    "november",
+    "december",
+)
 
 
 def _fields(columns) -> str:
     """'geslacht (GBAGESLACHT), ...' in Dutch, then English."""
     unknown = [c for c in columns if c not in FIELD_NAMES]
     if unknown:
-        raise ValueError(f"no plain name for the field(s) {', '.join(unknown)}: add them to FIELD_NAMES")
+        raise ValueError(
+            f"no plain name for the field(s) {', '.join(unknown)}: add them to FIELD_NAMES"
+        )
     nl = ", ".join(f"{FIELD_NAMES[c][0]} ({c})" for c in columns)
     en = ", ".join(f"{FIELD_NAMES[c][1]} ({c})" for c in columns)
-    return f"{_e(nl)}<br><span class=\"en\">{_e(en)}</span>" if columns else ""
+    return f'{_e(nl)}<br><span class="en">{_e(en)}</span>' if columns else ""
 
 
 def _cities(language: int) -> str:
@@ -214,11 +280,13 @@ def _asset_rows(assets: list[AssetEntry], min_units: int) -> str:
     return "\n".join(
         f"<tr><td>{_e(' / '.join(STEPS.get(a.group, (a.group,))))}</td><td><code>{_e(a.key)}</code></td>"
         f"<td>{_e(dutch_description(a.key))}</td><td>{_e(a.description)}</td><td>{_e(_who_sees(a.key, min_units))}</td></tr>"
-        for a in sorted(assets, key=lambda a: (a.group, a.key)))
+        for a in sorted(assets, key=lambda a: (a.group, a.key))
+    )
 
 
-def inventory_html(assets: list[AssetEntry], retention_days: int, min_units: int = 10,
-                   as_of: date | None = None) -> str:
+def inventory_html(
+    assets: list[AssetEntry], retention_days: int, min_units: int = 10, as_of: date | None = None
+) -> str:
     missing = [name for name in [*REGISTERS, *CBS_TABLES] if name not in PURPOSE]
     if missing:
         raise ValueError(f"no plain-language purpose for: {', '.join(missing)}")
@@ -236,17 +304,28 @@ def inventory_html(assets: list[AssetEntry], retention_days: int, min_units: int
     )
     published = [a for a in assets if a.key in PUBLISHED]
     internal = [a for a in assets if a.key not in PUBLISHED]
-    retention_nl = (f"De bestanden die de gemeente aanlevert (met BSN) worden {retention_days} dagen na verwerking "
-                    "verwijderd: een taak die elke nacht draait, wist ze. Staat het systeem een nacht uit, dan gebeurt "
-                    "het de eerstvolgende nacht dat het aanstaat. Alleen een bestand waarvan precies deze inhoud "
-                    "verwerkt is, wordt verwijderd; een bestand dat nog niet verwerkt is, blijft staan.")
-    retention_en = (f"The files the municipality delivers (with BSN) are deleted {retention_days} days after processing: "
-                    "a task that runs every night removes them. If the system is off one night, it happens the next "
-                    "night it runs. Only a file whose exact content was processed is deleted; a file not yet processed "
-                    "stays.")
+    retention_nl = (
+        f"De bestanden die de gemeente aanlevert (met BSN) worden {retention_days} dagen na verwerking "
+        "verwijderd: een taak die elke nacht draait, wist ze. Staat het systeem een nacht uit, dan gebeurt "
+        "het de eerstvolgende nacht dat het aanstaat. Alleen een bestand waarvan precies deze inhoud "
+        "verwerkt is, wordt verwijderd; een bestand dat nog niet verwerkt is, blijft staan."
+    )
+    retention_en = (
+        f"The files the municipality delivers (with BSN) are deleted {retention_days} days after processing: "
+        "a task that runs every night removes them. If the system is off one night, it happens the next "
+        "night it runs. Only a file whose exact content was processed is deleted; a file not yet processed "
+        "stays."
+    )
     return Template(TEMPLATE.read_text(encoding="utf-8")).substitute(
         as_of=f"{as_of.day} {MONTHS_NL[as_of.month - 1]} {as_of.year} / {as_of:%d %B %Y}",
-        cities_nl=_e(_cities(0)), cities_en=_e(_cities(1)), min_units=min_units,
+        cities_nl=_e(_cities(0)),
+        cities_en=_e(_cities(1)),
+        min_units=min_units,
         internal=", ".join(f"<code>{_e(k)}</code>" for k in INTERNAL_REPORTS),
-        retention_nl=_e(retention_nl), retention_en=_e(retention_en), rows_registers=rows_reg, rows_cbs=rows_cbs,
-        rows_published=_asset_rows(published, min_units), rows_internal=_asset_rows(internal, min_units))
+        retention_nl=_e(retention_nl),
+        retention_en=_e(retention_en),
+        rows_registers=rows_reg,
+        rows_cbs=rows_cbs,
+        rows_published=_asset_rows(published, min_units),
+        rows_internal=_asset_rows(internal, min_units),
+    )

@@ -31,6 +31,8 @@ def spoken_name(gemeente: str, language: int = 0) -> str:
     """A G4 municipality's name as people say it, in Dutch (0) or English (1)."""
     name = G4.get(gemeente, gemeente)
     return SPOKEN_NAMES.get(name, (name, name))[language]
+
+
 PILOT_MUNICIPALITY = "GM0599"
 
 CSV_SEPARATOR = ";"
@@ -275,7 +277,13 @@ CBS_TABLES: dict[str, CbsTableLayout] = {
             "ZVWKGGZ": "specialist mental health care",
             "ZVWKEERSTELIJNSPSYCHO": "primary-care psychologist",
         },
-        numeric_columns=("ZVWKHUISARTS", "ZVWKFARMACIE", "ZVWKZIEKENHUIS", "ZVWKGGZ", "ZVWKEERSTELIJNSPSYCHO"),
+        numeric_columns=(
+            "ZVWKHUISARTS",
+            "ZVWKFARMACIE",
+            "ZVWKZIEKENHUIS",
+            "ZVWKGGZ",
+            "ZVWKEERSTELIJNSPSYCHO",
+        ),
     ),
     "PROBSCHULDTAB": CbsTableLayout(
         "PROBSCHULDTAB",
@@ -344,7 +352,12 @@ COLUMN_DESCRIPTIONS = {
     "problematic_debt": "registered problematic debt at the year's reference date; empty when unknown",
     "poor_health": "healthcare costs in the first window year at or above the threshold; empty when unknown",
     "self_sufficient": "not on bijstand here and not in SECM 22 elsewhere",
-    **{f"instr_{c}": f"an instrument of SRG category {c} overlaps the month" for c in SRG_CATEGORIES},
-    **{f"months_since_start_{c}": f"months since the latest {c} spell started; empty before the first"
-       for c in SRG_CATEGORIES},
+    **{
+        f"instr_{c}": f"an instrument of SRG category {c} overlaps the month"
+        for c in SRG_CATEGORIES
+    },
+    **{
+        f"months_since_start_{c}": f"months since the latest {c} spell started; empty before the first"
+        for c in SRG_CATEGORIES
+    },
 }

@@ -38,16 +38,26 @@ def check_same_key(fingerprints: dict[str, str | None]) -> str | None:
     rebuild = "rebuild every asset with one key (see 'Rotating the key' in the README)"
     if len(set(known.values())) > 1:
         listing = ", ".join(f"{n}={fp}" for n, fp in sorted(known.items()))
-        raise ValueError("inputs were pseudonymised with different keys (fingerprints " + listing + "); " + rebuild)
+        raise ValueError(
+            "inputs were pseudonymised with different keys (fingerprints "
+            + listing
+            + "); "
+            + rebuild
+        )
     if known and unknown:
-        raise ValueError(f"inputs {', '.join(unknown)} carry no key fingerprint, so their key is unknown; " + rebuild)
+        raise ValueError(
+            f"inputs {', '.join(unknown)} carry no key fingerprint, so their key is unknown; "
+            + rebuild
+        )
     return next(iter(known.values()), None)
 
 
 def ambiguous_pseudonyms(key_file: pd.DataFrame) -> pd.Index:
     """Pseudonyms that the key file maps to more than one person key (one BSN, two RINPERSOONs)."""
     pairs = key_file[[PSEUDONYM_COLUMN, "RINPERSOONS", "RINPERSOON"]].drop_duplicates()
-    return pd.Index(pairs.loc[pairs[PSEUDONYM_COLUMN].duplicated(keep=False), PSEUDONYM_COLUMN].unique())
+    return pd.Index(
+        pairs.loc[pairs[PSEUDONYM_COLUMN].duplicated(keep=False), PSEUDONYM_COLUMN].unique()
+    )
 
 
 def link_registers(
@@ -68,14 +78,19 @@ def link_registers(
         kind = spells[PSEUDONYM_COLUMN].map(keys["RINPERSOONS"])
         rin = spells[PSEUDONYM_COLUMN].map(keys["RINPERSOON"])
         ok = (kind == "R").fillna(False).astype(bool)
-        reason = pd.Series(REASON_UNRELIABLE, index=spells.index).where(kind.notna(), REASON_NOT_FOUND)
+        reason = pd.Series(REASON_UNRELIABLE, index=spells.index).where(
+            kind.notna(), REASON_NOT_FOUND
+        )
         reason = reason.mask(spells[PSEUDONYM_COLUMN].isin(ambiguous), REASON_AMBIGUOUS)
         linked_parts.append(
-            spells.loc[ok, [PSEUDONYM_COLUMN, "code", "start", "end", "extract_date"]]
-            .assign(register=name, RINPERSOON=rin[ok].astype("string"))
+            spells.loc[ok, [PSEUDONYM_COLUMN, "code", "start", "end", "extract_date"]].assign(
+                register=name, RINPERSOON=rin[ok].astype("string")
+            )
         )
         quarantine_parts.append(spells.loc[~ok].assign(register=name, reason=reason[~ok]))
-        invalid = count_invalid_bsn(ingestion_quarantine.get(name))  # by reason code, not by its wording
+        invalid = count_invalid_bsn(
+            ingestion_quarantine.get(name)
+        )  # by reason code, not by its wording
         total = len(spells) + invalid
         rates.append(
             {

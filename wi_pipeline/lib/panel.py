@@ -30,12 +30,24 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from wi_pipeline.lib.layout import MARITAL_STATUS, ORIGIN_GROUPS, ORIGIN_OTHER, SECM_CATEGORIES, SRG_CATEGORIES
+from wi_pipeline.lib.layout import (
+    MARITAL_STATUS,
+    ORIGIN_GROUPS,
+    ORIGIN_OTHER,
+    SECM_CATEGORIES,
+    SRG_CATEGORIES,
+)
 from wi_pipeline.lib.pseudonymise import PSEUDONYM_COLUMN
 
 HOUSEHOLD_TYPES = {
-    "1": "one_person", "2": "couple_no_children", "3": "couple_no_children", "4": "couple_with_children",
-    "5": "couple_with_children", "6": "single_parent", "7": "other", "8": "institutional",
+    "1": "one_person",
+    "2": "couple_no_children",
+    "3": "couple_no_children",
+    "4": "couple_with_children",
+    "5": "couple_with_children",
+    "6": "single_parent",
+    "7": "other",
+    "8": "institutional",
 }
 SEX = {"1": "man", "2": "vrouw"}
 RELIABLE_KEY = "R"  # RINPERSOONS of persons that link reliably
@@ -57,11 +69,15 @@ class PanelWindow:
     def month_index(self, dates) -> np.ndarray:
         """Months since the window start (may be negative or beyond the end); NaT gives a large negative."""
         m = np.asarray(pd.to_datetime(dates), dtype="datetime64[ns]").astype("datetime64[M]")
-        idx = m.astype(np.int64) - self.months[0].to_datetime64().astype("datetime64[M]").astype(np.int64)
+        idx = m.astype(np.int64) - self.months[0].to_datetime64().astype("datetime64[M]").astype(
+            np.int64
+        )
         return np.where(np.isnat(m), _NEVER, idx)
 
 
-def effective_window(window: PanelWindow, linked: pd.DataFrame) -> tuple[PanelWindow, dict[str, pd.Timestamp]]:
+def effective_window(
+    window: PanelWindow, linked: pd.DataFrame
+) -> tuple[PanelWindow, dict[str, pd.Timestamp]]:
     """The window ended at the last whole month the oldest register extract covers, and each
     register's extract date.
 
@@ -78,12 +94,15 @@ def effective_window(window: PanelWindow, linked: pd.DataFrame) -> tuple[PanelWi
         return window, {}
     limiting = min(extracts, key=extracts.get)
     oldest = extracts[limiting]
-    last_month = (oldest + pd.Timedelta(days=1)).to_period("M").to_timestamp() - pd.offsets.MonthBegin(1)
+    last_month = (oldest + pd.Timedelta(days=1)).to_period(
+        "M"
+    ).to_timestamp() - pd.offsets.MonthBegin(1)
     if last_month < pd.Timestamp(window.start):
         raise ValueError(
             f"the panel window starts in {window.start}, after the oldest register extract ({limiting}, "
             f"{extracts[limiting].date()}): no month of the window is observed; set window_start to "
-            f"{last_month:%Y-%m} or earlier, or load newer extracts")
+            f"{last_month:%Y-%m} or earlier, or load newer extracts"
+        )
     if last_month < pd.Timestamp(window.end):
         window = replace(window, end=f"{last_month:%Y-%m}")
     return window, extracts
@@ -93,7 +112,9 @@ def effective_window(window: PanelWindow, linked: pd.DataFrame) -> tuple[PanelWi
 class PanelReport:
     persons: int = 0
     months: int = 0
-    window: PanelWindow | None = None  # the window the panel covers (the configured one, possibly capped)
+    window: PanelWindow | None = (
+        None  # the window the panel covers (the configured one, possibly capped)
+    )
     extract_dates: dict[str, pd.Timestamp] = field(default_factory=dict)
     spells_used: dict[str, int] = field(default_factory=dict)
     spells_outside_window: dict[str, int] = field(default_factory=dict)
@@ -123,7 +144,9 @@ class _Grid:
     def _pos(self, ids) -> np.ndarray:
         return self.persons.get_indexer(ids)
 
-    def _months(self, ids, start, end, censor=None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def _months(
+        self, ids, start, end, censor=None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(person position, start month, end month, usable) of every spell, not clipped to the window.
 
         ``censor`` is each spell's extract date (registers): an open spell runs to it and no end
@@ -167,13 +190,21 @@ class _Grid:
         """
         b = self.bounds(ids, start, end)
         vals = np.asarray(values)[b.keep]
-        start_ns = np.asarray(pd.to_datetime(start), dtype="datetime64[ns]")[b.keep].astype(np.int64)
+        start_ns = np.asarray(pd.to_datetime(start), dtype="datetime64[ns]")[b.keep].astype(
+            np.int64
+        )
         end_ns = np.asarray(pd.to_datetime(end), dtype="datetime64[ns]")[b.keep]
-        end_ns = np.where(np.isnat(end_ns), np.iinfo(np.int64).max, end_ns.astype(np.int64))  # open: latest
-        order = np.lexsort((end_ns, start_ns))  # ascending start, then end: the one that wins comes last
+        end_ns = np.where(
+            np.isnat(end_ns), np.iinfo(np.int64).max, end_ns.astype(np.int64)
+        )  # open: latest
+        order = np.lexsort(
+            (end_ns, start_ns)
+        )  # ascending start, then end: the one that wins comes last
         flat, lengths = self._flat(b.pos[order], b.s[order], b.e[order])
         rep = np.repeat(vals[order], lengths)
-        out = np.full(self.n_p * self.n_m, fill, dtype=object if isinstance(fill, str) else type(fill))
+        out = np.full(
+            self.n_p * self.n_m, fill, dtype=object if isinstance(fill, str) else type(fill)
+        )
         # keep the last occurrence of each cell
         rev_flat = flat[::-1]
         uniq, first_in_rev = np.unique(rev_flat, return_index=True)
@@ -190,7 +221,9 @@ class _Grid:
         flat, lengths = self._flat(b.pos, b.s, b.e)
         covered = b.e_raw - b.s_raw + 1
         w = np.repeat(np.asarray(values, dtype=float)[b.keep] / covered, lengths)
-        return np.bincount(flat, weights=w, minlength=self.n_p * self.n_m).reshape(self.n_p, self.n_m)
+        return np.bincount(flat, weights=w, minlength=self.n_p * self.n_m).reshape(
+            self.n_p, self.n_m
+        )
 
     def months_since_start(self, ids, start, end, censor=None) -> np.ndarray:
         """Months since the start of the latest spell started by this month, also one that ended
@@ -273,7 +306,11 @@ def build_panel(
     # --- population: a bijstand month inside the window ----------------------------------------
     b = regs["bijstand"]
     candidates = pd.Index(np.sort(b["RINPERSOON"].dropna().unique()))
-    in_window = _Grid(candidates, window).bounds(b["RINPERSOON"], b["start"], b["end"], b["extract_date"]).keep
+    in_window = (
+        _Grid(candidates, window)
+        .bounds(b["RINPERSOON"], b["start"], b["end"], b["extract_date"])
+        .keep
+    )
     persons_rin = pd.Index(np.unique(b["RINPERSOON"].to_numpy()[in_window].astype(str)))
     report.persons_without_bijstand_in_window = len(candidates) - len(persons_rin)
     pseudo = linked.drop_duplicates("RINPERSOON").set_index("RINPERSOON")[PSEUDONYM_COLUMN]
@@ -299,7 +336,9 @@ def build_panel(
 
     on = grid.flag(*spells("bijstand"))
     cols["on_bijstand"] = on
-    cols["bijstand_duration_months"] = _run_duration(on, _run_start_before_window(grid, *spells("bijstand")))
+    cols["bijstand_duration_months"] = _run_duration(
+        on, _run_start_before_window(grid, *spells("bijstand"))
+    )
     cols["exemption_9a"] = grid.flag(*spells("ontheffingen", "ART9A"))
     for cat in SRG_CATEGORIES:
         cols[f"instr_{cat}"] = grid.flag(*spells("reintegratie", cat))
@@ -309,17 +348,33 @@ def build_panel(
 
     # --- CBS tables, read for these persons only (key pair RINPERSOONS + RINPERSOON) ------------
     in_persons = (ds.field("RINPERSOONS") == RELIABLE_KEY) & ds.field("RINPERSOON").isin(ids)
-    ko = _read(cbs["KINDOUDERTAB"],
-               ["RINPERSOONS", "RINPERSOON", "RINPERSOONSMa", "RINPERSOONMa", "RINPERSOONSpa", "RINPERSOONpa"],
-               ((ds.field("RINPERSOONSMa") == RELIABLE_KEY) & ds.field("RINPERSOONMa").isin(ids))
-               | ((ds.field("RINPERSOONSpa") == RELIABLE_KEY) & ds.field("RINPERSOONpa").isin(ids)))
+    ko = _read(
+        cbs["KINDOUDERTAB"],
+        [
+            "RINPERSOONS",
+            "RINPERSOON",
+            "RINPERSOONSMa",
+            "RINPERSOONMa",
+            "RINPERSOONSpa",
+            "RINPERSOONpa",
+        ],
+        ((ds.field("RINPERSOONSMa") == RELIABLE_KEY) & ds.field("RINPERSOONMa").isin(ids))
+        | ((ds.field("RINPERSOONSpa") == RELIABLE_KEY) & ds.field("RINPERSOONpa").isin(ids)),
+    )
     ko["child"] = _person_key(ko["RINPERSOONS"], ko["RINPERSOON"])
     child_rins = sorted(set(ko["RINPERSOON"].dropna()))
     person_keys = pd.Index(RELIABLE_KEY + persons_rin.astype(str))
     persons_tab = _read(
         cbs["GBAPERSOONTAB"],
-        ["RINPERSOONS", "RINPERSOON", "GBAGESLACHT", "GBAGEBOORTEJAAR", "GBAGEBOORTEMAAND", "GBAGEBOORTEDAG",
-         "GBAHERKOMSTGROEPERING"],
+        [
+            "RINPERSOONS",
+            "RINPERSOON",
+            "GBAGESLACHT",
+            "GBAGEBOORTEJAAR",
+            "GBAGEBOORTEMAAND",
+            "GBAGEBOORTEDAG",
+            "GBAHERKOMSTGROEPERING",
+        ],
         ds.field("RINPERSOON").isin(ids + child_rins),
     )
     persons_tab["key"] = _person_key(persons_tab["RINPERSOONS"], persons_tab["RINPERSOON"])
@@ -328,8 +383,10 @@ def build_panel(
 
     def birth_parts(keys) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         p = persons_tab.reindex(keys)
-        return tuple(pd.to_numeric(p[c], errors="coerce").to_numpy(dtype=float)
-                     for c in ("GBAGEBOORTEJAAR", "GBAGEBOORTEMAAND", "GBAGEBOORTEDAG"))
+        return tuple(
+            pd.to_numeric(p[c], errors="coerce").to_numpy(dtype=float)
+            for c in ("GBAGEBOORTEJAAR", "GBAGEBOORTEMAAND", "GBAGEBOORTEDAG")
+        )
 
     my = months.year.to_numpy()[None, :]
     mm = months.month.to_numpy()[None, :]
@@ -338,65 +395,137 @@ def build_panel(
     cols["age"] = age
     me = persons_tab.reindex(person_keys)
     sex = me["GBAGESLACHT"].map(SEX)
-    origin = me["GBAHERKOMSTGROEPERING"].map(ORIGIN_GROUPS).where(me["GBAHERKOMSTGROEPERING"].notna())
+    origin = (
+        me["GBAHERKOMSTGROEPERING"].map(ORIGIN_GROUPS).where(me["GBAHERKOMSTGROEPERING"].notna())
+    )
     origin = origin.fillna(ORIGIN_OTHER).where(me.index.isin(persons_tab.index))
 
     # youngest child: the latest birth date among children born by the first day of the month
     if len(ko):
-        parents = pd.concat([
-            ko.loc[ko[kind].eq(RELIABLE_KEY).fillna(False).astype(bool), ["child", rin]].set_axis(["child", "parent"], axis=1)
-            for kind, rin in (("RINPERSOONSMa", "RINPERSOONMa"), ("RINPERSOONSpa", "RINPERSOONpa"))])
+        parents = pd.concat(
+            [
+                ko.loc[
+                    ko[kind].eq(RELIABLE_KEY).fillna(False).astype(bool), ["child", rin]
+                ].set_axis(["child", "parent"], axis=1)
+                for kind, rin in (
+                    ("RINPERSOONSMa", "RINPERSOONMa"),
+                    ("RINPERSOONSpa", "RINPERSOONpa"),
+                )
+            ]
+        )
         parents = parents[persons_rin.get_indexer(parents["parent"]) >= 0].drop_duplicates()
         cy, cm, cd = birth_parts(parents["child"])
         ok = ~np.isnan(cy)
         parents, cy, cm, cd = parents[ok], cy[ok], cm[ok], cd[ok]
-        present_from = ((cy - months[0].year) * 12 + (cm - months[0].month) + (cd > 1)).astype(np.int64)
+        present_from = ((cy - months[0].year) * 12 + (cm - months[0].month) + (cd > 1)).astype(
+            np.int64
+        )
         ordinal = (cy * 10000 + cm * 100 + cd).astype(np.int64)
         ppos = persons_rin.get_indexer(parents["parent"])
         inside = present_from <= n_m - 1
         marker = np.full((n_p, n_m), -1, dtype=np.int64)
-        np.maximum.at(marker, (ppos[inside], np.clip(present_from[inside], 0, None)), ordinal[inside])
+        np.maximum.at(
+            marker, (ppos[inside], np.clip(present_from[inside], 0, None)), ordinal[inside]
+        )
         youngest = np.maximum.accumulate(marker, axis=1)
         yy, ym, yd = youngest // 10000, (youngest // 100) % 100, youngest % 100
         child_age = (my - yy) * 12 + (mm - ym) - (yd > 1)
-        cols["youngest_child_age_months"] = np.where(youngest > 0, child_age, np.nan).astype(np.float32)
+        cols["youngest_child_age_months"] = np.where(youngest > 0, child_age, np.nan).astype(
+            np.float32
+        )
     else:
         cols["youngest_child_age_months"] = np.full((n_p, n_m), np.nan, dtype=np.float32)
 
-    bs = _read(cbs["GBABURGERLIJKESTAATBUS"],
-               ["RINPERSOON", "GBABURGERLIJKESTAATNW", "GBADATUMAANVANGBURGERLIJKESTAAT", "GBADATUMEINDEBURGERLIJKESTAAT"],
-               in_persons)
+    bs = _read(
+        cbs["GBABURGERLIJKESTAATBUS"],
+        [
+            "RINPERSOON",
+            "GBABURGERLIJKESTAATNW",
+            "GBADATUMAANVANGBURGERLIJKESTAAT",
+            "GBADATUMEINDEBURGERLIJKESTAAT",
+        ],
+        in_persons,
+    )
     cols["marital_status"] = grid.latest_value(
-        bs["RINPERSOON"], bs["GBADATUMAANVANGBURGERLIJKESTAAT"], bs["GBADATUMEINDEBURGERLIJKESTAAT"],
-        bs["GBABURGERLIJKESTAATNW"].map(MARITAL_STATUS).fillna("unknown").to_numpy(dtype=object), "unknown")
+        bs["RINPERSOON"],
+        bs["GBADATUMAANVANGBURGERLIJKESTAAT"],
+        bs["GBADATUMEINDEBURGERLIJKESTAAT"],
+        bs["GBABURGERLIJKESTAATNW"].map(MARITAL_STATUS).fillna("unknown").to_numpy(dtype=object),
+        "unknown",
+    )
 
-    hh = _read(cbs["GBAHUISHOUDENSBUS"],
-               ["RINPERSOON", "DATUMAANVANGHH", "DATUMEINDEHH", "TYPHH", "PLHH", "AANTALKINDHH"], in_persons)
-    hh_type = hh["TYPHH"].astype("string").map(HOUSEHOLD_TYPES).fillna("unknown").to_numpy(dtype=object)
-    cols["household_type"] = grid.latest_value(hh["RINPERSOON"], hh["DATUMAANVANGHH"], hh["DATUMEINDEHH"], hh_type, "unknown")
+    hh = _read(
+        cbs["GBAHUISHOUDENSBUS"],
+        ["RINPERSOON", "DATUMAANVANGHH", "DATUMEINDEHH", "TYPHH", "PLHH", "AANTALKINDHH"],
+        in_persons,
+    )
+    hh_type = (
+        hh["TYPHH"].astype("string").map(HOUSEHOLD_TYPES).fillna("unknown").to_numpy(dtype=object)
+    )
+    cols["household_type"] = grid.latest_value(
+        hh["RINPERSOON"], hh["DATUMAANVANGHH"], hh["DATUMEINDEHH"], hh_type, "unknown"
+    )
     # a missing TYPHH or PLHH leaves the household type unknown: not known to be a single parent
-    is_sp = ((hh["TYPHH"].astype("string") == "6") & (hh["PLHH"].astype("string") == "7")).fillna(False)
+    is_sp = ((hh["TYPHH"].astype("string") == "6") & (hh["PLHH"].astype("string") == "7")).fillna(
+        False
+    )
     is_sp = is_sp.to_numpy(dtype=bool)
-    cols["single_parent"] = grid.latest_value(hh["RINPERSOON"], hh["DATUMAANVANGHH"], hh["DATUMEINDEHH"], is_sp, False).astype(bool)
+    cols["single_parent"] = grid.latest_value(
+        hh["RINPERSOON"], hh["DATUMAANVANGHH"], hh["DATUMEINDEHH"], is_sp, False
+    ).astype(bool)
     n_kids = pd.to_numeric(hh["AANTALKINDHH"], errors="coerce").fillna(0).to_numpy(dtype=np.int64)
-    cols["n_children"] = grid.latest_value(hh["RINPERSOON"], hh["DATUMAANVANGHH"], hh["DATUMEINDEHH"], n_kids, 0).astype(np.int16)
+    cols["n_children"] = grid.latest_value(
+        hh["RINPERSOON"], hh["DATUMAANVANGHH"], hh["DATUMEINDEHH"], n_kids, 0
+    ).astype(np.int16)
 
-    jobs = _read(cbs["SPOLISBUS"], ["RINPERSOON", "IKVID", "SDATUMAANVANGIKO", "SDATUMEINDEIKO", "SBASISLOON",
-                                    "SBASISUREN"], in_persons)
+    jobs = _read(
+        cbs["SPOLISBUS"],
+        ["RINPERSOON", "IKVID", "SDATUMAANVANGIKO", "SDATUMEINDEIKO", "SBASISLOON", "SBASISUREN"],
+        in_persons,
+    )
     jobs = jobs.drop_duplicates()  # a job period delivered twice is paid once
-    cols["employed"] = grid.flag(jobs["RINPERSOON"], jobs["SDATUMAANVANGIKO"], jobs["SDATUMEINDEIKO"])
-    cols["hours"] = grid.spread_sum(jobs["RINPERSOON"], jobs["SDATUMAANVANGIKO"], jobs["SDATUMEINDEIKO"], jobs["SBASISUREN"].fillna(0))
-    cols["wage"] = grid.spread_sum(jobs["RINPERSOON"], jobs["SDATUMAANVANGIKO"], jobs["SDATUMEINDEIKO"], jobs["SBASISLOON"].fillna(0))
+    cols["employed"] = grid.flag(
+        jobs["RINPERSOON"], jobs["SDATUMAANVANGIKO"], jobs["SDATUMEINDEIKO"]
+    )
+    cols["hours"] = grid.spread_sum(
+        jobs["RINPERSOON"],
+        jobs["SDATUMAANVANGIKO"],
+        jobs["SDATUMEINDEIKO"],
+        jobs["SBASISUREN"].fillna(0),
+    )
+    cols["wage"] = grid.spread_sum(
+        jobs["RINPERSOON"],
+        jobs["SDATUMAANVANGIKO"],
+        jobs["SDATUMEINDEIKO"],
+        jobs["SBASISLOON"].fillna(0),
+    )
 
     secm = _read(cbs["SECMBUS"], ["RINPERSOON", "AANVSECM", "EINDSECM", "SECM"], in_persons)
-    cols["secm"] = grid.latest_value(secm["RINPERSOON"], secm["AANVSECM"], secm["EINDSECM"],
-                                     secm["SECM"].astype("string").map(SECM_CATEGORIES).fillna("unknown").to_numpy(dtype=object), "unknown")
+    cols["secm"] = grid.latest_value(
+        secm["RINPERSOON"],
+        secm["AANVSECM"],
+        secm["EINDSECM"],
+        secm["SECM"].astype("string").map(SECM_CATEGORIES).fillna("unknown").to_numpy(dtype=object),
+        "unknown",
+    )
 
     years = months.year.to_numpy()
-    zvw = _read(cbs["ZVWZORGKOSTENTAB"],
-                ["RINPERSOON", "JAAR", "ZVWKHUISARTS", "ZVWKFARMACIE", "ZVWKZIEKENHUIS", "ZVWKGGZ", "ZVWKEERSTELIJNSPSYCHO"],
-                in_persons)
-    zvw["total"] = zvw[["ZVWKHUISARTS", "ZVWKFARMACIE", "ZVWKZIEKENHUIS", "ZVWKGGZ", "ZVWKEERSTELIJNSPSYCHO"]].sum(axis=1, min_count=1)
+    zvw = _read(
+        cbs["ZVWZORGKOSTENTAB"],
+        [
+            "RINPERSOON",
+            "JAAR",
+            "ZVWKHUISARTS",
+            "ZVWKFARMACIE",
+            "ZVWKZIEKENHUIS",
+            "ZVWKGGZ",
+            "ZVWKEERSTELIJNSPSYCHO",
+        ],
+        in_persons,
+    )
+    zvw["total"] = zvw[
+        ["ZVWKHUISARTS", "ZVWKFARMACIE", "ZVWKZIEKENHUIS", "ZVWKGGZ", "ZVWKEERSTELIJNSPSYCHO"]
+    ].sum(axis=1, min_count=1)
     zvw["mental"] = zvw[["ZVWKGGZ", "ZVWKEERSTELIJNSPSYCHO"]].sum(axis=1, min_count=1)
     # a person-year without any cost data stays missing (a plain sum would make it 0)
     zvw = zvw.groupby(["RINPERSOON", "JAAR"], as_index=False)[["total", "mental"]].sum(min_count=1)
@@ -410,7 +539,9 @@ def build_panel(
         by_year[ppos[ok], yr_pos[ok]] = zvw[src].to_numpy()[ok]
         cols[out_col] = by_year[:, month_year]
     first_year_costs = cols["care_costs_total"][:, 0]
-    poor_health = np.where(np.isnan(first_year_costs), np.nan, first_year_costs >= window.poor_health_threshold)
+    poor_health = np.where(
+        np.isnan(first_year_costs), np.nan, first_year_costs >= window.poor_health_threshold
+    )
 
     debt = _read(cbs["PROBSCHULDTAB"], ["RINPERSOON", "PEILDATUM", "PROBSCHULDPERS"], in_persons)
     d_year = pd.to_datetime(debt["PEILDATUM"]).dt.year
@@ -425,8 +556,9 @@ def build_panel(
     debt_unknown = np.zeros((n_p, n_y), dtype=bool)
     debt_unknown[ppos[unknown], dpos[unknown]] = True
     # registered debt in a row of the year wins; otherwise a row without a status leaves the year unknown
-    problematic_debt = pd.arrays.BooleanArray(debt_year[:, month_year].ravel(),
-                                              (debt_unknown & ~debt_year)[:, month_year].ravel())
+    problematic_debt = pd.arrays.BooleanArray(
+        debt_year[:, month_year].ravel(), (debt_unknown & ~debt_year)[:, month_year].ravel()
+    )
 
     cols["self_sufficient"] = ~cols["on_bijstand"] & (cols["secm"] != SECM_CATEGORIES["22"])
 
@@ -434,13 +566,21 @@ def build_panel(
     n = n_p * n_m
     frame = {
         "gemeente": pd.Categorical([gemeente] * n),
-        PSEUDONYM_COLUMN: pd.Categorical.from_codes(np.repeat(np.arange(n_p), n_m), categories=pseudo.reindex(persons_rin).astype(str).to_numpy())
-        if n_p else pd.Categorical([]),
+        PSEUDONYM_COLUMN: pd.Categorical.from_codes(
+            np.repeat(np.arange(n_p), n_m),
+            categories=pseudo.reindex(persons_rin).astype(str).to_numpy(),
+        )
+        if n_p
+        else pd.Categorical([]),
         "month": np.tile(months.to_numpy(), n_p),
         "age": pd.array(cols["age"].ravel(), dtype="Int16") if n_p else pd.array([], dtype="Int16"),
-        "sex": pd.Categorical(np.repeat(sex.to_numpy(dtype=object), n_m), categories=["man", "vrouw"]),
+        "sex": pd.Categorical(
+            np.repeat(sex.to_numpy(dtype=object), n_m), categories=["man", "vrouw"]
+        ),
         "origin": pd.Categorical(np.repeat(origin.to_numpy(dtype=object), n_m)),
-        "poor_health": pd.array(np.repeat(poor_health, n_m), dtype="float").astype("boolean") if n_p else pd.array([], dtype="boolean"),
+        "poor_health": pd.array(np.repeat(poor_health, n_m), dtype="float").astype("boolean")
+        if n_p
+        else pd.array([], dtype="boolean"),
         "problematic_debt": problematic_debt,
     }
     for name in ("marital_status", "household_type", "secm"):
@@ -454,33 +594,79 @@ def build_panel(
 
 
 PANEL_COLUMNS = [
-    "gemeente", PSEUDONYM_COLUMN, "month", "age", "sex", "origin", "marital_status", "household_type",
-    "single_parent", "n_children", "youngest_child_age_months", "on_bijstand", "bijstand_duration_months",
-    "exemption_9a", *[c for cat in SRG_CATEGORIES for c in (f"instr_{cat}", f"months_since_start_{cat}")],
-    "debt_assistance", "wmo_support", "employed", "hours", "wage", "secm", "care_costs_total",
-    "care_costs_mental", "problematic_debt", "poor_health", "self_sufficient",
+    "gemeente",
+    PSEUDONYM_COLUMN,
+    "month",
+    "age",
+    "sex",
+    "origin",
+    "marital_status",
+    "household_type",
+    "single_parent",
+    "n_children",
+    "youngest_child_age_months",
+    "on_bijstand",
+    "bijstand_duration_months",
+    "exemption_9a",
+    *[c for cat in SRG_CATEGORIES for c in (f"instr_{cat}", f"months_since_start_{cat}")],
+    "debt_assistance",
+    "wmo_support",
+    "employed",
+    "hours",
+    "wage",
+    "secm",
+    "care_costs_total",
+    "care_costs_mental",
+    "problematic_debt",
+    "poor_health",
+    "self_sufficient",
 ]
 
 
-def panel_contract(window: PanelWindow) -> "pa.DataFrameSchema":
+def panel_contract(window: PanelWindow) -> pa.DataFrameSchema:
     """What the panel promises every estimate: complete person-month rows and flags that agree."""
     import pandera.pandas as pdr
 
     months = window.months
     n_m = len(months)
     checks = [
-        pdr.Check(lambda d: ~d.duplicated(["pseudo_id", "month"]), error="one row per person-month"),
-        pdr.Check(lambda d: d.groupby("pseudo_id", observed=True)["month"].transform("size") == n_m,
-                  error=f"every person has all {n_m} months of the window (no gaps)"),
-        pdr.Check(lambda d: d["on_bijstand"] == d["bijstand_duration_months"].notna(),
-                  error="benefit duration is set exactly in months on bijstand"),
-        pdr.Check(lambda d: ~(d["self_sufficient"] & d["on_bijstand"]), error="self-sufficient months are not on bijstand"),
-        pdr.Check(lambda d: d["employed"] | ((d["wage"] == 0) & (d["hours"] == 0)), error="wage and hours only in employed months"),
-        *[pdr.Check(lambda d, c=c: ~d[f"instr_{c}"] | (d[f"months_since_start_{c}"] >= 0),
-                    error=f"an active {c} spell has a start") for c in SRG_CATEGORIES],
+        pdr.Check(
+            lambda d: ~d.duplicated(["pseudo_id", "month"]), error="one row per person-month"
+        ),
+        pdr.Check(
+            lambda d: d.groupby("pseudo_id", observed=True)["month"].transform("size") == n_m,
+            error=f"every person has all {n_m} months of the window (no gaps)",
+        ),
+        pdr.Check(
+            lambda d: d["on_bijstand"] == d["bijstand_duration_months"].notna(),
+            error="benefit duration is set exactly in months on bijstand",
+        ),
+        pdr.Check(
+            lambda d: ~(d["self_sufficient"] & d["on_bijstand"]),
+            error="self-sufficient months are not on bijstand",
+        ),
+        pdr.Check(
+            lambda d: d["employed"] | ((d["wage"] == 0) & (d["hours"] == 0)),
+            error="wage and hours only in employed months",
+        ),
+        *[
+            pdr.Check(
+                lambda d, c=c: ~d[f"instr_{c}"] | (d[f"months_since_start_{c}"] >= 0),
+                error=f"an active {c} spell has a start",
+            )
+            for c in SRG_CATEGORIES
+        ],
     ]
-    flags = ["single_parent", "on_bijstand", "exemption_9a", *INSTRUMENT_FLAGS, "debt_assistance", "wmo_support",
-             "employed", "self_sufficient"]
+    flags = [
+        "single_parent",
+        "on_bijstand",
+        "exemption_9a",
+        *INSTRUMENT_FLAGS,
+        "debt_assistance",
+        "wmo_support",
+        "employed",
+        "self_sufficient",
+    ]
     columns = {
         "gemeente": pdr.Column("category"),
         "pseudo_id": pdr.Column("category"),
@@ -489,9 +675,13 @@ def panel_contract(window: PanelWindow) -> "pa.DataFrameSchema":
         "youngest_child_age_months": pdr.Column("float32", pdr.Check.ge(0), nullable=True),
         "n_children": pdr.Column("int16", pdr.Check.ge(0)),
         # named after their source: a negative value here is a SPOLISBUS row that ingestion let through
-        "hours": pdr.Column(float, pdr.Check.ge(0, error="hours (SPOLISBUS SBASISUREN) are negative")),
+        "hours": pdr.Column(
+            float, pdr.Check.ge(0, error="hours (SPOLISBUS SBASISUREN) are negative")
+        ),
         "wage": pdr.Column(float, pdr.Check.ge(0, error="wage (SPOLISBUS SBASISLOON) is negative")),
         **{f: pdr.Column(bool) for f in flags},
-        "problematic_debt": pdr.Column("boolean", nullable=True),  # missing: that year's status is unknown
+        "problematic_debt": pdr.Column(
+            "boolean", nullable=True
+        ),  # missing: that year's status is unknown
     }
     return pdr.DataFrameSchema(columns, checks=checks)

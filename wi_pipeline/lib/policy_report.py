@@ -16,7 +16,14 @@ import numpy as np
 import pandas as pd
 
 from wi_pipeline.lib.disclosure import reason_in_words
-from wi_pipeline.lib.effects import CHOICE, INTERACTION, POOLED, is_rd_robustness, literature_effect, tailoring_tests
+from wi_pipeline.lib.effects import (
+    CHOICE,
+    INTERACTION,
+    POOLED,
+    is_rd_robustness,
+    literature_effect,
+    tailoring_tests,
+)
 from wi_pipeline.lib.layout import spoken_name
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
@@ -34,54 +41,104 @@ INSTRUMENTS = {
 VERDICTS = {
     "better than waiting": ("duidelijk beter dan wachten", "clearly better than waiting"),
     "worse than waiting": ("duidelijk slechter dan wachten", "clearly worse than waiting"),
-    "not distinguishable from waiting": ("niet te onderscheiden van wachten", "not distinguishable from waiting"),
+    "not distinguishable from waiting": (
+        "niet te onderscheiden van wachten",
+        "not distinguishable from waiting",
+    ),
     "": ("", ""),
 }
 OUTCOMES = {
-    "regular_work": ("gewoon werk (geen loonkostensubsidie of beschut werk)", "in regular work (not a subsidised "
-                     "or sheltered placement)"),
+    "regular_work": (
+        "gewoon werk (geen loonkostensubsidie of beschut werk)",
+        "in regular work (not a subsidised or sheltered placement)",
+    ),
     "employed": ("werk (elke baan)", "in work (any job)"),
     "self_sufficient": ("geen bijstand meer", "no longer on bijstand"),
     "hours": ("gewerkte uren per maand", "hours worked per month"),
     "care_costs_total": ("zorgkosten per jaar", "healthcare costs per year"),
-    "care_costs_mental": ("kosten geestelijke gezondheidszorg per jaar", "mental healthcare costs per year"),
+    "care_costs_mental": (
+        "kosten geestelijke gezondheidszorg per jaar",
+        "mental healthcare costs per year",
+    ),
 }
 COMBINED_WORDS = {
-    "mediation vs neither": ("bemiddeling zonder schuldhulp, tegenover geen van beide",
-                             "mediation without debt assistance, against neither"),
-    "debt_only vs neither": ("schuldhulp zonder bemiddeling, tegenover geen van beide",
-                             "debt assistance without mediation, against neither"),
-    "both vs debt_only": ("bemiddeling als schuldhulp al loopt, tegenover alleen schuldhulp",
-                          "mediation once debt assistance runs, against debt assistance alone"),
-    "both vs mediation": ("beide, tegenover alleen bemiddeling: wat schuldhulp toevoegt",
-                          "both, against mediation alone: what debt assistance adds"),
+    "mediation vs neither": (
+        "bemiddeling zonder schuldhulp, tegenover geen van beide",
+        "mediation without debt assistance, against neither",
+    ),
+    "debt_only vs neither": (
+        "schuldhulp zonder bemiddeling, tegenover geen van beide",
+        "debt assistance without mediation, against neither",
+    ),
+    "both vs debt_only": (
+        "bemiddeling als schuldhulp al loopt, tegenover alleen schuldhulp",
+        "mediation once debt assistance runs, against debt assistance alone",
+    ),
+    "both vs mediation": (
+        "beide, tegenover alleen bemiddeling: wat schuldhulp toevoegt",
+        "both, against mediation alone: what debt assistance adds",
+    ),
     "both vs neither": ("beide, tegenover geen van beide", "both, against neither"),
-    INTERACTION: ("samenspel: werkt bemiddeling beter als de schulden worden aangepakt?",
-                  "interaction: does mediation work better once debts are being dealt with?"),
+    INTERACTION: (
+        "samenspel: werkt bemiddeling beter als de schulden worden aangepakt?",
+        "interaction: does mediation work better once debts are being dealt with?",
+    ),
 }
 
 # The exemption's comparisons, by the start of their contrast (Dutch, English).
 EXEMPTION_WORDS = {
-    "child aged 60+": ("ouders net na de 5e verjaardag van hun jongste kind, tegenover net ervoor",
-                       "parents just after their youngest child's 5th birthday, against just before"),
-    "exemption (fuzzy RD": ("de ontheffing zelf, voor ouders die door de verjaardag hun ontheffing verliezen",
-                            "the exemption itself, for parents whom the birthday moves out of it"),
-    "staggered": ("ouders in de maanden na de 5e verjaardag van hun jongste kind, tegenover ouders van wie het "
-                  "kind later 5 wordt, in dezelfde maanden",
-                  "parents in the months after their youngest child's 5th birthday, against parents whose child "
-                  "turns 5 later, in the same months"),
+    "child aged 60+": (
+        "ouders net na de 5e verjaardag van hun jongste kind, tegenover net ervoor",
+        "parents just after their youngest child's 5th birthday, against just before",
+    ),
+    "exemption (fuzzy RD": (
+        "de ontheffing zelf, voor ouders die door de verjaardag hun ontheffing verliezen",
+        "the exemption itself, for parents whom the birthday moves out of it",
+    ),
+    "staggered": (
+        "ouders in de maanden na de 5e verjaardag van hun jongste kind, tegenover ouders van wie het "
+        "kind later 5 wordt, in dezelfde maanden",
+        "parents in the months after their youngest child's 5th birthday, against parents whose child "
+        "turns 5 later, in the same months",
+    ),
 }
-SUBGROUP_NAMES = {"sex": "geslacht", "number of children": "aantal kinderen", "marital status": "burgerlijke staat",
-                  "health": "gezondheid", "age band": "leeftijdsgroep", "origin": "herkomst"}
+SUBGROUP_NAMES = {
+    "sex": "geslacht",
+    "number of children": "aantal kinderen",
+    "marital status": "burgerlijke staat",
+    "health": "gezondheid",
+    "age band": "leeftijdsgroep",
+    "origin": "herkomst",
+}
 # The assignment rule's groups are written from its features' names and values: their Dutch words,
 # longest first so that a longer phrase is replaced before a word inside it.
 RULE_WORDS_NL = {
-    "months worked in the last year": "maanden gewerkt in het afgelopen jaar", "time on bijstand": "tijd in de "
-    "bijstand", "problematic debt": "problematische schulden", "marital status": "burgerlijke staat",
-    "never married": "nooit gehuwd", "age band": "leeftijd", "children": "kinderen", "health": "gezondheid",
-    "origin": "herkomst", "married": "gehuwd", "divorced": "gescheiden", "widowed": "verweduwd", "woman": "vrouw",
-    "sex": "geslacht", "months": "maanden", "none": "geen", "poor": "slecht", "good": "goed", "is not": "is niet",
-    "and": "en", "or": "of", "to": "tot", "yes": "ja", "no": "nee", "or more": "of meer", "years": "jaar",
+    "months worked in the last year": "maanden gewerkt in het afgelopen jaar",
+    "time on bijstand": "tijd in de bijstand",
+    "problematic debt": "problematische schulden",
+    "marital status": "burgerlijke staat",
+    "never married": "nooit gehuwd",
+    "age band": "leeftijd",
+    "children": "kinderen",
+    "health": "gezondheid",
+    "origin": "herkomst",
+    "married": "gehuwd",
+    "divorced": "gescheiden",
+    "widowed": "verweduwd",
+    "woman": "vrouw",
+    "sex": "geslacht",
+    "months": "maanden",
+    "none": "geen",
+    "poor": "slecht",
+    "good": "goed",
+    "is not": "is niet",
+    "and": "en",
+    "or": "of",
+    "to": "tot",
+    "yes": "ja",
+    "no": "nee",
+    "or more": "of meer",
+    "years": "jaar",
 }
 
 
@@ -94,26 +151,18 @@ def rule_in_dutch(text: str) -> str:
 
 # Dutch for the English phrases the published tables carry (reasons withheld, literature ranges).
 DUTCH = {
-    "too few persons: every published number covers at least 10 persons in each group compared":
-        "te weinig personen: elk gepubliceerd cijfer gaat over minstens 10 personen in elke vergeleken groep",
-    "withheld so that a smaller withheld group cannot be worked out by subtracting published numbers from each other":
-        "om te voorkomen dat een kleinere weggelaten groep wordt uitgerekend door gepubliceerde cijfers van elkaar "
-        "af te trekken",
-    "the model has fewer than 10 degrees of freedom, too few for a publishable estimate":
-        "het model heeft minder dan 10 vrijheidsgraden, te weinig voor een publiceerbare schatting",
-    "one person accounts for more than half of a group's total, so the average would reveal them":
-        "één persoon heeft meer dan de helft van het totaal van een groep, dus het gemiddelde zou die persoon "
-        "verraden",
-    "could not be estimated on these data (the groups compared do not overlap enough)":
-        "kon op deze gegevens niet worden geschat (de vergeleken groepen lijken te weinig op elkaar)",
-    "the jump at the youngest child's 5th birthday: 1 to 5 percentage points":
-        "de sprong bij de 5e verjaardag van het jongste kind: 1 tot 5 procentpunt",
+    "too few persons: every published number covers at least 10 persons in each group compared": "te weinig personen: elk gepubliceerd cijfer gaat over minstens 10 personen in elke vergeleken groep",
+    "withheld so that a smaller withheld group cannot be worked out by subtracting published numbers from each other": "om te voorkomen dat een kleinere weggelaten groep wordt uitgerekend door gepubliceerde cijfers van elkaar "
+    "af te trekken",
+    "the model has fewer than 10 degrees of freedom, too few for a publishable estimate": "het model heeft minder dan 10 vrijheidsgraden, te weinig voor een publiceerbare schatting",
+    "one person accounts for more than half of a group's total, so the average would reveal them": "één persoon heeft meer dan de helft van het totaal van een groep, dus het gemiddelde zou die persoon "
+    "verraden",
+    "could not be estimated on these data (the groups compared do not overlap enough)": "kon op deze gegevens niet worden geschat (de vergeleken groepen lijken te weinig op elkaar)",
+    "the jump at the youngest child's 5th birthday: 1 to 5 percentage points": "de sprong bij de 5e verjaardag van het jongste kind: 1 tot 5 procentpunt",
     "job mediation: +2 to +5 percentage points": "bemiddeling: +2 tot +5 procentpunt",
     "training after its lock-in: +3 to +8 percentage points": "scholing na afloop: +3 tot +8 procentpunt",
-    "wage-cost subsidy after it ends: +2 to +6 percentage points":
-        "loonkostensubsidie na afloop: +2 tot +6 procentpunt",
-    "active labour-market programmes (Card, Kluve & Weber 2018): a few percentage points, near zero in the first year":
-        "arbeidsmarktprogramma's (Card, Kluve & Weber 2018): enkele procentpunten, bijna nul in het eerste jaar",
+    "wage-cost subsidy after it ends: +2 to +6 percentage points": "loonkostensubsidie na afloop: +2 tot +6 procentpunt",
+    "active labour-market programmes (Card, Kluve & Weber 2018): a few percentage points, near zero in the first year": "arbeidsmarktprogramma's (Card, Kluve & Weber 2018): enkele procentpunten, bijna nul in het eerste jaar",
 }
 
 
@@ -124,89 +173,152 @@ def _words(text: str, lang: str) -> str:
 
 # (Dutch, English) of every sentence the report writes itself.
 T = {
-    "title": ("Wat werkt voor wie: hulp naar werk in {city}", "What works for whom: help towards work in {city}"),
-    "as_of": ("Stand van {date}. Gemaakt uit de gepubliceerde tabellen van de verwerking.",
-              "As of {date}. Made from the processing's published tables."),
-    "intro": ("Dit rapport vergelijkt de hulp die de gemeente geeft aan mensen in de bijstand. Alle cijfers gaan over "
-              "groepen van minstens {n} personen; kleinere groepen zijn weggelaten. Een effect staat in "
-              "procentpunten: +3 procentpunt betekent dat 3 op de 100 mensen méér werk hebben dan zonder de hulp. "
-              "Het interval eromheen (95%) laat zien hoe zeker dat is: als het interval de nul bevat, kunnen de "
-              "gegevens het effect niet van nul onderscheiden.",
-              "This report compares the help the municipality gives to people on social assistance (bijstand). Every "
-              "figure is about groups of at least {n} people; smaller groups are left out. An effect is given in "
-              "percentage points: +3 percentage points means 3 in 100 people more in work than without the help. "
-              "The 95% interval around it shows how certain that is: if the interval contains zero, the data cannot "
-              "tell the effect from zero."),
+    "title": (
+        "Wat werkt voor wie: hulp naar werk in {city}",
+        "What works for whom: help towards work in {city}",
+    ),
+    "as_of": (
+        "Stand van {date}. Gemaakt uit de gepubliceerde tabellen van de verwerking.",
+        "As of {date}. Made from the processing's published tables.",
+    ),
+    "intro": (
+        "Dit rapport vergelijkt de hulp die de gemeente geeft aan mensen in de bijstand. Alle cijfers gaan over "
+        "groepen van minstens {n} personen; kleinere groepen zijn weggelaten. Een effect staat in "
+        "procentpunten: +3 procentpunt betekent dat 3 op de 100 mensen méér werk hebben dan zonder de hulp. "
+        "Het interval eromheen (95%) laat zien hoe zeker dat is: als het interval de nul bevat, kunnen de "
+        "gegevens het effect niet van nul onderscheiden.",
+        "This report compares the help the municipality gives to people on social assistance (bijstand). Every "
+        "figure is about groups of at least {n} people; smaller groups are left out. An effect is given in "
+        "percentage points: +3 percentage points means 3 in 100 people more in work than without the help. "
+        "The 95% interval around it shows how certain that is: if the interval contains zero, the data cannot "
+        "tell the effect from zero.",
+    ),
     "h_works": ("Welke hulp naar werk werkt?", "Which help towards work works?"),
-    "works_who": ("Vergeleken op één groep mensen: iedereen in de bijstand die nog geen hulp naar werk had. In een maand "
-                  "begint iemand een vorm van hulp, of nog niets (wachten). Uitkomst: gewoon werk een jaar later.",
-                  "Compared on one group of people: everyone on bijstand who has not had help towards work yet. In a "
-                  "month someone starts one kind of help, or nothing yet (waiting). Outcome: regular work a year later."),
-    "col_instrument": ("Hulp", "Help"), "col_effect": ("Effect (procentpunt, 95%-interval)",
-                                                       "Effect (percentage points, 95% interval)"),
-    "col_levels": ("Gewoon werk na een jaar: met deze hulp / wachten", "Regular work after a year: with this help / "
-                   "waiting"),
-    "col_rank": ("Plaats (95%-bereik)", "Rank (95% range)"), "col_best": ("Kan de beste zijn", "Can be the best"),
-    "col_verdict": ("Oordeel", "Verdict"), "col_persons": ("Personen (begonnen)", "Persons (started)"),
-    "yes": ("ja", "yes"), "no": ("nee", "no"),
-    "best_set": ("De beste hulp zit, met 95% zekerheid, bij: {names}.",
-                 "With 95% confidence the best help is among: {names}."),
+    "works_who": (
+        "Vergeleken op één groep mensen: iedereen in de bijstand die nog geen hulp naar werk had. In een maand "
+        "begint iemand een vorm van hulp, of nog niets (wachten). Uitkomst: gewoon werk een jaar later.",
+        "Compared on one group of people: everyone on bijstand who has not had help towards work yet. In a "
+        "month someone starts one kind of help, or nothing yet (waiting). Outcome: regular work a year later.",
+    ),
+    "col_instrument": ("Hulp", "Help"),
+    "col_effect": (
+        "Effect (procentpunt, 95%-interval)",
+        "Effect (percentage points, 95% interval)",
+    ),
+    "col_levels": (
+        "Gewoon werk na een jaar: met deze hulp / wachten",
+        "Regular work after a year: with this help / waiting",
+    ),
+    "col_rank": ("Plaats (95%-bereik)", "Rank (95% range)"),
+    "col_best": ("Kan de beste zijn", "Can be the best"),
+    "col_verdict": ("Oordeel", "Verdict"),
+    "col_persons": ("Personen (begonnen)", "Persons (started)"),
+    "yes": ("ja", "yes"),
+    "no": ("nee", "no"),
+    "best_set": (
+        "De beste hulp zit, met 95% zekerheid, bij: {names}.",
+        "With 95% confidence the best help is among: {names}.",
+    ),
     "withheld_row": ("weggelaten: {why}", "withheld: {why}"),
-    "tailor_none": ("Voor geen enkele hulp verschilt het effect duidelijk tussen groepen ({k} toetsen): de gegevens "
-                    "geven geen reden om de hulp per groep anders te kiezen.",
-                    "No help's effect differs clearly between groups ({k} tests): the data give no reason to choose "
-                    "differently per group."),
-    "tailor_some": ("Het effect verschilt duidelijk tussen groepen voor: {items} ({k} toetsen, gecorrigeerd voor het "
-                    "aantal toetsen).", "The effect differs clearly between groups for: {items} ({k} tests, corrected "
-                    "for their number)."),
+    "tailor_none": (
+        "Voor geen enkele hulp verschilt het effect duidelijk tussen groepen ({k} toetsen): de gegevens "
+        "geven geen reden om de hulp per groep anders te kiezen.",
+        "No help's effect differs clearly between groups ({k} tests): the data give no reason to choose "
+        "differently per group.",
+    ),
+    "tailor_some": (
+        "Het effect verschilt duidelijk tussen groepen voor: {items} ({k} toetsen, gecorrigeerd voor het "
+        "aantal toetsen).",
+        "The effect differs clearly between groups for: {items} ({k} tests, corrected "
+        "for their number).",
+    ),
     "h_rule": ("Wie welke hulp? De toewijzingsregel", "Who gets which help? The assignment rule"),
-    "rule_intro": ("Een regel met twee vragen over wat een klantmanager weet, die per groep de hulp kiest waarmee een "
-                   "jaar later de meeste mensen gewoon werk hebben.",
-                   "A rule with two questions about what a caseworker knows, choosing per group the help with which "
-                   "most people are in regular work a year later."),
-    "rule_gain": ("Volgens de regel toewijzen levert {est} procentpunt meer gewoon werk op dan de huidige werkwijze "
-                  "(95%-interval {lo} tot {hi}).", "Assigning by the rule gives {est} percentage points more "
-                  "regular work than today's practice (95% interval {lo} to {hi})."),
-    "rule_none": ("Voor deze gemeente is geen regel gepubliceerd.", "No rule is published for this municipality."),
-    "col_group": ("Groep", "Group"), "col_share": ("Deel van de mensen", "Share of people"),
+    "rule_intro": (
+        "Een regel met twee vragen over wat een klantmanager weet, die per groep de hulp kiest waarmee een "
+        "jaar later de meeste mensen gewoon werk hebben.",
+        "A rule with two questions about what a caseworker knows, choosing per group the help with which "
+        "most people are in regular work a year later.",
+    ),
+    "rule_gain": (
+        "Volgens de regel toewijzen levert {est} procentpunt meer gewoon werk op dan de huidige werkwijze "
+        "(95%-interval {lo} tot {hi}).",
+        "Assigning by the rule gives {est} percentage points more "
+        "regular work than today's practice (95% interval {lo} to {hi}).",
+    ),
+    "rule_none": (
+        "Voor deze gemeente is geen regel gepubliceerd.",
+        "No rule is published for this municipality.",
+    ),
+    "col_group": ("Groep", "Group"),
+    "col_share": ("Deel van de mensen", "Share of people"),
     "col_gets": ("Krijgt", "Gets"),
-    "h_exemption": ("Ontheffing van de sollicitatieplicht voor alleenstaande ouders",
-                    "Exemption from the duty to seek work for single parents"),
-    "exemption_intro": ("Alleenstaande ouders met een kind onder de 5 kunnen ontheffing krijgen (art. 9a). Vergeleken: "
-                        "ouders net voor en net na de 5e verjaardag van hun jongste kind.",
-                        "Single parents with a child under 5 can be exempted (art. 9a). Compared: parents just "
-                        "before and just after their youngest child's 5th birthday."),
-    "h_combined": ("Schuldhulp en bemiddeling naar werk samen", "Debt assistance and job mediation together"),
-    "combined_intro": ("Mensen in de bijstand met problematische schulden. Vier groepen: beide, alleen bemiddeling, "
-                       "alleen schuldhulp, geen van beide; alle vier op dezelfde groep mensen vergeleken.",
-                       "People on bijstand with problematic debt. Four groups: both, mediation alone, debt assistance "
-                       "alone, neither; all four compared on the same people."),
-    "col_comparison": ("Vergelijking", "Comparison"), "col_outcome": ("Uitkomst", "Outcome"),
-    "col_estimate": ("Effect (95%-interval)", "Effect (95% interval)"), "col_power": ("Kleinste effect dat de "
-                     "gegevens zien", "Smallest effect the data can see"),
+    "h_exemption": (
+        "Ontheffing van de sollicitatieplicht voor alleenstaande ouders",
+        "Exemption from the duty to seek work for single parents",
+    ),
+    "exemption_intro": (
+        "Alleenstaande ouders met een kind onder de 5 kunnen ontheffing krijgen (art. 9a). Vergeleken: "
+        "ouders net voor en net na de 5e verjaardag van hun jongste kind.",
+        "Single parents with a child under 5 can be exempted (art. 9a). Compared: parents just "
+        "before and just after their youngest child's 5th birthday.",
+    ),
+    "h_combined": (
+        "Schuldhulp en bemiddeling naar werk samen",
+        "Debt assistance and job mediation together",
+    ),
+    "combined_intro": (
+        "Mensen in de bijstand met problematische schulden. Vier groepen: beide, alleen bemiddeling, "
+        "alleen schuldhulp, geen van beide; alle vier op dezelfde groep mensen vergeleken.",
+        "People on bijstand with problematic debt. Four groups: both, mediation alone, debt assistance "
+        "alone, neither; all four compared on the same people.",
+    ),
+    "col_comparison": ("Vergelijking", "Comparison"),
+    "col_outcome": ("Uitkomst", "Outcome"),
+    "col_estimate": ("Effect (95%-interval)", "Effect (95% interval)"),
+    "col_power": ("Kleinste effect dat de gegevens zien", "Smallest effect the data can see"),
     "h_power": ("Wat de gegevens niet kunnen zeggen", "What the data cannot tell"),
-    "power_intro": ("Het kleinste effect dat een schatting met 80% kans opmerkt, naast wat eerder onderzoek vond:",
-                    "The smallest effect an estimate detects with 80% probability, next to what earlier research "
-                    "found:"),
-    "power_cannot": ("te klein om effecten te zien zoals eerder onderzoek vond ({lit}); 'geen effect' betekent hier "
-                     "weinig", "too small to see effects the size earlier research found ({lit}); 'no effect' "
-                     "means little here"),
-    "power_partly": ("ziet alleen de grotere effecten die eerder onderzoek vond ({lit})",
-                     "sees only the larger effects earlier research found ({lit})"),
-    "power_can": ("kan effecten zien zoals eerder onderzoek vond ({lit})", "can see effects the size earlier "
-                  "research found ({lit})"),
+    "power_intro": (
+        "Het kleinste effect dat een schatting met 80% kans opmerkt, naast wat eerder onderzoek vond:",
+        "The smallest effect an estimate detects with 80% probability, next to what earlier research "
+        "found:",
+    ),
+    "power_cannot": (
+        "te klein om effecten te zien zoals eerder onderzoek vond ({lit}); 'geen effect' betekent hier "
+        "weinig",
+        "too small to see effects the size earlier research found ({lit}); 'no effect' "
+        "means little here",
+    ),
+    "power_partly": (
+        "ziet alleen de grotere effecten die eerder onderzoek vond ({lit})",
+        "sees only the larger effects earlier research found ({lit})",
+    ),
+    "power_can": (
+        "kan effecten zien zoals eerder onderzoek vond ({lit})",
+        "can see effects the size earlier research found ({lit})",
+    ),
     "h_withheld": ("Wat is weggelaten en waarom", "What was withheld and why"),
-    "withheld_count": ("{n} van de {total} cijfers zijn weggelaten:", "{n} of {total} figures are withheld:"),
-    "pp": ("procentpunt", "percentage points"), "eur": ("euro", "euros"), "hours": ("uur", "hours"),
-    "months": ("maanden", "months"), "after": ("{h} maanden later", "{h} months later"),
+    "withheld_count": (
+        "{n} van de {total} cijfers zijn weggelaten:",
+        "{n} of {total} figures are withheld:",
+    ),
+    "pp": ("procentpunt", "percentage points"),
+    "eur": ("euro", "euros"),
+    "hours": ("uur", "hours"),
+    "months": ("maanden", "months"),
+    "after": ("{h} maanden later", "{h} months later"),
     "at_birthday": ("rond de 5e verjaardag", "around the 5th birthday"),
-    "event_caption": ("Effect op werk per maand sinds de 5e verjaardag (procentpunt, 95%-interval), tegenover de "
-                      "maand ervoor; de maanden vóór de verjaardag horen rond nul te liggen.",
-                      "Effect on work by month since the 5th birthday (percentage points, 95% interval), against "
-                      "the month before; the months before the birthday should lie around zero."),
-    "rd_caption": ("Aandeel met werk per leeftijd van het jongste kind in maanden; links van de streep nog "
-                   "ontheffing mogelijk, rechts niet meer.", "Share in work by the youngest child's age in months; "
-                   "left of the line the exemption can still apply, right of it no longer."),
+    "event_caption": (
+        "Effect op werk per maand sinds de 5e verjaardag (procentpunt, 95%-interval), tegenover de "
+        "maand ervoor; de maanden vóór de verjaardag horen rond nul te liggen.",
+        "Effect on work by month since the 5th birthday (percentage points, 95% interval), against "
+        "the month before; the months before the birthday should lie around zero.",
+    ),
+    "rd_caption": (
+        "Aandeel met werk per leeftijd van het jongste kind in maanden; links van de streep nog "
+        "ontheffing mogelijk, rechts niet meer.",
+        "Share in work by the youngest child's age in months; "
+        "left of the line the exemption can still apply, right of it no longer.",
+    ),
     "month": ("maand", "month"),
     "none": ("geen", "none"),
 }
@@ -253,9 +365,11 @@ def _estimate_cell(row: pd.Series, lang: str) -> str:
     if bool(row["suppressed"]):
         why = _words(reason_in_words(row["suppression_reason"]), lang)
         return f"<em>{_e(_t('withheld_row', lang, why=why))}</em>"
-    return (f"<strong>{_e(_in_units(row, row['estimate'], lang))}</strong> "
-            f"({_e(_in_units(row, row['ci_low'], lang))} {('tot', 'to')[LANGUAGES.index(lang)]} "
-            f"{_e(_in_units(row, row['ci_high'], lang))})")
+    return (
+        f"<strong>{_e(_in_units(row, row['estimate'], lang))}</strong> "
+        f"({_e(_in_units(row, row['ci_low'], lang))} {('tot', 'to')[LANGUAGES.index(lang)]} "
+        f"{_e(_in_units(row, row['ci_high'], lang))})"
+    )
 
 
 def _interval_svg(items: list[tuple[str, float, float, float]], unit: str) -> str:
@@ -273,19 +387,28 @@ def _interval_svg(items: list[tuple[str, float, float, float]], unit: str) -> st
     def x(v):
         return left + (v - lo) / (hi - lo) * (width - left - 20)
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-             f'class="intervals">', f'<line x1="{x(0):.1f}" y1="5" x2="{x(0):.1f}" y2="{height - 30}" '
-             'stroke="#444" stroke-width="1"/>']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+        f'class="intervals">',
+        f'<line x1="{x(0):.1f}" y1="5" x2="{x(0):.1f}" y2="{height - 30}" '
+        'stroke="#444" stroke-width="1"/>',
+    ]
     for k, (label, est, low, high) in enumerate(shown):
         y = 18 + k * row_h
-        parts += [f'<text x="{left - 8}" y="{y + 4}" text-anchor="end" font-size="13">{_e(label)}</text>',
-                  f'<line x1="{x(low):.1f}" y1="{y}" x2="{x(high):.1f}" y2="{y}" stroke="#7aa6d6" stroke-width="3"/>',
-                  f'<circle cx="{x(est):.1f}" cy="{y}" r="5" fill="#1f4e79"/>']
+        parts += [
+            f'<text x="{left - 8}" y="{y + 4}" text-anchor="end" font-size="13">{_e(label)}</text>',
+            f'<line x1="{x(low):.1f}" y1="{y}" x2="{x(high):.1f}" y2="{y}" stroke="#7aa6d6" stroke-width="3"/>',
+            f'<circle cx="{x(est):.1f}" cy="{y}" r="5" fill="#1f4e79"/>',
+        ]
     for v in np.linspace(lo, hi, 5):
-        parts.append(f'<text x="{x(v):.1f}" y="{height - 12}" text-anchor="middle" font-size="11" fill="#555">'
-                     f'{v:+.1f}</text>')
-    parts.append(f'<text x="{(left + width) / 2:.0f}" y="{height}" text-anchor="middle" font-size="11" fill="#555">'
-                 f'{_e(unit)}</text></svg>')
+        parts.append(
+            f'<text x="{x(v):.1f}" y="{height - 12}" text-anchor="middle" font-size="11" fill="#555">'
+            f"{v:+.1f}</text>"
+        )
+    parts.append(
+        f'<text x="{(left + width) / 2:.0f}" y="{height}" text-anchor="middle" font-size="11" fill="#555">'
+        f"{_e(unit)}</text></svg>"
+    )
     return "".join(parts)
 
 
@@ -297,23 +420,47 @@ def _what_works(ww: pd.DataFrame, lang: str) -> str:
     for _, r in overall.iterrows():
         name = _pick(INSTRUMENTS, r["instrument"], lang)
         if r["withheld"]:
-            effect = f"<em>{_e(_t('withheld_row', lang, why=_words(r['withheld_because'], lang)))}</em>"
+            effect = (
+                f"<em>{_e(_t('withheld_row', lang, why=_words(r['withheld_because'], lang)))}</em>"
+            )
             levels = rank = best = verdict = ""
         else:
-            effect = (f"<strong>{r['effect_pp']:+.1f}</strong> ({r['ci_low_pp']:+.1f} "
-                      f"{('tot', 'to')[LANGUAGES.index(lang)]} {r['ci_high_pp']:+.1f})")
-            levels = f"{r['regular_work_pct_if_started']:.1f}% / {r['regular_work_pct_if_waiting']:.1f}%"
+            effect = (
+                f"<strong>{r['effect_pp']:+.1f}</strong> ({r['ci_low_pp']:+.1f} "
+                f"{('tot', 'to')[LANGUAGES.index(lang)]} {r['ci_high_pp']:+.1f})"
+            )
+            levels = (
+                f"{r['regular_work_pct_if_started']:.1f}% / {r['regular_work_pct_if_waiting']:.1f}%"
+            )
             rank, verdict = r["rank_set"], _pick(VERDICTS, r["clearly"], lang)
             best = _t("yes" if r["in_best_set"] == "yes" else "no", lang)
             items.append((name, r["effect_pp"], r["ci_low_pp"], r["ci_high_pp"]))
         persons = "" if r["withheld"] else f"{int(r['persons_started']):,}"
-        rows.append(f"<tr><td>{_e(name)}</td><td>{effect}</td><td>{_e(levels)}</td><td>{_e(rank)}</td>"
-                    f"<td>{_e(best)}</td><td>{_e(verdict)}</td><td>{_e(persons)}</td></tr>")
-    head = "".join(f"<th>{_e(_t(k, lang))}</th>" for k in ("col_instrument", "col_effect", "col_levels", "col_rank",
-                                                          "col_best", "col_verdict", "col_persons"))
-    best = [_pick(INSTRUMENTS, i, lang) for i in overall.loc[overall["in_best_set"] == "yes", "instrument"]]
-    out = [f"<p>{_e(_t('works_who', lang))}</p>", _interval_svg(items, _t("pp", lang)),
-           f"<table><tr>{head}</tr>{''.join(rows)}</table>"]
+        rows.append(
+            f"<tr><td>{_e(name)}</td><td>{effect}</td><td>{_e(levels)}</td><td>{_e(rank)}</td>"
+            f"<td>{_e(best)}</td><td>{_e(verdict)}</td><td>{_e(persons)}</td></tr>"
+        )
+    head = "".join(
+        f"<th>{_e(_t(k, lang))}</th>"
+        for k in (
+            "col_instrument",
+            "col_effect",
+            "col_levels",
+            "col_rank",
+            "col_best",
+            "col_verdict",
+            "col_persons",
+        )
+    )
+    best = [
+        _pick(INSTRUMENTS, i, lang)
+        for i in overall.loc[overall["in_best_set"] == "yes", "instrument"]
+    ]
+    out = [
+        f"<p>{_e(_t('works_who', lang))}</p>",
+        _interval_svg(items, _t("pp", lang)),
+        f"<table><tr>{head}</tr>{''.join(rows)}</table>",
+    ]
     if best:
         out.append(f"<p>{_e(_t('best_set', lang, names=', '.join(best)))}</p>")
     out.append(f"<p>{_e(_tailoring(ww, lang))}</p>")
@@ -326,8 +473,10 @@ def _tailoring(ww: pd.DataFrame, lang: str) -> str:
     if supported.empty:
         return _t("tailor_none", lang, k=len(tests))
     dim = (lambda d: SUBGROUP_NAMES.get(d, d)) if lang == "nl" else (lambda d: d)
-    items = "; ".join(f"{_pick(INSTRUMENTS, r['instrument'], lang)} ({dim(r['subgroup'])})"
-                      for _, r in supported.iterrows())
+    items = "; ".join(
+        f"{_pick(INSTRUMENTS, r['instrument'], lang)} ({dim(r['subgroup'])})"
+        for _, r in supported.iterrows()
+    )
     return _t("tailor_some", lang, items=items, k=len(tests))
 
 
@@ -342,17 +491,26 @@ def _assignment(rule: pd.DataFrame | None, lang: str) -> str:
         if r["share_given"] < 1:  # a leaf split between arms by a capacity
             gets += f" ({r['share_given'] * 100:.0f}%)"
         group = rule_in_dutch(r["item"]) if lang == "nl" else r["item"]
-        rows.append(f"<tr><td>{_e(group)}</td><td>{r['population_share'] * 100:.0f}%</td><td>{_e(gets)}</td></tr>")
+        rows.append(
+            f"<tr><td>{_e(group)}</td><td>{r['population_share'] * 100:.0f}%</td><td>{_e(gets)}</td></tr>"
+        )
     rows = "".join(rows)
     out = [f"<p>{_e(_t('rule_intro', lang))}</p>"]
     if rows:
-        head = "".join(f"<th>{_e(_t(k, lang))}</th>" for k in ("col_group", "col_share", "col_gets"))
+        head = "".join(
+            f"<th>{_e(_t(k, lang))}</th>" for k in ("col_group", "col_share", "col_gets")
+        )
         out.append(f"<table><tr>{head}</tr>{rows}</table>")
     gain = rule[(rule["section"] == "gain") & rule["item"].astype(str).str.contains("observed")]
     if len(gain) and not bool(gain.iloc[0]["suppressed"]):
         g = gain.iloc[0]
-        words = _t("rule_gain", lang, est=_number(g["estimate"] * 100), lo=_number(g["ci_low"] * 100),
-                   hi=_number(g["ci_high"] * 100))
+        words = _t(
+            "rule_gain",
+            lang,
+            est=_number(g["estimate"] * 100),
+            lo=_number(g["ci_low"] * 100),
+            hi=_number(g["ci_high"] * 100),
+        )
         out.append(f"<p>{_e(words)}</p>")
     return "\n".join(out)
 
@@ -384,19 +542,29 @@ def _scatter_svg(points: list[dict], cutoff: float, unit: str) -> str:
     def y(v):
         return 10 + (y1 - v) / (y1 - y0) * (height - bottom - 10)
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" class="intervals">',
-             f'<line x1="{x(cutoff - 0.5):.1f}" y1="10" x2="{x(cutoff - 0.5):.1f}" y2="{height - bottom}" '
-             'stroke="#444" stroke-dasharray="4 3"/>']
-    parts += [f'<circle cx="{x(a):.1f}" cy="{y(b):.1f}" r="4" fill="{"#1f4e79" if a < cutoff else "#c0504d"}"/>'
-              for a, b in zip(xs, ys)]
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" class="intervals">',
+        f'<line x1="{x(cutoff - 0.5):.1f}" y1="10" x2="{x(cutoff - 0.5):.1f}" y2="{height - bottom}" '
+        'stroke="#444" stroke-dasharray="4 3"/>',
+    ]
+    parts += [
+        f'<circle cx="{x(a):.1f}" cy="{y(b):.1f}" r="4" fill="{"#1f4e79" if a < cutoff else "#c0504d"}"/>'
+        for a, b in zip(xs, ys)
+    ]
     for v in np.linspace(y0, y1, 4):
-        parts.append(f'<text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end" font-size="11" fill="#555">'
-                     f'{v:.0f}</text>')
+        parts.append(
+            f'<text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end" font-size="11" fill="#555">'
+            f"{v:.0f}</text>"
+        )
     for v in range(int(np.ceil(x0 / 6) * 6), int(x1) + 1, 6):
-        parts.append(f'<text x="{x(v):.1f}" y="{height - 12}" text-anchor="middle" font-size="11" fill="#555">'
-                     f'{v}</text>')
-    parts.append(f'<text x="{(left + width) / 2:.0f}" y="{height}" text-anchor="middle" font-size="11" '
-                 f'fill="#555">{_e(unit)}</text></svg>')
+        parts.append(
+            f'<text x="{x(v):.1f}" y="{height - 12}" text-anchor="middle" font-size="11" fill="#555">'
+            f"{v}</text>"
+        )
+    parts.append(
+        f'<text x="{(left + width) / 2:.0f}" y="{height}" text-anchor="middle" font-size="11" '
+        f'fill="#555">{_e(unit)}</text></svg>'
+    )
     return "".join(parts)
 
 
@@ -404,37 +572,65 @@ def _exemption_figures(figures: dict | None, lang: str) -> str:
     if not figures:
         return ""
     out = []
-    months = [(f"{_t('month', lang)} {int(p['event_time']):+d}", p["estimate"] * 100, p["ci_low"] * 100,
-               p["ci_high"] * 100) for p in figures.get("event_study", [])
-              if all(p.get(k) is not None for k in ("estimate", "ci_low", "ci_high"))]  # withheld or the reference
+    months = [
+        (
+            f"{_t('month', lang)} {int(p['event_time']):+d}",
+            p["estimate"] * 100,
+            p["ci_low"] * 100,
+            p["ci_high"] * 100,
+        )
+        for p in figures.get("event_study", [])
+        if all(p.get(k) is not None for k in ("estimate", "ci_low", "ci_high"))
+    ]  # withheld or the reference
     if months:
         out += [f"<p>{_e(_t('event_caption', lang))}</p>", _interval_svg(months, _t("pp", lang))]
-    rd = _scatter_svg(figures.get("rd_bins", []), 60, ("leeftijd jongste kind (maanden)",
-                                                        "youngest child's age (months)")[LANGUAGES.index(lang)])
+    rd = _scatter_svg(
+        figures.get("rd_bins", []),
+        60,
+        ("leeftijd jongste kind (maanden)", "youngest child's age (months)")[LANGUAGES.index(lang)],
+    )
     if rd:
         out += [f"<p>{_e(_t('rd_caption', lang))}</p>", rd]
     return "\n".join(out)
 
 
 def _effect_rows(rows: pd.DataFrame, lang: str, words: dict | None = None) -> str:
-    head = "".join(f"<th>{_e(_t(k, lang))}</th>" for k in ("col_comparison", "col_outcome", "col_estimate",
-                                                          "col_power"))
+    head = "".join(
+        f"<th>{_e(_t(k, lang))}</th>"
+        for k in ("col_comparison", "col_outcome", "col_estimate", "col_power")
+    )
     body = []
     for _, r in rows.iterrows():
         comparison = _comparison(r, lang, words)
-        when = _t("at_birthday", lang) if r["measure"] == "exemption_9a" else _t("after", lang, h=int(r["horizon"]))
+        when = (
+            _t("at_birthday", lang)
+            if r["measure"] == "exemption_9a"
+            else _t("after", lang, h=int(r["horizon"]))
+        )
         outcome = f"{_pick(OUTCOMES, r['outcome'], lang)}, {when}"
-        mde = "" if bool(r["suppressed"]) or pd.isna(r["mde_80"]) else _in_units(r, r["mde_80"], lang).lstrip("+")
-        body.append(f"<tr><td>{_e(comparison)}</td><td>{_e(outcome)}</td><td>{_estimate_cell(r, lang)}</td>"
-                    f"<td>{_e(mde)}</td></tr>")
+        mde = (
+            ""
+            if bool(r["suppressed"]) or pd.isna(r["mde_80"])
+            else _in_units(r, r["mde_80"], lang).lstrip("+")
+        )
+        body.append(
+            f"<tr><td>{_e(comparison)}</td><td>{_e(outcome)}</td><td>{_estimate_cell(r, lang)}</td>"
+            f"<td>{_e(mde)}</td></tr>"
+        )
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 
 def _power(overall: pd.DataFrame, lang: str) -> str:
     """The headline estimates on work (instruments at a year, the exemption, the combined approach)."""
-    work = overall[overall["outcome"].isin(["employed", "regular_work"]) & ~overall["suppressed"].astype(bool)
-                   & overall["mde_80"].notna()]
-    work = work[(work["measure"] != CHOICE) | ((work["outcome"] == "regular_work") & (work["horizon"] == 12))]
+    work = overall[
+        overall["outcome"].isin(["employed", "regular_work"])
+        & ~overall["suppressed"].astype(bool)
+        & overall["mde_80"].notna()
+    ]
+    work = work[
+        (work["measure"] != CHOICE)
+        | ((work["outcome"] == "regular_work") & (work["horizon"] == 12))
+    ]
     items = []
     for _, r in work.iterrows():
         low, high, lit = literature_effect(r["measure"], r["contrast"])
@@ -443,7 +639,9 @@ def _power(overall: pd.DataFrame, lang: str) -> str:
         if r["measure"] == CHOICE:
             name = f"{_pick(INSTRUMENTS, r['contrast'].split(' vs ')[0], lang)} ({_t('after', lang, h=12)})"
         elif r["measure"] == "combined":
-            name = f"{_comparison(r, lang, COMBINED_WORDS)} ({_t('after', lang, h=int(r['horizon']))})"
+            name = (
+                f"{_comparison(r, lang, COMBINED_WORDS)} ({_t('after', lang, h=int(r['horizon']))})"
+            )
         else:
             name = _comparison(r, lang)
         verdict = _t(key, lang, lit=_words(lit, lang))
@@ -460,31 +658,63 @@ def _withheld(effects: pd.DataFrame, lang: str) -> str:
     return f"<p>{_e(_t('withheld_count', lang, n=len(w), total=len(effects)))}</p><ul>{items}</ul>"
 
 
-def _section(gemeente: str, effects: pd.DataFrame, ww: pd.DataFrame, assignment: pd.DataFrame | None, lang: str,
-             as_of: date, min_units: int) -> str:
-    overall = effects[(effects["subgroup"] == "all") & ~is_rd_robustness(effects)]  # robustness: in the tables
-    return Template((TEMPLATES / "policy_report_section.html").read_text(encoding="utf-8")).substitute(
-        lang=lang, title=_e(_t("title", lang, city=city_name(gemeente, lang))),
-        as_of=_e(_t("as_of", lang, date=as_of.isoformat())), intro=_e(_t("intro", lang, n=min_units)),
-        h_works=_e(_t("h_works", lang)), works=_what_works(ww, lang),
-        h_rule=_e(_t("h_rule", lang)), rule=_assignment(assignment, lang),
-        h_exemption=_e(_t("h_exemption", lang)), exemption_intro=_e(_t("exemption_intro", lang)),
+def _section(
+    gemeente: str,
+    effects: pd.DataFrame,
+    ww: pd.DataFrame,
+    assignment: pd.DataFrame | None,
+    lang: str,
+    as_of: date,
+    min_units: int,
+) -> str:
+    overall = effects[
+        (effects["subgroup"] == "all") & ~is_rd_robustness(effects)
+    ]  # robustness: in the tables
+    return Template(
+        (TEMPLATES / "policy_report_section.html").read_text(encoding="utf-8")
+    ).substitute(
+        lang=lang,
+        title=_e(_t("title", lang, city=city_name(gemeente, lang))),
+        as_of=_e(_t("as_of", lang, date=as_of.isoformat())),
+        intro=_e(_t("intro", lang, n=min_units)),
+        h_works=_e(_t("h_works", lang)),
+        works=_what_works(ww, lang),
+        h_rule=_e(_t("h_rule", lang)),
+        rule=_assignment(assignment, lang),
+        h_exemption=_e(_t("h_exemption", lang)),
+        exemption_intro=_e(_t("exemption_intro", lang)),
         exemption=_effect_rows(overall[overall["measure"] == "exemption_9a"], lang)
         + _exemption_figures(effects.attrs.get("figures"), lang),
-        h_combined=_e(_t("h_combined", lang)), combined_intro=_e(_t("combined_intro", lang)),
+        h_combined=_e(_t("h_combined", lang)),
+        combined_intro=_e(_t("combined_intro", lang)),
         combined=_effect_rows(overall[overall["measure"] == "combined"], lang, COMBINED_WORDS),
-        h_power=_e(_t("h_power", lang)), power=_power(overall, lang),
-        h_withheld=_e(_t("h_withheld", lang)), withheld=_withheld(effects, lang))
+        h_power=_e(_t("h_power", lang)),
+        power=_power(overall, lang),
+        h_withheld=_e(_t("h_withheld", lang)),
+        withheld=_withheld(effects, lang),
+    )
 
 
-def policy_report_html(gemeente: str, effects: pd.DataFrame, what_works: pd.DataFrame,
-                       assignment: pd.DataFrame | None, as_of: date | None = None, min_units: int = 10) -> str:
+def policy_report_html(
+    gemeente: str,
+    effects: pd.DataFrame,
+    what_works: pd.DataFrame,
+    assignment: pd.DataFrame | None,
+    as_of: date | None = None,
+    min_units: int = 10,
+) -> str:
     """One municipality's (or the pooled G4's) report from its published effect table, what-works table
     and assignment-rule table: one self-contained page, in Dutch and then in English."""
     as_of = as_of or date.today()
     effects = effects[effects["gemeente"] == gemeente]
     ww = what_works[what_works["gemeente"] == gemeente]
-    sections = {lang: _section(gemeente, effects, ww, assignment, lang, as_of, min_units) for lang in LANGUAGES}
+    sections = {
+        lang: _section(gemeente, effects, ww, assignment, lang, as_of, min_units)
+        for lang in LANGUAGES
+    }
     return Template((TEMPLATES / "policy_report.html").read_text(encoding="utf-8")).substitute(
-        title=_e(f"{_t('title', 'nl', city=city_name(gemeente, 'nl'))} / {_t('title', 'en', city=city_name(gemeente, 'en'))}"),
-        **sections)
+        title=_e(
+            f"{_t('title', 'nl', city=city_name(gemeente, 'nl'))} / {_t('title', 'en', city=city_name(gemeente, 'en'))}"
+        ),
+        **sections,
+    )

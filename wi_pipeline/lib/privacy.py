@@ -56,7 +56,14 @@ def holds_bsn(values: pd.Series) -> pd.Series:
 
 
 BSN_COLUMNS = ("bsn", "burgerservicenummer", "sofinummer")
-CBS_KEY_COLUMNS = ("rinpersoon", "rinpersoons", "rinpersoonma", "rinpersoonpa", "rinpersoonsma", "rinpersoonspa")
+CBS_KEY_COLUMNS = (
+    "rinpersoon",
+    "rinpersoons",
+    "rinpersoonma",
+    "rinpersoonpa",
+    "rinpersoonsma",
+    "rinpersoonspa",
+)
 PSEUDONYM_COLUMNS = ("pseudo_id", "person_id")
 # CBS's own numbers for jobs, employers and households: 9 digits, not persons, allowed with CBS keys.
 CBS_NON_PERSON_KEYS = ("ikvid", "sbeid", "huishoudnr")
@@ -71,7 +78,11 @@ class Finding:
     rows: int
 
     def __str__(self) -> str:
-        return f"{self.kind} in column '{self.column}' ({self.rows} rows)" if self.rows else f"{self.kind} '{self.column}'"
+        return (
+            f"{self.kind} in column '{self.column}' ({self.rows} rows)"
+            if self.rows
+            else f"{self.kind} '{self.column}'"
+        )
 
 
 def _distinct_text(s: pd.Series) -> pd.Series:
@@ -84,7 +95,9 @@ def _count_rows(s: pd.Series, bad_values: set[str]) -> int:
     return int(s.astype(str).isin(bad_values).sum()) if bad_values else 0
 
 
-def scan_identifiers(df: pd.DataFrame, *, allow_cbs_keys: bool = False, published: bool = False) -> list[Finding]:
+def scan_identifiers(
+    df: pd.DataFrame, *, allow_cbs_keys: bool = False, published: bool = False
+) -> list[Finding]:
     """Identifiers found in ``df``; an empty list means clean."""
     findings: list[Finding] = []
     for col in df.columns:
@@ -102,8 +115,12 @@ def scan_identifiers(df: pd.DataFrame, *, allow_cbs_keys: bool = False, publishe
             findings.append(Finding(str(col), "pseudonym column", 0))
             continue
         s = df[col]
-        if not (pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s)
-                or isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_integer_dtype(s)):
+        if not (
+            pd.api.types.is_object_dtype(s)
+            or pd.api.types.is_string_dtype(s)
+            or isinstance(s.dtype, pd.CategoricalDtype)
+            or pd.api.types.is_integer_dtype(s)
+        ):
             continue
         values = _distinct_text(s)
         if values.empty:
@@ -113,7 +130,11 @@ def scan_identifiers(df: pd.DataFrame, *, allow_cbs_keys: bool = False, publishe
             values = values[~hashes]  # a hash may contain nine digits in a row by chance: not a BSN
             if values.empty:
                 continue
-        candidates = values.str.extractall(_NINE_DIGITS)[0] if values.str.contains(r"\d{9}", regex=True).any() else pd.Series(dtype=str)
+        candidates = (
+            values.str.extractall(_NINE_DIGITS)[0]
+            if values.str.contains(r"\d{9}", regex=True).any()
+            else pd.Series(dtype=str)
+        )
         if len(candidates):
             valid = candidates[is_valid_bsn(candidates.reset_index(drop=True)).to_numpy()]
             if len(valid):

@@ -63,7 +63,9 @@ class PseudonymKey:
         secret = self._secret
         # hmac.new per value is the slow part; dedupe first since registers repeat persons.
         codes, uniques = pd.factorize(bsn.astype("string"), use_na_sentinel=True)
-        hashed = [hmac.new(secret, u.encode("ascii"), hashlib.sha256).hexdigest()[:32] for u in uniques]
+        hashed = [
+            hmac.new(secret, u.encode("ascii"), hashlib.sha256).hexdigest()[:32] for u in uniques
+        ]
         values = pd.array(hashed, dtype="string").take(codes, allow_fill=True)
         return pd.Series(values, index=bsn.index)
 
@@ -97,7 +99,11 @@ def _demo_fingerprint() -> str:
 
 
 def describe_fingerprint(fingerprint: str) -> str:
-    return f"{fingerprint} (the built-in demo key)" if fingerprint == _demo_fingerprint() else fingerprint
+    return (
+        f"{fingerprint} (the built-in demo key)"
+        if fingerprint == _demo_fingerprint()
+        else fingerprint
+    )
 
 
 def warehouse_fingerprint(warehouse: Path) -> str | None:
@@ -118,8 +124,11 @@ def check_warehouse_key(warehouse: Path, fingerprint: str | None) -> None:
     recorded = warehouse_fingerprint(warehouse)
     if recorded is None or fingerprint is None or fingerprint == recorded:
         return
-    now = (f"the built-in demo key {fingerprint}, because {KEY_ENV_VAR} is not set"
-           if fingerprint == _demo_fingerprint() else f"key {fingerprint} from {KEY_ENV_VAR}")
+    now = (
+        f"the built-in demo key {fingerprint}, because {KEY_ENV_VAR} is not set"
+        if fingerprint == _demo_fingerprint()
+        else f"key {fingerprint} from {KEY_ENV_VAR}"
+    )
     raise KeyMismatchError(
         f"the warehouse {warehouse} was built with key {describe_fingerprint(recorded)} "
         f"(its {WAREHOUSE_KEY_FILE}), but this process has {now}; nothing was written. Set {KEY_ENV_VAR} "
@@ -137,6 +146,15 @@ def record_warehouse_key(warehouse: Path, fingerprint: str) -> None:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"fingerprint": fingerprint, "demo_key": fingerprint == _demo_fingerprint(),
-                               "recorded": date.today().isoformat()}, indent=1), encoding="utf-8")
+    tmp.write_text(
+        json.dumps(
+            {
+                "fingerprint": fingerprint,
+                "demo_key": fingerprint == _demo_fingerprint(),
+                "recorded": date.today().isoformat(),
+            },
+            indent=1,
+        ),
+        encoding="utf-8",
+    )
     os.replace(tmp, path)

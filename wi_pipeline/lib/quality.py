@@ -28,28 +28,30 @@ import os
 # Must be set before GX is imported: GX decides on usage statistics at import/context time.
 os.environ["GX_ANALYTICS_ENABLED"] = "false"
 
-import json  # noqa: E402
-import logging  # noqa: E402
-import math  # noqa: E402
-import re  # noqa: E402
-import threading  # noqa: E402
-import uuid  # noqa: E402
-from dataclasses import asdict, dataclass, field, replace  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any, Iterable, Sequence  # noqa: E402
+import json
+import logging
+import math
+import re
+import threading
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-import great_expectations as gx  # noqa: E402
-from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
-from great_expectations.expectations.expectation_configuration import (  # noqa: E402
+import great_expectations as gx
+import numpy as np
+import pandas as pd
+from great_expectations.data_context.types.base import ProgressBarsConfig
+from great_expectations.execution_engine import (
+    pandas_execution_engine as _pandas_engine,
+)
+from great_expectations.expectations.expectation_configuration import (
     ExpectationConfiguration,
 )
-from great_expectations.execution_engine import pandas_execution_engine as _pandas_engine  # noqa: E402
-from great_expectations.validator.v1_validator import Validator  # noqa: E402
+from great_expectations.validator.v1_validator import Validator
 
-from wi_pipeline.lib.privacy import REDACTED  # noqa: E402
+from wi_pipeline.lib.privacy import REDACTED
 
 for _name in ("great_expectations", "great_expectations.core", "great_expectations.validator"):
     logging.getLogger(_name).setLevel(logging.ERROR)
@@ -65,7 +67,16 @@ RESULT_FORMAT = {
 }
 
 _SUITE_KEYS = {"name", "id", "expectations", "suite_parameters", "meta", "notes"}
-_EXPECTATION_KEYS = {"type", "kwargs", "meta", "notes", "description", "severity", "id", "rendered_content"}
+_EXPECTATION_KEYS = {
+    "type",
+    "kwargs",
+    "meta",
+    "notes",
+    "description",
+    "severity",
+    "id",
+    "rendered_content",
+}
 _GX_SEVERITY = {"critical": "error", "warning": "warn", "info": "warn"}
 _SEVERITY_ALIASES = {"error": "error", "warn": "warn", "warning": "warn"}
 # 9 digits: BSN / RINPERSOON; 32 or 64 hex: a hashed or HMAC pseudonym.
@@ -117,9 +128,13 @@ class SuiteResult:
         return not any(r.blocking for r in self.results)
 
     def failed(self, severity: str | None = None) -> list[CheckRecord]:
-        return [r for r in self.results if not r.success and (severity is None or r.severity == severity)]
+        return [
+            r
+            for r in self.results
+            if not r.success and (severity is None or r.severity == severity)
+        ]
 
-    def with_checks(self, *records: CheckRecord) -> "SuiteResult":
+    def with_checks(self, *records: CheckRecord) -> SuiteResult:
         """Merge plain-pandas checks (row counts, cross-G4 distributions) into this result."""
         return replace(self, results=[*self.results, *records])
 
@@ -183,7 +198,9 @@ def _md_cell(value: Any) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def suite_path(name_or_path: str | os.PathLike, suites_dir: str | os.PathLike | None = None) -> Path:
+def suite_path(
+    name_or_path: str | os.PathLike, suites_dir: str | os.PathLike | None = None
+) -> Path:
     """A bare name means ``<suites_dir>/<name>.json``; anything with a suffix or a slash is a path.
 
     Without ``suites_dir``: ``WI_EXPECTATIONS_DIR`` when set (a site's own suites), else ``expectations/``.
@@ -191,10 +208,15 @@ def suite_path(name_or_path: str | os.PathLike, suites_dir: str | os.PathLike | 
     text = str(name_or_path)
     if isinstance(name_or_path, Path) or text.endswith(".json") or "/" in text or os.sep in text:
         return Path(name_or_path)
-    return Path(suites_dir or os.environ.get("WI_EXPECTATIONS_DIR") or EXPECTATIONS_DIR) / f"{text}.json"
+    return (
+        Path(suites_dir or os.environ.get("WI_EXPECTATIONS_DIR") or EXPECTATIONS_DIR)
+        / f"{text}.json"
+    )
 
 
-def load_suite(name_or_path: str | os.PathLike, suites_dir: str | os.PathLike | None = None) -> gx.ExpectationSuite:
+def load_suite(
+    name_or_path: str | os.PathLike, suites_dir: str | os.PathLike | None = None
+) -> gx.ExpectationSuite:
     """Read and validate a suite file; every problem becomes a SuiteError naming the file."""
     path = suite_path(name_or_path, suites_dir)
     if not path.is_file():
@@ -207,7 +229,9 @@ def load_suite(name_or_path: str | os.PathLike, suites_dir: str | os.PathLike | 
         raise SuiteError(f"{path}: top level must be a JSON object with 'name' and 'expectations'")
     unknown = set(raw) - _SUITE_KEYS
     if unknown:
-        raise SuiteError(f"{path}: unknown top-level keys {sorted(unknown)}; allowed: {sorted(_SUITE_KEYS)}")
+        raise SuiteError(
+            f"{path}: unknown top-level keys {sorted(unknown)}; allowed: {sorted(_SUITE_KEYS)}"
+        )
     entries = raw.get("expectations")
     if not isinstance(entries, list):
         raise SuiteError(f"{path}: 'expectations' must be a list")
@@ -228,7 +252,9 @@ def load_suite(name_or_path: str | os.PathLike, suites_dir: str | os.PathLike | 
     except Exception as e:  # anything GX rejects at suite level
         raise SuiteError(f"{path}: invalid suite: {_first_line(e)}") from None
     if len(suite.expectations) != len(configs):  # GX logs and drops invalid ones; we refuse instead
-        raise SuiteError(f"{path}: GX dropped {len(configs) - len(suite.expectations)} expectation(s)")
+        raise SuiteError(
+            f"{path}: GX dropped {len(configs) - len(suite.expectations)} expectation(s)"
+        )
     return suite
 
 
@@ -238,13 +264,17 @@ def _expectation_config(path: Path, i: int, entry: Any) -> ExpectationConfigurat
         raise SuiteError(f"{where}: must be a JSON object")
     etype = entry.get("type")
     if "expectation_type" in entry and etype is None:
-        raise SuiteError(f"{where}: uses the pre-1.0 key 'expectation_type'; GX 1.x calls it 'type'")
+        raise SuiteError(
+            f"{where}: uses the pre-1.0 key 'expectation_type'; GX 1.x calls it 'type'"
+        )
     if not isinstance(etype, str) or not etype:
         raise SuiteError(f"{where}: missing 'type'")
     where = f"{where} ({etype})"
     unknown = set(entry) - _EXPECTATION_KEYS
     if unknown:
-        raise SuiteError(f"{where}: unknown keys {sorted(unknown)}; put project settings under 'meta'")
+        raise SuiteError(
+            f"{where}: unknown keys {sorted(unknown)}; put project settings under 'meta'"
+        )
     kwargs = entry.get("kwargs", {})
     meta = entry.get("meta") or {}
     if not isinstance(kwargs, dict) or not isinstance(meta, dict):
@@ -252,7 +282,9 @@ def _expectation_config(path: Path, i: int, entry: Any) -> ExpectationConfigurat
     severity = meta.get("severity")
     if severity is not None and str(severity).lower() not in _SEVERITY_ALIASES:
         raise SuiteError(f"{where}: meta.severity must be one of {SEVERITIES}, got {severity!r}")
-    kwargs = {k: _datetime_bound(v) if k in ("min_value", "max_value") else v for k, v in kwargs.items()}
+    kwargs = {
+        k: _datetime_bound(v) if k in ("min_value", "max_value") else v for k, v in kwargs.items()
+    }
     spec = {k: v for k, v in entry.items() if k != "kwargs"}
     # A stable id ties each GX result back to its expectation (GX reorders results).
     spec.setdefault("id", str(uuid.uuid5(uuid.NAMESPACE_URL, f"wi_pipeline:{path.name}#{i}")))
@@ -326,7 +358,9 @@ def _batch_definition():
         if hasattr(_pandas_engine, "HASH_THRESHOLD"):
             _pandas_engine.HASH_THRESHOLD = 0
         context = gx.get_context(mode="ephemeral")
-        context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+        context.variables.progress_bars = ProgressBarsConfig(
+            globally=False, metric_calculations=False
+        )
         asset = context.data_sources.add_pandas("wi_pipeline").add_dataframe_asset("frame")
         _GX_STATE["context"] = context
         _GX_STATE["batch_definition"] = asset.add_batch_definition_whole_dataframe("whole_frame")
@@ -364,14 +398,25 @@ def run_suite(
         gx_result = by_id.get(config.id)
         if gx_result is None:
             records.append(
-                CheckRecord(config.type, _columns(config.kwargs), _severity(config), False, note="no result from GX")
+                CheckRecord(
+                    config.type,
+                    _columns(config.kwargs),
+                    _severity(config),
+                    False,
+                    note="no result from GX",
+                )
             )
         else:
             records.append(_record(config, gx_result, id_cols))
     return SuiteResult(suite_name=suite.name, n_rows=len(df), results=records)
 
 
-_COLUMN_PREFIXES = ("expect_column", "expect_compound_columns", "expect_multicolumn", "expect_select_column")
+_COLUMN_PREFIXES = (
+    "expect_column",
+    "expect_compound_columns",
+    "expect_multicolumn",
+    "expect_select_column",
+)
 
 
 def _referenced_columns(kwargs: dict) -> list[str]:
@@ -379,7 +424,9 @@ def _referenced_columns(kwargs: dict) -> list[str]:
     return cols + list(kwargs.get("column_list") or [])
 
 
-def _column_groups(suite: gx.ExpectationSuite, df: pd.DataFrame) -> dict[tuple[str, ...] | None, list]:
+def _column_groups(
+    suite: gx.ExpectationSuite, df: pd.DataFrame
+) -> dict[tuple[str, ...] | None, list]:
     """Expectation configs grouped by the columns they read; None = needs the whole frame.
 
     GX's pandas engine filters the whole batch frame row-wise for every column metric, so
@@ -415,13 +462,19 @@ def _record(config: ExpectationConfiguration, gx_result: Any, id_cols: set[str])
     res = gx_result.result or {}
     note = None
     exc = gx_result.exception_info or {}
-    if exc.get("raised_exception") is not True:  # GX nests exception info per metric when a metric fails
+    if (
+        exc.get("raised_exception") is not True
+    ):  # GX nests exception info per metric when a metric fails
         nested = [v for v in exc.values() if isinstance(v, dict) and v.get("raised_exception")]
         exc = nested[0] if nested else {}
     if exc.get("raised_exception"):
         note = "error: " + _compact(str(exc.get("exception_message") or "GX raised an exception"))
     counts = res.get("partial_unexpected_counts")
-    raw_sample = [c.get("value") for c in counts] if counts is not None else res.get("partial_unexpected_list") or []
+    raw_sample = (
+        [c.get("value") for c in counts]
+        if counts is not None
+        else res.get("partial_unexpected_list") or []
+    )
     sample: list[Any] = []
     for v in raw_sample:  # GX lists each NaN separately; keep distinct values only
         safe = _safe_value(v, touches_id)
@@ -438,7 +491,9 @@ def _record(config: ExpectationConfiguration, gx_result: Any, id_cols: set[str])
         severity=_severity(config),
         success=bool(gx_result.success),
         unexpected_count=None if unexpected_count is None else int(unexpected_count),
-        unexpected_percent=None if unexpected_percent is None else round(float(unexpected_percent), 4),
+        unexpected_percent=None
+        if unexpected_percent is None
+        else round(float(unexpected_percent), 4),
         sample=sample,
         observed=observed,
         note=note,
@@ -488,31 +543,59 @@ def row_count_within(
     Without a previous extract (None or 0) the check passes and says so.
     """
     if not n_previous:
-        return CheckRecord("row_count_within", None, severity, True, observed={"n_now": int(n_now)},
-                           note="no previous extract to compare with")
+        return CheckRecord(
+            "row_count_within",
+            None,
+            severity,
+            True,
+            observed={"n_now": int(n_now)},
+            note="no previous extract to compare with",
+        )
     change = (n_now - n_previous) / n_previous
     return CheckRecord(
         "row_count_within",
         None,
         severity,
         bool(abs(change) <= tolerance),
-        observed={"n_now": int(n_now), "n_previous": int(n_previous), "relative_change": round(change, 4)},
-        note=None if abs(change) <= tolerance else f"row count changed {change:+.1%} (tolerance {tolerance:.0%})",
+        observed={
+            "n_now": int(n_now),
+            "n_previous": int(n_previous),
+            "relative_change": round(change, 4),
+        },
+        note=None
+        if abs(change) <= tolerance
+        else f"row count changed {change:+.1%} (tolerance {tolerance:.0%})",
     )
 
 
-def quarantine_share_within(n_quarantined: int, n_in: int, max_share: float = 0.25, *, min_rows: int = 100,
-                            severity: str = "error") -> CheckRecord:
+def quarantine_share_within(
+    n_quarantined: int,
+    n_in: int,
+    max_share: float = 0.25,
+    *,
+    min_rows: int = 100,
+    severity: str = "error",
+) -> CheckRecord:
     """Properly registered: a few faulty rows are normal, a large share means the export itself is broken.
 
     Below ``min_rows`` rows a share says little (one fault in twelve rows is 8%), so it only reports.
     """
     share = n_quarantined / n_in if n_in else 0.0
     ok = share <= max_share or n_in < min_rows
-    return CheckRecord("quarantine_share_within", None, severity, bool(ok),
-                       observed={"quarantined": int(n_quarantined), "rows_in": int(n_in), "share": round(share, 4)},
-                       note=(f"only {n_in} rows: share not judged" if n_in < min_rows else None) if ok
-                       else f"{share:.1%} of rows quarantined (at most {max_share:.0%} expected)")
+    return CheckRecord(
+        "quarantine_share_within",
+        None,
+        severity,
+        bool(ok),
+        observed={
+            "quarantined": int(n_quarantined),
+            "rows_in": int(n_in),
+            "share": round(share, 4),
+        },
+        note=(f"only {n_in} rows: share not judged" if n_in < min_rows else None)
+        if ok
+        else f"{share:.1%} of rows quarantined (at most {max_share:.0%} expected)",
+    )
 
 
 def distribution_within(
@@ -524,19 +607,31 @@ def distribution_within(
     code or registration habit that harmonisation missed, which a person should look at.
     """
     ok = not (pd.isna(value) or pd.isna(pooled_value)) and abs(value - pooled_value) <= tolerance
-    diff = None if pd.isna(value) or pd.isna(pooled_value) else round(float(value - pooled_value), 6)
+    diff = (
+        None if pd.isna(value) or pd.isna(pooled_value) else round(float(value - pooled_value), 6)
+    )
     return CheckRecord(
         "distribution_within",
         label,
         severity,
         bool(ok),
-        observed={"value": _safe_value(value, False), "pooled": _safe_value(pooled_value, False), "difference": diff},
+        observed={
+            "value": _safe_value(value, False),
+            "pooled": _safe_value(pooled_value, False),
+            "difference": diff,
+        },
         note=None if ok else f"{label}: {value} vs pooled {pooled_value} (tolerance {tolerance})",
     )
 
 
-def children_born_after_parents(child_parent: pd.DataFrame, persons: pd.DataFrame, *, min_age_gap_years: int = 12,
-                                mostly: float = 0.999, severity: str = "error") -> CheckRecord:
+def children_born_after_parents(
+    child_parent: pd.DataFrame,
+    persons: pd.DataFrame,
+    *,
+    min_age_gap_years: int = 12,
+    mostly: float = 0.999,
+    severity: str = "error",
+) -> CheckRecord:
     """Free of errors: a parent is born well before the child (KINDOUDERTAB against GBAPERSOONTAB).
 
     A child registered as born before, or within ``min_age_gap_years`` of, its mother or father is an
@@ -544,12 +639,17 @@ def children_born_after_parents(child_parent: pd.DataFrame, persons: pd.DataFram
     persons without a birth date are not judged. Like a GX expectation, ``mostly`` tolerates the rare
     register error; a larger share means a broken table.
     """
+
     def key(df, kind, number):  # CBS persons are the pair RINPERSOONS + RINPERSOON
         return df[kind].astype("string") + "|" + df[number].astype("string")
 
-    born = pd.Series((persons["GBAGEBOORTEJAAR"].astype("Float64") * 12
-                      + persons["GBAGEBOORTEMAAND"].astype("Float64")).to_numpy(),
-                     index=key(persons, "RINPERSOONS", "RINPERSOON"))
+    born = pd.Series(
+        (
+            persons["GBAGEBOORTEJAAR"].astype("Float64") * 12
+            + persons["GBAGEBOORTEMAAND"].astype("Float64")
+        ).to_numpy(),
+        index=key(persons, "RINPERSOONS", "RINPERSOON"),
+    )
     born = born[~born.index.duplicated(keep=False)]  # a key given twice has no known birth date
     child = key(child_parent, "RINPERSOONS", "RINPERSOON").map(born)
     n_links, n_bad = 0, 0
@@ -561,11 +661,23 @@ def children_born_after_parents(child_parent: pd.DataFrame, persons: pd.DataFram
     share = n_bad / n_links if n_links else 0.0
     ok = share <= 1 - mostly
     return CheckRecord(
-        "children_born_after_parents", "RINPERSOONMa, RINPERSOONpa", severity, bool(ok),
-        unexpected_count=n_bad, unexpected_percent=round(100 * share, 4),
-        observed={"links_judged": n_links, "parent_under_min_age": n_bad, "min_age_gap_years": min_age_gap_years},
-        note=None if ok else (f"{n_bad} of {n_links} child-parent links have a parent less than {min_age_gap_years} "
-                              f"years older than the child (at most {1 - mostly:.1%} expected)"),
+        "children_born_after_parents",
+        "RINPERSOONMa, RINPERSOONpa",
+        severity,
+        bool(ok),
+        unexpected_count=n_bad,
+        unexpected_percent=round(100 * share, 4),
+        observed={
+            "links_judged": n_links,
+            "parent_under_min_age": n_bad,
+            "min_age_gap_years": min_age_gap_years,
+        },
+        note=None
+        if ok
+        else (
+            f"{n_bad} of {n_links} child-parent links have a parent less than {min_age_gap_years} "
+            f"years older than the child (at most {1 - mostly:.1%} expected)"
+        ),
     )
 
 

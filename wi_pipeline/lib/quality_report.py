@@ -12,8 +12,16 @@ from wi_pipeline.lib.layout import G4, SRG_CATEGORIES
 from wi_pipeline.lib.privacy import shorten
 from wi_pipeline.lib.quality import CheckRecord, SuiteError, distribution_within, suite_path
 
-SUMMARY_COLUMNS = ["asset", "check", "column", "severity", "success", "unexpected_count", "unexpected_percent",
-                   "found"]
+SUMMARY_COLUMNS = [
+    "asset",
+    "check",
+    "column",
+    "severity",
+    "success",
+    "unexpected_count",
+    "unexpected_percent",
+    "found",
+]
 # What to change in the export, per quarantine reason code (REASON_CODES in lib/ingest.py).
 EXPORT_ADVICE = {
     "field_count": "a field holds the delimiter ';' or a line break: remove it from free text, or quote the field",
@@ -28,10 +36,12 @@ EXPORT_ADVICE = {
     "unknown_code": "a code outside the register's list: add it to the municipality's mapping or correct it",
     "bsn_in_field": "a BSN was typed into another field: remove it from that field",
 }
-LINKAGE_LEGEND = ("Not found: the pseudonymised BSN is not in CBS's key file (a BSN CBS does not know, or a "
-                  "person who arrived after the key file was made). Unreliable key: the key file maps it to a "
-                  "person number of a kind other than 'R'. Ambiguous key: the key file maps it to more than one "
-                  "person. Failed the eleven-test: quarantined at ingestion, never linked.")
+LINKAGE_LEGEND = (
+    "Not found: the pseudonymised BSN is not in CBS's key file (a BSN CBS does not know, or a "
+    "person who arrived after the key file was made). Unreliable key: the key file maps it to a "
+    "person number of a kind other than 'R'. Ambiguous key: the key file maps it to more than one "
+    "person. Failed the eleven-test: quarantined at ingestion, never linked."
+)
 
 
 def quarantine_by_reason(quarantine: pd.DataFrame, first: int = 5) -> list[dict]:
@@ -43,14 +53,21 @@ def quarantine_by_reason(quarantine: pd.DataFrame, first: int = 5) -> list[dict]
     exploded = quarantine.assign(code=codes).explode("code")
     out = []
     for code, part in exploded.groupby("code", sort=False):
-        lines = sorted(int(x) for x in part["line_number"].dropna())[:first] if "line_number" in part else []
+        lines = (
+            sorted(int(x) for x in part["line_number"].dropna())[:first]
+            if "line_number" in part
+            else []
+        )
         out.append({"reason_code": code, "rows": int(len(part)), "first_lines": lines})
     return sorted(out, key=lambda r: -r["rows"])
 
+
 # At the top of every data-quality report: they show counts of any size, so they never leave the secure environment.
-INTERNAL_NOTICE = ("> **Intern werkdocument / internal working document** for the data engineers inside the secure "
-                   "environment. Not published: unlike the published outputs (effect tables, what works for whom), "
-                   "it is not under disclosure control and may show counts of fewer than 10 persons.")
+INTERNAL_NOTICE = (
+    "> **Intern werkdocument / internal working document** for the data engineers inside the secure "
+    "environment. Not published: unlike the published outputs (effect tables, what works for whom), "
+    "it is not under disclosure control and may show counts of fewer than 10 persons."
+)
 
 
 def check_rows(evaluations: list[dict]) -> pd.DataFrame:
@@ -64,15 +81,32 @@ def check_rows(evaluations: list[dict]) -> pd.DataFrame:
     for ev in evaluations:
         records = ev.get("records")
         if records:
-            rows += [{"asset": ev["asset"], "check": f"{ev['check']}: {r['expectation']}", "column": r.get("column") or "",
-                      "severity": r["severity"], "success": bool(r["success"]),
-                      "unexpected_count": r.get("unexpected_count"), "unexpected_percent": r.get("unexpected_percent"),
-                      "found": _found(r)}
-                     for r in records]
+            rows += [
+                {
+                    "asset": ev["asset"],
+                    "check": f"{ev['check']}: {r['expectation']}",
+                    "column": r.get("column") or "",
+                    "severity": r["severity"],
+                    "success": bool(r["success"]),
+                    "unexpected_count": r.get("unexpected_count"),
+                    "unexpected_percent": r.get("unexpected_percent"),
+                    "found": _found(r),
+                }
+                for r in records
+            ]
         else:
-            rows.append({"asset": ev["asset"], "check": ev["check"], "column": "", "severity": ev["severity"],
-                         "success": bool(ev["passed"]), "unexpected_count": None, "unexpected_percent": None,
-                         "found": ev.get("description") or ""})
+            rows.append(
+                {
+                    "asset": ev["asset"],
+                    "check": ev["check"],
+                    "column": "",
+                    "severity": ev["severity"],
+                    "success": bool(ev["passed"]),
+                    "unexpected_count": None,
+                    "unexpected_percent": None,
+                    "found": ev.get("description") or "",
+                }
+            )
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
@@ -84,7 +118,9 @@ def _found(record: dict) -> str:
     n, pct = record.get("unexpected_count"), record.get("unexpected_percent")
     if n is None or pd.isna(n):
         return ""
-    return f"{int(n):,} unexpected rows" + ("" if pct is None or pd.isna(pct) else f" ({float(pct):.1f}%)")
+    return f"{int(n):,} unexpected rows" + (
+        "" if pct is None or pd.isna(pct) else f" ({float(pct):.1f}%)"
+    )
 
 
 def compare_with_previous(now: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFrame:
@@ -94,7 +130,8 @@ def compare_with_previous(now: pd.DataFrame, previous: pd.DataFrame | None) -> p
         out = now.assign(previous_success=pd.NA, previous_unexpected=pd.NA)
     else:
         prev = previous[key + ["success", "unexpected_count"]].rename(
-            columns={"success": "previous_success", "unexpected_count": "previous_unexpected"})
+            columns={"success": "previous_success", "unexpected_count": "previous_unexpected"}
+        )
         out = now.merge(prev, on=key, how="left")
     status = []
     for _, r in out.iterrows():
@@ -113,10 +150,17 @@ def _md_table(df: pd.DataFrame) -> str:
     return df.to_markdown(index=False) if len(df) else "_none_"
 
 
-def municipality_report(gemeente: str, run: dict, checks: pd.DataFrame, ingestion: pd.DataFrame,
-                        linkage_rates: str | None, extracts: dict[str, str],
-                        previous: pd.DataFrame | None, unrecognised: list[str] | None = None,
-                        quarantined: dict[str, list[dict]] | None = None) -> tuple[str, pd.DataFrame]:
+def municipality_report(
+    gemeente: str,
+    run: dict,
+    checks: pd.DataFrame,
+    ingestion: pd.DataFrame,
+    linkage_rates: str | None,
+    extracts: dict[str, str],
+    previous: pd.DataFrame | None,
+    unrecognised: list[str] | None = None,
+    quarantined: dict[str, list[dict]] | None = None,
+) -> tuple[str, pd.DataFrame]:
     """Markdown for the UI and the summary table to remember for the next extract.
 
     ``run`` describes the municipality's latest pipeline run: {"run_id", "status", "failures" (step
@@ -132,8 +176,12 @@ def municipality_report(gemeente: str, run: dict, checks: pd.DataFrame, ingestio
     blocking = int(((~checks["success"].astype(bool)) & (checks["severity"] == "error")).sum())
     name = G4.get(gemeente, gemeente)
     status = run.get("status", "no run yet")
-    n_quarantined = int(pd.to_numeric(ingestion.get("quarantined", pd.Series(dtype=float)), errors="coerce").sum())
-    n_in = int(pd.to_numeric(ingestion.get("rows_in", pd.Series(dtype=float)), errors="coerce").sum())
+    n_quarantined = int(
+        pd.to_numeric(ingestion.get("quarantined", pd.Series(dtype=float)), errors="coerce").sum()
+    )
+    n_in = int(
+        pd.to_numeric(ingestion.get("rows_in", pd.Series(dtype=float)), errors="coerce").sum()
+    )
     if status == "SUCCESS" and not blocking:
         verdict = "**passed**: every blocking check passed"
         if n_quarantined:
@@ -143,7 +191,7 @@ def municipality_report(gemeente: str, run: dict, checks: pd.DataFrame, ingestio
         if run.get("failures"):
             verdict += f", {len(run['failures'])} step(s) stopped"
         if run.get("not_run"):
-            verdict += ("; the assets below were not rebuilt and keep their previous good output")
+            verdict += "; the assets below were not rebuilt and keep their previous good output"
     lines = [
         INTERNAL_NOTICE,
         "",
@@ -158,8 +206,8 @@ def municipality_report(gemeente: str, run: dict, checks: pd.DataFrame, ingestio
         "## Errors that stopped the run",
         "\n".join(f"- {shorten(f)}" for f in run.get("failures", [])) or "_none_",
         "",
-        "Not rebuilt because something upstream failed: " + (", ".join(f"`{a}`" for a in run.get("not_run", []))
-                                                              or "_nothing_"),
+        "Not rebuilt because something upstream failed: "
+        + (", ".join(f"`{a}`" for a in run.get("not_run", [])) or "_nothing_"),
         "",
         "## Files not ingested: named outside the landing contract",
         "\n".join(f"- {shorten(f)}" for f in unrecognised or []) or "_none_",
@@ -179,7 +227,9 @@ def municipality_report(gemeente: str, run: dict, checks: pd.DataFrame, ingestio
         _md_table(failing[["asset", "check", "column", "severity", "found", "change"]]),
         "",
         "## Changes since the previous extract",
-        _md_table(moved[["asset", "check", "column", "change", "previous_unexpected", "unexpected_count"]]),
+        _md_table(
+            moved[["asset", "check", "column", "change", "previous_unexpected", "unexpected_count"]]
+        ),
     ]
     return "\n".join(lines), checks
 
@@ -187,11 +237,20 @@ def municipality_report(gemeente: str, run: dict, checks: pd.DataFrame, ingestio
 def _quarantine_table(quarantined: dict[str, list[dict]]) -> pd.DataFrame:
     from wi_pipeline.lib.ingest import REASON_CODES
 
-    rows = [{"register": register, "reason": REASON_CODES.get(r["reason_code"], r["reason_code"]), "rows": r["rows"],
-             "first lines": ", ".join(map(str, r["first_lines"])),
-             "what to change in the export": EXPORT_ADVICE.get(r["reason_code"], "")}
-            for register, reasons in sorted(quarantined.items()) for r in reasons]
-    return pd.DataFrame(rows, columns=["register", "reason", "rows", "first lines", "what to change in the export"])
+    rows = [
+        {
+            "register": register,
+            "reason": REASON_CODES.get(r["reason_code"], r["reason_code"]),
+            "rows": r["rows"],
+            "first lines": ", ".join(map(str, r["first_lines"])),
+            "what to change in the export": EXPORT_ADVICE.get(r["reason_code"], ""),
+        }
+        for register, reasons in sorted(quarantined.items())
+        for r in reasons
+    ]
+    return pd.DataFrame(
+        rows, columns=["register", "reason", "rows", "first lines", "what to change in the export"]
+    )
 
 
 def g4_profile(panel: pd.DataFrame) -> dict[str, float]:
@@ -213,7 +272,9 @@ def g4_profile(panel: pd.DataFrame) -> dict[str, float]:
     return profile
 
 
-G4_COMPARISON = "g4_comparison"  # expectations/g4_comparison.json: the tolerances, editable like a suite
+G4_COMPARISON = (
+    "g4_comparison"  # expectations/g4_comparison.json: the tolerances, editable like a suite
+)
 
 
 def load_g4_tolerances(path: str | Path | None = None) -> dict[str, float]:
@@ -225,20 +286,33 @@ def load_g4_tolerances(path: str | Path | None = None) -> dict[str, float]:
     try:
         tolerances = json.loads(path.read_text(encoding="utf-8"))["tolerances"]
     except (OSError, ValueError, KeyError, TypeError) as err:
-        raise SuiteError(f"{path}: cannot read the G4 tolerances ({type(err).__name__}: {err}); expected "
-                         '{"tolerances": {"share_": 0.10, "mean_spell_months": 12}}') from None
-    bad = [k for k, v in tolerances.items() if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0]
+        raise SuiteError(
+            f"{path}: cannot read the G4 tolerances ({type(err).__name__}: {err}); expected "
+            '{"tolerances": {"share_": 0.10, "mean_spell_months": 12}}'
+        ) from None
+    bad = [
+        k
+        for k, v in tolerances.items()
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0
+    ]
     if not isinstance(tolerances, dict) or not tolerances or bad:
-        raise SuiteError(f"{path}: tolerances must map measure-name prefixes to non-negative numbers; check {bad}")
+        raise SuiteError(
+            f"{path}: tolerances must map measure-name prefixes to non-negative numbers; check {bad}"
+        )
     return {str(k): float(v) for k, v in tolerances.items()}
 
 
-def g4_comparison(profiles: dict[str, dict[str, float]], tolerances: dict[str, float]
-                  ) -> tuple[pd.DataFrame, list[CheckRecord]]:
+def g4_comparison(
+    profiles: dict[str, dict[str, float]], tolerances: dict[str, float]
+) -> tuple[pd.DataFrame, list[CheckRecord]]:
     """Each municipality against the pooled G4 (person-weighted), with a tolerance per measure."""
     table = pd.DataFrame(profiles).T
     weights = table["persons"]
-    pooled = {c: float((table[c] * weights).sum() / weights.sum()) for c in table.columns if c != "persons"}
+    pooled = {
+        c: float((table[c] * weights).sum() / weights.sum())
+        for c in table.columns
+        if c != "persons"
+    }
     records = []
     for gm, row in table.iterrows():
         for col, value in pooled.items():
@@ -250,16 +324,27 @@ def g4_comparison(profiles: dict[str, dict[str, float]], tolerances: dict[str, f
     return out.round(4), records
 
 
-def g4_report(profiles: dict[str, dict[str, float]], tolerances: dict[str, float]) -> tuple[str, list[CheckRecord]]:
+def g4_report(
+    profiles: dict[str, dict[str, float]], tolerances: dict[str, float]
+) -> tuple[str, list[CheckRecord]]:
     """Markdown of the G4 comparison and the per-measure results behind the warning check."""
     table, records = g4_comparison(profiles, tolerances)
     off = "\n".join(f"- {r.note}" for r in records if not r.success) or "_none_"
-    report = "\n".join([
-        INTERNAL_NOTICE, "",
-        "# Comparability across the G4", "",
-        "Shares are per person (first month on bijstand). Tolerances (from `expectations/g4_comparison.json`): "
-        + ", ".join(f"`{k}*` {v:g}" for k, v in tolerances.items()) + ".", "", table.to_markdown(), "",
-        "## Outside tolerance", "",
-        off,
-    ])
+    report = "\n".join(
+        [
+            INTERNAL_NOTICE,
+            "",
+            "# Comparability across the G4",
+            "",
+            "Shares are per person (first month on bijstand). Tolerances (from `expectations/g4_comparison.json`): "
+            + ", ".join(f"`{k}*` {v:g}" for k, v in tolerances.items())
+            + ".",
+            "",
+            table.to_markdown(),
+            "",
+            "## Outside tolerance",
+            "",
+            off,
+        ]
+    )
     return report, records

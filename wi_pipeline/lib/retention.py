@@ -27,7 +27,9 @@ def raw_files(landing: Path) -> list[Path]:
     return sorted(p for p in landing.rglob("*") if p.is_file() and p.suffix in (".csv", ".parquet"))
 
 
-def plan_purge(landing: Path, ingested_at: dict[str, datetime], now: datetime, retention_days: int) -> list[PurgeDecision]:
+def plan_purge(
+    landing: Path, ingested_at: dict[str, datetime], now: datetime, retention_days: int
+) -> list[PurgeDecision]:
     """``ingested_at`` maps a content sha256 to when it was first ingested."""
     cutoff = now - timedelta(days=retention_days)
     out = []
@@ -36,9 +38,21 @@ def plan_purge(landing: Path, ingested_at: dict[str, datetime], now: datetime, r
         if when is None:
             out.append(PurgeDecision(path, False, "not ingested yet"))
         elif when > cutoff:
-            out.append(PurgeDecision(path, False, f"ingested {when:%Y-%m-%d}, kept until {when + timedelta(days=retention_days):%Y-%m-%d}"))
+            out.append(
+                PurgeDecision(
+                    path,
+                    False,
+                    f"ingested {when:%Y-%m-%d}, kept until {when + timedelta(days=retention_days):%Y-%m-%d}",
+                )
+            )
         else:
-            out.append(PurgeDecision(path, True, f"ingested {when:%Y-%m-%d}, retention of {retention_days} days passed"))
+            out.append(
+                PurgeDecision(
+                    path,
+                    True,
+                    f"ingested {when:%Y-%m-%d}, retention of {retention_days} days passed",
+                )
+            )
     return out
 
 

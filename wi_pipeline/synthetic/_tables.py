@@ -7,10 +7,18 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from wi_pipeline.lib.layout import MARITAL_STATUS, ORIGIN_GROUPS, ORIGIN_OTHER, SECM_CATEGORIES, SRG_CATEGORIES, SRG_MAPPING_FILE
+from wi_pipeline.lib.layout import (
+    MARITAL_STATUS,
+    ORIGIN_GROUPS,
+    ORIGIN_OTHER,
+    SECM_CATEGORIES,
+    SRG_CATEGORIES,
+    SRG_MAPPING_FILE,
+)
 from wi_pipeline.synthetic import params as P
 from wi_pipeline.synthetic.config import MISSING_FROM_KEY_FILE, NOISE_PERSON_SHARE
 from wi_pipeline.synthetic.world import (
+    _NAT,
     GM_CODES,
     HOUSEHOLD_LABELS,
     MARITAL_CODES,
@@ -18,7 +26,6 @@ from wi_pipeline.synthetic.world import (
     ORIGIN_CODES,
     ORIGIN_P,
     World,
-    _NAT,
     _no_leap_day,
     _runs,
     draw_bsns,
@@ -27,14 +34,46 @@ from wi_pipeline.synthetic.world import (
 )
 
 DESCRIPTIONS = {
-    "loonkostensubsidie": ["Loonkostensubsidie bij werkgever", "LKS proefperiode verlengd", "Loonkostensubsidie, loonwaarde vastgesteld"],
-    "scholing": ["Scholing orderpicker", "Cursus Nederlands op de werkvloer", "Opleiding heftruckcertificaat", "Scholing zorg en welzijn"],
-    "werkervaringsplaats": ["Werkervaringsplaats groenonderhoud", "Werkervaringsplaats horeca", "WEP logistiek, twee dagen per week"],
-    "jobcoach": ["Jobcoaching na plaatsing", "Jobcoach via externe partij", "Begeleiding op de werkplek"],
-    "proefplaatsing": ["Proefplaatsing met behoud van uitkering", "Proefplaatsing schoonmaak", "Proefplaatsing winkel"],
-    "sociale_activering": ["Sociale activering, vrijwilligerswerk", "Dagbesteding en participatie", "Participatietraject buurthuis"],
-    "bemiddeling": ["Bemiddeling naar werk", "Matching op vacature", "Werkgeversdienstverlening bemiddeling"],
-    "beschut_werk": ["Beschut werk bij sociaal ontwikkelbedrijf", "Beschutte werkplek, indicatie afgegeven"],
+    "loonkostensubsidie": [
+        "Loonkostensubsidie bij werkgever",
+        "LKS proefperiode verlengd",
+        "Loonkostensubsidie, loonwaarde vastgesteld",
+    ],
+    "scholing": [
+        "Scholing orderpicker",
+        "Cursus Nederlands op de werkvloer",
+        "Opleiding heftruckcertificaat",
+        "Scholing zorg en welzijn",
+    ],
+    "werkervaringsplaats": [
+        "Werkervaringsplaats groenonderhoud",
+        "Werkervaringsplaats horeca",
+        "WEP logistiek, twee dagen per week",
+    ],
+    "jobcoach": [
+        "Jobcoaching na plaatsing",
+        "Jobcoach via externe partij",
+        "Begeleiding op de werkplek",
+    ],
+    "proefplaatsing": [
+        "Proefplaatsing met behoud van uitkering",
+        "Proefplaatsing schoonmaak",
+        "Proefplaatsing winkel",
+    ],
+    "sociale_activering": [
+        "Sociale activering, vrijwilligerswerk",
+        "Dagbesteding en participatie",
+        "Participatietraject buurthuis",
+    ],
+    "bemiddeling": [
+        "Bemiddeling naar werk",
+        "Matching op vacature",
+        "Werkgeversdienstverlening bemiddeling",
+    ],
+    "beschut_werk": [
+        "Beschut werk bij sociaal ontwikkelbedrijf",
+        "Beschutte werkplek, indicatie afgegeven",
+    ],
 }
 DOSSIER_PREFIX = {"GM0363": "AMS", "GM0599": "RTD", "GM0518": "DHG", "GM0344": "UTR"}
 
@@ -48,12 +87,16 @@ def _dates_in_month(rng, mstart, mlen, tix, low=1, high=None) -> np.ndarray:
 def _month_date(y0, m0, t, day) -> np.ndarray:
     """Date for (possibly negative) month index t relative to the window start."""
     total = (y0 - 1970) * 12 + (m0 - 1) + np.asarray(t, dtype=np.int64)
-    return total.astype("datetime64[M]").astype("datetime64[D]") + (np.asarray(day, dtype=np.int64) - 1)
+    return total.astype("datetime64[M]").astype("datetime64[D]") + (
+        np.asarray(day, dtype=np.int64) - 1
+    )
 
 
 def _choice(rng, codes: dict, n: int) -> np.ndarray:
     keys = list(codes)
-    return np.array(keys)[rng.choice(len(keys), size=n, p=np.array(list(codes.values())) / sum(codes.values()))]
+    return np.array(keys)[
+        rng.choice(len(keys), size=n, p=np.array(list(codes.values())) / sum(codes.values()))
+    ]
 
 
 def _s(x) -> pd.arrays.ArrowStringArray:
@@ -97,44 +140,57 @@ def _assemble(s: dict) -> World:
     in_key = rng.random(N) >= MISSING_FROM_KEY_FILE
 
     origin_label = pd.Series(s["origin_code"]).map(ORIGIN_GROUPS).fillna(ORIGIN_OTHER).to_numpy()
-    persons = pd.DataFrame({
-        "person_id": np.arange(N, dtype=np.int32),
-        "bsn": bsn.astype(str),
-        "rinpersoon": rin_p,
-        "in_key_file": in_key,
-        "gemeente": gm_arr[s["gm1"]],
-        "gemeente_after_move": np.where(s["mover"], gm_arr[s["gm2"]], None),
-        "move_month": np.where(s["mover"], months[np.minimum(s["move_m"], T - 1)], pd.NaT),
-        "sex": np.where(s["female"], "vrouw", "man"),
-        "birth_date": s["birth"],
-        "origin_code": s["origin_code"],
-        "origin": origin_label,
-        "generation": s["generation"],
-        "poor_health": s["poor"],
-        "problematic_debt_ever": s["debt_year"].any(axis=1),
-        "person_effect": s["alpha"].astype(np.float32),
-        "requests_9a_exemption": s["requester"],
-        "on_bijstand_at_window_start": s["stock"],
-        "elapsed_months_at_window_start": np.where(s["stock"], s["d0"], np.nan),
-        "first_entry_month": s["entry"],
-        "children": kid_exists.sum(axis=1),
-    })
+    persons = pd.DataFrame(
+        {
+            "person_id": np.arange(N, dtype=np.int32),
+            "bsn": bsn.astype(str),
+            "rinpersoon": rin_p,
+            "in_key_file": in_key,
+            "gemeente": gm_arr[s["gm1"]],
+            "gemeente_after_move": np.where(s["mover"], gm_arr[s["gm2"]], None),
+            "move_month": np.where(s["mover"], months[np.minimum(s["move_m"], T - 1)], pd.NaT),
+            "sex": np.where(s["female"], "vrouw", "man"),
+            "birth_date": s["birth"],
+            "origin_code": s["origin_code"],
+            "origin": origin_label,
+            "generation": s["generation"],
+            "poor_health": s["poor"],
+            "problematic_debt_ever": s["debt_year"].any(axis=1),
+            "person_effect": s["alpha"].astype(np.float32),
+            "requests_9a_exemption": s["requester"],
+            "on_bijstand_at_window_start": s["stock"],
+            "elapsed_months_at_window_start": np.where(s["stock"], s["d0"], np.nan),
+            "first_entry_month": s["entry"],
+            "children": kid_exists.sum(axis=1),
+        }
+    )
 
     # children and co-parents
     kb = s["kid_birth"][kid_parent, kid_k]
-    children = pd.DataFrame({
-        "rinpersoon": rin_k, "parent_person_id": kid_parent.astype(np.int32), "birth_date": kb,
-        "sex": np.where(rng.random(n_kids) < 0.5, "man", "vrouw"),
-        "origin_code": s["origin_code"][kid_parent],
-        "generation": np.where(s["generation"][kid_parent] == "0", "0", "2"),
-    })
+    children = pd.DataFrame(
+        {
+            "rinpersoon": rin_k,
+            "parent_person_id": kid_parent.astype(np.int32),
+            "birth_date": kb,
+            "sex": np.where(rng.random(n_kids) < 0.5, "man", "vrouw"),
+            "origin_code": s["origin_code"][kid_parent],
+            "generation": np.where(s["generation"][kid_parent] == "0", "0", "2"),
+        }
+    )
     co_birth = _no_leap_day(s["birth"][co_idx] + rng.integers(-5 * 365, 5 * 365, len(co_idx)))
-    co_parents = pd.DataFrame({
-        "rinpersoon": rin_c, "partner_of_person_id": co_idx.astype(np.int32), "birth_date": co_birth,
-        "sex": np.where(s["female"][co_idx], "man", "vrouw"),
-        "origin_code": np.where(rng.random(len(co_idx)) < 0.7, s["origin_code"][co_idx],
-                                np.array(ORIGIN_CODES)[rng.choice(len(ORIGIN_CODES), len(co_idx), p=ORIGIN_P)]),
-    })
+    co_parents = pd.DataFrame(
+        {
+            "rinpersoon": rin_c,
+            "partner_of_person_id": co_idx.astype(np.int32),
+            "birth_date": co_birth,
+            "sex": np.where(s["female"][co_idx], "man", "vrouw"),
+            "origin_code": np.where(
+                rng.random(len(co_idx)) < 0.7,
+                s["origin_code"][co_idx],
+                np.array(ORIGIN_CODES)[rng.choice(len(ORIGIN_CODES), len(co_idx), p=ORIGIN_P)],
+            ),
+        }
+    )
     co_parents["generation"] = np.where(co_parents["origin_code"] == "6030", "0", "1")
     co_of_person = np.full(N, "", dtype=object)
     co_of_person[co_idx] = rin_c
@@ -147,47 +203,105 @@ def _assemble(s: dict) -> World:
     # bijstand
     rows, F, L, g = _runs(np.where(A, res, -1), breaks=NEW)
     pre = (F == 0) & ~NEW[rows, 0]
-    pre_start = _month_date(y0, m0, -s["d0"][rows], np.where(s["d0"][rows] == 0, 1, rng.integers(1, 29, len(rows))))
+    pre_start = _month_date(
+        y0, m0, -s["d0"][rows], np.where(s["d0"][rows] == 0, 1, rng.integers(1, 29, len(rows)))
+    )
     b_start = np.where(pre, pre_start, start_date[rows, F])
     xd = s["exit_day"][rows, L].astype(np.int64)
     b_end = np.where(xd > 0, mstart[L] + xd - 1, np.where(L == T - 1, _NAT, mend[L]))
     age_start = s["age"][rows, F]
     u = rng.random(len(rows))
-    regeling = np.where((age_start >= 60) & (u < 0.35), "IOAW", np.where((age_start >= 55) & (u > 0.95), "IOAZ", "PW"))
+    regeling = np.where(
+        (age_start >= 60) & (u < 0.35),
+        "IOAW",
+        np.where((age_start >= 55) & (u > 0.95), "IOAZ", "PW"),
+    )
     serial = rng.permutation(N * 4).reshape(N, 4) + 1
-    dossier = np.char.add(np.char.add(np.array([DOSSIER_PREFIX[c] for c in GM_CODES])[g], "-"),
-                          np.char.zfill(serial[rows, g].astype(str), 7))
-    spells.append(pd.DataFrame({"register": "bijstand", "gm": g, "person": rows, "code": regeling,
-                                "start": b_start, "end": b_end, "dossier": dossier}))
-    bij_end_at = np.where(xd > 0, mstart[L] + xd - 1, _NAT)
+    dossier = np.char.add(
+        np.char.add(np.array([DOSSIER_PREFIX[c] for c in GM_CODES])[g], "-"),
+        np.char.zfill(serial[rows, g].astype(str), 7),
+    )
+    spells.append(
+        pd.DataFrame(
+            {
+                "register": "bijstand",
+                "gm": g,
+                "person": rows,
+                "code": regeling,
+                "start": b_start,
+                "end": b_end,
+                "dossier": dossier,
+            }
+        )
+    )
 
     # art. 9a exemptions: end the day before the 5th birthday of the youngest child, or with bijstand
     rows, F, L, g = _runs(np.where(EX, res, -1), breaks=NEW)
     yo = s["youngest_ord"][rows, L]
     b5 = from_parts(yo // 10000 + 5, (yo // 100) % 100, yo % 100)
-    yob0 = from_parts(s["youngest_ord"][rows, 0] // 10000, (s["youngest_ord"][rows, 0] // 100) % 100,
-                      np.maximum(s["youngest_ord"][rows, 0] % 100, 1))
+    yob0 = from_parts(
+        s["youngest_ord"][rows, 0] // 10000,
+        (s["youngest_ord"][rows, 0] // 100) % 100,
+        np.maximum(s["youngest_ord"][rows, 0] % 100, 1),
+    )
     first_of_pre = _month_date(y0, m0, -s["d0"][rows], 1)
-    e_start = np.where(NEW[rows, F], start_date[rows, F],
-                       np.where(F == 0, np.minimum(np.maximum(first_of_pre, yob0 + 14), mstart[0]), mstart[F]))
+    e_start = np.where(
+        NEW[rows, F],
+        start_date[rows, F],
+        np.where(F == 0, np.minimum(np.maximum(first_of_pre, yob0 + 14), mstart[0]), mstart[F]),
+    )
     cand = np.where(b5 - 1 <= mend[L], b5 - 1, mend[L])
     xdl = s["exit_day"][rows, L].astype(np.int64)
     cand = np.where(xdl > 0, np.minimum(cand, mstart[L] + xdl - 1), cand)
     e_end = np.where((L == T - 1) & (xdl == 0), _NAT, np.maximum(cand, e_start))
-    spells.append(pd.DataFrame({"register": "ontheffingen", "gm": g, "person": rows, "code": "ART9A",
-                                "start": e_start, "end": e_end}))
+    spells.append(
+        pd.DataFrame(
+            {
+                "register": "ontheffingen",
+                "gm": g,
+                "person": rows,
+                "code": "ART9A",
+                "start": e_start,
+                "end": e_end,
+            }
+        )
+    )
     rows, F, L, g = _runs(np.where(s["DR"], res, -1), breaks=NEW)
-    d_start = np.where(NEW[rows, F], start_date[rows, F], _dates_in_month(rng, mstart, mlen, F, 1, 28))
+    d_start = np.where(
+        NEW[rows, F], start_date[rows, F], _dates_in_month(rng, mstart, mlen, F, 1, 28)
+    )
     xdl = s["exit_day"][rows, L].astype(np.int64)
-    d_end = np.where(xdl > 0, mstart[L] + xdl - 1, np.where(L == T - 1, _NAT, _dates_in_month(rng, mstart, mlen, L)))
+    d_end = np.where(
+        xdl > 0,
+        mstart[L] + xdl - 1,
+        np.where(L == T - 1, _NAT, _dates_in_month(rng, mstart, mlen, L)),
+    )
     d_end = np.where(np.isnat(d_end), d_end, np.maximum(d_end, d_start))
-    spells.append(pd.DataFrame({"register": "ontheffingen", "gm": g, "person": rows, "code": "ART9_DRINGEND",
-                                "start": d_start, "end": d_end}))
+    spells.append(
+        pd.DataFrame(
+            {
+                "register": "ontheffingen",
+                "gm": g,
+                "person": rows,
+                "code": "ART9_DRINGEND",
+                "start": d_start,
+                "end": d_end,
+            }
+        )
+    )
 
     # re-integration instruments, in local codes
     mapping = pd.read_csv(SRG_MAPPING_FILE, sep=";", dtype=str)
-    local = {(r.GEMEENTE, r.SRG_CATEGORIE): r.VOORZIENING_CODE for r in mapping.itertuples() if not r.VOORZIENING_CODE.endswith("-OUD")}
-    legacy = {(r.GEMEENTE, r.SRG_CATEGORIE): r.VOORZIENING_CODE for r in mapping.itertuples() if r.VOORZIENING_CODE.endswith("-OUD")}
+    local = {
+        (r.GEMEENTE, r.SRG_CATEGORIE): r.VOORZIENING_CODE
+        for r in mapping.itertuples()
+        if not r.VOORZIENING_CODE.endswith("-OUD")
+    }
+    legacy = {
+        (r.GEMEENTE, r.SRG_CATEGORIE): r.VOORZIENING_CODE
+        for r in mapping.itertuples()
+        if r.VOORZIENING_CODE.endswith("-OUD")
+    }
     istart, dur = s["instr_start"], s["dur"]
     rows, ks = np.nonzero(istart >= 0)
     st = istart[rows, ks].astype(np.int64)
@@ -204,9 +318,23 @@ def _assemble(s: dict) -> World:
     old = np.array([(a, b) in legacy for a, b in zip(gm_codes, cat)], dtype=bool) & (my[st] < 2020)
     code[old] = [legacy[(a, b)] for a, b in zip(gm_codes[old], cat[old])]
     desc_pick = rng.integers(0, 1 << 20, len(rows))
-    desc = np.array([DESCRIPTIONS[c][i % len(DESCRIPTIONS[c])] for c, i in zip(cat, desc_pick)], dtype=object)
-    spells.append(pd.DataFrame({"register": "reintegratie", "gm": g, "person": rows, "code": code, "category": cat,
-                                "start": i_start, "end": i_end, "omschrijving": desc}))
+    desc = np.array(
+        [DESCRIPTIONS[c][i % len(DESCRIPTIONS[c])] for c, i in zip(cat, desc_pick)], dtype=object
+    )
+    spells.append(
+        pd.DataFrame(
+            {
+                "register": "reintegratie",
+                "gm": g,
+                "person": rows,
+                "code": code,
+                "category": cat,
+                "start": i_start,
+                "end": i_end,
+                "omschrijving": desc,
+            }
+        )
+    )
     instr_gm = np.full(istart.shape, -1, dtype=np.int8)
     instr_gm[rows, ks] = g
 
@@ -216,17 +344,37 @@ def _assemble(s: dict) -> World:
     st = s["debt_start"][rows].astype(np.int64)
     g = res[rows, st]
     last = st + s["debt_months"][rows] - 1
-    sh_start = mstart[st] + np.maximum(rng.integers(1, 29, len(rows)), np.where(NEW[rows, st], s["start_day"][rows, st], 1)) - 1
-    sh_end = np.where(last > T - 1, _NAT, _dates_in_month(rng, mstart, mlen, np.minimum(last, T - 1)))
-    spells.append(pd.DataFrame({"register": "schuldhulp", "gm": g, "person": rows, "code": _choice(rng, da["codes"], len(rows)),
-                                "start": sh_start, "end": sh_end}))
+    sh_start = (
+        mstart[st]
+        + np.maximum(
+            rng.integers(1, 29, len(rows)), np.where(NEW[rows, st], s["start_day"][rows, st], 1)
+        )
+        - 1
+    )
+    sh_end = np.where(
+        last > T - 1, _NAT, _dates_in_month(rng, mstart, mlen, np.minimum(last, T - 1))
+    )
+    spells.append(
+        pd.DataFrame(
+            {
+                "register": "schuldhulp",
+                "gm": g,
+                "person": rows,
+                "code": _choice(rng, da["codes"], len(rows)),
+                "start": sh_start,
+                "end": sh_end,
+            }
+        )
+    )
     debt_gm = np.full(N, -1, dtype=np.int8)
     debt_gm[rows] = g
     debt_last = np.where(s["debt_start"] >= 0, s["debt_start"] + s["debt_months"] - 1, -1)
 
     # WMO support (no effect)
     wm = P.WMO
-    has = rng.random(N) < np.where(s["poor"], wm["share_poor_health"], wm["share_good_health"]) * np.where(s["age0"] >= 55, 1.4, 1.0)
+    has = rng.random(N) < np.where(
+        s["poor"], wm["share_poor_health"], wm["share_good_health"]
+    ) * np.where(s["age0"] >= 55, 1.4, 1.0)
     w_s = rng.integers(-24, T, N)
     w_e = w_s + rng.integers(wm["months"][0], wm["months"][1] + 1, N) - 1
     has &= w_e >= 0
@@ -234,9 +382,23 @@ def _assemble(s: dict) -> World:
     ws, we = w_s[rows], w_e[rows]
     g = res[rows, np.maximum(ws, 0)]
     wmo_start = _month_date(y0, m0, ws, rng.integers(1, 29, len(rows)))
-    wmo_end = np.where(we > T - 1, _NAT, _month_date(y0, m0, np.minimum(we, T - 1), 1) + rng.integers(0, 28, len(rows)))
-    spells.append(pd.DataFrame({"register": "wmo", "gm": g, "person": rows, "code": _choice(rng, wm["codes"], len(rows)),
-                                "start": wmo_start, "end": wmo_end}))
+    wmo_end = np.where(
+        we > T - 1,
+        _NAT,
+        _month_date(y0, m0, np.minimum(we, T - 1), 1) + rng.integers(0, 28, len(rows)),
+    )
+    spells.append(
+        pd.DataFrame(
+            {
+                "register": "wmo",
+                "gm": g,
+                "person": rows,
+                "code": _choice(rng, wm["codes"], len(rows)),
+                "start": wmo_start,
+                "end": wmo_end,
+            }
+        )
+    )
     wmo_gm = np.full(N, -1, dtype=np.int8)
     wmo_s = np.full(N, T + 1)
     wmo_e = np.full(N, -1)
@@ -258,12 +420,27 @@ def _assemble(s: dict) -> World:
     changed = s["change_m"] >= 0
     chg_date = mstart[np.maximum(s["change_m"], 0)] + s["change_day"] - 1
     ms0 = s["ms0"]
-    marital = pd.concat([
-        pd.DataFrame({"rin": rin_p, "code": np.array(MARITAL_CODES)[ms0],
-                      "start": np.where(ms0 == 0, birth, before), "end": np.where(changed, chg_date - 1, _NAT)}),
-        pd.DataFrame({"rin": rin_p[changed], "code": np.array(MARITAL_CODES)[s["ms1"][changed]],
-                      "start": chg_date[changed], "end": _NAT}),
-    ], ignore_index=True)
+    marital = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "rin": rin_p,
+                    "code": np.array(MARITAL_CODES)[ms0],
+                    "start": np.where(ms0 == 0, birth, before),
+                    "end": np.where(changed, chg_date - 1, _NAT),
+                }
+            ),
+            pd.DataFrame(
+                {
+                    "rin": rin_p[changed],
+                    "code": np.array(MARITAL_CODES)[s["ms1"][changed]],
+                    "start": chg_date[changed],
+                    "end": _NAT,
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
 
     typ, plhh, nch, yh = s["typ"], s["plhh"], s["n_children"], s["youngest_home_ym"]
     key = ((typ.astype(np.int64) * 100 + plhh) * 10 + nch) * 1_000_000 + yh
@@ -272,16 +449,29 @@ def _assemble(s: dict) -> World:
     h_start = mstart[F] + s["event_day"][rows, F].astype(np.int64) - 1
     pre = np.maximum(mstart[0] - rng.integers(1, 2500, len(rows)), adult[rows])
     yh0 = yh[rows, 0]
-    pre = np.maximum(pre, np.where(yh0 > 0, from_parts(np.maximum(yh0 // 100, 1970), np.maximum(yh0 % 100, 1), 1), pre))
+    pre = np.maximum(
+        pre,
+        np.where(
+            yh0 > 0, from_parts(np.maximum(yh0 // 100, 1970), np.maximum(yh0 % 100, 1), 1), pre
+        ),
+    )
     h_start = np.where(first, np.minimum(pre, mstart[0]), h_start)
     nxt_same = np.r_[rows[1:] == rows[:-1], False]
     h_end = np.where(nxt_same, np.r_[h_start[1:], h_start[:1]] - 1, _NAT)
     yh_run = yh[rows, F]
-    households = pd.DataFrame({
-        "rin": _s(rin_p[rows]), "hhnr": np.char.zfill((rng.permutation(len(rows)) + 10**10).astype(str), 12),
-        "start": h_start, "end": h_end, "typ": typ[rows, F], "plhh": plhh[rows, F], "n_children": nch[rows, F],
-        "youngest_year": np.where(yh_run > 0, yh_run // 100, 0), "youngest_month": np.where(yh_run > 0, yh_run % 100, 0),
-    })
+    households = pd.DataFrame(
+        {
+            "rin": _s(rin_p[rows]),
+            "hhnr": np.char.zfill((rng.permutation(len(rows)) + 10**10).astype(str), 12),
+            "start": h_start,
+            "end": h_end,
+            "typ": typ[rows, F],
+            "plhh": plhh[rows, F],
+            "n_children": nch[rows, F],
+            "youngest_year": np.where(yh_run > 0, yh_run // 100, 0),
+            "youngest_month": np.where(yh_run > 0, yh_run % 100, 0),
+        }
+    )
 
     # --- CBS: jobs (one row per job per month) ---------------------------------------------------
     job_id = s["job_id"]
@@ -292,7 +482,9 @@ def _assemble(s: dict) -> World:
     p_start_day = np.where(jsd > 0, jsd, 1)
     ends_here = ~nxt_emp[pi, ti] & (ti < T - 1)
     span_days = mlen[ti] - p_start_day + 1
-    p_end_day = np.where(ends_here, p_start_day + (rng.random(len(pi)) * span_days).astype(np.int64), mlen[ti])
+    p_end_day = np.where(
+        ends_here, p_start_day + (rng.random(len(pi)) * span_days).astype(np.int64), mlen[ti]
+    )
     days = p_end_day - p_start_day + 1
     hours = np.round(s["weekly_hours"][pi, ti] * days / 7.0, 2)
     wage = np.round(hours * s["hourly"][pi, ti], 2)
@@ -304,35 +496,78 @@ def _assemble(s: dict) -> World:
     n_jobs = int(jid.max()) + 1 if len(jid) else 0
     employer = rng.integers(1, max(N // 4, 50), n_jobs + 1)
     fixed = rng.random(n_jobs + 1) < 0.6
-    jobs = pd.DataFrame({
-        "rin": _s(rin_p[pi]), "job": jid, "employer": employer[jid], "start": mstart[ti] + p_start_day - 1,
-        "end": mstart[ti] + p_end_day - 1, "wage": wage, "hours": hours, "fixed_term": fixed[jid],
-        "fulltime": s["weekly_hours"][pi, ti] >= 32,
-    })
+    jobs = pd.DataFrame(
+        {
+            "rin": _s(rin_p[pi]),
+            "job": jid,
+            "employer": employer[jid],
+            "start": mstart[ti] + p_start_day - 1,
+            "end": mstart[ti] + p_end_day - 1,
+            "wage": wage,
+            "hours": hours,
+            "fixed_term": fixed[jid],
+            "fulltime": s["weekly_hours"][pi, ti] >= 32,
+        }
+    )
 
     # --- CBS: socio-economic category, month-aligned ---------------------------------------------
     entry = s["entry"]
-    off_cat = np.where(s["poor"] & (rng.random(N) < 0.5), 24, np.where((s["age0"] < 23) & (rng.random(N) < 0.3), 31, 32))
-    secm_code = np.where(A, np.int8(22), np.where(E, 11, np.where(s["age"] >= 67, 26,
-                         np.where((tt[None, :] < entry[:, None]) & (entry[:, None] - tt[None, :] <= 9), 21, off_cat[:, None])))).astype(np.int8)
+    off_cat = np.where(
+        s["poor"] & (rng.random(N) < 0.5),
+        24,
+        np.where((s["age0"] < 23) & (rng.random(N) < 0.3), 31, 32),
+    )
+    secm_code = np.where(
+        A,
+        np.int8(22),
+        np.where(
+            E,
+            11,
+            np.where(
+                s["age"] >= 67,
+                26,
+                np.where(
+                    (tt[None, :] < entry[:, None]) & (entry[:, None] - tt[None, :] <= 9),
+                    21,
+                    off_cat[:, None],
+                ),
+            ),
+        ),
+    ).astype(np.int8)
     rows, F, L, code = _runs(secm_code.astype(np.int16))
     se_start = np.where(F == 0, _month_date(y0, m0, -rng.integers(0, 25, len(rows)), 1), mstart[F])
     se_end = np.where(L == T - 1, _NAT, mend[L])
-    secm = pd.DataFrame({"rin": _s(rin_p[rows]), "start": se_start, "end": se_end, "code": code.astype(str)})
+    secm = pd.DataFrame(
+        {"rin": _s(rin_p[rows]), "start": se_start, "end": se_end, "code": code.astype(str)}
+    )
 
     # --- CBS: healthcare costs and problematic debt -----------------------------------------------
     years = s["years"]
     Y = len(years)
     debt_start_year = np.where(s["debt_start"] >= 0, my[np.maximum(s["debt_start"], 0)], 10**4)
-    saving = np.where(years[None, :] > debt_start_year[:, None], da["care_cost_effect_eur_per_year"], 0.0)
+    saving = np.where(
+        years[None, :] > debt_start_year[:, None], da["care_cost_effect_eur_per_year"], 0.0
+    )
     costs = _care_costs(rng, s["poor"], saving)
     care_total = costs["total"].reshape(N, Y)
     care_mental = costs["mental"].reshape(N, Y)
-    costs_frame = pd.DataFrame({"rin": _s(np.repeat(rin_p, Y)), "year": np.tile(years, N),
-                                **{c: costs[c] for c in ("huisarts", "farmacie", "ziekenhuis", "ggz", "psycho")}})
-    debt_rows, debt_y = np.nonzero(s["debt_year"] | s["hh_debt_only"][:, None] & (rng.random((N, Y)) < 0.5))
-    debt = pd.DataFrame({"rin": rin_p[debt_rows], "year": years[debt_y],
-                         "person": s["debt_year"][debt_rows, debt_y]})
+    costs_frame = pd.DataFrame(
+        {
+            "rin": _s(np.repeat(rin_p, Y)),
+            "year": np.tile(years, N),
+            **{c: costs[c] for c in ("huisarts", "farmacie", "ziekenhuis", "ggz", "psycho")},
+        }
+    )
+    debt_rows, debt_y = np.nonzero(
+        s["debt_year"] | s["hh_debt_only"][:, None] & (rng.random((N, Y)) < 0.5)
+    )
+    debt = pd.DataFrame(
+        {
+            "rin": rin_p[debt_rows],
+            "year": years[debt_y],
+            "person": s["debt_year"][debt_rows, debt_y],
+        }
+    )
 
     # --- noise persons ----------------------------------------------------------------------------
     noise, noise_tables = _noise(rng, n_noise, rin_n, s)
@@ -345,24 +580,70 @@ def _assemble(s: dict) -> World:
 
     # --- true panel: first free what only the tables needed ----------------------------------------
     del start_date, key, nxt_emp, typ, plhh, nch, yh
-    for name in ("youngest_home_ym", "event_day", "job_id", "job_start_day", "weekly_hours", "hourly",
-                 "start_day", "exit_day", "NEW", "DR", "plhh", "kid_birth"):
+    for name in (
+        "youngest_home_ym",
+        "event_day",
+        "job_id",
+        "job_start_day",
+        "weekly_hours",
+        "hourly",
+        "start_day",
+        "exit_day",
+        "NEW",
+        "DR",
+        "plhh",
+        "kid_birth",
+    ):
         s.pop(name, None)
-    ctx = dict(instr_gm=instr_gm, debt_gm=debt_gm, debt_last=debt_last, wmo_gm=wmo_gm, wmo_s=wmo_s, wmo_e=wmo_e,
-               secm_code=secm_code, hours=hours_m, wage=wage_m, care_total=care_total, care_mental=care_mental, origin_label=origin_label)
+    ctx = dict(
+        instr_gm=instr_gm,
+        debt_gm=debt_gm,
+        debt_last=debt_last,
+        wmo_gm=wmo_gm,
+        wmo_s=wmo_s,
+        wmo_e=wmo_e,
+        secm_code=secm_code,
+        hours=hours_m,
+        wage=wage_m,
+        care_total=care_total,
+        care_mental=care_mental,
+        origin_label=origin_label,
+    )
     panel = _panel(s, ctx)
     starts = _starts(s, ctx)
     exm = _exemption_months(s)
     stats = {
-        "persons": N, "children": n_kids, "co_parents": len(co_idx), "noise_persons": n_noise,
-        "movers": int(s["mover"].sum()), "missing_from_key_file": int((~in_key).sum()),
+        "persons": N,
+        "children": n_kids,
+        "co_parents": len(co_idx),
+        "noise_persons": n_noise,
+        "movers": int(s["mover"].sum()),
+        "missing_from_key_file": int((~in_key).sum()),
         "bsn_prefix": prefix,
-        "index_clipped_share_on_bijstand": float(((s["IDX"] < P.PROB_CLIP[0]) | (s["IDX"] > P.PROB_CLIP[1]))[A].mean()),
+        "index_clipped_share_on_bijstand": float(
+            ((s["IDX"] < P.PROB_CLIP[0]) | (s["IDX"] > P.PROB_CLIP[1]))[A].mean()
+        ),
     }
-    return World(config=cfg, months=months, persons=persons, children=children, co_parents=co_parents, noise=noise,
-                 register_spells=register_spells, marital=marital, households=households, jobs=jobs, secm=secm,
-                 care_costs=costs_frame, debt=debt, panel=panel, starts=starts, exemption_months=exm, stats=stats,
-                 bsn_prefix=prefix)
+    return World(
+        config=cfg,
+        months=months,
+        persons=persons,
+        children=children,
+        co_parents=co_parents,
+        noise=noise,
+        register_spells=register_spells,
+        marital=marital,
+        households=households,
+        jobs=jobs,
+        secm=secm,
+        care_costs=costs_frame,
+        debt=debt,
+        panel=panel,
+        starts=starts,
+        exemption_months=exm,
+        stats=stats,
+        bsn_prefix=prefix,
+    )
 
 
 def _care_costs(rng, poor: np.ndarray, saving: np.ndarray) -> dict[str, np.ndarray]:
@@ -375,7 +656,11 @@ def _care_costs(rng, poor: np.ndarray, saving: np.ndarray) -> dict[str, np.ndarr
     poor_total = P.POOR_HEALTH_MIN_COSTS + rng.lognormal(np.log(1800), 0.8, n * y) * scale
     total = np.where(poor_r, poor_total, good_total) + saving.ravel()
     has_ggz = rng.random(n * y) < np.where(poor_r, 0.6, 0.04)
-    ggz = np.where(has_ggz, total * np.where(poor_r, rng.uniform(0.2, 0.6, n * y), rng.uniform(0.05, 0.3, n * y)), 0.0)
+    ggz = np.where(
+        has_ggz,
+        total * np.where(poor_r, rng.uniform(0.2, 0.6, n * y), rng.uniform(0.05, 0.3, n * y)),
+        0.0,
+    )
     has_psy = rng.random(n * y) < np.where(poor_r, 0.2, 0.05)
     psy = np.where(has_psy, np.minimum(rng.uniform(100, 900, n * y), 0.3 * total), 0.0)
     rest = total - ggz - psy
@@ -385,67 +670,151 @@ def _care_costs(rng, poor: np.ndarray, saving: np.ndarray) -> dict[str, np.ndarr
     farm = np.where(neg, -rng.uniform(5, 60, n * y), farm)
     huis, farm, ggz, psy = (np.round(x, 2) for x in (huis, farm, ggz, psy))
     zk = np.round(total - huis - farm - ggz - psy, 2)
-    return {"huisarts": huis, "farmacie": farm, "ziekenhuis": zk, "ggz": ggz, "psycho": psy,
-            "total": huis + farm + zk + ggz + psy, "mental": ggz + psy}
+    return {
+        "huisarts": huis,
+        "farmacie": farm,
+        "ziekenhuis": zk,
+        "ggz": ggz,
+        "psycho": psy,
+        "total": huis + farm + zk + ggz + psy,
+        "mental": ggz + psy,
+    }
 
 
 def _noise(rng, n: int, rin: np.ndarray, s: dict):
     """National persons in no register: one marital and household spell, maybe one job, costs, debt."""
-    months, T, mstart, mlen, mend = s["months"], s["T"], s["mstart"], s["mlen"], s["mend"]
+    T, mstart, mlen, mend = s["T"], s["mstart"], s["mlen"], s["mend"]
     y0, m0 = int(s["my"][0]), int(s["mm"][0])
     female = rng.random(n) < 0.5
     age0 = rng.integers(18, 80, n)
     birth = _no_leap_day(from_parts(y0 - 1 - age0, 1, 2) + rng.integers(0, 363, n))
-    origin = np.array(ORIGIN_CODES)[rng.choice(len(ORIGIN_CODES), n, p=[0.7, 0.04, 0.04, 0.04, 0.02] + [0.16 / 8] * 8)]
-    noise = pd.DataFrame({"rinpersoon": rin, "birth_date": birth, "sex": np.where(female, "vrouw", "man"),
-                          "origin_code": origin, "generation": np.where(origin == "6030", "0", "1")})
+    origin = np.array(ORIGIN_CODES)[
+        rng.choice(len(ORIGIN_CODES), n, p=[0.7, 0.04, 0.04, 0.04, 0.02] + [0.16 / 8] * 8)
+    ]
+    noise = pd.DataFrame(
+        {
+            "rinpersoon": rin,
+            "birth_date": birth,
+            "sex": np.where(female, "vrouw", "man"),
+            "origin_code": origin,
+            "generation": np.where(origin == "6030", "0", "1"),
+        }
+    )
     adult = _no_leap_day(from_parts(ymd(birth)[0] + 18, ymd(birth)[1], ymd(birth)[2]))
     ms = rng.choice(4, n, p=[0.4, 0.45, 0.1, 0.05])
-    start = np.where(ms == 0, birth, np.minimum(adult + rng.integers(0, 20 * 365, n), mstart[0] - 1))
-    marital = pd.DataFrame({"rin": rin, "code": np.array(MARITAL_CODES)[ms], "start": start, "end": _NAT})
+    start = np.where(
+        ms == 0, birth, np.minimum(adult + rng.integers(0, 20 * 365, n), mstart[0] - 1)
+    )
+    marital = pd.DataFrame(
+        {"rin": rin, "code": np.array(MARITAL_CODES)[ms], "start": start, "end": _NAT}
+    )
     typ = np.where(ms == 1, rng.choice([2, 4], n), rng.choice([1, 6, 7], n, p=[0.8, 0.1, 0.1]))
     plhh = np.select([typ == 1, typ == 2, typ == 4, typ == 6], [2, 3, 4, 7], 8)
     nk = np.where(np.isin(typ, (4, 6)), rng.integers(1, 4, n), 0)
     yy = np.where(nk > 0, rng.integers(2002, 2018, n), 0)
-    households = pd.DataFrame({"rin": rin, "hhnr": np.char.zfill((rng.permutation(n) + 5 * 10**10).astype(str), 12),
-                               "start": np.minimum(adult + rng.integers(0, 15 * 365, n), mstart[0] - 1), "end": _NAT,
-                               "typ": typ, "plhh": plhh, "n_children": nk, "youngest_year": yy,
-                               "youngest_month": np.where(nk > 0, rng.integers(1, 13, n), 0)})
+    households = pd.DataFrame(
+        {
+            "rin": rin,
+            "hhnr": np.char.zfill((rng.permutation(n) + 5 * 10**10).astype(str), 12),
+            "start": np.minimum(adult + rng.integers(0, 15 * 365, n), mstart[0] - 1),
+            "end": _NAT,
+            "typ": typ,
+            "plhh": plhh,
+            "n_children": nk,
+            "youngest_year": yy,
+            "youngest_month": np.where(nk > 0, rng.integers(1, 13, n), 0),
+        }
+    )
     employed = (rng.random(n) < 0.65) & (age0 < 64)
     js = np.where(rng.random(n) < 0.6, 0, rng.integers(0, T, n))
     je = np.where(rng.random(n) < 0.6, T - 1, np.minimum(js + rng.integers(3, 60, n), T - 1))
-    emp = employed[:, None] & (np.arange(T)[None, :] >= js[:, None]) & (np.arange(T)[None, :] <= je[:, None])
+    emp = (
+        employed[:, None]
+        & (np.arange(T)[None, :] >= js[:, None])
+        & (np.arange(T)[None, :] <= je[:, None])
+    )
     pi, ti = np.nonzero(emp)
     wh = rng.uniform(12, 40, n)
     hw = rng.uniform(13, 35, n)
     days = mlen[ti]
     hours = np.round(wh[pi] * days / 7.0, 2)
-    jobs = pd.DataFrame({"rin": rin[pi], "job": 10**8 + pi, "employer": rng.integers(1, max(n // 3, 10), n)[pi],
-                         "start": mstart[ti], "end": mend[ti], "wage": np.round(hours * hw[pi], 2), "hours": hours,
-                         "fixed_term": (rng.random(n) < 0.3)[pi], "fulltime": wh[pi] >= 32})
+    jobs = pd.DataFrame(
+        {
+            "rin": rin[pi],
+            "job": 10**8 + pi,
+            "employer": rng.integers(1, max(n // 3, 10), n)[pi],
+            "start": mstart[ti],
+            "end": mend[ti],
+            "wage": np.round(hours * hw[pi], 2),
+            "hours": hours,
+            "fixed_term": (rng.random(n) < 0.3)[pi],
+            "fulltime": wh[pi] >= 32,
+        }
+    )
     other = np.where(age0 >= 67, 26, rng.choice([32, 24, 21, 13], n, p=[0.5, 0.2, 0.1, 0.2]))
     code = np.where(emp, 11, other[:, None])
     rows, F, L, c = _runs(code.astype(np.int16))
-    secm = pd.DataFrame({"rin": rin[rows], "start": np.where(F == 0, _month_date(y0, m0, -rng.integers(0, 25, len(rows)), 1), mstart[F]),
-                         "end": np.where(L == T - 1, _NAT, mend[L]), "code": c.astype(str)})
+    secm = pd.DataFrame(
+        {
+            "rin": rin[rows],
+            "start": np.where(
+                F == 0, _month_date(y0, m0, -rng.integers(0, 25, len(rows)), 1), mstart[F]
+            ),
+            "end": np.where(L == T - 1, _NAT, mend[L]),
+            "code": c.astype(str),
+        }
+    )
     years = s["years"]
     Y = len(years)
     poor = rng.random(n) < 0.2
     costs = _care_costs(rng, poor, np.zeros((n, Y)))
-    care = pd.DataFrame({"rin": np.repeat(rin, Y), "year": np.tile(years, n),
-                         **{c: costs[c] for c in ("huisarts", "farmacie", "ziekenhuis", "ggz", "psycho")}})
+    care = pd.DataFrame(
+        {
+            "rin": np.repeat(rin, Y),
+            "year": np.tile(years, n),
+            **{c: costs[c] for c in ("huisarts", "farmacie", "ziekenhuis", "ggz", "psycho")},
+        }
+    )
     dflag = (rng.random(n) < 0.07)[:, None] & (rng.random((n, Y)) < 0.7)
     dr, dy = np.nonzero(dflag)
     debt = pd.DataFrame({"rin": rin[dr], "year": years[dy], "person": True})
-    return noise, {"marital": marital, "households": households, "jobs": jobs, "secm": secm, "care": care, "debt": debt}
+    return noise, {
+        "marital": marital,
+        "households": households,
+        "jobs": jobs,
+        "secm": secm,
+        "care": care,
+        "debt": debt,
+    }
 
 
 PANEL_COLUMNS = [
-    "gemeente", "person_id", "month", "age", "sex", "origin", "marital_status", "household_type",
-    "single_parent", "n_children", "youngest_child_age_months", "on_bijstand", "bijstand_duration_months",
-    "exemption_9a", *[c for cat in SRG_CATEGORIES for c in (f"instr_{cat}", f"months_since_start_{cat}")],
-    "debt_assistance", "wmo_support", "employed", "hours", "wage", "secm", "care_costs_total",
-    "care_costs_mental", "problematic_debt", "poor_health", "self_sufficient",
+    "gemeente",
+    "person_id",
+    "month",
+    "age",
+    "sex",
+    "origin",
+    "marital_status",
+    "household_type",
+    "single_parent",
+    "n_children",
+    "youngest_child_age_months",
+    "on_bijstand",
+    "bijstand_duration_months",
+    "exemption_9a",
+    *[c for cat in SRG_CATEGORIES for c in (f"instr_{cat}", f"months_since_start_{cat}")],
+    "debt_assistance",
+    "wmo_support",
+    "employed",
+    "hours",
+    "wage",
+    "secm",
+    "care_costs_total",
+    "care_costs_mental",
+    "problematic_debt",
+    "poor_health",
+    "self_sufficient",
 ]
 
 
@@ -466,7 +835,9 @@ def _panel(s: dict, ctx: dict) -> pd.DataFrame:
     cols["person_id"] = np.repeat(rows.astype(np.int32), T)
     cols["month"] = np.tile(s["months"].to_numpy(), n)
     cols["age"] = flat(s["age"][rows])
-    cols["sex"] = pd.Categorical.from_codes(np.repeat(s["female"][rows].astype(np.int8), T), categories=["man", "vrouw"])
+    cols["sex"] = pd.Categorical.from_codes(
+        np.repeat(s["female"][rows].astype(np.int8), T), categories=["man", "vrouw"]
+    )
     origin_cats = sorted(set(ORIGIN_GROUPS.values()) | {ORIGIN_OTHER})
     oc = pd.Categorical(ctx["origin_label"][rows], categories=origin_cats).codes
     cols["origin"] = pd.Categorical.from_codes(np.repeat(oc, T), categories=origin_cats)
@@ -476,7 +847,9 @@ def _panel(s: dict, ctx: dict) -> pd.DataFrame:
     typ_to_code = np.zeros(9, dtype=np.int8)
     for k, lab in HOUSEHOLD_LABELS.items():
         typ_to_code[k] = hh_labels.index(lab)
-    cols["household_type"] = pd.Categorical.from_codes(flat(typ_to_code[s["typ"][rows]]), categories=hh_labels)
+    cols["household_type"] = pd.Categorical.from_codes(
+        flat(typ_to_code[s["typ"][rows]]), categories=hh_labels
+    )
     cols["single_parent"] = flat(s["single_parent"][rows])
     cols["n_children"] = flat(s["n_children"][rows])
     ca = s["child_age"][rows]
@@ -493,10 +866,17 @@ def _panel(s: dict, ctx: dict) -> pd.DataFrame:
         cols[f"instr_{cat}"] = flat(valid & (since < s["dur"][k]))
         cols[f"months_since_start_{cat}"] = flat(np.where(valid, since, np.nan).astype(np.float32))
     ds_ = s["debt_start"][rows].astype(np.int64)
-    cols["debt_assistance"] = flat((ctx["debt_gm"][rows] == gm_row)[:, None] & (tt[None, :] >= ds_[:, None])
-                                   & (tt[None, :] <= ctx["debt_last"][rows][:, None]) & (ds_[:, None] >= 0))
-    cols["wmo_support"] = flat((ctx["wmo_gm"][rows] == gm_row)[:, None] & (tt[None, :] >= ctx["wmo_s"][rows][:, None])
-                               & (tt[None, :] <= ctx["wmo_e"][rows][:, None]))
+    cols["debt_assistance"] = flat(
+        (ctx["debt_gm"][rows] == gm_row)[:, None]
+        & (tt[None, :] >= ds_[:, None])
+        & (tt[None, :] <= ctx["debt_last"][rows][:, None])
+        & (ds_[:, None] >= 0)
+    )
+    cols["wmo_support"] = flat(
+        (ctx["wmo_gm"][rows] == gm_row)[:, None]
+        & (tt[None, :] >= ctx["wmo_s"][rows][:, None])
+        & (tt[None, :] <= ctx["wmo_e"][rows][:, None])
+    )
     E = s["E"][rows]
     cols["employed"] = flat(E)
     # hours and wage as in the job rows (prorated in the first and last month of a job)
@@ -507,7 +887,9 @@ def _panel(s: dict, ctx: dict) -> pd.DataFrame:
     lut = np.zeros(100, dtype=np.int8)
     for k, v in code_to_label.items():
         lut[k] = v
-    cols["secm"] = pd.Categorical.from_codes(flat(lut[ctx["secm_code"][rows]]), categories=secm_labels)
+    cols["secm"] = pd.Categorical.from_codes(
+        flat(lut[ctx["secm_code"][rows]]), categories=secm_labels
+    )
     yi = s["my"] - s["my"][0]
     cols["care_costs_total"] = flat(ctx["care_total"][rows][:, yi].astype(np.float32))
     cols["care_costs_mental"] = flat(ctx["care_mental"][rows][:, yi].astype(np.float32))
@@ -529,16 +911,23 @@ def _starts(s: dict, ctx: dict) -> pd.DataFrame:
     rows, ks = np.nonzero(s["instr_start"] >= 0)
     st = s["instr_start"][rows, ks].astype(np.int64)
     band = np.minimum(s["n_children"][rows, st], 3)
-    out = pd.DataFrame({
-        "person_id": rows.astype(np.int32), "gemeente": np.array(GM_CODES)[ctx["instr_gm"][rows, ks]],
-        "category": np.array(SRG_CATEGORIES)[ks], "start_month": s["months"][st],
-        "sex": np.where(s["female"][rows], "vrouw", "man"), "n_children": np.array(N_CHILD_BANDS)[band],
-        "marital_status": np.array([MARITAL_STATUS[c] for c in MARITAL_CODES])[s["ms"][rows, st]],
-        "health": np.where(s["poor"][rows], "poor", "good"),
-        "problematic_debt": s["debt_m"][rows, st],
-        "debt_assistance_before": (s["debt_start"][rows] >= 0) & (s["debt_start"][rows] <= st),
-        "post_effect": s["instr_post"][rows, ks],
-    })
+    out = pd.DataFrame(
+        {
+            "person_id": rows.astype(np.int32),
+            "gemeente": np.array(GM_CODES)[ctx["instr_gm"][rows, ks]],
+            "category": np.array(SRG_CATEGORIES)[ks],
+            "start_month": s["months"][st],
+            "sex": np.where(s["female"][rows], "vrouw", "man"),
+            "n_children": np.array(N_CHILD_BANDS)[band],
+            "marital_status": np.array([MARITAL_STATUS[c] for c in MARITAL_CODES])[
+                s["ms"][rows, st]
+            ],
+            "health": np.where(s["poor"][rows], "poor", "good"),
+            "problematic_debt": s["debt_m"][rows, st],
+            "debt_assistance_before": (s["debt_start"][rows] >= 0) & (s["debt_start"][rows] <= st),
+            "post_effect": s["instr_post"][rows, ks],
+        }
+    )
     for h in P.HORIZONS:
         t = st + h
         ok = t <= T - 1
@@ -555,6 +944,11 @@ def _exemption_months(s: dict) -> pd.DataFrame:
     rows, ti = np.nonzero(s["EX"])
     idx = s["IDX"][rows, ti]
     eff = P.EXEMPTION_9A["effect"]
-    return pd.DataFrame({"person_id": rows.astype(np.int32), "month_index": ti,
-                         "youngest_child_age_months": s["child_age"][rows, ti],
-                         "effect": _clip(idx) - _clip(idx - eff)})
+    return pd.DataFrame(
+        {
+            "person_id": rows.astype(np.int32),
+            "month_index": ti,
+            "youngest_child_age_months": s["child_age"][rows, ti],
+            "effect": _clip(idx) - _clip(idx - eff),
+        }
+    )

@@ -17,21 +17,35 @@ def _non_empty(folder: Path) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m wi_pipeline.synthetic", description=__doc__)
-    parser.add_argument("--landing", type=Path, required=True, help="landing folder to write (must be empty)")
-    parser.add_argument("--truth", type=Path, required=True, help="truth.json, outside the landing folder")
+    parser.add_argument(
+        "--landing", type=Path, required=True, help="landing folder to write (must be empty)"
+    )
+    parser.add_argument(
+        "--truth", type=Path, required=True, help="truth.json, outside the landing folder"
+    )
     parser.add_argument("--seed", type=int, default=SyntheticConfig.seed)
-    parser.add_argument("--scale", type=float, default=SyntheticConfig.scale, help="1.0 = real G4 sizes")
+    parser.add_argument(
+        "--scale", type=float, default=SyntheticConfig.scale, help="1.0 = real G4 sizes"
+    )
     parser.add_argument("--fault-rate", type=float, default=SyntheticConfig.fault_rate)
-    parser.add_argument("--force", action="store_true", help="write into a non-empty landing folder")
+    parser.add_argument(
+        "--force", action="store_true", help="write into a non-empty landing folder"
+    )
     args = parser.parse_args(argv)
 
     landing, truth = args.landing.resolve(), args.truth.resolve()
     if landing == truth or landing in truth.parents:
-        print(f"error: the truth file must lie outside the landing folder ({landing})", file=sys.stderr)
+        print(
+            f"error: the truth file must lie outside the landing folder ({landing})",
+            file=sys.stderr,
+        )
         return 2
     if _non_empty(landing) and not args.force:
-        print(f"error: {landing} is not empty; refusing to write synthetic data next to existing extracts "
-              "(use --force to write anyway)", file=sys.stderr)
+        print(
+            f"error: {landing} is not empty; refusing to write synthetic data next to existing extracts "
+            "(use --force to write anyway)",
+            file=sys.stderr,
+        )
         return 2
     if landing.exists() and not landing.is_dir():
         print(f"error: {landing} is not a folder", file=sys.stderr)
@@ -47,12 +61,16 @@ def main(argv: list[str] | None = None) -> int:
     summary = write_landing(world, landing)
     write_truth(world, truth, summary)
     persons = world.panel.groupby("gemeente", observed=True)["person_id"].nunique()
-    print(f"synthetic G4 data, seed {cfg.seed}, scale {cfg.scale:g}, in {time.perf_counter() - t0:.1f}s")
+    print(
+        f"synthetic G4 data, seed {cfg.seed}, scale {cfg.scale:g}, in {time.perf_counter() - t0:.1f}s"
+    )
     print(f"  landing: {landing}")
     print(f"  truth:   {truth}")
     print("  persons ever on bijstand: " + ", ".join(f"{gm} {n:,}" for gm, n in persons.items()))
-    print(f"  register rows: {sum(v['rows'] for v in summary['register_files'].values()):,}; "
-          f"CBS rows: {sum(summary['cbs_tables'].values()):,}; BSN range {summary['bsn_prefix']}xxxxx")
+    print(
+        f"  register rows: {sum(v['rows'] for v in summary['register_files'].values()):,}; "
+        f"CBS rows: {sum(summary['cbs_tables'].values()):,}; BSN range {summary['bsn_prefix']}xxxxx"
+    )
     print("  faults planted: " + json.dumps(summary["faults"]))
     print("  edge cases planted: " + json.dumps(summary["edge_cases"]))
     return 0

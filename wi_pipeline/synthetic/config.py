@@ -37,7 +37,10 @@ class SyntheticConfig:
         """Persons ever on bijstand per municipality (1.3 x the stock, times the scale)."""
         if self.scale <= 0:
             raise ValueError(f"scale must be positive, got {self.scale}")
-        return {gm: max(20, int(round(self.scale * EVER_ON_BIJSTAND_FACTOR * n))) for gm, n in G4_STOCK.items()}
+        return {
+            gm: max(20, int(round(self.scale * EVER_ON_BIJSTAND_FACTOR * n)))
+            for gm, n in G4_STOCK.items()
+        }
 
     def as_dict(self) -> dict:
         return asdict(self)

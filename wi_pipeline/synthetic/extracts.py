@@ -25,9 +25,21 @@ from wi_pipeline.lib.layout import (
 from wi_pipeline.synthetic.config import EDGE_CASES
 from wi_pipeline.synthetic.world import GM_CODES, World, ymd
 
-FAULT_KINDS = ("invalid_bsn", "duplicate_row", "overlapping_spell", "end_before_start", "unknown_code", "unparseable_date")
-UNKNOWN_CODES = {"bijstand": ["WWB", "BBZ"], "ontheffingen": ["ART9B", "ONTH"], "schuldhulp": ["NAZORG", "ONBEKEND"],
-                 "wmo": ["VERVOER", "ONBEKEND"], "reintegratie": ["ONBEKEND", "X-99"]}
+FAULT_KINDS = (
+    "invalid_bsn",
+    "duplicate_row",
+    "overlapping_spell",
+    "end_before_start",
+    "unknown_code",
+    "unparseable_date",
+)
+UNKNOWN_CODES = {
+    "bijstand": ["WWB", "BBZ"],
+    "ontheffingen": ["ART9B", "ONTH"],
+    "schuldhulp": ["NAZORG", "ONBEKEND"],
+    "wmo": ["VERVOER", "ONBEKEND"],
+    "reintegratie": ["ONBEKEND", "X-99"],
+}
 
 
 # --------------------------------------------------------------------------------------------- formats
@@ -45,7 +57,9 @@ def register_dates(d) -> np.ndarray:
         return np.array([], dtype=object)
     nat = np.isnat(d)
     y, m, day = ymd(np.where(nat, np.datetime64("2000-01-01"), d))
-    out = np.char.add(np.char.add(np.char.add(np.char.add(_pad(day, 2), "-"), _pad(m, 2)), "-"), _pad(y, 4))
+    out = np.char.add(
+        np.char.add(np.char.add(np.char.add(_pad(day, 2), "-"), _pad(m, 2)), "-"), _pad(y, 4)
+    )
     return np.where(nat, "", out).astype(object)
 
 
@@ -61,8 +75,9 @@ def cbs_dates(d) -> np.ndarray:
 BENEFIT_CODES = ("PW", "IOAW", "IOAZ")
 
 
-def _split_benefit_spells(rng: np.random.Generator, sp: pd.DataFrame, rate: float,
-                          last_day: np.datetime64) -> tuple[pd.DataFrame, int]:
+def _split_benefit_spells(
+    rng: np.random.Generator, sp: pd.DataFrame, rate: float, last_day: np.datetime64
+) -> tuple[pd.DataFrame, int]:
     """A share of the benefit spells delivered as two or three back-to-back spells, each with another
     code than the one before (a change of benefit, as from PW to IOAW): the run of benefit months is
     unchanged, so the panel's benefit duration has to count over the pieces, also before the window.
@@ -79,7 +94,9 @@ def _split_benefit_spells(rng: np.random.Generator, sp: pd.DataFrame, rate: floa
     code = sp["code"].astype(str).to_numpy()
     for i in pick:
         k = min(1 + int(rng.random() < 0.3), int(n_cuts[i]))
-        cuts = (first_cut[i] + np.sort(rng.choice(n_cuts[i], size=k, replace=False))).astype("datetime64[D]")
+        cuts = (first_cut[i] + np.sort(rng.choice(n_cuts[i], size=k, replace=False))).astype(
+            "datetime64[D]"
+        )
         pieces[i] = k + 1
         starts.append(np.r_[start[i], cuts])
         ends.append(np.r_[cuts - 1, end[i]])
@@ -99,7 +116,9 @@ def _split_benefit_spells(rng: np.random.Generator, sp: pd.DataFrame, rate: floa
     return out, len(pick)
 
 
-def _register_frame(world: World, gm: str, name: str, rng: np.random.Generator | None = None) -> pd.DataFrame:
+def _register_frame(
+    world: World, gm: str, name: str, rng: np.random.Generator | None = None
+) -> pd.DataFrame:
     """The register extract of a municipality; with ``rng``, bijstand runs are split now and then."""
     sp = world.register_spells
     sp = sp[(sp["gemeente"] == gm) & (sp["register"] == name)]
@@ -121,8 +140,14 @@ def _register_frame(world: World, gm: str, name: str, rng: np.random.Generator |
     return out
 
 
-def _plant_faults(rng: np.random.Generator, df: pd.DataFrame, gm: str, name: str, rate: float,
-                  other_local_codes: list[str]) -> tuple[pd.DataFrame, dict[str, int]]:
+def _plant_faults(
+    rng: np.random.Generator,
+    df: pd.DataFrame,
+    gm: str,
+    name: str,
+    rate: float,
+    other_local_codes: list[str],
+) -> tuple[pd.DataFrame, dict[str, int]]:
     layout = REGISTERS[name]
     s, e, c = layout.start_column, layout.end_column, layout.code_column
     n = len(df)
@@ -139,7 +164,9 @@ def _plant_faults(rng: np.random.Generator, df: pd.DataFrame, gm: str, name: str
         starts = pd.to_datetime(df[s], format="%d-%m-%Y")
         if kind == "overlapping_spell":
             ends = pd.to_datetime(df[e], format="%d-%m-%Y", errors="coerce")
-            ok = np.nonzero((ends.isna() | (ends.dt.to_period("M") > starts.dt.to_period("M"))).to_numpy())[0]
+            ok = np.nonzero(
+                (ends.isna() | (ends.dt.to_period("M") > starts.dt.to_period("M"))).to_numpy()
+            )[0]
             if len(ok) == 0:
                 continue
             pick = rng.choice(ok, size=min(k, len(ok)), replace=False)
@@ -152,11 +179,18 @@ def _plant_faults(rng: np.random.Generator, df: pd.DataFrame, gm: str, name: str
             rows["BSN"] = b.str[:-1] + ((last + rng.integers(1, 10, len(rows))) % 10).astype(str)
         elif kind == "overlapping_spell":
             st = starts.iloc[pick]
-            rows[s] = register_dates((st - pd.to_timedelta(st.dt.day - 1, unit="D")
-                                      + pd.to_timedelta(st.dt.day % 28, unit="D")).to_numpy())
+            rows[s] = register_dates(
+                (
+                    st
+                    - pd.to_timedelta(st.dt.day - 1, unit="D")
+                    + pd.to_timedelta(st.dt.day % 28, unit="D")
+                ).to_numpy()
+            )
         elif kind == "end_before_start":
             st = starts.iloc[pick]
-            rows[e] = register_dates((st - pd.to_timedelta(rng.integers(1, 400, len(rows)), unit="D")).to_numpy())
+            rows[e] = register_dates(
+                (st - pd.to_timedelta(rng.integers(1, 400, len(rows)), unit="D")).to_numpy()
+            )
         elif kind == "unknown_code":
             pool = UNKNOWN_CODES[name] + (other_local_codes if name == "reintegratie" else [])
             rows[c] = np.array(pool, dtype=object)[rng.integers(0, len(pool), len(rows))]
@@ -176,21 +210,31 @@ def _plant_faults(rng: np.random.Generator, df: pd.DataFrame, gm: str, name: str
 def write_registers(world: World, landing: Path) -> dict:
     cfg = world.config
     rng = np.random.default_rng([cfg.seed, 7])
-    rng_split = np.random.default_rng([cfg.seed, 17])  # its own stream: the faults stay as they were
+    rng_split = np.random.default_rng(
+        [cfg.seed, 17]
+    )  # its own stream: the faults stay as they were
     name = pd.Timestamp(cfg.extract_date).strftime(EXTRACT_NAME_FORMAT) + ".csv"
     mapping = pd.read_csv(SRG_MAPPING_FILE, sep=";", dtype=str)
     summary: dict = {}
     for gm in GM_CODES:
-        others = sorted(set(mapping.loc[mapping["GEMEENTE"] != gm, "VOORZIENING_CODE"])
-                        - set(mapping.loc[mapping["GEMEENTE"] == gm, "VOORZIENING_CODE"]))
+        others = sorted(
+            set(mapping.loc[mapping["GEMEENTE"] != gm, "VOORZIENING_CODE"])
+            - set(mapping.loc[mapping["GEMEENTE"] == gm, "VOORZIENING_CODE"])
+        )
         for reg in REGISTERS:
             df = _register_frame(world, gm, reg, rng_split)
             split = df.attrs.get("split_benefit_spells", 0)
             df, faults = _plant_faults(rng, df, gm, reg, cfg.fault_rate, others)
             path = Path(landing) / gm / reg / name
             path.parent.mkdir(parents=True, exist_ok=True)
-            df.to_csv(path, sep=CSV_SEPARATOR, index=False, encoding=CSV_ENCODING, lineterminator="\n")
-            summary[f"{gm}/{reg}/{name}"] = {"rows": len(df), "faults": faults, "split_benefit_spells": split}
+            df.to_csv(
+                path, sep=CSV_SEPARATOR, index=False, encoding=CSV_ENCODING, lineterminator="\n"
+            )
+            summary[f"{gm}/{reg}/{name}"] = {
+                "rows": len(df),
+                "faults": faults,
+                "split_benefit_spells": split,
+            }
     return summary
 
 
@@ -205,8 +249,13 @@ def _text(x) -> pa.Array:
     return pa.array(x if x.dtype.kind == "U" else x.astype(object), type=pa.string())
 
 
-def _write_cbs(landing: Path, table: str, columns: dict, extra: dict | None = None,
-               duplicates: np.ndarray | None = None) -> int:
+def _write_cbs(
+    landing: Path,
+    table: str,
+    columns: dict,
+    extra: dict | None = None,
+    duplicates: np.ndarray | None = None,
+) -> int:
     """One CBS table; ``extra`` rows appended, and the rows ``duplicates`` (positions) written twice."""
     layout = CBS_TABLES[table]
 
@@ -248,28 +297,56 @@ def _namesakes(rng: np.random.Generator, world: World) -> dict[str, dict]:
 
     years = world.months.year
     year = rng.integers(years.min(), years.max() + 1, n)
-    first, last = (year * 10000 + 101).astype(str), (year * 10000 + 131).astype(str)  # a job in January
+    first, last = (
+        (year * 10000 + 101).astype(str),
+        (year * 10000 + 131).astype(str),
+    )  # a job in January
     key = {"RINPERSOONS": full("S"), "RINPERSOON": rin}
     return {
-        "GBAPERSOONTAB": {**key, "GBAGESLACHT": rng.choice(["1", "2"], n),
-                          "GBAGEBOORTEJAAR": rng.integers(1940, 2000, n).astype(str),
-                          "GBAGEBOORTEMAAND": _pad(rng.integers(1, 13, n), 2),
-                          "GBAGEBOORTEDAG": _pad(rng.integers(1, 29, n), 2),
-                          "GBAHERKOMSTGROEPERING": full("6030"), "GBAGENERATIE": full("0")},
-        "SPOLISBUS": {**key, "IKVID": (9 * 10**8 + np.arange(n)).astype(str),
-                      "SBEID": _pad(rng.integers(1, 10**6, n), 9), "SDATUMAANVANGIKO": first,
-                      "SDATUMEINDEIKO": last, "SBASISLOON": np.full(n, 2500.0),
-                      "SBASISUREN": np.full(n, 150.0),
-                      "SCONTRACTSOORT": full("O"), "SPOLISDIENSTVERBAND": full("1")},
-        "GBAHUISHOUDENSBUS": {**key, "HUISHOUDNR": np.char.zfill((9 * 10**10 + np.arange(n)).astype(str), 12),
-                              "DATUMAANVANGHH": full("20100101"), "DATUMEINDEHH": full(""),
-                              "TYPHH": full("6"), "PLHH": full("7"), "AANTALKINDHH": full("2"),
-                              "GEBJAARJONGSTEKINDHH": full("2009"), "GEBMAANDJONGSTEKINDHH": full("06")},
+        "GBAPERSOONTAB": {
+            **key,
+            "GBAGESLACHT": rng.choice(["1", "2"], n),
+            "GBAGEBOORTEJAAR": rng.integers(1940, 2000, n).astype(str),
+            "GBAGEBOORTEMAAND": _pad(rng.integers(1, 13, n), 2),
+            "GBAGEBOORTEDAG": _pad(rng.integers(1, 29, n), 2),
+            "GBAHERKOMSTGROEPERING": full("6030"),
+            "GBAGENERATIE": full("0"),
+        },
+        "SPOLISBUS": {
+            **key,
+            "IKVID": (9 * 10**8 + np.arange(n)).astype(str),
+            "SBEID": _pad(rng.integers(1, 10**6, n), 9),
+            "SDATUMAANVANGIKO": first,
+            "SDATUMEINDEIKO": last,
+            "SBASISLOON": np.full(n, 2500.0),
+            "SBASISUREN": np.full(n, 150.0),
+            "SCONTRACTSOORT": full("O"),
+            "SPOLISDIENSTVERBAND": full("1"),
+        },
+        "GBAHUISHOUDENSBUS": {
+            **key,
+            "HUISHOUDNR": np.char.zfill((9 * 10**10 + np.arange(n)).astype(str), 12),
+            "DATUMAANVANGHH": full("20100101"),
+            "DATUMEINDEHH": full(""),
+            "TYPHH": full("6"),
+            "PLHH": full("7"),
+            "AANTALKINDHH": full("2"),
+            "GEBJAARJONGSTEKINDHH": full("2009"),
+            "GEBMAANDJONGSTEKINDHH": full("06"),
+        },
         "SECMBUS": {**key, "AANVSECM": full("20150101"), "EINDSECM": full(""), "SECM": full("22")},
-        "GBABURGERLIJKESTAATBUS": {**key, "GBABURGERLIJKESTAATNW": full("G"),
-                                   "GBADATUMAANVANGBURGERLIJKESTAAT": full("20120301"),
-                                   "GBADATUMEINDEBURGERLIJKESTAAT": full("")},
-        "PROBSCHULDTAB": {**key, "PEILDATUM": first, "PROBSCHULDPERS": full("1"), "PROBSCHULDHH": full("1")},
+        "GBABURGERLIJKESTAATBUS": {
+            **key,
+            "GBABURGERLIJKESTAATNW": full("G"),
+            "GBADATUMAANVANGBURGERLIJKESTAAT": full("20120301"),
+            "GBADATUMEINDEBURGERLIJKESTAAT": full(""),
+        },
+        "PROBSCHULDTAB": {
+            **key,
+            "PEILDATUM": first,
+            "PROBSCHULDPERS": full("1"),
+            "PROBSCHULDHH": full("1"),
+        },
     }
 
 
@@ -299,21 +376,38 @@ def write_cbs(world: World, landing: Path) -> tuple[dict, dict]:
         rows[table] = _write_cbs(landing, table, columns, extra, twice)
 
     key = P_[P_["in_key_file"]]
-    write("KOPPELTABEL", {"BSN": key["bsn"].to_numpy(), "RINPERSOONS": kinds(key["rinpersoon"]),
-                          "RINPERSOON": key["rinpersoon"].to_numpy()})
+    write(
+        "KOPPELTABEL",
+        {
+            "BSN": key["bsn"].to_numpy(),
+            "RINPERSOONS": kinds(key["rinpersoon"]),
+            "RINPERSOON": key["rinpersoon"].to_numpy(),
+        },
+    )
 
-    people = pd.concat([
-        P_[["rinpersoon", "sex", "birth_date", "origin_code", "generation"]],
-        world.children[["rinpersoon", "sex", "birth_date", "origin_code", "generation"]],
-        world.co_parents[["rinpersoon", "sex", "birth_date", "origin_code", "generation"]],
-        world.noise[["rinpersoon", "sex", "birth_date", "origin_code", "generation"]],
-    ], ignore_index=True)
+    people = pd.concat(
+        [
+            P_[["rinpersoon", "sex", "birth_date", "origin_code", "generation"]],
+            world.children[["rinpersoon", "sex", "birth_date", "origin_code", "generation"]],
+            world.co_parents[["rinpersoon", "sex", "birth_date", "origin_code", "generation"]],
+            world.noise[["rinpersoon", "sex", "birth_date", "origin_code", "generation"]],
+        ],
+        ignore_index=True,
+    )
     y, m, d = ymd(people["birth_date"].to_numpy())
-    write("GBAPERSOONTAB", {
-        "RINPERSOONS": kinds(people["rinpersoon"]), "RINPERSOON": people["rinpersoon"].to_numpy(),
-        "GBAGESLACHT": np.where(people["sex"] == "man", "1", "2"), "GBAGEBOORTEJAAR": _pad(y, 4),
-        "GBAGEBOORTEMAAND": _pad(m, 2), "GBAGEBOORTEDAG": _pad(d, 2),
-        "GBAHERKOMSTGROEPERING": people["origin_code"].to_numpy(), "GBAGENERATIE": people["generation"].to_numpy()})
+    write(
+        "GBAPERSOONTAB",
+        {
+            "RINPERSOONS": kinds(people["rinpersoon"]),
+            "RINPERSOON": people["rinpersoon"].to_numpy(),
+            "GBAGESLACHT": np.where(people["sex"] == "man", "1", "2"),
+            "GBAGEBOORTEJAAR": _pad(y, 4),
+            "GBAGEBOORTEMAAND": _pad(m, 2),
+            "GBAGEBOORTEDAG": _pad(d, 2),
+            "GBAHERKOMSTGROEPERING": people["origin_code"].to_numpy(),
+            "GBAGENERATIE": people["generation"].to_numpy(),
+        },
+    )
 
     ch = world.children
     parent_rin = P_["rinpersoon"].to_numpy()[ch["parent_person_id"].to_numpy()]
@@ -323,71 +417,134 @@ def write_cbs(world: World, landing: Path) -> tuple[dict, dict]:
     co_or_unknown = np.where(co == "", unknown, co)
     ma = np.where(parent_female, parent_rin, co_or_unknown)
     pa_ = np.where(parent_female, co_or_unknown, parent_rin)
-    write("KINDOUDERTAB", {
-        "RINPERSOONS": kinds(ch["rinpersoon"]), "RINPERSOON": ch["rinpersoon"].to_numpy(),
-        "RINPERSOONSMa": np.where(ma == unknown, "-", kinds(ma)), "RINPERSOONMa": ma,
-        "RINPERSOONSpa": np.where(pa_ == unknown, "-", kinds(pa_)), "RINPERSOONpa": pa_})
+    write(
+        "KINDOUDERTAB",
+        {
+            "RINPERSOONS": kinds(ch["rinpersoon"]),
+            "RINPERSOON": ch["rinpersoon"].to_numpy(),
+            "RINPERSOONSMa": np.where(ma == unknown, "-", kinds(ma)),
+            "RINPERSOONMa": ma,
+            "RINPERSOONSpa": np.where(pa_ == unknown, "-", kinds(pa_)),
+            "RINPERSOONpa": pa_,
+        },
+    )
 
     ms = world.marital
-    write("GBABURGERLIJKESTAATBUS", {
-        "RINPERSOONS": kinds(ms["rin"]), "RINPERSOON": ms["rin"],
-        "GBABURGERLIJKESTAATNW": ms["code"].to_numpy(),
-        "GBADATUMAANVANGBURGERLIJKESTAAT": cbs_dates(ms["start"].to_numpy()),
-        "GBADATUMEINDEBURGERLIJKESTAAT": cbs_dates(ms["end"].to_numpy())}, duplicates=True)
+    write(
+        "GBABURGERLIJKESTAATBUS",
+        {
+            "RINPERSOONS": kinds(ms["rin"]),
+            "RINPERSOON": ms["rin"],
+            "GBABURGERLIJKESTAATNW": ms["code"].to_numpy(),
+            "GBADATUMAANVANGBURGERLIJKESTAAT": cbs_dates(ms["start"].to_numpy()),
+            "GBADATUMEINDEBURGERLIJKESTAAT": cbs_dates(ms["end"].to_numpy()),
+        },
+        duplicates=True,
+    )
 
     hh = world.households
     yy = hh["youngest_year"].to_numpy()
     typ = hh["typ"].astype(str).to_numpy(dtype=object)
     # TYPHH empty in some rows, also in some single-parent rows (PLHH 7 stays)
-    missing = np.union1d(_pick(rng, len(hh), EDGE_CASES["household_type_missing"]),
-                         np.flatnonzero(typ == "6")[_pick(rng, int((typ == "6").sum()),
-                                                         EDGE_CASES["household_type_missing"])])
+    missing = np.union1d(
+        _pick(rng, len(hh), EDGE_CASES["household_type_missing"]),
+        np.flatnonzero(typ == "6")[
+            _pick(rng, int((typ == "6").sum()), EDGE_CASES["household_type_missing"])
+        ],
+    )
     typ[missing] = None
     cases["household_type_missing"] = len(missing)
-    write("GBAHUISHOUDENSBUS", {
-        "RINPERSOONS": kinds(hh["rin"]), "RINPERSOON": hh["rin"],
-        "HUISHOUDNR": hh["hhnr"].to_numpy(), "DATUMAANVANGHH": cbs_dates(hh["start"].to_numpy()),
-        "DATUMEINDEHH": cbs_dates(hh["end"].to_numpy()), "TYPHH": typ,
-        "PLHH": hh["plhh"].astype(str).to_numpy(), "AANTALKINDHH": hh["n_children"].astype(str).to_numpy(),
-        "GEBJAARJONGSTEKINDHH": np.where(yy > 0, yy.astype(str), ""),
-        "GEBMAANDJONGSTEKINDHH": np.where(yy > 0, _pad(hh["youngest_month"].to_numpy(), 2), "")},
-        duplicates=True)
+    write(
+        "GBAHUISHOUDENSBUS",
+        {
+            "RINPERSOONS": kinds(hh["rin"]),
+            "RINPERSOON": hh["rin"],
+            "HUISHOUDNR": hh["hhnr"].to_numpy(),
+            "DATUMAANVANGHH": cbs_dates(hh["start"].to_numpy()),
+            "DATUMEINDEHH": cbs_dates(hh["end"].to_numpy()),
+            "TYPHH": typ,
+            "PLHH": hh["plhh"].astype(str).to_numpy(),
+            "AANTALKINDHH": hh["n_children"].astype(str).to_numpy(),
+            "GEBJAARJONGSTEKINDHH": np.where(yy > 0, yy.astype(str), ""),
+            "GEBMAANDJONGSTEKINDHH": np.where(yy > 0, _pad(hh["youngest_month"].to_numpy(), 2), ""),
+        },
+        duplicates=True,
+    )
 
     jb = world.jobs
-    write("SPOLISBUS", {
-        "RINPERSOONS": kinds(jb["rin"]), "RINPERSOON": jb["rin"],
-        "IKVID": jb["job"].astype(str).to_numpy(), "SBEID": _pad(jb["employer"].to_numpy(), 9),
-        "SDATUMAANVANGIKO": cbs_dates(jb["start"].to_numpy()), "SDATUMEINDEIKO": cbs_dates(jb["end"].to_numpy()),
-        "SBASISLOON": jb["wage"].to_numpy(), "SBASISUREN": jb["hours"].to_numpy(),
-        "SCONTRACTSOORT": np.where(jb["fixed_term"].to_numpy(), "B", "O"),
-        "SPOLISDIENSTVERBAND": np.where(jb["fulltime"].to_numpy(), "1", "2")}, duplicates=True)
+    write(
+        "SPOLISBUS",
+        {
+            "RINPERSOONS": kinds(jb["rin"]),
+            "RINPERSOON": jb["rin"],
+            "IKVID": jb["job"].astype(str).to_numpy(),
+            "SBEID": _pad(jb["employer"].to_numpy(), 9),
+            "SDATUMAANVANGIKO": cbs_dates(jb["start"].to_numpy()),
+            "SDATUMEINDEIKO": cbs_dates(jb["end"].to_numpy()),
+            "SBASISLOON": jb["wage"].to_numpy(),
+            "SBASISUREN": jb["hours"].to_numpy(),
+            "SCONTRACTSOORT": np.where(jb["fixed_term"].to_numpy(), "B", "O"),
+            "SPOLISDIENSTVERBAND": np.where(jb["fulltime"].to_numpy(), "1", "2"),
+        },
+        duplicates=True,
+    )
 
     se = world.secm
-    write("SECMBUS", {
-        "RINPERSOONS": kinds(se["rin"]), "RINPERSOON": se["rin"],
-        "AANVSECM": cbs_dates(se["start"].to_numpy()), "EINDSECM": cbs_dates(se["end"].to_numpy()),
-        "SECM": se["code"].to_numpy()}, duplicates=True)
+    write(
+        "SECMBUS",
+        {
+            "RINPERSOONS": kinds(se["rin"]),
+            "RINPERSOON": se["rin"],
+            "AANVSECM": cbs_dates(se["start"].to_numpy()),
+            "EINDSECM": cbs_dates(se["end"].to_numpy()),
+            "SECM": se["code"].to_numpy(),
+        },
+        duplicates=True,
+    )
 
     zc = world.care_costs
-    components = {c: zc[src].to_numpy(dtype=np.float64, copy=True) for c, src in (
-        ("ZVWKHUISARTS", "huisarts"), ("ZVWKFARMACIE", "farmacie"), ("ZVWKZIEKENHUIS", "ziekenhuis"),
-        ("ZVWKGGZ", "ggz"), ("ZVWKEERSTELIJNSPSYCHO", "psycho"))}
-    missing = _pick(rng, len(zc), EDGE_CASES["care_cost_year_missing"])  # a person-year without cost data
+    components = {
+        c: zc[src].to_numpy(dtype=np.float64, copy=True)
+        for c, src in (
+            ("ZVWKHUISARTS", "huisarts"),
+            ("ZVWKFARMACIE", "farmacie"),
+            ("ZVWKZIEKENHUIS", "ziekenhuis"),
+            ("ZVWKGGZ", "ggz"),
+            ("ZVWKEERSTELIJNSPSYCHO", "psycho"),
+        )
+    }
+    missing = _pick(
+        rng, len(zc), EDGE_CASES["care_cost_year_missing"]
+    )  # a person-year without cost data
     for v in components.values():
         v[missing] = np.nan
     cases["care_cost_year_missing"] = len(missing)
-    write("ZVWZORGKOSTENTAB", {"RINPERSOONS": kinds(zc["rin"]), "RINPERSOON": zc["rin"],
-                               "JAAR": zc["year"].astype(str).to_numpy(), **components})
+    write(
+        "ZVWZORGKOSTENTAB",
+        {
+            "RINPERSOONS": kinds(zc["rin"]),
+            "RINPERSOON": zc["rin"],
+            "JAAR": zc["year"].astype(str).to_numpy(),
+            **components,
+        },
+    )
 
     db = world.debt
     status = np.where(db["person"].to_numpy(dtype=bool), "1", "0").astype(object)
     missing = _pick(rng, len(db), EDGE_CASES["debt_status_missing"])
     status[missing] = None
     cases["debt_status_missing"] = len(missing)
-    write("PROBSCHULDTAB", {
-        "RINPERSOONS": kinds(db["rin"]), "RINPERSOON": db["rin"],
-        "PEILDATUM": (db["year"].astype(str) + "0101").to_numpy(),
-        "PROBSCHULDPERS": status, "PROBSCHULDHH": np.full(len(db), "1", dtype=object)}, duplicates=True)
+    write(
+        "PROBSCHULDTAB",
+        {
+            "RINPERSOONS": kinds(db["rin"]),
+            "RINPERSOON": db["rin"],
+            "PEILDATUM": (db["year"].astype(str) + "0101").to_numpy(),
+            "PROBSCHULDPERS": status,
+            "PROBSCHULDHH": np.full(len(db), "1", dtype=object),
+        },
+        duplicates=True,
+    )
     return rows, cases
 
 

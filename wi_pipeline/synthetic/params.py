@@ -55,7 +55,12 @@ EXEMPTION_9A = {
     "take_up_under_30": 0.04,
     "cutoff_months": 60,
 }
-ART9_DRINGEND = {"hazard_poor_health": 0.004, "hazard_good_health": 0.0006, "months": (3, 12), "effect": 0.0}
+ART9_DRINGEND = {
+    "hazard_poor_health": 0.004,
+    "hazard_good_health": 0.0006,
+    "months": (3, 12),
+    "effect": 0.0,
+}
 
 
 @dataclass(frozen=True)
@@ -70,20 +75,76 @@ class Instrument:
 
 
 INSTRUMENTS: dict[str, Instrument] = {
-    "loonkostensubsidie": Instrument(12, 0.25, 0.04, 0.004, (("good_health", 1.6), ("duration_6_36", 1.3), ("age_50_plus", 0.6))),
+    "loonkostensubsidie": Instrument(
+        12, 0.25, 0.04, 0.004, (("good_health", 1.6), ("duration_6_36", 1.3), ("age_50_plus", 0.6))
+    ),
     # training goes to clients far from work; mediation (below) first to those who worked last month
-    "scholing": Instrument(6, -0.03, 0.05, 0.007, (("age_under_30", 1.5), ("single_parent", 1.8), ("duration_36_plus", 1.6), ("origin_not_nederland", 1.4), ("age_50_plus", 0.6), ("woman", 1.2),
-                                                 ("employed_last_month", 0.3)),
-                           post_modifiers=(("woman", 1.5), ("man", 0.5))),
-    "werkervaringsplaats": Instrument(6, -0.02, 0.03, 0.005, (("age_under_30", 1.4), ("duration_12_60", 1.3), ("origin_not_nederland", 1.3))),
-    "jobcoach": Instrument(6, 0.03, 0.02, 0.004, (("poor_health", 1.5), ("age_under_30", 1.3)),
-                           post_modifiers=(("poor_health", 6.0),)),
-    "proefplaatsing": Instrument(2, 0.0, 0.04, 0.004, (("good_health", 1.4), ("duration_under_12", 1.5), ("man", 1.2)),
-                                 post_modifiers=(("man", 1.8), ("woman", 0.5))),
-    "sociale_activering": Instrument(6, -0.01, 0.01, 0.006, (("poor_health", 2.0), ("duration_36_plus", 1.8), ("age_50_plus", 1.5), ("duration_under_12", 0.5))),
-    "bemiddeling": Instrument(3, 0.0, 0.03, 0.009, (("duration_under_12", 1.5), ("poor_health", 0.6), ("employed_last_month", 6.0),
-                                                    ("debt_assistance_active", 2.5))),
-    "beschut_werk": Instrument(24, 0.40, 0.02, 0.0015, (("poor_health", 3.0), ("age_under_30", 0.7))),
+    "scholing": Instrument(
+        6,
+        -0.03,
+        0.05,
+        0.007,
+        (
+            ("age_under_30", 1.5),
+            ("single_parent", 1.8),
+            ("duration_36_plus", 1.6),
+            ("origin_not_nederland", 1.4),
+            ("age_50_plus", 0.6),
+            ("woman", 1.2),
+            ("employed_last_month", 0.3),
+        ),
+        post_modifiers=(("woman", 1.5), ("man", 0.5)),
+    ),
+    "werkervaringsplaats": Instrument(
+        6,
+        -0.02,
+        0.03,
+        0.005,
+        (("age_under_30", 1.4), ("duration_12_60", 1.3), ("origin_not_nederland", 1.3)),
+    ),
+    "jobcoach": Instrument(
+        6,
+        0.03,
+        0.02,
+        0.004,
+        (("poor_health", 1.5), ("age_under_30", 1.3)),
+        post_modifiers=(("poor_health", 6.0),),
+    ),
+    "proefplaatsing": Instrument(
+        2,
+        0.0,
+        0.04,
+        0.004,
+        (("good_health", 1.4), ("duration_under_12", 1.5), ("man", 1.2)),
+        post_modifiers=(("man", 1.8), ("woman", 0.5)),
+    ),
+    "sociale_activering": Instrument(
+        6,
+        -0.01,
+        0.01,
+        0.006,
+        (
+            ("poor_health", 2.0),
+            ("duration_36_plus", 1.8),
+            ("age_50_plus", 1.5),
+            ("duration_under_12", 0.5),
+        ),
+    ),
+    "bemiddeling": Instrument(
+        3,
+        0.0,
+        0.03,
+        0.009,
+        (
+            ("duration_under_12", 1.5),
+            ("poor_health", 0.6),
+            ("employed_last_month", 6.0),
+            ("debt_assistance_active", 2.5),
+        ),
+    ),
+    "beschut_werk": Instrument(
+        24, 0.40, 0.02, 0.0015, (("poor_health", 3.0), ("age_under_30", 0.7))
+    ),
 }
 # Post effects are post * sex * n_children band * marital status * health * the instrument's own
 # post_modifiers, at the start month. The modifiers make the best instrument differ by subgroup:
@@ -99,7 +160,12 @@ HORIZONS = (3, 6, 12, 24)
 # Combined approach: debt assistance, and mediation started while or after receiving it.
 DEBT_ASSISTANCE = {
     "hazard": 0.02,  # per month, among persons on bijstand with problematic debt, once per person
-    "hazard_multipliers": (("woman", 1.2), ("single_parent", 1.3), ("poor_health", 0.8), ("age_under_30", 0.8)),
+    "hazard_multipliers": (
+        ("woman", 1.2),
+        ("single_parent", 1.3),
+        ("poor_health", 0.8),
+        ("age_under_30", 0.8),
+    ),
     "months": (12, 36),
     "employment_effect": 0.0,
     "mediation_interaction": 0.04,  # added to the bemiddeling post effect
@@ -110,5 +176,15 @@ PROBLEMATIC_DEBT_SHARE = 0.15
 POOR_HEALTH_THRESHOLD = 2500.0
 POOR_HEALTH_MIN_COSTS = 2850.0  # so that the debt-assistance saving keeps them >= the threshold
 GOOD_HEALTH_COSTS = (400.0, 2499.0)
-WMO = {"share_poor_health": 0.25, "share_good_health": 0.05, "months": (6, 48), "effect": 0.0,
-       "codes": {"BEGELEIDING": 0.35, "DAGBESTEDING": 0.2, "HUISHOUDELIJKE_HULP": 0.3, "HULPMIDDEL": 0.15}}
+WMO = {
+    "share_poor_health": 0.25,
+    "share_good_health": 0.05,
+    "months": (6, 48),
+    "effect": 0.0,
+    "codes": {
+        "BEGELEIDING": 0.35,
+        "DAGBESTEDING": 0.2,
+        "HUISHOUDELIJKE_HULP": 0.3,
+        "HULPMIDDEL": 0.15,
+    },
+}

@@ -25,27 +25,34 @@ DEFINITIONS = {
         "Each month employed ~ Bernoulli(p), p = clip(index, 0.01, 0.95). The index is a function of "
         "observables, calendar time, time since first bijstand entry, a constant person effect and an AR(1) "
         "term, plus the active treatment effects; it never depends on past employment, so a planted effect "
-        "is exactly the change in that month's employment probability."),
+        "is exactly the change in that month's employment probability."
+    ),
     "effect_pp": (
         "Percentage points of the monthly employment probability: mean over the units of "
         "clip(index) - clip(index - effect), i.e. the planted shift after clipping (equal to the nominal "
-        "value unless the clip binds)."),
+        "value unless the clip binds)."
+    ),
     "horizon": (
         "h = months since the start month of the instrument spell (months_since_start_<category> == h); "
         "the instrument is active (during effect) for h < duration_months, the post effect applies from "
-        "h = duration_months on."),
+        "h = duration_months on."
+    ),
     "att": (
         "Average over the persons who actually started the instrument inside the window and are observed at "
-        "start + h (start + h <= window end): the average treatment effect on the treated at horizon h."),
+        "start + h (start + h <= window end): the average treatment effect on the treated at horizon h."
+    ),
     "subgroups": (
         "Values in the start month: sex ('man'/'vrouw'), n_children band of children at home ('0','1','2','3+'), "
-        "marital_status (never_married/married/divorced/widowed) and health ('poor' = poor_health)."),
+        "marital_status (never_married/married/divorced/widowed) and health ('poor' = poor_health)."
+    ),
     "structural": (
         "Effects hold other treatments fixed. Starting one instrument changes later eligibility for others "
-        "(one instrument at a time) and bijstand exits, which have no effect on the employment index."),
+        "(one instrument at a time) and bijstand exits, which have no effect on the employment index."
+    ),
     "month_conventions": (
         "A flag is active in a month when its spell overlaps any day of it (end dates inclusive); ages are "
-        "completed ages on the first day of the month."),
+        "completed ages on the first day of the month."
+    ),
 }
 
 
@@ -58,20 +65,31 @@ def _att_table(st: pd.DataFrame) -> dict:
     out = {}
     for h in P.HORIZONS:
         col = f"effect_h{h}"
-        entry = {"overall": _mean_effect(st, col),
-                 "nominal_pp": round(float(st[f"nominal_h{h}"].dropna().mean()) * 100, 4) if st[f"nominal_h{h}"].notna().any() else None,
-                 "by_subgroup": {}}
+        entry = {
+            "overall": _mean_effect(st, col),
+            "nominal_pp": round(float(st[f"nominal_h{h}"].dropna().mean()) * 100, 4)
+            if st[f"nominal_h{h}"].notna().any()
+            else None,
+            "by_subgroup": {},
+        }
         for sg in SUBGROUPS:
-            entry["by_subgroup"][sg] = {str(k): _mean_effect(g, col) for k, g in st.groupby(sg, sort=True)}
+            entry["by_subgroup"][sg] = {
+                str(k): _mean_effect(g, col) for k, g in st.groupby(sg, sort=True)
+            }
         out[str(h)] = entry
     return out
 
 
-def planted_effects(world_or_config: World | SyntheticConfig, potential: pd.DataFrame | None = None,
-                    instrument_choice: bool = True) -> dict:
+def planted_effects(
+    world_or_config: World | SyntheticConfig,
+    potential: pd.DataFrame | None = None,
+    instrument_choice: bool = True,
+) -> dict:
     """Every planted number and the realised effects of the world (simulated first when given a config);
     ``potential`` (from ``potential_outcomes``) is computed when not given and ``instrument_choice``."""
-    world = world_or_config if isinstance(world_or_config, World) else simulate_world(world_or_config)
+    world = (
+        world_or_config if isinstance(world_or_config, World) else simulate_world(world_or_config)
+    )
     if potential is None and instrument_choice:
         potential = potential_outcomes(world.config)
     cfg = world.config
@@ -88,16 +106,21 @@ def planted_effects(world_or_config: World | SyntheticConfig, potential: pd.Data
             "post_base_pp": ins.post * 100,
             "post_modifiers": dict(ins.post_modifiers),
             "post_effect": "post_base_pp x sex x n_children x marital_status x health multipliers x post_modifiers (start month)"
-                           + (" + debt_assistance_mediation_interaction_pp if debt assistance started by the start month"
-                              if cat == "bemiddeling" else ""),
+            + (
+                " + debt_assistance_mediation_interaction_pp if debt assistance started by the start month"
+                if cat == "bemiddeling"
+                else ""
+            ),
             "start_hazard_per_month": ins.hazard,
             "start_hazard_multipliers": dict(ins.hazard_multipliers),
             "n_starts": int(len(st)),
             "att": _att_table(st),
         }
 
-    sp = panel.loc[panel["single_parent"].to_numpy() & panel["on_bijstand"].to_numpy(),
-                   ["youngest_child_age_months", "exemption_9a"]]
+    sp = panel.loc[
+        panel["single_parent"].to_numpy() & panel["on_bijstand"].to_numpy(),
+        ["youngest_child_age_months", "exemption_9a"],
+    ]
     yc = sp["youngest_child_age_months"]
     below = sp.loc[(yc >= 54) & (yc <= 59), "exemption_9a"]
     above = sp.loc[(yc >= 60) & (yc <= 65), "exemption_9a"]
@@ -118,13 +141,20 @@ def planted_effects(world_or_config: World | SyntheticConfig, potential: pd.Data
         "first_stage_share_exempt_60_65": round(float(above.mean()), 4) if len(above) else None,
         "first_stage_population": "person-months with single_parent and on_bijstand",
         "expected_reduced_form_jump_pp": None if np.isnan(fs) else round(-fs * late * 100, 4),
-        "reduced_form_note": ("jump in employment at 60 months = -(first stage) x LATE for a sample chosen on "
-                              "pre-determined variables; conditioning on the current on_bijstand selects on an outcome"),
-        "child_age_trend": {"intercept": P.EMPLOYMENT_INDEX["youngest_child_age_trend_intercept"],
-                            "per_month": P.EMPLOYMENT_INDEX["youngest_child_age_trend_per_month"],
-                            "note": "smooth in the child's age below 216 months, no jump at the cutoff"},
+        "reduced_form_note": (
+            "jump in employment at 60 months = -(first stage) x LATE for a sample chosen on "
+            "pre-determined variables; conditioning on the current on_bijstand selects on an outcome"
+        ),
+        "child_age_trend": {
+            "intercept": P.EMPLOYMENT_INDEX["youngest_child_age_trend_intercept"],
+            "per_month": P.EMPLOYMENT_INDEX["youngest_child_age_trend_per_month"],
+            "note": "smooth in the child's age below 216 months, no jump at the cutoff",
+        },
         "exemption_end": "EINDDATUM = the day before the youngest child's 5th birthday, or the bijstand end if earlier",
-        "art9_dringend": {"effect_pp": 0.0, "note": "urgent-reason exemptions, mostly poor health, unrelated to the cutoff"},
+        "art9_dringend": {
+            "effect_pp": 0.0,
+            "note": "urgent-reason exemptions, mostly poor health, unrelated to the cutoff",
+        },
     }
 
     bem = starts[(starts["category"] == "bemiddeling") & starts["problematic_debt"]]
@@ -132,18 +162,31 @@ def planted_effects(world_or_config: World | SyntheticConfig, potential: pd.Data
     combined = {
         "population": "bemiddeling starts of persons with problematic debt in the start month",
         "mediation_alone_post_pp": P.INSTRUMENTS["bemiddeling"].post * 100,
-        "debt_assistance_plus_mediation_post_pp": (P.INSTRUMENTS["bemiddeling"].post + da["mediation_interaction"]) * 100,
+        "debt_assistance_plus_mediation_post_pp": (
+            P.INSTRUMENTS["bemiddeling"].post + da["mediation_interaction"]
+        )
+        * 100,
         "interaction_pp": da["mediation_interaction"] * 100,
         "note": "nominal values before the bemiddeling post multipliers; the interaction is added unscaled",
         "debt_assistance_alone_employment_pp": da["employment_effect"] * 100,
         "debt_assistance_care_cost_effect_eur_per_year": da["care_cost_effect_eur_per_year"],
         "care_cost_effect_definition": "in every calendar year after the year debt assistance started",
-        "debt_assistance_start_hazard": {"per_month": da["hazard"], "multipliers": dict(da["hazard_multipliers"]),
-                                         "eligible": "on bijstand with problematic debt, once per person"},
-        "att": {str(h): {
-            "mediation_alone": _mean_effect(bem[~bem["debt_assistance_before"]], f"effect_h{h}"),
-            "debt_assistance_plus_mediation": _mean_effect(bem[bem["debt_assistance_before"]], f"effect_h{h}"),
-        } for h in P.HORIZONS},
+        "debt_assistance_start_hazard": {
+            "per_month": da["hazard"],
+            "multipliers": dict(da["hazard_multipliers"]),
+            "eligible": "on bijstand with problematic debt, once per person",
+        },
+        "att": {
+            str(h): {
+                "mediation_alone": _mean_effect(
+                    bem[~bem["debt_assistance_before"]], f"effect_h{h}"
+                ),
+                "debt_assistance_plus_mediation": _mean_effect(
+                    bem[bem["debt_assistance_before"]], f"effect_h{h}"
+                ),
+            }
+            for h in P.HORIZONS
+        },
     }
 
     persons_per_gm = panel.groupby("gemeente", observed=True)["person_id"].nunique()
@@ -155,7 +198,9 @@ def planted_effects(world_or_config: World | SyntheticConfig, potential: pd.Data
         "population": {
             "persons_per_municipality": {k: int(v) for k, v in persons_per_gm.items()},
             **{k: v for k, v in world.stats.items() if k != "index_clipped_share_on_bijstand"},
-            "single_parent_share_of_bijstand_months": round(float(panel["single_parent"].to_numpy()[on].mean()), 4),
+            "single_parent_share_of_bijstand_months": round(
+                float(panel["single_parent"].to_numpy()[on].mean()), 4
+            ),
             "employment_share_all_months": round(float(panel["employed"].mean()), 4),
             "bijstand_share_all_months": round(float(panel["on_bijstand"].mean()), 4),
             "poor_health_share_persons": round(float(world.persons["poor_health"].mean()), 4),
@@ -165,21 +210,34 @@ def planted_effects(world_or_config: World | SyntheticConfig, potential: pd.Data
             "index": P.EMPLOYMENT_INDEX,
             "trend_per_year": P.TREND_PER_YEAR,
             "covid_dip": P.COVID_DIP,
-            "index_clipped_share_on_bijstand": round(world.stats["index_clipped_share_on_bijstand"], 4),
+            "index_clipped_share_on_bijstand": round(
+                world.stats["index_clipped_share_on_bijstand"], 4
+            ),
             "bijstand_dynamics": P.BIJSTAND,
-            "poor_health": {"threshold_eur": P.POOR_HEALTH_THRESHOLD, "min_costs_poor_eur": P.POOR_HEALTH_MIN_COSTS,
-                            "good_health_costs_eur": list(P.GOOD_HEALTH_COSTS)},
+            "poor_health": {
+                "threshold_eur": P.POOR_HEALTH_THRESHOLD,
+                "min_costs_poor_eur": P.POOR_HEALTH_MIN_COSTS,
+                "good_health_costs_eur": list(P.GOOD_HEALTH_COSTS),
+            },
         },
         "exemption_9a": exemption,
         "instruments": instruments,
         "post_multipliers": P.POST_MULTIPLIERS,
         "horizons": list(P.HORIZONS),
         "combined_approach": combined,
-        **({"instrument_choice": instrument_choice_truth(potential),
-            "assignment_rule": assignment_rule_truth(potential)} if instrument_choice else {}),
+        **(
+            {
+                "instrument_choice": instrument_choice_truth(potential),
+                "assignment_rule": assignment_rule_truth(potential),
+            }
+            if instrument_choice
+            else {}
+        ),
         "wmo": {"effect_pp": 0.0, **{k: v for k, v in P.WMO.items() if k != "effect"}},
-        "self_sufficiency": ("no planted effect of its own: self_sufficient = not on bijstand in any municipality, "
-                             "and bijstand ends mostly through employment, so employment effects carry over"),
+        "self_sufficiency": (
+            "no planted effect of its own: self_sufficient = not on bijstand in any municipality, "
+            "and bijstand ends mostly through employment, so employment effects carry over"
+        ),
     }
 
 
@@ -227,10 +285,13 @@ POTENTIAL_OUTCOMES_DEFINITION = (
     "is not a running wage-cost subsidy or sheltered-work placement; employed_h<h>: probability of any "
     "job; self_sufficient_h<h>: not on bijstand; regular_work_months_24: expected months of regular work "
     "in months 1-24 after the start. A horizon past the window end leaves that person-month out of that "
-    "outcome's population.")
+    "outcome's population."
+)
 
 
-def _outcomes_at(s: dict, persons: np.ndarray, months: np.ndarray, horizons: tuple[int, ...]) -> dict:
+def _outcomes_at(
+    s: dict, persons: np.ndarray, months: np.ndarray, horizons: tuple[int, ...]
+) -> dict:
     """Every outcome of the given person-months along the simulated paths in ``s``."""
     from wi_pipeline.lib.layout import SUBSIDISED_JOB_INSTRUMENTS
 
@@ -257,11 +318,14 @@ def _outcomes_at(s: dict, persons: np.ndarray, months: np.ndarray, horizons: tup
     cum = np.cumsum(p_regular, axis=1)
     end = months + CUMULATIVE_MONTHS
     out[f"regular_work_months_{CUMULATIVE_MONTHS}"] = np.where(
-        end < T, cum[rows, np.minimum(end, T - 1)] - cum[rows, months], np.nan)
+        end < T, cum[rows, np.minimum(end, T - 1)] - cum[rows, months], np.nan
+    )
     return out
 
 
-def potential_outcomes(config: SyntheticConfig, horizons: tuple[int, ...] = POTENTIAL_HORIZONS) -> pd.DataFrame:
+def potential_outcomes(
+    config: SyntheticConfig, horizons: tuple[int, ...] = POTENTIAL_HORIZONS
+) -> pd.DataFrame:
     """The common population's potential outcomes, one row per (arm, person-month or drawn person):
     ``arm``, ``weight`` (person-months it stands for), ``own_choice`` (the person-month chose this arm:
     its natural path), the subgroups in that month and every outcome."""
@@ -277,21 +341,30 @@ def potential_outcomes(config: SyntheticConfig, horizons: tuple[int, ...] = POTE
     # the arm each population month chose: an instrument in the first start month, else waiting
     chose = np.full((N, T), K, dtype=np.int64)
     starter = np.flatnonzero(first_start < T)
-    chose[starter, first_start[starter]] = np.argmin(np.where(start[starter] >= 0, start[starter], T), axis=1)
+    chose[starter, first_start[starter]] = np.argmin(
+        np.where(start[starter] >= 0, start[starter], T), axis=1
+    )
     origin = pd.Series(natural["origin_code"]).map(ORIGIN_GROUPS).fillna(ORIGIN_OTHER).to_numpy()
     marital = np.array([MARITAL_STATUS[c] for c in MARITAL_CODES])
     rng = np.random.default_rng(config.seed + 1)
     parts = []
 
-    def part(arm: str, s: dict, persons: np.ndarray, months: np.ndarray, weight: np.ndarray, own: bool) -> None:
-        frame = {"arm": arm, "person_id": persons, "month_index": months, "weight": weight.astype(float),
-                 "own_choice": np.full(len(persons), own),
-                 "sex": np.where(natural["female"][persons], "vrouw", "man"),
-                 "children": children_band(pd.Series(natural["n_children"][persons, months])).to_numpy(),
-                 "marital_status": marital[natural["ms"][persons, months]],
-                 "health": np.where(natural["poor"][persons], "poor", "good"),
-                 "age_band": age_band(pd.Series(natural["age"][persons, months])).to_numpy(),
-                 "origin": origin[persons]}
+    def part(
+        arm: str, s: dict, persons: np.ndarray, months: np.ndarray, weight: np.ndarray, own: bool
+    ) -> None:
+        frame = {
+            "arm": arm,
+            "person_id": persons,
+            "month_index": months,
+            "weight": weight.astype(float),
+            "own_choice": np.full(len(persons), own),
+            "sex": np.where(natural["female"][persons], "vrouw", "man"),
+            "children": children_band(pd.Series(natural["n_children"][persons, months])).to_numpy(),
+            "marital_status": marital[natural["ms"][persons, months]],
+            "health": np.where(natural["poor"][persons], "poor", "good"),
+            "age_band": age_band(pd.Series(natural["age"][persons, months])).to_numpy(),
+            "origin": origin[persons],
+        }
         parts.append(pd.DataFrame({**frame, **_outcomes_at(s, persons, months, horizons)}))
 
     for a, arm in enumerate(ARMS):
@@ -305,7 +378,9 @@ def potential_outcomes(config: SyntheticConfig, horizons: tuple[int, ...] = POTE
             month = first_start[persons]
         else:  # one month per person, drawn among those that chose otherwise
             pick = (rng.random(len(persons)) * count[persons]).astype(np.int64)
-            month = np.argmax(other[persons] & (np.cumsum(other[persons], axis=1) - 1 == pick[:, None]), axis=1)
+            month = np.argmax(
+                other[persons] & (np.cumsum(other[persons], axis=1) - 1 == pick[:, None]), axis=1
+            )
         months_all = np.full(N, -1, dtype=np.int64)
         months_all[persons] = month
         s = _simulate(config, Intervention(month=months_all, arm=np.full(N, a)))
@@ -324,13 +399,20 @@ def true_potential_outcomes(po: pd.DataFrame, outcome: str, by: str | None = Non
     wy = (p[outcome] * p["weight"]).groupby([p[k] for k in keys]).sum()
     mean = wy / p["weight"].groupby([p[k] for k in keys]).sum()
     if by is None:
-        return mean.to_frame().T.rename(index={mean.name: "all"}).reindex(columns=list(ARMS)).set_axis(["all"])
+        return (
+            mean.to_frame()
+            .T.rename(index={mean.name: "all"})
+            .reindex(columns=list(ARMS))
+            .set_axis(["all"])
+        )
     return mean.unstack("arm").reindex(columns=list(ARMS))
 
 
 def instrument_choice_truth(po: pd.DataFrame) -> dict:
     """The truth file's section on comparing instruments on one population."""
-    outcomes = [c for c in po.columns if c.startswith(("regular_work", "employed_h", "self_sufficient_h"))]
+    outcomes = [
+        c for c in po.columns if c.startswith(("regular_work", "employed_h", "self_sufficient_h"))
+    ]
     apo = {}
     for o in outcomes:
         entry = {"all": true_potential_outcomes(po, o).iloc[0].round(6).to_dict()}
@@ -341,9 +423,13 @@ def instrument_choice_truth(po: pd.DataFrame) -> dict:
     for dim in ("all", *TRUTH_SUBGROUPS):
         tab = true_potential_outcomes(po, "regular_work_h12", None if dim == "all" else dim)
         best[dim] = tab[list(SRG_CATEGORIES)].idxmax(axis=1).to_dict()
-    return {"definition": POTENTIAL_OUTCOMES_DEFINITION, "arms": list(ARMS),
-            "person_months": int(po.loc[po["arm"] == WAIT, "weight"].sum()),
-            "best_instrument_regular_work_h12": best, "average_potential_outcomes": apo}
+    return {
+        "definition": POTENTIAL_OUTCOMES_DEFINITION,
+        "arms": list(ARMS),
+        "person_months": int(po.loc[po["arm"] == WAIT, "weight"].sum()),
+        "best_instrument_regular_work_h12": best,
+        "average_potential_outcomes": apo,
+    }
 
 
 # ------------------------------------------------------------------ who should get which arm
@@ -354,7 +440,8 @@ ASSIGNMENT_RULE_DEFINITION = (
     "arm, the weighted sum over its potential-outcome rows of outcome x share of the row the rule gives "
     "that arm, divided by the weight of that arm's rows with the outcome observed, summed over the arms. "
     "arm_values: everyone that arm; observed_value: the natural outcomes (each person-month's own choice); "
-    "gains are the oracle's value minus those.")
+    "gains are the oracle's value minus those."
+)
 
 
 def _observed(po: pd.DataFrame, outcome: str) -> pd.DataFrame:
@@ -369,10 +456,14 @@ def true_rule_value(po: pd.DataFrame, probabilities: pd.DataFrame, outcome: str)
     its rows with the outcome observed (each arm's rows stand for the whole population); summed over a."""
     unknown = set(probabilities.columns) - set(po["arm"].unique())
     if unknown:
-        raise ValueError(f"probabilities name arms that are not in the potential outcomes: {sorted(unknown)}")
+        raise ValueError(
+            f"probabilities name arms that are not in the potential outcomes: {sorted(unknown)}"
+        )
     if not probabilities.index.equals(po.index):
         if not po.index.isin(probabilities.index).all():
-            raise ValueError("probabilities must have a row for every row of the potential outcomes")
+            raise ValueError(
+                "probabilities must have a row for every row of the potential outcomes"
+            )
         probabilities = probabilities.loc[po.index]
     p = _observed(po, outcome)
     share = probabilities.loc[p.index]
@@ -381,8 +472,10 @@ def true_rule_value(po: pd.DataFrame, probabilities: pd.DataFrame, outcome: str)
         if arm not in share.columns:
             continue
         w = rows["weight"].to_numpy(float)
-        total += float(np.sum(w * rows[outcome].to_numpy(float) * share.loc[rows.index, arm].to_numpy(float))
-                       / np.sum(w))
+        total += float(
+            np.sum(w * rows[outcome].to_numpy(float) * share.loc[rows.index, arm].to_numpy(float))
+            / np.sum(w)
+        )
     return total
 
 
@@ -397,7 +490,9 @@ def _oracle_arm(po: pd.DataFrame, oracle: dict) -> pd.Series:
     """The oracle's arm for every po row (NaN in a cell the oracle does not know)."""
     features = list(oracle["features"])
     rule = pd.DataFrame(oracle["rule"])
-    lookup = pd.Series(rule["arm"].to_numpy(), index=pd.MultiIndex.from_frame(rule[features].astype(str)))
+    lookup = pd.Series(
+        rule["arm"].to_numpy(), index=pd.MultiIndex.from_frame(rule[features].astype(str))
+    )
     keys = pd.MultiIndex.from_frame(po[features].astype(str))
     return pd.Series(lookup.reindex(keys).to_numpy(), index=po.index, name="oracle_arm")
 
@@ -410,8 +505,11 @@ def rule_probabilities(po: pd.DataFrame, arm: pd.Series | str) -> pd.DataFrame:
     return pd.DataFrame({a: (arm == a).astype(float) for a in arms}, index=po.index)
 
 
-def assignment_rule_truth(po: pd.DataFrame, outcome: str = "regular_work_h12",
-                          features: tuple[str, ...] = ("sex", "health")) -> dict:
+def assignment_rule_truth(
+    po: pd.DataFrame,
+    outcome: str = "regular_work_h12",
+    features: tuple[str, ...] = ("sex", "health"),
+) -> dict:
     """The truth file's section on who should get which arm: the oracle rule over the cells of
     ``features`` (best arm per cell, instruments and waiting), its true value, every single arm's
     value, the value of today's observed assignment and the oracle's gains over them."""
@@ -422,28 +520,46 @@ def assignment_rule_truth(po: pd.DataFrame, outcome: str = "regular_work_h12",
     apo = (wy / p["weight"].groupby([*keys, p["arm"]]).sum()).unstack("arm")
     apo = apo.reindex(columns=[a for a in ARMS if a in apo.columns])
     best = apo.idxmax(axis=1)
-    size = p.loc[p["arm"] == WAIT, "weight"].groupby([p.loc[p["arm"] == WAIT, f].astype(str) for f in features]).sum()
+    size = (
+        p.loc[p["arm"] == WAIT, "weight"]
+        .groupby([p.loc[p["arm"] == WAIT, f].astype(str) for f in features])
+        .sum()
+    )
     size = (size / size.sum()).reindex(apo.index).fillna(0.0)
     rule = []
     for cell, arm in best.items():
         cell = cell if isinstance(cell, tuple) else (cell,)
-        rule.append({**dict(zip(features, cell)), "arm": arm, "population_share": round(float(size.loc[cell]), 6),
-                     "average_potential_outcomes": {a: None if pd.isna(v) else round(float(v), 6)
-                                                    for a, v in apo.loc[cell].items()}})
-    truth = {"definition": ASSIGNMENT_RULE_DEFINITION, "outcome": outcome, "features": features, "rule": rule}
+        rule.append(
+            {
+                **dict(zip(features, cell)),
+                "arm": arm,
+                "population_share": round(float(size.loc[cell]), 6),
+                "average_potential_outcomes": {
+                    a: None if pd.isna(v) else round(float(v), 6) for a, v in apo.loc[cell].items()
+                },
+            }
+        )
+    truth = {
+        "definition": ASSIGNMENT_RULE_DEFINITION,
+        "outcome": outcome,
+        "features": features,
+        "rule": rule,
+    }
     oracle_value = true_rule_value(po, rule_probabilities(po, _oracle_arm(po, truth)), outcome)
     arm_values = true_potential_outcomes(po, outcome).iloc[0].dropna()  # the arms in po
     observed = true_observed_value(po, outcome)
     best_single = str(arm_values.idxmax())
-    truth.update({
-        "value": round(oracle_value, 6),
-        "arm_values": arm_values.round(6).to_dict(),
-        "best_single_arm": best_single,
-        "observed_value": round(observed, 6),
-        "gain_over_observed": round(oracle_value - observed, 6),
-        "gain_over_best_single_arm": round(oracle_value - float(arm_values[best_single]), 6),
-        "gain_over_wait": round(oracle_value - float(arm_values[WAIT]), 6),
-    })
+    truth.update(
+        {
+            "value": round(oracle_value, 6),
+            "arm_values": arm_values.round(6).to_dict(),
+            "best_single_arm": best_single,
+            "observed_value": round(observed, 6),
+            "gain_over_observed": round(oracle_value - observed, 6),
+            "gain_over_best_single_arm": round(oracle_value - float(arm_values[best_single]), 6),
+            "gain_over_wait": round(oracle_value - float(arm_values[WAIT]), 6),
+        }
+    )
     return truth
 
 

@@ -20,13 +20,22 @@ def asset_graph() -> list[dict]:
     out = []
     for node in sorted(graph.asset_nodes, key=lambda n: n.key.to_user_string()):
         key = node.key.to_user_string()
-        out.append({"key": key, "group": node.group_name,
-                    "partitions": type(node.partitions_def).__name__ if node.partitions_def else None,
-                    "partition_keys": (sorted(node.partitions_def.get_partition_keys())
-                                       if node.partitions_def else None),
-                    "kinds": sorted(node.kinds), "checks": sorted(checks.get(key, [])),
-                    "deps": sorted(k.to_user_string() for k in node.parent_keys),
-                    "automation": node.automation_condition is not None})
+        out.append(
+            {
+                "key": key,
+                "group": node.group_name,
+                "partitions": type(node.partitions_def).__name__ if node.partitions_def else None,
+                "partition_keys": (
+                    sorted(node.partitions_def.get_partition_keys())
+                    if node.partitions_def
+                    else None
+                ),
+                "kinds": sorted(node.kinds),
+                "checks": sorted(checks.get(key, [])),
+                "deps": sorted(k.to_user_string() for k in node.parent_keys),
+                "automation": node.automation_condition is not None,
+            }
+        )
     return out
 
 
@@ -40,4 +49,5 @@ def test_the_asset_graph_matches_its_snapshot():
     changed = sorted(k for k in current.keys() & stored.keys() if current[k] != stored[k])
     assert not (added or removed or changed), (
         f"the asset graph changed: added {added}, removed {removed}, changed {changed}; if intended, refresh "
-        "the snapshot (see this module's docstring) and commit it")
+        "the snapshot (see this module's docstring) and commit it"
+    )

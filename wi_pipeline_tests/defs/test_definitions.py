@@ -10,7 +10,9 @@ def test_definitions_load_with_g4_partitions_and_cbs_assets():
     for name in REGISTERS:
         key = AssetKey(["registers", name])
         assert key in keys
-        assert sorted(repo.assets_defs_by_key[key].partitions_def.get_partition_keys()) == sorted(G4)
+        assert sorted(repo.assets_defs_by_key[key].partitions_def.get_partition_keys()) == sorted(
+            G4
+        )
     for table in CBS_TABLES:
         key = AssetKey(["cbs", table.lower()])
         assert key in keys and repo.assets_defs_by_key[key].partitions_def is None
@@ -20,9 +22,15 @@ def test_definitions_load_with_g4_partitions_and_cbs_assets():
 def test_every_sensor_and_schedule_runs_from_the_first_deployment():
     """Nothing waits for someone to switch it on in the UI (Dagster's defaults are stopped)."""
     repo = defs.get_repository_def()
-    assert {s.name for s in repo.sensor_defs} == {"landing_folder_sensor", "g4_automation", "municipalities_after_cbs",
-                                                   "data_quality_after_success", "data_quality_after_failure",
-                                                   "dead_run_monitor", "rebuild_behind_registers"}
+    assert {s.name for s in repo.sensor_defs} == {
+        "landing_folder_sensor",
+        "g4_automation",
+        "municipalities_after_cbs",
+        "data_quality_after_success",
+        "data_quality_after_failure",
+        "dead_run_monitor",
+        "rebuild_behind_registers",
+    }
     assert all(s.default_status == DefaultSensorStatus.RUNNING for s in repo.sensor_defs)
     assert all(s.default_status == DefaultScheduleStatus.RUNNING for s in repo.schedule_defs)
 
@@ -39,8 +47,11 @@ def test_instance_queues_runs_one_writer_per_partition_and_one_for_the_pooled_ou
     coordinator = config["run_coordinator"]
     assert coordinator["class"] == "QueuedRunCoordinator"
     limits = {limit["key"]: limit for limit in coordinator["config"]["tag_concurrency_limits"]}
-    assert limits["dagster/partition"] == {"key": "dagster/partition", "value": {"applyLimitPerUniqueValue": True},
-                                           "limit": 1}
+    assert limits["dagster/partition"] == {
+        "key": "dagster/partition",
+        "value": {"applyLimitPerUniqueValue": True},
+        "limit": 1,
+    }
     [(key, value)] = POOLED_RUN_TAGS.items()
     assert limits[key]["value"] == value and limits[key]["limit"] == 1
     # both ways the pooled outputs get written carry the tag

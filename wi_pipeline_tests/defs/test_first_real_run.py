@@ -12,11 +12,16 @@ import pytest
 from dagster import AssetKey
 
 from wi_pipeline import run
-from wi_pipeline.defs.jobs import REBUILD_JOB
 from wi_pipeline.definitions import make_definitions
+from wi_pipeline.defs.jobs import REBUILD_JOB
 from wi_pipeline.lib.layout import G4
-from wi_pipeline.lib.pseudonymise import (DEMO_KEY, KEY_ENV_VAR, WAREHOUSE_KEY_FILE, PseudonymKey,
-                                          warehouse_fingerprint)
+from wi_pipeline.lib.pseudonymise import (
+    DEMO_KEY,
+    KEY_ENV_VAR,
+    WAREHOUSE_KEY_FILE,
+    PseudonymKey,
+    warehouse_fingerprint,
+)
 from wi_pipeline.synthetic.config import SyntheticConfig
 from wi_pipeline.synthetic.extracts import write_landing
 from wi_pipeline.synthetic.world import simulate_world
@@ -34,8 +39,9 @@ def env(tmp_path, monkeypatch):
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "shared_dagster_home"))
     monkeypatch.setenv("WI_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv(KEY_ENV_VAR, raising=False)
-    monkeypatch.setattr(run, "run_plan", lambda rebuild, jobs: [("municipality", gm, INGESTION)
-                                                                for gm in plan])
+    monkeypatch.setattr(
+        run, "run_plan", lambda rebuild, jobs: [("municipality", gm, INGESTION) for gm in plan]
+    )
     plan = [GM]
 
     def make_run(landing, warehouse, key=None, gemeenten=(GM,)):
@@ -52,12 +58,16 @@ def env(tmp_path, monkeypatch):
 
 
 def _state(folder) -> dict:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_demo_then_real_extracts_at_another_scale_with_their_own_warehouse_and_key(
-        env, synthetic_landing, tmp_path, capsys):
+    env, synthetic_landing, tmp_path, capsys
+):
     demo = tmp_path / "demo_landing"
     shutil.copytree(synthetic_landing[0], demo)  # scale 0.01
     assert env(demo, tmp_path / "demo_warehouse") == 0
@@ -76,8 +86,9 @@ def test_demo_then_real_extracts_at_another_scale_with_their_own_warehouse_and_k
     assert list((tmp_path / "real_warehouse" / "dagster_home").glob("history/runs/*.db"))
 
 
-def test_a_run_with_a_key_other_than_the_warehouses_refuses_before_writing(env, synthetic_landing, tmp_path,
-                                                                           capsys):
+def test_a_run_with_a_key_other_than_the_warehouses_refuses_before_writing(
+    env, synthetic_landing, tmp_path, capsys
+):
     landing, warehouse = tmp_path / "landing", tmp_path / "warehouse"
     shutil.copytree(synthetic_landing[0], landing)
     assert env(landing, warehouse, key=REAL_KEY) == 0
@@ -87,17 +98,26 @@ def test_a_run_with_a_key_other_than_the_warehouses_refuses_before_writing(env, 
     for key in (OTHER_KEY, None):  # another key, and no key at all (the demo key)
         assert env(landing, warehouse, key=key) == 2
         err = capsys.readouterr().err
-        assert PseudonymKey(REAL_KEY).fingerprint in err and PseudonymKey(key or DEMO_KEY).fingerprint in err
+        assert (
+            PseudonymKey(REAL_KEY).fingerprint in err
+            and PseudonymKey(key or DEMO_KEY).fingerprint in err
+        )
         assert REAL_KEY not in err and OTHER_KEY not in err and "Traceback" not in err
         assert "WI_WAREHOUSE_DIR" in err and _state(warehouse) == before
 
 
-def test_a_refused_key_stops_the_later_jobs_and_says_why_without_stack_traces(env, tmp_path, capsys):
+def test_a_refused_key_stops_the_later_jobs_and_says_why_without_stack_traces(
+    env, tmp_path, capsys
+):
     landing = tmp_path / "landing"
     # a valid BSN outside the synthetic range: real data, which the demo key refuses
     for gm in ("GM0599", "GM0363"):
-        write_extract(landing, gm, "bijstand", ["BSN;DOSSIERNUMMER;REGELING;INGANGSDATUM;EINDDATUM",
-                                                "111222333;1;PW;01-01-2020;"])
+        write_extract(
+            landing,
+            gm,
+            "bijstand",
+            ["BSN;DOSSIERNUMMER;REGELING;INGANGSDATUM;EINDDATUM", "111222333;1;PW;01-01-2020;"],
+        )
     assert env(landing, tmp_path / "warehouse", gemeenten=("GM0599", "GM0363")) == 1
     captured = capsys.readouterr()
     assert "FAILED" in captured.out and "municipality GM0363 Amsterdam" in captured.out
@@ -111,12 +131,21 @@ def test_make_rebuild_runs_linkage_through_reports_from_the_stored_assets_for_ev
     defs = make_definitions()
     plan = run.run_plan(True, {j.name for j in defs.jobs})
     assert [(job, gm) for job, gm, _ in plan] == [
-        *[(job, gm) for gm in G4 for job in (REBUILD_JOB, "data_quality_report")], ("g4_pooled", None)]
+        *[(job, gm) for gm in G4 for job in (REBUILD_JOB, "data_quality_report")],
+        ("g4_pooled", None),
+    ]
     groups = {k.path[0] for k in defs.resolve_job_def(REBUILD_JOB).asset_layer.selected_asset_keys}
     assert groups == {"linkage", "panel", "effects", "reports"}
-    keys = {k.to_user_string() for k in defs.resolve_job_def(REBUILD_JOB).asset_layer.selected_asset_keys}
-    assert {"linkage/linked_registers", "panel/linked_panel", "effects/effect_table",
-            "reports/assignment_rule"} <= keys
+    keys = {
+        k.to_user_string()
+        for k in defs.resolve_job_def(REBUILD_JOB).asset_layer.selected_asset_keys
+    }
+    assert {
+        "linkage/linked_registers",
+        "panel/linked_panel",
+        "effects/effect_table",
+        "reports/assignment_rule",
+    } <= keys
     assert "reports/data_quality" not in keys  # its own job follows, as in make run
 
 

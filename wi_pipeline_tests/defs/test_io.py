@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.dataset as ds
 import pytest
-from dagster import AssetIn, Definitions, StaticPartitionsDefinition, asset, materialize
+from dagster import AssetIn, StaticPartitionsDefinition, asset, materialize
 
 from wi_pipeline.defs import io
 from wi_pipeline.defs.io import ParquetIOManager, atomic_write
@@ -40,7 +40,12 @@ def test_partitions_dict_and_dataset_inputs(tmp_path):
     res = materialize([per_city, pooled], selection=[pooled], resources={"io_manager": io})
     out = res.output_for_node("pooled")
     assert sorted(out["gemeente"].unique()) == ["GM0363", "GM0599"] and len(out) == 6
-    res = materialize([per_city, lazy_reader], selection=[lazy_reader], partition_key="GM0599", resources={"io_manager": io})
+    res = materialize(
+        [per_city, lazy_reader],
+        selection=[lazy_reader],
+        partition_key="GM0599",
+        resources={"io_manager": io},
+    )
     assert res.output_for_node("lazy_reader")["x"].tolist() == [2, 3]
     loaded = io._load_one(tmp_path / "per_city" / "GM0599", as_dataset=False)
     assert loaded.attrs["key_fingerprint"] == "abc"
@@ -68,7 +73,9 @@ def test_the_file_is_flushed_before_the_rename_and_the_folder_after(tmp_path, mo
 
     def fsync(fd):
         st = os.fstat(fd)
-        synced.append(("folder" if stat.S_ISDIR(st.st_mode) else "file", st.st_ino, target.exists()))
+        synced.append(
+            ("folder" if stat.S_ISDIR(st.st_mode) else "file", st.st_ino, target.exists())
+        )
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", fsync)
@@ -78,7 +85,9 @@ def test_the_file_is_flushed_before_the_rename_and_the_folder_after(tmp_path, mo
     assert synced[1][1] == target.parent.stat().st_ino
 
 
-def test_leftover_temp_files_of_a_crashed_write_are_removed_but_not_those_of_a_running_one(tmp_path):
+def test_leftover_temp_files_of_a_crashed_write_are_removed_but_not_those_of_a_running_one(
+    tmp_path,
+):
     target = tmp_path / "out.parquet"
     atomic_write(target, lambda p: Path(p).write_text("good"))
     old = time.time() - io.LEFTOVER_AGE_SECONDS - 60
@@ -106,5 +115,7 @@ def test_every_stored_column_of_the_registers_linkage_and_panel_is_described():
     columns = [*PANEL_COLUMNS, "register", "RINPERSOON", "code", "start", "end", "extract_date"]
     assert [c for c in columns if c not in COLUMN_DESCRIPTIONS] == []
     schema = table_schema(pd.DataFrame({"pseudo_id": ["x"], "on_bijstand": [True]})).value
-    assert [c.description for c in schema.columns] == [COLUMN_DESCRIPTIONS["pseudo_id"],
-                                                       COLUMN_DESCRIPTIONS["on_bijstand"]]
+    assert [c.description for c in schema.columns] == [
+        COLUMN_DESCRIPTIONS["pseudo_id"],
+        COLUMN_DESCRIPTIONS["on_bijstand"],
+    ]

@@ -19,11 +19,18 @@ from wi_pipeline.lib.quality_report import INTERNAL_NOTICE
 
 def _panel(fingerprint: str) -> pd.DataFrame:
     n = 12
-    df = pd.DataFrame({
-        "pseudo_id": [f"p{i % 4}" for i in range(n)], "month": pd.date_range("2020-01-01", periods=n, freq="MS"),
-        "on_bijstand": True, "single_parent": [i % 2 == 0 for i in range(n)], "sex": "vrouw", "age": 30,
-        "bijstand_duration_months": list(range(n)), **{f"instr_{c}": False for c in SRG_CATEGORIES},
-    })
+    df = pd.DataFrame(
+        {
+            "pseudo_id": [f"p{i % 4}" for i in range(n)],
+            "month": pd.date_range("2020-01-01", periods=n, freq="MS"),
+            "on_bijstand": True,
+            "single_parent": [i % 2 == 0 for i in range(n)],
+            "sex": "vrouw",
+            "age": 30,
+            "bijstand_duration_months": list(range(n)),
+            **{f"instr_{c}": False for c in SRG_CATEGORIES},
+        }
+    )
     df.attrs["key_fingerprint"] = fingerprint
     return df
 
@@ -35,8 +42,9 @@ def _store_panels(base, fingerprints: dict[str, str]) -> ParquetIOManager:
     for gm, fp in fingerprints.items():
         df = _panel(fp)
         table = pa.Table.from_pandas(df, preserve_index=False)
-        table = table.replace_schema_metadata({**(table.schema.metadata or {}),
-                                               b"wi_attrs": json.dumps(df.attrs).encode()})
+        table = table.replace_schema_metadata(
+            {**(table.schema.metadata or {}), b"wi_attrs": json.dumps(df.attrs).encode()}
+        )
         path = Path(base).joinpath(*PANEL_KEY.path, f"{gm}.parquet")
         path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, path)
@@ -72,8 +80,12 @@ def test_pooled_effects_refuse_panels_made_with_different_keys(tmp_path):
 
     io = _store_panels(tmp_path, {gm: "aaaaaaaaaaaa" for gm in G4} | {"GM0599": "bbbbbbbbbbbb"})
     for gm in G4:
-        io.handle_output(build_output_context(asset_key=TABLE_KEY, partition_key=gm, asset_partitions_def=g4_partitions),
-                         pd.DataFrame(columns=EFFECT_COLUMNS))
+        io.handle_output(
+            build_output_context(
+                asset_key=TABLE_KEY, partition_key=gm, asset_partitions_def=g4_partitions
+            ),
+            pd.DataFrame(columns=EFFECT_COLUMNS),
+        )
     job = make_definitions({"io_manager": io}).resolve_implicit_global_asset_job_def()
     result = job.execute_in_process(asset_selection=[G4_KEY], raise_on_error=False)
     assert not result.success

@@ -25,5 +25,8 @@ def test_key_resource_read_from_the_environment_hides_it_inside_a_run(monkeypatc
         seen.extend([repr(pseudonym_key), str(pseudonym_key), repr(pseudonym_key.get())])
         assert pseudonym_key.secret == SECRET  # resolved from the environment, yet not printed
 
-    assert materialize([shows_resource], resources={"pseudonym_key": PseudonymisationKey(secret=EnvVar(KEY_ENV_VAR))}).success
+    assert materialize(
+        [shows_resource],
+        resources={"pseudonym_key": PseudonymisationKey(secret=EnvVar(KEY_ENV_VAR))},
+    ).success
     assert seen and not any(SECRET in text for text in seen)

@@ -23,19 +23,30 @@ def _files(folder):
 def test_empty_default_landing_gets_synthetic_data(data):
     message = ensure_data(data / "landing", seed=3, scale=0.002)
     assert "generated synthetic data" in message
-    assert list((data / "landing").rglob("*.csv")) and list((data / "landing" / "CBS").glob("*.parquet"))
+    assert list((data / "landing").rglob("*.csv")) and list(
+        (data / "landing" / "CBS").glob("*.parquet")
+    )
     assert (data / "synthetic_truth.json").exists()
 
 
 def test_extracts_present_are_used_as_they_are(data):
-    write_extract(data / "landing", "GM0599", "bijstand", ["BSN;DOSSIERNUMMER;REGELING;INGANGSDATUM;EINDDATUM",
-                                                         f"{synthetic_bsns(1)[0]};1;PW;01-01-2020;"])
+    write_extract(
+        data / "landing",
+        "GM0599",
+        "bijstand",
+        [
+            "BSN;DOSSIERNUMMER;REGELING;INGANGSDATUM;EINDDATUM",
+            f"{synthetic_bsns(1)[0]};1;PW;01-01-2020;",
+        ],
+    )
     before = _files(data / "landing")
     assert "extracts found" in ensure_data(data / "landing", seed=3, scale=0.002)
     assert _files(data / "landing") == before
 
 
-def test_a_real_landing_folder_without_extracts_is_refused_untouched(data, tmp_path, monkeypatch, capsys):
+def test_a_real_landing_folder_without_extracts_is_refused_untouched(
+    data, tmp_path, monkeypatch, capsys
+):
     real = tmp_path / "secure" / "landing"
     real.mkdir(parents=True)
     monkeypatch.setenv("WI_LANDING_DIR", str(real))

@@ -3,11 +3,15 @@ import importlib
 import numpy as np
 import pandas as pd
 import pytest
-
 from scipy import stats
 
-from wi_pipeline.estimation import (DiscontinuityResult, binned_means, estimate_discontinuity, rd_robustness,
-                                   rd_window)
+from wi_pipeline.estimation import (
+    DiscontinuityResult,
+    binned_means,
+    estimate_discontinuity,
+    rd_robustness,
+    rd_window,
+)
 
 
 def months(rng, n=3000, jump=1.0, noise=1.0, take_up=None):
@@ -24,7 +28,9 @@ def months(rng, n=3000, jump=1.0, noise=1.0, take_up=None):
 def test_sharp_jump_recovered_with_tiny_noise():
     rng = np.random.default_rng(1)
     x = rng.uniform(-1, 1, 4000)
-    df = pd.DataFrame({"x": x, "y": 0.3 + 0.5 * x + 2.0 * (x >= 0) + 1e-3 * rng.normal(size=x.size)})
+    df = pd.DataFrame(
+        {"x": x, "y": 0.3 + 0.5 * x + 2.0 * (x >= 0) + 1e-3 * rng.normal(size=x.size)}
+    )
     r = estimate_discontinuity(df, "y", "x", 0.0)
     assert isinstance(r, DiscontinuityResult)
     assert r.estimate == pytest.approx(2.0, abs=1e-3)
@@ -77,7 +83,9 @@ def test_density_and_binomial_tests_on_discrete_running_variable():
     df = months(np.random.default_rng(5))
     dg = estimate_discontinuity(df, "y", "x", 60).diagnostics
     assert dg["binomial_window"] == 1.0
-    assert dg["binomial_n_left"] == int((df.x == 59).sum()) and dg["binomial_n_right"] == int((df.x == 60).sum())
+    assert dg["binomial_n_left"] == int((df.x == 59).sum()) and dg["binomial_n_right"] == int(
+        (df.x == 60).sum()
+    )
     assert dg["binomial_p_value"] > 0.001
     assert dg["density_computable"] in (True, False)
     if dg["density_computable"]:
@@ -133,12 +141,19 @@ def test_binned_means():
     df = months(np.random.default_rng(10), n=2400)
     b = binned_means(df, "y", "x", 60, bins=6)
     assert len(b) == 12 and b["n"].sum() == len(df)
-    assert (b.loc[b.side == "left", "bin_high"] <= 60).all() and (b.loc[b.side == "right", "bin_low"] >= 60).all()
+    assert (b.loc[b.side == "left", "bin_high"] <= 60).all() and (
+        b.loc[b.side == "right", "bin_low"] >= 60
+    ).all()
     first = b.iloc[0]
     sel = df[(df.x >= first.bin_low) & (df.x < first.bin_high)]
     assert first.n == len(sel) and first["mean"] == pytest.approx(sel.y.mean())
     edges = binned_means(df, "y", "x", 60, bins=[36, 48, 72, 84])
-    assert list(edges.bin_low) == [36, 48, 60, 72] and edges.side.tolist() == ["left", "left", "right", "right"]
+    assert list(edges.bin_low) == [36, 48, 60, 72] and edges.side.tolist() == [
+        "left",
+        "left",
+        "right",
+        "right",
+    ]
 
 
 @pytest.mark.parametrize("fuzzy", [False, True])
@@ -149,10 +164,18 @@ def test_grouped_cluster_variance_equals_rdrobusts_own_loop(fuzzy):
 
     rng = np.random.default_rng(3)
     person = np.repeat(np.arange(400), 6)  # six months per person, like the panel
-    x = np.clip(rng.integers(30, 90, 400)[person] + np.tile(np.arange(6), 400) - 3, 30, 95).astype(float)
+    x = np.clip(rng.integers(30, 90, 400)[person] + np.tile(np.arange(6), 400) - 3, 30, 95).astype(
+        float
+    )
     z = rng.normal(size=(x.size, 2))
     d = ((x >= 60) & (rng.random(x.size) < 0.7)).astype(float)
-    y = 0.3 * d + 0.01 * x + z @ [0.2, -0.1] + rng.normal(size=400)[person] + rng.normal(size=x.size)
+    y = (
+        0.3 * d
+        + 0.01 * x
+        + z @ [0.2, -0.1]
+        + rng.normal(size=400)[person]
+        + rng.normal(size=x.size)
+    )
     kw = dict(y=y, x=x, c=60, covs=z, cluster=person, vce="cr1", fuzzy=d if fuzzy else None)
     slow = rdrobust(**kw)
     from rdrobust import funs
@@ -161,9 +184,15 @@ def test_grouped_cluster_variance_equals_rdrobusts_own_loop(fuzzy):
         assert hasattr(funs.rdrobust_vce, "wraps_original")  # the grouped sum is what runs
         fast = rdrobust(**kw)
     assert fast.vce == slow.vce == "CR1"
-    np.testing.assert_allclose(np.asarray(fast.bws, dtype=float), np.asarray(slow.bws, dtype=float), rtol=1e-9)
-    np.testing.assert_allclose(np.asarray(fast.coef, dtype=float), np.asarray(slow.coef, dtype=float), rtol=1e-9)
-    np.testing.assert_allclose(np.asarray(fast.se, dtype=float), np.asarray(slow.se, dtype=float), rtol=1e-9)
+    np.testing.assert_allclose(
+        np.asarray(fast.bws, dtype=float), np.asarray(slow.bws, dtype=float), rtol=1e-9
+    )
+    np.testing.assert_allclose(
+        np.asarray(fast.coef, dtype=float), np.asarray(slow.coef, dtype=float), rtol=1e-9
+    )
+    np.testing.assert_allclose(
+        np.asarray(fast.se, dtype=float), np.asarray(slow.se, dtype=float), rtol=1e-9
+    )
     assert not hasattr(funs.rdrobust_vce, "wraps_original")  # restored afterwards
 
 
@@ -172,10 +201,14 @@ def test_another_rdrobust_release_runs_its_own_variance(monkeypatch):
 
     from wi_pipeline.estimation import discontinuity
 
-    assert discontinuity._rdrobust_version().startswith(discontinuity.RDROBUST_CHECKED + ".")  # what is pinned
+    assert discontinuity._rdrobust_version().startswith(
+        discontinuity.RDROBUST_CHECKED + "."
+    )  # what is pinned
     monkeypatch.setattr(discontinuity, "_rdrobust_version", lambda: "2.2.0")
     with discontinuity._fast_cluster_variance():
-        assert not hasattr(funs.rdrobust_vce, "wraps_original")  # not swapped: rdrobust's own loop runs
+        assert not hasattr(
+            funs.rdrobust_vce, "wraps_original"
+        )  # not swapped: rdrobust's own loop runs
 
 
 def _direct(y, x, c, **kw):
@@ -199,10 +232,15 @@ def test_published_row_is_bias_corrected_and_internally_consistent():
     assert r.estimate == pytest.approx(coef[2], abs=1e-9)  # bias-corrected
     assert r.std_error == pytest.approx(se[2], abs=1e-9)  # robust
     z = stats.norm.ppf(0.975)
-    assert (r.ci_low, r.ci_high) == pytest.approx((r.estimate - z * r.std_error, r.estimate + z * r.std_error),
-                                                  abs=1e-9)
+    assert (r.ci_low, r.ci_high) == pytest.approx(
+        (r.estimate - z * r.std_error, r.estimate + z * r.std_error), abs=1e-9
+    )
     assert r.p_value == pytest.approx(2 * stats.norm.sf(abs(r.estimate / r.std_error)), abs=1e-9)
-    assert r.estimate_conventional == pytest.approx(coef[0], abs=1e-9) != pytest.approx(r.estimate, abs=1e-6)
+    assert (
+        r.estimate_conventional
+        == pytest.approx(coef[0], abs=1e-9)
+        != pytest.approx(r.estimate, abs=1e-6)
+    )
     assert r.std_error_conventional == pytest.approx(se[0], abs=1e-9)
     assert r.diagnostics["estimate_conventional"] == r.estimate_conventional
     assert "conventional estimate" in str(r)
@@ -220,15 +258,32 @@ def test_robustness_table_equals_direct_rdrobust_calls():
 
     def same(row, ref):
         coef, se, ci = (np.asarray(a, dtype=float) for a in (ref.coef, ref.se, ref.ci))
-        got = row[["estimate", "std_error", "ci_low", "ci_high", "estimate_conventional", "std_error_conventional"]]
-        np.testing.assert_allclose(got.to_numpy(dtype=float), [coef[2, 0], se[2, 0], ci[2, 0], ci[2, 1], coef[0, 0],
-                                                               se[0, 0]], atol=1e-6)
+        got = row[
+            [
+                "estimate",
+                "std_error",
+                "ci_low",
+                "ci_high",
+                "estimate_conventional",
+                "std_error_conventional",
+            ]
+        ]
+        np.testing.assert_allclose(
+            got.to_numpy(dtype=float),
+            [coef[2, 0], se[2, 0], ci[2, 0], ci[2, 1], coef[0, 0], se[0, 0]],
+            atol=1e-6,
+        )
         assert (row["n_left"], row["n_right"]) == tuple(int(v) for v in ref.N_h)
-        assert (row["persons_left"], row["persons_right"]) == (row["n_left"], row["n_right"])  # no unit: rows
+        assert (row["persons_left"], row["persons_right"]) == (
+            row["n_left"],
+            row["n_right"],
+        )  # no unit: rows
 
     for m in (0.5, 0.75, 1.0, 1.5, 2.0):
         row = t[(t.variant == "bandwidth") & (t.multiple == m)].iloc[0]
-        assert row["bandwidth"] == pytest.approx(m * h) and row["bandwidth_bias"] == pytest.approx(m * h)  # b = h
+        assert row["bandwidth"] == pytest.approx(m * h) and row["bandwidth_bias"] == pytest.approx(
+            m * h
+        )  # b = h
         same(row, _direct(y, x, 60, h=m * h))
     keep = ~np.isin(x, [59, 60])
     same(t[t.variant == "donut"].iloc[0], _direct(y[keep], x[keep], 60))
@@ -242,10 +297,15 @@ def test_robustness_table_equals_direct_rdrobust_calls():
 def test_donut_drops_exactly_the_months_at_the_cutoff():
     df = months(np.random.default_rng(13), n=2400)
     clean = df[~df.x.isin([59, 60])]
-    poisoned = df.assign(y=np.where(df.x.isin([59, 60]), 1e3, df.y))  # only the dropped months are changed
+    poisoned = df.assign(
+        y=np.where(df.x.isin([59, 60]), 1e3, df.y)
+    )  # only the dropped months are changed
     t = rd_robustness(poisoned, "y", "x", 60, multiples=(), donut=1)
     row = t[t.variant == "donut"].iloc[0]
-    assert row["excluded_values"] == "59, 60" and (row["excluded_low"], row["excluded_high"]) == (59, 61)
+    assert row["excluded_values"] == "59, 60" and (row["excluded_low"], row["excluded_high"]) == (
+        59,
+        61,
+    )
     ref = estimate_discontinuity(clean, "y", "x", 60, density_test=False)
     assert row["estimate"] == pytest.approx(ref.estimate, abs=1e-9)
     assert row["n_left"] + row["n_right"] == ref.diagnostics["n_effective"]
@@ -268,13 +328,20 @@ def test_placebo_cutoffs_without_a_jump_rarely_reject_even_next_to_a_real_one():
 
 def test_robustness_counts_persons_and_keeps_a_failed_variant():
     df = months(np.random.default_rng(15), n=1800)
-    t = rd_robustness(df, "y", "x", 60, bandwidth=10.0, multiples=(1.0,), placebo_cutoffs=(1,), unit="id")
+    t = rd_robustness(
+        df, "y", "x", 60, bandwidth=10.0, multiples=(1.0,), placebo_cutoffs=(1,), unit="id"
+    )
     one = t[t.variant == "bandwidth"].iloc[0]
     left, right = rd_window(df.x.to_numpy(), 60, 10.0, 10.0)
     assert (one["n_left"], one["n_right"]) == (left.sum(), right.sum())  # rdrobust's N_h
-    assert (one["persons_left"], one["persons_right"]) == (df.id[left].nunique(), df.id[right].nunique())
+    assert (one["persons_left"], one["persons_right"]) == (
+        df.id[left].nunique(),
+        df.id[right].nunique(),
+    )
     assert one["persons_left"] < one["n_left"]
-    failed = t[t.variant == "placebo"].iloc[0]  # one month left of the placebo cutoff: nothing to fit a line to
+    failed = t[t.variant == "placebo"].iloc[
+        0
+    ]  # one month left of the placebo cutoff: nothing to fit a line to
     assert failed["error"] and np.isnan(failed["estimate"])
 
 

@@ -40,11 +40,15 @@ def test_calendar_fe_absorb_common_shocks():
     shock = np.cumsum(rng.normal(size=30))
     df = panel(rng, effect=path, noise=0.0, shock=shock)
     r = estimate_event_study(df, "y", "id", "rel", window=(-6, 6), time="t")
-    np.testing.assert_allclose(r.coefficients["estimate"].to_numpy(), path(np.arange(-6, 7)), atol=1e-7)
+    np.testing.assert_allclose(
+        r.coefficients["estimate"].to_numpy(), path(np.arange(-6, 7)), atol=1e-7
+    )
     assert r.diagnostics["calendar_fe"] is True and r.diagnostics["n_time_periods"] == 30
     unbalanced = df.sample(frac=0.8, random_state=3)
     r2 = estimate_event_study(unbalanced, "y", "id", "rel", window=(-6, 6), time="t")
-    np.testing.assert_allclose(r2.coefficients["estimate"].to_numpy(), path(np.arange(-6, 7)), atol=1e-6)
+    np.testing.assert_allclose(
+        r2.coefficients["estimate"].to_numpy(), path(np.arange(-6, 7)), atol=1e-6
+    )
 
 
 def test_end_bins_counts_and_result_fields():

@@ -12,8 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from wi_pipeline.estimation import breakdown_mbar, original_ci, relative_magnitudes, smoothness_flci
-from wi_pipeline.estimation import honest
+from wi_pipeline.estimation import (
+    breakdown_mbar,
+    honest,
+    original_ci,
+    relative_magnitudes,
+    smoothness_flci,
+)
 
 EXAMPLES = json.loads((Path(__file__).parent / "honestdid_examples.json").read_text())
 
@@ -26,29 +31,45 @@ def grid_step(example, l_vec, grid_points):
 
 def run(example, key, l_vec=None, mbar=None):
     expected = example[key]
-    res = relative_magnitudes(example["betahat"], example["sigma"], example["num_pre"], example["num_post"],
-                              mbar=expected["mbar"] if mbar is None else mbar, l_vec=l_vec,
-                              grid_points=example["grid_points"])
+    res = relative_magnitudes(
+        example["betahat"],
+        example["sigma"],
+        example["num_pre"],
+        example["num_post"],
+        mbar=expected["mbar"] if mbar is None else mbar,
+        l_vec=l_vec,
+        grid_points=example["grid_points"],
+    )
     return res, expected
 
 
 def test_r_normal_draws_are_rs():
     # set.seed(0); rnorm(5) in R (the README's fake control column holds them)
-    expected = [1.262954284880793, -0.326233360705649, 1.329799262922501, 1.272429321429405,
-                0.414641434456408]
+    expected = [
+        1.262954284880793,
+        -0.326233360705649,
+        1.329799262922501,
+        1.272429321429405,
+        0.414641434456408,
+    ]
     np.testing.assert_allclose(honest.r_normal_draws(5, seed=0), expected, rtol=0, atol=1e-12)
 
 
 def test_original_ci_matches_the_package():
     twfe = EXAMPLES["medicaid_twfe"]
     r = original_ci(twfe["betahat"], twfe["sigma"], 5, 2, l_vec=[0.5, 0.5])
-    np.testing.assert_allclose(r[["ci_low", "ci_high"]].iloc[0], twfe["original_average"], rtol=0, atol=1e-10)
+    np.testing.assert_allclose(
+        r[["ci_low", "ci_high"]].iloc[0], twfe["original_average"], rtol=0, atol=1e-10
+    )
     assert r["estimate"].iloc[0] == pytest.approx(np.mean(twfe["betahat"][5:]))
     for name in ("medicaid_sunab", "benzarti_carloni"):
         e = EXAMPLES[name]
-        r = original_ci(e["betahat"], e["sigma"], e["num_pre"], e["num_post"])  # default: first post period
-        np.testing.assert_allclose(r[["ci_low", "ci_high"]].iloc[0], e["original_first_post"], rtol=0,
-                                   atol=1e-10)
+        r = original_ci(
+            e["betahat"], e["sigma"], e["num_pre"], e["num_post"]
+        )  # default: first post period
+        np.testing.assert_allclose(
+            r[["ci_low", "ci_high"]].iloc[0], e["original_first_post"], rtol=0, atol=1e-10
+        )
         assert r["method"].iloc[0] == "original"
 
 
@@ -88,12 +109,17 @@ def test_relative_magnitudes_sun_abraham_example():
 def test_lp_path_matches_vertex_enumeration(monkeypatch):
     """Many post periods switch from enumerating the dual vertices to HiGHS; both give the same sets."""
     twfe = EXAMPLES["medicaid_twfe"]
-    b, s = np.asarray(twfe["betahat"])[3:], np.asarray(twfe["sigma"])[3:, 3:]  # 2 pre, 2 post periods
+    b, s = (
+        np.asarray(twfe["betahat"])[3:],
+        np.asarray(twfe["sigma"])[3:, 3:],
+    )  # 2 pre, 2 post periods
     kwargs = dict(mbar=[0.5, 2.0], l_vec=[0.5, 0.5], grid_points=15, grid_lb=-0.05, grid_ub=0.15)
     by_vertices = relative_magnitudes(b, s, 2, 2, **kwargs)
     monkeypatch.setattr(honest, "_MAX_VERTEX_BASES", 0)
     by_lp = relative_magnitudes(b, s, 2, 2, **kwargs)
-    np.testing.assert_allclose(by_lp[["ci_low", "ci_high"]], by_vertices[["ci_low", "ci_high"]], atol=1e-12)
+    np.testing.assert_allclose(
+        by_lp[["ci_low", "ci_high"]], by_vertices[["ci_low", "ci_high"]], atol=1e-12
+    )
     assert by_vertices["ci_low"].iloc[1] < by_vertices["ci_low"].iloc[0]
 
 
@@ -106,10 +132,16 @@ def test_smoothness_flci_matches_the_readme():
     pick = [0, 1, 3]  # M = 0, 0.01, 0.03
     res = smoothness_flci(twfe["betahat"], twfe["sigma"], 5, 2, m=[expected["m"][i] for i in pick])
     assert (res["method"] == "FLCI").all()
-    np.testing.assert_allclose(res["ci_low"][1:], [expected["lb"][i] for i in pick[1:]], rtol=0, atol=1e-9)
-    np.testing.assert_allclose(res["ci_high"][1:], [expected["ub"][i] for i in pick[1:]], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        res["ci_low"][1:], [expected["lb"][i] for i in pick[1:]], rtol=0, atol=1e-9
+    )
+    np.testing.assert_allclose(
+        res["ci_high"][1:], [expected["ub"][i] for i in pick[1:]], rtol=0, atol=1e-9
+    )
     assert res["ci_low"].iloc[0] == pytest.approx(expected["lb"][0], abs=2e-5)
-    assert res["half_length"].iloc[0] == pytest.approx((expected["ub"][0] - expected["lb"][0]) / 2, abs=1e-7)
+    assert res["half_length"].iloc[0] == pytest.approx(
+        (expected["ub"][0] - expected["lb"][0]) / 2, abs=1e-7
+    )
 
 
 def test_smoothness_flci_matches_the_vignette():
@@ -118,7 +150,9 @@ def test_smoothness_flci_matches_the_vignette():
     lw = EXAMPLES["lovenheim_willen"]
     i = lw["flci"]["m"].index(0.01)
     l_vec = np.eye(lw["num_post"])[lw["l_index"] - 1]
-    res = smoothness_flci(lw["betahat"], lw["sigma"], lw["num_pre"], lw["num_post"], m=[0.01], l_vec=l_vec)
+    res = smoothness_flci(
+        lw["betahat"], lw["sigma"], lw["num_pre"], lw["num_post"], m=[0.01], l_vec=l_vec
+    )
     half = (lw["flci"]["ub"][i] - lw["flci"]["lb"][i]) / 2
     assert res["ci_low"].iloc[0] == pytest.approx(lw["flci"]["lb"][i], abs=2e-5 * half)
     assert res["ci_high"].iloc[0] == pytest.approx(lw["flci"]["ub"][i], abs=2e-5 * half)
@@ -148,8 +182,9 @@ def test_planted_pretrend_is_not_mistaken_for_an_effect():
 
 def test_real_effect_without_violation_survives_large_mbar():
     beta, sigma = event_study([0.004, -0.003, 0.002, -0.002], [0.3, 0.3, 0.3, 0.3], sd=0.01)
-    res = relative_magnitudes(beta, sigma, 4, 4, mbar=[0, 1, 2, 3], l_vec=np.full(4, 0.25), grid_lb=-1,
-                              grid_ub=1)
+    res = relative_magnitudes(
+        beta, sigma, 4, 4, mbar=[0, 1, 2, 3], l_vec=np.full(4, 0.25), grid_lb=-1, grid_ub=1
+    )
     assert (res["ci_low"] > 0).all()
     assert breakdown_mbar(res) == 3.0
     # the sets widen with Mbar and contain the conventional interval's centre
@@ -165,29 +200,44 @@ def test_one_post_period():
     step = 40 * np.sqrt(sigma[4, 4]) / 399
     assert res["ci_low"].iloc[0] == pytest.approx(orig["ci_low"].iloc[0], abs=2 * step)
     assert res["ci_high"].iloc[0] == pytest.approx(orig["ci_high"].iloc[0], abs=2 * step)
-    assert res["ci_low"].iloc[1] < res["ci_low"].iloc[0] and res["ci_high"].iloc[1] > res["ci_high"].iloc[0]
+    assert (
+        res["ci_low"].iloc[1] < res["ci_low"].iloc[0]
+        and res["ci_high"].iloc[1] > res["ci_high"].iloc[0]
+    )
 
 
 def test_breakdown_mbar_reads_the_grid():
     import pandas as pd
 
-    res = pd.DataFrame({"mbar": [0, 0.5, 1, 1.5], "ci_low": [0.1, 0.05, -0.01, 0.02],
-                        "ci_high": [0.3, 0.4, 0.5, 0.6]})
-    assert breakdown_mbar(res) == 0.5  # Mbar 1.5 excluding 0 again is an artefact past the first cover
+    res = pd.DataFrame(
+        {
+            "mbar": [0, 0.5, 1, 1.5],
+            "ci_low": [0.1, 0.05, -0.01, 0.02],
+            "ci_high": [0.3, 0.4, 0.5, 0.6],
+        }
+    )
+    assert (
+        breakdown_mbar(res) == 0.5
+    )  # Mbar 1.5 excluding 0 again is an artefact past the first cover
     assert breakdown_mbar(res.assign(ci_low=-0.1)) == 0.0
-    assert breakdown_mbar(res.assign(ci_low=[0.1, 0.1, np.nan, 0.1])) == 0.5  # an empty set stops the count
+    assert (
+        breakdown_mbar(res.assign(ci_low=[0.1, 0.1, np.nan, 0.1])) == 0.5
+    )  # an empty set stops the count
     with pytest.raises(ValueError, match="columns"):
         breakdown_mbar(res.drop(columns="ci_low"))
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(betahat=np.zeros(6)), "betahat has 6 coefficients"),
-    (dict(sigma=np.eye(6)), "sigma has shape"),
-    (dict(l_vec=[1.0]), "l_vec must be 2"),
-    (dict(sigma=np.eye(7) - 2 * np.eye(7)[0:1].T @ np.eye(7)[0:1]), "positive semi-definite"),
-    (dict(num_pre_periods=0, num_post_periods=7), "at least one pre"),
-    (dict(mbar=[-1]), "mbar"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(betahat=np.zeros(6)), "betahat has 6 coefficients"),
+        (dict(sigma=np.eye(6)), "sigma has shape"),
+        (dict(l_vec=[1.0]), "l_vec must be 2"),
+        (dict(sigma=np.eye(7) - 2 * np.eye(7)[0:1].T @ np.eye(7)[0:1]), "positive semi-definite"),
+        (dict(num_pre_periods=0, num_post_periods=7), "at least one pre"),
+        (dict(mbar=[-1]), "mbar"),
+    ],
+)
 def test_bad_input_is_refused(kwargs, message):
     args = dict(betahat=np.zeros(7), sigma=np.eye(7), num_pre_periods=5, num_post_periods=2)
     args.update(kwargs)

@@ -19,14 +19,21 @@ pytestmark = pytest.mark.slow
 
 def summarise(estimates, ses, covered, truth):
     est = np.asarray(estimates)
-    return {"bias": est.mean() - truth, "mean_se": float(np.mean(ses)), "sd": est.std(ddof=1),
-            "coverage": float(np.mean(covered))}
+    return {
+        "bias": est.mean() - truth,
+        "mean_se": float(np.mean(ses)),
+        "sd": est.std(ddof=1),
+        "coverage": float(np.mean(covered)),
+    }
 
 
 def check(stats, naive_est, naive_se, truth, naive_factor=5.0):
     assert 0.90 <= stats["coverage"] <= 0.99, stats
     assert abs(stats["bias"]) < 0.25 * stats["mean_se"], stats
-    assert abs(np.mean(naive_est) - truth) > naive_factor * np.mean(naive_se), (np.mean(naive_est), truth)
+    assert abs(np.mean(naive_est) - truth) > naive_factor * np.mean(naive_se), (
+        np.mean(naive_est),
+        truth,
+    )
 
 
 def run(reps, seed, draw, estimate, truth):
@@ -52,8 +59,10 @@ def test_dr_att_with_selection_on_observables():
         return pd.DataFrame({"y": y, "d": d, "x1": x1, "x2": x2})
 
     def estimate(df):
-        return (estimate_treatment_effect(df, "y", "d", ["x1", "x2"], estimand="ATT", trim=None),
-                naive_difference(df, "y", "d"))
+        return (
+            estimate_treatment_effect(df, "y", "d", ["x1", "x2"], estimand="ATT", trim=None),
+            naive_difference(df, "y", "d"),
+        )
 
     truth = true_att()
     stats, n_est, n_se = run(200, 20240101, draw, estimate, truth)
@@ -71,13 +80,16 @@ def rd_draw(fuzzy):
             d = right.astype(float)
         y = 0.5 + 0.01 * x - 0.00005 * (x - 60) ** 2 + 1.0 * d + u
         return pd.DataFrame({"y": y, "x": x, "d": d})
+
     return draw
 
 
 @pytest.mark.parametrize("fuzzy", [False, True], ids=["sharp", "fuzzy"])
 def test_regression_discontinuity(fuzzy):
     def estimate(df):
-        r = estimate_discontinuity(df, "y", "x", 60, fuzzy="d" if fuzzy else None, density_test=False)
+        r = estimate_discontinuity(
+            df, "y", "x", 60, fuzzy="d" if fuzzy else None, density_test=False
+        )
         return r, naive_difference(df, "y", "d")
 
     stats, n_est, n_se = run(400, 7 + fuzzy, rd_draw(fuzzy), estimate, 1.0)
@@ -93,7 +105,9 @@ def test_event_study_with_person_fixed_effects():
         ev = rng.integers(6, 18, units).astype(float)
         ev[:50] = np.nan  # never treated
         rel = t - ev[uid]
-        alpha = rng.normal(size=units) + np.where(np.isnan(ev), 0.0, 1.5)  # the treated differ in level
+        alpha = rng.normal(size=units) + np.where(
+            np.isnan(ev), 0.0, 1.5
+        )  # the treated differ in level
         y = alpha[uid] + 0.5 * (rel >= 0) + rng.normal(size=t.size)
         return pd.DataFrame({"y": y, "id": uid, "rel": rel, "post": (rel >= 0).astype(float)})
 
@@ -106,4 +120,6 @@ def test_event_study_with_person_fixed_effects():
 
     stats, n_est, n_se = run(150, 99, draw, estimate, 0.5)
     check(stats, n_est, n_se, 0.5)
-    assert 0.0 <= np.mean(np.asarray(pre_p) < 0.05) <= 0.12  # no pre-trend: the joint test rarely rejects
+    assert (
+        0.0 <= np.mean(np.asarray(pre_p) < 0.05) <= 0.12
+    )  # no pre-trend: the joint test rarely rejects

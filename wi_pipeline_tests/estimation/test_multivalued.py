@@ -25,7 +25,9 @@ COVS = ["x1", "x2"]
 HAS_RANKS = importlib.util.find_spec("wi_pipeline.estimation.ranks") is not None
 
 # four arms: multinomial-logit participation (arm 0 is the base) and linear outcome models
-GPS_COEF = np.array([[0.0, 0.0, 0.0], [0.3, 0.8, -0.4], [-0.2, -0.6, 0.5], [-0.5, 0.4, 0.9]])  # const, x1, x2
+GPS_COEF = np.array(
+    [[0.0, 0.0, 0.0], [0.3, 0.8, -0.4], [-0.2, -0.6, 0.5], [-0.5, 0.4, 0.9]]
+)  # const, x1, x2
 OUT_COEF = np.array([[0.0, 1.0, 0.5], [0.3, 1.2, 0.2], [0.6, 0.7, 0.9], [1.0, 1.5, -0.2]])
 TRUE_APO = OUT_COEF[:, 0] + 0.5 * OUT_COEF[:, 2]  # E[x1] = 0, E[x2] = 0.5
 
@@ -40,8 +42,15 @@ def selected(rng, n, hetero=True, noise=1.0):
     return pd.DataFrame({"y": y, "d": d, "x1": x1, "x2": x2})
 
 
-def four_arms(rng, n_ids, rows=(2, 3), effect=None, group_effect=0.0, labels=("A", "B", "C", "D"),
-              out_coef=OUT_COEF):
+def four_arms(
+    rng,
+    n_ids,
+    rows=(2, 3),
+    effect=None,
+    group_effect=0.0,
+    labels=("A", "B", "C", "D"),
+    out_coef=OUT_COEF,
+):
     """Persons with 2-3 spells each; the arm is chosen per spell by a multinomial logit in (x1, x2).
 
     effect: optional function of the frame added to arm B's outcome (heterogeneity in B vs A);
@@ -77,15 +86,33 @@ def test_two_arms_equal_binary_aipw_ate(cluster, weights):
     df = selected(rng, 2500)
     df["id"] = np.arange(len(df)) // 3
     df["w"] = rng.uniform(0.5, 3.0, len(df))
-    b = estimate_treatment_effect(df, "y", "d", COVS, estimand="ATE", method="aipw", trim=None,
-                                  cluster=cluster, weights=weights)
-    r = estimate_multivalued_treatment(df, "y", "d", COVS, trim=None, cluster=cluster, weights=weights)
+    b = estimate_treatment_effect(
+        df,
+        "y",
+        "d",
+        COVS,
+        estimand="ATE",
+        method="aipw",
+        trim=None,
+        cluster=cluster,
+        weights=weights,
+    )
+    r = estimate_multivalued_treatment(
+        df, "y", "d", COVS, trim=None, cluster=cluster, weights=weights
+    )
     c = r.contrast(1, 0)
     assert isinstance(c, TreatmentEffectResult) and c.estimand == "APO(1.0) - APO(0.0)"
     assert c.estimate == pytest.approx(b.estimate, abs=1e-10)
     assert c.std_error == pytest.approx(b.std_error, abs=1e-10)
-    assert (c.ci_low, c.ci_high, c.p_value) == pytest.approx((b.ci_low, b.ci_high, b.p_value), abs=1e-9)
-    assert (c.n_treated, c.n_control, c.n_obs, c.n_units) == (b.n_treated, b.n_control, b.n_obs, b.n_units)
+    assert (c.ci_low, c.ci_high, c.p_value) == pytest.approx(
+        (b.ci_low, b.ci_high, b.p_value), abs=1e-9
+    )
+    assert (c.n_treated, c.n_control, c.n_obs, c.n_units) == (
+        b.n_treated,
+        b.n_control,
+        b.n_obs,
+        b.n_units,
+    )
 
 
 @pytest.mark.parametrize("cluster", [None, "id"])
@@ -94,14 +121,25 @@ def test_two_arms_float_trim_equals_binary_trim_and_refit(cluster):
     n = 3000
     x1 = rng.normal(scale=1.5, size=n)
     d = (rng.random(n) < expit(1.6 * x1)).astype(float)
-    df = pd.DataFrame({"x1": x1, "x2": rng.normal(size=n), "d": d, "y": x1 + d * (1 + 0.3 * x1) + rng.normal(size=n)})
+    df = pd.DataFrame(
+        {
+            "x1": x1,
+            "x2": rng.normal(size=n),
+            "d": d,
+            "y": x1 + d * (1 + 0.3 * x1) + rng.normal(size=n),
+        }
+    )
     df["id"] = np.arange(n) // 2
-    b = estimate_treatment_effect(df, "y", "d", COVS, estimand="ATE", trim=(0.05, 0.95), cluster=cluster)
+    b = estimate_treatment_effect(
+        df, "y", "d", COVS, estimand="ATE", trim=(0.05, 0.95), cluster=cluster
+    )
     r = estimate_multivalued_treatment(df, "y", "d", COVS, trim=0.05, cluster=cluster)
     c = r.contrast(1.0, 0.0)
     assert b.diagnostics["n_trimmed_treated"] > 0 and b.diagnostics["n_trimmed_control"] > 0
-    assert r.diagnostics["n_trimmed"] == {0.0: b.diagnostics["n_trimmed_control"],
-                                          1.0: b.diagnostics["n_trimmed_treated"]}
+    assert r.diagnostics["n_trimmed"] == {
+        0.0: b.diagnostics["n_trimmed_control"],
+        1.0: b.diagnostics["n_trimmed_treated"],
+    }
     assert c.estimate == pytest.approx(b.estimate, abs=1e-10)
     assert c.std_error == pytest.approx(b.std_error, abs=1e-10)
     assert r.n_obs == b.n_obs
@@ -178,7 +216,10 @@ def test_confounded_four_arms_recovered_while_naive_means_are_biased():
     dg = r.diagnostics
     assert dg["propensity_converged"]
     for arm in "ABCD":
-        assert dg["balance"][arm]["max_abs_smd_after"] < 0.1 < dg["balance"][arm]["max_abs_smd_before"] or arm == "A"
+        assert (
+            dg["balance"][arm]["max_abs_smd_after"] < 0.1 < dg["balance"][arm]["max_abs_smd_before"]
+            or arm == "A"
+        )
         assert 0 < dg["ess"][arm] < po.at[arm, "n_obs"]
 
 
@@ -193,19 +234,27 @@ def test_generalised_propensity_score_is_statsmodels_mnlogit_and_minmax_rule():
     for k, arm in enumerate("ABCD"):
         own = P[codes == k, k]
         ov = r.diagnostics["overlap"][arm]
-        assert (ov["min"], ov["p50"], ov["max"]) == pytest.approx((own.min(), np.median(own), own.max()), abs=1e-8)
+        assert (ov["min"], ov["p50"], ov["max"]) == pytest.approx(
+            (own.min(), np.median(own), own.max()), abs=1e-8
+        )
     lo = np.max([P[codes == j].min(0) for j in range(4)], axis=0)
     hi = np.min([P[codes == j].max(0) for j in range(4)], axis=0)
     keep = np.all((P >= lo) & (P <= hi), axis=1)
     t = estimate_multivalued_treatment(df, "y", "arm", COVS)  # trim="minmax" is the default
     assert 0 < (~keep).sum() and t.n_obs == keep.sum()
-    assert t.diagnostics["n_trimmed"] == {a: int((~keep & (codes == k)).sum()) for k, a in enumerate("ABCD")}
+    assert t.diagnostics["n_trimmed"] == {
+        a: int((~keep & (codes == k)).sum()) for k, a in enumerate("ABCD")
+    }
     assert "min-max" in t.method and t.diagnostics["n_input"] == len(df)
     # the base category is only a parametrisation
     other = estimate_multivalued_treatment(df, "y", "arm", COVS, reference="C")
     assert other.reference == "C"
-    np.testing.assert_allclose(other.potential_outcomes["estimate"], t.potential_outcomes["estimate"], atol=1e-9)
-    np.testing.assert_allclose(other.covariance.to_numpy(), t.covariance.to_numpy(), rtol=1e-6, atol=1e-14)
+    np.testing.assert_allclose(
+        other.potential_outcomes["estimate"], t.potential_outcomes["estimate"], atol=1e-9
+    )
+    np.testing.assert_allclose(
+        other.covariance.to_numpy(), t.covariance.to_numpy(), rtol=1e-6, atol=1e-14
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -225,13 +274,33 @@ def test_joint_covariance_equals_that_of_numerical_influence_functions():
     y = 1 + x1 + 0.5 * arm + 0.3 * arm * x2 + rng.normal(size=n)
     y2 = y + rng.normal(size=n)
     y2[rng.random(n) < 0.2] = np.nan
-    df = pd.DataFrame({"y": y, "y2": y2, "arm": arm, "x1": x1, "x2": x2, "g": rng.choice(["u", "v"], n),
-                       "w": rng.uniform(0.5, 2.0, n), "id": rng.integers(0, 45, n)})
+    df = pd.DataFrame(
+        {
+            "y": y,
+            "y2": y2,
+            "arm": arm,
+            "x1": x1,
+            "x2": x2,
+            "g": rng.choice(["u", "v"], n),
+            "w": rng.uniform(0.5, 2.0, n),
+            "id": rng.integers(0, 45, n),
+        }
+    )
 
     def cells(w, cluster=None):
-        res = estimate_multivalued_treatments(df.assign(w=w), ["y", "y2"], "arm", COVS, weights="w", trim=None,
-                                              groups=["g"], cluster=cluster)
-        return res, {o: res[o].subgroup_table(include_overall=True)["estimate"].to_numpy() for o in res}
+        res = estimate_multivalued_treatments(
+            df.assign(w=w),
+            ["y", "y2"],
+            "arm",
+            COVS,
+            weights="w",
+            trim=None,
+            groups=["g"],
+            cluster=cluster,
+        )
+        return res, {
+            o: res[o].subgroup_table(include_overall=True)["estimate"].to_numpy() for o in res
+        }
 
     base_res, base = cells(df["w"].to_numpy())
     clus_res, _ = cells(df["w"].to_numpy(), cluster="id")
@@ -268,14 +337,26 @@ def monte_carlo():
     results = []
     for _ in range(200):
         df = four_arms(rng, 800)  # ~2,000 rows, 2-3 per person
-        results.append(estimate_multivalued_treatment(df, "y", "arm", COVS, cluster="id", trim=None))
+        results.append(
+            estimate_multivalued_treatment(df, "y", "arm", COVS, cluster="id", trim=None)
+        )
     return results
 
 
 def test_monte_carlo_coverage_of_apos_and_contrasts(monte_carlo):
     arms = list("ABCD")
-    apo_cov = np.mean([[r.potential_outcomes.at[a, "ci_low"] <= TRUE_APO[k] <= r.potential_outcomes.at[a, "ci_high"]
-                        for k, a in enumerate(arms)] for r in monte_carlo], axis=0)
+    apo_cov = np.mean(
+        [
+            [
+                r.potential_outcomes.at[a, "ci_low"]
+                <= TRUE_APO[k]
+                <= r.potential_outcomes.at[a, "ci_high"]
+                for k, a in enumerate(arms)
+            ]
+            for r in monte_carlo
+        ],
+        axis=0,
+    )
     assert np.all((apo_cov >= 0.90) & (apo_cov <= 0.99)), apo_cov
     pairs = [(1, 0), (2, 0), (3, 0), (2, 1), (3, 2)]
     con_cov = []
@@ -283,7 +364,9 @@ def test_monte_carlo_coverage_of_apos_and_contrasts(monte_carlo):
         cs = [r.contrast(arms[i], arms[j]) for r in monte_carlo]
         con_cov.append(np.mean([c.ci_low <= TRUE_APO[i] - TRUE_APO[j] <= c.ci_high for c in cs]))
         est = np.array([c.estimate for c in cs])
-        assert abs(est.mean() - (TRUE_APO[i] - TRUE_APO[j])) < 0.25 * np.mean([c.std_error for c in cs])
+        assert abs(est.mean() - (TRUE_APO[i] - TRUE_APO[j])) < 0.25 * np.mean(
+            [c.std_error for c in cs]
+        )
     con_cov = np.array(con_cov)
     assert np.all((con_cov >= 0.90) & (con_cov <= 0.99)), con_cov
     r = monte_carlo[0]
@@ -320,7 +403,9 @@ def test_monte_carlo_rank_sets_and_best_set(monte_carlo):
     covered, best_in, informative = [], [], []
     for r in monte_carlo[:100]:
         rs = r.rank_sets(draws=2000)
-        assert list(rs.index) == list("ABCD") and {"rank", "rank_low", "rank_high"} <= set(rs.columns)
+        assert list(rs.index) == list("ABCD") and {"rank", "rank_low", "rank_high"} <= set(
+            rs.columns
+        )
         low, high = rs["rank_low"].to_numpy(), rs["rank_high"].to_numpy()
         covered.append(bool(np.all((low <= true_rank) & (true_rank <= high))))
         bs = r.best_set(draws=2000)
@@ -338,12 +423,26 @@ def test_subgroups_share_the_overall_fit_and_one_covariance():
     df = four_arms(np.random.default_rng(9), 1500)
     df["h"] = np.where(df["x2"] > 0, "hi", "lo")
     plain = estimate_multivalued_treatment(df, "y", "arm", COVS, cluster="id", trim=None)
-    r = estimate_multivalued_treatment(df, "y", "arm", COVS, cluster="id", groups=["g", "h"], trim=None)
-    pd.testing.assert_frame_equal(r.potential_outcomes, plain.potential_outcomes, rtol=1e-10, atol=1e-12)
+    r = estimate_multivalued_treatment(
+        df, "y", "arm", COVS, cluster="id", groups=["g", "h"], trim=None
+    )
+    pd.testing.assert_frame_equal(
+        r.potential_outcomes, plain.potential_outcomes, rtol=1e-10, atol=1e-12
+    )
     pd.testing.assert_frame_equal(r.covariance, plain.covariance, rtol=1e-9, atol=1e-14)
     tab = r.subgroup_table()
-    assert list(tab.columns) == ["outcome", "dimension", "value", "arm", "estimate", "std_error", "ci_low",
-                                 "ci_high", "n_obs", "n_units"]
+    assert list(tab.columns) == [
+        "outcome",
+        "dimension",
+        "value",
+        "arm",
+        "estimate",
+        "std_error",
+        "ci_low",
+        "ci_high",
+        "n_obs",
+        "n_units",
+    ]
     assert len(tab) == (3 + 2) * 4 and set(tab["dimension"]) == {"g", "h"}
     sub = r.within("g", "g2")
     assert isinstance(sub, MultivaluedTreatmentResult) and sub.subgroup == ("g", "g2")
@@ -351,7 +450,10 @@ def test_subgroups_share_the_overall_fit_and_one_covariance():
     np.testing.assert_allclose(sub.potential_outcomes["estimate"], rows["estimate"])
     assert sub.n_obs == (df["g"] == "g2").sum()
     assert sub.potential_outcomes.at["B", "n_obs"] == ((df["g"] == "g2") & (df["arm"] == "B")).sum()
-    assert sub.potential_outcomes.at["B", "n_units"] == df.loc[(df["g"] == "g2") & (df["arm"] == "B"), "id"].nunique()
+    assert (
+        sub.potential_outcomes.at["B", "n_units"]
+        == df.loc[(df["g"] == "g2") & (df["arm"] == "B"), "id"].nunique()
+    )
     c = sub.contrast("B", "A")
     assert c.estimate == pytest.approx(rows.at["B", "estimate"] - rows.at["A", "estimate"])
     assert "g = g2" in c.diagnostics["subgroup"] and "within g = g2" in str(sub)
@@ -367,7 +469,10 @@ def test_subgroups_share_the_overall_fit_and_one_covariance():
     df.loc[(df["g"] == "g3") & (df["arm"] == "D"), "g"] = "g1"
     r = estimate_multivalued_treatment(df, "y", "arm", COVS, cluster="id", groups=["g"], trim=None)
     g3 = r.within("g", "g3")
-    assert np.isnan(g3.potential_outcomes.at["D", "estimate"]) and g3.potential_outcomes.at["D", "n_obs"] == 0
+    assert (
+        np.isnan(g3.potential_outcomes.at["D", "estimate"])
+        and g3.potential_outcomes.at["D", "n_obs"] == 0
+    )
     assert np.isfinite(g3.potential_outcomes.drop("D")["std_error"]).all()
     assert np.isnan(g3.contrast("D", "A").estimate) and np.isfinite(g3.contrast("C", "A").std_error)
     t = r.heterogeneity_test("D", "A", "g")
@@ -382,17 +487,22 @@ def test_subgroups_share_the_overall_fit_and_one_covariance():
 
 def test_heterogeneity_wald_test_detects_a_planted_difference_and_holds_its_size():
     df = four_arms(np.random.default_rng(10), 3000, group_effect=0.6)
-    t = estimate_multivalued_treatment(df, "y", "arm", COVS, cluster="id", groups=["g"]).heterogeneity_test(
-        "B", "A", "g")
+    t = estimate_multivalued_treatment(
+        df, "y", "arm", COVS, cluster="id", groups=["g"]
+    ).heterogeneity_test("B", "A", "g")
     assert isinstance(t, WaldTest) and t.df == 2 and t.distribution == "chi2" and t.p_value < 1e-4
     r = estimate_multivalued_treatment(df, "y", "arm", COVS, cluster="id", groups=["g"])
-    two = r.heterogeneity_test("B", "A", "g", values=sorted(df["g"].unique())[:2])  # e.g. the publishable ones
+    two = r.heterogeneity_test(
+        "B", "A", "g", values=sorted(df["g"].unique())[:2]
+    )  # e.g. the publishable ones
     assert two.df == 1 and "(2 values)" in two.hypothesis and two.statistic != t.statistic
     rng = np.random.default_rng(11)
     pvals = []
     for _ in range(200):
         df = four_arms(rng, 400)
-        r = estimate_multivalued_treatment(df, "y", "arm", COVS, cluster="id", trim=None, groups=["g"])
+        r = estimate_multivalued_treatment(
+            df, "y", "arm", COVS, cluster="id", trim=None, groups=["g"]
+        )
         pvals.append(r.heterogeneity_test("C", "A", "g").p_value)
     rate = np.mean(np.array(pvals) < 0.05)
     assert rate <= 0.10, rate
@@ -404,19 +514,35 @@ def test_blp_detects_planted_heterogeneity_and_holds_its_size():
     blp = r.blp_test("B", "A")
     assert blp.beta2 > 0 and blp.p_value < 1e-4
     assert blp.gates_difference > 0 and blp.gates_p_value < 1e-3
-    assert list(blp.gates.index) == ["G1", "G2", "G3", "G4", "G5"] and blp.gates["n_obs"].sum() == r.n_obs
+    assert (
+        list(blp.gates.index) == ["G1", "G2", "G3", "G4", "G5"]
+        and blp.gates["n_obs"].sum() == r.n_obs
+    )
     frame = blp.to_frame()
-    assert list(frame["parameter"]) == ["blp_beta1", "blp_beta2", "gates_G1", "gates_G2", "gates_G3", "gates_G4",
-                                        "gates_G5", "gates_top_minus_bottom"]
-    assert "beta2" in str(blp) and "GATES" in str(blp) and blp.n_units == r.n_units and blp.folds == 5
+    assert list(frame["parameter"]) == [
+        "blp_beta1",
+        "blp_beta2",
+        "gates_G1",
+        "gates_G2",
+        "gates_G3",
+        "gates_G4",
+        "gates_G5",
+        "gates_top_minus_bottom",
+    ]
+    assert (
+        "beta2" in str(blp) and "GATES" in str(blp) and blp.n_units == r.n_units and blp.folds == 5
+    )
     rng = np.random.default_rng(13)
     parallel = OUT_COEF.copy()
     parallel[1, 1:] = parallel[0, 1:]  # B - A is the same for everyone
     pvals = []
     for _ in range(150):
         df = four_arms(rng, 400, out_coef=parallel)
-        pvals.append(estimate_multivalued_treatment(df, "y", "arm", COVS, cluster="id", trim=None)
-                     .blp_test("B", "A", seed=1).p_value)
+        pvals.append(
+            estimate_multivalued_treatment(df, "y", "arm", COVS, cluster="id", trim=None)
+            .blp_test("B", "A", seed=1)
+            .p_value
+        )
     rate = np.mean(np.array(pvals) < 0.05)
     assert rate <= 0.10, rate
 
@@ -442,17 +568,25 @@ def test_several_outcomes_share_one_propensity_fit_and_missing_outcomes_use_thei
     df = four_arms(rng, 1500)
     df["y2"] = 2 * df["y"] + rng.normal(size=len(df))
     df["y3"] = df["y"].where(rng.random(len(df)) > 0.3)
-    res = estimate_multivalued_treatments(df, ["y", "y2", "y3"], "arm", COVS, cluster="id", groups=["g"])
+    res = estimate_multivalued_treatments(
+        df, ["y", "y2", "y3"], "arm", COVS, cluster="id", groups=["g"]
+    )
     assert list(res) == ["y", "y2", "y3"]
     for o in ("y", "y2"):
         alone = estimate_multivalued_treatment(df, o, "arm", COVS, cluster="id", groups=["g"])
-        pd.testing.assert_frame_equal(res[o].subgroup_table(True), alone.subgroup_table(True), rtol=1e-10)
+        pd.testing.assert_frame_equal(
+            res[o].subgroup_table(True), alone.subgroup_table(True), rtol=1e-10
+        )
     r3 = res["y3"]
     kept = res["y"].n_obs
-    assert r3.n_obs == kept - r3.diagnostics["n_missing_outcome"] and r3.diagnostics["n_missing_outcome"] > 0
+    assert (
+        r3.n_obs == kept - r3.diagnostics["n_missing_outcome"]
+        and r3.diagnostics["n_missing_outcome"] > 0
+    )
     assert r3.potential_outcomes["n_obs"].sum() == r3.n_obs
-    z = (r3.potential_outcomes["estimate"] - res["y"].potential_outcomes["estimate"]) / r3.potential_outcomes[
-        "std_error"]
+    z = (
+        r3.potential_outcomes["estimate"] - res["y"].potential_outcomes["estimate"]
+    ) / r3.potential_outcomes["std_error"]
     assert (z.abs() < 3).all()  # missing completely at random: the same APOs
     assert (r3.potential_outcomes["std_error"] > res["y"].potential_outcomes["std_error"]).all()
     with pytest.raises(ValueError, match=r"'y3' in \d+ row"):
@@ -477,7 +611,11 @@ def test_result_object_api():
     assert np.allclose(V, V.T) and np.linalg.eigvalsh(V).min() > 0
     assert np.allclose(np.sqrt(np.diag(V)), po["std_error"])
     assert r.df_resid == r.n_obs - (3 * 3 + 4 * 3 + 4)
-    assert "multinomial-logit" in r.method and "weighted by 'w'" in r.method and "clustered by 'id'" in r.method
+    assert (
+        "multinomial-logit" in r.method
+        and "weighted by 'w'" in r.method
+        and "clustered by 'id'" in r.method
+    )
     for key in ("overlap", "n_trimmed", "balance", "ess"):
         assert set(r.diagnostics[key]) == set("ABCD")
     assert set(r.diagnostics["overlap"]["B"]) >= {"min", "p05", "p50", "p95", "max", "mean"}
@@ -485,7 +623,13 @@ def test_result_object_api():
     assert text == r.summary() and "'arm' on 'y'" in text and "gps_p50" in text
     assert "MultivaluedTreatmentResult" in repr(r)
     frame = r.to_frame()
-    assert len(frame) == 4 and {"estimate", "gps_p50", "ess", "balance_max_abs_smd_after", "method"} <= set(frame)
+    assert len(frame) == 4 and {
+        "estimate",
+        "gps_p50",
+        "ess",
+        "balance_max_abs_smd_after",
+        "method",
+    } <= set(frame)
     c = r.contrast("D", "A")
     assert c.n_treated == po.at["D", "n_obs"] and c.n_control == po.at["A", "n_obs"]
     assert set(c.diagnostics["overlap"]) == {"D", "A"} and c.to_frame().shape[0] == 1
@@ -522,9 +666,13 @@ def test_errors_name_the_problem():
     with pytest.raises(ValueError, match="too few rows"):
         estimate_multivalued_treatment(df.head(20), "y", "arm", COVS)
     with pytest.raises(ValueError, match="treatment column 'arm' has missing"):
-        estimate_multivalued_treatment(df.assign(arm=df["arm"].where(df.index > 0)), "y", "arm", COVS)
+        estimate_multivalued_treatment(
+            df.assign(arm=df["arm"].where(df.index > 0)), "y", "arm", COVS
+        )
     with pytest.raises(ValueError, match="group column 'g' has missing"):
-        estimate_multivalued_treatment(df.assign(g=df["g"].where(df.index > 0)), "y", "arm", COVS, groups=["g"])
+        estimate_multivalued_treatment(
+            df.assign(g=df["g"].where(df.index > 0)), "y", "arm", COVS, groups=["g"]
+        )
     for trim in ("lechner", 0.3, -0.1, True):
         with pytest.raises(ValueError, match="trim"):
             estimate_multivalued_treatment(df, "y", "arm", COVS, trim=trim)
@@ -538,7 +686,9 @@ def test_trimming_that_empties_an_arm_is_refused():
     x1 = rng.normal(size=n)
     arm = np.where(rng.random(n) < 0.1, "rare", np.where(x1 + rng.normal(size=n) > 0, "a", "b"))
     df = pd.DataFrame({"arm": arm, "x1": x1, "y": x1 + rng.normal(size=n)})
-    with pytest.raises(ValueError, match=r"empties arm\(s\) .*'rare' \(0 of \d+ rows left\).*do not overlap"):
+    with pytest.raises(
+        ValueError, match=r"empties arm\(s\) .*'rare' \(0 of \d+ rows left\).*do not overlap"
+    ):
         estimate_multivalued_treatment(df, "y", "arm", ["x1"], trim=0.2)
 
 
@@ -579,11 +729,13 @@ def test_robustness_value_matches_cinelli_hazlett_for_a_linear_model():
     # the bound at that strength equals the estimate; the 95% value is smaller, and zero when the
     # interval holds zero
     rv = sens["robustness_value"]
-    assert omitted_variable_bound(sens["sensitivity_scale"], rv, rv) == pytest.approx(r.contrast("a", "b").estimate,
-                                                                                       rel=1e-9)
+    assert omitted_variable_bound(sens["sensitivity_scale"], rv, rv) == pytest.approx(
+        r.contrast("a", "b").estimate, rel=1e-9
+    )
     assert 0 < sens["robustness_value_95"] < rv
     null = estimate_multivalued_treatment(df.assign(y=x + rng.normal(size=n)), "y", "d", ["x"])
     assert null.sensitivity("a", "b")["robustness_value_95"] == 0.0
     with pytest.raises(ValueError, match="pickled"):
         import pickle
+
         pickle.loads(pickle.dumps(r)).sensitivity("a", "b")

@@ -65,10 +65,16 @@ def brute_force(X, R, depth, min_size=1):
         return max(trees)
     assert depth == 2
 
-    def options(region):  # value of every depth-<=1 subtree of a region: a leaf, or each split of it
-        return np.array([_leaf_value(region, R, min_size)]
-                        + [_leaf_value(region & s, R, min_size) + _leaf_value(region & ~s, R, min_size)
-                           for s in splits])
+    def options(
+        region,
+    ):  # value of every depth-<=1 subtree of a region: a leaf, or each split of it
+        return np.array(
+            [_leaf_value(region, R, min_size)]
+            + [
+                _leaf_value(region & s, R, min_size) + _leaf_value(region & ~s, R, min_size)
+                for s in splits
+            ]
+        )
 
     best = _leaf_value(everyone, R, min_size)
     for s in splits:  # every root, then every (left subtree, right subtree) pair
@@ -89,13 +95,18 @@ def dp_best(X, R, rows, depth, min_size):
             left = X[rows, j] <= v
             if left.all():
                 continue
-            best = max(best, dp_best(X, R, rows[left], depth - 1, min_size)
-                       + dp_best(X, R, rows[~left], depth - 1, min_size))
+            best = max(
+                best,
+                dp_best(X, R, rows[left], depth - 1, min_size)
+                + dp_best(X, R, rows[~left], depth - 1, min_size),
+            )
     return best
 
 
 def random_problem(rng, n, K=3):
-    X = np.column_stack([rng.integers(0, 5, n), rng.integers(0, 3, n), rng.choice([-1.5, 0.0, 0.5, 2.0, 7.0], n)])
+    X = np.column_stack(
+        [rng.integers(0, 5, n), rng.integers(0, 3, n), rng.choice([-1.5, 0.0, 0.5, 2.0, 7.0], n)]
+    )
     return X.astype(float), rng.normal(size=(n, K)) + rng.normal(size=K)
 
 
@@ -131,7 +142,8 @@ def test_policy_tree_with_weights_matches_brute_force_on_weighted_rewards(seed):
         tree = policy_tree(X, R, depth=depth, min_node_size=min_size, weights=w)
         # min_node_size counts rows, the rewards are weighted
         assert reward_of(tree, X, R * w[:, None]) == pytest.approx(
-            brute_force(X, R * w[:, None], depth, min_size), rel=1e-12, abs=1e-9)
+            brute_force(X, R * w[:, None], depth, min_size), rel=1e-12, abs=1e-9
+        )
         assert all(len(rows) >= min_size for _, rows in leaves_of(tree, X))
 
 
@@ -143,7 +155,9 @@ def test_policy_tree_depth_three_matches_recursion(seed):
     R = rng.normal(size=(n, 3))
     for min_size in (1, 4):
         tree = policy_tree(X, R, depth=3, min_node_size=min_size)
-        assert reward_of(tree, X, R) == pytest.approx(dp_best(X, R, np.arange(n), 3, min_size), abs=1e-9)
+        assert reward_of(tree, X, R) == pytest.approx(
+            dp_best(X, R, np.arange(n), 3, min_size), abs=1e-9
+        )
         assert depth_of(tree) <= 3
         assert all(len(rows) >= min_size for _, rows in leaves_of(tree, X))
 
@@ -160,7 +174,12 @@ def test_policy_tree_hand_worked_example():
     t = policy_tree(X, R, depth=2)
     assert (t.feature, t.threshold) == (0, 0.0)
     assert (t.left.feature, t.left.threshold, t.left.left.arm, t.left.right.arm) == (1, 0.0, 0, 1)
-    assert (t.right.feature, t.right.threshold, t.right.left.arm, t.right.right.arm) == (1, 1.0, 2, 0)
+    assert (t.right.feature, t.right.threshold, t.right.left.arm, t.right.right.arm) == (
+        1,
+        1.0,
+        2,
+        0,
+    )
     assert all(c.is_leaf for c in (t.left.left, t.left.right, t.right.left, t.right.right))
     assert reward_of(t, X, R) == 12
 
@@ -187,12 +206,22 @@ def test_one_arm_best_everywhere_is_a_single_leaf():
 
 def test_prune_merges_sibling_leaves_with_the_same_arm():
     N = PT._Node
-    tree = N(feature=0, threshold=0.0, left=N(arm=1),
-             right=N(feature=1, threshold=2.0, left=N(arm=1), right=N(arm=1)))
+    tree = N(
+        feature=0,
+        threshold=0.0,
+        left=N(arm=1),
+        right=N(feature=1, threshold=2.0, left=N(arm=1), right=N(arm=1)),
+    )
     pruned = PT._prune(tree)
     assert pruned.is_leaf and pruned.arm == 1
-    kept = PT._prune(N(feature=0, threshold=0.0, left=N(arm=1),
-                       right=N(feature=1, threshold=2.0, left=N(arm=2), right=N(arm=2))))
+    kept = PT._prune(
+        N(
+            feature=0,
+            threshold=0.0,
+            left=N(arm=1),
+            right=N(feature=1, threshold=2.0, left=N(arm=2), right=N(arm=2)),
+        )
+    )
     assert kept.left.is_leaf and kept.left.arm == 1
     assert kept.right.is_leaf and kept.right.arm == 2  # the right subtree collapses, the root stays
 
@@ -212,8 +241,14 @@ P_WOMAN, P_POOR = 0.5, 0.35
 TAU = np.array([[0.0, 0.0, 0.0], [0.2, 0.0, 1.3], [1.2, -1.0, -1.2], [0.2, 1.0, -0.5]])
 # multinomial logit of the arm on (1, woman, poor_health, age_band, z): caseworkers send people with
 # poor prospects (low z, which lowers the outcome) to the instruments -> a naive comparison is biased
-PS_COEF = np.array([[0.0, 0.0, 0.0, 0.0, 0.0], [-0.2, 0.3, 0.5, -0.1, -0.9], [-0.4, -0.4, -0.3, 0.1, -0.9],
-                    [-0.6, 0.4, 0.2, -0.2, -0.9]])
+PS_COEF = np.array(
+    [
+        [0.0, 0.0, 0.0, 0.0, 0.0],
+        [-0.2, 0.3, 0.5, -0.1, -0.9],
+        [-0.4, -0.4, -0.3, 0.1, -0.9],
+        [-0.6, 0.4, 0.2, -0.2, -0.9],
+    ]
+)
 
 
 def base_mean(woman, poor, age, z):
@@ -229,17 +264,32 @@ def simulate(rng, n, null=False, noise=1.0):
     P = np.exp(eta - eta.max(axis=1, keepdims=True))
     P /= P.sum(axis=1, keepdims=True)
     d = (P.cumsum(axis=1) < rng.random(n)[:, None]).sum(axis=1).clip(max=3)
-    mu = base_mean(woman, poor, age, z)[:, None] + np.column_stack([np.ones(n), woman, poor]) @ TAU.T * (not null)
+    mu = base_mean(woman, poor, age, z)[:, None] + np.column_stack(
+        [np.ones(n), woman, poor]
+    ) @ TAU.T * (not null)
     y = mu[np.arange(n), d] + noise * rng.normal(size=n)
-    df = pd.DataFrame({"y": y, "arm": np.asarray(ARMS, dtype=object)[d], "woman": woman, "poor_health": poor,
-                       "age_band": age, "z": z})
+    df = pd.DataFrame(
+        {
+            "y": y,
+            "arm": np.asarray(ARMS, dtype=object)[d],
+            "woman": woman,
+            "poor_health": poor,
+            "age_band": age,
+            "z": z,
+        }
+    )
     return df, mu
 
 
 # the population of feature cells (z is independent of them with mean 0, and mu is linear in z)
-CELLS = pd.DataFrame(list(itertools.product([0.0, 1.0], [0.0, 1.0], [0.0, 1.0, 2.0, 3.0])), columns=FEATS)
-CELL_P = (np.where(CELLS.woman == 1, P_WOMAN, 1 - P_WOMAN) * np.where(CELLS.poor_health == 1, P_POOR, 1 - P_POOR)
-          * 0.25)
+CELLS = pd.DataFrame(
+    list(itertools.product([0.0, 1.0], [0.0, 1.0], [0.0, 1.0, 2.0, 3.0])), columns=FEATS
+)
+CELL_P = (
+    np.where(CELLS.woman == 1, P_WOMAN, 1 - P_WOMAN)
+    * np.where(CELLS.poor_health == 1, P_POOR, 1 - P_POOR)
+    * 0.25
+)
 CELL_BASE = base_mean(CELLS.woman, CELLS.poor_health, CELLS.age_band, 0.0).to_numpy()
 CELL_TAU = np.column_stack([np.ones(len(CELLS)), CELLS.woman, CELLS.poor_health]) @ TAU.T
 
@@ -305,7 +355,9 @@ def test_scores_and_values_reproduced_independently():
 
     # the fold fits stop at a Newton decrement of 1e-7 (estimation/policy.py), statsmodels at its own
     # tolerance: scores agree to about 1e-5
-    np.testing.assert_allclose(res.arm_values().loc[arms, "estimate"], G.mean(axis=0), rtol=0, atol=1e-5)
+    np.testing.assert_allclose(
+        res.arm_values().loc[arms, "estimate"], G.mean(axis=0), rtol=0, atol=1e-5
+    )
 
     # the rule is the exact tree on the scores of the persons it is learned on, and nothing else
     held = res._held  # no clusters and no weights: sample order is df order
@@ -316,7 +368,9 @@ def test_scores_and_values_reproduced_independently():
     rule_arm = np.empty(n, dtype=np.int64)
     for arm, rows in leaves_of(tree, X):
         rule_arm[rows] = arm
-    np.testing.assert_array_equal(res.assign(df).to_numpy(), np.asarray(arms, dtype=object)[rule_arm])
+    np.testing.assert_array_equal(
+        res.assign(df).to_numpy(), np.asarray(arms, dtype=object)[rule_arm]
+    )
     # valued on the others: their scores at the rule's arms
     v = G[np.arange(n), rule_arm][held]
     value = res.value
@@ -330,7 +384,9 @@ def test_scores_and_values_reproduced_independently():
     assert res.best_arm == arms[best]
     assert res.gain_over("best").estimate == pytest.approx((v - G[held, best]).mean(), abs=1e-5)
     # the arms' values and contrasts use every row
-    assert res.contrast(arms[1], arms[0]).estimate == pytest.approx((G[:, 1] - G[:, 0]).mean(), abs=1e-5)
+    assert res.contrast(arms[1], arms[0]).estimate == pytest.approx(
+        (G[:, 1] - G[:, 0]).mean(), abs=1e-5
+    )
 
 
 def test_cluster_folds_keep_clusters_together():
@@ -353,9 +409,13 @@ def test_learned_rule_recovers_the_planted_rule(big):
     assert np.mean(res.assign(df).to_numpy() == optimal_arm(df)) >= 0.9
     assert np.mean(res.assign(CELLS).to_numpy() == optimal_arm(CELLS)) >= 0.9
     # its true value is close to the oracle's, well above the best single arm's
-    oracle = pd.DataFrame((optimal_arm(CELLS)[:, None] == np.array(ARMS)[None, :]).astype(float), columns=ARMS)
-    best_single = max(rule_value(pd.DataFrame(np.eye(len(ARMS))[[k] * len(CELLS)], columns=ARMS))
-                      for k in range(len(ARMS)))
+    oracle = pd.DataFrame(
+        (optimal_arm(CELLS)[:, None] == np.array(ARMS)[None, :]).astype(float), columns=ARMS
+    )
+    best_single = max(
+        rule_value(pd.DataFrame(np.eye(len(ARMS))[[k] * len(CELLS)], columns=ARMS))
+        for k in range(len(ARMS))
+    )
     learned = rule_value(res.assignment_probabilities(CELLS))
     assert rule_value(oracle) - learned < 0.1 * (rule_value(oracle) - best_single)
     # and it beats giving everyone the best single arm
@@ -398,8 +458,13 @@ def null_reps():
         df, _ = simulate(rng, N_REP, null=True)
         res = learn(df, seed=r)
         v, truth = res.value, learned_rule_value(res, null=True)
-        out.append((res.gain_over("observed").p_value, res.gain_over("best").p_value,
-                    (v.estimate - truth) / v.std_error))
+        out.append(
+            (
+                res.gain_over("observed").p_value,
+                res.gain_over("best").p_value,
+                (v.estimate - truth) / v.std_error,
+            )
+        )
     return np.array(out)
 
 
@@ -525,7 +590,12 @@ def test_feature_with_missing_values(small):
 def test_missing_column(small, role):
     args = {"outcome": "y", "treatment": "arm", "covariates": COVS, "features": FEATS}
     args[{"covariate": "covariates", "feature": "features"}.get(role, role)] = (
-        [*COVS, "nope"] if role == "covariate" else [*FEATS, "nope"] if role == "feature" else "nope")
+        [*COVS, "nope"]
+        if role == "covariate"
+        else [*FEATS, "nope"]
+        if role == "feature"
+        else "nope"
+    )
     with pytest.raises(ValueError, match=r"not found in the DataFrame: \['nope'\]"):
         learn_assignment_policy(small, **args)
 

@@ -40,8 +40,14 @@ def test_authors_class_size_and_range(simultaneous, stepdown):
     # mirrors test_csranks_simul.R and test_csranks_marg.R: "return value is of correct class and
     # size" and "lower and upper bounds are in the correct range of values" (x = 1:10, V = I,
     # R = 100, cstype = "two-sided"; the one-sided cstypes and `indices` are not ported).
-    res = rank_confidence_sets(np.arange(1, 11), np.eye(10), simultaneous=simultaneous,
-                               stepdown=stepdown, draws=100, seed=1)
+    res = rank_confidence_sets(
+        np.arange(1, 11),
+        np.eye(10),
+        simultaneous=simultaneous,
+        stepdown=stepdown,
+        draws=100,
+        seed=1,
+    )
     assert_well_formed(res, 10)
 
 
@@ -49,10 +55,12 @@ def test_authors_class_size_and_range(simultaneous, stepdown):
 def test_authors_marginal_not_wider_than_simultaneous(stepdown):
     # mirrors test_csranks_compare.R "simultaneous CS is not wider than marginal CS"
     # (x = 1:5, V = I, R = 10000; the check is res1M$L >= res1S$L & res1M$U <= res1S$U).
-    marg = rank_confidence_sets(np.arange(1, 6), np.eye(5), simultaneous=False, stepdown=stepdown,
-                                draws=10_000, seed=100)
-    simul = rank_confidence_sets(np.arange(1, 6), np.eye(5), simultaneous=True, stepdown=stepdown,
-                                 draws=10_000, seed=100)
+    marg = rank_confidence_sets(
+        np.arange(1, 6), np.eye(5), simultaneous=False, stepdown=stepdown, draws=10_000, seed=100
+    )
+    simul = rank_confidence_sets(
+        np.arange(1, 6), np.eye(5), simultaneous=True, stepdown=stepdown, draws=10_000, seed=100
+    )
     assert (marg.rank_low >= simul.rank_low).all() and (marg.rank_high <= simul.rank_high).all()
 
 
@@ -86,13 +94,15 @@ def test_authors_identical_input_gives_identical_sets():
 def test_authors_pair_family():
     # mirrors test_diffmeans.R "Initialize_I0 works for patrial indices", stepdown + symmetric case
     # (p = 5, indices = c(2, 4), 0-based here): rows and columns of the units, no diagonal.
-    expected = np.array([
-        [False, True, False, True, False],
-        [True, False, True, True, True],
-        [False, True, False, True, False],
-        [True, True, True, False, True],
-        [False, True, False, True, False],
-    ])
+    expected = np.array(
+        [
+            [False, True, False, True, False],
+            [True, False, True, True, True],
+            [False, True, False, True, False],
+            [True, True, True, False, True],
+            [False, True, False, True, False],
+        ]
+    )
     np.testing.assert_array_equal(_pair_family(5, [1, 3]), expected)
 
 
@@ -249,8 +259,11 @@ def test_monte_carlo_coverage():
         m = rank_confidence_sets(x, cov, draws=2000, seed=r, simultaneous=False)
         marg_hits += ((m.rank_low <= truth) & (truth <= m.rank_high)).to_numpy()
         best_hits += best in best_set(x, cov, draws=2000, seed=r)
-    coverage = {"simultaneous": simul_hits / reps, "best": best_hits / reps,
-                "marginal_min": float(marg_hits.min() / reps)}
+    coverage = {
+        "simultaneous": simul_hits / reps,
+        "best": best_hits / reps,
+        "marginal_min": float(marg_hits.min() / reps),
+    }
     assert coverage["simultaneous"] >= 0.93, coverage
     assert coverage["best"] >= 0.93, coverage
     assert coverage["marginal_min"] >= 0.90, coverage
@@ -289,8 +302,13 @@ def test_monte_carlo_exact_size_when_all_tied():
         (dict(estimates=[1.0, 2.0], covariance=[[-1.0, 0.0], [0.0, 1.0]]), "negative variances"),
         (dict(estimates=[1.0, 2.0], covariance=np.eye(2), labels=["a"]), "labels has 1"),
         (dict(estimates=[1.0, 2.0], covariance=np.eye(2), labels=["a", "a"]), "unique"),
-        (dict(estimates=pd.Series([1.0, 2.0], index=["a", "b"]),
-              covariance=pd.DataFrame(np.eye(2), index=["a", "c"], columns=["a", "c"])), "same labels"),
+        (
+            dict(
+                estimates=pd.Series([1.0, 2.0], index=["a", "b"]),
+                covariance=pd.DataFrame(np.eye(2), index=["a", "c"], columns=["a", "c"]),
+            ),
+            "same labels",
+        ),
         (dict(estimates=[1.0, 2.0], covariance=np.eye(2), level=1.0), "level"),
         (dict(estimates=[1.0, 2.0], covariance=np.eye(2), draws=0), "draws"),
     ],

@@ -4,7 +4,11 @@ import pytest
 from numpy.polynomial.hermite_e import hermegauss
 from scipy.special import expit
 
-from wi_pipeline.estimation import TreatmentEffectResult, estimate_treatment_effect, naive_difference
+from wi_pipeline.estimation import (
+    TreatmentEffectResult,
+    estimate_treatment_effect,
+    naive_difference,
+)
 
 COVS = ["x1", "x2"]
 
@@ -67,7 +71,9 @@ def test_clustered_se_on_duplicated_rows_equals_plain_se_on_original():
     dup = pd.concat([df, df], ignore_index=True)
     for method in ("aipw", "ipw", "regression"):
         plain = estimate_treatment_effect(df, "y", "d", COVS, method=method, trim=None)
-        clus = estimate_treatment_effect(dup, "y", "d", COVS, method=method, trim=None, cluster="id")
+        clus = estimate_treatment_effect(
+            dup, "y", "d", COVS, method=method, trim=None, cluster="id"
+        )
         assert clus.estimate == pytest.approx(plain.estimate, rel=1e-9)
         assert clus.std_error == pytest.approx(plain.std_error, rel=1e-6)
         assert clus.n_units == 800 and clus.diagnostics["n_clusters"] == 800
@@ -123,8 +129,20 @@ def test_result_object_api():
     assert text == r.summary() and "95% CI" in text and "'d' on 'y'" in text
     frame = r.to_frame()
     assert frame.shape[0] == 1
-    for col in ("estimate", "std_error", "ci_low", "ci_high", "p_value", "n_treated", "n_control",
-                "df_resid", "method", "smd_after_x1", "max_abs_smd_after", "ps_control_p50"):
+    for col in (
+        "estimate",
+        "std_error",
+        "ci_low",
+        "ci_high",
+        "p_value",
+        "n_treated",
+        "n_control",
+        "df_resid",
+        "method",
+        "smd_after_x1",
+        "max_abs_smd_after",
+        "ps_control_p50",
+    ):
         assert col in frame.columns
     assert all(np.ndim(v) == 0 for v in frame.iloc[0])
 
@@ -134,8 +152,10 @@ def test_naive_difference_is_plain_difference_in_means():
     r = naive_difference(df, "y", "d")
     expected = df.loc[df.d == 1, "y"].mean() - df.loc[df.d == 0, "y"].mean()
     assert r.estimate == pytest.approx(expected)
-    welch = np.sqrt(df.loc[df.d == 1, "y"].var(ddof=0) / (df.d == 1).sum()
-                    + df.loc[df.d == 0, "y"].var(ddof=0) / (df.d == 0).sum())
+    welch = np.sqrt(
+        df.loc[df.d == 1, "y"].var(ddof=0) / (df.d == 1).sum()
+        + df.loc[df.d == 0, "y"].var(ddof=0) / (df.d == 0).sum()
+    )
     assert r.std_error == pytest.approx(welch, rel=0.01)
     assert r.estimand == "naive" and "Naive" in r.method
 
@@ -199,9 +219,13 @@ def test_several_outcomes_share_one_propensity_model_and_match_separate_fits(est
     df = selected(rng, 3000)
     df["y2"] = 2 * df["y"] + rng.normal(size=len(df))
     df["id"] = np.arange(len(df)) // 3
-    joint = estimate_treatment_effects(df, ["y", "y2"], "d", COVS, estimand=estimand, cluster="id", trim=(0.05, 0.95))
+    joint = estimate_treatment_effects(
+        df, ["y", "y2"], "d", COVS, estimand=estimand, cluster="id", trim=(0.05, 0.95)
+    )
     for outcome, result in zip(["y", "y2"], joint):
-        alone = estimate_treatment_effect(df, outcome, "d", COVS, estimand=estimand, cluster="id", trim=(0.05, 0.95))
+        alone = estimate_treatment_effect(
+            df, outcome, "d", COVS, estimand=estimand, cluster="id", trim=(0.05, 0.95)
+        )
         assert result.outcome == outcome
         assert result.estimate == pytest.approx(alone.estimate, rel=1e-9)
         assert result.std_error == pytest.approx(alone.std_error, rel=1e-9)

@@ -5,16 +5,31 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from wi_pipeline.lib.assignment import (ASSIGNMENT_COLUMNS, RULE_FEATURES, assignment_disclosure_violations,
-                                        assignment_in_words, learn_assignment_rule, rule_features)
+from wi_pipeline.lib.assignment import (
+    ASSIGNMENT_COLUMNS,
+    RULE_FEATURES,
+    assignment_disclosure_violations,
+    assignment_in_words,
+    learn_assignment_rule,
+    rule_features,
+)
 from wi_pipeline.lib.disclosure import DisclosureRules
 
 
 def test_rule_features_are_bands_in_their_order_and_labels_in_words():
-    df = pd.DataFrame({"sex": ["man", "vrouw"], "age_band": ["18-26", "55+"], "children": ["0", "3+"],
-                       "marital_status": ["never_married", "married"], "health": ["good", "poor"],
-                       "origin": ["Nederland", "Turkije"], "duration": [5.0, 40.0], "employed_share_12": [0.0, 0.5],
-                       "problematic_debt": [True, pd.NA]})
+    df = pd.DataFrame(
+        {
+            "sex": ["man", "vrouw"],
+            "age_band": ["18-26", "55+"],
+            "children": ["0", "3+"],
+            "marital_status": ["never_married", "married"],
+            "health": ["good", "poor"],
+            "origin": ["Nederland", "Turkije"],
+            "duration": [5.0, 40.0],
+            "employed_share_12": [0.0, 0.5],
+            "problematic_debt": [True, pd.NA],
+        }
+    )
     f = rule_features(df)
     assert list(f.columns) == list(RULE_FEATURES)
     assert f["sex"].tolist() == ["man", "woman"]
@@ -26,9 +41,16 @@ def test_rule_features_are_bands_in_their_order_and_labels_in_words():
 
 
 def test_unknown_health_is_a_rule_feature_value_of_its_own():
-    df = pd.DataFrame({"sex": ["man"] * 3, "age_band": ["18-26"] * 3, "children": ["0"] * 3,
-                       "marital_status": ["married"] * 3, "health": ["good", "poor", np.nan],
-                       "origin": ["overig"] * 3})
+    df = pd.DataFrame(
+        {
+            "sex": ["man"] * 3,
+            "age_band": ["18-26"] * 3,
+            "children": ["0"] * 3,
+            "marital_status": ["married"] * 3,
+            "health": ["good", "poor", np.nan],
+            "origin": ["overig"] * 3,
+        }
+    )
     assert rule_features(df)["health"].tolist() == ["good", "poor", "unknown"]
 
 
@@ -38,8 +60,13 @@ def world_panels():
     from wi_pipeline.synthetic.config import SyntheticConfig
     from wi_pipeline.synthetic.world import simulate_world
 
-    panel = simulate_world(SyntheticConfig(scale=0.02, seed=11)).panel.rename(columns={"person_id": "pseudo_id"})
-    return {gm: add_history(p.reset_index(drop=True)) for gm, p in panel.groupby("gemeente", observed=True)}
+    panel = simulate_world(SyntheticConfig(scale=0.02, seed=11)).panel.rename(
+        columns={"person_id": "pseudo_id"}
+    )
+    return {
+        gm: add_history(p.reset_index(drop=True))
+        for gm, p in panel.groupby("gemeente", observed=True)
+    }
 
 
 def test_rule_table_is_published_only_where_ten_persons_stand_behind_a_number(world_panels):
@@ -57,7 +84,9 @@ def test_rule_table_is_published_only_where_ten_persons_stand_behind_a_number(wo
     # withheld numbers are blank and say why; published ones have an interval around the estimate
     withheld = t[t["suppressed"]]
     assert withheld["estimate"].isna().all() and (withheld["suppression_reason"] != "").all()
-    assert len(withheld) and withheld["n_persons_arm"].isna().all()  # a count under 10 is a small cell too
+    assert (
+        len(withheld) and withheld["n_persons_arm"].isna().all()
+    )  # a count under 10 is a small cell too
     shown = t[~t["suppressed"] & t["std_error"].notna() & (t["std_error"] > 0)]
     assert ((shown["ci_low"] <= shown["estimate"]) & (shown["estimate"] <= shown["ci_high"])).all()
     gains = t[t["section"] == "gain"].set_index("item")
@@ -73,7 +102,10 @@ def test_a_rule_that_cannot_be_learned_is_a_row_that_says_why(world_panels):
     one = {"GM0344": world_panels["GM0344"].iloc[:400]}
     out = learn_assignment_rule(one, "GM0344")
     assert out.policy is None
-    assert out.table["suppressed"].all() and out.table["suppression_reason"].str.startswith("not estimable").all()
+    assert (
+        out.table["suppressed"].all()
+        and out.table["suppression_reason"].str.startswith("not estimable").all()
+    )
     assert "no rule could be learned" in out.in_words
 
 
@@ -81,22 +113,90 @@ def _table(gain_low, gain_high, placebo_p=0.5):
     base = {c: np.nan for c in ASSIGNMENT_COLUMNS}
     rows = []
     for arm, given, est in (("scholing", 1.0, 0.30), ("wait", 0.0, 0.20)):
-        rows.append({**base, "gemeente": "G4", "section": "leaf", "item": "sex is woman", "arm": arm,
-                     "share_given": given, "estimate": est, "population_share": 0.5, "n_persons": 500,
-                     "n_persons_arm": 100, "suppressed": False, "suppression_reason": ""})
-    rows.append({**base, "gemeente": "G4", "section": "leaf", "item": "sex is man", "arm": "wait", "share_given": 1.0,
-                 "estimate": 0.2, "population_share": 0.5, "n_persons": 500, "n_persons_arm": 300, "suppressed": False,
-                 "suppression_reason": ""})
-    rows.append({**base, "gemeente": "G4", "section": "leaf", "item": "sex is man", "arm": "scholing",
-                 "share_given": 0.0, "suppressed": True, "suppression_reason": "fewer than 10 persons in an arm"})
+        rows.append(
+            {
+                **base,
+                "gemeente": "G4",
+                "section": "leaf",
+                "item": "sex is woman",
+                "arm": arm,
+                "share_given": given,
+                "estimate": est,
+                "population_share": 0.5,
+                "n_persons": 500,
+                "n_persons_arm": 100,
+                "suppressed": False,
+                "suppression_reason": "",
+            }
+        )
+    rows.append(
+        {
+            **base,
+            "gemeente": "G4",
+            "section": "leaf",
+            "item": "sex is man",
+            "arm": "wait",
+            "share_given": 1.0,
+            "estimate": 0.2,
+            "population_share": 0.5,
+            "n_persons": 500,
+            "n_persons_arm": 300,
+            "suppressed": False,
+            "suppression_reason": "",
+        }
+    )
+    rows.append(
+        {
+            **base,
+            "gemeente": "G4",
+            "section": "leaf",
+            "item": "sex is man",
+            "arm": "scholing",
+            "share_given": 0.0,
+            "suppressed": True,
+            "suppression_reason": "fewer than 10 persons in an arm",
+        }
+    )
     for item, est in (("following the rule", 0.25), ("today's assignment", 0.22)):
-        rows.append({**base, "gemeente": "G4", "section": "value", "item": item, "estimate": est, "ci_low": est - 0.01,
-                     "ci_high": est + 0.01, "suppressed": False, "suppression_reason": ""})
-    rows.append({**base, "gemeente": "G4", "section": "gain", "item": "over today's assignment",
-                 "estimate": (gain_low + gain_high) / 2, "ci_low": gain_low, "ci_high": gain_high,
-                 "robustness_value_95": 0.04, "suppressed": False, "suppression_reason": ""})
-    rows.append({**base, "gemeente": "G4", "section": "placebo", "item": "scholing vs wait", "estimate": 0.01,
-                 "p_adjusted": placebo_p, "suppressed": False, "suppression_reason": ""})
+        rows.append(
+            {
+                **base,
+                "gemeente": "G4",
+                "section": "value",
+                "item": item,
+                "estimate": est,
+                "ci_low": est - 0.01,
+                "ci_high": est + 0.01,
+                "suppressed": False,
+                "suppression_reason": "",
+            }
+        )
+    rows.append(
+        {
+            **base,
+            "gemeente": "G4",
+            "section": "gain",
+            "item": "over today's assignment",
+            "estimate": (gain_low + gain_high) / 2,
+            "ci_low": gain_low,
+            "ci_high": gain_high,
+            "robustness_value_95": 0.04,
+            "suppressed": False,
+            "suppression_reason": "",
+        }
+    )
+    rows.append(
+        {
+            **base,
+            "gemeente": "G4",
+            "section": "placebo",
+            "item": "scholing vs wait",
+            "estimate": 0.01,
+            "p_adjusted": placebo_p,
+            "suppressed": False,
+            "suppression_reason": "",
+        }
+    )
     return pd.DataFrame(rows)
 
 

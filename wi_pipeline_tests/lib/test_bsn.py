@@ -26,8 +26,24 @@ def test_eight_digit_numbers_get_leading_zero():
 
 
 def test_a_bsn_grouped_with_spaces_or_dots_is_read_as_its_digits():
-    s = pd.Series(["1234 56 782", "123.456.782", "1234.56.782", " 1234 5672 ",
-                   "1234  56 782", "12.34", "1234 56 7829", "1234-56-782", None])
+    s = pd.Series(
+        [
+            "1234 56 782",
+            "123.456.782",
+            "1234.56.782",
+            " 1234 5672 ",
+            "1234  56 782",
+            "12.34",
+            "1234 56 7829",
+            "1234-56-782",
+            None,
+        ]
+    )
     assert normalise_bsn(s).tolist()[:4] == ["123456782", "123456782", "123456782", "012345672"]
-    assert normalise_bsn(s).tolist()[4:8] == ["1234  56 782", "12.34", "1234 56 7829", "1234-56-782"]
+    assert normalise_bsn(s).tolist()[4:8] == [
+        "1234  56 782",
+        "12.34",
+        "1234 56 7829",
+        "1234-56-782",
+    ]
     assert is_valid_bsn(normalise_bsn(s)).tolist() == [True] * 4 + [False] * 5

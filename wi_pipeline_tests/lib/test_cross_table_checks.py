@@ -2,17 +2,29 @@ import pandas as pd
 
 from wi_pipeline.lib.quality import children_born_after_parents
 
-PERSONS = pd.DataFrame({
-    "RINPERSOONS": ["R", "R", "R", "R"],
-    "RINPERSOON": ["000000001", "000000002", "000000003", "000000004"],
-    "GBAGEBOORTEJAAR": pd.array([1980, 1982, 2010, 2015], dtype="Int64"),
-    "GBAGEBOORTEMAAND": pd.array([5, 1, 3, 7], dtype="Int64"),
-})
+PERSONS = pd.DataFrame(
+    {
+        "RINPERSOONS": ["R", "R", "R", "R"],
+        "RINPERSOON": ["000000001", "000000002", "000000003", "000000004"],
+        "GBAGEBOORTEJAAR": pd.array([1980, 1982, 2010, 2015], dtype="Int64"),
+        "GBAGEBOORTEMAAND": pd.array([5, 1, 3, 7], dtype="Int64"),
+    }
+)
 
 
-def links(mother: str, father: str = "---------", child: str = "000000003", kind: str = "R") -> pd.DataFrame:
-    return pd.DataFrame({"RINPERSOONS": ["R"], "RINPERSOON": [child], "RINPERSOONSMa": [kind], "RINPERSOONMa": [mother],
-                         "RINPERSOONSpa": ["R"], "RINPERSOONpa": [father]})
+def links(
+    mother: str, father: str = "---------", child: str = "000000003", kind: str = "R"
+) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "RINPERSOONS": ["R"],
+            "RINPERSOON": [child],
+            "RINPERSOONSMa": [kind],
+            "RINPERSOONMa": [mother],
+            "RINPERSOONSpa": ["R"],
+            "RINPERSOONpa": [father],
+        }
+    )
 
 
 def test_parents_born_well_before_their_children_pass():
@@ -41,6 +53,14 @@ def test_a_rare_register_error_is_tolerated_like_gx_mostly():
 
 def test_persons_are_matched_on_the_key_pair():
     # an unmatched 'S' person with the same number as the 2015 child is someone else
-    assert children_born_after_parents(links("000000004", kind="S"), PERSONS).observed["links_judged"] == 0
-    s_twin = pd.concat([PERSONS, PERSONS.iloc[[3]].assign(RINPERSOONS="S", GBAGEBOORTEJAAR=1950)], ignore_index=True)
-    assert not children_born_after_parents(links("000000004"), s_twin).success  # the 'R' one is still judged
+    assert (
+        children_born_after_parents(links("000000004", kind="S"), PERSONS).observed["links_judged"]
+        == 0
+    )
+    s_twin = pd.concat(
+        [PERSONS, PERSONS.iloc[[3]].assign(RINPERSOONS="S", GBAGEBOORTEJAAR=1950)],
+        ignore_index=True,
+    )
+    assert not children_born_after_parents(
+        links("000000004"), s_twin
+    ).success  # the 'R' one is still judged

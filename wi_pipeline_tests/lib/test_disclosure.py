@@ -30,7 +30,9 @@ def _reasons(out: pd.DataFrame, key: str) -> dict:
 
 
 def test_subgroup_of_nine_is_suppressed_and_blanked():
-    table = pd.DataFrame({"cell": ["a", "b", "c", "d"], "n": [9, 40, 35, 50], "mean": [0.1, 0.2, 0.3, 0.4]})
+    table = pd.DataFrame(
+        {"cell": ["a", "b", "c", "d"], "n": [9, 40, 35, 50], "mean": [0.1, 0.2, 0.3, 0.4]}
+    )
     out = suppress_cells(table, "n", ["mean"], RULES)
     assert len(out) == len(table)
     assert _reasons(out, "cell")["a"] == PRIMARY
@@ -46,7 +48,9 @@ def test_ten_units_is_enough():
 
 def test_single_suppressed_cell_of_breakdown_gets_complementary_partner():
     # The total (124) is published elsewhere, so "a" = total - b - c - d unless another cell goes.
-    table = pd.DataFrame({"cell": ["a", "b", "c", "d"], "n": [9, 40, 35, 50], "mean": [0.1, 0.2, 0.3, 0.4]})
+    table = pd.DataFrame(
+        {"cell": ["a", "b", "c", "d"], "n": [9, 40, 35, 50], "mean": [0.1, 0.2, 0.3, 0.4]}
+    )
     out = suppress_cells(table, "n", ["mean"], RULES)
     assert _reasons(out, "cell") == {"a": PRIMARY, "b": None, "c": COMPLEMENTARY, "d": None}
 
@@ -59,7 +63,12 @@ def test_two_small_cells_summing_below_threshold_need_a_third():
 
 def test_group_cols_keep_sub_tables_apart():
     table = pd.DataFrame(
-        {"measure": ["m1"] * 3 + ["m2"] * 3, "cell": list("abcabc"), "n": [9, 20, 30, 15, 20, 30], "v": np.arange(6.0)}
+        {
+            "measure": ["m1"] * 3 + ["m2"] * 3,
+            "cell": list("abcabc"),
+            "n": [9, 20, 30, 15, 20, 30],
+            "v": np.arange(6.0),
+        }
     )
     out = suppress_cells(table, "n", ["v"], RULES, group_cols=["measure"])
     assert out.loc[out["measure"] == "m2", "suppressed"].sum() == 0
@@ -104,7 +113,9 @@ def test_suppressed_child_triggers_complementary_sibling():
 
 def test_suppressed_child_not_recoverable_leaves_parent_published():
     # "all" (15) minus nothing published gives back "all", not the 9 women: no extra suppression.
-    table = pd.DataFrame({"group": ["all", "women"], "parent": [None, "all"], "n": [15, 9], "v": [1.0, 2.0]})
+    table = pd.DataFrame(
+        {"group": ["all", "women"], "parent": [None, "all"], "n": [15, 9], "v": [1.0, 2.0]}
+    )
     out = suppress_cells(table, "n", ["v"], RULES, nested=("group", "parent"))
     assert _reasons(out, "group") == {"all": None, "women": PRIMARY}
 
@@ -147,13 +158,21 @@ def test_suppression_cascades_up_the_hierarchy():
 
 
 def test_overlapping_children_without_breakdown_are_refused():
-    table = pd.DataFrame({"group": ["all", "men", "single parents"], "parent": [None, "all", "all"], "n": [100, 60, 50]})
+    table = pd.DataFrame(
+        {
+            "group": ["all", "men", "single parents"],
+            "parent": [None, "all", "all"],
+            "n": [100, 60, 50],
+        }
+    )
     with pytest.raises(ValueError, match="disjoint"):
         suppress_cells(table, "n", [], RULES, nested=("group", "parent"))
 
 
 def test_dominated_cells_are_suppressed_with_partner():
-    micro = pd.DataFrame({"cell": ["a"] * 12 + ["b"] * 12 + ["c"] * 12, "cost": [1.0] * 11 + [100.0] + [5.0] * 24})
+    micro = pd.DataFrame(
+        {"cell": ["a"] * 12 + ["b"] * 12 + ["c"] * 12, "cost": [1.0] * 11 + [100.0] + [5.0] * 24}
+    )
     flags = dominance_violations(micro, "cost", ["cell"], RULES)
     assert flags.to_dict() == {"a": True, "b": False, "c": False}
     table = micro.groupby("cell", as_index=False).agg(n=("cost", "size"), total=("cost", "sum"))
@@ -197,8 +216,16 @@ def test_effect_table_model_df_and_small_arms():
     effects.loc[1, "n_treated"] = 8
     out = suppress_effect_table(effects, RULES)
     assert len(out) == len(effects)
-    assert _reasons(out, "subgroup") == {"all": None, "men": PRIMARY, "women": None, "tiny model": MODEL_DF}
-    blank = out.set_index("subgroup").loc[["men", "tiny model"], ["estimate", "std_error", "ci_low", "ci_high", "p_value", "n_treated"]]
+    assert _reasons(out, "subgroup") == {
+        "all": None,
+        "men": PRIMARY,
+        "women": None,
+        "tiny model": MODEL_DF,
+    }
+    blank = out.set_index("subgroup").loc[
+        ["men", "tiny model"],
+        ["estimate", "std_error", "ci_low", "ci_high", "p_value", "n_treated"],
+    ]
     assert blank.isna().all().all()
     assert out.loc[0, "estimate"] == pytest.approx(0.03)
 
@@ -212,7 +239,13 @@ def test_effect_table_complementary_on_arm_counts():
 
 
 def test_suppress_bins_keeps_positions_and_rows():
-    bins = pd.DataFrame({"bin": [-3, -2, -1, 0, 1, 2], "n": [25, 7, 30, 28, 40, 33], "mean_work": np.linspace(0.2, 0.3, 6)})
+    bins = pd.DataFrame(
+        {
+            "bin": [-3, -2, -1, 0, 1, 2],
+            "n": [25, 7, 30, 28, 40, 33],
+            "mean_work": np.linspace(0.2, 0.3, 6),
+        }
+    )
     out = suppress_bins(bins, "n", RULES)
     assert len(out) == len(bins)
     assert out["bin"].tolist() == bins["bin"].tolist()
@@ -220,7 +253,19 @@ def test_suppress_bins_keeps_positions_and_rows():
     assert out["mean_work"].isna().tolist() == [True, True, False, False, False, False]
 
 
-@pytest.mark.parametrize("column", ["BSN", "RINPERSOON", "RINPERSOONS", "pseudo_id", "person_id", "bsn_partner", "RINPERSOONSMa", "pseudonym_hmac"])
+@pytest.mark.parametrize(
+    "column",
+    [
+        "BSN",
+        "RINPERSOON",
+        "RINPERSOONS",
+        "pseudo_id",
+        "person_id",
+        "bsn_partner",
+        "RINPERSOONSMa",
+        "pseudonym_hmac",
+    ],
+)
 def test_identifier_column_names_are_caught(column):
     with pytest.raises(DisclosureError, match="name is a person identifier"):
         assert_no_identifiers(pd.DataFrame({"n": [10], column: ["x"]}))
@@ -269,7 +314,9 @@ def test_clean_output_passes_identifier_check():
 
 
 def test_no_extremes():
-    no_extremes(pd.DataFrame({"admin_code": [1], "minutes": [2], "ci_low": [0.1], "mean_age": [40]}))
+    no_extremes(
+        pd.DataFrame({"admin_code": [1], "minutes": [2], "ci_low": [0.1], "mean_age": [40]})
+    )
     for bad in ["min_age", "maxIncome", "income max", "minimum_bedrag"]:
         with pytest.raises(DisclosureError, match="minimum/maximum"):
             no_extremes(pd.DataFrame({bad: [1], "n": [20]}))
@@ -284,7 +331,9 @@ def test_rules_are_configurable():
 def test_a_failed_estimate_publishes_its_reason_without_counts():
     from wi_pipeline.lib.disclosure import not_estimable
 
-    err = ValueError("treatment column 'arm': every arm needs at least 2 rows; too few in 'beschut_werk' (1 row)")
+    err = ValueError(
+        "treatment column 'arm': every arm needs at least 2 rows; too few in 'beschut_werk' (1 row)"
+    )
     reason = not_estimable(err)
     assert reason.startswith("not estimable: treatment column 'arm'") and "beschut_werk" in reason
     assert not any(ch.isdigit() for ch in reason)

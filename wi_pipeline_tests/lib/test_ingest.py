@@ -6,8 +6,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from wi_pipeline.lib.ingest import (DATE_FORMAT_MIN_ROWS, ExtractError, current_extract, ingest_register,
-                                    plausible_date_bounds, register_output_schema)
+from wi_pipeline.lib.ingest import (
+    DATE_FORMAT_MIN_ROWS,
+    ExtractError,
+    current_extract,
+    ingest_register,
+    plausible_date_bounds,
+    register_output_schema,
+)
 from wi_pipeline.lib.layout import REGISTERS
 from wi_pipeline.lib.pseudonymise import DEMO_KEY, PseudonymisationError, PseudonymKey
 from wi_pipeline_tests.helpers import synthetic_bsns, write_extract
@@ -24,7 +30,9 @@ def ingest(tmp_path, lines, register="bijstand", **kw):
 
 
 def test_clean_extract_is_accepted_harmonised_and_without_bsn(tmp_path):
-    r = ingest(tmp_path, [HEADER, f"{B[0]};D1;PW;01-02-2020;15-03-2021", f"{B[1]};D2;IOAW;01-01-2024;"])
+    r = ingest(
+        tmp_path, [HEADER, f"{B[0]};D1;PW;01-02-2020;15-03-2021", f"{B[1]};D2;IOAW;01-01-2024;"]
+    )
     assert (r.rows_in, r.rows_accepted, r.rows_quarantined) == (2, 2, 0)
     acc = r.accepted
     register_output_schema(REGISTERS["bijstand"]).validate(acc)
@@ -62,11 +70,26 @@ def test_row_faults_are_quarantined_with_reason_and_counted(tmp_path):
 @pytest.mark.parametrize(
     "lines, message",
     [
-        (["BSN;REGELING;INGANGSDATUM;EINDDATUM", "x;PW;01-01-2020;"], "missing column(s) DOSSIERNUMMER"),
-        (["BSN;DOSSIERNR;REGELING;INGANGSDATUM;EINDDATUM", "x;1;PW;01-01-2020;"], "DOSSIERNUMMER (renamed to DOSSIERNR?)"),
-        (["BSN,DOSSIERNUMMER,REGELING,INGANGSDATUM,EINDDATUM", "x,1,PW,01-01-2020,"], "separated by commas"),
-        (["BSN\tDOSSIERNUMMER\tREGELING\tINGANGSDATUM\tEINDDATUM", "x\t1\tPW\t01-01-2020\t"], "separated by tabs"),
-        (["BSN|DOSSIERNUMMER|REGELING|INGANGSDATUM|EINDDATUM", "x|1|PW|01-01-2020|"], "separated by pipes"),
+        (
+            ["BSN;REGELING;INGANGSDATUM;EINDDATUM", "x;PW;01-01-2020;"],
+            "missing column(s) DOSSIERNUMMER",
+        ),
+        (
+            ["BSN;DOSSIERNR;REGELING;INGANGSDATUM;EINDDATUM", "x;1;PW;01-01-2020;"],
+            "DOSSIERNUMMER (renamed to DOSSIERNR?)",
+        ),
+        (
+            ["BSN,DOSSIERNUMMER,REGELING,INGANGSDATUM,EINDDATUM", "x,1,PW,01-01-2020,"],
+            "separated by commas",
+        ),
+        (
+            ["BSN\tDOSSIERNUMMER\tREGELING\tINGANGSDATUM\tEINDDATUM", "x\t1\tPW\t01-01-2020\t"],
+            "separated by tabs",
+        ),
+        (
+            ["BSN|DOSSIERNUMMER|REGELING|INGANGSDATUM|EINDDATUM", "x|1|PW|01-01-2020|"],
+            "separated by pipes",
+        ),
         (["x;1;PW;01-01-2020;", "y;2;PW;01-01-2020;"], "the first line is not a header"),
         ([HEADER + ";REGELING", "x;1;PW;01-01-2020;;PW"], "REGELING appear more than once"),
         ([HEADER], "header only"),
@@ -82,7 +105,11 @@ def test_file_faults_give_one_clear_error_naming_the_file(tmp_path, lines, messa
 
 def test_wrong_encoding_names_the_line(tmp_path):
     with pytest.raises(ExtractError, match=r"not valid UTF-8 at line 3"):
-        ingest(tmp_path, [HEADER, f"{B[0]};D1;PW;01-02-2020;", f"{B[1]};Dé;PW;01-02-2020;"], encoding="latin-1")
+        ingest(
+            tmp_path,
+            [HEADER, f"{B[0]};D1;PW;01-02-2020;", f"{B[1]};Dé;PW;01-02-2020;"],
+            encoding="latin-1",
+        )
 
 
 def test_demo_key_refuses_real_bsns(tmp_path):
@@ -91,8 +118,11 @@ def test_demo_key_refuses_real_bsns(tmp_path):
 
 
 def test_local_instrument_codes_are_mapped_to_srg(tmp_path):
-    lines = ["BSN;VOORZIENING_CODE;VOORZIENING_OMSCHRIJVING;INGANGSDATUM;EINDDATUM",
-             f"{B[0]};RTM-102;cursus;01-02-2020;01-08-2020", f"{B[1]};LKS;amsterdam code;01-02-2020;"]
+    lines = [
+        "BSN;VOORZIENING_CODE;VOORZIENING_OMSCHRIJVING;INGANGSDATUM;EINDDATUM",
+        f"{B[0]};RTM-102;cursus;01-02-2020;01-08-2020",
+        f"{B[1]};LKS;amsterdam code;01-02-2020;",
+    ]
     r = ingest(tmp_path, lines, register="reintegratie")
     assert r.accepted["code"].tolist() == ["scholing"]
     assert r.quarantine["reason"].tolist() == ["unknown code in VOORZIENING_CODE"]
@@ -129,8 +159,16 @@ def test_found_columns_are_shown_with_identifier_like_names_redacted(tmp_path):
 
 def test_duplicate_column_names_are_one_clear_error(tmp_path):
     with pytest.raises(ExtractError) as err:
-        ingest(tmp_path, ["BSN;DOSSIERNUMMER;REGELING;INGANGSDATUM;EINDDATUM;BSN", f"{B[0]};D1;PW;01-02-2020;;{B[1]}"])
-    assert "GM0599/bijstand/20250115.csv" in str(err.value) and "BSN appear more than once" in str(err.value)
+        ingest(
+            tmp_path,
+            [
+                "BSN;DOSSIERNUMMER;REGELING;INGANGSDATUM;EINDDATUM;BSN",
+                f"{B[0]};D1;PW;01-02-2020;;{B[1]}",
+            ],
+        )
+    assert "GM0599/bijstand/20250115.csv" in str(err.value) and "BSN appear more than once" in str(
+        err.value
+    )
 
 
 def test_duplicate_columns_outside_the_contract_are_ignored(tmp_path):
@@ -155,7 +193,9 @@ def test_a_date_column_in_another_format_is_refused_with_the_first_line(tmp_path
 def test_a_few_bad_dates_are_quarantined_not_refused(tmp_path):
     n = 2 * DATE_FORMAT_MIN_ROWS
     lines = [HEADER] + [f"{B[i % 6]};D{i};PW;{i % 28 + 1:02d}-02-2020;" for i in range(n)]
-    lines[1:DATE_FORMAT_MIN_ROWS] = [f"{B[0]};X{i};PW;2020-02-01;" for i in range(DATE_FORMAT_MIN_ROWS - 1)]
+    lines[1:DATE_FORMAT_MIN_ROWS] = [
+        f"{B[0]};X{i};PW;2020-02-01;" for i in range(DATE_FORMAT_MIN_ROWS - 1)
+    ]
     r = ingest(tmp_path, lines)
     assert r.rows_in == n == r.rows_accepted + r.rows_quarantined
     assert r.reasons == {"INGANGSDATUM is not a date (dd-mm-yyyy)": DATE_FORMAT_MIN_ROWS - 1}
@@ -185,12 +225,17 @@ def test_date_bounds_come_from_the_registers_gx_suite(tmp_path, monkeypatch):
     assert bounds["INGANGSDATUM"] == (pd.Timestamp("1990-01-01"), pd.Timestamp("2030-12-31"))
     suite = json.loads((suites / "registers_wmo.json").read_text())
     for exp in suite["expectations"]:
-        if exp["type"] == "expect_column_values_to_be_between" and exp["kwargs"].get("column") == "start":
+        if (
+            exp["type"] == "expect_column_values_to_be_between"
+            and exp["kwargs"].get("column") == "start"
+        ):
             exp["kwargs"]["min_value"] = "2010-01-01"  # an edit by a data engineer
     (suites / "registers_wmo.json").write_text(json.dumps(suite))
     assert plausible_date_bounds(REGISTERS["wmo"])["INGANGSDATUM"][0] == pd.Timestamp("2010-01-01")
     (suites / "registers_wmo.json").write_text("{ not json")
-    assert plausible_date_bounds(REGISTERS["wmo"]) == {}  # the gx_suite check reports the broken file
+    assert (
+        plausible_date_bounds(REGISTERS["wmo"]) == {}
+    )  # the gx_suite check reports the broken file
 
 
 def test_a_stray_quote_does_not_join_lines(tmp_path):
@@ -247,25 +292,43 @@ def test_no_message_echoes_a_field_value_cr_only_header_joined_or_malformed(tmp_
     joined = [HEADER + many[1], *many[2:]]  # the line break after the header lost
     renamed = ["BSN;DOSSIERNR;REGELING;INGANGSDATUM;EINDDATUM", *_rows(20)]
     refused = {
-        "CR only": (_refusal(tmp_path / "cr", ("\r".join(many) + "\r").encode()),
-                    "bare carriage returns (CR)"),
-        "header joined": (_refusal(tmp_path / "joined", ("\n".join(joined) + "\n").encode()),
-                          "field 5 starts with column EINDDATUM and runs on"),
-        "renamed column": (_refusal(tmp_path / "renamed", ("\n".join(renamed) + "\n").encode()),
-                           "missing column(s) DOSSIERNUMMER (renamed to DOSSIERNR?)"),
+        "CR only": (
+            _refusal(tmp_path / "cr", ("\r".join(many) + "\r").encode()),
+            "bare carriage returns (CR)",
+        ),
+        "header joined": (
+            _refusal(tmp_path / "joined", ("\n".join(joined) + "\n").encode()),
+            "field 5 starts with column EINDDATUM and runs on",
+        ),
+        "renamed column": (
+            _refusal(tmp_path / "renamed", ("\n".join(renamed) + "\n").encode()),
+            "missing column(s) DOSSIERNUMMER (renamed to DOSSIERNR?)",
+        ),
     }
     # a file that is read, with values in every kind of bad row
-    bad_rows = [HEADER, f"{B[0]};ZAAK-9001;PW;17-03-2021;", f"{B[1]};ZAAK-9002;KORTING;17-03-2021;",
-                f"{B[2]};ZAAK-9003;{B[3]};17-03-2021;", f"{B[4]};ZAAK-9004;PW;1703-2021;",
-                f"{B[5]};ZAAK-9005;PW;17-03-2021;;ZAAK-EXTRA", "1234567;ZAAK-9006;PW;17-03-2021;",
-                f"{B[0]};ZAAK-9007;PW;17-03-2021;31-12-2101"]
+    bad_rows = [
+        HEADER,
+        f"{B[0]};ZAAK-9001;PW;17-03-2021;",
+        f"{B[1]};ZAAK-9002;KORTING;17-03-2021;",
+        f"{B[2]};ZAAK-9003;{B[3]};17-03-2021;",
+        f"{B[4]};ZAAK-9004;PW;1703-2021;",
+        f"{B[5]};ZAAK-9005;PW;17-03-2021;;ZAAK-EXTRA",
+        "1234567;ZAAK-9006;PW;17-03-2021;",
+        f"{B[0]};ZAAK-9007;PW;17-03-2021;31-12-2101",
+    ]
     r = ingest(tmp_path / "read", bad_rows)
     assert r.rows_quarantined == 6
     reasons = "\n".join(r.quarantine["reason"]) + "\n" + "\n".join(r.reasons)
     failures = [f"`ingest_bijstand`: {message}" for message, _ in refused.values()]
-    report, _ = municipality_report("GM0599", {"status": "FAILURE", "failures": failures}, check_rows([]),
-                                    pd.DataFrame([{"register": "bijstand", "rows_in": r.rows_in}]), None,
-                                    {"bijstand": "20250115.csv"}, None)
+    report, _ = municipality_report(
+        "GM0599",
+        {"status": "FAILURE", "failures": failures},
+        check_rows([]),
+        pd.DataFrame([{"register": "bijstand", "rows_in": r.rows_in}]),
+        None,
+        {"bijstand": "20250115.csv"},
+        None,
+    )
     for name, (message, what) in refused.items():
         assert "GM0599/bijstand/20250115.csv" in message and what in message, name
         assert len(message) <= MESSAGE_MAX_CHARS, name
@@ -279,7 +342,9 @@ def test_an_error_is_capped_in_size(tmp_path):
     from wi_pipeline.lib.privacy import MESSAGE_MAX_CHARS
 
     path = write_extract(tmp_path / ("x" * 200), "GM0599", "bijstand", [])
-    long_header = "BSN;REGELING;INGANGSDATUM;EINDDATUM;" + ";".join(f"KOLOM_{i}" for i in range(2000))
+    long_header = "BSN;REGELING;INGANGSDATUM;EINDDATUM;" + ";".join(
+        f"KOLOM_{i}" for i in range(2000)
+    )
     path.write_text(long_header + "\n" + ";".join(["x"] * 2004) + "\n")
     with pytest.raises(ExtractError) as err:
         ingest_register(path, REGISTERS["bijstand"], "GM0599", KEY)
@@ -307,44 +372,70 @@ def test_the_encoding_hint_says_what_the_file_looks_like(tmp_path):
         (b"PK\x03\x04\x14\x00\x06\x00" + bytes(range(256)), "a zip archive"),
         (bytes(range(256)) * 4, "a binary file"),
         (b"\x89\xff\xd8" + bytes(range(128, 256)) * 4, "not text in Latin-1/Windows-1252 either"),
-        (f"{HEADER}\n{B[0]};Dossier é;PW;01-02-2020;\n".encode("cp1252"),
-         "it looks like Latin-1/Windows-1252)"),
+        (
+            f"{HEADER}\n{B[0]};Dossier é;PW;01-02-2020;\n".encode("cp1252"),
+            "it looks like Latin-1/Windows-1252)",
+        ),
     ]
     for raw, looks_like in cases:
         message = _refusal(tmp_path, raw)
         assert looks_like in message, message
-        assert ("it looks like Latin-1" in message) == looks_like.startswith("it looks like Latin-1"), message
+        assert ("it looks like Latin-1" in message) == looks_like.startswith(
+            "it looks like Latin-1"
+        ), message
     assert "not valid UTF-8 at line 2" in message
 
 
 def test_a_bsn_written_with_spaces_or_dots_is_read_as_its_digits(tmp_path):
-    grouped = [f"{b[:4]} {b[4:6]} {b[6:]}" for b in B[:2]] + [f"{b[:3]}.{b[3:6]}.{b[6:]}" for b in B[2:4]]
-    lines = [HEADER, *(f"{g};D{i};PW;01-02-2020;" for i, g in enumerate(grouped)),
-             f"{B[4]};D9;PW;01-02-2020;", "9999 000 123;D8;PW;01-02-2020;"]
+    grouped = [f"{b[:4]} {b[4:6]} {b[6:]}" for b in B[:2]] + [
+        f"{b[:3]}.{b[3:6]}.{b[6:]}" for b in B[2:4]
+    ]
+    lines = [
+        HEADER,
+        *(f"{g};D{i};PW;01-02-2020;" for i, g in enumerate(grouped)),
+        f"{B[4]};D9;PW;01-02-2020;",
+        "9999 000 123;D8;PW;01-02-2020;",
+    ]
     r = ingest(tmp_path, lines)
     assert (r.rows_accepted, r.rows_quarantined, r.bsn_with_separators) == (5, 1, 4)
     assert r.accepted["pseudo_id"].tolist()[:4] == KEY.pseudonymise(pd.Series(B[:4])).tolist()
-    assert r.quarantine["reason"].tolist() == ["BSN is not 8 or 9 digits"]  # not "fails the eleven-test"
+    assert r.quarantine["reason"].tolist() == [
+        "BSN is not 8 or 9 digits"
+    ]  # not "fails the eleven-test"
 
 
 @pytest.mark.parametrize("open_end", ["31-12-9999", "99991231"])
 def test_an_end_date_in_the_year_9999_is_an_open_end(tmp_path, open_end):
-    r = ingest(tmp_path, [HEADER, f"{B[0]};D1;PW;01-02-2020;{open_end}",
-                          f"{B[1]};D2;PW;01-02-2020;01-03-2020"])
+    r = ingest(
+        tmp_path,
+        [HEADER, f"{B[0]};D1;PW;01-02-2020;{open_end}", f"{B[1]};D2;PW;01-02-2020;01-03-2020"],
+    )
     assert (r.rows_accepted, r.rows_quarantined, r.open_end_dates) == (2, 0, 1)
-    assert pd.isna(r.accepted.loc[0, "end"]) and r.accepted.loc[1, "end"] == pd.Timestamp("2020-03-01")
+    assert pd.isna(r.accepted.loc[0, "end"]) and r.accepted.loc[1, "end"] == pd.Timestamp(
+        "2020-03-01"
+    )
 
 
 def test_a_bsn_typed_into_a_code_column_quarantines_that_row_with_the_value_masked(tmp_path):
     from wi_pipeline.lib.privacy import scan_identifiers
 
-    r = ingest(tmp_path, [HEADER, f"{B[0]};D1;{B[1]};01-02-2020;", f"{B[2]};D2;PW;01-02-2020;",
-                          f"{B[3]};D3;12345678;01-02-2020;"])  # eight digits, not a BSN with its leading zero
+    r = ingest(
+        tmp_path,
+        [
+            HEADER,
+            f"{B[0]};D1;{B[1]};01-02-2020;",
+            f"{B[2]};D2;PW;01-02-2020;",
+            f"{B[3]};D3;12345678;01-02-2020;",
+        ],
+    )  # eight digits, not a BSN with its leading zero
     q = r.quarantine.set_index("line_number")
     assert r.rows_accepted == 1 and q.loc[2, "REGELING"] == "<redacted>"
     assert q.loc[4, "REGELING"] == "12345678"
     assert q.loc[4, "reason_code"] == "unknown_code"
-    assert q.loc[2, "reason"] == "unknown code in REGELING; REGELING holds what looks like a BSN (masked)"
+    assert (
+        q.loc[2, "reason"]
+        == "unknown code in REGELING; REGELING holds what looks like a BSN (masked)"
+    )
     assert q.loc[2, "reason_code"] == "unknown_code; bsn_in_field"
     assert scan_identifiers(r.quarantine) == []
     assert not r.quarantine.astype(str).apply(lambda c: c.str.contains(B[1])).any().any()
@@ -352,38 +443,72 @@ def test_a_bsn_typed_into_a_code_column_quarantines_that_row_with_the_value_mask
 
 # --- reason codes -------------------------------------------------------------------------------------------
 
-def test_every_quarantined_row_has_reason_codes_from_the_vocabulary_in_the_order_of_its_reasons(tmp_path):
+
+def test_every_quarantined_row_has_reason_codes_from_the_vocabulary_in_the_order_of_its_reasons(
+    tmp_path,
+):
     from wi_pipeline.lib.ingest import REASON_CODES
 
-    r = ingest(tmp_path, [HEADER, f"{B[0]};D1;PW;01-02-2020;", f"{B[0]};D1;PW;01-02-2020;", ";D2;XX;2020;",
-                          "123456789;D3;PW;01-02-2026;", f"{B[1]};D4;PW;01-02-2020;01-01-2020",
-                          f"{B[2]};D5;PW;01-01-1899;", f"{B[3]};D6;PW;01-02-2020;;x",
-                          "12x456789;D7;PW;01-02-2020;"])
+    r = ingest(
+        tmp_path,
+        [
+            HEADER,
+            f"{B[0]};D1;PW;01-02-2020;",
+            f"{B[0]};D1;PW;01-02-2020;",
+            ";D2;XX;2020;",
+            "123456789;D3;PW;01-02-2026;",
+            f"{B[1]};D4;PW;01-02-2020;01-01-2020",
+            f"{B[2]};D5;PW;01-01-1899;",
+            f"{B[3]};D6;PW;01-02-2020;;x",
+            "12x456789;D7;PW;01-02-2020;",
+        ],
+    )
     q = r.quarantine.set_index("line_number")
     codes = q["reason_code"].str.split("; ")
     assert all(len(c) == len(w) for c, w in zip(codes, q["reason"].str.split("; ")))
     assert set(codes.explode()) <= set(REASON_CODES)
     assert codes.map(set).to_dict() == {
-        3: {"duplicate_row"}, 4: {"bsn_empty", "not_a_date", "unknown_code"},
-        5: {"bsn_eleven_test", "start_after_extract"}, 6: {"end_before_start"}, 7: {"date_out_of_range"},
-        8: {"field_count"}, 9: {"bsn_not_digits"}}
-    assert q.loc[5, "reason"].split("; ")[codes[5].index("bsn_eleven_test")] == "BSN fails the eleven-test"
+        3: {"duplicate_row"},
+        4: {"bsn_empty", "not_a_date", "unknown_code"},
+        5: {"bsn_eleven_test", "start_after_extract"},
+        6: {"end_before_start"},
+        7: {"date_out_of_range"},
+        8: {"field_count"},
+        9: {"bsn_not_digits"},
+    }
+    assert (
+        q.loc[5, "reason"].split("; ")[codes[5].index("bsn_eleven_test")]
+        == "BSN fails the eleven-test"
+    )
 
 
 def test_linkage_counts_invalid_bsns_by_code_so_a_reworded_reason_cannot_change_the_count(tmp_path):
     from wi_pipeline.lib.linkage import link_registers
 
-    r = ingest(tmp_path, [HEADER, f"{B[0]};D1;PW;01-02-2020;", ";D2;PW;01-02-2020;",
-                          "123456789;D3;PW;01-02-2020;", "12x;D4;PW;01-02-2020;",
-                          f"{B[1]};D5;XX;01-02-2020;"])
-    key_file = pd.DataFrame({"pseudo_id": r.accepted["pseudo_id"], "RINPERSOONS": "R",
-                             "RINPERSOON": "000000001"})
+    r = ingest(
+        tmp_path,
+        [
+            HEADER,
+            f"{B[0]};D1;PW;01-02-2020;",
+            ";D2;PW;01-02-2020;",
+            "123456789;D3;PW;01-02-2020;",
+            "12x;D4;PW;01-02-2020;",
+            f"{B[1]};D5;XX;01-02-2020;",
+        ],
+    )
+    key_file = pd.DataFrame(
+        {"pseudo_id": r.accepted["pseudo_id"], "RINPERSOONS": "R", "RINPERSOON": "000000001"}
+    )
 
     def invalid(quarantine):
         rates = link_registers({"bijstand": r.accepted}, {"bijstand": quarantine}, key_file).rates
         return int(rates.loc[0, "failed_eleven_test"])
 
     assert invalid(r.quarantine) == 3
-    reworded = r.quarantine.assign(reason="BSN ongeldig: elfproef / leeg")  # new words for every row
+    reworded = r.quarantine.assign(
+        reason="BSN ongeldig: elfproef / leeg"
+    )  # new words for every row
     assert invalid(reworded) == 3
-    assert invalid(r.quarantine.assign(reason="BSN fails the eleven-test")) == 3  # the old words on every row
+    assert (
+        invalid(r.quarantine.assign(reason="BSN fails the eleven-test")) == 3
+    )  # the old words on every row

@@ -8,7 +8,12 @@ import pandas as pd
 import pandera.pandas as pandera
 import pytest
 
-from wi_pipeline.lib.linkage import REASON_AMBIGUOUS, REASON_NOT_FOUND, check_same_key, link_registers
+from wi_pipeline.lib.linkage import (
+    REASON_AMBIGUOUS,
+    REASON_NOT_FOUND,
+    check_same_key,
+    link_registers,
+)
 from wi_pipeline.lib.panel import PANEL_COLUMNS, PanelWindow, build_panel, panel_contract
 
 T = pd.Timestamp
@@ -26,21 +31,28 @@ def spells(rows):
 
 
 REGISTERS = {
-    "bijstand": spells([
-        ("p1", "PW", "2020-01-10", "2020-03-31"),
-        ("p1", "PW", "2020-03-01", None),  # overlapping and open: runs to the extract date
-        ("p2", "PW", "2020-01-01", "2020-08-31"),
-        ("p3", "PW", "2021-01-01", "2021-06-30"),  # then moves to another municipality
-        ("p4", "PW", "2021-01-01", None),  # not in the key file
-        ("p2", "PW", "2010-01-01", "2011-01-01"),  # before the window
-    ]),
+    "bijstand": spells(
+        [
+            ("p1", "PW", "2020-01-10", "2020-03-31"),
+            ("p1", "PW", "2020-03-01", None),  # overlapping and open: runs to the extract date
+            ("p2", "PW", "2020-01-01", "2020-08-31"),
+            ("p3", "PW", "2021-01-01", "2021-06-30"),  # then moves to another municipality
+            ("p4", "PW", "2021-01-01", None),  # not in the key file
+            ("p2", "PW", "2010-01-01", "2011-01-01"),  # before the window
+        ]
+    ),
     "ontheffingen": spells([("p1", "ART9A", "2020-01-10", "2024-03-19")]),
     "reintegratie": spells([("p2", "scholing", "2020-05-15", "2020-07-14")]),
     "schuldhulp": spells([("p3", "BUDGETBEHEER", "2021-02-01", "2021-03-15")]),
     "wmo": spells([]),
 }
-KEY_FILE = pd.DataFrame({"pseudo_id": ["p1", "p2", "p3", "c1"], "RINPERSOONS": ["R"] * 4,
-                         "RINPERSOON": ["000000001", "000000002", "000000003", "000000011"]})
+KEY_FILE = pd.DataFrame(
+    {
+        "pseudo_id": ["p1", "p2", "p3", "c1"],
+        "RINPERSOONS": ["R"] * 4,
+        "RINPERSOON": ["000000001", "000000002", "000000003", "000000011"],
+    }
+)
 
 
 def d(x):
@@ -48,34 +60,75 @@ def d(x):
 
 
 CBS_TABLES = {
-    "GBAPERSOONTAB": pd.DataFrame({
-        "RINPERSOON": ["000000001", "000000002", "000000003", "000000011"],
-        "GBAGESLACHT": ["2", "1", "1", "2"],
-        "GBAGEBOORTEJAAR": [1990, 1980, 1975, 2019], "GBAGEBOORTEMAAND": [6, 1, 3, 3], "GBAGEBOORTEDAG": [15, 1, 2, 20],
-        "GBAHERKOMSTGROEPERING": ["6030", "5022", "9999", "6030"],
-    }),
-    "KINDOUDERTAB": pd.DataFrame({"RINPERSOON": ["000000011"], "RINPERSOONSMa": ["R"], "RINPERSOONMa": ["000000001"],
-                                  "RINPERSOONSpa": ["-"], "RINPERSOONpa": ["---------"]}),
-    "GBABURGERLIJKESTAATBUS": pd.DataFrame({
-        "RINPERSOON": ["000000001", "000000002", "000000002"], "GBABURGERLIJKESTAATNW": ["O", "H", "G"],
-        "GBADATUMAANVANGBURGERLIJKESTAAT": d(["1990-06-15", "2005-01-01", "2022-05-10"]),
-        "GBADATUMEINDEBURGERLIJKESTAAT": d(["2099-12-31", "2022-05-09", "2099-12-31"]),
-    }),
-    "GBAHUISHOUDENSBUS": pd.DataFrame({
-        "RINPERSOON": ["000000001"], "DATUMAANVANGHH": d(["2019-03-20"]), "DATUMEINDEHH": d(["2099-12-31"]),
-        "TYPHH": ["6"], "PLHH": ["7"], "AANTALKINDHH": [1],
-    }),
-    "SPOLISBUS": pd.DataFrame({
-        "RINPERSOON": ["000000002"], "IKVID": ["1"], "SDATUMAANVANGIKO": d(["2020-09-20"]),
-        "SDATUMEINDEIKO": d(["2020-10-10"]),
-        "SBASISLOON": [1000.0], "SBASISUREN": [100.0],
-    }),
-    "SECMBUS": pd.DataFrame({"RINPERSOON": ["000000003"], "AANVSECM": d(["2021-07-01"]), "EINDSECM": d(["2099-12-31"]), "SECM": ["22"]}),
-    "ZVWZORGKOSTENTAB": pd.DataFrame({
-        "RINPERSOON": ["000000001", "000000002"], "JAAR": [2020, 2020], "ZVWKHUISARTS": [100.0, 3000.0],
-        "ZVWKFARMACIE": [50.0, 0.0], "ZVWKZIEKENHUIS": [0.0, -20.0], "ZVWKGGZ": [0.0, 400.0], "ZVWKEERSTELIJNSPSYCHO": [0.0, 100.0],
-    }),
-    "PROBSCHULDTAB": pd.DataFrame({"RINPERSOON": ["000000003"], "PEILDATUM": d(["2021-01-01"]), "PROBSCHULDPERS": ["1"]}),
+    "GBAPERSOONTAB": pd.DataFrame(
+        {
+            "RINPERSOON": ["000000001", "000000002", "000000003", "000000011"],
+            "GBAGESLACHT": ["2", "1", "1", "2"],
+            "GBAGEBOORTEJAAR": [1990, 1980, 1975, 2019],
+            "GBAGEBOORTEMAAND": [6, 1, 3, 3],
+            "GBAGEBOORTEDAG": [15, 1, 2, 20],
+            "GBAHERKOMSTGROEPERING": ["6030", "5022", "9999", "6030"],
+        }
+    ),
+    "KINDOUDERTAB": pd.DataFrame(
+        {
+            "RINPERSOON": ["000000011"],
+            "RINPERSOONSMa": ["R"],
+            "RINPERSOONMa": ["000000001"],
+            "RINPERSOONSpa": ["-"],
+            "RINPERSOONpa": ["---------"],
+        }
+    ),
+    "GBABURGERLIJKESTAATBUS": pd.DataFrame(
+        {
+            "RINPERSOON": ["000000001", "000000002", "000000002"],
+            "GBABURGERLIJKESTAATNW": ["O", "H", "G"],
+            "GBADATUMAANVANGBURGERLIJKESTAAT": d(["1990-06-15", "2005-01-01", "2022-05-10"]),
+            "GBADATUMEINDEBURGERLIJKESTAAT": d(["2099-12-31", "2022-05-09", "2099-12-31"]),
+        }
+    ),
+    "GBAHUISHOUDENSBUS": pd.DataFrame(
+        {
+            "RINPERSOON": ["000000001"],
+            "DATUMAANVANGHH": d(["2019-03-20"]),
+            "DATUMEINDEHH": d(["2099-12-31"]),
+            "TYPHH": ["6"],
+            "PLHH": ["7"],
+            "AANTALKINDHH": [1],
+        }
+    ),
+    "SPOLISBUS": pd.DataFrame(
+        {
+            "RINPERSOON": ["000000002"],
+            "IKVID": ["1"],
+            "SDATUMAANVANGIKO": d(["2020-09-20"]),
+            "SDATUMEINDEIKO": d(["2020-10-10"]),
+            "SBASISLOON": [1000.0],
+            "SBASISUREN": [100.0],
+        }
+    ),
+    "SECMBUS": pd.DataFrame(
+        {
+            "RINPERSOON": ["000000003"],
+            "AANVSECM": d(["2021-07-01"]),
+            "EINDSECM": d(["2099-12-31"]),
+            "SECM": ["22"],
+        }
+    ),
+    "ZVWZORGKOSTENTAB": pd.DataFrame(
+        {
+            "RINPERSOON": ["000000001", "000000002"],
+            "JAAR": [2020, 2020],
+            "ZVWKHUISARTS": [100.0, 3000.0],
+            "ZVWKFARMACIE": [50.0, 0.0],
+            "ZVWKZIEKENHUIS": [0.0, -20.0],
+            "ZVWKGGZ": [0.0, 400.0],
+            "ZVWKEERSTELIJNSPSYCHO": [0.0, 100.0],
+        }
+    ),
+    "PROBSCHULDTAB": pd.DataFrame(
+        {"RINPERSOON": ["000000003"], "PEILDATUM": d(["2021-01-01"]), "PROBSCHULDPERS": ["1"]}
+    ),
 }
 
 
@@ -95,7 +148,9 @@ CBS = cbs()
 
 @pytest.fixture(scope="module")
 def result():
-    linkage = link_registers(REGISTERS, {"bijstand": pd.DataFrame({"reason": ["BSN fails the eleven-test"]})}, KEY_FILE)
+    linkage = link_registers(
+        REGISTERS, {"bijstand": pd.DataFrame({"reason": ["BSN fails the eleven-test"]})}, KEY_FILE
+    )
     panel, report = build_panel("GM0599", linkage.linked, CBS, WINDOW)
     return linkage, panel.set_index(["pseudo_id", "month"]), report
 
@@ -109,7 +164,9 @@ def test_linkage_quarantines_unknown_persons_and_counts_rates(result):
     assert linkage.quarantine["reason"].tolist() == [REASON_NOT_FOUND]
     rates = linkage.rates.set_index("register")
     assert rates.loc["bijstand", "rows"] == 7 and rates.loc["bijstand", "linked"] == 5
-    assert rates.loc["bijstand", "not_found"] == 1 and rates.loc["bijstand", "failed_eleven_test"] == 1
+    assert (
+        rates.loc["bijstand", "not_found"] == 1 and rates.loc["bijstand", "failed_eleven_test"] == 1
+    )
 
 
 def test_one_row_per_person_month_for_the_population(result):
@@ -135,15 +192,24 @@ def test_child_fifth_birthday_mid_month(result):
     assert march["youngest_child_age_months"] == 59 and april["youngest_child_age_months"] == 60
     assert march["exemption_9a"] and not april["exemption_9a"]
     assert row(panel, "p1", "2020-01-01")["youngest_child_age_months"] == 9
-    assert march["single_parent"] and march["household_type"] == "single_parent" and march["n_children"] == 1
+    assert (
+        march["single_parent"]
+        and march["household_type"] == "single_parent"
+        and march["n_children"] == 1
+    )
     assert np.isnan(row(panel, "p2", "2020-01-01")["youngest_child_age_months"])
 
 
 def test_demographics(result):
     _, panel, _ = result
-    assert row(panel, "p1", "2020-06-01")["age"] == 29 and row(panel, "p1", "2020-07-01")["age"] == 30
+    assert (
+        row(panel, "p1", "2020-06-01")["age"] == 29 and row(panel, "p1", "2020-07-01")["age"] == 30
+    )
     assert row(panel, "p2", "2020-01-01")["age"] == 40  # birthday on the first day counts
-    assert row(panel, "p1", "2020-01-01")["sex"] == "vrouw" and row(panel, "p2", "2020-01-01")["origin"] == "Marokko"
+    assert (
+        row(panel, "p1", "2020-01-01")["sex"] == "vrouw"
+        and row(panel, "p2", "2020-01-01")["origin"] == "Marokko"
+    )
     assert row(panel, "p3", "2020-01-01")["origin"] == "overig"
     assert row(panel, "p2", "2022-05-01")["marital_status"] == "divorced"
     assert row(panel, "p2", "2022-04-01")["marital_status"] == "married"
@@ -160,7 +226,10 @@ def test_jobs_crossing_month_boundary_and_person_without_jobs(result):
 
 def test_instrument_flags_and_months_since_start(result):
     _, panel, _ = result
-    assert [row(panel, "p2", m)["instr_scholing"] for m in ("2020-04-01", "2020-05-01", "2020-07-01", "2020-08-01")] == [False, True, True, False]
+    assert [
+        row(panel, "p2", m)["instr_scholing"]
+        for m in ("2020-04-01", "2020-05-01", "2020-07-01", "2020-08-01")
+    ] == [False, True, True, False]
     assert np.isnan(row(panel, "p2", "2020-04-01")["months_since_start_scholing"])
     assert row(panel, "p2", "2020-05-01")["months_since_start_scholing"] == 0
     assert row(panel, "p2", "2020-08-01")["months_since_start_scholing"] == 3
@@ -168,17 +237,24 @@ def test_instrument_flags_and_months_since_start(result):
 
 def test_move_between_municipalities_is_not_self_sufficiency(result):
     _, panel, _ = result
-    assert row(panel, "p3", "2021-03-01")["debt_assistance"] and row(panel, "p3", "2021-03-01")["problematic_debt"]
+    assert (
+        row(panel, "p3", "2021-03-01")["debt_assistance"]
+        and row(panel, "p3", "2021-03-01")["problematic_debt"]
+    )
     assert not row(panel, "p3", "2022-03-01")["problematic_debt"]
     assert row(panel, "p3", "2020-06-01")["self_sufficient"]
     after = row(panel, "p3", "2021-08-01")
-    assert not after["on_bijstand"] and not after["self_sufficient"]  # on bijstand elsewhere (SECM 22)
+    assert (
+        not after["on_bijstand"] and not after["self_sufficient"]
+    )  # on bijstand elsewhere (SECM 22)
 
 
 def test_care_costs_and_health(result):
     _, panel, _ = result
     r = row(panel, "p2", "2020-03-01")
-    assert r["care_costs_total"] == pytest.approx(3480) and r["care_costs_mental"] == pytest.approx(500)
+    assert r["care_costs_total"] == pytest.approx(3480) and r["care_costs_mental"] == pytest.approx(
+        500
+    )
     assert r["poor_health"] and not row(panel, "p1", "2020-03-01")["poor_health"]
     assert pd.isna(row(panel, "p3", "2020-03-01")["poor_health"])
 
@@ -206,10 +282,15 @@ def test_no_month_past_the_extract_date():
     """The window asks for 2024-12; the extract of 15 July 2024 covers June whole, July only in part
     (a start on 20 July is not in it yet), so the panel ends in June."""
     panel, report = build(window=PanelWindow("2020-01", "2024-12"))
-    assert (report.window.start, report.window.end) == ("2020-01", "2024-06") and report.months == 54
+    assert (report.window.start, report.window.end) == (
+        "2020-01",
+        "2024-06",
+    ) and report.months == 54
     assert len(panel) == 3 * 54 and panel.index.get_level_values("month").max() == T("2024-06-01")
     assert row(panel, "p1", "2024-06-01")["on_bijstand"]  # the open spell runs on
-    assert report.extract_dates == {name: EXTRACT for name in ("bijstand", "ontheffingen", "reintegratie", "schuldhulp")}
+    assert report.extract_dates == {
+        name: EXTRACT for name in ("bijstand", "ontheffingen", "reintegratie", "schuldhulp")
+    }
 
 
 def test_an_extract_dated_the_last_day_of_a_month_covers_that_month():
@@ -221,11 +302,23 @@ def test_an_extract_dated_the_last_day_of_a_month_covers_that_month():
 def test_an_older_register_extract_ends_the_window_and_its_open_spells():
     """Re-integration was extracted on 10 March 2024: later months would show 'no instrument' for
     'not yet known', so the panel ends in February, the last month that extract covers whole."""
-    registers = {**REGISTERS, "reintegratie": with_extract(spells([
-        ("p2", "scholing", "2020-05-15", "2020-07-14"), ("p2", "jobcoach", "2024-01-05", None)]), "2024-03-10")}
+    registers = {
+        **REGISTERS,
+        "reintegratie": with_extract(
+            spells(
+                [
+                    ("p2", "scholing", "2020-05-15", "2020-07-14"),
+                    ("p2", "jobcoach", "2024-01-05", None),
+                ]
+            ),
+            "2024-03-10",
+        ),
+    }
     panel, report = build(registers, window=PanelWindow("2020-01", "2024-12"))
     assert report.window.end == "2024-02" and len(panel) == 3 * 50
-    assert [row(panel, "p2", m)["instr_jobcoach"] for m in ("2023-12-01", "2024-01-01", "2024-02-01")] == [False, True, True]
+    assert [
+        row(panel, "p2", m)["instr_jobcoach"] for m in ("2023-12-01", "2024-01-01", "2024-02-01")
+    ] == [False, True, True]
     assert row(panel, "p2", "2024-02-01")["months_since_start_jobcoach"] == 1
     assert report.extract_dates["reintegratie"] == T("2024-03-10")
 
@@ -237,86 +330,198 @@ def test_a_window_after_every_extract_is_refused():
 
 def test_wage_and_hours_of_a_period_crossing_a_window_edge():
     """A period's amount is divided over all its months; only the window's share stays."""
-    jobs = pd.DataFrame({
-        "RINPERSOON": ["000000002", "000000002"], "IKVID": ["1", "2"],
-        "SDATUMAANVANGIKO": d(["2019-12-01", "2024-05-01"]), "SDATUMEINDEIKO": d(["2020-01-31", "2024-07-31"]),
-        "SBASISLOON": [2000.0, 3000.0], "SBASISUREN": [100.0, 300.0],
-    })
+    jobs = pd.DataFrame(
+        {
+            "RINPERSOON": ["000000002", "000000002"],
+            "IKVID": ["1", "2"],
+            "SDATUMAANVANGIKO": d(["2019-12-01", "2024-05-01"]),
+            "SDATUMEINDEIKO": d(["2020-01-31", "2024-07-31"]),
+            "SBASISLOON": [2000.0, 3000.0],
+            "SBASISUREN": [100.0, 300.0],
+        }
+    )
     panel, _ = build(cbs_tables=cbs(SPOLISBUS=jobs))
     jan = row(panel, "p2", "2020-01-01")
-    assert jan["wage"] == pytest.approx(1000) and jan["hours"] == pytest.approx(50)  # December 2019 had the other half
-    may, june = row(panel, "p2", "2024-05-01"), row(panel, "p2", "2024-06-01")  # the window ends in June
-    assert may["wage"] == pytest.approx(1000) and june["wage"] == pytest.approx(1000) and june["hours"] == pytest.approx(100)
+    assert jan["wage"] == pytest.approx(1000) and jan["hours"] == pytest.approx(
+        50
+    )  # December 2019 had the other half
+    may, june = (
+        row(panel, "p2", "2024-05-01"),
+        row(panel, "p2", "2024-06-01"),
+    )  # the window ends in June
+    assert (
+        may["wage"] == pytest.approx(1000)
+        and june["wage"] == pytest.approx(1000)
+        and june["hours"] == pytest.approx(100)
+    )
 
 
 def test_same_month_spells_are_ordered_by_their_start_date_not_by_the_file():
-    marital = pd.DataFrame({  # the later-starting spell comes first in the file
-        "RINPERSOON": ["000000002", "000000002"], "GBABURGERLIJKESTAATNW": ["G", "H"],
-        "GBADATUMAANVANGBURGERLIJKESTAAT": d(["2020-03-20", "2020-03-01"]),
-        "GBADATUMEINDEBURGERLIJKESTAAT": d(["2099-12-31", "2020-03-19"]),
-    })
+    marital = pd.DataFrame(
+        {  # the later-starting spell comes first in the file
+            "RINPERSOON": ["000000002", "000000002"],
+            "GBABURGERLIJKESTAATNW": ["G", "H"],
+            "GBADATUMAANVANGBURGERLIJKESTAAT": d(["2020-03-20", "2020-03-01"]),
+            "GBADATUMEINDEBURGERLIJKESTAAT": d(["2099-12-31", "2020-03-19"]),
+        }
+    )
     panel, _ = build(cbs_tables=cbs(GBABURGERLIJKESTAATBUS=marital))
-    assert [row(panel, "p2", m)["marital_status"] for m in ("2020-02-01", "2020-03-01", "2020-04-01")] == [
-        "unknown", "divorced", "divorced"]
+    assert [
+        row(panel, "p2", m)["marital_status"] for m in ("2020-02-01", "2020-03-01", "2020-04-01")
+    ] == ["unknown", "divorced", "divorced"]
 
 
 def test_cbs_rows_join_on_the_key_pair_not_on_rinpersoon_alone():
     """A person with RINPERSOONS 'S' and the same RINPERSOON is someone else."""
     other = {"RINPERSOONS": "S", "RINPERSOON": "000000002"}
-    persons = pd.concat([pd.DataFrame([{**other, "GBAGESLACHT": "2", "GBAGEBOORTEJAAR": 1999, "GBAGEBOORTEMAAND": 1,
-                                        "GBAGEBOORTEDAG": 1, "GBAHERKOMSTGROEPERING": "6030"}]),
-                         CBS["GBAPERSOONTAB"]], ignore_index=True)
-    jobs = pd.DataFrame([{**other, "IKVID": "9", "SDATUMAANVANGIKO": T("2021-01-01"),
-                          "SDATUMEINDEIKO": T("2021-01-31"),
-                          "SBASISLOON": 900.0, "SBASISUREN": 40.0}])
-    kinds = pd.DataFrame({"RINPERSOONS": ["R"], "RINPERSOON": ["000000011"], "RINPERSOONSMa": ["S"],
-                          "RINPERSOONMa": ["000000003"], "RINPERSOONSpa": ["-"], "RINPERSOONpa": ["---------"]})
-    panel, report = build(cbs_tables=cbs(GBAPERSOONTAB=persons, SPOLISBUS=jobs,
-                                         KINDOUDERTAB=pd.concat([CBS["KINDOUDERTAB"], kinds], ignore_index=True)))
+    persons = pd.concat(
+        [
+            pd.DataFrame(
+                [
+                    {
+                        **other,
+                        "GBAGESLACHT": "2",
+                        "GBAGEBOORTEJAAR": 1999,
+                        "GBAGEBOORTEMAAND": 1,
+                        "GBAGEBOORTEDAG": 1,
+                        "GBAHERKOMSTGROEPERING": "6030",
+                    }
+                ]
+            ),
+            CBS["GBAPERSOONTAB"],
+        ],
+        ignore_index=True,
+    )
+    jobs = pd.DataFrame(
+        [
+            {
+                **other,
+                "IKVID": "9",
+                "SDATUMAANVANGIKO": T("2021-01-01"),
+                "SDATUMEINDEIKO": T("2021-01-31"),
+                "SBASISLOON": 900.0,
+                "SBASISUREN": 40.0,
+            }
+        ]
+    )
+    kinds = pd.DataFrame(
+        {
+            "RINPERSOONS": ["R"],
+            "RINPERSOON": ["000000011"],
+            "RINPERSOONSMa": ["S"],
+            "RINPERSOONMa": ["000000003"],
+            "RINPERSOONSpa": ["-"],
+            "RINPERSOONpa": ["---------"],
+        }
+    )
+    panel, report = build(
+        cbs_tables=cbs(
+            GBAPERSOONTAB=persons,
+            SPOLISBUS=jobs,
+            KINDOUDERTAB=pd.concat([CBS["KINDOUDERTAB"], kinds], ignore_index=True),
+        )
+    )
     p2 = row(panel, "p2", "2021-01-01")
     assert p2["sex"] == "man" and p2["age"] == 41 and not p2["employed"] and p2["wage"] == 0
-    assert np.isnan(row(panel, "p3", "2024-01-01")["youngest_child_age_months"])  # the 'S' mother is not p3
+    assert np.isnan(
+        row(panel, "p3", "2024-01-01")["youngest_child_age_months"]
+    )  # the 'S' mother is not p3
     assert row(panel, "p1", "2024-03-01")["youngest_child_age_months"] == 59
     assert report.persons_without_cbs_record == 0
 
 
 def test_a_pseudonym_with_two_person_keys_is_quarantined_as_ambiguous():
-    key_file = pd.concat([KEY_FILE, pd.DataFrame({"pseudo_id": ["p3", "p1"], "RINPERSOONS": ["R", "R"],
-                                                  "RINPERSOON": ["000000099", "000000001"]})], ignore_index=True)
+    key_file = pd.concat(
+        [
+            KEY_FILE,
+            pd.DataFrame(
+                {
+                    "pseudo_id": ["p3", "p1"],
+                    "RINPERSOONS": ["R", "R"],
+                    "RINPERSOON": ["000000099", "000000001"],
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
     linkage = link_registers(REGISTERS, {}, key_file)
-    assert "p3" not in set(linkage.linked["pseudo_id"]) and "p1" in set(linkage.linked["pseudo_id"])  # p1: same key twice
+    assert "p3" not in set(linkage.linked["pseudo_id"]) and "p1" in set(
+        linkage.linked["pseudo_id"]
+    )  # p1: same key twice
     q = linkage.quarantine
     assert sorted(q.loc[q["pseudo_id"] == "p3", "register"]) == ["bijstand", "schuldhulp"]
     assert (q.loc[q["pseudo_id"] == "p3", "reason"] == REASON_AMBIGUOUS).all()
     rates = linkage.rates.set_index("register")
-    assert rates.loc["bijstand", "ambiguous_key"] == 1 and rates.loc["schuldhulp", "ambiguous_key"] == 1
+    assert (
+        rates.loc["bijstand", "ambiguous_key"] == 1
+        and rates.loc["schuldhulp", "ambiguous_key"] == 1
+    )
     assert rates.loc["bijstand", "linked"] == 4 and linkage.ambiguous_pseudonyms == 1
 
 
 def test_population_is_people_with_a_bijstand_month_in_the_window_and_every_spell_is_counted():
     registers = {
         **REGISTERS,
-        "bijstand": pd.concat([REGISTERS["bijstand"], spells([("p8", "PW", "2012-01-01", "2013-06-30")])], ignore_index=True),
-        "wmo": spells([("p9", "HULP", "2020-01-01", "2020-05-31"), ("p8", "HULP", "2021-01-01", None)]),
+        "bijstand": pd.concat(
+            [REGISTERS["bijstand"], spells([("p8", "PW", "2012-01-01", "2013-06-30")])],
+            ignore_index=True,
+        ),
+        "wmo": spells(
+            [("p9", "HULP", "2020-01-01", "2020-05-31"), ("p8", "HULP", "2021-01-01", None)]
+        ),
     }
-    key_file = pd.concat([KEY_FILE, pd.DataFrame({"pseudo_id": ["p8", "p9"], "RINPERSOONS": ["R", "R"],
-                                                  "RINPERSOON": ["000000008", "000000009"]})], ignore_index=True)
+    key_file = pd.concat(
+        [
+            KEY_FILE,
+            pd.DataFrame(
+                {
+                    "pseudo_id": ["p8", "p9"],
+                    "RINPERSOONS": ["R", "R"],
+                    "RINPERSOON": ["000000008", "000000009"],
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
     panel, report = build(registers, key_file)
     assert sorted(panel.index.get_level_values("pseudo_id").unique()) == ["p1", "p2", "p3"]
     assert report.persons_without_bijstand_in_window == 1  # p8: benefit ended in 2013
-    assert report.spells_outside_population == {"bijstand": 1, "ontheffingen": 0, "reintegratie": 0, "schuldhulp": 0, "wmo": 2}
+    assert report.spells_outside_population == {
+        "bijstand": 1,
+        "ontheffingen": 0,
+        "reintegratie": 0,
+        "schuldhulp": 0,
+        "wmo": 2,
+    }
     assert report.spells_outside_window["bijstand"] == 1  # p2's benefit of 2010
-    assert report.spells_used == {"bijstand": 4, "ontheffingen": 1, "reintegratie": 1, "schuldhulp": 1, "wmo": 0}
+    assert report.spells_used == {
+        "bijstand": 4,
+        "ontheffingen": 1,
+        "reintegratie": 1,
+        "schuldhulp": 1,
+        "wmo": 0,
+    }
     linked = link_registers(registers, {}, key_file).linked["register"].value_counts()
     for name in registers:
-        counted = report.spells_used[name] + report.spells_outside_window[name] + report.spells_outside_population[name]
+        counted = (
+            report.spells_used[name]
+            + report.spells_outside_window[name]
+            + report.spells_outside_population[name]
+        )
         assert counted == linked.get(name, 0), name
 
 
 def test_months_since_start_remembers_a_spell_before_the_window():
     """Someone who had training in 2019 is not a never-starter in 2020."""
-    registers = {**REGISTERS, "reintegratie": spells([("p2", "scholing", "2020-05-15", "2020-07-14"),
-                                                      ("p3", "scholing", "2019-03-01", "2019-06-30")])}
+    registers = {
+        **REGISTERS,
+        "reintegratie": spells(
+            [
+                ("p2", "scholing", "2020-05-15", "2020-07-14"),
+                ("p3", "scholing", "2019-03-01", "2019-06-30"),
+            ]
+        ),
+    }
     panel, report = build(registers)
     p3 = row(panel, "p3", "2020-01-01")
     assert not p3["instr_scholing"] and p3["months_since_start_scholing"] == 10
@@ -326,8 +531,16 @@ def test_months_since_start_remembers_a_spell_before_the_window():
 def test_the_suite_knows_every_panel_column_and_passes_the_hand_made_panel(result):
     from wi_pipeline.lib.quality import run_suite
 
-    suite = json.loads((Path(__file__).resolve().parents[2] / "expectations" / "panel_linked_panel.json").read_text())
-    column_sets = [e["kwargs"]["column_set"] for e in suite["expectations"] if e["type"] == "expect_table_columns_to_match_set"]
+    suite = json.loads(
+        (
+            Path(__file__).resolve().parents[2] / "expectations" / "panel_linked_panel.json"
+        ).read_text()
+    )
+    column_sets = [
+        e["kwargs"]["column_set"]
+        for e in suite["expectations"]
+        if e["type"] == "expect_table_columns_to_match_set"
+    ]
     assert column_sets == [PANEL_COLUMNS]
     _, panel, _ = result
     clean = panel.reset_index()[PANEL_COLUMNS]
@@ -347,11 +560,18 @@ def test_a_negative_wage_is_quarantined_at_cbs_ingestion_so_the_panel_builds(tmp
 
     path = cbs_path(tmp_path, "SPOLISBUS")
     path.parent.mkdir(parents=True)
-    jobs = {"RINPERSOONS": ["R", "R"], "RINPERSOON": ["000000002", "000000002"], "IKVID": ["1", "1"],
-            "SBEID": ["000000042"] * 2, "SDATUMAANVANGIKO": ["20210101", "20210201"],
-            "SDATUMEINDEIKO": ["20210131", "20210228"], "SBASISLOON": ["1500", "-300"],
-            "SBASISUREN": ["60", "0"],
-            "SCONTRACTSOORT": ["O", "O"], "SPOLISDIENSTVERBAND": ["1", "1"]}
+    jobs = {
+        "RINPERSOONS": ["R", "R"],
+        "RINPERSOON": ["000000002", "000000002"],
+        "IKVID": ["1", "1"],
+        "SBEID": ["000000042"] * 2,
+        "SDATUMAANVANGIKO": ["20210101", "20210201"],
+        "SDATUMEINDEIKO": ["20210131", "20210228"],
+        "SBASISLOON": ["1500", "-300"],
+        "SBASISUREN": ["60", "0"],
+        "SCONTRACTSOORT": ["O", "O"],
+        "SPOLISDIENSTVERBAND": ["1", "1"],
+    }
     pq.write_table(pa.table(jobs), path)
     accepted, quarantine, _ = ingest_cbs_table(tmp_path, "SPOLISBUS")
     assert quarantine["reason"].tolist() == ["SBASISLOON is negative"]
@@ -375,10 +595,16 @@ def test_a_negative_wage_that_reaches_the_panel_is_named_after_its_source():
 
 def test_a_household_row_without_type_is_an_unknown_household_not_a_crash():
     """TYPHH missing next to PLHH 7 (parent in a single-parent household): the type is not known."""
-    households = pd.DataFrame({
-        "RINPERSOON": ["000000001", "000000002"], "DATUMAANVANGHH": d(["2019-03-20", "2019-01-01"]),
-        "DATUMEINDEHH": d(["2099-12-31", "2099-12-31"]), "TYPHH": [None, "6"], "PLHH": ["7", None],
-        "AANTALKINDHH": [1, 1]})
+    households = pd.DataFrame(
+        {
+            "RINPERSOON": ["000000001", "000000002"],
+            "DATUMAANVANGHH": d(["2019-03-20", "2019-01-01"]),
+            "DATUMEINDEHH": d(["2099-12-31", "2099-12-31"]),
+            "TYPHH": [None, "6"],
+            "PLHH": ["7", None],
+            "AANTALKINDHH": [1, 1],
+        }
+    )
     panel, _ = build(cbs_tables=cbs(GBAHUISHOUDENSBUS=households))
     for pid in ("p1", "p2"):
         r = row(panel, pid, "2021-01-01")
@@ -387,9 +613,13 @@ def test_a_household_row_without_type_is_an_unknown_household_not_a_crash():
 
 
 def test_a_debt_row_without_status_leaves_that_year_unknown():
-    debt = pd.DataFrame({"RINPERSOON": ["000000003", "000000003", "000000002", "000000002"],
-                         "PEILDATUM": d(["2021-01-01", "2022-01-01", "2021-01-01", "2021-01-01"]),
-                         "PROBSCHULDPERS": ["1", None, None, "1"]})
+    debt = pd.DataFrame(
+        {
+            "RINPERSOON": ["000000003", "000000003", "000000002", "000000002"],
+            "PEILDATUM": d(["2021-01-01", "2022-01-01", "2021-01-01", "2021-01-01"]),
+            "PROBSCHULDPERS": ["1", None, None, "1"],
+        }
+    )
     panel, _ = build(cbs_tables=cbs(PROBSCHULDTAB=debt))
     debt = panel["problematic_debt"]
     assert debt.loc[("p3", T("2021-06-01"))]
@@ -402,25 +632,64 @@ def test_a_debt_row_without_status_leaves_that_year_unknown():
 def test_benefit_duration_runs_over_back_to_back_spells_before_the_window():
     """PW from January 2016 to December 2017, then IOAW from January 2018: one run of benefit months,
     24 months old when the window opens in January 2018. A month off before the window ends the run."""
-    registers = {**REGISTERS, "bijstand": pd.concat([REGISTERS["bijstand"], spells([
-        ("p1", "PW", "2016-01-01", "2017-12-31"), ("p1", "IOAW", "2018-01-01", "2019-12-31"),
-        ("p3", "PW", "2015-03-05", "2016-06-30"), ("p3", "IOAZ", "2016-07-12", "2017-10-31"),
-        ("p3", "PW", "2017-12-01", "2019-02-28"),  # November 2017 off: a new run in December
-        ("p2", "PW", "2017-05-01", "2018-03-31"), ("p2", "PW", "2017-01-01", "2017-06-30"),  # overlapping
-    ])], ignore_index=True)}
+    registers = {
+        **REGISTERS,
+        "bijstand": pd.concat(
+            [
+                REGISTERS["bijstand"],
+                spells(
+                    [
+                        ("p1", "PW", "2016-01-01", "2017-12-31"),
+                        ("p1", "IOAW", "2018-01-01", "2019-12-31"),
+                        ("p3", "PW", "2015-03-05", "2016-06-30"),
+                        ("p3", "IOAZ", "2016-07-12", "2017-10-31"),
+                        (
+                            "p3",
+                            "PW",
+                            "2017-12-01",
+                            "2019-02-28",
+                        ),  # November 2017 off: a new run in December
+                        ("p2", "PW", "2017-05-01", "2018-03-31"),
+                        ("p2", "PW", "2017-01-01", "2017-06-30"),  # overlapping
+                    ]
+                ),
+            ],
+            ignore_index=True,
+        ),
+    }
     panel, _ = build(registers, window=PanelWindow("2018-01", "2024-06"))
     assert row(panel, "p1", "2018-01-01")["bijstand_duration_months"] == 24
     assert row(panel, "p1", "2018-02-01")["bijstand_duration_months"] == 25
     assert row(panel, "p3", "2018-01-01")["bijstand_duration_months"] == 1
     assert row(panel, "p2", "2018-01-01")["bijstand_duration_months"] == 12
-    assert row(panel, "p1", "2020-01-01")["bijstand_duration_months"] == 48  # the ART9A-era spell joins on
+    assert (
+        row(panel, "p1", "2020-01-01")["bijstand_duration_months"] == 48
+    )  # the ART9A-era spell joins on
 
 
 def test_a_year_with_every_cost_component_missing_stays_missing():
-    costs = pd.concat([CBS_TABLES["ZVWZORGKOSTENTAB"], pd.DataFrame({
-        "RINPERSOON": ["000000001", "000000003"], "JAAR": [2021, 2020],
-        **{c: [np.nan, np.nan] for c in ("ZVWKHUISARTS", "ZVWKFARMACIE", "ZVWKZIEKENHUIS", "ZVWKGGZ",
-                                         "ZVWKEERSTELIJNSPSYCHO")}})], ignore_index=True)
+    costs = pd.concat(
+        [
+            CBS_TABLES["ZVWZORGKOSTENTAB"],
+            pd.DataFrame(
+                {
+                    "RINPERSOON": ["000000001", "000000003"],
+                    "JAAR": [2021, 2020],
+                    **{
+                        c: [np.nan, np.nan]
+                        for c in (
+                            "ZVWKHUISARTS",
+                            "ZVWKFARMACIE",
+                            "ZVWKZIEKENHUIS",
+                            "ZVWKGGZ",
+                            "ZVWKEERSTELIJNSPSYCHO",
+                        )
+                    },
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
     costs.loc[1, "ZVWKGGZ"] = np.nan  # one component missing: the others still add up
     panel, _ = build(cbs_tables=cbs(ZVWZORGKOSTENTAB=costs))
     p1, p3 = row(panel, "p1", "2021-03-01"), row(panel, "p3", "2020-03-01")

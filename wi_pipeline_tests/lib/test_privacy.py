@@ -13,7 +13,9 @@ def test_clean_frame_has_no_findings():
 
 
 def test_bsn_hidden_in_free_text_is_found_with_row_count():
-    df = pd.DataFrame({"note": ["belt op 999993653 ivm afspraak", "geen", "nr 999993653"], "x": [1, 2, 3]})
+    df = pd.DataFrame(
+        {"note": ["belt op 999993653 ivm afspraak", "geen", "nr 999993653"], "x": [1, 2, 3]}
+    )
     [f] = scan_identifiers(df)
     assert (f.column, f.kind, f.rows) == ("note", "bsn value", 2)
 
@@ -24,15 +26,22 @@ def test_bsn_in_integer_and_categorical_columns():
 
 
 def test_identifier_columns_and_published_pseudonyms():
-    df = pd.DataFrame({"BSN": ["x"], "RINPERSOON": ["000000011"], "pseudo_id": ["a" * 32], "label": ["b" * 32]})
+    df = pd.DataFrame(
+        {"BSN": ["x"], "RINPERSOON": ["000000011"], "pseudo_id": ["a" * 32], "label": ["b" * 32]}
+    )
     assert kinds(scan_identifiers(df)) == [("BSN", "bsn column"), ("RINPERSOON", "cbs key column")]
     assert kinds(scan_identifiers(df.drop(columns="BSN"), allow_cbs_keys=True)) == []
     assert kinds(scan_identifiers(df.drop(columns="BSN"), allow_cbs_keys=True, published=True)) == [
-        ("RINPERSOON", "cbs key column"), ("label", "pseudonym value"), ("pseudo_id", "pseudonym column")]
+        ("RINPERSOON", "cbs key column"),
+        ("label", "pseudonym value"),
+        ("pseudo_id", "pseudonym column"),
+    ]
 
 
 def test_hashes_with_nine_digits_in_a_row_are_not_bsns():
-    pseudo = "ab" + "999993653" + "c" * 21  # a pseudonym-shaped hash containing a valid BSN by chance
+    pseudo = (
+        "ab" + "999993653" + "c" * 21
+    )  # a pseudonym-shaped hash containing a valid BSN by chance
     assert scan_identifiers(pd.DataFrame({"pseudo_id": [pseudo]})) == []
     [f] = scan_identifiers(pd.DataFrame({"note": [pseudo + " 999993653"]}))
     assert f.kind == "bsn value"
@@ -47,6 +56,13 @@ def test_cbs_job_and_employer_numbers_are_allowed_with_cbs_keys_only():
 def test_text_is_shown_without_bsns_or_pseudonyms_but_keeps_extract_names():
     from wi_pipeline.lib.privacy import REDACTED, redact_identifiers
 
-    text = redact_identifiers("GM0599/bijstand/20250201.csv line 3: 999993653 and 12345678, pseudonym " + "ab" * 32)
-    assert "20250201.csv" in text and "999993653" not in text and "12345678" not in text and "abab" not in text
+    text = redact_identifiers(
+        "GM0599/bijstand/20250201.csv line 3: 999993653 and 12345678, pseudonym " + "ab" * 32
+    )
+    assert (
+        "20250201.csv" in text
+        and "999993653" not in text
+        and "12345678" not in text
+        and "abab" not in text
+    )
     assert text.count(REDACTED) == 3

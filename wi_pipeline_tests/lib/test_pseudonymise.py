@@ -4,7 +4,12 @@ import hmac
 import pandas as pd
 import pytest
 
-from wi_pipeline.lib.pseudonymise import DEMO_KEY, PseudonymisationError, PseudonymKey, guard_demo_key
+from wi_pipeline.lib.pseudonymise import (
+    DEMO_KEY,
+    PseudonymisationError,
+    PseudonymKey,
+    guard_demo_key,
+)
 
 SECRET = "s" * 40
 

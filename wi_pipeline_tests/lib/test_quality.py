@@ -34,7 +34,8 @@ def clean() -> pd.DataFrame:
             "gemeente": rng.choice(["GM0363", "GM0599", "GM0518", "GM0344"], n),
             "statistiekcode": rng.choice(["01", "02", "03"], n),
             "geslacht": rng.choice(["1", "2"], n),
-            "datum_aanvang": pd.Timestamp("2018-01-01") + pd.to_timedelta(rng.integers(0, 2000, n), unit="D"),
+            "datum_aanvang": pd.Timestamp("2018-01-01")
+            + pd.to_timedelta(rng.integers(0, 2000, n), unit="D"),
             "bedrag": rng.uniform(500, 1500, n).round(2),
         }
     )
@@ -116,11 +117,26 @@ def test_identifiers_never_in_samples(clean, write_suite):
         "name": "ids",
         "expectations": [
             {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "pseudo_id"}},
-            {"type": "expect_column_value_lengths_to_equal", "kwargs": {"column": "pseudo_id", "value": 3}},
-            {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "statistiekcode", "value_set": ["01"]}},
-            {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "gemeente", "value_set": ["GM0363"]}},
-            {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "geslacht", "value_set": ["1", "2"]}},
-            {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "extra", "value_set": ["x"]}},
+            {
+                "type": "expect_column_value_lengths_to_equal",
+                "kwargs": {"column": "pseudo_id", "value": 3},
+            },
+            {
+                "type": "expect_column_values_to_be_in_set",
+                "kwargs": {"column": "statistiekcode", "value_set": ["01"]},
+            },
+            {
+                "type": "expect_column_values_to_be_in_set",
+                "kwargs": {"column": "gemeente", "value_set": ["GM0363"]},
+            },
+            {
+                "type": "expect_column_values_to_be_in_set",
+                "kwargs": {"column": "geslacht", "value_set": ["1", "2"]},
+            },
+            {
+                "type": "expect_column_values_to_be_in_set",
+                "kwargs": {"column": "extra", "value_set": ["x"]},
+            },
         ],
     }
     result = run_suite(clean, write_suite(suite), identifier_columns=["pseudo_id"])
@@ -131,7 +147,9 @@ def test_identifiers_never_in_samples(clean, write_suite):
     by_col = {r.column: r for r in result.results}
     assert set(by_col["pseudo_id"].sample) == {REDACTED}
     assert REDACTED in by_col["statistiekcode"].sample
-    assert "GM0599" in by_col["gemeente"].sample or "GM0518" in by_col["gemeente"].sample  # ordinary codes stay visible
+    assert (
+        "GM0599" in by_col["gemeente"].sample or "GM0518" in by_col["gemeente"].sample
+    )  # ordinary codes stay visible
 
 
 @pytest.fixture
@@ -150,21 +168,74 @@ def write_suite(tmp_path):
     ("content", "fragment"),
     [
         ('{"name": "x", "expectations": [', "not valid JSON"),
-        ({"name": "x", "expectations": [{"type": "expect_column_values_to_be_purple", "kwargs": {"column": "a"}}]},
-         "unknown expectation type 'expect_column_values_to_be_purple'"),
-        ({"name": "x", "expectations": [
-            {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "a"}},
-            {"type": "expect_column_values_to_be_between", "kwargs": {"column": "a", "min_value": "low"}}]},
-         "expectation #1 (expect_column_values_to_be_between)"),
-        ({"name": "x", "expectations": [{"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "a", "valueset": [1]}}]},
-         "valueset"),
-        ({"name": "x", "expectations": [{"expectation_type": "expect_column_values_to_not_be_null", "kwargs": {"column": "a"}}]},
-         "'type'"),
-        ({"name": "x", "expectations": [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "a"},
-                                         "meta": {"severity": "fatal"}}]},
-         "meta.severity"),
+        (
+            {
+                "name": "x",
+                "expectations": [
+                    {"type": "expect_column_values_to_be_purple", "kwargs": {"column": "a"}}
+                ],
+            },
+            "unknown expectation type 'expect_column_values_to_be_purple'",
+        ),
+        (
+            {
+                "name": "x",
+                "expectations": [
+                    {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "a"}},
+                    {
+                        "type": "expect_column_values_to_be_between",
+                        "kwargs": {"column": "a", "min_value": "low"},
+                    },
+                ],
+            },
+            "expectation #1 (expect_column_values_to_be_between)",
+        ),
+        (
+            {
+                "name": "x",
+                "expectations": [
+                    {
+                        "type": "expect_column_values_to_be_in_set",
+                        "kwargs": {"column": "a", "valueset": [1]},
+                    }
+                ],
+            },
+            "valueset",
+        ),
+        (
+            {
+                "name": "x",
+                "expectations": [
+                    {
+                        "expectation_type": "expect_column_values_to_not_be_null",
+                        "kwargs": {"column": "a"},
+                    }
+                ],
+            },
+            "'type'",
+        ),
+        (
+            {
+                "name": "x",
+                "expectations": [
+                    {
+                        "type": "expect_column_values_to_not_be_null",
+                        "kwargs": {"column": "a"},
+                        "meta": {"severity": "fatal"},
+                    }
+                ],
+            },
+            "meta.severity",
+        ),
     ],
-    ids=["bad-json", "unknown-type", "bad-kwargs-value", "bad-kwargs-name", "pre-1.0-key", "bad-severity"],
+    ids=[
+        "bad-json",
+        "unknown-type",
+        "bad-kwargs-value",
+        "bad-kwargs-name",
+        "pre-1.0-key",
+        "bad-severity",
+    ],
 )
 def test_malformed_suite_raises_suite_error_naming_file(content, fragment, write_suite):
     path = write_suite(content, "broken")
@@ -214,9 +285,18 @@ def test_missing_column_is_a_failed_record_not_a_crash(clean):
 
 
 def test_gx_native_severity_is_honoured(clean, write_suite):
-    path = write_suite({"name": "native", "expectations": [
-        {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "geslacht", "value_set": ["1"]},
-         "severity": "warning"}]})
+    path = write_suite(
+        {
+            "name": "native",
+            "expectations": [
+                {
+                    "type": "expect_column_values_to_be_in_set",
+                    "kwargs": {"column": "geslacht", "value_set": ["1"]},
+                    "severity": "warning",
+                }
+            ],
+        }
+    )
     result = run_suite(clean, path)
     assert result.success and result.failed()[0].severity == "warn"
 

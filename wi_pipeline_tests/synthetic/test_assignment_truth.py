@@ -22,7 +22,6 @@ from wi_pipeline.synthetic.truth import (
     true_rule_value,
 )
 
-
 A = "scholing"  # the instrument of the hand-made example
 
 
@@ -73,10 +72,17 @@ def test_true_rule_value_normalises_each_arm_by_its_rows_with_the_outcome_observ
 def test_oracle_is_the_best_arm_per_cell_with_its_value_and_gains():
     po = _po()
     truth = assignment_rule_truth(po, "y", ("sex", "health"))
-    json.dumps(truth, allow_nan=False)  # goes into the truth file as it is (no cell value under A for P6)
+    json.dumps(
+        truth, allow_nan=False
+    )  # goes into the truth file as it is (no cell value under A for P6)
     arm = {(r["sex"], r["health"]): r["arm"] for r in truth["rule"]}
     # (vrouw, poor) has no observed outcome under A: the only arm known there is waiting
-    assert arm == {("man", "good"): A, ("man", "poor"): WAIT, ("vrouw", "good"): A, ("vrouw", "poor"): WAIT}
+    assert arm == {
+        ("man", "good"): A,
+        ("man", "poor"): WAIT,
+        ("vrouw", "good"): A,
+        ("vrouw", "poor"): WAIT,
+    }
     assert truth["arm_values"][A] == pytest.approx(2.4 / 5)
     oracle = (0.5 + 0.2 + 1.6) / 5 + (0.4 + 0.0) / 6
     assert truth["value"] == pytest.approx(oracle, abs=1e-6)
@@ -88,8 +94,15 @@ def test_oracle_is_the_best_arm_per_cell_with_its_value_and_gains():
     assert truth["gain_over_best_single_arm"] == pytest.approx(oracle - 2.4 / 5, abs=1e-6)
     assert truth["gain_over_wait"] == pytest.approx(oracle - 1.9 / 6, abs=1e-6)
     shares = {(r["sex"], r["health"]): r["population_share"] for r in truth["rule"]}
-    assert shares == pytest.approx({("man", "good"): 1 / 6, ("man", "poor"): 1 / 6, ("vrouw", "good"): 3 / 6,
-                                    ("vrouw", "poor"): 1 / 6}, abs=1e-6)
+    assert shares == pytest.approx(
+        {
+            ("man", "good"): 1 / 6,
+            ("man", "poor"): 1 / 6,
+            ("vrouw", "good"): 3 / 6,
+            ("vrouw", "poor"): 1 / 6,
+        },
+        abs=1e-6,
+    )
 
 
 def test_oracle_agreement_is_the_population_share_given_the_oracles_arm():
@@ -115,16 +128,24 @@ def test_default_world_plants_a_best_instrument_that_differs_by_sex_and_health()
     arm = {(r["sex"], r["health"]): r["arm"] for r in truth["rule"]}
     # as planted (params.INSTRUMENTS post_modifiers): training for women, a trial placement for men,
     # job coaching for poor health
-    assert arm == {("man", "good"): "proefplaatsing", ("vrouw", "good"): "scholing",
-                   ("man", "poor"): "jobcoach", ("vrouw", "poor"): "jobcoach"}
+    assert arm == {
+        ("man", "good"): "proefplaatsing",
+        ("vrouw", "good"): "scholing",
+        ("man", "poor"): "jobcoach",
+        ("vrouw", "poor"): "jobcoach",
+    }
     assert arm[("man", "good")] != arm[("vrouw", "good")]  # differs by sex
     assert arm[("man", "good")] != arm[("man", "poor")]  # and by health, for both sexes
     assert arm[("vrouw", "good")] != arm[("vrouw", "poor")]
     values = pd.Series(truth["arm_values"])
     for a in ARMS:  # every single arm's value is that of the rule giving everyone that arm
         everyone = rule_probabilities(po, a)
-        assert true_rule_value(po, everyone, "regular_work_h12") == pytest.approx(values[a], abs=1e-6)
-    assert truth["value"] > values.max() + 0.01  # the oracle beats the best single instrument clearly
+        assert true_rule_value(po, everyone, "regular_work_h12") == pytest.approx(
+            values[a], abs=1e-6
+        )
+    assert (
+        truth["value"] > values.max() + 0.01
+    )  # the oracle beats the best single instrument clearly
     assert truth["gain_over_best_single_arm"] > 0.01
     assert truth["gain_over_observed"] > truth["gain_over_best_single_arm"]
     # today most person-months wait: today's value lies near waiting's
@@ -133,4 +154,5 @@ def test_default_world_plants_a_best_instrument_that_differs_by_sex_and_health()
     oracle_rule = rule_probabilities(po, cell.map({f"{s}|{h}": a for (s, h), a in arm.items()}))
     assert oracle_agreement(po, oracle_rule, truth) == 1.0
     assert oracle_agreement(po, rule_probabilities(po, "scholing"), truth) == pytest.approx(
-        sum(r["population_share"] for r in truth["rule"] if r["arm"] == "scholing"), abs=0.01)
+        sum(r["population_share"] for r in truth["rule"] if r["arm"] == "scholing"), abs=0.01
+    )

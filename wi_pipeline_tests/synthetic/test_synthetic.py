@@ -47,13 +47,19 @@ def test_same_seed_gives_identical_files(tmp_path):
     cfg = SyntheticConfig(seed=7, scale=0.01)
     for name in ("a", "b"):
         write_landing(simulate_world(cfg), tmp_path / name)
-    files_a = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
-    files_b = sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*") if p.is_file())
+    files_a = sorted(
+        p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file()
+    )
+    files_b = sorted(
+        p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*") if p.is_file()
+    )
     assert files_a == files_b and len(files_a) == 4 * len(REGISTERS) + len(CBS_TABLES)
     for rel in files_a:
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
     write_landing(simulate_world(SyntheticConfig(seed=8, scale=0.01)), tmp_path / "c")
-    assert (tmp_path / "a" / "GM0599" / "bijstand" / EXTRACT).read_bytes() != (tmp_path / "c" / "GM0599" / "bijstand" / EXTRACT).read_bytes()
+    assert (tmp_path / "a" / "GM0599" / "bijstand" / EXTRACT).read_bytes() != (
+        tmp_path / "c" / "GM0599" / "bijstand" / EXTRACT
+    ).read_bytes()
 
 
 def test_bsns_pass_the_eleven_test_and_lie_in_the_test_range(world, landing):
@@ -70,7 +76,9 @@ def test_bsns_pass_the_eleven_test_and_lie_in_the_test_range(world, landing):
     assert invalid == summary["faults"]["invalid_bsn"] > 0
     key = pq.read_table(folder / "CBS" / "KOPPELTABEL.parquet").to_pandas()
     assert eleven_test(key["BSN"]).all()
-    assert 0.97 * len(world.persons) < len(key) < len(world.persons)  # about 1% missing from the key file
+    assert (
+        0.97 * len(world.persons) < len(key) < len(world.persons)
+    )  # about 1% missing from the key file
 
 
 def test_files_follow_the_landing_contract(landing):
@@ -100,9 +108,15 @@ def test_faults_are_planted_and_counted(landing):
     folder, summary = landing
     assert set(summary["faults"]) == set(FAULT_KINDS)
     assert all(n > 0 for n in summary["faults"].values()), summary["faults"]
-    dups = sum(int(_read_csv(folder / gm / reg / EXTRACT).duplicated().sum()) for gm in G4 for reg in REGISTERS)
+    dups = sum(
+        int(_read_csv(folder / gm / reg / EXTRACT).duplicated().sum())
+        for gm in G4
+        for reg in REGISTERS
+    )
     assert dups >= summary["faults"]["duplicate_row"]
-    open_spells = sum(int((_read_csv(folder / gm / "bijstand" / EXTRACT)["EINDDATUM"] == "").sum()) for gm in G4)
+    open_spells = sum(
+        int((_read_csv(folder / gm / "bijstand" / EXTRACT)["EINDDATUM"] == "").sum()) for gm in G4
+    )
     assert open_spells > 0
 
 
@@ -115,10 +129,18 @@ def test_edge_cases_of_real_deliveries_are_planted_and_counted(world, landing):
     cbs = {t: pq.read_table(folder / "CBS" / f"{t}.parquet").to_pandas() for t in CBS_TABLES}
     hh = cbs["GBAHUISHOUDENSBUS"]
     assert (hh["TYPHH"].isna() & (hh["PLHH"] == "7")).any() and hh["TYPHH"].isna().mean() < 0.02
-    assert 0 < cbs["PROBSCHULDTAB"]["PROBSCHULDPERS"].isna().sum() <= cases["debt_status_missing"] + 2
+    assert (
+        0 < cbs["PROBSCHULDTAB"]["PROBSCHULDPERS"].isna().sum() <= cases["debt_status_missing"] + 2
+    )
     costs = cbs["ZVWZORGKOSTENTAB"].filter(like="ZVWK")
     assert costs.isna().all(axis=1).sum() == cases["care_cost_year_missing"]
-    for table in ("SPOLISBUS", "SECMBUS", "GBAHUISHOUDENSBUS", "PROBSCHULDTAB", "GBABURGERLIJKESTAATBUS"):
+    for table in (
+        "SPOLISBUS",
+        "SECMBUS",
+        "GBAHUISHOUDENSBUS",
+        "PROBSCHULDTAB",
+        "GBABURGERLIJKESTAATBUS",
+    ):
         assert cbs[table].duplicated().sum() == cases[f"duplicated_rows_{table}"], table
     key = cbs["KOPPELTABEL"]
     assert (key["RINPERSOONS"] == "S").sum() == cases["other_key_persons"]
@@ -132,12 +154,22 @@ def test_edge_cases_of_real_deliveries_are_planted_and_counted(world, landing):
         b = _read_csv(folder / gm / "bijstand" / EXTRACT)
         layout = REGISTERS["bijstand"]
         b = b[b["BSN"].isin(world.persons["bsn"])].assign(
-            start=lambda x: pd.to_datetime(x[layout.start_column], format="%d-%m-%Y", errors="coerce"),
-            end=lambda x: pd.to_datetime(x[layout.end_column], format="%d-%m-%Y", errors="coerce"))
+            start=lambda x, layout=layout: pd.to_datetime(
+                x[layout.start_column], format="%d-%m-%Y", errors="coerce"
+            ),
+            end=lambda x, layout=layout: pd.to_datetime(
+                x[layout.end_column], format="%d-%m-%Y", errors="coerce"
+            ),
+        )
         b = b.dropna(subset=["start"]).sort_values(["DOSSIERNUMMER", "start"])
         same = b["DOSSIERNUMMER"].eq(b["DOSSIERNUMMER"].shift())
-        pieces += int((same & b["start"].eq(b["end"].shift() + pd.Timedelta(days=1))
-                       & b["REGELING"].ne(b["REGELING"].shift())).sum())
+        pieces += int(
+            (
+                same
+                & b["start"].eq(b["end"].shift() + pd.Timedelta(days=1))
+                & b["REGELING"].ne(b["REGELING"].shift())
+            ).sum()
+        )
     assert pieces >= cases["split_benefit_spells"] > 0
 
 
@@ -150,7 +182,11 @@ def test_free_text_holds_no_bsn_like_numbers(landing):
 
 def test_local_instrument_codes_come_from_the_mapping(world, landing):
     folder, _ = landing
-    mapping = pd.read_csv(Path(__file__).resolve().parents[2] / "wi_pipeline" / "reference" / "srg_mapping.csv", sep=";", dtype=str)
+    mapping = pd.read_csv(
+        Path(__file__).resolve().parents[2] / "wi_pipeline" / "reference" / "srg_mapping.csv",
+        sep=";",
+        dtype=str,
+    )
     for gm in G4:
         codes = set(_read_csv(folder / gm / "reintegratie" / EXTRACT)["VOORZIENING_CODE"])
         local = set(mapping.loc[mapping["GEMEENTE"] == gm, "VOORZIENING_CODE"])
@@ -168,12 +204,17 @@ def test_panel_columns_and_population(world):
     assert counts["GM0363"] / counts["GM0344"] == pytest.approx(34880 / 9204, rel=0.1)
     share = p.loc[p["on_bijstand"], "single_parent"].mean()
     assert 0.15 < share < 0.27
-    assert (p["self_sufficient"] == ~p["on_bijstand"]).mean() > 0.97  # movers differ in their other city
+    assert (
+        p["self_sufficient"] == ~p["on_bijstand"]
+    ).mean() > 0.97  # movers differ in their other city
     poor = p.groupby("person_id")["poor_health"].first()
     assert poor.mean() == pytest.approx(0.3, abs=0.07)
     assert (p.loc[p["poor_health"], "care_costs_total"] >= 2500).all()
     assert (p.loc[~p["poor_health"], "care_costs_total"] < 2500).all()
-    assert (world.persons.set_index("person_id").loc[poor.index, "poor_health"].to_numpy() == poor.to_numpy()).all()
+    assert (
+        world.persons.set_index("person_id").loc[poor.index, "poor_health"].to_numpy()
+        == poor.to_numpy()
+    ).all()
     assert world.persons["gemeente_after_move"].notna().mean() == pytest.approx(0.03, abs=0.015)
 
 
@@ -186,17 +227,25 @@ def test_rd_first_stage(world):
     assert 0.5 < below < 0.72
     assert above == 0
     # a meaningful number of single parents see the youngest child turn five inside the window
-    crossing = sp.loc[age.between(57, 62)].groupby("person_id")["youngest_child_age_months"].agg(["min", "max"])
+    crossing = (
+        sp.loc[age.between(57, 62)]
+        .groupby("person_id")["youngest_child_age_months"]
+        .agg(["min", "max"])
+    )
     assert ((crossing["min"] < 60) & (crossing["max"] >= 60)).sum() > 30
 
 
 def test_naive_comparison_of_scholing_is_biased(world):
     p = world.panel
-    truth = planted_effects(world, instrument_choice=False)["instruments"]["scholing"]["att"]["12"]["overall"]
+    truth = planted_effects(world, instrument_choice=False)["instruments"]["scholing"]["att"]["12"][
+        "overall"
+    ]
     assert truth["effect_pp"] == pytest.approx(5.0, abs=1.5) and truth["n"] > 100
     participants = p["months_since_start_scholing"].notna()
     post = p.loc[p["months_since_start_scholing"] >= 6, "employed"].mean()
-    never = p.loc[~p.groupby("person_id")["months_since_start_scholing"].transform("max").notna(), "employed"].mean()
+    never = p.loc[
+        ~p.groupby("person_id")["months_since_start_scholing"].transform("max").notna(), "employed"
+    ].mean()
     naive_pp = (post - never) * 100
     assert participants.any()
     assert abs(naive_pp - truth["effect_pp"]) > 3
@@ -206,15 +255,27 @@ def test_truth_file_structure(world, landing, tmp_path):
     _, summary = landing
     path = write_truth(world, tmp_path / "truth.json", summary)
     truth = json.loads(path.read_text())
-    for key in ("format_version", "generator", "definitions", "population", "outcome_model", "exemption_9a",
-                "instruments", "post_multipliers", "combined_approach", "faults_planted", "instrument_choice",
-                "assignment_rule", "edge_cases_planted"):
+    for key in (
+        "format_version",
+        "generator",
+        "definitions",
+        "population",
+        "outcome_model",
+        "exemption_9a",
+        "instruments",
+        "post_multipliers",
+        "combined_approach",
+        "faults_planted",
+        "instrument_choice",
+        "assignment_rule",
+        "edge_cases_planted",
+    ):
         assert key in truth
     rule = truth["assignment_rule"]
     assert rule["features"] == ["sex", "health"] and len(rule["rule"]) == 4
     assert rule["value"] >= max(rule["arm_values"].values()) and rule["gain_over_observed"] > 0
     assert set(truth["instruments"]) == set(SRG_CATEGORIES)
-    for cat, entry in truth["instruments"].items():
+    for entry in truth["instruments"].values():
         assert {"duration_months", "during_pp", "post_base_pp", "n_starts", "att"} <= set(entry)
         for h in ("3", "6", "12", "24"):
             att = entry["att"][h]
@@ -224,7 +285,9 @@ def test_truth_file_structure(world, landing, tmp_path):
     assert ex["effect_nominal_pp"] == -4.0 and -4.0 <= ex["late_pp"] < -3.0
     assert ex["expected_reduced_form_jump_pp"] == pytest.approx(2.4, abs=0.6)
     comb = truth["combined_approach"]["att"]["12"]
-    assert comb["debt_assistance_plus_mediation"]["effect_pp"] > comb["mediation_alone"]["effect_pp"]
+    assert (
+        comb["debt_assistance_plus_mediation"]["effect_pp"] > comb["mediation_alone"]["effect_pp"]
+    )
     with pytest.raises(ValueError):
         write_truth(world, Path(summary["landing"]) / "truth.json", summary)
 
@@ -233,8 +296,39 @@ def test_cli_refuses_a_non_empty_landing_folder(tmp_path, capsys):
     landing = tmp_path / "landing"
     (landing / "GM0599").mkdir(parents=True)
     (landing / "GM0599" / "real.csv").write_text("x")
-    assert main(["--landing", str(landing), "--truth", str(tmp_path / "t.json"), "--scale", "0.005"]) == 2
-    assert main(["--landing", str(tmp_path / "new"), "--truth", str(tmp_path / "new" / "t.json"), "--scale", "0.005"]) == 2
-    assert main(["--landing", str(tmp_path / "new"), "--truth", str(tmp_path / "t.json"), "--scale", "0.005", "--seed", "3"]) == 0
+    assert (
+        main(["--landing", str(landing), "--truth", str(tmp_path / "t.json"), "--scale", "0.005"])
+        == 2
+    )
+    assert (
+        main(
+            [
+                "--landing",
+                str(tmp_path / "new"),
+                "--truth",
+                str(tmp_path / "new" / "t.json"),
+                "--scale",
+                "0.005",
+            ]
+        )
+        == 2
+    )
+    assert (
+        main(
+            [
+                "--landing",
+                str(tmp_path / "new"),
+                "--truth",
+                str(tmp_path / "t.json"),
+                "--scale",
+                "0.005",
+                "--seed",
+                "3",
+            ]
+        )
+        == 0
+    )
     assert "faults planted" in capsys.readouterr().out
-    assert (tmp_path / "new" / "CBS" / "KOPPELTABEL.parquet").is_file() and (tmp_path / "t.json").is_file()
+    assert (tmp_path / "new" / "CBS" / "KOPPELTABEL.parquet").is_file() and (
+        tmp_path / "t.json"
+    ).is_file()

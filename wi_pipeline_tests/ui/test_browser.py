@@ -23,8 +23,16 @@ from wi_pipeline_tests.helpers import synthetic_bsns, write_extract
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
 
 GROUPS = ("registers", "cbs", "linkage", "panel", "effects", "reports")
 CHECKS = ("extract_readable", "gx_suite", "no_identifiers")
@@ -37,9 +45,14 @@ def _under_ci() -> bool:
 @pytest.fixture(scope="module", autouse=True)
 def browser_available():
     """Runs before the webserver starts, so a missing browser is reported at once."""
-    missing = [what for what, ok in (("Chromium at " + CHROMIUM, Path(CHROMIUM).exists()),
-                                     ("the playwright package", importlib.util.find_spec("playwright") is not None))
-               if not ok]
+    missing = [
+        what
+        for what, ok in (
+            ("Chromium at " + CHROMIUM, Path(CHROMIUM).exists()),
+            ("the playwright package", importlib.util.find_spec("playwright") is not None),
+        )
+        if not ok
+    ]
     if not missing:
         return
     message = f"{' and '.join(missing)} not found (make test installs Chromium: Debian package 'chromium')"
@@ -61,10 +74,20 @@ def webserver(tmp_path_factory):
     home.mkdir()
     shutil.copy(REPO / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
     b = synthetic_bsns(3)
-    write_extract(landing, "GM0599", "bijstand",
-                  ["BSN;DOSSIERNUMMER;REGELING;INGANGSDATUM;EINDDATUM"] + [f"{x};D{i};PW;01-01-2020;" for i, x in enumerate(b)])
-    env = {**os.environ, "DAGSTER_HOME": str(home), "WI_LANDING_DIR": str(landing), "WI_WAREHOUSE_DIR": str(warehouse),
-           "GX_ANALYTICS_ENABLED": "false"}
+    write_extract(
+        landing,
+        "GM0599",
+        "bijstand",
+        ["BSN;DOSSIERNUMMER;REGELING;INGANGSDATUM;EINDDATUM"]
+        + [f"{x};D{i};PW;01-01-2020;" for i, x in enumerate(b)],
+    )
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "WI_LANDING_DIR": str(landing),
+        "WI_WAREHOUSE_DIR": str(warehouse),
+        "GX_ANALYTICS_ENABLED": "false",
+    }
     env.pop("WI_PSEUDONYM_KEY", None)
     materialise = (
         "from dagster import AssetKey, DagsterInstance\n"
@@ -75,13 +98,33 @@ def webserver(tmp_path_factory):
         "assert r.success\n"
         "print('RUN_ID', r.run_id)\n"
     )
-    done = subprocess.run([sys.executable, "-c", materialise], env=env, cwd=REPO, check=True, capture_output=True,
-                          text=True, timeout=180)
+    done = subprocess.run(
+        [sys.executable, "-c", materialise],
+        env=env,
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     [run_id] = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("RUN_ID ")]
     port = _free_port()
     log = open(base / "webserver.log", "w")
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "dagster-webserver"), "-w", "workspace.yaml",
-                             "-h", "127.0.0.1", "-p", str(port)], env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "dagster-webserver"),
+            "-w",
+            "workspace.yaml",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        env=env,
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -90,12 +133,14 @@ def webserver(tmp_path_factory):
             break
         except OSError:
             if proc.poll() is not None:
-                raise RuntimeError((base / "webserver.log").read_text()[-3000:])
+                raise RuntimeError((base / "webserver.log").read_text()[-3000:]) from None
             time.sleep(1)
     else:
         proc.kill()
         raise RuntimeError("dagster-webserver did not answer within 120 s")
-    yield SimpleNamespace(url=url, run_id=run_id)  # run_id: the run that materialised partition GM0599
+    yield SimpleNamespace(
+        url=url, run_id=run_id
+    )  # run_id: the run that materialised partition GM0599
     proc.terminate()
     try:
         proc.wait(timeout=20)
@@ -135,10 +180,12 @@ def test_register_asset_lists_the_four_partitions(page, webserver):
 def test_check_result_of_the_materialised_partition_is_visible(page, webserver, check):
     """The check's own latest execution says Passed and links to the run that materialised GM0599."""
     page.goto(webserver.url + f"/assets/registers/bijstand?view=checks&checkDetail={check}")
-    latest = (page.locator("div")
-              .filter(has=page.get_by_text("Latest execution", exact=True))
-              .filter(has=page.get_by_text("Evaluation result", exact=True))
-              .last)  # the innermost block holding both: the selected check's latest execution
+    latest = (
+        page.locator("div")
+        .filter(has=page.get_by_text("Latest execution", exact=True))
+        .filter(has=page.get_by_text("Evaluation result", exact=True))
+        .last
+    )  # the innermost block holding both: the selected check's latest execution
     latest.get_by_text("Passed", exact=True).wait_for()
     latest.locator(f'a[href^="/runs/{webserver.run_id}"]').wait_for()
     page.get_by_text(check, exact=True).first.wait_for()

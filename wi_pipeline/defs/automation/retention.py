@@ -2,8 +2,15 @@
 
 from datetime import datetime, timezone
 
-from dagster import (AssetKey, ConfigurableResource, DefaultScheduleStatus, OpExecutionContext, ScheduleDefinition,
-                     job, op)
+from dagster import (
+    AssetKey,
+    ConfigurableResource,
+    DefaultScheduleStatus,
+    OpExecutionContext,
+    ScheduleDefinition,
+    job,
+    op,
+)
 
 from wi_pipeline.defs.resources import LandingFolder
 from wi_pipeline.lib.layout import CBS_TABLES, REGISTERS
@@ -18,7 +25,9 @@ class RetentionSettings(ConfigurableResource):
 
 def ingested_content(instance) -> dict[str, datetime]:
     """sha256 of every raw file ingested, with the earliest time it was, from the instance's event log."""
-    keys = [AssetKey(["registers", r]) for r in REGISTERS] + [AssetKey(["cbs", t.lower()]) for t in CBS_TABLES]
+    keys = [AssetKey(["registers", r]) for r in REGISTERS] + [
+        AssetKey(["cbs", t.lower()]) for t in CBS_TABLES
+    ]
     out: dict[str, datetime] = {}
     for key in keys:
         cursor = None
@@ -35,18 +44,31 @@ def ingested_content(instance) -> dict[str, datetime]:
     return out
 
 
-@op(description="Deletes raw extracts from the landing folder once their exact content was ingested at least "
-    "`retention_settings.days` days ago; files not yet ingested, or changed since, stay.")
-def purge_raw_extracts(context: OpExecutionContext, landing: LandingFolder, retention_settings: RetentionSettings) -> int:
-    decisions = plan_purge(landing.root, ingested_content(context.instance), datetime.now(timezone.utc),
-                           retention_settings.days)
+@op(
+    description="Deletes raw extracts from the landing folder once their exact content was ingested at least "
+    "`retention_settings.days` days ago; files not yet ingested, or changed since, stay."
+)
+def purge_raw_extracts(
+    context: OpExecutionContext, landing: LandingFolder, retention_settings: RetentionSettings
+) -> int:
+    decisions = plan_purge(
+        landing.root,
+        ingested_content(context.instance),
+        datetime.now(timezone.utc),
+        retention_settings.days,
+    )
     purged = purge(decisions)
-    context.log.info(f"purged {purged} of {len(decisions)} raw files older than {retention_settings.days} days "
-                     "after ingestion")
+    context.log.info(
+        f"purged {purged} of {len(decisions)} raw files older than {retention_settings.days} days "
+        "after ingestion"
+    )
     return purged
 
 
-@job(name="retention_purge", description="Deletes raw extracts (with BSN) a set number of days after ingestion.")
+@job(
+    name="retention_purge",
+    description="Deletes raw extracts (with BSN) a set number of days after ingestion.",
+)
 def retention_purge():
     purge_raw_extracts()
 

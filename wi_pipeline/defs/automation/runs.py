@@ -15,7 +15,10 @@ import os
 from pathlib import Path
 
 from dagster import AssetKey, DagsterEventType, DagsterRunStatus, RunsFilter
-from dagster._core.events import JobFailureData, RunFailureReason  # what the UI shows as the failure reason
+from dagster._core.events import (
+    JobFailureData,
+    RunFailureReason,
+)  # what the UI shows as the failure reason
 
 from wi_pipeline.defs.history import latest_metadata
 from wi_pipeline.defs.metadata import REGISTER_EXTRACTS
@@ -24,19 +27,27 @@ from wi_pipeline.lib.layout import REGISTERS
 # a process that started this long after its run's start event is another one that got the pid
 PID_REUSE_MARGIN_SECONDS = 5
 # runs that still hold a partition's place in the queue or may still write it
-ACTIVE = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
-          DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
+ACTIVE = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+    DagsterRunStatus.CANCELING,
+]
 
 
 def _proc_start(pid: int) -> tuple[str, float] | None:
     """State and start time (epoch seconds) of a process from /proc; None where there is no /proc."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
-                    if line.startswith("btime "))
+        boot = next(
+            float(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
     except (OSError, StopIteration, ValueError):
         return None
-    fields = stat[stat.rindex(")") + 2:].split()  # the name in parentheses may hold spaces
+    fields = stat[stat.rindex(")") + 2 :].split()  # the name in parentheses may hold spaces
     return fields[0], boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
 
 
@@ -63,7 +74,9 @@ def fail_dead_runs(instance) -> list[str]:
     failed = []
     for record in instance.get_run_records(RunsFilter(statuses=[DagsterRunStatus.STARTED])):
         run = record.dagster_run
-        starts = instance.get_records_for_run(run.run_id, of_type=DagsterEventType.RUN_START, limit=1).records
+        starts = instance.get_records_for_run(
+            run.run_id, of_type=DagsterEventType.RUN_START, limit=1
+        ).records
         if not starts or starts[0].event_log_entry.dagster_event is None:
             continue
         entry = starts[0].event_log_entry
@@ -75,12 +88,17 @@ def fail_dead_runs(instance) -> list[str]:
             continue
         partition = run.tags.get("dagster/partition")
         what = f"run {run.run_id} ({run.job_name}{f' {partition}' if partition else ''})"
-        message = (f"The process of this run (pid {pid}) is gone: it was killed (kill -9, out of memory, "
-                   "a restart of the machine or of dagster dev) and can never finish. Marked failed so the "
-                   "queue moves on; its stored outputs are whole, and assets left behind their registers are "
-                   "rebuilt by the sensor rebuild_behind_registers.")
-        instance.report_run_failed(run, message, JobFailureData(
-            error=None, failure_reason=RunFailureReason.UNEXPECTED_TERMINATION))
+        message = (
+            f"The process of this run (pid {pid}) is gone: it was killed (kill -9, out of memory, "
+            "a restart of the machine or of dagster dev) and can never finish. Marked failed so the "
+            "queue moves on; its stored outputs are whole, and assets left behind their registers are "
+            "rebuilt by the sensor rebuild_behind_registers."
+        )
+        instance.report_run_failed(
+            run,
+            message,
+            JobFailureData(error=None, failure_reason=RunFailureReason.UNEXPECTED_TERMINATION),
+        )
         failed.append(f"{what}: process {pid} is gone, marked failed")
     return failed
 
@@ -89,20 +107,27 @@ def current_extracts(instance, gemeente: str) -> dict[str, str]:
     """register -> sha256 of the extract behind the register partition's latest materialisation."""
     out = {}
     for register in REGISTERS:
-        digest = latest_metadata(instance, AssetKey(["registers", register]), gemeente).get("extract_sha256")
+        digest = latest_metadata(instance, AssetKey(["registers", register]), gemeente).get(
+            "extract_sha256"
+        )
         if digest:
             out[register] = digest
     return out
 
 
-def behind_registers(instance, gemeente: str, keys: list[AssetKey]) -> tuple[dict[str, str], list[AssetKey]]:
+def behind_registers(
+    instance, gemeente: str, keys: list[AssetKey]
+) -> tuple[dict[str, str], list[AssetKey]]:
     """The municipality's current register extracts, and those of ``keys`` whose latest materialisation was
     built from other extracts (or was never made). Nothing is behind while no register is stored."""
     current = current_extracts(instance, gemeente)
     if not current:
         return current, []
-    return current, [key for key in keys
-                     if latest_metadata(instance, key, gemeente).get(REGISTER_EXTRACTS) != current]
+    return current, [
+        key
+        for key in keys
+        if latest_metadata(instance, key, gemeente).get(REGISTER_EXTRACTS) != current
+    ]
 
 
 def extracts_digest(extracts: dict[str, str]) -> str:
@@ -110,6 +135,8 @@ def extracts_digest(extracts: dict[str, str]) -> str:
 
 
 def active_run(instance, job_name: str, gemeente: str):
-    runs = instance.get_runs(RunsFilter(job_name=job_name, statuses=ACTIVE,
-                                        tags={"dagster/partition": gemeente}), limit=1)
+    runs = instance.get_runs(
+        RunsFilter(job_name=job_name, statuses=ACTIVE, tags={"dagster/partition": gemeente}),
+        limit=1,
+    )
     return runs[0] if runs else None

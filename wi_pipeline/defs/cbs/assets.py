@@ -1,9 +1,22 @@
 """One national (unpartitioned) asset per CBS table; the key file is pseudonymised on the way in."""
 
-from dagster import AssetCheckResult, AssetCheckSpec, AssetExecutionContext, AssetIn, AssetKey, AssetOut, multi_asset
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetIn,
+    AssetKey,
+    AssetOut,
+    multi_asset,
+)
 
-from wi_pipeline.defs.checks import (emit_guarded, gx_suite_result, gx_suite_spec, no_identifiers_result,
-                                     no_identifiers_spec)
+from wi_pipeline.defs.checks import (
+    emit_guarded,
+    gx_suite_result,
+    gx_suite_spec,
+    no_identifiers_result,
+    no_identifiers_spec,
+)
 from wi_pipeline.defs.metadata import ingestion_metadata
 from wi_pipeline.defs.registers.assets import EXTRACT_READABLE, extract_failure
 from wi_pipeline.defs.resources import LandingFolder, PseudonymisationKey
@@ -18,50 +31,89 @@ from wi_pipeline.lib.quality import children_born_after_parents, quarantine_shar
 # Checks that need a second table, which the asset then reads as an input. KINDOUDERTAB: a
 # parent born after (or barely before) the child is an impossible combination.
 CROSS_TABLE_CHECKS = {
-    "KINDOUDERTAB": ("gbapersoontab", children_born_after_parents,
-                     ["RINPERSOONS", "RINPERSOON", "GBAGEBOORTEJAAR", "GBAGEBOORTEMAAND"]),
+    "KINDOUDERTAB": (
+        "gbapersoontab",
+        children_born_after_parents,
+        ["RINPERSOONS", "RINPERSOON", "GBAGEBOORTEJAAR", "GBAGEBOORTEMAAND"],
+    ),
 }
 
 
 def _out(description: str) -> AssetOut:
-    return AssetOut(key_prefix="cbs", description=description, group_name="cbs",
-                    kinds={"pandas", "parquet"}, owners=["team:data-engineering"])
+    return AssetOut(
+        key_prefix="cbs",
+        description=description,
+        group_name="cbs",
+        kinds={"pandas", "parquet"},
+        owners=["team:data-engineering"],
+    )
 
 
 def build_cbs_asset(layout: CbsTableLayout):
     name = layout.name.lower()
     key, qkey = AssetKey(["cbs", name]), AssetKey(["cbs", f"{name}_quarantine"])
     cross = CROSS_TABLE_CHECKS.get(layout.name)
-    ins = {cross[0]: AssetIn(AssetKey(["cbs", cross[0]]), metadata={"columns": cross[2]})} if cross else {}
+    ins = (
+        {cross[0]: AssetIn(AssetKey(["cbs", cross[0]]), metadata={"columns": cross[2]})}
+        if cross
+        else {}
+    )
 
     @multi_asset(
         name=f"ingest_{name}",
         outs={
-            name: _out(layout.description + (" Pseudonymised: the BSN is replaced by a keyed pseudonym."
-                                             if layout.holds_bsn else "")),
-            f"{name}_quarantine": _out(f"Rows of {layout.name} that could not be typed or linked, with the reason."),
+            name: _out(
+                layout.description
+                + (
+                    " Pseudonymised: the BSN is replaced by a keyed pseudonym."
+                    if layout.holds_bsn
+                    else ""
+                )
+            ),
+            f"{name}_quarantine": _out(
+                f"Rows of {layout.name} that could not be typed or linked, with the reason."
+            ),
         },
         check_specs=[
-            AssetCheckSpec(EXTRACT_READABLE, asset=key, blocking=True,
-                           description="The table's parquet file exists and is readable, with the contract's "
-                           "columns and rows."),
-            gx_suite_spec(key), no_identifiers_spec(key), no_identifiers_spec(qkey),
+            AssetCheckSpec(
+                EXTRACT_READABLE,
+                asset=key,
+                blocking=True,
+                description="The table's parquet file exists and is readable, with the contract's "
+                "columns and rows.",
+            ),
+            gx_suite_spec(key),
+            no_identifiers_spec(key),
+            no_identifiers_spec(qkey),
         ],
         ins=ins,
         can_subset=False,
     )
-    def _asset(context: AssetExecutionContext, landing: LandingFolder, pseudonym_key: PseudonymisationKey, **other):
+    def _asset(
+        context: AssetExecutionContext,
+        landing: LandingFolder,
+        pseudonym_key: PseudonymisationKey,
+        **other,
+    ):
         path = cbs_path(landing.root, layout.name)
         try:
             key_ = pseudonym_key.get() if layout.holds_bsn else None
             accepted, quarantine, rows_in = ingest_cbs_table(landing.root, layout.name, key_)
         except ExtractError as err:
-            yield AssetCheckResult(asset_key=key, check_name=EXTRACT_READABLE, passed=False,
-                                   metadata={"error": str(err)})
+            yield AssetCheckResult(
+                asset_key=key,
+                check_name=EXTRACT_READABLE,
+                passed=False,
+                metadata={"error": str(err)},
+            )
             raise extract_failure(f"CBS {layout.name}", err) from None
         except PseudonymisationError as err:
             raise extract_failure(f"CBS {layout.name}", err) from None
-        reasons = quarantine["reason"].str.split("; ").explode().value_counts().to_dict() if len(quarantine) else {}
+        reasons = (
+            quarantine["reason"].str.split("; ").explode().value_counts().to_dict()
+            if len(quarantine)
+            else {}
+        )
         meta = ingestion_metadata(accepted, rows_in, reasons, len(quarantine))
         meta["extract_sha256"] = file_sha256(path)
         if key_ is not None:
@@ -70,18 +122,29 @@ def build_cbs_asset(layout: CbsTableLayout):
             # one BSN with two CBS keys stays in the key file: linkage quarantines its spells
             # as "ambiguous key"
             meta["ambiguous_key_persons"] = len(ambiguous_pseudonyms(accepted))
-        context.log.info(f"CBS {layout.name}: {rows_in} rows in, {len(accepted)} accepted, "
-                         f"{len(quarantine)} quarantined")
+        context.log.info(
+            f"CBS {layout.name}: {rows_in} rows in, {len(accepted)} accepted, "
+            f"{len(quarantine)} quarantined"
+        )
         extra = [quarantine_share_within(len(quarantine), rows_in)]
         if cross:
             extra.append(cross[1](accepted, other[cross[0]]))
         yield from emit_guarded(
-            [(name, accepted, meta), (f"{name}_quarantine", quarantine, {"dagster/row_count": len(quarantine)})],
-            [AssetCheckResult(asset_key=key, check_name=EXTRACT_READABLE, passed=True,
-                              metadata={"extract": path.name}),
-             gx_suite_result(accepted, key, extra=extra),
-             no_identifiers_result(accepted, key, allow_cbs_keys=True),
-             no_identifiers_result(quarantine, qkey, allow_cbs_keys=True)],
+            [
+                (name, accepted, meta),
+                (f"{name}_quarantine", quarantine, {"dagster/row_count": len(quarantine)}),
+            ],
+            [
+                AssetCheckResult(
+                    asset_key=key,
+                    check_name=EXTRACT_READABLE,
+                    passed=True,
+                    metadata={"extract": path.name},
+                ),
+                gx_suite_result(accepted, key, extra=extra),
+                no_identifiers_result(accepted, key, allow_cbs_keys=True),
+                no_identifiers_result(quarantine, qkey, allow_cbs_keys=True),
+            ],
         )
 
     return _asset
