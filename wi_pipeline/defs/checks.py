@@ -117,7 +117,8 @@ def gx_suite_spec(key: AssetKey, suite: str | None = None) -> AssetCheckSpec:
 def gx_suite_result(
     df: pd.DataFrame, key: AssetKey, extra=(), suite: str | None = None
 ) -> AssetCheckResult:
-    """Run the asset's suite (plus project checks that need more than one frame); a bad suite file fails the check."""
+    """Run the asset's suite (plus project checks that need more than one frame); a bad suite
+    file fails the check."""
     from wi_pipeline.lib.quality import SuiteError, run_suite
 
     try:

@@ -378,8 +378,8 @@ def assignment_in_words(table: pd.DataFrame, gemeente: str) -> str:
         lines.append(
             "The rule does better than today's assignment."
             if clear
-            else "**With these data the rule cannot be told apart from today's assignment.** The groups below "
-            "show what the data suggest, not a recommendation to act on."
+            else "**With these data the rule cannot be told apart from today's assignment.** "
+            "The groups below show what the data suggest, not a recommendation to act on."
         )
     lines.append(
         "\nThe rule, with each group's expected share in regular work under the instrument it is given. "

@@ -155,7 +155,8 @@ def _sibling_sets(
         if ids.duplicated().any():
             dup = ids[ids.duplicated()].iloc[0]
             raise ValueError(
-                f"group id {dup!r} occurs twice within one sub-table; add the column that tells them apart to group_cols"
+                f"group id {dup!r} occurs twice within one sub-table; add the column that tells "
+                "them apart to group_cols"
             )
         where = dict(zip(ids, part))
         parent = sub[nested.parent]
@@ -740,7 +741,8 @@ SMALL_COUNT = "<{}"
 
 
 def _is_count_key(key: str) -> bool:
-    """A top-level count (n_..., ..._n_..., clusters); nested keys name covariates, e.g. smd_before.n_children."""
+    """A top-level count (n_..., ..._n_..., clusters); nested keys name covariates, e.g.
+    smd_before.n_children."""
     tokens = _name_tokens(key)
     return "." not in key and ("n" in tokens or "clusters" in tokens or "count" in tokens)
 

@@ -148,7 +148,8 @@ def comparison_in_words(measure: str, contrast: str) -> str:
         return _robustness_in_words(contrast)
     if contrast.startswith("exemption"):
         return (
-            "single parents on bijstand: the effect of the art. 9a exemption for parents whom the 5th birthday "
+            "single parents on bijstand: the effect of the art. 9a exemption for parents whom "
+            "the 5th birthday "
             "moves out of it (fuzzy regression discontinuity)"
         )
     return "single parents on bijstand: just after the youngest child's 5th birthday against just before"

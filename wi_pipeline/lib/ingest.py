@@ -239,7 +239,8 @@ def _check_header(
                 )
     if not set(layout.required_columns) & set(header):
         raise ExtractError(
-            f"{path}: the first line is not a header of register '{layout.name}' (none of its columns found); "
+            f"{path}: the first line is not a header of register '{layout.name}' (none of its "
+            "columns found); "
             f"expected the header {expected} (unquoted, separated by ';')"
         )
     doubled = [c for c in layout.required_columns if header.count(c) > 1]

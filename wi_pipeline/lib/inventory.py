@@ -18,11 +18,14 @@ from wi_pipeline.lib.layout import CBS_TABLES, DROPPED_AT_INGESTION, G4, REGISTE
 # Why each source is used, in plain words: (Dutch, English).
 PURPOSE = {
     "bijstand": (
-        "Wie een bijstandsuitkering heeft en hoe lang. Zo weten we wie er meedoet en of iemand de uitkering verlaat.",
-        "Who receives social assistance and for how long: who takes part and whether someone leaves benefits.",
+        "Wie een bijstandsuitkering heeft en hoe lang. Zo weten we wie er meedoet en of iemand "
+        "de uitkering verlaat.",
+        "Who receives social assistance and for how long: who takes part and whether someone "
+        "leaves benefits.",
     ),
     "ontheffingen": (
-        "Wie tijdelijk geen plicht heeft om werk te zoeken, bijvoorbeeld alleenstaande ouders met een kind onder de 5.",
+        "Wie tijdelijk geen plicht heeft om werk te zoeken, bijvoorbeeld alleenstaande ouders "
+        "met een kind onder de 5.",
         "Who is temporarily exempt from the duty to look for work, e.g. single parents with a child under 5.",
     ),
     "reintegratie": (
@@ -31,14 +34,17 @@ PURPOSE = {
     ),
     "schuldhulp": (
         "Of iemand hulp bij schulden kreeg, om te zien of dat samen met hulp naar werk beter werkt.",
-        "Whether someone received debt assistance, to see if it works better together with help towards work.",
+        "Whether someone received debt assistance, to see if it works better together with help "
+        "towards work.",
     ),
     "wmo": (
         "Of iemand ondersteuning kreeg (zoals begeleiding), om rekening te houden met iemands situatie.",
-        "Whether someone received social support (such as guidance), to take a person's situation into account.",
+        "Whether someone received social support (such as guidance), to take a person's "
+        "situation into account.",
     ),
     "KOPPELTABEL": (
-        "Een sleutelbestand van het CBS om gegevens van dezelfde persoon te koppelen, zonder naam of BSN te bewaren.",
+        "Een sleutelbestand van het CBS om gegevens van dezelfde persoon te koppelen, zonder "
+        "naam of BSN te bewaren.",
         "A CBS key file to link data of the same person, without keeping a name or citizen service number.",
     ),
     "GBAPERSOONTAB": (
@@ -78,7 +84,8 @@ PURPOSE = {
 }
 
 
-# The outputs that may leave the secure environment, all under disclosure control; everything else stays inside.
+# The outputs that may leave the secure environment, all under disclosure control; everything
+# else stays inside.
 PUBLISHED = (
     "effects/effect_table",
     "effects/effect_table_g4",

@@ -182,23 +182,28 @@ T = {
         "As of {date}. Made from the processing's published tables.",
     ),
     "intro": (
-        "Dit rapport vergelijkt de hulp die de gemeente geeft aan mensen in de bijstand. Alle cijfers gaan over "
+        "Dit rapport vergelijkt de hulp die de gemeente geeft aan mensen in de bijstand. Alle "
+        "cijfers gaan over "
         "groepen van minstens {n} personen; kleinere groepen zijn weggelaten. Een effect staat in "
         "procentpunten: +3 procentpunt betekent dat 3 op de 100 mensen méér werk hebben dan zonder de hulp. "
         "Het interval eromheen (95%) laat zien hoe zeker dat is: als het interval de nul bevat, kunnen de "
         "gegevens het effect niet van nul onderscheiden.",
-        "This report compares the help the municipality gives to people on social assistance (bijstand). Every "
+        "This report compares the help the municipality gives to people on social assistance "
+        "(bijstand). Every "
         "figure is about groups of at least {n} people; smaller groups are left out. An effect is given in "
         "percentage points: +3 percentage points means 3 in 100 people more in work than without the help. "
-        "The 95% interval around it shows how certain that is: if the interval contains zero, the data cannot "
+        "The 95% interval around it shows how certain that is: if the interval contains zero, "
+        "the data cannot "
         "tell the effect from zero.",
     ),
     "h_works": ("Welke hulp naar werk werkt?", "Which help towards work works?"),
     "works_who": (
-        "Vergeleken op één groep mensen: iedereen in de bijstand die nog geen hulp naar werk had. In een maand "
+        "Vergeleken op één groep mensen: iedereen in de bijstand die nog geen hulp naar werk "
+        "had. In een maand "
         "begint iemand een vorm van hulp, of nog niets (wachten). Uitkomst: gewoon werk een jaar later.",
         "Compared on one group of people: everyone on bijstand who has not had help towards work yet. In a "
-        "month someone starts one kind of help, or nothing yet (waiting). Outcome: regular work a year later.",
+        "month someone starts one kind of help, or nothing yet (waiting). Outcome: regular work "
+        "a year later.",
     ),
     "col_instrument": ("Hulp", "Help"),
     "col_effect": (
@@ -714,7 +719,8 @@ def policy_report_html(
     }
     return Template((TEMPLATES / "policy_report.html").read_text(encoding="utf-8")).substitute(
         title=_e(
-            f"{_t('title', 'nl', city=city_name(gemeente, 'nl'))} / {_t('title', 'en', city=city_name(gemeente, 'en'))}"
+            f"{_t('title', 'nl', city=city_name(gemeente, 'nl'))} / "
+            f"{_t('title', 'en', city=city_name(gemeente, 'en'))}"
         ),
         **sections,
     )

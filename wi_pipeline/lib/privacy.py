@@ -21,7 +21,8 @@ _IDENTIFIER_IN_TEXT = re.compile(r"\d{8,}(?!\d|\.csv|\.parquet)|[0-9a-fA-F]{32,}
 
 
 def redact_identifiers(text: str) -> str:
-    """Text as it may be shown in a message, log or report: anything that could be a BSN or pseudonym is masked."""
+    """Text as it may be shown in a message, log or report: anything that could be a BSN or
+    pseudonym is masked."""
     return _IDENTIFIER_IN_TEXT.sub(REDACTED, text)
 
 

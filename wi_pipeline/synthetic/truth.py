@@ -42,7 +42,8 @@ DEFINITIONS = {
         "start + h (start + h <= window end): the average treatment effect on the treated at horizon h."
     ),
     "subgroups": (
-        "Values in the start month: sex ('man'/'vrouw'), n_children band of children at home ('0','1','2','3+'), "
+        "Values in the start month: sex ('man'/'vrouw'), n_children band of children at home "
+        "('0','1','2','3+'), "
         "marital_status (never_married/married/divorced/widowed) and health ('poor' = poor_health)."
     ),
     "structural": (
@@ -105,7 +106,8 @@ def planted_effects(
             "during_pp": ins.during * 100,
             "post_base_pp": ins.post * 100,
             "post_modifiers": dict(ins.post_modifiers),
-            "post_effect": "post_base_pp x sex x n_children x marital_status x health multipliers x post_modifiers (start month)"
+            "post_effect": "post_base_pp x sex x n_children x marital_status x health "
+            "multipliers x post_modifiers (start month)"
             + (
                 " + debt_assistance_mediation_interaction_pp if debt assistance started by the start month"
                 if cat == "bemiddeling"
@@ -135,7 +137,8 @@ def planted_effects(
         "effect_nominal_pp": ex["effect"] * 100,
         "effect_by_subgroup": "homogeneous: the same nominal effect for every exempt person-month",
         "late_pp": round(late * 100, 4),
-        "late_definition": "mean planted effect over exempt person-months with youngest child aged 48-59 months",
+        "late_definition": "mean planted effect over exempt person-months with youngest child "
+        "aged 48-59 months",
         "take_up_on_request": {k: v for k, v in ex.items() if k.startswith("take_up")},
         "first_stage_share_exempt_54_59": None if np.isnan(fs) else round(fs, 4),
         "first_stage_share_exempt_60_65": round(float(above.mean()), 4) if len(above) else None,
@@ -150,7 +153,8 @@ def planted_effects(
             "per_month": P.EMPLOYMENT_INDEX["youngest_child_age_trend_per_month"],
             "note": "smooth in the child's age below 216 months, no jump at the cutoff",
         },
-        "exemption_end": "EINDDATUM = the day before the youngest child's 5th birthday, or the bijstand end if earlier",
+        "exemption_end": "EINDDATUM = the day before the youngest child's 5th birthday, or the "
+        "bijstand end if earlier",
         "art9_dringend": {
             "effect_pp": 0.0,
             "note": "urgent-reason exemptions, mostly poor health, unrelated to the cutoff",

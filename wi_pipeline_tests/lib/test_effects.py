@@ -1141,7 +1141,8 @@ def test_staggered_rows_with_too_few_parents_are_withheld():
 
 def test_pooled_staggered_row_is_checked_against_the_municipal_counts():
     """The staggered design counts persons in its arms, which add up across cities (unlike an RD's persons
-    within each estimate's own bandwidth): a pooled row that gives back a withheld city's count is withheld."""
+    within each estimate's own bandwidth): a pooled row that gives back a withheld city's count
+    is withheld."""
     from wi_pipeline.lib.effects import STAGGERED_CONTRAST
 
     def cell(gemeente, n_treated, suppressed=False):
@@ -1171,7 +1172,8 @@ def test_parallel_trend_sensitivity_flags_a_planted_violation_and_spares_a_real_
     """Rambachan-Roth on the binned event study: a pre-trend that goes on after treatment makes an
     effect out of nothing, which the original interval calls significant and the sensitivity
     analysis does not (it breaks down below Mbar 1); a real effect with parallel trends survives
-    violations as large as the largest pre-period one (Mbar 1). The bins' covariance is the linear map of the event-time covariance."""
+    violations as large as the largest pre-period one (Mbar 1). The bins' covariance is the
+    linear map of the event-time covariance."""
     from wi_pipeline.estimation import estimate_staggered_did
     from wi_pipeline.lib.effects import parallel_trend_sensitivity
     from wi_pipeline_tests.estimation.test_staggered import staggered_panel

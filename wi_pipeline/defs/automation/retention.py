@@ -1,4 +1,5 @@
-"""Raw extracts hold BSNs: a nightly run deletes each one a set number of days after its exact content was ingested."""
+"""Raw extracts hold BSNs: a nightly run deletes each one a set number of days after its exact
+content was ingested."""
 
 from datetime import datetime, timezone
 
@@ -79,7 +80,9 @@ retention_nightly = ScheduleDefinition(
     cron_schedule="0 3 * * *",
     execution_timezone="Europe/Amsterdam",
     default_status=DefaultScheduleStatus.RUNNING,
-    description="Every night at 03:00: raw extracts whose content was ingested at least the retention period ago "
-    "are deleted from the landing folder. A night the daemon is down is caught up the next night it runs, since "
+    description="Every night at 03:00: raw extracts whose content was ingested at least the "
+    "retention period ago "
+    "are deleted from the landing folder. A night the daemon is down is caught up the next night "
+    "it runs, since "
     "the rule is the age of the ingestion, not the date of the run.",
 )

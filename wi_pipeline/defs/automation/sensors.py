@@ -143,7 +143,8 @@ def build_cbs_followup_sensor(cbs_job, municipality_job, assets: Sequence[Assets
         monitored_jobs=[cbs_job],
         request_job=municipality_job,
         default_status=DefaultSensorStatus.RUNNING,
-        description="Once the CBS tables are refreshed, reruns linkage, panel, effects and reports of every G4 "
+        description="Once the CBS tables are refreshed, reruns linkage, panel, effects and "
+        "reports of every G4 "
         "municipality from the stored registers.",
     )
     def municipalities_after_cbs(context: RunStatusSensorContext):
@@ -174,7 +175,8 @@ def build_report_sensors(report_job) -> list:
             # no monitored_jobs: every job of this code location, one-off UI materialisations included
             request_job=report_job,
             default_status=DefaultSensorStatus.RUNNING,
-            description=f"Makes the data-quality report of a municipality whose run {status.value.lower()}ed.",
+            description="Makes the data-quality report of a municipality whose run "
+            f"{status.value.lower()}ed.",
         )
         def _report(context: RunStatusSensorContext):
             run = context.dagster_run

@@ -220,7 +220,8 @@ _COMMON = dict(kinds={"pandas", "parquet"}, owners=["team:research"])
         no_identifiers_spec(TABLE_KEY, published=True),
         _disclosure_spec(TABLE_KEY),
     ],
-    description="Effect of each measure in this municipality, overall and per subgroup: estimate, standard error, "
+    description="Effect of each measure in this municipality, overall and per subgroup: "
+    "estimate, standard error, "
     "95% interval, p-value (and Holm-adjusted across subgroups), persons per arm, method and diagnostics. "
     "Estimates with too few persons in an arm (10 under the CBS rules) are withheld and marked.",
     **_COMMON,
@@ -259,7 +260,8 @@ def effect_table(
         no_identifiers_spec(G4_KEY, published=True),
         _disclosure_spec(G4_KEY),
     ],
-    description="The same estimates pooled over the four cities with municipality fixed effects, plus the forest, "
+    description="The same estimates pooled over the four cities with municipality fixed effects, "
+    "plus the forest, "
     "RD (binned means; bandwidth sensitivity, placebo cutoffs and donut) and event-study plots. A pooled "
     "estimate is also withheld when, next to the published municipal tables, it would give back a "
     "withheld municipal count. Rebuilds automatically once the municipalities have updated.",
@@ -318,10 +320,13 @@ def effect_table_g4(
     group_name="reports",
     automation_condition=AutomationCondition.eager(),
     check_specs=[no_identifiers_spec(WWFW_KEY, published=True)],
-    description="What works for whom: per subgroup, every instrument against waiting on regular work a year after "
+    description="What works for whom: per subgroup, every instrument against waiting on regular "
+    "work a year after "
     "the start, all compared on one population (everyone on bijstand without an instrument yet). Effects in "
-    "percentage points with 95% intervals, the 95% rank set, whether the instrument can be the best, whether it "
-    "is clearly better or worse than waiting (Holm over all instruments and subgroups), and the test of whether "
+    "percentage points with 95% intervals, the 95% rank set, whether the instrument can be the "
+    "best, whether it "
+    "is clearly better or worse than waiting (Holm over all instruments and subgroups), and the "
+    "test of whether "
     "the effect differs between groups. Pooled G4 and per municipality.",
     **_COMMON,
 )

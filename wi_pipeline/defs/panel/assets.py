@@ -75,15 +75,18 @@ PANEL_KEY = AssetKey(["panel", "linked_panel"])
     group_name="panel",
     kinds={"pandas", "parquet"},
     owners=["team:research"],
-    description="One row per person per month for everyone with a month of social assistance in the municipality "
-    "in the window: benefits, exemptions, instruments, support, jobs, health costs and debts. The table every "
+    description="One row per person per month for everyone with a month of social assistance in "
+    "the municipality "
+    "in the window: benefits, exemptions, instruments, support, jobs, health costs and debts. "
+    "The table every "
     "estimate reads. The window ends at the latest in the month of the oldest register extract.",
     check_specs=[
         AssetCheckSpec(
             "panel_contract",
             asset=PANEL_KEY,
             blocking=True,
-            description="One row per person-month, no gaps, months in the window, flags consistent with their spells.",
+            description="One row per person-month, no gaps, months in the window, flags "
+            "consistent with their spells.",
         ),
         gx_suite_spec(PANEL_KEY),
         no_identifiers_spec(PANEL_KEY),

@@ -153,9 +153,11 @@ def _previous_summary(instance, gemeente: str, extracts_json: str) -> pd.DataFra
     group_name="reports",
     kinds={"markdown"},
     owners=["team:data-engineering"],
-    description="Data-quality report of one municipality, made after each of its runs, failed runs above all: "
+    description="Data-quality report of one municipality, made after each of its runs, failed "
+    "runs above all: "
     "which extract is current, what stopped the run (file, column, line), rows in, accepted and quarantined, "
-    "linkage rates, every failing check and expectation with counts, and what changed since the previous extract. "
+    "linkage rates, every failing check and expectation with counts, and what changed since the "
+    "previous extract. "
     "Internal: not published.",
 )
 def data_quality(context: AssetExecutionContext, landing: LandingFolder) -> str:
@@ -233,7 +235,8 @@ def data_quality(context: AssetExecutionContext, landing: LandingFolder) -> str:
             "tolerances in expectations/g4_comparison.json.",
         )
     ],
-    description="Are the four cities' harmonised registers comparable? Share of single parents, women, age mix, "
+    description="Are the four cities' harmonised registers comparable? Share of single parents, "
+    "women, age mix, "
     "instrument mix and spell lengths per municipality against the pooled G4.",
 )
 def g4_data_quality(context: AssetExecutionContext, linked_panel: dict):

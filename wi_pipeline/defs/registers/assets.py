@@ -77,7 +77,8 @@ def build_register_asset(layout: RegisterLayout):
                 EXTRACT_READABLE,
                 asset=key,
                 blocking=True,
-                description="The current extract has the contract's columns, delimiter and encoding, and rows.",
+                description="The current extract has the contract's columns, delimiter and "
+                "encoding, and rows.",
             ),
             gx_suite_spec(key),
             no_identifiers_spec(key),
