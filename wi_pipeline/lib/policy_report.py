@@ -249,6 +249,10 @@ T = {
         "Voor deze gemeente is geen regel gepubliceerd.",
         "No rule is published for this municipality.",
     ),
+    "works_none": (
+        "Voor deze gemeente is geen vergelijking van de hulp gepubliceerd.",
+        "No comparison of the kinds of help is published for this municipality.",
+    ),
     "col_group": ("Groep", "Group"),
     "col_share": ("Deel van de mensen", "Share of people"),
     "col_gets": ("Krijgt", "Gets"),
@@ -321,7 +325,6 @@ T = {
     ),
     "rd_axis": ("leeftijd jongste kind (maanden)", "youngest child's age (months)"),
     "month": ("maand", "month"),
-    "none": ("geen", "none"),
     "to": ("tot", "to"),
     "waiting": ("wachten", "waiting"),
 }
@@ -463,7 +466,7 @@ def _scatter_chart(points: list[dict], cutoff: float, unit: str) -> dict | None:
 def _what_works(ww: pd.DataFrame, lang: str) -> dict:
     overall = ww[ww["subgroup"] == "all"]
     if overall.empty:
-        return {"none": _t("rule_none", lang)}
+        return {"none": _t("works_none", lang)}
     rows, items = [], []
     for _, r in overall.iterrows():
         name = _pick(INSTRUMENTS, r["instrument"], lang)

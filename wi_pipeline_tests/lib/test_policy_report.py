@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from wi_pipeline.lib.effects import (
+    CHOICE,
     EFFECT_COLUMNS,
     INTERACTION,
     MDE_FACTOR,
@@ -302,3 +303,16 @@ def test_text_from_the_tables_is_shown_as_text_never_as_markup(effects):
     assert "<td>A &amp; B &lt;i&gt;vs&lt;/i&gt; C</td>" in page
     assert "weggelaten: &lt;img src=x&gt; &amp; more" in page
     assert "(Card, Kluve &amp; Weber 2018)" in page  # a phrase of the tables' own, too
+
+
+def test_no_published_comparison_is_said_as_such_not_as_a_missing_rule(effects):
+    """Without instrument rows the comparison's section says that no comparison is published; the
+    assignment rule's own section says there is no rule."""
+    no_instruments = effects[effects["measure"] != CHOICE]
+    page = policy_report_html(
+        "GM0599", no_instruments, what_works_for_whom(no_instruments), None, as_of=date(2026, 12, 1)
+    )
+    text = _text(page)
+    assert "No comparison of the kinds of help is published for this municipality." in text
+    assert "Voor deze gemeente is geen vergelijking van de hulp gepubliceerd." in text
+    assert text.count("No rule is published for this municipality.") == 1
