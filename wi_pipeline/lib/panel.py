@@ -320,7 +320,7 @@ def build_panel(
     cols["self_sufficient"] = ~cols["on_bijstand"] & (cols["secm"] != SECM_CATEGORIES["22"])
 
     pseudo = linked.drop_duplicates("RINPERSOON").set_index("RINPERSOON")[PSEUDONYM_COLUMN]
-    panel = _frame(gemeente, grid, pseudo, persons_tab, cols, problematic_debt, window)
+    panel = _frame(gemeente, grid, pseudo, persons_tab, cols, problematic_debt)
     return panel[PANEL_COLUMNS], report
 
 
@@ -421,6 +421,7 @@ def _person_columns(
 
 
 def _person_keys(grid: _Grid) -> pd.Index:
+    """The persons' CBS keys (RINPERSOONS + RINPERSOON), in the grid's order."""
     return pd.Index(RELIABLE_KEY + grid.persons.astype(str))
 
 
@@ -620,7 +621,6 @@ def _frame(
     persons_tab: pd.DataFrame,
     cols: dict[str, np.ndarray],
     problematic_debt: pd.arrays.BooleanArray,
-    window: PanelWindow,
 ) -> pd.DataFrame:
     """The person x month arrays as rows, with the per-person columns repeated over the months."""
     n_p, n_m = grid.n_p, grid.n_m
@@ -640,7 +640,7 @@ def _frame(
         )
         if n_p
         else pd.Categorical([]),
-        "month": np.tile(window.months.to_numpy(), n_p),
+        "month": np.tile(grid.window.months.to_numpy(), n_p),
         "age": pd.array(cols.pop("age").ravel(), dtype="Int16")
         if n_p
         else pd.array([], dtype="Int16"),

@@ -968,6 +968,7 @@ PANEL_COLUMNS = [
 
 
 def _flat(x) -> np.ndarray:
+    """Person x month rows in the panel's row order (person-major), without a copy where possible."""
     return np.ascontiguousarray(x).reshape(-1)
 
 
