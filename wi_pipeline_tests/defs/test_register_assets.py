@@ -1,7 +1,5 @@
 """A bad extract fails its asset with one clear message and leaves the last good output as it was."""
 
-import shutil
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -59,16 +57,6 @@ def check_results(result, name: str) -> list[bool]:
 
 def everything_logged(instance, run_id) -> str:
     return "\n".join(repr(rec) for rec in instance.all_logs(run_id))
-
-
-@pytest.fixture
-def landing(synthetic_landing, tmp_path):
-    """The synthetic extract of one register and the CBS folder, in a landing folder of the test's own."""
-    source, _ = synthetic_landing
-    own = tmp_path / "landing"
-    shutil.copytree(source / GM / "bijstand", own / GM / "bijstand")
-    shutil.copytree(source / "CBS", own / "CBS")
-    return own
 
 
 BAD_EXTRACTS = {
