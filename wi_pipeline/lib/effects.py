@@ -33,9 +33,10 @@ from wi_pipeline.lib.designs import (
 )
 from wi_pipeline.lib.disclosure import (
     COMPLEMENTARY,
-    FEWER_THAN,
     DisclosureRules,
     dominance_reason,
+    exposed_by_differencing,
+    fewer_than,
     not_estimable,
 )
 from wi_pipeline.lib.layout import SRG_CATEGORIES
@@ -430,15 +431,9 @@ def _rd_robustness_rows(
             (r.excluded_low, r.excluded_high),
         )
         if min(persons) < rules.min_units:
-            rows.append(
-                _row(b, reason=f"{FEWER_THAN} {rules.min_units} persons on a side", n=persons)
-            )
+            rows.append(_row(b, reason=fewer_than(rules, "persons on a side"), n=persons))
             continue
-        if any(
-            (a <= s or s <= a) and 0 < abs(len(a) - len(s)) < rules.min_units
-            for a in sets
-            for s in seen
-        ):
+        if exposed_by_differencing(sets, seen, rules):
             rows.append(_row(b, reason=COMPLEMENTARY, n=persons))
             continue
         seen.extend(sets)
@@ -485,7 +480,7 @@ def exemption_effects(
     design = pooled_design(panels, exemption_rd_sample)
     df = design.data
     fe = _municipality_effects(df)
-    small = f"{FEWER_THAN} {rules.min_units} persons on a side"
+    small = fewer_than(rules, "persons on a side")
     rows = []
     for sub, value, part in _subsets(df, subgroups):
         past = part["running"] >= RD_CUTOFF
@@ -689,7 +684,7 @@ def exemption_staggered_effects(
             contrast=STAGGERED_CONTRAST,
         )
         if df.empty:
-            rows.append(_row(base, reason=f"{FEWER_THAN} {rules.min_units} persons in an arm"))
+            rows.append(_row(base, reason=fewer_than(rules, "persons in an arm")))
             continue
         try:
             result = exemption_staggered_did(design, outcome)
@@ -700,7 +695,7 @@ def exemption_staggered_effects(
         o = dynamic.overall
         n = (o.n_treated, o.n_control)
         reason = (
-            f"{FEWER_THAN} {rules.min_units} persons in an arm"
+            fewer_than(rules, "persons in an arm")
             if min(n) < rules.min_units
             else dominance_reason(df, outcome, df["event_time"] >= 0, rules)
         )
@@ -931,7 +926,7 @@ def _choice_rows(
                     rows.append(
                         _row(
                             base,
-                            reason=f"{FEWER_THAN} {rules.min_units} persons in an arm",
+                            reason=fewer_than(rules, "persons in an arm"),
                             n=(n[k], n[WAIT]),
                         )
                     )
@@ -1131,7 +1126,7 @@ def _combined_row(
     if min(n[k] for k in coefficients) < rules.min_units:
         return _row(
             base,
-            reason=f"{FEWER_THAN} {rules.min_units} persons in a cell of the comparison",
+            reason=fewer_than(rules, "persons in a cell of the comparison"),
             n=sides,
         )
     if amount:
@@ -1153,10 +1148,6 @@ def _combined_row(
     return row
 
 
-def _holm(p: pd.Series) -> pd.Series:
-    return pd.Series(holm(p.to_numpy()), index=p.index)
-
-
 def adjust_pvalues(table: pd.DataFrame) -> pd.Series:
     """Holm adjustment across all subgroup estimates of one measure, outcome, horizon and contrast
     (every dimension together: a reader scans them all for "who benefits"); the overall row is its
@@ -1171,7 +1162,7 @@ def adjust_pvalues(table: pd.DataFrame) -> pd.Series:
         ~choice,
         table[["measure", "gemeente", "outcome", "horizon"]].astype(str).agg("|".join, axis=1),
     )
-    return table["p_value"].groupby(family, sort=False).transform(_holm)
+    return table["p_value"].groupby(family, sort=False).transform(lambda p: holm(p.to_numpy()))
 
 
 def _in_words(table: pd.DataFrame) -> pd.DataFrame:
