@@ -22,6 +22,7 @@ from wi_pipeline.defs.checks import (
     no_identifiers_result,
     no_identifiers_spec,
 )
+from wi_pipeline.defs.keys import EFFECT_TABLE_G4_KEY, EFFECT_TABLE_KEY, PANEL_KEY
 from wi_pipeline.defs.metadata import REGISTER_EXTRACTS, built_from, register_extracts
 from wi_pipeline.defs.partitions import g4_partitions
 from wi_pipeline.lib.designs import SUBGROUPS, WAIT
@@ -50,9 +51,7 @@ from wi_pipeline.lib.plots import (
     rd_sensitivity_points,
 )
 
-PANEL = AssetKey(["panel", "linked_panel"])
-TABLE_KEY = AssetKey(["effects", "effect_table"])
-G4_KEY = AssetKey(["effects", "effect_table_g4"])
+TABLE_KEY, G4_KEY = EFFECT_TABLE_KEY, EFFECT_TABLE_G4_KEY
 WWFW_KEY = AssetKey(["reports", "what_works_for_whom"])
 DISCLOSURE = "disclosure_control"
 EFFECT_SUITE = (
@@ -212,7 +211,7 @@ _COMMON = dict(kinds={"pandas", "parquet"}, owners=["team:research"])
 
 @asset(
     key=TABLE_KEY,
-    ins={"linked_panel": AssetIn(PANEL)},
+    ins={"linked_panel": AssetIn(PANEL_KEY)},
     partitions_def=g4_partitions,
     group_name="effects",
     check_specs=[
@@ -251,7 +250,7 @@ def effect_table(
 
 @asset(
     key=G4_KEY,
-    ins={"linked_panel": AssetIn(PANEL), "effect_table": AssetIn(TABLE_KEY)},
+    ins={"linked_panel": AssetIn(PANEL_KEY), "effect_table": AssetIn(TABLE_KEY)},
     group_name="effects",
     automation_condition=AutomationCondition.eager(),
     check_specs=[
@@ -275,7 +274,7 @@ def effect_table_g4(
     # panels pseudonymised with different keys describe different pseudonyms: never pool them
     fingerprint = check_same_key(
         {
-            f"{PANEL.to_user_string()}[{gm}]": panel.attrs.get("key_fingerprint")
+            f"{PANEL_KEY.to_user_string()}[{gm}]": panel.attrs.get("key_fingerprint")
             for gm, panel in linked_panel.items()
         }
     )

@@ -21,6 +21,12 @@ from dagster import (
 )
 
 from wi_pipeline.defs.history import latest_metadata
+from wi_pipeline.defs.keys import (
+    DATA_QUALITY_REPORT_KEY,
+    LINKED_REGISTERS_KEY,
+    PANEL_KEY,
+    register_key,
+)
 from wi_pipeline.defs.partitions import g4_partitions
 from wi_pipeline.defs.resources import LandingFolder
 from wi_pipeline.lib.arrivals import unrecognised_files
@@ -37,9 +43,8 @@ from wi_pipeline.lib.quality_report import (
     municipality_report,
 )
 
-REPORT_KEY = AssetKey(["reports", "data_quality"])
+REPORT_KEY = DATA_QUALITY_REPORT_KEY
 G4_REPORT_KEY = AssetKey(["reports", "g4_data_quality"])
-PANEL_KEY = AssetKey(["panel", "linked_panel"])
 PROFILE_COLUMNS = [
     "pseudo_id",
     "month",
@@ -178,7 +183,7 @@ def data_quality(context: AssetExecutionContext, landing: LandingFolder) -> str:
             extracts[name] = "none (purged or not delivered)"
     ingestion, quarantined = [], {}
     for name in REGISTERS:
-        md = latest_metadata(instance, AssetKey(["registers", name]), gemeente)
+        md = latest_metadata(instance, register_key(name), gemeente)
         if md:
             ingestion.append(
                 {
@@ -190,9 +195,7 @@ def data_quality(context: AssetExecutionContext, landing: LandingFolder) -> str:
                 }
             )
             quarantined[name] = md.get("quarantine_by_reason") or []
-    linkage = latest_metadata(instance, AssetKey(["linkage", "linked_registers"]), gemeente).get(
-        "linkage_rates"
-    )
+    linkage = latest_metadata(instance, LINKED_REGISTERS_KEY, gemeente).get("linkage_rates")
     extracts_json = json.dumps(extracts, sort_keys=True)
     report, summary = municipality_report(
         gemeente,

@@ -4,7 +4,6 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSpec,
     AssetExecutionContext,
-    AssetKey,
     AssetOut,
     Failure,
     MetadataValue,
@@ -20,6 +19,7 @@ from wi_pipeline.defs.checks import (
     no_identifiers_spec,
 )
 from wi_pipeline.defs.history import latest_metadata
+from wi_pipeline.defs.keys import register_key, register_quarantine_key
 from wi_pipeline.defs.metadata import REGISTER_EXTRACTS, ingestion_metadata, preview
 from wi_pipeline.defs.partitions import g4_partitions
 from wi_pipeline.defs.resources import LandingFolder, PseudonymisationKey
@@ -57,8 +57,8 @@ def _out(description: str) -> AssetOut:
 
 
 def build_register_asset(layout: RegisterLayout):
-    key = AssetKey(["registers", layout.name])
-    qkey = AssetKey(["registers", f"{layout.name}_quarantine"])
+    key = register_key(layout.name)
+    qkey = register_quarantine_key(layout.name)
 
     @multi_asset(
         name=f"ingest_{layout.name}",

@@ -14,7 +14,8 @@ from dagster import (
 )
 
 from wi_pipeline.defs.checks import emit_guarded, no_identifiers_result, no_identifiers_spec
-from wi_pipeline.defs.effects.assets import DISCLOSURE, PANEL, EffectSettings, _image
+from wi_pipeline.defs.effects.assets import DISCLOSURE, EffectSettings, _image
+from wi_pipeline.defs.keys import PANEL_KEY
 from wi_pipeline.defs.metadata import REGISTER_EXTRACTS, built_from, register_extracts
 from wi_pipeline.defs.partitions import g4_partitions
 from wi_pipeline.lib.assignment import (
@@ -127,7 +128,7 @@ _COMMON = dict(
 
 @asset(
     key=RULE_KEY,
-    ins={"linked_panel": AssetIn(PANEL)},
+    ins={"linked_panel": AssetIn(PANEL_KEY)},
     partitions_def=g4_partitions,
     check_specs=[no_identifiers_spec(RULE_KEY, published=True), _disclosure_spec(RULE_KEY)],
     **_COMMON,
@@ -152,7 +153,7 @@ def assignment_rule(
 
 @asset(
     key=RULE_G4_KEY,
-    ins={"linked_panel": AssetIn(PANEL)},
+    ins={"linked_panel": AssetIn(PANEL_KEY)},
     automation_condition=AutomationCondition.eager(),
     check_specs=[no_identifiers_spec(RULE_G4_KEY, published=True), _disclosure_spec(RULE_G4_KEY)],
     **_COMMON,
@@ -165,7 +166,7 @@ def assignment_rule_g4(
 ):
     fingerprint = check_same_key(
         {
-            f"{PANEL.to_user_string()}[{gm}]": panel.attrs.get("key_fingerprint")
+            f"{PANEL_KEY.to_user_string()}[{gm}]": panel.attrs.get("key_fingerprint")
             for gm, panel in linked_panel.items()
         }
     )
