@@ -28,8 +28,8 @@ from wi_pipeline.defs.automation.runs import (
     fail_dead_runs,
 )
 from wi_pipeline.defs.jobs import POOLED_RUN_TAGS
-from wi_pipeline.defs.partitions import g4_partitions
 from wi_pipeline.defs.keys import DATA_QUALITY_REPORT_KEY
+from wi_pipeline.defs.partitions import g4_partitions
 from wi_pipeline.defs.resources import LandingFolder, PseudonymisationKey
 from wi_pipeline.lib.arrivals import plan_arrivals, request_runs
 from wi_pipeline.lib.layout import G4
