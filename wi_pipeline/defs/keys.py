@@ -9,6 +9,11 @@ EFFECT_TABLE_G4_KEY = AssetKey(["effects", "effect_table_g4"])
 DATA_QUALITY_REPORT_KEY = AssetKey(["reports", "data_quality"])
 
 
+def by_partition(key: AssetKey, frames: dict) -> dict:
+    """The partitions of a pooled input named as the UI shows them, e.g. panel/linked_panel[GM0363]."""
+    return {f"{key.to_user_string()}[{partition}]": df for partition, df in frames.items()}
+
+
 def register_key(register: str) -> AssetKey:
     """A pseudonymised register of one municipality (partitioned), e.g. registers/bijstand."""
     return AssetKey(["registers", register])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -23,13 +23,14 @@ from wi_pipeline.lib.designs import (
     RD_CUTOFF,
     SUBGROUPS,
     WAIT,
-    add_history,
+    DesignSample,
     combined_sample,
     exemption_rd_sample,
     exemption_staggered_sample,
     instrument_choice_sample,
     one_episode_per_person,
     usable_covariates,
+    with_history,
 )
 from wi_pipeline.lib.disclosure import (
     COMPLEMENTARY,
@@ -267,6 +268,16 @@ def pooled_design(panels: dict[str, pd.DataFrame], build, **kw):
     return replace(first, data=data)
 
 
+@dataclass
+class ExemptionFits:
+    """What the pooled table's exemption plots are drawn from, kept as ``estimate_all`` makes it: the
+    pooled RD sample and each outcome's staggered event study (group-time result, dynamic aggregation)."""
+
+    rd_sample: pd.DataFrame | None = None
+    staggered_design: DesignSample | None = None
+    staggered: dict[str, tuple] = field(default_factory=dict)
+
+
 def persons_per_arm(part: pd.DataFrame, treated: pd.Series) -> tuple[int, int]:
     """Distinct persons per arm: disclosure counts persons, and a control can appear in many months."""
     ids = part["pseudo_id"]
@@ -474,11 +485,14 @@ def exemption_effects(
     gemeente: str,
     subgroups: Iterable[str] = tuple(SUBGROUPS),
     rules: DisclosureRules = DisclosureRules(),
+    fits: ExemptionFits | None = None,
 ) -> list[dict]:
     from wi_pipeline.estimation import estimate_discontinuity
 
     design = pooled_design(panels, exemption_rd_sample)
     df = design.data
+    if fits is not None:
+        fits.rd_sample = df
     fe = _municipality_effects(df)
     small = fewer_than(rules, "persons on a side")
     rows = []
@@ -664,14 +678,20 @@ def parallel_trend_sensitivity(
 
 
 def exemption_staggered_effects(
-    panels: dict[str, pd.DataFrame], gemeente: str, rules: DisclosureRules = DisclosureRules()
+    panels: dict[str, pd.DataFrame],
+    gemeente: str,
+    rules: DisclosureRules = DisclosureRules(),
+    fits: ExemptionFits | None = None,
 ) -> list[dict]:
     """The exemption as staggered adoption (Callaway & Sant'Anna): per outcome the event-study average over
     months 0..12 after the birthday, with did's pre-test of all pre-birthday cells and the joint test of
     the pre-birthday event months in the diagnostics. Persons per arm: parents in a treated (after their
-    child's birthday) and in a control (child not yet 5) arm of any post-birthday cell."""
+    child's birthday) and in a control (child not yet 5) arm of any post-birthday cell. Each outcome's
+    event study is kept in ``fits`` for the plot."""
     design = pooled_design(panels, exemption_staggered_sample)
     df = design.data
+    if fits is not None:
+        fits.staggered_design = design
     rows = []
     for outcome in design.outcome_columns:
         base = dict(
@@ -692,6 +712,8 @@ def exemption_staggered_effects(
         except (ValueError, np.linalg.LinAlgError) as err:
             rows.append(_row(base, reason=not_estimable(err)))
             continue
+        if fits is not None:
+            fits.staggered[outcome] = (result, dynamic)
         o = dynamic.overall
         n = (o.n_treated, o.n_control)
         reason = (
@@ -777,12 +799,17 @@ def sensitivity_in_words(table: pd.DataFrame) -> str:
 
 
 def exemption_staggered_points(
-    panels: dict[str, pd.DataFrame], outcome: str = "employed"
+    fits: ExemptionFits, outcome: str = "employed"
 ) -> tuple[pd.DataFrame, str]:
     """The dynamic aggregation's event-time table (pre-birthday months included) for the plot, with a person
-    count per month (its smaller arm) for disclosure control, and the pre-tests in words."""
-    result = exemption_staggered_did(pooled_design(panels, exemption_staggered_sample), outcome)
-    dynamic = result.aggregate("dynamic", na_rm=True)
+    count per month (its smaller arm) for disclosure control, and the pre-tests in words. The event study
+    is the one the effect rows were estimated from (``fits``); one they could not estimate is tried again
+    here, so the plot fails with the estimator's own message."""
+    if outcome in fits.staggered:
+        result, dynamic = fits.staggered[outcome]
+    else:
+        result = exemption_staggered_did(fits.staggered_design, outcome)
+        dynamic = result.aggregate("dynamic", na_rm=True)
     table = dynamic.table.copy()
     table["n_units"] = table[["n_treated", "n_control"]].min(axis=1)
     cells = (
@@ -1185,11 +1212,13 @@ def estimate_all(
     gemeente: str,
     subgroups: Iterable[str] = tuple(SUBGROUPS),
     rules: DisclosureRules = DisclosureRules(),
+    fits: ExemptionFits | None = None,
 ) -> pd.DataFrame:
     """All measures for one municipality ({gemeente: panel}) or pooled over several (``gemeente`` = 'G4').
 
     Diagnostics are complete here (for researchers in the secure environment); ``apply_disclosure``
-    makes the table publishable.
+    makes the table publishable. Given ``fits``, the exemption's RD sample and event studies are kept
+    there for the plots, so they are not made a second time.
     """
     subgroups = tuple(subgroups)
     unknown = set(subgroups) - set(SUBGROUPS)
@@ -1197,14 +1226,14 @@ def estimate_all(
         raise ValueError(
             f"unknown subgroup dimension(s) {sorted(unknown)}; choose from {list(SUBGROUPS)}"
         )
-    with_history = {
-        gm: add_history(p) for gm, p in panels.items()
+    histories = {
+        gm: with_history(p) for gm, p in panels.items()
     }  # once, for both instrument designs
     rows = [
-        *exemption_effects(panels, gemeente, subgroups, rules),
-        *exemption_staggered_effects(panels, gemeente, rules),
-        *instrument_choice_effects(with_history, gemeente, subgroups, rules),
-        *combined_effects(with_history, gemeente, subgroups, rules),
+        *exemption_effects(panels, gemeente, subgroups, rules, fits),
+        *exemption_staggered_effects(panels, gemeente, rules, fits),
+        *instrument_choice_effects(histories, gemeente, subgroups, rules),
+        *combined_effects(histories, gemeente, subgroups, rules),
     ]
     table = _in_words(pd.DataFrame(rows))
     table["p_adjusted"] = adjust_pvalues(table)

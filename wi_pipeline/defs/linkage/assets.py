@@ -26,7 +26,7 @@ from wi_pipeline.defs.metadata import (
 )
 from wi_pipeline.defs.partitions import g4_partitions
 from wi_pipeline.lib.layout import REGISTERS
-from wi_pipeline.lib.linkage import check_same_key, link_registers
+from wi_pipeline.lib.linkage import carry_key, link_registers, same_key
 
 _INS = {
     **{name: AssetIn(register_key(name)) for name in REGISTERS},
@@ -77,11 +77,8 @@ def link_registers_asset(
 ):
     spells = {n: registers[n] for n in REGISTERS}
     quarantines = {n: registers[f"{n}_quarantine"] for n in REGISTERS}
-    fingerprint = check_same_key(
-        {
-            "cbs/koppeltabel": koppeltabel.attrs.get("key_fingerprint"),
-            **{f"registers/{n}": df.attrs.get("key_fingerprint") for n, df in spells.items()},
-        }
+    fingerprint = same_key(
+        {"cbs/koppeltabel": koppeltabel, **{f"registers/{n}": df for n, df in spells.items()}}
     )
     result = link_registers(spells, quarantines, koppeltabel)
     extracts = register_extracts(*spells.values())
@@ -95,8 +92,7 @@ def link_registers_asset(
             extracts[name] = digest
     for df in (result.linked, result.quarantine, result.rates):
         df.attrs[REGISTER_EXTRACTS] = extracts
-    for df in (result.linked, result.quarantine):
-        df.attrs["key_fingerprint"] = fingerprint
+    carry_key(fingerprint, result.linked, result.quarantine)
     rates_md = MetadataValue.md(result.rates.to_markdown(index=False))
     outputs = [
         (

@@ -31,6 +31,7 @@ from wi_pipeline.defs.metadata import (
 )
 from wi_pipeline.defs.partitions import g4_partitions
 from wi_pipeline.lib.layout import CBS_TABLES
+from wi_pipeline.lib.linkage import carry_key, key_fingerprint
 from wi_pipeline.lib.panel import PanelWindow, build_panel, panel_contract
 
 PANEL_CBS_TABLES = [
@@ -116,7 +117,7 @@ def linked_panel(
     )
     panel, report = build_panel(context.partition_key, linked_registers, cbs, panel_settings.window)
     window, configured = report.window, panel_settings.window
-    panel.attrs["key_fingerprint"] = linked_registers.attrs.get("key_fingerprint")
+    carry_key(key_fingerprint(linked_registers), panel)
     panel.attrs[REGISTER_EXTRACTS] = register_extracts(linked_registers)
     try:
         panel_contract(window).validate(panel, lazy=True)

@@ -25,6 +25,7 @@ from wi_pipeline.defs.keys import (
     DATA_QUALITY_REPORT_KEY,
     LINKED_REGISTERS_KEY,
     PANEL_KEY,
+    by_partition,
     register_key,
 )
 from wi_pipeline.defs.partitions import g4_partitions
@@ -32,7 +33,7 @@ from wi_pipeline.defs.resources import LandingFolder
 from wi_pipeline.lib.arrivals import unrecognised_files
 from wi_pipeline.lib.ingest import ExtractError, current_extract
 from wi_pipeline.lib.layout import REGISTERS, SRG_CATEGORIES
-from wi_pipeline.lib.linkage import check_same_key
+from wi_pipeline.lib.linkage import same_key
 from wi_pipeline.lib.privacy import redact_identifiers
 from wi_pipeline.lib.quality import SuiteError
 from wi_pipeline.lib.quality_report import (
@@ -241,12 +242,7 @@ def data_quality(context: AssetExecutionContext, landing: LandingFolder) -> str:
 )
 def g4_data_quality(context: AssetExecutionContext, linked_panel: dict):
     # panels pseudonymised with different keys describe different pseudonyms: never pool them
-    fingerprint = check_same_key(
-        {
-            f"{PANEL_KEY.to_user_string()}[{gm}]": panel.attrs.get("key_fingerprint")
-            for gm, panel in linked_panel.items()
-        }
-    )
+    fingerprint = same_key(by_partition(PANEL_KEY, linked_panel))
     try:
         tolerances = load_g4_tolerances()
     except SuiteError as err:

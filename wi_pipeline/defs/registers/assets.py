@@ -26,6 +26,7 @@ from wi_pipeline.defs.resources import LandingFolder, PseudonymisationKey
 from wi_pipeline.lib.arrivals import file_sha256
 from wi_pipeline.lib.ingest import ExtractError, current_extract, ingest_register
 from wi_pipeline.lib.layout import REGISTERS, RegisterLayout
+from wi_pipeline.lib.linkage import carry_key
 from wi_pipeline.lib.pseudonymise import PseudonymisationError
 from wi_pipeline.lib.quality import quarantine_share_within, row_count_within
 from wi_pipeline.lib.quality_report import quarantine_by_reason
@@ -107,8 +108,8 @@ def build_register_asset(layout: RegisterLayout):
         except PseudonymisationError as err:
             raise extract_failure(f"{layout.name} {gemeente}", err) from None
         digest = file_sha256(path)
+        carry_key(key_.fingerprint, result.accepted, result.quarantine)
         for df in (result.accepted, result.quarantine):
-            df.attrs["key_fingerprint"] = key_.fingerprint
             df.attrs[REGISTER_EXTRACTS] = {layout.name: digest}
         meta = {
             **ingestion_metadata(
