@@ -16,7 +16,6 @@ from dagster import (
     Output,
 )
 
-from wi_pipeline.defs.metadata import IDENTIFIER_COLUMNS
 from wi_pipeline.lib.layout import G4
 from wi_pipeline.lib.privacy import redact_identifiers, scan_identifiers
 
@@ -122,9 +121,7 @@ def gx_suite_result(
     from wi_pipeline.lib.quality import SuiteError, run_suite
 
     try:
-        result = run_suite(
-            df, suite or suite_name(key), identifier_columns=IDENTIFIER_COLUMNS
-        ).with_checks(*extra)
+        result = run_suite(df, suite or suite_name(key)).with_checks(*extra)
     except SuiteError as err:
         return AssetCheckResult(
             asset_key=key,

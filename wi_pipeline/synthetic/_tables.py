@@ -16,6 +16,8 @@ from wi_pipeline.lib.layout import (
     SRG_CATEGORIES,
     SRG_MAPPING_FILE,
 )
+from wi_pipeline.lib.panel import PANEL_COLUMNS as LINKED_PANEL_COLUMNS
+from wi_pipeline.lib.pseudonymise import PSEUDONYM_COLUMN
 from wi_pipeline.synthetic import params as P
 from wi_pipeline.synthetic.config import MISSING_FROM_KEY_FILE, NOISE_PERSON_SHARE
 from wi_pipeline.synthetic.simulation import (
@@ -937,34 +939,8 @@ def _noise_care_and_debt(
     return care, debt
 
 
-PANEL_COLUMNS = [
-    "gemeente",
-    "person_id",
-    "month",
-    "age",
-    "sex",
-    "origin",
-    "marital_status",
-    "household_type",
-    "single_parent",
-    "n_children",
-    "youngest_child_age_months",
-    "on_bijstand",
-    "bijstand_duration_months",
-    "exemption_9a",
-    *[c for cat in SRG_CATEGORIES for c in (f"instr_{cat}", f"months_since_start_{cat}")],
-    "debt_assistance",
-    "wmo_support",
-    "employed",
-    "hours",
-    "wage",
-    "secm",
-    "care_costs_total",
-    "care_costs_mental",
-    "problematic_debt",
-    "poor_health",
-    "self_sufficient",
-]
+# the linked panel's columns, with the generator's true person id where the panel has the pseudonym
+PANEL_COLUMNS = ["person_id" if c == PSEUDONYM_COLUMN else c for c in LINKED_PANEL_COLUMNS]
 
 
 def _flat(x) -> np.ndarray:

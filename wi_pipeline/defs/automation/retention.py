@@ -4,7 +4,6 @@ content was ingested."""
 from datetime import datetime, timezone
 
 from dagster import (
-    AssetKey,
     ConfigurableResource,
     DefaultScheduleStatus,
     OpExecutionContext,
@@ -13,6 +12,7 @@ from dagster import (
     op,
 )
 
+from wi_pipeline.defs.keys import cbs_key, register_key
 from wi_pipeline.defs.resources import LandingFolder
 from wi_pipeline.lib.layout import CBS_TABLES, REGISTERS
 from wi_pipeline.lib.retention import plan_purge, purge
@@ -26,9 +26,7 @@ class RetentionSettings(ConfigurableResource):
 
 def ingested_content(instance) -> dict[str, datetime]:
     """sha256 of every raw file ingested, with the earliest time it was, from the instance's event log."""
-    keys = [AssetKey(["registers", r]) for r in REGISTERS] + [
-        AssetKey(["cbs", t.lower()]) for t in CBS_TABLES
-    ]
+    keys = [register_key(r) for r in REGISTERS] + [cbs_key(t) for t in CBS_TABLES]
     out: dict[str, datetime] = {}
     for key in keys:
         cursor = None

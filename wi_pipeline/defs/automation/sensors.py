@@ -28,8 +28,8 @@ from wi_pipeline.defs.automation.runs import (
     fail_dead_runs,
 )
 from wi_pipeline.defs.jobs import POOLED_RUN_TAGS
+from wi_pipeline.defs.keys import DATA_QUALITY_REPORT_KEY
 from wi_pipeline.defs.partitions import g4_partitions
-from wi_pipeline.defs.quality.assets import REPORT_KEY
 from wi_pipeline.defs.resources import LandingFolder, PseudonymisationKey
 from wi_pipeline.lib.arrivals import plan_arrivals, request_runs
 from wi_pipeline.lib.layout import G4
@@ -222,7 +222,7 @@ def build_rebuild_sensor(municipality_job, assets: Sequence[AssetsDefinition]):
         for k in a.keys
     ]
     municipal = {k for a in assets if a.partitions_def == g4_partitions for k in a.keys} - {
-        REPORT_KEY
+        DATA_QUALITY_REPORT_KEY
     }
     downstream = (AssetSelection.assets(*registers).downstream().resolve(assets) & municipal) - set(
         registers

@@ -24,7 +24,7 @@ from wi_pipeline.lib.arrivals import file_sha256
 from wi_pipeline.lib.cbs import cbs_path, ingest_cbs_table
 from wi_pipeline.lib.ingest import ExtractError
 from wi_pipeline.lib.layout import CBS_TABLES, CbsTableLayout
-from wi_pipeline.lib.linkage import ambiguous_pseudonyms
+from wi_pipeline.lib.linkage import ambiguous_pseudonyms, carry_key
 from wi_pipeline.lib.pseudonymise import PseudonymisationError
 from wi_pipeline.lib.quality import children_born_after_parents, quarantine_share_within
 
@@ -117,7 +117,7 @@ def build_cbs_asset(layout: CbsTableLayout):
         meta = ingestion_metadata(accepted, rows_in, reasons, len(quarantine))
         meta["extract_sha256"] = file_sha256(path)
         if key_ is not None:
-            accepted.attrs["key_fingerprint"] = key_.fingerprint
+            carry_key(key_.fingerprint, accepted)
             meta["key_fingerprint"] = key_.fingerprint
             # one BSN with two CBS keys stays in the key file: linkage quarantines its spells
             # as "ambiguous key"

@@ -21,12 +21,19 @@ from dagster import (
 )
 
 from wi_pipeline.defs.history import latest_metadata
+from wi_pipeline.defs.keys import (
+    DATA_QUALITY_REPORT_KEY,
+    LINKED_REGISTERS_KEY,
+    PANEL_KEY,
+    by_partition,
+    register_key,
+)
 from wi_pipeline.defs.partitions import g4_partitions
 from wi_pipeline.defs.resources import LandingFolder
 from wi_pipeline.lib.arrivals import unrecognised_files
 from wi_pipeline.lib.ingest import ExtractError, current_extract
 from wi_pipeline.lib.layout import REGISTERS, SRG_CATEGORIES
-from wi_pipeline.lib.linkage import check_same_key
+from wi_pipeline.lib.linkage import same_key
 from wi_pipeline.lib.privacy import redact_identifiers
 from wi_pipeline.lib.quality import SuiteError
 from wi_pipeline.lib.quality_report import (
@@ -37,9 +44,8 @@ from wi_pipeline.lib.quality_report import (
     municipality_report,
 )
 
-REPORT_KEY = AssetKey(["reports", "data_quality"])
+REPORT_KEY = DATA_QUALITY_REPORT_KEY
 G4_REPORT_KEY = AssetKey(["reports", "g4_data_quality"])
-PANEL_KEY = AssetKey(["panel", "linked_panel"])
 PROFILE_COLUMNS = [
     "pseudo_id",
     "month",
@@ -180,7 +186,7 @@ def data_quality(context: AssetExecutionContext, landing: LandingFolder) -> str:
             extracts[name] = "none (purged or not delivered)"
     ingestion, quarantined = [], {}
     for name in REGISTERS:
-        md = latest_metadata(instance, AssetKey(["registers", name]), gemeente)
+        md = latest_metadata(instance, register_key(name), gemeente)
         if md:
             ingestion.append(
                 {
@@ -192,9 +198,7 @@ def data_quality(context: AssetExecutionContext, landing: LandingFolder) -> str:
                 }
             )
             quarantined[name] = md.get("quarantine_by_reason") or []
-    linkage = latest_metadata(instance, AssetKey(["linkage", "linked_registers"]), gemeente).get(
-        "linkage_rates"
-    )
+    linkage = latest_metadata(instance, LINKED_REGISTERS_KEY, gemeente).get("linkage_rates")
     extracts_json = json.dumps(extracts, sort_keys=True)
     report, summary = municipality_report(
         gemeente,
@@ -241,12 +245,7 @@ def data_quality(context: AssetExecutionContext, landing: LandingFolder) -> str:
 )
 def g4_data_quality(context: AssetExecutionContext, linked_panel: dict):
     # panels pseudonymised with different keys describe different pseudonyms: never pool them
-    fingerprint = check_same_key(
-        {
-            f"{PANEL_KEY.to_user_string()}[{gm}]": panel.attrs.get("key_fingerprint")
-            for gm, panel in linked_panel.items()
-        }
-    )
+    fingerprint = same_key(by_partition(PANEL_KEY, linked_panel))
     try:
         tolerances = load_g4_tolerances()
     except SuiteError as err:
