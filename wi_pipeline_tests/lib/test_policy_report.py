@@ -316,3 +316,23 @@ def test_no_published_comparison_is_said_as_such_not_as_a_missing_rule(effects):
     assert "No comparison of the kinds of help is published for this municipality." in text
     assert "Voor deze gemeente is geen vergelijking van de hulp gepubliceerd." in text
     assert text.count("No rule is published for this municipality.") == 1
+
+
+def test_every_phrase_the_published_tables_can_carry_has_its_dutch():
+    """The Dutch half never falls back to English: each reason withheld and each literature range has
+    a line in reference/published_phrases_nl.csv."""
+    from wi_pipeline.lib.disclosure import (
+        COMPLEMENTARY,
+        DOMINANCE,
+        MODEL_DF,
+        NOT_ESTIMABLE,
+        PRIMARY,
+        reason_in_words,
+    )
+    from wi_pipeline.lib.effects import GENERIC_LITERATURE, LITERATURE_EFFECTS
+    from wi_pipeline.lib.policy_report import DUTCH
+
+    reasons = [PRIMARY, COMPLEMENTARY, MODEL_DF, DOMINANCE, f"{NOT_ESTIMABLE}: too few"]
+    phrases = {reason_in_words(r) for r in reasons}
+    phrases |= {words for _, _, words in [*LITERATURE_EFFECTS.values(), GENERIC_LITERATURE]}
+    assert phrases - set(DUTCH) == set()
