@@ -1,7 +1,9 @@
-"""Small builders shared by tests: valid synthetic BSNs and hand-made register extracts."""
+"""Small builders shared by tests: valid synthetic BSNs, hand-made register extracts and a simulated
+staggered-adoption panel."""
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from wi_pipeline.lib.bsn import is_valid_bsn
@@ -10,6 +12,15 @@ from wi_pipeline.lib.bsn import is_valid_bsn
 def synthetic_bsns(n: int, start: int = 999900000) -> list[str]:
     cands = pd.Series([str(x) for x in range(start, start + 20 * n + 100)])
     return cands[is_valid_bsn(cands)].head(n).tolist()
+
+
+def eleven_test_by_hand(value) -> bool:
+    """The BSN eleven-test as the rule states it, one number at a time and independent of
+    ``lib.bsn``: nine ASCII digits with 9*d1 + 8*d2 + ... + 2*d8 - 1*d9 divisible by 11 and not 0."""
+    if not isinstance(value, str) or len(value) != 9 or not all(c in "0123456789" for c in value):
+        return False
+    total = sum(w * int(c) for w, c in zip((9, 8, 7, 6, 5, 4, 3, 2, -1), value))
+    return total % 11 == 0 and total != 0
 
 
 def write_extract(
@@ -24,6 +35,44 @@ def write_extract(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(("\n".join(lines) + "\n").encode(encoding))
     return path
+
+
+def read_inventory(page: str) -> dict:
+    """The facts the data inventory states, read back from its HTML: per section (its Dutch heading)
+    the rows of its table as lists of cells; the fields of the municipal registers (used, dropped)
+    and of the CBS tables as their codes; who sees each table; the retention, in days, in Dutch and
+    English."""
+    import re
+
+    sections = {}
+    for part in page.split("<h2>")[1:]:
+        heading, body = part.split("</h2>", 1)
+        rows = [
+            re.findall(r"<td>(.*?)</td>", row, flags=re.S)
+            for row in re.findall(r"<tr>(.*?)</tr>", body, flags=re.S)
+        ]
+        sections[heading.split(" / ")[0].strip()] = [r for r in rows if r]
+
+    def codes(cell: str) -> list[str]:  # 'geslacht (GBAGESLACHT), ...<br><span>English</span>'
+        return re.findall(r"\(([A-Za-z_]+)\)", cell.split("<br>")[0])
+
+    def keys(section: str) -> dict[str, str]:
+        return {re.sub(r"</?code>", "", r[1]): r[4] for r in sections[section]}
+
+    how_long = page.split("<h2>Hoe lang")[1].split("<h2>")[0]
+    return {
+        "sections": sections,
+        "registers": {
+            r[0]: (codes(r[3]), codes(r[4])) for r in sections["Gegevens van de gemeente"]
+        },
+        "cbs": {r[0]: codes(r[3]) for r in sections["Gegevens van het CBS"]},
+        "published": keys("Wat naar buiten gaat"),
+        "internal": keys("Interne tussenstappen"),
+        "retention_days": (
+            [int(d) for d in re.findall(r"(\d+) dagen", how_long)],
+            [int(d) for d in re.findall(r"(\d+) days", how_long)],
+        ),
+    }
 
 
 def render_in_chromium(page: str, name: str, tmp_path: Path) -> str:
@@ -56,3 +105,26 @@ def render_in_chromium(page: str, name: str, tmp_path: Path) -> str:
     )
     assert shot.exists() and shot.stat().st_size > 20_000, f"no screenshot of {name}"
     return dom
+
+
+def staggered_panel(rng, units=300, periods=8, trend_violation=0.0, effect=(0.5, 0.25)):
+    """Cohorts 0 (never), 4..7; unit effects correlated with the cohort; a common shock per period;
+    the effect of cohort g at event time e >= 0 is effect[0] + effect[1] * e. trend_violation gives the
+    two latest cohorts an extra slope per period (parallel trends fail)."""
+    cohorts = np.array([0, 4, 5, 6, 7])
+    g = cohorts[rng.integers(0, len(cohorts), units)]
+    t = np.arange(1, periods + 1)
+    alpha = rng.normal(size=units) + 0.3 * (g > 0) + 0.05 * g
+    shock = rng.normal(scale=0.5, size=periods)
+    e = t[None, :] - g[:, None]
+    te = np.where((g[:, None] > 0) & (e >= 0), effect[0] + effect[1] * e, 0.0)
+    drift = trend_violation * (g >= 6)[:, None] * t[None, :]
+    y = alpha[:, None] + shock[None, :] + te + drift + rng.normal(size=(units, periods))
+    return pd.DataFrame(
+        {
+            "id": np.repeat(np.arange(units), periods),
+            "t": np.tile(t, units),
+            "g": np.repeat(g, periods),
+            "y": y.ravel(),
+        }
+    )

@@ -177,7 +177,11 @@ def test_same_seed_and_key_give_identical_output(materialised, world, tmp_path):
 def test_blocking_suite_failure_stops_one_municipality_and_keeps_its_last_good_output(
     materialised, tmp_path, monkeypatch
 ):
-    base, defs, instance, _ = materialised
+    """On a copy of the materialised warehouse with an instance of its own: the runs it makes, failed
+    ones included, touch nothing the other tests read."""
+    base = materialised[0]
+    shutil.copytree(base / "warehouse", tmp_path / "warehouse")
+    defs, instance = make(base / "landing", tmp_path / "warehouse"), DagsterInstance.ephemeral()
     suites = tmp_path / "expectations"
     shutil.copytree(REPO / "expectations", suites)
     suite = json.loads((suites / "registers_bijstand.json").read_text())
@@ -189,7 +193,7 @@ def test_blocking_suite_failure_stops_one_municipality_and_keeps_its_last_good_o
     )
     (suites / "registers_bijstand.json").write_text(json.dumps(suite))
     monkeypatch.setenv("WI_EXPECTATIONS_DIR", str(suites))
-    panel = base / "warehouse" / "panel" / "linked_panel" / "GM0344.parquet"
+    panel = tmp_path / "warehouse" / "panel" / "linked_panel" / "GM0344.parquet"
     before = panel.stat().st_mtime_ns
 
     failed = run(defs, instance, "municipality", "GM0344")
@@ -215,7 +219,7 @@ def test_blocking_suite_failure_stops_one_municipality_and_keeps_its_last_good_o
     assert run(
         defs, instance, "data_quality_report", "GM0344"
     ).success  # the report is made all the same
-    report = (base / "warehouse" / "reports" / "data_quality" / "GM0344.md").read_text()
+    report = (tmp_path / "warehouse" / "reports" / "data_quality" / "GM0344.md").read_text()
     assert "**FAILURE**" in report
     failing = report.split("## Failing checks")[1].split("##")[0]
     assert any(
@@ -320,13 +324,29 @@ def _blocking_expectations():
                 )
 
 
-@pytest.mark.parametrize("suite, k", list(_blocking_expectations()))
-def test_every_suite_passes_clean_data_and_fails_on_its_fault(materialised, suite, k):
+@pytest.fixture(scope="module")
+def clean_output(materialised):
+    """A suite's clean output and its validation, done once per suite rather than once per
+    expectation (the same frame and suite give the same result; `violate` works on a copy)."""
+    from functools import cache
+
     from wi_pipeline.lib.quality import run_suite
 
-    clean = pd.read_parquet(materialised[0] / "warehouse" / SUITE_ASSETS[suite])
+    @cache
+    def read_and_validate(suite):
+        clean = pd.read_parquet(materialised[0] / "warehouse" / SUITE_ASSETS[suite])
+        return clean, run_suite(clean, suite)
+
+    return read_and_validate
+
+
+@pytest.mark.parametrize("suite, k", list(_blocking_expectations()))
+def test_every_suite_passes_clean_data_and_fails_on_its_fault(clean_output, suite, k):
+    from wi_pipeline.lib.quality import run_suite
+
+    clean, clean_result = clean_output(suite)
     exp = json.loads((REPO / "expectations" / f"{suite}.json").read_text())["expectations"][k]
-    assert run_suite(clean, suite).success
+    assert clean_result.success
     result = run_suite(violate(clean, exp), suite)
     assert not result.success, (suite, exp)
     assert any(r.expectation == exp["type"] and not r.success for r in result.results), (suite, exp)
@@ -366,15 +386,19 @@ def test_the_panel_agrees_with_the_true_panel_through_the_edge_cases_of_real_del
     assert compared > 0 and missing_costs > 0
 
 
-def test_after_purging_raw_extracts_downstream_assets_rebuild(materialised):
-    """Last in this module: it empties the landing folder the other tests read."""
+def test_after_purging_raw_extracts_downstream_assets_rebuild(materialised, tmp_path):
+    """Purges a copy of the landing folder, by what the shared instance recorded as ingested, and
+    rebuilds from a copy of the warehouse in an instance of its own: the shared folders and instance
+    stay as the other tests read them."""
     from datetime import datetime, timedelta, timezone
 
     from wi_pipeline.defs.automation.retention import ingested_content
     from wi_pipeline.lib.retention import plan_purge, purge
 
-    base, defs, instance, _ = materialised
-    landing = base / "landing"
+    base, _, instance, _ = materialised
+    landing, warehouse = tmp_path / "landing", tmp_path / "warehouse"
+    shutil.copytree(base / "landing", landing)
+    shutil.copytree(base / "warehouse", warehouse)
     decisions = plan_purge(
         landing, ingested_content(instance), datetime.now(timezone.utc) + timedelta(days=31), 30
     )
@@ -385,10 +409,20 @@ def test_after_purging_raw_extracts_downstream_assets_rebuild(materialised):
         AssetKey(["linkage", n])
         for n in ("linked_registers", "linkage_quarantine", "linkage_rates")
     ] + [AssetKey(["panel", "linked_panel"])]
-    rebuilt = defs.resolve_job_def("municipality").execute_in_process(
-        instance=instance, partition_key="GM0599", asset_selection=keys
+    panel = warehouse / "panel" / "linked_panel" / "GM0599.parquet"
+    panel.unlink()  # rebuilt, not left over from the copy
+    rebuilt = (
+        make(landing, warehouse)
+        .resolve_job_def("municipality")
+        .execute_in_process(
+            instance=DagsterInstance.ephemeral(), partition_key="GM0599", asset_selection=keys
+        )
     )
     assert rebuilt.success
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(panel),
+        pd.read_parquet(base / "warehouse" / "panel" / "linked_panel" / "GM0599.parquet"),
+    )
 
 
 def test_headline_effects_and_the_assignment_rule_carry_their_sensitivity(materialised):

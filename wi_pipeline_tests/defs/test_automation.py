@@ -17,7 +17,7 @@ from dagster import (
 
 from wi_pipeline.definitions import defs
 from wi_pipeline.defs.automation.sensors import AUTOMATION_SENSOR, CBS_FOLLOWUP_SENSOR
-from wi_pipeline.lib.layout import G4
+from wi_pipeline.lib.layout import CBS_TABLES, G4
 
 PANEL = AssetKey(["panel", "linked_panel"])
 EFFECT_TABLE = AssetKey(["effects", "effect_table"])
@@ -120,8 +120,41 @@ def test_a_successful_cbs_refresh_reruns_each_municipality_from_its_stored_regis
     assert not again.run_requests  # a refresh is followed once
 
 
-def test_the_schedule_describes_what_follows_a_cbs_refresh():
-    schedule = defs.get_repository_def().get_schedule_def("cbs_monthly_refresh")
-    sensors = {s.name for s in defs.get_repository_def().sensor_defs}
-    assert CBS_FOLLOWUP_SENSOR in schedule.description and CBS_FOLLOWUP_SENSOR in sensors
-    assert AUTOMATION_SENSOR in schedule.description and AUTOMATION_SENSOR in sensors
+def test_the_cbs_refresh_rereads_every_cbs_table_on_the_2nd_of_each_month_at_six_amsterdam_time():
+    """What the schedule does, not what its description says: when its ticks fall (06:00 in
+    Amsterdam, winter and summer time), and that a tick asks for one run of the whole national CBS
+    job, the job whose success the follow-up sensor answers (test above)."""
+    from datetime import datetime, timezone
+    from zoneinfo import ZoneInfo
+
+    from dagster import DefaultScheduleStatus, build_schedule_context
+    from dagster._utils.schedules import cron_string_iterator
+
+    repo = defs.get_repository_def()
+    schedule = repo.get_schedule_def("cbs_monthly_refresh")
+    assert schedule.default_status == DefaultScheduleStatus.RUNNING
+    amsterdam = ZoneInfo("Europe/Amsterdam")
+    ticks = cron_string_iterator(
+        datetime(2026, 11, 15, tzinfo=amsterdam).timestamp(),
+        schedule.cron_schedule,
+        schedule.execution_timezone,
+    )
+    months = [(2026, 12), (2027, 1), (2027, 2), (2027, 3), (2027, 4), (2027, 5)]
+    due = [next(ticks) for _ in months]
+    assert [d.timestamp() for d in due] == [
+        datetime(y, m, 2, 6, tzinfo=amsterdam).timestamp() for y, m in months
+    ]
+    assert due[0].astimezone(timezone.utc).hour == 5 and due[4].astimezone(timezone.utc).hour == 4
+
+    request_at = build_schedule_context(scheduled_execution_time=due[0], repository_def=repo)
+    [request] = schedule.evaluate_tick(request_at).run_requests
+    assert request.job_name in (None, schedule.job_name)  # None: the schedule's own job
+    assert request.partition_key is None and request.asset_selection is None  # the whole job
+    job = defs.resolve_job_def(schedule.job_name)
+    assert job.partitions_def is None  # national: one run, not one per municipality
+    graph = defs.resolve_asset_graph()
+    cbs_group = {k for k in graph.get_all_asset_keys() if graph.get(k).group_name == "cbs"}
+    assert job.asset_layer.selected_asset_keys == cbs_group
+    assert {AssetKey(["cbs", t.lower()]) for t in CBS_TABLES} <= cbs_group
+    assert schedule.job_name == cbs_tables_stand_in.name  # what municipalities_after_cbs follows
+    assert AUTOMATION_SENSOR in {s.name for s in repo.sensor_defs}

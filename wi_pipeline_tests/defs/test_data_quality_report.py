@@ -17,7 +17,7 @@ from wi_pipeline.defs.automation.sensors import REPORT_SENSORS
 from wi_pipeline.defs.partitions import g4_partitions
 from wi_pipeline.defs.quality.assets import REPORT_JOB, REPORT_KEY, data_quality
 from wi_pipeline.lib.quality_report import INTERNAL_NOTICE
-from wi_pipeline_tests.defs.test_register_assets import (
+from wi_pipeline_tests.defs.helpers import (
     BAD_EXTRACTS,
     BIJSTAND,
     GM,

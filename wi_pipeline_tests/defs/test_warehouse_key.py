@@ -2,9 +2,7 @@
 `make ui` all say so before anything is written with another key. And a check names its municipality."""
 
 import hashlib
-import shutil
 
-import pytest
 from dagster import AssetKey, DagsterInstance, SkipReason, build_sensor_context, materialize
 
 from wi_pipeline.defs.automation.sensors import landing_folder_sensor
@@ -22,13 +20,6 @@ from wi_pipeline.lib.pseudonymise import (
 GM = "GM0599"
 KEY, OTHER = "warehouse-key-" + "w" * 32, "other-key-" + "o" * 32
 BIJSTAND = next(a for a in register_assets if AssetKey(["registers", "bijstand"]) in a.keys)
-
-
-@pytest.fixture
-def landing(synthetic_landing, tmp_path):
-    own = tmp_path / "landing"
-    shutil.copytree(synthetic_landing[0] / GM / "bijstand", own / GM / "bijstand")
-    return own
 
 
 def ingest(landing, warehouse, key_resource, instance=None):

@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 
 from wi_pipeline.estimation import StaggeredDiDResult, estimate_staggered_did
+from wi_pipeline_tests.helpers import staggered_panel
 
 MPDTA = Path(__file__).parent / "data" / "mpdta.csv"
 KW = dict(outcome="lemp", unit="countyreal", time="year", cohort="first.treat")
@@ -369,29 +370,6 @@ def test_bad_input_is_refused(mpdta):
 
 # ---------------------------------------------------------------------------------------------
 # Synthetic staggered adoption
-
-
-def staggered_panel(rng, units=300, periods=8, trend_violation=0.0, effect=(0.5, 0.25)):
-    """Cohorts 0 (never), 4..7; unit effects correlated with the cohort; a common shock per period;
-    the effect of cohort g at event time e >= 0 is effect[0] + effect[1] * e. trend_violation gives the
-    two latest cohorts an extra slope per period (parallel trends fail)."""
-    cohorts = np.array([0, 4, 5, 6, 7])
-    g = cohorts[rng.integers(0, len(cohorts), units)]
-    t = np.arange(1, periods + 1)
-    alpha = rng.normal(size=units) + 0.3 * (g > 0) + 0.05 * g
-    shock = rng.normal(scale=0.5, size=periods)
-    e = t[None, :] - g[:, None]
-    te = np.where((g[:, None] > 0) & (e >= 0), effect[0] + effect[1] * e, 0.0)
-    drift = trend_violation * (g >= 6)[:, None] * t[None, :]
-    y = alpha[:, None] + shock[None, :] + te + drift + rng.normal(size=(units, periods))
-    return pd.DataFrame(
-        {
-            "id": np.repeat(np.arange(units), periods),
-            "t": np.tile(t, units),
-            "g": np.repeat(g, periods),
-            "y": y.ravel(),
-        }
-    )
 
 
 def truth(df, kind, effect=(0.5, 0.25)):

@@ -1187,7 +1187,7 @@ def test_parallel_trend_sensitivity_flags_a_planted_violation_and_spares_a_real_
     linear map of the event-time covariance."""
     from wi_pipeline.estimation import estimate_staggered_did
     from wi_pipeline.lib.effects import parallel_trend_sensitivity
-    from wi_pipeline_tests.estimation.test_staggered import staggered_panel
+    from wi_pipeline_tests.helpers import staggered_panel
 
     def dynamic(**kw):
         df = staggered_panel(np.random.default_rng(5), units=2000, **kw)

@@ -1,4 +1,5 @@
 import re
+from html import escape as html_escape
 
 import pytest
 
@@ -7,13 +8,19 @@ from wi_pipeline.lib.inventory import (
     DROPPED_AT_INGESTION,
     INTERNAL_REPORTS,
     PUBLISHED,
+    PURPOSE,
     AssetEntry,
     dutch_description,
     inventory_html,
 )
 from wi_pipeline.lib.layout import CBS_TABLES, REGISTERS
 from wi_pipeline.lib.pseudonymise import DEMO_KEY, PseudonymKey
-from wi_pipeline_tests.helpers import render_in_chromium, synthetic_bsns, write_extract
+from wi_pipeline_tests.helpers import (
+    read_inventory,
+    render_in_chromium,
+    synthetic_bsns,
+    write_extract,
+)
 
 ENTRIES = [
     AssetEntry("panel/linked_panel", "panel", "One row per person per month"),
@@ -29,34 +36,26 @@ def _render(*args, **kwargs) -> str:
     return " ".join(inventory_html(*args, **kwargs).split())
 
 
-def _codes(cell: str) -> list[str]:
-    """The field codes of a cell ('geslacht (GBAGESLACHT), ...<br><span ...>English</span>'), Dutch part."""
-    return re.findall(r"\(([A-Za-z_]+)\)", cell.split("<br>")[0])
-
-
-def _register_fields(html: str) -> dict[str, tuple[list[str], list[str]]]:
-    """register -> (fields used, fields dropped on arrival), from the municipal data table."""
-    out = {}
-    for name in REGISTERS:
-        used, dropped = re.search(
-            rf"<tr><td>{name}</td>(?:<td>.*?</td>){{2}}<td>(.*?)</td><td>(.*?)</td></tr>", html
-        ).groups()
-        out[name] = (_codes(used), _codes(dropped))
-    return out
-
-
 def test_inventory_names_every_source_purpose_retention_and_the_ten_person_rule():
     html = _render(ENTRIES, retention_days=45)
-    for name in [*REGISTERS, *CBS_TABLES]:
-        assert f"<td>{name}</td>" in html
-    assert "minstens 10 personen" in html and "at least 10 people" in html
-    assert "45 dagen" in html and "45 days" in html
-    assert "panel/linked_panel" in html
+    facts = read_inventory(html)
+    assert list(facts["registers"]) == list(REGISTERS) and list(facts["cbs"]) == list(CBS_TABLES)
+    for name, row in [
+        *zip(REGISTERS, facts["sections"]["Gegevens van de gemeente"]),
+        *zip(CBS_TABLES, facts["sections"]["Gegevens van het CBS"]),
+    ]:
+        assert row[1:3] == [html_escape(p, quote=False) for p in PURPOSE[name]], (
+            name
+        )  # why, in Dutch and English
+    assert facts["retention_days"] == ([45], [45])
+    everyone = facts["sections"]["Wie ziet wat"][-1][1]
+    assert "minstens 10 personen" in everyone and "at least 10 people" in everyone
+    assert set(facts["internal"]) == {e.key for e in ENTRIES} - set(PUBLISHED)
     assert 'lang="nl"' in html
 
 
 def test_case_numbers_free_text_and_bsn_are_shown_as_dropped_not_used():
-    fields = _register_fields(_render(ENTRIES, retention_days=30))
+    fields = read_inventory(_render(ENTRIES, retention_days=30))["registers"]
     for name, (used, dropped) in fields.items():
         assert not set(used) & set(DROPPED_AT_INGESTION), name
         assert "BSN" in dropped and sorted(used + dropped) == sorted(REGISTERS[name].columns)
@@ -68,7 +67,7 @@ def test_case_numbers_free_text_and_bsn_are_shown_as_dropped_not_used():
 
 def test_fields_shown_as_used_are_exactly_what_ingestion_keeps(tmp_path):
     """Ingestion keeps the contract's columns it uses in the quarantine table: compare with the inventory."""
-    fields = _register_fields(_render(ENTRIES, retention_days=30))
+    fields = read_inventory(_render(ENTRIES, retention_days=30))["registers"]
     bsn = synthetic_bsns(1)[0]
     for name, layout in REGISTERS.items():
         row = ";".join(
@@ -121,13 +120,9 @@ def test_retention_of_the_coded_data_is_concrete():
 
 def test_every_field_has_a_plain_name_with_its_code_and_the_key_file_shows_the_bsn():
     html = _render(ENTRIES, retention_days=30)
-    for name, layout in CBS_TABLES.items():
-        cell = re.search(
-            rf"<tr><td>{name}</td>(?:<td>.*?</td>){{2}}<td>(.*?)</td></tr>", html
-        ).group(1)
-        assert _codes(cell) == list(layout.columns), (
-            name
-        )  # the key file's BSN and RINPERSOON included
+    assert read_inventory(html)["cbs"] == {
+        name: list(layout.columns) for name, layout in CBS_TABLES.items()
+    }  # the key file's BSN and RINPERSOON included
     assert (
         "geslacht (GBAGESLACHT)" in html
         and "employer number (SBEID)" in html
