@@ -18,8 +18,9 @@ _WEIGHTS = np.array([9, 8, 7, 6, 5, 4, 3, 2, -1])
 SYNTHETIC_BSN_PREFIX = "9999"  # test range: never a real person
 
 
-# digits in groups separated by single spaces or dots, 8 or 9 digits in all
-_GROUPED = r"\d+(?:[ .]\d+)+"
+# ASCII digits in groups separated by single spaces or dots, 8 or 9 digits in all ([0-9]: \d
+# also takes other scripts' digits, which no BSN holds)
+_GROUPED = r"[0-9]+(?:[ .][0-9]+)+"
 
 
 def written_with_separators(values: pd.Series) -> pd.Series:
@@ -42,7 +43,7 @@ def normalise_bsn(values: pd.Series) -> pd.Series:
 def is_valid_bsn(values: pd.Series) -> pd.Series:
     """Vectorised eleven-test on already normalised BSN strings; NA and non-digits are invalid."""
     s = values.astype("string")
-    well_formed = s.str.fullmatch(r"\d{9}").fillna(False).astype(bool)
+    well_formed = s.str.fullmatch(r"[0-9]{9}").fillna(False).astype(bool)
     out = pd.Series(False, index=values.index)
     if well_formed.any():
         digits = np.frombuffer(
