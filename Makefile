@@ -1,6 +1,6 @@
 # Two set-up commands, both work on a fresh machine (python3 >= 3.10 and make):
 #   make run   - environment, synthetic data when no extracts are present, every asset for all G4 partitions
-#   make test  - environment and the test suite (what CI runs)
+#   make test  - environment, ruff check and format check, and the test suite (what CI runs)
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -24,7 +24,10 @@ run: $(VENV)/.installed
 rebuild: $(VENV)/.installed
 	$(PY) -m wi_pipeline.run --rebuild
 
+# ruff (lint, then format) first: one style, checked before the slower tests
 test: $(VENV)/.installed browser
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -q
 
 # The UI test drives Debian's Chromium (headless); installed here when missing and we may.

@@ -7,7 +7,8 @@ five effect stages, then the five assignment-rule stages, run two at a time, lon
 pipeline's runs share two cores.
 
 With --jobs the stages are the pipeline's own Dagster jobs (cbs_tables, municipality and its
-data-quality report per partition, g4_pooled), run one after another as `make run` does, with every blocking check, Great Expectations
+data-quality report per partition, g4_pooled), run one after another as `make run` does, with
+every blocking check, Great Expectations
 suite, identifier scan, report and the parquet IO manager: what a real run costs end to end.
 """
 

@@ -60,7 +60,8 @@ assets.append(build_data_inventory(lambda: assets))
 
 
 def make_definitions(resources: dict | None = None) -> Definitions:
-    """The project's Definitions; ``resources`` replace the defaults (tests point them at temporary folders)."""
+    """The project's Definitions; ``resources`` replace the defaults (tests point them at
+    temporary folders)."""
     jobs = {job.name: job for job in build_jobs(assets)}
     return Definitions(
         assets=assets,

@@ -41,7 +41,8 @@ pure-noise check learns a rule on the outcome replaced by independent Bernoulli 
 mean: its gain over the observed assignment is zero, so it should be significant in about 5% of
 the replications.
 
-Usage: python -m wi_pipeline.recovery [--reps 200] [--scale 0.02] [--workers 2] [--parts designs,choice,policy]
+Usage: python -m wi_pipeline.recovery [--reps 200] [--scale 0.02] [--workers 2] [--parts
+designs,choice,policy]
 """
 
 from __future__ import annotations

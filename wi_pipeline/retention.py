@@ -42,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'purge' if d.purge else 'keep '}  {d.path}  ({d.reason})")
     n = 0 if args.dry_run else purge(decisions)
     print(
-        f"{'would purge' if args.dry_run else 'purged'} {sum(d.purge for d in decisions) if args.dry_run else n} of {len(decisions)} raw files"
+        f"{'would purge' if args.dry_run else 'purged'} "
+        f"{sum(d.purge for d in decisions) if args.dry_run else n} of {len(decisions)} raw files"
     )
     return 0
 

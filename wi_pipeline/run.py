@@ -1,4 +1,5 @@
-"""The main job: synthetic data when the project's landing folder is empty, then every asset for all G4 partitions.
+"""The main job: synthetic data when the project's landing folder is empty, then every asset for
+all G4 partitions.
 
 Runs go into the warehouse's own instance (<warehouse>/dagster_home), so they show in the Dagster UI
 afterwards. The console shows one line per step; Dagster's full log goes to a file in that instance.
@@ -46,8 +47,10 @@ def ensure_data(landing: Path, seed: int, scale: float) -> str:
     warehouse = warehouse_dir()
     if _files(warehouse / "registers"):
         raise LandingError(
-            f"no register extracts (*.csv) in {landing}, but assets are already stored in {warehouse}, as after "
-            "`make purge` removed the ingested raw extracts; no synthetic data is generated over them. To rebuild "
+            f"no register extracts (*.csv) in {landing}, but assets are already stored in "
+            f"{warehouse}, as after "
+            "`make purge` removed the ingested raw extracts; no synthetic data is generated over "
+            "them. To rebuild "
             "from the stored, pseudonymised registers and CBS tables, run `make rebuild` (linkage, panel, "
             "effects and reports of every G4 municipality, then the pooled outputs; in the UI: the job "
             "rebuild_from_warehouse). To ingest new extracts, place them in the landing folder and run "
@@ -63,9 +66,11 @@ def ensure_data(landing: Path, seed: int, scale: float) -> str:
         )
         raise LandingError(
             f"no register extracts (*.csv) in {landing}; {found}. Expected <landing>/<GM code>/<register>/"
-            "<YYYYMMDD>.csv and the CBS tables as delivered in <landing>/CBS/<TABLE>/ (e.g. SPOLISBUS2019V2.sav) "
-            "or as <landing>/CBS/<TABLE>.parquet (see 'The landing-folder contract' in the README). "
-            f"Synthetic data is generated only into {synthetic_landing_dir()} (WI_LANDING_DIR unset) when it is "
+            "<YYYYMMDD>.csv and the CBS tables as delivered in <landing>/CBS/<TABLE>/ "
+            "(e.g. SPOLISBUS2019V2.sav) or as <landing>/CBS/<TABLE>.parquet (see 'The "
+            "landing-folder contract' in the README). "
+            f"Synthetic data is generated only into {synthetic_landing_dir()} (WI_LANDING_DIR "
+            "unset) when it is "
             "completely empty."
         )
     from wi_pipeline.synthetic.config import SyntheticConfig
@@ -86,12 +91,14 @@ def _summary_line(result) -> list[str]:
         md = mat.metadata
         if "rows_in" in md:
             lines.append(
-                f"  {mat.asset_key.to_user_string():40s} {mat.partition or '':7s} in {md['rows_in'].value:>9,}"
+                f"  {mat.asset_key.to_user_string():40s} {mat.partition or '':7s} in "
+                f"{md['rows_in'].value:>9,}"
                 f"  accepted {md['rows_accepted'].value:>9,}  quarantined {md['rows_quarantined'].value:>6,}"
             )
         elif "dagster/row_count" in md and not mat.asset_key.path[-1].endswith("quarantine"):
             lines.append(
-                f"  {mat.asset_key.to_user_string():40s} {mat.partition or '':7s} rows {md['dagster/row_count'].value:>9,}"
+                f"  {mat.asset_key.to_user_string():40s} {mat.partition or '':7s} rows "
+                f"{md['dagster/row_count'].value:>9,}"
             )
     return lines
 

@@ -7,7 +7,8 @@ from wi_pipeline.synthetic.world import simulate_world
 
 @pytest.fixture(scope="session")
 def synthetic_landing(tmp_path_factory):
-    """One small synthetic G4 (scale 0.01, seed 7) written to a landing folder, shared by the pipeline tests."""
+    """One small synthetic G4 (scale 0.01, seed 7) written to a landing folder, shared by the
+    pipeline tests."""
     base = tmp_path_factory.mktemp("synthetic")
     world = simulate_world(SyntheticConfig(scale=0.01, seed=7))
     write_landing(world, base / "landing")

@@ -16,7 +16,6 @@ from dagster import (
     Output,
 )
 
-from wi_pipeline.defs.metadata import IDENTIFIER_COLUMNS
 from wi_pipeline.lib.layout import G4
 from wi_pipeline.lib.privacy import redact_identifiers, scan_identifiers
 
@@ -117,13 +116,12 @@ def gx_suite_spec(key: AssetKey, suite: str | None = None) -> AssetCheckSpec:
 def gx_suite_result(
     df: pd.DataFrame, key: AssetKey, extra=(), suite: str | None = None
 ) -> AssetCheckResult:
-    """Run the asset's suite (plus project checks that need more than one frame); a bad suite file fails the check."""
+    """Run the asset's suite (plus project checks that need more than one frame); a bad suite
+    file fails the check."""
     from wi_pipeline.lib.quality import SuiteError, run_suite
 
     try:
-        result = run_suite(
-            df, suite or suite_name(key), identifier_columns=IDENTIFIER_COLUMNS
-        ).with_checks(*extra)
+        result = run_suite(df, suite or suite_name(key)).with_checks(*extra)
     except SuiteError as err:
         return AssetCheckResult(
             asset_key=key,

@@ -20,6 +20,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from dagster import ConfigurableIOManager, InputContext, OutputContext
 
+from wi_pipeline.lib.linkage import key_fingerprint
 from wi_pipeline.lib.pseudonymise import record_warehouse_key
 
 try:
@@ -121,9 +122,9 @@ class ParquetIOManager(ConfigurableIOManager):
         partition = context.asset_partition_key if context.has_asset_partitions else None
         stem = self._stem(context.asset_key.path, partition)
         if isinstance(obj, pd.DataFrame):
-            if obj.attrs.get("key_fingerprint"):
+            if key_fingerprint(obj):
                 # a warehouse holds pseudonyms of one key: the first write records it, another key is refused
-                record_warehouse_key(Path(self.base_dir), obj.attrs["key_fingerprint"])
+                record_warehouse_key(Path(self.base_dir), key_fingerprint(obj))
             table = pa.Table.from_pandas(obj, preserve_index=False)
             if obj.attrs:
                 meta = dict(table.schema.metadata or {})

@@ -4,19 +4,7 @@ import pandas as pd
 from dagster import MetadataValue, TableColumn, TableSchema
 
 from wi_pipeline.lib.layout import COLUMN_DESCRIPTIONS
-from wi_pipeline.lib.privacy import PREVIEW_CELL_MAX_CHARS, shorten
-
-IDENTIFIER_COLUMNS = (
-    "BSN",
-    "RINPERSOON",
-    "RINPERSOONS",
-    "pseudo_id",
-    "RINPERSOONMa",
-    "RINPERSOONpa",
-    "RINPERSOONSMa",
-    "RINPERSOONSpa",
-    "person_id",
-)
+from wi_pipeline.lib.privacy import PREVIEW_CELL_MAX_CHARS, is_identifier_column, shorten
 
 
 def table_schema(df: pd.DataFrame) -> MetadataValue:
@@ -34,7 +22,7 @@ def table_schema(df: pd.DataFrame) -> MetadataValue:
 def preview(df: pd.DataFrame, rows: int = 5) -> MetadataValue:
     """The first rows without identifier columns; each text cell cut to a width, so one huge value in a
     quarantined row cannot make a huge event."""
-    shown = df.drop(columns=[c for c in df.columns if c in IDENTIFIER_COLUMNS]).head(rows)
+    shown = df.drop(columns=[c for c in df.columns if is_identifier_column(c)]).head(rows)
     shown = shown.apply(
         lambda s: s.map(lambda v: shorten(v, PREVIEW_CELL_MAX_CHARS) if isinstance(v, str) else v)
     )

@@ -24,7 +24,8 @@ class PseudonymisationKey(ConfigurableResource):
     With ``warehouse`` set, a key other than the one that warehouse was built with is refused on ``get``,
     so an ingestion (or the landing sensor) stops before it reads an extract, let alone writes."""
 
-    # repr=False: pydantic builds repr and str from the fields; a resource printed in a log or traceback must not show it.
+    # repr=False: pydantic builds repr and str from the fields; a resource printed in a log
+    # or traceback must not show it.
     secret: str | None = Field(default=None, repr=False)
     warehouse: str | None = None
 

@@ -104,7 +104,8 @@ def omitted_variable_scale(residual_variance: float, riesz_second_moment: float)
 
 
 def omitted_variable_bound(scale: float, cy2: float, cd2: float, rho: float = 1.0) -> float:
-    """Largest bias of a confounder with outcome strength cy2 and treatment strength cd2 (both R^2-type, < 1)."""
+    """Largest bias of a confounder with outcome strength cy2 and treatment strength cd2 (both
+    R^2-type, < 1)."""
     if not (0 <= cy2 <= 1 and 0 <= cd2 < 1):
         raise ValueError(
             f"confounder strengths need 0 <= cy2 <= 1 and 0 <= cd2 < 1, got {cy2}, {cd2}"

@@ -344,7 +344,8 @@ def estimate_discontinuity(
                 "first_stage_std_error": fs_se,
                 "first_stage_t": t,
                 "first_stage_F": t**2,
-                # Staiger-Stock rule of thumb: with F under 10 the Wald ratio is biased and its interval unreliable
+                # Staiger-Stock rule of thumb: with F under 10 the Wald ratio is
+                # biased and its interval unreliable
                 "weak_first_stage": bool(not t**2 >= 10),
                 "first_stage_p_value_robust": fs_rb_p,
                 "first_stage_std_error_robust": fs_rb_se,

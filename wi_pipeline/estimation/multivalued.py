@@ -198,7 +198,8 @@ class _GPS:
         self.converged, self.iterations = False, 0
 
     def _evaluate(self, theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-        """Mean log-likelihood, probabilities (n x K) and mean score at theta (in row blocks, arms in rows)."""
+        """Mean log-likelihood, probabilities (n x K) and mean score at theta (in row blocks,
+        arms in rows)."""
         Z, D, s, n = self.sample.Z, self.sample.D, self.sample.s, self.sample.n
         coefT = np.zeros((self.K, self.p))
         coefT[self.J] = theta.reshape(self.K - 1, self.p)
@@ -572,7 +573,7 @@ def _joint_meat(fits, pops, sample: _Sample, gps: _GPS, P, K, Bfull, Theta) -> l
 
     psi_ic = 1_v O_i s_i (m_k(x_i) - mu_c) / B_c + 1_v 1{D_i=k} w_i (eps_i - eta_c) / D_c   (direct)
            + 1{D_i=k} s_i O_i eps_i x_i' b_c                                              (outcome regression)
-           + score_i' Theta_c,  Theta_c = H^-1 g_c                                          (multinomial logit)
+           + score_i' Theta_c,  Theta_c = H^-1 g_c                               (multinomial logit)
     Rows are processed in blocks of whole clusters. A row touches few cells directly (K per
     population, and the (C/K) cells of its own arm through its outcome regression), so those
     terms are summed per (cluster, cell) with one bincount; the logit term is a product of the
@@ -762,7 +763,10 @@ def _estimate(
     if trim is None:
         trim_label = ""
     elif trim == "minmax":
-        trim_label = "; common support by the min-max rule on every arm's score (Lechner 2001), score re-fitted"
+        trim_label = (
+            "; common support by the min-max rule on every arm's score (Lechner 2001), "
+            "score re-fitted"
+        )
     else:
         trim_label = f"; rows with any arm's score below {trim:g} dropped, score re-fitted"
     method = (
@@ -904,7 +908,8 @@ class BLPResult:
             "-" * 72,
             f"  BLP beta1 (average)   {_fmt(self.ate):>12}    std. error {_fmt(self.ate_std_error):>12}",
             f"  BLP beta2 (slope)     {_fmt(self.beta2):>12}    std. error {_fmt(self.std_error):>12}",
-            f"  95% CI [{_fmt(self.ci_low)}, {_fmt(self.ci_high)}]    p-value (beta2 > 0) {_fmt(self.p_value)}",
+            f"  95% CI [{_fmt(self.ci_low)}, {_fmt(self.ci_high)}]    p-value (beta2 > 0) "
+            f"{_fmt(self.p_value)}",
             f"  GATES top - bottom    {_fmt(self.gates_difference):>12}    std. error "
             f"{_fmt(self.gates_std_error):>12}",
             f"  95% CI [{_fmt(self.gates_ci_low)}, {_fmt(self.gates_ci_high)}]    p-value "
@@ -1042,9 +1047,9 @@ class MultivaluedTreatmentResult:
     def linear_contrast(
         self, coefficients: dict, estimand: str | None = None
     ) -> TreatmentEffectResult:
-        """sum_k c_k APO(k), e.g. the interaction of a 2x2 design {both: 1, a_only: -1, b_only: -1, neither: 1},
-        with its SE from the joint covariance. n_treated / n_control: observations in the arms with a
-        positive / negative coefficient."""
+        """sum_k c_k APO(k), e.g. the interaction of a 2x2 design
+        {both: 1, a_only: -1, b_only: -1, neither: 1}, with its SE from the joint covariance.
+        n_treated / n_control: observations in the arms with a positive / negative coefficient."""
         coef = pd.Series({self._arm(k): float(c) for k, c in coefficients.items()})
         po, cov = self.potential_outcomes, self.covariance
         est = float(coef @ po.loc[coef.index, "estimate"])

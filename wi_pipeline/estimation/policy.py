@@ -561,7 +561,8 @@ class AssignmentPolicy:
 
     def gain_over(self, baseline) -> EffectResult:
         """The rule against: "observed" (today's assignment), "best" (everyone the one arm that is best
-        on average where the rule was learned) or an arm label (everyone that arm); on the held-out persons."""
+        on average where the rule was learned) or an arm label (everyone that arm); on the
+        held-out persons."""
         rule = (self._given * self._G).sum(axis=1)
         riesz = self._rule_riesz()
         if baseline == OBSERVED:
@@ -687,7 +688,10 @@ class AssignmentPolicy:
         return self.summary()
 
     def __repr__(self) -> str:
-        return f"AssignmentPolicy(outcome={self.outcome!r}, leaves={len(self.allocation)}, n_obs={len(self._s)})"
+        return (
+            f"AssignmentPolicy(outcome={self.outcome!r}, leaves={len(self.allocation)}, "
+            f"n_obs={len(self._s)})"
+        )
 
     # ---- another outcome on the same propensity scores
 
@@ -799,7 +803,8 @@ def learn_assignment_policy(
     between arms. costs: {arm: cost in units of the outcome}, subtracted from the scores when the
     rule is learned (values and gains are reported without them). holdout: share of the persons
     (clusters) held out: the rule is learned on the others and valued on them. min_node_size: rows
-    per leaf (default 5% of the learning rows). candidate_arms: the arms the rule may give (default all; the others
+    per leaf (default 5% of the learning rows). candidate_arms: the arms the rule may give
+    (default all; the others
     still count in the propensity model and in today's assignment). weights: sampling weights;
     cluster: unit id (folds and SEs).
     """

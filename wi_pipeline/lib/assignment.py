@@ -21,7 +21,7 @@ from wi_pipeline.lib.designs import (
     instrument_choice_sample,
     usable_covariates,
 )
-from wi_pipeline.lib.disclosure import FEWER_THAN, NOT_ESTIMABLE, DisclosureRules
+from wi_pipeline.lib.disclosure import NOT_ESTIMABLE, DisclosureRules, fewer_than
 from wi_pipeline.lib.effects import (
     POOLED,
     SHARE,
@@ -303,7 +303,7 @@ def _withheld(row: dict, rules: DisclosureRules) -> dict:
     ):
         row[c] = np.nan
     row["suppressed"] = True
-    row["suppression_reason"] = f"{FEWER_THAN} {rules.min_units} persons in an arm"
+    row["suppression_reason"] = fewer_than(rules, "persons in an arm")
     return row
 
 
@@ -333,9 +333,7 @@ def _leaf_rows(policy, gemeente: str, rules: DisclosureRules) -> list[dict]:
                 r = _withheld(r, rules)
                 if small_leaf:
                     r["n_persons"], r["population_share"], r["share_given"] = np.nan, np.nan, np.nan
-                    r["suppression_reason"] = (
-                        f"{FEWER_THAN} {rules.min_units} persons in this group"
-                    )
+                    r["suppression_reason"] = fewer_than(rules, "persons in this group")
             rows.append(r)
     return rows
 
@@ -378,8 +376,8 @@ def assignment_in_words(table: pd.DataFrame, gemeente: str) -> str:
         lines.append(
             "The rule does better than today's assignment."
             if clear
-            else "**With these data the rule cannot be told apart from today's assignment.** The groups below "
-            "show what the data suggest, not a recommendation to act on."
+            else "**With these data the rule cannot be told apart from today's assignment.** "
+            "The groups below show what the data suggest, not a recommendation to act on."
         )
     lines.append(
         "\nThe rule, with each group's expected share in regular work under the instrument it is given. "

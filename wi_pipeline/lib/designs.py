@@ -164,6 +164,11 @@ def add_history(panel: pd.DataFrame) -> pd.DataFrame:
     return panel
 
 
+def with_history(panel: pd.DataFrame) -> pd.DataFrame:
+    """The panel with its labour-market history: added once, kept by whoever passes the panel on."""
+    return panel if set(HISTORY_COVARIATES) <= set(panel.columns) else add_history(panel)
+
+
 def _grouped_per_person(panel: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     """The panel with each person's months in one contiguous block, and integer person codes:
     months h apart are then rows h apart, so leads and lags are index arithmetic on the rows needed."""
@@ -367,7 +372,7 @@ def instrument_sample(
         raise ValueError(
             f"unknown instrument category {category!r}; expected one of {', '.join(SRG_CATEGORIES)}"
         )
-    p = panel if set(HISTORY_COVARIATES) <= set(panel.columns) else add_history(panel)
+    p = with_history(panel)
     p, codes = _grouped_per_person(p)  # rows are addressed by position from here on
     rows, starter, weight = _starters_and_controls(
         p, codes, category, controls_per_starter, seed, eligible
@@ -449,7 +454,7 @@ def instrument_choice_sample(
     are kept; waiting months are sampled per calendar month in proportion to their number, with
     ``sampling_weight`` = waiting months / sampled ones, so weighted sums stay population sums.
     """
-    p = panel if set(HISTORY_COVARIATES) <= set(panel.columns) else add_history(panel)
+    p = with_history(panel)
     p, codes = _grouped_per_person(p)
     since = p[[f"months_since_start_{c}" for c in SRG_CATEGORIES]].to_numpy(
         dtype=float, na_value=np.nan
@@ -552,7 +557,7 @@ def combined_sample(
     month. People whose debt assistance began before the panel's first month have no such month and
     are left out (counted in ``attrs["debt_assistance_before_window"]``).
     """
-    p = panel if set(HISTORY_COVARIATES) <= set(panel.columns) else add_history(panel)
+    p = with_history(panel)
     p, codes = _grouped_per_person(p)
     pos, starter, weight = _starters_and_controls(
         p, codes, "bemiddeling", 5, seed, "problematic_debt"

@@ -2,9 +2,9 @@
 
 The rules (see docs/domain): every published cell counts at least ``min_units`` persons (also
 subgroup x treatment cells and plot bins); every model has at least ``min_df`` residual degrees of
-freedom; no minima/maxima of individual values; no person keys; no cell recoverable by
-differencing two published numbers; optionally no single contributor above ``dominance_share`` of
-a cell total.
+freedom; no minima/maxima of individual values; no cell recoverable by differencing two
+published numbers; optionally no single contributor above ``dominance_share`` of a cell total. No
+person keys either: ``lib/privacy.py`` scans for them (the no_identifiers check on every asset).
 
 Suppression never drops rows: a suppressed row keeps its labels, gets ``suppressed=True`` and a
 ``suppression_reason``, and its numbers (counts included, because a published count lets a reader
@@ -26,8 +26,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from wi_pipeline.lib.bsn import is_valid_bsn
-
 PRIMARY = "primary"
 COMPLEMENTARY = "complementary"
 DOMINANCE = "dominance"
@@ -36,19 +34,10 @@ MODEL_DF = "model_df"
 EFFECT_VALUE_COLS = ("estimate", "std_error", "ci_low", "ci_high", "p_value")
 EFFECT_COUNT_COLS = ("n_treated", "n_control")
 
-IDENTIFIER_NAMES = frozenset({"bsn", "rinpersoon", "rinpersoons", "pseudo_id", "person_id"})
-IDENTIFIER_NAME_PARTS = ("bsn", "rinpersoon", "pseudo", "burgerservicenummer", "sofinummer")
-# A BSN written plainly or grouped as 123 456 782 / 1234.56.782.
-_BSN_TOKEN = re.compile(r"(?<!\d)(\d{9}|\d{3}[ .-]\d{3}[ .-]\d{3}|\d{4}[ .-]\d{2}[ .-]\d{3})(?!\d)")
-_PSEUDONYM_TOKEN = r"(?<![0-9a-fA-F])(?:[0-9a-fA-F]{64}|[0-9a-fA-F]{32})(?![0-9a-fA-F])"
 _EXTREME_TOKENS = frozenset(
     {"min", "max", "minimum", "maximum", "minimaal", "maximaal", "laagste", "hoogste"}
 )
 _BIN_POSITION_COLS = frozenset({"x", "event_time", "age_months", "month", "period"})
-
-
-class DisclosureError(ValueError):
-    """An output would break a CBS export rule; messages never echo the offending values."""
 
 
 @dataclass(frozen=True)
@@ -111,7 +100,7 @@ def suppress_cells(
     "no single parents" = 117 (a derivable group of 3) leaves one of the two withheld.
 
     ``dominated`` (bool per row, optional) marks cells the caller found dominated by one
-    contributor (see :func:`dominance_violations`); they are suppressed as primary cells.
+    contributor (see :func:`check_dominance`); they are suppressed as primary cells.
 
     Returns a copy with ``suppressed`` and ``suppression_reason``; no row is dropped.
     """
@@ -155,7 +144,8 @@ def _sibling_sets(
         if ids.duplicated().any():
             dup = ids[ids.duplicated()].iloc[0]
             raise ValueError(
-                f"group id {dup!r} occurs twice within one sub-table; add the column that tells them apart to group_cols"
+                f"group id {dup!r} occurs twice within one sub-table; add the column that tells "
+                "them apart to group_cols"
             )
         where = dict(zip(ids, part))
         parent = sub[nested.parent]
@@ -298,9 +288,28 @@ def suppress_bins(
 # Effect tables: one row per estimate (measure, municipality, subgroup, outcome, horizon, contrast)
 # ---------------------------------------------------------------------------------------------
 
-FEWER_THAN = (
-    "fewer than"  # reasons written where the estimates are made: "fewer than 10 persons ..."
-)
+FEWER_THAN = "fewer than"  # the start of every small-count reason: "fewer than 10 persons ..."
+
+
+def fewer_than(rules: DisclosureRules, what: str) -> str:
+    """The reason for an estimate withheld because ``what`` (persons on a side, in an arm, ...) has
+    under ``min_units`` persons."""
+    return f"{FEWER_THAN} {rules.min_units} {what}"
+
+
+def exposed_by_differencing(
+    sides: Iterable[frozenset], published: Iterable[frozenset], rules: DisclosureRules
+) -> bool:
+    """True when a side's persons are nested in (or contain) the persons of a side already published
+    and the two differ by 1 to ``min_units - 1``: subtracting the two counts would give those few
+    persons away (an RD's bandwidth ladder, its donut and main rows count persons in nested windows
+    of months)."""
+    published = list(published)
+    return any(
+        (a <= s or s <= a) and 0 < abs(len(a) - len(s)) < rules.min_units
+        for a in sides
+        for s in published
+    )
 
 
 def dominated_amount(
@@ -617,105 +626,15 @@ def check_dominance(values, rules: DisclosureRules = DisclosureRules()) -> bool:
     return bool(v.max() <= rules.dominance_share * total)
 
 
-def dominance_violations(
-    df: pd.DataFrame, value_col: str, by: Sequence[str], rules: DisclosureRules = DisclosureRules()
-) -> pd.Series:
-    """Per cell (``by``), True when one contributor dominates; feed to ``suppress_cells(dominated=)``."""
-    g = df[value_col].abs().groupby([df[c] for c in by], dropna=False)
-    total, top = g.sum(), g.max()
-    if rules.dominance_share is None:
-        return pd.Series(False, index=total.index)
-    return (top > rules.dominance_share * total) & (total > 0)
-
-
 # ---------------------------------------------------------------------------------------------
-# Guards
+# Diagnostics of published estimates
 # ---------------------------------------------------------------------------------------------
-
-
-def _is_identifier_name(name: str) -> bool:
-    low = name.lower()
-    return low in IDENTIFIER_NAMES or any(part in low for part in IDENTIFIER_NAME_PARTS)
-
-
-def _text_problems(values: pd.Series) -> list[str]:
-    """Problems in distinct text values; never returns the values themselves."""
-    problems = []
-    text = values.astype("string")
-    tokens = text.str.extractall(_BSN_TOKEN)
-    if len(tokens):
-        digits = tokens[0].str.replace(r"\D", "", regex=True).reset_index(drop=True)
-        n_bsn = int(is_valid_bsn(digits).sum())
-        if n_bsn:
-            problems.append(f"{n_bsn} value(s) with a 9-digit number passing the eleven-test (BSN)")
-    n_pseudo = int(text.str.contains(_PSEUDONYM_TOKEN, regex=True).fillna(False).sum())
-    if n_pseudo:
-        problems.append(f"{n_pseudo} value(s) with a 32/64-hex string (pseudonym)")
-    return problems
-
-
-def _column_problems(s: pd.Series) -> list[str]:
-    if pd.api.types.is_bool_dtype(s) or pd.api.types.is_datetime64_any_dtype(s):
-        return []
-    if pd.api.types.is_numeric_dtype(s):
-        v = pd.to_numeric(s, errors="coerce").dropna()
-        v = v[(v % 1 == 0) & (v >= 1e8) & (v < 1e9)]  # 9-digit whole numbers only
-        if v.empty:
-            return []
-        return _text_problems(pd.Series(v.astype("int64").astype(str).unique()))
-    distinct = pd.Series(s.dropna().astype(str).unique())
-    if distinct.empty:
-        return []
-    problems = _text_problems(distinct)
-    if distinct.str.fullmatch(r"\d{9}").all():
-        problems.append("only 9-digit codes: a person key (RINPERSOON?)")
-    return problems
-
-
-def assert_no_identifiers(df: pd.DataFrame, *, allow_values_in: Iterable[str] = ()) -> None:
-    """Raise DisclosureError when a column/index name is a person key or a value looks like one.
-
-    Names: BSN, RINPERSOON(S), pseudo_id, person_id and anything containing bsn / rinpersoon /
-    pseudo. Values (also free text): a 9-digit number passing the eleven-test, a 32- or 64-hex
-    pseudonym, or a column of nothing but 9-digit numbers. ``allow_values_in`` skips the value
-    scan (not the name check) for columns known to hold such numbers legitimately.
-    """
-    allowed = set(allow_values_in)
-    frame = df if isinstance(df.index, pd.RangeIndex) else df.reset_index()
-    problems = []
-    for pos, col in enumerate(frame.columns):
-        name = str(col)
-        if _is_identifier_name(name):
-            problems.append(f"column {name!r}: name is a person identifier")
-            continue
-        if name in allowed:
-            continue
-        problems += [f"column {name!r}: {p}" for p in _column_problems(frame.iloc[:, pos])]
-    if problems:
-        raise DisclosureError("output holds identifiers: " + "; ".join(problems))
 
 
 def _name_tokens(name: str) -> set[str]:
     spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name)
     return {t for t in re.split(r"[^A-Za-z0-9]+", spaced.lower()) if t}
 
-
-def no_extremes(df: pd.DataFrame, cols: Sequence[str] | None = None) -> pd.DataFrame:
-    """Refuse columns named as a minimum or maximum (min_age, maxIncome, ...); returns ``df``.
-
-    A minimum or maximum is one person's value. Names are split into words, so "admin" or
-    "minutes" pass; ci_low/ci_high and percentiles of >= 10 units are fine.
-    """
-    names = [str(c) for c in (df.columns if cols is None else cols)]
-    bad = [c for c in names if _name_tokens(c) & _EXTREME_TOKENS]
-    if bad:
-        raise DisclosureError(f"output has minimum/maximum columns (individual values): {bad}")
-    return df
-
-
-# ---------------------------------------------------------------------------------------------
-# Diagnostics of published estimates
-# ---------------------------------------------------------------------------------------------
 
 # Extremes over aggregates (covariate balance), not over persons: publishable.
 _AGGREGATE_EXTREMES = frozenset({"max_abs_smd_before", "max_abs_smd_after"})
@@ -740,7 +659,8 @@ SMALL_COUNT = "<{}"
 
 
 def _is_count_key(key: str) -> bool:
-    """A top-level count (n_..., ..._n_..., clusters); nested keys name covariates, e.g. smd_before.n_children."""
+    """A top-level count (n_..., ..._n_..., clusters); nested keys name covariates, e.g.
+    smd_before.n_children."""
     tokens = _name_tokens(key)
     return "." not in key and ("n" in tokens or "clusters" in tokens or "count" in tokens)
 
@@ -796,15 +716,13 @@ __all__ = [
     "DOMINANCE",
     "MODEL_DF",
     "PRIMARY",
-    "DisclosureError",
     "DisclosureRules",
     "Nested",
-    "assert_no_identifiers",
     "diagnostics_violations",
     "check_dominance",
     "check_model_df",
-    "dominance_violations",
-    "no_extremes",
+    "exposed_by_differencing",
+    "fewer_than",
     "publishable_diagnostics",
     "suppress_bins",
     "suppress_cells",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -23,19 +23,21 @@ from wi_pipeline.lib.designs import (
     RD_CUTOFF,
     SUBGROUPS,
     WAIT,
-    add_history,
+    DesignSample,
     combined_sample,
     exemption_rd_sample,
     exemption_staggered_sample,
     instrument_choice_sample,
     one_episode_per_person,
     usable_covariates,
+    with_history,
 )
 from wi_pipeline.lib.disclosure import (
     COMPLEMENTARY,
-    FEWER_THAN,
     DisclosureRules,
     dominance_reason,
+    exposed_by_differencing,
+    fewer_than,
     not_estimable,
 )
 from wi_pipeline.lib.layout import SRG_CATEGORIES
@@ -148,7 +150,8 @@ def comparison_in_words(measure: str, contrast: str) -> str:
         return _robustness_in_words(contrast)
     if contrast.startswith("exemption"):
         return (
-            "single parents on bijstand: the effect of the art. 9a exemption for parents whom the 5th birthday "
+            "single parents on bijstand: the effect of the art. 9a exemption for parents whom "
+            "the 5th birthday "
             "moves out of it (fuzzy regression discontinuity)"
         )
     return "single parents on bijstand: just after the youngest child's 5th birthday against just before"
@@ -264,6 +267,16 @@ def pooled_design(panels: dict[str, pd.DataFrame], build, **kw):
     if first.episode_start is not None and len(parts) > 1:
         data = one_episode_per_person(data, first.episode_start)
     return replace(first, data=data)
+
+
+@dataclass
+class ExemptionFits:
+    """What the pooled table's exemption plots are drawn from, kept as ``estimate_all`` makes it: the
+    pooled RD sample and each outcome's staggered event study (group-time result, dynamic aggregation)."""
+
+    rd_sample: pd.DataFrame | None = None
+    staggered_design: DesignSample | None = None
+    staggered: dict[str, tuple] = field(default_factory=dict)
 
 
 def persons_per_arm(part: pd.DataFrame, treated: pd.Series) -> tuple[int, int]:
@@ -430,15 +443,9 @@ def _rd_robustness_rows(
             (r.excluded_low, r.excluded_high),
         )
         if min(persons) < rules.min_units:
-            rows.append(
-                _row(b, reason=f"{FEWER_THAN} {rules.min_units} persons on a side", n=persons)
-            )
+            rows.append(_row(b, reason=fewer_than(rules, "persons on a side"), n=persons))
             continue
-        if any(
-            (a <= s or s <= a) and 0 < abs(len(a) - len(s)) < rules.min_units
-            for a in sets
-            for s in seen
-        ):
+        if exposed_by_differencing(sets, seen, rules):
             rows.append(_row(b, reason=COMPLEMENTARY, n=persons))
             continue
         seen.extend(sets)
@@ -479,13 +486,16 @@ def exemption_effects(
     gemeente: str,
     subgroups: Iterable[str] = tuple(SUBGROUPS),
     rules: DisclosureRules = DisclosureRules(),
+    fits: ExemptionFits | None = None,
 ) -> list[dict]:
     from wi_pipeline.estimation import estimate_discontinuity
 
     design = pooled_design(panels, exemption_rd_sample)
     df = design.data
+    if fits is not None:
+        fits.rd_sample = df
     fe = _municipality_effects(df)
-    small = f"{FEWER_THAN} {rules.min_units} persons on a side"
+    small = fewer_than(rules, "persons on a side")
     rows = []
     for sub, value, part in _subsets(df, subgroups):
         past = part["running"] >= RD_CUTOFF
@@ -669,14 +679,20 @@ def parallel_trend_sensitivity(
 
 
 def exemption_staggered_effects(
-    panels: dict[str, pd.DataFrame], gemeente: str, rules: DisclosureRules = DisclosureRules()
+    panels: dict[str, pd.DataFrame],
+    gemeente: str,
+    rules: DisclosureRules = DisclosureRules(),
+    fits: ExemptionFits | None = None,
 ) -> list[dict]:
     """The exemption as staggered adoption (Callaway & Sant'Anna): per outcome the event-study average over
     months 0..12 after the birthday, with did's pre-test of all pre-birthday cells and the joint test of
     the pre-birthday event months in the diagnostics. Persons per arm: parents in a treated (after their
-    child's birthday) and in a control (child not yet 5) arm of any post-birthday cell."""
+    child's birthday) and in a control (child not yet 5) arm of any post-birthday cell. Each outcome's
+    event study is kept in ``fits`` for the plot."""
     design = pooled_design(panels, exemption_staggered_sample)
     df = design.data
+    if fits is not None:
+        fits.staggered_design = design
     rows = []
     for outcome in design.outcome_columns:
         base = dict(
@@ -689,7 +705,7 @@ def exemption_staggered_effects(
             contrast=STAGGERED_CONTRAST,
         )
         if df.empty:
-            rows.append(_row(base, reason=f"{FEWER_THAN} {rules.min_units} persons in an arm"))
+            rows.append(_row(base, reason=fewer_than(rules, "persons in an arm")))
             continue
         try:
             result = exemption_staggered_did(design, outcome)
@@ -697,10 +713,12 @@ def exemption_staggered_effects(
         except (ValueError, np.linalg.LinAlgError) as err:
             rows.append(_row(base, reason=not_estimable(err)))
             continue
+        if fits is not None:
+            fits.staggered[outcome] = (result, dynamic)
         o = dynamic.overall
         n = (o.n_treated, o.n_control)
         reason = (
-            f"{FEWER_THAN} {rules.min_units} persons in an arm"
+            fewer_than(rules, "persons in an arm")
             if min(n) < rules.min_units
             else dominance_reason(df, outcome, df["event_time"] >= 0, rules)
         )
@@ -782,12 +800,17 @@ def sensitivity_in_words(table: pd.DataFrame) -> str:
 
 
 def exemption_staggered_points(
-    panels: dict[str, pd.DataFrame], outcome: str = "employed"
+    fits: ExemptionFits, outcome: str = "employed"
 ) -> tuple[pd.DataFrame, str]:
     """The dynamic aggregation's event-time table (pre-birthday months included) for the plot, with a person
-    count per month (its smaller arm) for disclosure control, and the pre-tests in words."""
-    result = exemption_staggered_did(pooled_design(panels, exemption_staggered_sample), outcome)
-    dynamic = result.aggregate("dynamic", na_rm=True)
+    count per month (its smaller arm) for disclosure control, and the pre-tests in words. The event study
+    is the one the effect rows were estimated from (``fits``); one they could not estimate is tried again
+    here, so the plot fails with the estimator's own message."""
+    if outcome in fits.staggered:
+        result, dynamic = fits.staggered[outcome]
+    else:
+        result = exemption_staggered_did(fits.staggered_design, outcome)
+        dynamic = result.aggregate("dynamic", na_rm=True)
     table = dynamic.table.copy()
     table["n_units"] = table[["n_treated", "n_control"]].min(axis=1)
     cells = (
@@ -931,7 +954,7 @@ def _choice_rows(
                     rows.append(
                         _row(
                             base,
-                            reason=f"{FEWER_THAN} {rules.min_units} persons in an arm",
+                            reason=fewer_than(rules, "persons in an arm"),
                             n=(n[k], n[WAIT]),
                         )
                     )
@@ -1131,7 +1154,7 @@ def _combined_row(
     if min(n[k] for k in coefficients) < rules.min_units:
         return _row(
             base,
-            reason=f"{FEWER_THAN} {rules.min_units} persons in a cell of the comparison",
+            reason=fewer_than(rules, "persons in a cell of the comparison"),
             n=sides,
         )
     if amount:
@@ -1153,10 +1176,6 @@ def _combined_row(
     return row
 
 
-def _holm(p: pd.Series) -> pd.Series:
-    return pd.Series(holm(p.to_numpy()), index=p.index)
-
-
 def adjust_pvalues(table: pd.DataFrame) -> pd.Series:
     """Holm adjustment across all subgroup estimates of one measure, outcome, horizon and contrast
     (every dimension together: a reader scans them all for "who benefits"); the overall row is its
@@ -1171,7 +1190,7 @@ def adjust_pvalues(table: pd.DataFrame) -> pd.Series:
         ~choice,
         table[["measure", "gemeente", "outcome", "horizon"]].astype(str).agg("|".join, axis=1),
     )
-    return table["p_value"].groupby(family, sort=False).transform(_holm)
+    return table["p_value"].groupby(family, sort=False).transform(lambda p: holm(p.to_numpy()))
 
 
 def _in_words(table: pd.DataFrame) -> pd.DataFrame:
@@ -1194,11 +1213,13 @@ def estimate_all(
     gemeente: str,
     subgroups: Iterable[str] = tuple(SUBGROUPS),
     rules: DisclosureRules = DisclosureRules(),
+    fits: ExemptionFits | None = None,
 ) -> pd.DataFrame:
     """All measures for one municipality ({gemeente: panel}) or pooled over several (``gemeente`` = 'G4').
 
     Diagnostics are complete here (for researchers in the secure environment); ``apply_disclosure``
-    makes the table publishable.
+    makes the table publishable. Given ``fits``, the exemption's RD sample and event studies are kept
+    there for the plots, so they are not made a second time.
     """
     subgroups = tuple(subgroups)
     unknown = set(subgroups) - set(SUBGROUPS)
@@ -1206,14 +1227,14 @@ def estimate_all(
         raise ValueError(
             f"unknown subgroup dimension(s) {sorted(unknown)}; choose from {list(SUBGROUPS)}"
         )
-    with_history = {
-        gm: add_history(p) for gm, p in panels.items()
+    histories = {
+        gm: with_history(p) for gm, p in panels.items()
     }  # once, for both instrument designs
     rows = [
-        *exemption_effects(panels, gemeente, subgroups, rules),
-        *exemption_staggered_effects(panels, gemeente, rules),
-        *instrument_choice_effects(with_history, gemeente, subgroups, rules),
-        *combined_effects(with_history, gemeente, subgroups, rules),
+        *exemption_effects(panels, gemeente, subgroups, rules, fits),
+        *exemption_staggered_effects(panels, gemeente, rules, fits),
+        *instrument_choice_effects(histories, gemeente, subgroups, rules),
+        *combined_effects(histories, gemeente, subgroups, rules),
     ]
     table = _in_words(pd.DataFrame(rows))
     table["p_adjusted"] = adjust_pvalues(table)

@@ -11,7 +11,6 @@ field value (it may hold a BSN or a case number), and are capped in size.
 from __future__ import annotations
 
 import difflib
-import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -239,7 +238,8 @@ def _check_header(
                 )
     if not set(layout.required_columns) & set(header):
         raise ExtractError(
-            f"{path}: the first line is not a header of register '{layout.name}' (none of its columns found); "
+            f"{path}: the first line is not a header of register '{layout.name}' (none of its "
+            "columns found); "
             f"expected the header {expected} (unquoted, separated by ';')"
         )
     doubled = [c for c in layout.required_columns if header.count(c) > 1]
@@ -361,27 +361,25 @@ def plausible_date_bounds(
     The range on ``start`` holds for the end date too unless the suite gives ``end`` its own.
     A missing or broken suite gives no bounds here: the gx_suite check reports it.
     """
-    from wi_pipeline.lib.quality import suite_path
+    from wi_pipeline.lib.quality import SuiteError, expectation_severity, load_suite
 
     try:
-        suite = json.loads(suite_path(f"registers_{layout.name}").read_text(encoding="utf-8"))
-        found = {}
-        for exp in suite["expectations"]:
-            kwargs = exp.get("kwargs") or {}
-            severity = str(
-                (exp.get("meta") or {}).get("severity") or exp.get("severity") or "error"
-            ).lower()
-            if (
-                exp.get("type") == "expect_column_values_to_be_between"
-                and severity not in ("warn", "warning", "info")
-                and kwargs.get("column") in ("start", "end")
-            ):
-                found[kwargs["column"]] = tuple(
-                    None if kwargs.get(k) is None else pd.Timestamp(kwargs[k])
-                    for k in ("min_value", "max_value")
-                )
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        suite = load_suite(f"registers_{layout.name}")
+    except SuiteError:
         return {}
+    found = {}
+    for exp in suite.expectations:
+        config = exp.configuration
+        column = config.kwargs.get("column")
+        if (
+            config.type == "expect_column_values_to_be_between"
+            and expectation_severity(config) == "error"
+            and column in ("start", "end")
+        ):
+            found[column] = tuple(
+                None if config.kwargs.get(k) is None else pd.Timestamp(config.kwargs[k])
+                for k in ("min_value", "max_value")
+            )
     bounds = {}
     if "start" in found:
         bounds[layout.start_column] = found["start"]

@@ -7,22 +7,23 @@ does not use or leave out data it does.
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
-from string import Template
 
 from wi_pipeline.lib.layout import CBS_TABLES, DROPPED_AT_INGESTION, G4, REGISTERS, spoken_name
+from wi_pipeline.lib.pages import render_page
 
 # Why each source is used, in plain words: (Dutch, English).
 PURPOSE = {
     "bijstand": (
-        "Wie een bijstandsuitkering heeft en hoe lang. Zo weten we wie er meedoet en of iemand de uitkering verlaat.",
-        "Who receives social assistance and for how long: who takes part and whether someone leaves benefits.",
+        "Wie een bijstandsuitkering heeft en hoe lang. Zo weten we wie er meedoet en of iemand "
+        "de uitkering verlaat.",
+        "Who receives social assistance and for how long: who takes part and whether someone "
+        "leaves benefits.",
     ),
     "ontheffingen": (
-        "Wie tijdelijk geen plicht heeft om werk te zoeken, bijvoorbeeld alleenstaande ouders met een kind onder de 5.",
+        "Wie tijdelijk geen plicht heeft om werk te zoeken, bijvoorbeeld alleenstaande ouders "
+        "met een kind onder de 5.",
         "Who is temporarily exempt from the duty to look for work, e.g. single parents with a child under 5.",
     ),
     "reintegratie": (
@@ -31,14 +32,17 @@ PURPOSE = {
     ),
     "schuldhulp": (
         "Of iemand hulp bij schulden kreeg, om te zien of dat samen met hulp naar werk beter werkt.",
-        "Whether someone received debt assistance, to see if it works better together with help towards work.",
+        "Whether someone received debt assistance, to see if it works better together with help "
+        "towards work.",
     ),
     "wmo": (
         "Of iemand ondersteuning kreeg (zoals begeleiding), om rekening te houden met iemands situatie.",
-        "Whether someone received social support (such as guidance), to take a person's situation into account.",
+        "Whether someone received social support (such as guidance), to take a person's "
+        "situation into account.",
     ),
     "KOPPELTABEL": (
-        "Een sleutelbestand van het CBS om gegevens van dezelfde persoon te koppelen, zonder naam of BSN te bewaren.",
+        "Een sleutelbestand van het CBS om gegevens van dezelfde persoon te koppelen, zonder "
+        "naam of BSN te bewaren.",
         "A CBS key file to link data of the same person, without keeping a name or citizen service number.",
     ),
     "GBAPERSOONTAB": (
@@ -78,7 +82,8 @@ PURPOSE = {
 }
 
 
-# The outputs that may leave the secure environment, all under disclosure control; everything else stays inside.
+# The outputs that may leave the secure environment, all under disclosure control; everything
+# else stays inside.
 PUBLISHED = (
     "effects/effect_table",
     "effects/effect_table_g4",
@@ -102,33 +107,53 @@ STEPS = {
 
 # Dutch descriptions of the tables that are not one per register or CBS table.
 DUTCH_DESCRIPTION = {
-    "linkage/linked_registers": "Alle perioden uit de bestanden van de gemeente die aan een CBS-persoonsnummer gekoppeld zijn.",
-    "linkage/linkage_quarantine": "Perioden die niet gekoppeld konden worden, met de reden (niet in het sleutelbestand, "
-    "onbetrouwbare sleutel).",
-    "linkage/linkage_rates": "Per bestand: hoeveel regels er zijn, hoeveel er gekoppeld zijn en waarom de rest niet.",
-    "panel/linked_panel": "Eén regel per persoon per maand voor iedereen met bijstand in de gemeente: uitkering, "
-    "ontheffing, hulp naar werk, ondersteuning, werk, zorgkosten en schulden. Alle effecten "
-    "worden hieruit berekend.",
-    "reports/data_quality": "Rapport over de kwaliteit van de gegevens van één gemeente: wat er binnenkwam, wat er "
-    "is afgekeurd en wat er veranderd is.",
-    "reports/g4_data_quality": "Zijn de gegevens van de vier steden vergelijkbaar? Per stad naast het gemiddelde van "
-    "de vier.",
-    "effects/effect_table": "Het effect van elke aanpak in deze gemeente, voor iedereen en per groep, met de "
-    "onzekerheid. Cijfers over te kleine groepen worden weggelaten.",
+    "linkage/linked_registers": (
+        "Alle perioden uit de bestanden van de gemeente die aan een CBS-persoonsnummer gekoppeld "
+        "zijn."
+    ),
+    "linkage/linkage_quarantine": (
+        "Perioden die niet gekoppeld konden worden, met de reden (niet in het sleutelbestand, "
+        "onbetrouwbare sleutel)."
+    ),
+    "linkage/linkage_rates": (
+        "Per bestand: hoeveel regels er zijn, hoeveel er gekoppeld zijn en waarom de rest niet."
+    ),
+    "panel/linked_panel": (
+        "Eén regel per persoon per maand voor iedereen met bijstand in de gemeente: uitkering, "
+        "ontheffing, hulp naar werk, ondersteuning, werk, zorgkosten en schulden. Alle effecten "
+        "worden hieruit berekend."
+    ),
+    "reports/data_quality": (
+        "Rapport over de kwaliteit van de gegevens van één gemeente: wat er binnenkwam, wat er "
+        "is afgekeurd en wat er veranderd is."
+    ),
+    "reports/g4_data_quality": (
+        "Zijn de gegevens van de vier steden vergelijkbaar? Per stad naast het gemiddelde van de "
+        "vier."
+    ),
+    "effects/effect_table": (
+        "Het effect van elke aanpak in deze gemeente, voor iedereen en per groep, met de "
+        "onzekerheid. Cijfers over te kleine groepen worden weggelaten."
+    ),
     "effects/effect_table_g4": "Dezelfde effecten voor de vier steden samen, met grafieken.",
-    "reports/what_works_for_whom": "Wat werkt voor wie: per groep elke soort hulp naar werk vergeleken met nog "
-    "niet beginnen, bij dezelfde mensen: hoeveel meer mensen een jaar later gewoon "
-    "werk hebben (geen gesubsidieerde of beschutte plek), met de onzekerheid.",
-    "reports/assignment_rule": "Welke hulp naar werk past bij wie: een regel met twee vragen over wat een "
-    "klantmanager weet (zoals geslacht, leeftijd, gezondheid, hoe lang iemand bijstand "
-    "heeft), die per groep de hulp kiest waarmee een jaar later de meeste mensen gewoon "
-    "werk hebben. Met hoeveel dat oplevert tegenover de huidige werkwijze, en of de "
-    "gegevens dat verschil kunnen aantonen. Groepen van minder dan 10 personen worden "
-    "weggelaten.",
+    "reports/what_works_for_whom": (
+        "Wat werkt voor wie: per groep elke soort hulp naar werk vergeleken met nog niet "
+        "beginnen, bij dezelfde mensen: hoeveel meer mensen een jaar later gewoon werk hebben "
+        "(geen gesubsidieerde of beschutte plek), met de onzekerheid."
+    ),
+    "reports/assignment_rule": (
+        "Welke hulp naar werk past bij wie: een regel met twee vragen over wat een klantmanager "
+        "weet (zoals geslacht, leeftijd, gezondheid, hoe lang iemand bijstand heeft), die per "
+        "groep de hulp kiest waarmee een jaar later de meeste mensen gewoon werk hebben. Met "
+        "hoeveel dat oplevert tegenover de huidige werkwijze, en of de gegevens dat verschil "
+        "kunnen aantonen. Groepen van minder dan 10 personen worden weggelaten."
+    ),
     "reports/assignment_rule_g4": "Dezelfde regel voor de vier steden samen.",
-    "reports/policy_report": "Het rapport voor beleidsmakers en de gemeenteraad, in het Nederlands en Engels: wat "
-    "werkt voor wie, in procentpunten, euro's of uren met de onzekerheid, en wat is "
-    "weggelaten en waarom. Gemaakt uit de gepubliceerde tabellen.",
+    "reports/policy_report": (
+        "Het rapport voor beleidsmakers en de gemeenteraad, in het Nederlands en Engels: wat "
+        "werkt voor wie, in procentpunten, euro's of uren met de onzekerheid, en wat is "
+        "weggelaten en waarom. Gemaakt uit de gepubliceerde tabellen."
+    ),
     "reports/policy_report_g4": "Hetzelfde rapport voor de vier steden samen.",
     "reports/data_inventory": "Dit overzicht.",
 }
@@ -141,10 +166,6 @@ class AssetEntry:
     description: str
 
 
-def _e(text: str) -> str:
-    return html.escape(text, quote=False)
-
-
 def dutch_description(key: str) -> str:
     """The plain Dutch line for one table; a table without one is an error, so none is left unexplained."""
     group, _, name = key.partition("/")
@@ -155,20 +176,20 @@ def dutch_description(key: str) -> str:
                 f"Regels uit het bestand {base} die niet aan de afspraken voldeden, met de reden en het "
                 "regelnummer; met een code in plaats van het BSN."
             )
-        return f"{PURPOSE[base][0]} Met een code in plaats van het BSN, zonder dossiernummers en vrije tekst."
+        return (
+            f"{PURPOSE[base][0]} Met een code in plaats van het BSN, zonder dossiernummers en "
+            "vrije tekst."
+        )
     if group == "cbs" and base.upper() in CBS_TABLES:
         if name.endswith("_quarantine"):
-            return f"Regels uit de CBS-tabel {base.upper()} die niet gelezen of gekoppeld konden worden, met de reden."
+            return (
+                f"Regels uit de CBS-tabel {base.upper()} die niet gelezen of gekoppeld konden "
+                "worden, met de reden."
+            )
         return f"CBS-tabel {base.upper()}: {PURPOSE[base.upper()][0]}"
     if key in DUTCH_DESCRIPTION:
         return DUTCH_DESCRIPTION[key]
     raise ValueError(f"no Dutch description for the table {key}: add it to DUTCH_DESCRIPTION")
-
-
-def _who_sees(key: str, min_units: int) -> str:
-    if key in PUBLISHED:
-        return f"Gepubliceerd (groepen van minstens {min_units}) / Published (groups of at least {min_units})"
-    return "Intern, in de beveiligde omgeving / Internal, in the secure environment"
 
 
 # Every field in plain words, the code after it: (Dutch, English).
@@ -242,7 +263,6 @@ FIELD_NAMES = {
         "problematic debt of the household",
     ),
 }
-TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "data_inventory.html"
 MONTHS_NL = (
     "januari",
     "februari",
@@ -259,16 +279,19 @@ MONTHS_NL = (
 )
 
 
-def _fields(columns) -> str:
-    """'geslacht (GBAGESLACHT), ...' in Dutch, then English."""
+def _fields(columns) -> dict | None:
+    """'geslacht (GBAGESLACHT), ...' in Dutch and in English."""
     unknown = [c for c in columns if c not in FIELD_NAMES]
     if unknown:
         raise ValueError(
             f"no plain name for the field(s) {', '.join(unknown)}: add them to FIELD_NAMES"
         )
-    nl = ", ".join(f"{FIELD_NAMES[c][0]} ({c})" for c in columns)
-    en = ", ".join(f"{FIELD_NAMES[c][1]} ({c})" for c in columns)
-    return f'{_e(nl)}<br><span class="en">{_e(en)}</span>' if columns else ""
+    if not columns:
+        return None
+    return {
+        "nl": ", ".join(f"{FIELD_NAMES[c][0]} ({c})" for c in columns),
+        "en": ", ".join(f"{FIELD_NAMES[c][1]} ({c})" for c in columns),
+    }
 
 
 def _cities(language: int) -> str:
@@ -276,12 +299,17 @@ def _cities(language: int) -> str:
     return f"{', '.join(names[:-1])} {('en', 'and')[language]} {names[-1]}"
 
 
-def _asset_rows(assets: list[AssetEntry], min_units: int) -> str:
-    return "\n".join(
-        f"<tr><td>{_e(' / '.join(STEPS.get(a.group, (a.group,))))}</td><td><code>{_e(a.key)}</code></td>"
-        f"<td>{_e(dutch_description(a.key))}</td><td>{_e(a.description)}</td><td>{_e(_who_sees(a.key, min_units))}</td></tr>"
+def _asset_rows(assets: list[AssetEntry]) -> list[dict]:
+    return [
+        {
+            "step": " / ".join(STEPS.get(a.group, (a.group,))),
+            "key": a.key,
+            "dutch": dutch_description(a.key),
+            "english": a.description,
+            "published": a.key in PUBLISHED,
+        }
         for a in sorted(assets, key=lambda a: (a.group, a.key))
-    )
+    ]
 
 
 def inventory_html(
@@ -291,41 +319,29 @@ def inventory_html(
     if missing:
         raise ValueError(f"no plain-language purpose for: {', '.join(missing)}")
     as_of = as_of or date.today()
-    rows_reg = "\n".join(
-        f"<tr><td>{_e(name)}</td><td>{_e(PURPOSE[name][0])}</td><td>{_e(PURPOSE[name][1])}</td>"
-        f"<td>{_fields([c for c in layout.columns if c not in DROPPED_AT_INGESTION])}</td>"
-        f"<td>{_fields([c for c in layout.columns if c in DROPPED_AT_INGESTION])}</td></tr>"
+    registers = [
+        {
+            "name": name,
+            "purpose": PURPOSE[name],
+            "used": _fields([c for c in layout.columns if c not in DROPPED_AT_INGESTION]),
+            "dropped": _fields([c for c in layout.columns if c in DROPPED_AT_INGESTION]),
+        }
         for name, layout in REGISTERS.items()
-    )
-    rows_cbs = "\n".join(
-        f"<tr><td>{_e(name)}</td><td>{_e(PURPOSE[name][0])}</td><td>{_e(PURPOSE[name][1])}</td>"
-        f"<td>{_fields(list(layout.columns))}</td></tr>"
+    ]
+    cbs = [
+        {"name": name, "purpose": PURPOSE[name], "fields": _fields(list(layout.columns))}
         for name, layout in CBS_TABLES.items()
-    )
-    published = [a for a in assets if a.key in PUBLISHED]
-    internal = [a for a in assets if a.key not in PUBLISHED]
-    retention_nl = (
-        f"De bestanden die de gemeente aanlevert (met BSN) worden {retention_days} dagen na verwerking "
-        "verwijderd: een taak die elke nacht draait, wist ze. Staat het systeem een nacht uit, dan gebeurt "
-        "het de eerstvolgende nacht dat het aanstaat. Alleen een bestand waarvan precies deze inhoud "
-        "verwerkt is, wordt verwijderd; een bestand dat nog niet verwerkt is, blijft staan."
-    )
-    retention_en = (
-        f"The files the municipality delivers (with BSN) are deleted {retention_days} days after processing: "
-        "a task that runs every night removes them. If the system is off one night, it happens the next "
-        "night it runs. Only a file whose exact content was processed is deleted; a file not yet processed "
-        "stays."
-    )
-    return Template(TEMPLATE.read_text(encoding="utf-8")).substitute(
+    ]
+    return render_page(
+        "data_inventory.html",
         as_of=f"{as_of.day} {MONTHS_NL[as_of.month - 1]} {as_of.year} / {as_of:%d %B %Y}",
-        cities_nl=_e(_cities(0)),
-        cities_en=_e(_cities(1)),
+        cities_nl=_cities(0),
+        cities_en=_cities(1),
         min_units=min_units,
-        internal=", ".join(f"<code>{_e(k)}</code>" for k in INTERNAL_REPORTS),
-        retention_nl=_e(retention_nl),
-        retention_en=_e(retention_en),
-        rows_registers=rows_reg,
-        rows_cbs=rows_cbs,
-        rows_published=_asset_rows(published, min_units),
-        rows_internal=_asset_rows(internal, min_units),
+        retention_days=retention_days,
+        internal_reports=INTERNAL_REPORTS,
+        registers=registers,
+        cbs_tables=cbs,
+        published=_asset_rows([a for a in assets if a.key in PUBLISHED]),
+        internal=_asset_rows([a for a in assets if a.key not in PUBLISHED]),
     )

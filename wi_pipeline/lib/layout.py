@@ -94,7 +94,8 @@ _SPELL = {
 REGISTERS: dict[str, RegisterLayout] = {
     "bijstand": RegisterLayout(
         name="bijstand",
-        description="Social assistance benefits (bijstand, Participatiewet) and the related IOAW/IOAZ benefits, one row per benefit spell.",
+        description="Social assistance benefits (bijstand, Participatiewet) and the related "
+        "IOAW/IOAZ benefits, one row per benefit spell.",
         columns={
             "BSN": "citizen service number of the claimant (9 digits)",
             "DOSSIERNUMMER": "the municipality's case number",
@@ -151,7 +152,8 @@ REGISTERS: dict[str, RegisterLayout] = {
     ),
     "wmo": RegisterLayout(
         name="wmo",
-        description="Social support under the WMO 2015 (Wet maatschappelijke ondersteuning), one row per provision.",
+        description="Social support under the WMO 2015 (Wet maatschappelijke ondersteuning), one "
+        "row per provision.",
         columns={
             "BSN": "citizen service number of the client",
             "VOORZIENING": "kind of support",
@@ -188,7 +190,8 @@ _RIN = {
 CBS_TABLES: dict[str, CbsTableLayout] = {
     "KOPPELTABEL": CbsTableLayout(
         "KOPPELTABEL",
-        "Key file held by CBS: BSN to RINPERSOON. Pseudonymised on the way in; the BSN never leaves ingestion.",
+        "Key file held by CBS: BSN to RINPERSOON. Pseudonymised on the way in; the BSN never "
+        "leaves ingestion.",
         {"BSN": "citizen service number", **_RIN},
         holds_bsn=True,
     ),
@@ -213,8 +216,10 @@ CBS_TABLES: dict[str, CbsTableLayout] = {
             "HUISHOUDNR": "household number",
             "DATUMAANVANGHH": "start of the spell (YYYYMMDD)",
             "DATUMEINDEHH": "end of the spell (YYYYMMDD)",
-            "TYPHH": "household type: 1 one-person, 2/3 couple without children, 4/5 couple with children, 6 single-parent, 7 other, 8 institutional",
-            "PLHH": "position: 1 child at home, 2 single, 3-6 partner, 7 parent in single-parent household, 8-10 other",
+            "TYPHH": "household type: 1 one-person, 2/3 couple without children, 4/5 couple with "
+            "children, 6 single-parent, 7 other, 8 institutional",
+            "PLHH": "position: 1 child at home, 2 single, 3-6 partner, 7 parent in single-parent "
+            "household, 8-10 other",
             "AANTALKINDHH": "number of children at home",
             "GEBJAARJONGSTEKINDHH": "birth year of the youngest child at home",
             "GEBMAANDJONGSTEKINDHH": "birth month of the youngest child at home",
@@ -236,7 +241,8 @@ CBS_TABLES: dict[str, CbsTableLayout] = {
         "Marital-status spells.",
         {
             **_RIN,
-            "GBABURGERLIJKESTAATNW": "marital status: 'O' never married, 'H' married or registered partner, 'G' divorced, 'W' widowed",
+            "GBABURGERLIJKESTAATNW": "marital status: 'O' never married, 'H' married or "
+            "registered partner, 'G' divorced, 'W' widowed",
             "GBADATUMAANVANGBURGERLIJKESTAAT": "start of the spell (YYYYMMDD)",
             "GBADATUMEINDEBURGERLIJKESTAAT": "end of the spell (YYYYMMDD)",
         },
@@ -265,7 +271,9 @@ CBS_TABLES: dict[str, CbsTableLayout] = {
             **_RIN,
             "AANVSECM": "start of the spell (YYYYMMDD)",
             "EINDSECM": "end of the spell (YYYYMMDD)",
-            "SECM": "category: 11 employee, 13 self-employed, 21 unemployment benefit, 22 social assistance, 24 sickness/disability, 26 other benefit, 31 pupil/student, 32 other without income",
+            "SECM": "category: 11 employee, 13 self-employed, 21 unemployment benefit, 22 social "
+            "assistance, 24 sickness/disability, 26 other benefit, 31 pupil/student, 32 "
+            "other without income",
         },
     ),
     "ZVWZORGKOSTENTAB": CbsTableLayout(
@@ -328,7 +336,8 @@ COLUMN_DESCRIPTIONS = {
     "pseudo_id": "keyed pseudonym of the person (HMAC of the BSN); never published",
     "register": "the municipal register the spell comes from",
     "RINPERSOON": "CBS person number the pseudonym links to (RINPERSOONS R)",
-    "code": "the spell's code after harmonisation (benefit scheme, exemption, SRG category, debt or WMO kind)",
+    "code": "the spell's code after harmonisation (benefit scheme, exemption, SRG category, debt "
+    "or WMO kind)",
     "start": "first day of the spell",
     "end": "last day of the spell (inclusive); empty while it runs",
     "extract_date": "date of the extract the spell comes from (the file name's YYYYMMDD)",
@@ -342,7 +351,8 @@ COLUMN_DESCRIPTIONS = {
     "n_children": "children at home, AANTALKINDHH",
     "youngest_child_age_months": "completed months of the youngest child born by the first day of the month",
     "on_bijstand": "a benefit spell (PW, IOAW, IOAZ) in this municipality overlaps the month",
-    "bijstand_duration_months": "months since the start of the current run of benefit months (0 in its first)",
+    "bijstand_duration_months": "months since the start of the current run of benefit months (0 "
+    "in its first)",
     "exemption_9a": "an art. 9a exemption overlaps the month",
     "debt_assistance": "a debt-assistance trajectory overlaps the month",
     "wmo_support": "a WMO provision overlaps the month",

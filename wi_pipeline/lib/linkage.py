@@ -1,5 +1,6 @@
 """Linking pseudonymised register spells to CBS person numbers through the pseudonymised key file.
 
+Linked spells keep the municipality column of the register they come from, as the quarantine does.
 Only RINPERSOONS = 'R' links reliably; anything else, anyone missing from the key file and anyone
 whose pseudonym the key file maps to more than one person key, is kept in quarantine with the reason,
 so the linkage rate per register is an honest count.
@@ -7,6 +8,7 @@ so the linkage rate per register is an honest count.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pandas as pd
@@ -14,6 +16,9 @@ import pandas as pd
 from wi_pipeline.lib.ingest import count_invalid_bsn
 from wi_pipeline.lib.pseudonymise import PSEUDONYM_COLUMN
 
+KEY_FINGERPRINT = (
+    "key_fingerprint"  # where a table carries the fingerprint of its pseudonyms' key (attrs)
+)
 REASON_NOT_FOUND = "person not in the CBS key file"
 REASON_UNRELIABLE = "person key not reliable (RINPERSOONS is not R)"
 REASON_AMBIGUOUS = "ambiguous key: the key file maps this pseudonym to more than one CBS person key"
@@ -21,7 +26,9 @@ REASON_AMBIGUOUS = "ambiguous key: the key file maps this pseudonym to more than
 
 @dataclass
 class LinkageResult:
-    linked: pd.DataFrame  # register, pseudo_id, RINPERSOON, code, start, end, extract_date
+    linked: (
+        pd.DataFrame
+    )  # gemeente, register, pseudo_id, RINPERSOON, code, start, end, extract_date
     quarantine: pd.DataFrame
     rates: pd.DataFrame  # one row per register
     ambiguous_pseudonyms: int = 0  # pseudonyms with more than one person key in the key file
@@ -50,6 +57,22 @@ def check_same_key(fingerprints: dict[str, str | None]) -> str | None:
             + rebuild
         )
     return next(iter(known.values()), None)
+
+
+def key_fingerprint(df: pd.DataFrame) -> str | None:
+    """The fingerprint of the key ``df``'s pseudonyms were made with, as it travels with the table."""
+    return df.attrs.get(KEY_FINGERPRINT) or None
+
+
+def carry_key(fingerprint: str | None, *frames: pd.DataFrame) -> None:
+    """The frames travel with the fingerprint of their pseudonyms' key (the IO manager stores it)."""
+    for df in frames:
+        df.attrs[KEY_FINGERPRINT] = fingerprint
+
+
+def same_key(frames: Mapping[str, pd.DataFrame]) -> str | None:
+    """``check_same_key`` on the fingerprints the tables carry (name -> table)."""
+    return check_same_key({name: key_fingerprint(df) for name, df in frames.items()})
 
 
 def ambiguous_pseudonyms(key_file: pd.DataFrame) -> pd.Index:
@@ -83,9 +106,9 @@ def link_registers(
         )
         reason = reason.mask(spells[PSEUDONYM_COLUMN].isin(ambiguous), REASON_AMBIGUOUS)
         linked_parts.append(
-            spells.loc[ok, [PSEUDONYM_COLUMN, "code", "start", "end", "extract_date"]].assign(
-                register=name, RINPERSOON=rin[ok].astype("string")
-            )
+            spells.loc[
+                ok, ["gemeente", PSEUDONYM_COLUMN, "code", "start", "end", "extract_date"]
+            ].assign(register=name, RINPERSOON=rin[ok].astype("string"))
         )
         quarantine_parts.append(spells.loc[~ok].assign(register=name, reason=reason[~ok]))
         invalid = count_invalid_bsn(
@@ -105,7 +128,16 @@ def link_registers(
                 "persons_linked": int(spells.loc[ok, PSEUDONYM_COLUMN].nunique()),
             }
         )
-    cols = ["register", PSEUDONYM_COLUMN, "RINPERSOON", "code", "start", "end", "extract_date"]
+    cols = [
+        "gemeente",
+        "register",
+        PSEUDONYM_COLUMN,
+        "RINPERSOON",
+        "code",
+        "start",
+        "end",
+        "extract_date",
+    ]
     linked = pd.concat(linked_parts, ignore_index=True)[cols]
     quarantine = pd.concat(quarantine_parts, ignore_index=True)
     return LinkageResult(linked, quarantine, pd.DataFrame(rates), len(ambiguous))

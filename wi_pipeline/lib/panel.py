@@ -300,11 +300,33 @@ def build_panel(
     report = PanelReport()
     window, report.extract_dates = effective_window(window, linked)
     report.window = window
-    months = window.months
     regs = {name: linked[linked["register"] == name] for name in PANEL_REGISTERS}
+    persons_rin = _population(regs["bijstand"], window, report)
+    grid = _Grid(persons_rin, window)
+    report.persons, report.months = grid.n_p, grid.n_m
+    _count_register_spells(grid, regs, report)
 
-    # --- population: a bijstand month inside the window ----------------------------------------
-    b = regs["bijstand"]
+    cols = _register_columns(grid, regs)
+    ids = list(persons_rin)
+    in_persons = (ds.field("RINPERSOONS") == RELIABLE_KEY) & ds.field("RINPERSOON").isin(ids)
+    persons_tab, person_cols = _person_columns(grid, cbs, report)
+    cols.update(person_cols)
+    cols["marital_status"] = _marital_status(grid, cbs, in_persons)
+    cols.update(_household_columns(grid, cbs, in_persons))
+    cols.update(_job_columns(grid, cbs, in_persons))
+    cols["secm"] = _secm(grid, cbs, in_persons)
+    cols.update(_care_cost_columns(grid, cbs, in_persons))
+    problematic_debt = _problematic_debt(grid, cbs, in_persons)
+    cols["self_sufficient"] = ~cols["on_bijstand"] & (cols["secm"] != SECM_CATEGORIES["22"])
+
+    pseudo = linked.drop_duplicates("RINPERSOON").set_index("RINPERSOON")[PSEUDONYM_COLUMN]
+    panel = _frame(gemeente, grid, pseudo, persons_tab, cols, problematic_debt)
+    return panel[PANEL_COLUMNS], report
+
+
+def _population(bijstand: pd.DataFrame, window: PanelWindow, report: PanelReport) -> pd.Index:
+    """The persons of the panel: a bijstand spell overlapping a month of the window, not just any spell."""
+    b = bijstand
     candidates = pd.Index(np.sort(b["RINPERSOON"].dropna().unique()))
     in_window = (
         _Grid(candidates, window)
@@ -313,15 +335,11 @@ def build_panel(
     )
     persons_rin = pd.Index(np.unique(b["RINPERSOON"].to_numpy()[in_window].astype(str)))
     report.persons_without_bijstand_in_window = len(candidates) - len(persons_rin)
-    pseudo = linked.drop_duplicates("RINPERSOON").set_index("RINPERSOON")[PSEUDONYM_COLUMN]
-    grid = _Grid(persons_rin, window)
-    n_p, n_m = grid.n_p, grid.n_m
-    report.persons, report.months = n_p, n_m
-    ids = list(persons_rin)
+    return persons_rin
 
-    cols: dict[str, np.ndarray] = {}
 
-    # --- municipal registers: every linked spell is used, outside the window or outside the population
+def _count_register_spells(grid: _Grid, regs: dict[str, pd.DataFrame], report: PanelReport) -> None:
+    """Every linked spell is accounted for: used, outside the window or outside the population."""
     for name, r in regs.items():
         keep = grid.bounds(r["RINPERSOON"], r["start"], r["end"], r["extract_date"]).keep
         in_pop = grid._pos(r["RINPERSOON"]) >= 0
@@ -329,11 +347,16 @@ def build_panel(
         report.spells_outside_window[name] = int((in_pop & ~keep).sum())
         report.spells_outside_population[name] = int((~in_pop).sum())
 
+
+def _register_columns(grid: _Grid, regs: dict[str, pd.DataFrame]) -> dict[str, np.ndarray]:
+    """The municipal registers' columns: benefit and its duration, exemptions, instruments, support."""
+
     def spells(name, code=None):
         r = regs[name]
         r = r if code is None else r[r["code"] == code]
         return r["RINPERSOON"], r["start"], r["end"], r["extract_date"]
 
+    cols: dict[str, np.ndarray] = {}
     on = grid.flag(*spells("bijstand"))
     cols["on_bijstand"] = on
     cols["bijstand_duration_months"] = _run_duration(
@@ -345,9 +368,16 @@ def build_panel(
         cols[f"months_since_start_{cat}"] = grid.months_since_start(*spells("reintegratie", cat))
     cols["debt_assistance"] = grid.flag(*spells("schuldhulp"))
     cols["wmo_support"] = grid.flag(*spells("wmo"))
+    return cols
 
-    # --- CBS tables, read for these persons only (key pair RINPERSOONS + RINPERSOON) ------------
-    in_persons = (ds.field("RINPERSOONS") == RELIABLE_KEY) & ds.field("RINPERSOON").isin(ids)
+
+def _person_columns(
+    grid: _Grid, cbs: dict, report: PanelReport
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """GBAPERSOONTAB of the persons and their children (KINDOUDERTAB): age and youngest child's age.
+
+    Returns the persons table too, since sex and origin are per person, not per month."""
+    ids = list(grid.persons)
     ko = _read(
         cbs["KINDOUDERTAB"],
         [
@@ -363,7 +393,7 @@ def build_panel(
     )
     ko["child"] = _person_key(ko["RINPERSOONS"], ko["RINPERSOON"])
     child_rins = sorted(set(ko["RINPERSOON"].dropna()))
-    person_keys = pd.Index(RELIABLE_KEY + persons_rin.astype(str))
+    person_keys = _person_keys(grid)
     persons_tab = _read(
         cbs["GBAPERSOONTAB"],
         [
@@ -381,61 +411,71 @@ def build_panel(
     persons_tab = persons_tab.drop_duplicates("key").set_index("key")
     report.persons_without_cbs_record = int((~person_keys.isin(persons_tab.index)).sum())
 
-    def birth_parts(keys) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        p = persons_tab.reindex(keys)
-        return tuple(
-            pd.to_numeric(p[c], errors="coerce").to_numpy(dtype=float)
-            for c in ("GBAGEBOORTEJAAR", "GBAGEBOORTEMAAND", "GBAGEBOORTEDAG")
-        )
-
-    my = months.year.to_numpy()[None, :]
-    mm = months.month.to_numpy()[None, :]
-    by, bm, bd = (x[:, None] for x in birth_parts(person_keys))
+    my, mm = _calendar(grid)
+    by, bm, bd = (x[:, None] for x in _birth_parts(persons_tab, person_keys))
     age = my - by - ((mm < bm) | ((mm == bm) & (bd > 1)))
-    cols["age"] = age
-    me = persons_tab.reindex(person_keys)
-    sex = me["GBAGESLACHT"].map(SEX)
-    origin = (
-        me["GBAHERKOMSTGROEPERING"].map(ORIGIN_GROUPS).where(me["GBAHERKOMSTGROEPERING"].notna())
+    return persons_tab, {
+        "age": age,
+        "youngest_child_age_months": _youngest_child_age(grid, ko, persons_tab),
+    }
+
+
+def _person_keys(grid: _Grid) -> pd.Index:
+    """The persons' CBS keys (RINPERSOONS + RINPERSOON), in the grid's order."""
+    return pd.Index(RELIABLE_KEY + grid.persons.astype(str))
+
+
+def _calendar(grid: _Grid) -> tuple[np.ndarray, np.ndarray]:
+    """Year and month of each window month, as a (1, months) row to broadcast against persons."""
+    months = grid.window.months
+    return months.year.to_numpy()[None, :], months.month.to_numpy()[None, :]
+
+
+def _birth_parts(persons_tab: pd.DataFrame, keys) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Birth year, month and day (NaN where unknown) of these person keys."""
+    p = persons_tab.reindex(keys)
+    return tuple(
+        pd.to_numeric(p[c], errors="coerce").to_numpy(dtype=float)
+        for c in ("GBAGEBOORTEJAAR", "GBAGEBOORTEMAAND", "GBAGEBOORTEDAG")
     )
-    origin = origin.fillna(ORIGIN_OTHER).where(me.index.isin(persons_tab.index))
 
-    # youngest child: the latest birth date among children born by the first day of the month
-    if len(ko):
-        parents = pd.concat(
-            [
-                ko.loc[
-                    ko[kind].eq(RELIABLE_KEY).fillna(False).astype(bool), ["child", rin]
-                ].set_axis(["child", "parent"], axis=1)
-                for kind, rin in (
-                    ("RINPERSOONSMa", "RINPERSOONMa"),
-                    ("RINPERSOONSpa", "RINPERSOONpa"),
-                )
-            ]
-        )
-        parents = parents[persons_rin.get_indexer(parents["parent"]) >= 0].drop_duplicates()
-        cy, cm, cd = birth_parts(parents["child"])
-        ok = ~np.isnan(cy)
-        parents, cy, cm, cd = parents[ok], cy[ok], cm[ok], cd[ok]
-        present_from = ((cy - months[0].year) * 12 + (cm - months[0].month) + (cd > 1)).astype(
-            np.int64
-        )
-        ordinal = (cy * 10000 + cm * 100 + cd).astype(np.int64)
-        ppos = persons_rin.get_indexer(parents["parent"])
-        inside = present_from <= n_m - 1
-        marker = np.full((n_p, n_m), -1, dtype=np.int64)
-        np.maximum.at(
-            marker, (ppos[inside], np.clip(present_from[inside], 0, None)), ordinal[inside]
-        )
-        youngest = np.maximum.accumulate(marker, axis=1)
-        yy, ym, yd = youngest // 10000, (youngest // 100) % 100, youngest % 100
-        child_age = (my - yy) * 12 + (mm - ym) - (yd > 1)
-        cols["youngest_child_age_months"] = np.where(youngest > 0, child_age, np.nan).astype(
-            np.float32
-        )
-    else:
-        cols["youngest_child_age_months"] = np.full((n_p, n_m), np.nan, dtype=np.float32)
 
+def _youngest_child_age(grid: _Grid, ko: pd.DataFrame, persons_tab: pd.DataFrame) -> np.ndarray:
+    """Months since the latest birth among children born by the first day of the month (NaN: none)."""
+    n_p, n_m = grid.n_p, grid.n_m
+    if not len(ko):
+        return np.full((n_p, n_m), np.nan, dtype=np.float32)
+    persons_rin, months = grid.persons, grid.window.months
+    parents = pd.concat(
+        [
+            ko.loc[ko[kind].eq(RELIABLE_KEY).fillna(False).astype(bool), ["child", rin]].set_axis(
+                ["child", "parent"], axis=1
+            )
+            for kind, rin in (
+                ("RINPERSOONSMa", "RINPERSOONMa"),
+                ("RINPERSOONSpa", "RINPERSOONpa"),
+            )
+        ]
+    )
+    parents = parents[persons_rin.get_indexer(parents["parent"]) >= 0].drop_duplicates()
+    cy, cm, cd = _birth_parts(persons_tab, parents["child"])
+    ok = ~np.isnan(cy)
+    parents, cy, cm, cd = parents[ok], cy[ok], cm[ok], cd[ok]
+    present_from = ((cy - months[0].year) * 12 + (cm - months[0].month) + (cd > 1)).astype(np.int64)
+    ordinal = (cy * 10000 + cm * 100 + cd).astype(np.int64)
+    ppos = persons_rin.get_indexer(parents["parent"])
+    inside = present_from <= n_m - 1
+    marker = np.full((n_p, n_m), -1, dtype=np.int64)
+    np.maximum.at(marker, (ppos[inside], np.clip(present_from[inside], 0, None)), ordinal[inside])
+    youngest = np.maximum.accumulate(marker, axis=1)
+    yy, ym, yd = youngest // 10000, (youngest // 100) % 100, youngest % 100
+    my, mm = _calendar(grid)
+    child_age = (my - yy) * 12 + (mm - ym) - (yd > 1)
+    return np.where(youngest > 0, child_age, np.nan).astype(np.float32)
+
+
+def _marital_status(grid: _Grid, cbs: dict, in_persons) -> np.ndarray:
+    """GBABURGERLIJKESTAATBUS: the marital status in each month."""
     bs = _read(
         cbs["GBABURGERLIJKESTAATBUS"],
         [
@@ -446,7 +486,7 @@ def build_panel(
         ],
         in_persons,
     )
-    cols["marital_status"] = grid.latest_value(
+    return grid.latest_value(
         bs["RINPERSOON"],
         bs["GBADATUMAANVANGBURGERLIJKESTAAT"],
         bs["GBADATUMEINDEBURGERLIJKESTAAT"],
@@ -454,54 +494,51 @@ def build_panel(
         "unknown",
     )
 
+
+def _household_columns(grid: _Grid, cbs: dict, in_persons) -> dict[str, np.ndarray]:
+    """GBAHUISHOUDENSBUS: household type, single parenthood and the number of children at home."""
     hh = _read(
         cbs["GBAHUISHOUDENSBUS"],
         ["RINPERSOON", "DATUMAANVANGHH", "DATUMEINDEHH", "TYPHH", "PLHH", "AANTALKINDHH"],
         in_persons,
     )
+    spell = (hh["RINPERSOON"], hh["DATUMAANVANGHH"], hh["DATUMEINDEHH"])
     hh_type = (
         hh["TYPHH"].astype("string").map(HOUSEHOLD_TYPES).fillna("unknown").to_numpy(dtype=object)
-    )
-    cols["household_type"] = grid.latest_value(
-        hh["RINPERSOON"], hh["DATUMAANVANGHH"], hh["DATUMEINDEHH"], hh_type, "unknown"
     )
     # a missing TYPHH or PLHH leaves the household type unknown: not known to be a single parent
     is_sp = ((hh["TYPHH"].astype("string") == "6") & (hh["PLHH"].astype("string") == "7")).fillna(
         False
     )
     is_sp = is_sp.to_numpy(dtype=bool)
-    cols["single_parent"] = grid.latest_value(
-        hh["RINPERSOON"], hh["DATUMAANVANGHH"], hh["DATUMEINDEHH"], is_sp, False
-    ).astype(bool)
     n_kids = pd.to_numeric(hh["AANTALKINDHH"], errors="coerce").fillna(0).to_numpy(dtype=np.int64)
-    cols["n_children"] = grid.latest_value(
-        hh["RINPERSOON"], hh["DATUMAANVANGHH"], hh["DATUMEINDEHH"], n_kids, 0
-    ).astype(np.int16)
+    return {
+        "household_type": grid.latest_value(*spell, hh_type, "unknown"),
+        "single_parent": grid.latest_value(*spell, is_sp, False).astype(bool),
+        "n_children": grid.latest_value(*spell, n_kids, 0).astype(np.int16),
+    }
 
+
+def _job_columns(grid: _Grid, cbs: dict, in_persons) -> dict[str, np.ndarray]:
+    """SPOLISBUS: employment, and hours and wage spread over the months of each job period."""
     jobs = _read(
         cbs["SPOLISBUS"],
         ["RINPERSOON", "IKVID", "SDATUMAANVANGIKO", "SDATUMEINDEIKO", "SBASISLOON", "SBASISUREN"],
         in_persons,
     )
     jobs = jobs.drop_duplicates()  # a job period delivered twice is paid once
-    cols["employed"] = grid.flag(
-        jobs["RINPERSOON"], jobs["SDATUMAANVANGIKO"], jobs["SDATUMEINDEIKO"]
-    )
-    cols["hours"] = grid.spread_sum(
-        jobs["RINPERSOON"],
-        jobs["SDATUMAANVANGIKO"],
-        jobs["SDATUMEINDEIKO"],
-        jobs["SBASISUREN"].fillna(0),
-    )
-    cols["wage"] = grid.spread_sum(
-        jobs["RINPERSOON"],
-        jobs["SDATUMAANVANGIKO"],
-        jobs["SDATUMEINDEIKO"],
-        jobs["SBASISLOON"].fillna(0),
-    )
+    spell = (jobs["RINPERSOON"], jobs["SDATUMAANVANGIKO"], jobs["SDATUMEINDEIKO"])
+    return {
+        "employed": grid.flag(*spell),
+        "hours": grid.spread_sum(*spell, jobs["SBASISUREN"].fillna(0)),
+        "wage": grid.spread_sum(*spell, jobs["SBASISLOON"].fillna(0)),
+    }
 
+
+def _secm(grid: _Grid, cbs: dict, in_persons) -> np.ndarray:
+    """SECMBUS: the socio-economic category in each month (self-sufficiency reads it)."""
     secm = _read(cbs["SECMBUS"], ["RINPERSOON", "AANVSECM", "EINDSECM", "SECM"], in_persons)
-    cols["secm"] = grid.latest_value(
+    return grid.latest_value(
         secm["RINPERSOON"],
         secm["AANVSECM"],
         secm["EINDSECM"],
@@ -509,7 +546,16 @@ def build_panel(
         "unknown",
     )
 
-    years = months.year.to_numpy()
+
+def _years(grid: _Grid) -> tuple[pd.Index, np.ndarray]:
+    """The window's calendar years, and each month's position among them (yearly tables)."""
+    years = grid.window.months.year.to_numpy()
+    window_years = pd.Index(np.unique(years))
+    return window_years, window_years.get_indexer(years)
+
+
+def _care_cost_columns(grid: _Grid, cbs: dict, in_persons) -> dict[str, np.ndarray]:
+    """ZVWZORGKOSTENTAB: yearly healthcare costs, total and mental, and poor health from the first year."""
     zvw = _read(
         cbs["ZVWZORGKOSTENTAB"],
         [
@@ -529,51 +575,75 @@ def build_panel(
     zvw["mental"] = zvw[["ZVWKGGZ", "ZVWKEERSTELIJNSPSYCHO"]].sum(axis=1, min_count=1)
     # a person-year without any cost data stays missing (a plain sum would make it 0)
     zvw = zvw.groupby(["RINPERSOON", "JAAR"], as_index=False)[["total", "mental"]].sum(min_count=1)
-    yr_pos = pd.Index(np.unique(years)).get_indexer(pd.to_numeric(zvw["JAAR"]))
+    window_years, month_year = _years(grid)
+    yr_pos = window_years.get_indexer(pd.to_numeric(zvw["JAAR"]))
     ppos = grid._pos(zvw["RINPERSOON"])
     ok = (yr_pos >= 0) & (ppos >= 0)
-    n_y = len(np.unique(years))
-    month_year = pd.Index(np.unique(years)).get_indexer(years)
+    cols = {}
     for out_col, src in (("care_costs_total", "total"), ("care_costs_mental", "mental")):
-        by_year = np.full((n_p, n_y), np.nan)
+        by_year = np.full((grid.n_p, len(window_years)), np.nan)
         by_year[ppos[ok], yr_pos[ok]] = zvw[src].to_numpy()[ok]
         cols[out_col] = by_year[:, month_year]
     first_year_costs = cols["care_costs_total"][:, 0]
-    poor_health = np.where(
-        np.isnan(first_year_costs), np.nan, first_year_costs >= window.poor_health_threshold
+    cols["poor_health"] = np.where(
+        np.isnan(first_year_costs),
+        np.nan,
+        first_year_costs >= grid.window.poor_health_threshold,
     )
+    return cols
 
+
+def _problematic_debt(grid: _Grid, cbs: dict, in_persons) -> pd.arrays.BooleanArray:
+    """PROBSCHULDTAB: problematic debt per year, missing where that year's status is unknown."""
     debt = _read(cbs["PROBSCHULDTAB"], ["RINPERSOON", "PEILDATUM", "PROBSCHULDPERS"], in_persons)
-    d_year = pd.to_datetime(debt["PEILDATUM"]).dt.year
-    dpos = pd.Index(np.unique(years)).get_indexer(d_year)
+    window_years, month_year = _years(grid)
+    n_y = len(window_years)
+    dpos = window_years.get_indexer(pd.to_datetime(debt["PEILDATUM"]).dt.year)
     ppos = grid._pos(debt["RINPERSOON"])
     ok = (dpos >= 0) & (ppos >= 0)
     status = debt["PROBSCHULDPERS"].astype("string")
     has_debt = ok & (status == "1").fillna(False).to_numpy(dtype=bool)
     unknown = ok & ~status.isin(["0", "1"]).to_numpy(dtype=bool)
-    debt_year = np.zeros((n_p, n_y), dtype=bool)
+    debt_year = np.zeros((grid.n_p, n_y), dtype=bool)
     debt_year[ppos[has_debt], dpos[has_debt]] = True
-    debt_unknown = np.zeros((n_p, n_y), dtype=bool)
+    debt_unknown = np.zeros((grid.n_p, n_y), dtype=bool)
     debt_unknown[ppos[unknown], dpos[unknown]] = True
     # registered debt in a row of the year wins; otherwise a row without a status leaves the year unknown
-    problematic_debt = pd.arrays.BooleanArray(
+    return pd.arrays.BooleanArray(
         debt_year[:, month_year].ravel(), (debt_unknown & ~debt_year)[:, month_year].ravel()
     )
 
-    cols["self_sufficient"] = ~cols["on_bijstand"] & (cols["secm"] != SECM_CATEGORIES["22"])
 
-    # --- assemble ------------------------------------------------------------------------------
+def _frame(
+    gemeente: str,
+    grid: _Grid,
+    pseudo: pd.Series,
+    persons_tab: pd.DataFrame,
+    cols: dict[str, np.ndarray],
+    problematic_debt: pd.arrays.BooleanArray,
+) -> pd.DataFrame:
+    """The person x month arrays as rows, with the per-person columns repeated over the months."""
+    n_p, n_m = grid.n_p, grid.n_m
     n = n_p * n_m
+    me = persons_tab.reindex(_person_keys(grid))
+    sex = me["GBAGESLACHT"].map(SEX)
+    origin = (
+        me["GBAHERKOMSTGROEPERING"].map(ORIGIN_GROUPS).where(me["GBAHERKOMSTGROEPERING"].notna())
+    )
+    origin = origin.fillna(ORIGIN_OTHER).where(me.index.isin(persons_tab.index))
+    poor_health = cols.pop("poor_health")
     frame = {
         "gemeente": pd.Categorical([gemeente] * n),
         PSEUDONYM_COLUMN: pd.Categorical.from_codes(
             np.repeat(np.arange(n_p), n_m),
-            categories=pseudo.reindex(persons_rin).astype(str).to_numpy(),
+            categories=pseudo.reindex(grid.persons).astype(str).to_numpy(),
         )
         if n_p
         else pd.Categorical([]),
-        "month": np.tile(months.to_numpy(), n_p),
-        "age": pd.array(cols["age"].ravel(), dtype="Int16") if n_p else pd.array([], dtype="Int16"),
+        "month": np.tile(grid.window.months.to_numpy(), n_p),
+        "age": pd.array(cols.pop("age").ravel(), dtype="Int16")
+        if n_p
+        else pd.array([], dtype="Int16"),
         "sex": pd.Categorical(
             np.repeat(sex.to_numpy(dtype=object), n_m), categories=["man", "vrouw"]
         ),
@@ -585,12 +655,9 @@ def build_panel(
     }
     for name in ("marital_status", "household_type", "secm"):
         frame[name] = pd.Categorical(cols.pop(name).ravel())
-    for name in list(cols):
-        if name == "age":
-            continue
+    for name in cols:
         frame[name] = cols[name].ravel()
-    panel = pd.DataFrame(frame)
-    return panel[PANEL_COLUMNS], report
+    return pd.DataFrame(frame)
 
 
 PANEL_COLUMNS = [

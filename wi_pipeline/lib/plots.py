@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from wi_pipeline.lib.designs import RD_CUTOFF, exemption_rd_sample
+from wi_pipeline.lib.designs import RD_CUTOFF
 from wi_pipeline.lib.disclosure import DisclosureRules, suppress_bins
 
 
@@ -75,25 +75,16 @@ def forest_plot(
     return _png(fig)
 
 
-def rd_plot_data(
-    panels: dict[str, pd.DataFrame],
-    outcome: str = "employed",
-    rules: DisclosureRules = DisclosureRules(),
-) -> pd.DataFrame:
-    """Monthly bins of the outcome by the youngest child's age around 60 months, persons per bin."""
-    design = [exemption_rd_sample(p).data for p in panels.values()]
-    df = pd.concat(design, ignore_index=True) if design else pd.DataFrame()
-    return rd_plot_bins(df, outcome, rules)
-
-
 def rd_plot_bins(
     sample: pd.DataFrame,
     outcome: str = "employed",
     rules: DisclosureRules = DisclosureRules(),
     months: int = 24,
 ) -> pd.DataFrame:
-    """One bin per month of age within ``months`` of the cutoff, each side its own bins; a month with
-    fewer than ``min_units`` persons is withheld (and the next smallest with it, see suppress_bins)."""
+    """Monthly bins of the outcome by the youngest child's age around 60 months, persons per bin: one bin
+    per month of age within ``months`` of the cutoff, each side its own bins, on the RD ``sample`` the
+    estimates rest on (``ExemptionFits.rd_sample``); a month with fewer than ``min_units`` persons is
+    withheld (and the next smallest with it, see suppress_bins)."""
     df = sample[sample["running"].between(RD_CUTOFF - months, RD_CUTOFF + months - 1)]
     bins = (
         df.groupby("running").agg(mean=(outcome, "mean"), n=("pseudo_id", "nunique")).reset_index()

@@ -5,12 +5,11 @@ per municipality and pooled, in Dutch and in English.
 
 from __future__ import annotations
 
-import html
+import csv
 import math
 import re
 from datetime import date
 from pathlib import Path
-from string import Template
 
 import numpy as np
 import pandas as pd
@@ -25,8 +24,8 @@ from wi_pipeline.lib.effects import (
     tailoring_tests,
 )
 from wi_pipeline.lib.layout import spoken_name
+from wi_pipeline.lib.pages import render_page
 
-TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 LANGUAGES = ("nl", "en")
 INSTRUMENTS = {
     "loonkostensubsidie": ("loonkostensubsidie", "wage-cost subsidy"),
@@ -149,21 +148,17 @@ def rule_in_dutch(text: str) -> str:
     return text
 
 
-# Dutch for the English phrases the published tables carry (reasons withheld, literature ranges).
-DUTCH = {
-    "too few persons: every published number covers at least 10 persons in each group compared": "te weinig personen: elk gepubliceerd cijfer gaat over minstens 10 personen in elke vergeleken groep",
-    "withheld so that a smaller withheld group cannot be worked out by subtracting published numbers from each other": "om te voorkomen dat een kleinere weggelaten groep wordt uitgerekend door gepubliceerde cijfers van elkaar "
-    "af te trekken",
-    "the model has fewer than 10 degrees of freedom, too few for a publishable estimate": "het model heeft minder dan 10 vrijheidsgraden, te weinig voor een publiceerbare schatting",
-    "one person accounts for more than half of a group's total, so the average would reveal them": "één persoon heeft meer dan de helft van het totaal van een groep, dus het gemiddelde zou die persoon "
-    "verraden",
-    "could not be estimated on these data (the groups compared do not overlap enough)": "kon op deze gegevens niet worden geschat (de vergeleken groepen lijken te weinig op elkaar)",
-    "the jump at the youngest child's 5th birthday: 1 to 5 percentage points": "de sprong bij de 5e verjaardag van het jongste kind: 1 tot 5 procentpunt",
-    "job mediation: +2 to +5 percentage points": "bemiddeling: +2 tot +5 procentpunt",
-    "training after its lock-in: +3 to +8 percentage points": "scholing na afloop: +3 tot +8 procentpunt",
-    "wage-cost subsidy after it ends: +2 to +6 percentage points": "loonkostensubsidie na afloop: +2 tot +6 procentpunt",
-    "active labour-market programmes (Card, Kluve & Weber 2018): a few percentage points, near zero in the first year": "arbeidsmarktprogramma's (Card, Kluve & Weber 2018): enkele procentpunten, bijna nul in het eerste jaar",
-}
+# Dutch for the English phrases the published tables carry (reasons withheld, literature ranges):
+# a phrase list a translator can read and extend, in the package's reference data.
+PHRASES_NL_FILE = Path(__file__).resolve().parents[1] / "reference" / "published_phrases_nl.csv"
+
+
+def _read_phrases(path: Path) -> dict[str, str]:
+    with path.open(encoding="utf-8", newline="") as f:
+        return {row["ENGLISH"]: row["DUTCH"] for row in csv.DictReader(f, delimiter=";")}
+
+
+DUTCH = _read_phrases(PHRASES_NL_FILE)
 
 
 def _words(text: str, lang: str) -> str:
@@ -182,23 +177,28 @@ T = {
         "As of {date}. Made from the processing's published tables.",
     ),
     "intro": (
-        "Dit rapport vergelijkt de hulp die de gemeente geeft aan mensen in de bijstand. Alle cijfers gaan over "
+        "Dit rapport vergelijkt de hulp die de gemeente geeft aan mensen in de bijstand. Alle "
+        "cijfers gaan over "
         "groepen van minstens {n} personen; kleinere groepen zijn weggelaten. Een effect staat in "
         "procentpunten: +3 procentpunt betekent dat 3 op de 100 mensen méér werk hebben dan zonder de hulp. "
         "Het interval eromheen (95%) laat zien hoe zeker dat is: als het interval de nul bevat, kunnen de "
         "gegevens het effect niet van nul onderscheiden.",
-        "This report compares the help the municipality gives to people on social assistance (bijstand). Every "
+        "This report compares the help the municipality gives to people on social assistance "
+        "(bijstand). Every "
         "figure is about groups of at least {n} people; smaller groups are left out. An effect is given in "
         "percentage points: +3 percentage points means 3 in 100 people more in work than without the help. "
-        "The 95% interval around it shows how certain that is: if the interval contains zero, the data cannot "
+        "The 95% interval around it shows how certain that is: if the interval contains zero, "
+        "the data cannot "
         "tell the effect from zero.",
     ),
     "h_works": ("Welke hulp naar werk werkt?", "Which help towards work works?"),
     "works_who": (
-        "Vergeleken op één groep mensen: iedereen in de bijstand die nog geen hulp naar werk had. In een maand "
+        "Vergeleken op één groep mensen: iedereen in de bijstand die nog geen hulp naar werk "
+        "had. In een maand "
         "begint iemand een vorm van hulp, of nog niets (wachten). Uitkomst: gewoon werk een jaar later.",
         "Compared on one group of people: everyone on bijstand who has not had help towards work yet. In a "
-        "month someone starts one kind of help, or nothing yet (waiting). Outcome: regular work a year later.",
+        "month someone starts one kind of help, or nothing yet (waiting). Outcome: regular work "
+        "a year later.",
     ),
     "col_instrument": ("Hulp", "Help"),
     "col_effect": (
@@ -248,6 +248,10 @@ T = {
     "rule_none": (
         "Voor deze gemeente is geen regel gepubliceerd.",
         "No rule is published for this municipality.",
+    ),
+    "works_none": (
+        "Voor deze gemeente is geen vergelijking van de hulp gepubliceerd.",
+        "No comparison of the kinds of help is published for this municipality.",
     ),
     "col_group": ("Groep", "Group"),
     "col_share": ("Deel van de mensen", "Share of people"),
@@ -319,8 +323,10 @@ T = {
         "Share in work by the youngest child's age in months; "
         "left of the line the exemption can still apply, right of it no longer.",
     ),
+    "rd_axis": ("leeftijd jongste kind (maanden)", "youngest child's age (months)"),
     "month": ("maand", "month"),
-    "none": ("geen", "none"),
+    "to": ("tot", "to"),
+    "waiting": ("wachten", "waiting"),
 }
 
 
@@ -331,10 +337,6 @@ def _t(key: str, lang: str, **kw) -> str:
 def _pick(words: dict, key: str, lang: str) -> str:
     """The word for ``key`` in ``lang``; our own code name when the vocabulary does not know it."""
     return words[key][LANGUAGES.index(lang)] if key in words else key
-
-
-def _e(text) -> str:
-    return html.escape(str(text), quote=False)
 
 
 def city_name(gemeente: str, lang: str) -> str:
@@ -361,22 +363,35 @@ def _in_units(row: pd.Series, value: float, lang: str) -> str:
     return f"{value:+.3f}"
 
 
-def _estimate_cell(row: pd.Series, lang: str) -> str:
+# The page's parts, as the templates take them: a table is {"head": [...], "rows": [[cell, ...]]};
+# a cell is text, an estimate {"estimate", "low", "to", "high"} or a withheld note {"withheld"}.
+
+
+def _table(head_keys: tuple[str, ...], rows: list[list], lang: str) -> dict:
+    return {"head": [_t(k, lang) for k in head_keys], "rows": rows}
+
+
+def _estimate(estimate: str, low: str, high: str, lang: str) -> dict:
+    return {"estimate": estimate, "low": low, "to": _t("to", lang), "high": high}
+
+
+def _withheld_note(why: str, lang: str) -> dict:
+    return {"withheld": _t("withheld_row", lang, why=why)}
+
+
+def _estimate_cell(row: pd.Series, lang: str) -> dict:
     if bool(row["suppressed"]):
-        why = _words(reason_in_words(row["suppression_reason"]), lang)
-        return f"<em>{_e(_t('withheld_row', lang, why=why))}</em>"
-    return (
-        f"<strong>{_e(_in_units(row, row['estimate'], lang))}</strong> "
-        f"({_e(_in_units(row, row['ci_low'], lang))} {('tot', 'to')[LANGUAGES.index(lang)]} "
-        f"{_e(_in_units(row, row['ci_high'], lang))})"
+        return _withheld_note(_words(reason_in_words(row["suppression_reason"]), lang), lang)
+    return _estimate(
+        *(_in_units(row, row[c], lang) for c in ("estimate", "ci_low", "ci_high")), lang
     )
 
 
-def _interval_svg(items: list[tuple[str, float, float, float]], unit: str) -> str:
-    """Estimates with their 95% intervals as an inline SVG (withheld items are not drawn)."""
+def _interval_chart(items: list[tuple[str, float, float, float]], unit: str) -> dict | None:
+    """Estimates with their 95% intervals, placed for the inline SVG (withheld items are not drawn)."""
     shown = [i for i in items if not any(math.isnan(v) for v in i[1:])]
     if not shown:
-        return ""
+        return None
     lo = min(0.0, *(i[2] for i in shown))
     hi = max(0.0, *(i[3] for i in shown))
     pad = (hi - lo) * 0.08 or 1.0
@@ -385,86 +400,111 @@ def _interval_svg(items: list[tuple[str, float, float, float]], unit: str) -> st
     height = row_h * len(shown) + 40
 
     def x(v):
-        return left + (v - lo) / (hi - lo) * (width - left - 20)
+        return f"{left + (v - lo) / (hi - lo) * (width - left - 20):.1f}"
 
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-        f'class="intervals">',
-        f'<line x1="{x(0):.1f}" y1="5" x2="{x(0):.1f}" y2="{height - 30}" '
-        'stroke="#444" stroke-width="1"/>',
-    ]
-    for k, (label, est, low, high) in enumerate(shown):
-        y = 18 + k * row_h
-        parts += [
-            f'<text x="{left - 8}" y="{y + 4}" text-anchor="end" font-size="13">{_e(label)}</text>',
-            f'<line x1="{x(low):.1f}" y1="{y}" x2="{x(high):.1f}" y2="{y}" stroke="#7aa6d6" stroke-width="3"/>',
-            f'<circle cx="{x(est):.1f}" cy="{y}" r="5" fill="#1f4e79"/>',
-        ]
-    for v in np.linspace(lo, hi, 5):
-        parts.append(
-            f'<text x="{x(v):.1f}" y="{height - 12}" text-anchor="middle" font-size="11" fill="#555">'
-            f"{v:+.1f}</text>"
-        )
-    parts.append(
-        f'<text x="{(left + width) / 2:.0f}" y="{height}" text-anchor="middle" font-size="11" fill="#555">'
-        f"{_e(unit)}</text></svg>"
-    )
-    return "".join(parts)
+    return {
+        "kind": "intervals",
+        "width": width,
+        "height": height,
+        "zero": x(0),
+        "zero_bottom": height - 30,
+        "label_x": left - 8,
+        "rows": [
+            {
+                "label": label,
+                "y": 18 + k * row_h,
+                "label_y": 22 + k * row_h,
+                "low": x(low),
+                "high": x(high),
+                "estimate": x(est),
+            }
+            for k, (label, est, low, high) in enumerate(shown)
+        ],
+        "x_ticks": [{"x": x(v), "label": f"{v:+.1f}"} for v in np.linspace(lo, hi, 5)],
+        "tick_y": height - 12,
+        "unit": {"x": f"{(left + width) / 2:.0f}", "y": height, "text": unit},
+    }
 
 
-def _what_works(ww: pd.DataFrame, lang: str) -> str:
+def _scatter_chart(points: list[dict], cutoff: float, unit: str) -> dict | None:
+    """Binned means as dots, a line at the cutoff, placed for the inline SVG (withheld bins are not
+    drawn)."""
+    shown = [p for p in points if p.get("mean") is not None]
+    if not shown:
+        return None
+    xs, ys = [p["age_months"] for p in shown], [p["mean"] * 100 for p in shown]
+    x0, x1, y0, y1 = min(xs) - 1, max(xs) + 1, min(ys), max(ys)
+    pad = (y1 - y0) * 0.1 or 1.0
+    y0, y1 = y0 - pad, y1 + pad
+    width, height, left, bottom = 640, 260, 50, 30
+
+    def x(v):
+        return f"{left + (v - x0) / (x1 - x0) * (width - left - 10):.1f}"
+
+    def y(v):
+        return 10 + (y1 - v) / (y1 - y0) * (height - bottom - 10)
+
+    return {
+        "kind": "scatter",
+        "width": width,
+        "height": height,
+        "cutoff": x(cutoff - 0.5),
+        "cutoff_bottom": height - bottom,
+        "points": [
+            {"x": x(a), "y": f"{y(b):.1f}", "past_cutoff": a >= cutoff} for a, b in zip(xs, ys)
+        ],
+        "y_ticks": [{"y": f"{y(v) + 4:.1f}", "label": f"{v:.0f}"} for v in np.linspace(y0, y1, 4)],
+        "y_tick_x": left - 6,
+        "x_ticks": [
+            {"x": x(v), "label": str(v)} for v in range(int(np.ceil(x0 / 6) * 6), int(x1) + 1, 6)
+        ],
+        "tick_y": height - 12,
+        "unit": {"x": f"{(left + width) / 2:.0f}", "y": height, "text": unit},
+    }
+
+
+def _what_works(ww: pd.DataFrame, lang: str) -> dict:
     overall = ww[ww["subgroup"] == "all"]
     if overall.empty:
-        return f"<p>{_e(_t('rule_none', lang))}</p>"
+        return {"none": _t("works_none", lang)}
     rows, items = [], []
     for _, r in overall.iterrows():
         name = _pick(INSTRUMENTS, r["instrument"], lang)
         if r["withheld"]:
-            effect = (
-                f"<em>{_e(_t('withheld_row', lang, why=_words(r['withheld_because'], lang)))}</em>"
-            )
-            levels = rank = best = verdict = ""
+            effect = _withheld_note(_words(r["withheld_because"], lang), lang)
+            levels = rank = best = verdict = persons = ""
         else:
-            effect = (
-                f"<strong>{r['effect_pp']:+.1f}</strong> ({r['ci_low_pp']:+.1f} "
-                f"{('tot', 'to')[LANGUAGES.index(lang)]} {r['ci_high_pp']:+.1f})"
+            effect = _estimate(
+                *(f"{r[c]:+.1f}" for c in ("effect_pp", "ci_low_pp", "ci_high_pp")), lang
             )
             levels = (
                 f"{r['regular_work_pct_if_started']:.1f}% / {r['regular_work_pct_if_waiting']:.1f}%"
             )
             rank, verdict = r["rank_set"], _pick(VERDICTS, r["clearly"], lang)
             best = _t("yes" if r["in_best_set"] == "yes" else "no", lang)
+            persons = f"{int(r['persons_started']):,}"
             items.append((name, r["effect_pp"], r["ci_low_pp"], r["ci_high_pp"]))
-        persons = "" if r["withheld"] else f"{int(r['persons_started']):,}"
-        rows.append(
-            f"<tr><td>{_e(name)}</td><td>{effect}</td><td>{_e(levels)}</td><td>{_e(rank)}</td>"
-            f"<td>{_e(best)}</td><td>{_e(verdict)}</td><td>{_e(persons)}</td></tr>"
-        )
-    head = "".join(
-        f"<th>{_e(_t(k, lang))}</th>"
-        for k in (
-            "col_instrument",
-            "col_effect",
-            "col_levels",
-            "col_rank",
-            "col_best",
-            "col_verdict",
-            "col_persons",
-        )
+        rows.append([name, effect, levels, rank, best, verdict, persons])
+    head = (
+        "col_instrument",
+        "col_effect",
+        "col_levels",
+        "col_rank",
+        "col_best",
+        "col_verdict",
+        "col_persons",
     )
     best = [
         _pick(INSTRUMENTS, i, lang)
         for i in overall.loc[overall["in_best_set"] == "yes", "instrument"]
     ]
-    out = [
-        f"<p>{_e(_t('works_who', lang))}</p>",
-        _interval_svg(items, _t("pp", lang)),
-        f"<table><tr>{head}</tr>{''.join(rows)}</table>",
-    ]
-    if best:
-        out.append(f"<p>{_e(_t('best_set', lang, names=', '.join(best)))}</p>")
-    out.append(f"<p>{_e(_tailoring(ww, lang))}</p>")
-    return "\n".join(out)
+    return {
+        "who": _t("works_who", lang),
+        "chart": _interval_chart(items, _t("pp", lang)),
+        "table": _table(head, rows, lang),
+        "best": _t("best_set", lang, names=", ".join(best)) if best else None,
+        "tailoring": _tailoring(ww, lang),
+    }
 
 
 def _tailoring(ww: pd.DataFrame, lang: str) -> str:
@@ -480,28 +520,19 @@ def _tailoring(ww: pd.DataFrame, lang: str) -> str:
     return _t("tailor_some", lang, items=items, k=len(tests))
 
 
-def _assignment(rule: pd.DataFrame | None, lang: str) -> str:
+def _assignment(rule: pd.DataFrame | None, lang: str) -> dict:
     if rule is None or rule.empty:
-        return f"<p>{_e(_t('rule_none', lang))}</p>"
+        return {"none": _t("rule_none", lang)}
     leaves = rule[(rule["section"] == "leaf") & (rule["share_given"] > 0)]
-    waiting = ("wachten", "waiting")[LANGUAGES.index(lang)]
     rows = []
     for _, r in leaves.iterrows():
-        gets = waiting if r["arm"] == "wait" else _pick(INSTRUMENTS, r["arm"], lang)
+        gets = _t("waiting", lang) if r["arm"] == "wait" else _pick(INSTRUMENTS, r["arm"], lang)
         if r["share_given"] < 1:  # a leaf split between arms by a capacity
             gets += f" ({r['share_given'] * 100:.0f}%)"
         group = rule_in_dutch(r["item"]) if lang == "nl" else r["item"]
-        rows.append(
-            f"<tr><td>{_e(group)}</td><td>{r['population_share'] * 100:.0f}%</td><td>{_e(gets)}</td></tr>"
-        )
-    rows = "".join(rows)
-    out = [f"<p>{_e(_t('rule_intro', lang))}</p>"]
-    if rows:
-        head = "".join(
-            f"<th>{_e(_t(k, lang))}</th>" for k in ("col_group", "col_share", "col_gets")
-        )
-        out.append(f"<table><tr>{head}</tr>{rows}</table>")
+        rows.append([group, f"{r['population_share'] * 100:.0f}%", gets])
     gain = rule[(rule["section"] == "gain") & rule["item"].astype(str).str.contains("observed")]
+    words = None
     if len(gain) and not bool(gain.iloc[0]["suppressed"]):
         g = gain.iloc[0]
         words = _t(
@@ -511,12 +542,16 @@ def _assignment(rule: pd.DataFrame | None, lang: str) -> str:
             lo=_number(g["ci_low"] * 100),
             hi=_number(g["ci_high"] * 100),
         )
-        out.append(f"<p>{_e(words)}</p>")
-    return "\n".join(out)
+    return {
+        "intro": _t("rule_intro", lang),
+        "table": _table(("col_group", "col_share", "col_gets"), rows, lang) if rows else None,
+        "gain": words,
+    }
 
 
 def _comparison(r: pd.Series, lang: str, words: dict | None = None) -> str:
-    """Who is compared with whom: our own words where the report knows the contrast, else the table's."""
+    """Who is compared with whom: our own words where the report knows the contrast, else the
+    table's."""
     if words and r["contrast"] in words:
         return _pick(words, r["contrast"], lang)
     prefix = next((k for k in EXEMPTION_WORDS if str(r["contrast"]).startswith(k)), None)
@@ -525,52 +560,10 @@ def _comparison(r: pd.Series, lang: str, words: dict | None = None) -> str:
     return r["comparison"]
 
 
-def _scatter_svg(points: list[dict], cutoff: float, unit: str) -> str:
-    """Binned means as dots, a vertical line at the cutoff (withheld bins are not drawn)."""
-    shown = [p for p in points if p.get("mean") is not None]
-    if not shown:
-        return ""
-    xs, ys = [p["age_months"] for p in shown], [p["mean"] * 100 for p in shown]
-    x0, x1, y0, y1 = min(xs) - 1, max(xs) + 1, min(ys), max(ys)
-    pad = (y1 - y0) * 0.1 or 1.0
-    y0, y1 = y0 - pad, y1 + pad
-    width, height, left, bottom = 640, 260, 50, 30
-
-    def x(v):
-        return left + (v - x0) / (x1 - x0) * (width - left - 10)
-
-    def y(v):
-        return 10 + (y1 - v) / (y1 - y0) * (height - bottom - 10)
-
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" class="intervals">',
-        f'<line x1="{x(cutoff - 0.5):.1f}" y1="10" x2="{x(cutoff - 0.5):.1f}" y2="{height - bottom}" '
-        'stroke="#444" stroke-dasharray="4 3"/>',
-    ]
-    parts += [
-        f'<circle cx="{x(a):.1f}" cy="{y(b):.1f}" r="4" fill="{"#1f4e79" if a < cutoff else "#c0504d"}"/>'
-        for a, b in zip(xs, ys)
-    ]
-    for v in np.linspace(y0, y1, 4):
-        parts.append(
-            f'<text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end" font-size="11" fill="#555">'
-            f"{v:.0f}</text>"
-        )
-    for v in range(int(np.ceil(x0 / 6) * 6), int(x1) + 1, 6):
-        parts.append(
-            f'<text x="{x(v):.1f}" y="{height - 12}" text-anchor="middle" font-size="11" fill="#555">'
-            f"{v}</text>"
-        )
-    parts.append(
-        f'<text x="{(left + width) / 2:.0f}" y="{height}" text-anchor="middle" font-size="11" '
-        f'fill="#555">{_e(unit)}</text></svg>'
-    )
-    return "".join(parts)
-
-
-def _exemption_figures(figures: dict | None, lang: str) -> str:
+def _exemption_figures(figures: dict | None, lang: str) -> list[dict]:
+    """The event study's months and the binned means around the birthday, each with its caption."""
     if not figures:
-        return ""
+        return []
     out = []
     months = [
         (
@@ -583,45 +576,41 @@ def _exemption_figures(figures: dict | None, lang: str) -> str:
         if all(p.get(k) is not None for k in ("estimate", "ci_low", "ci_high"))
     ]  # withheld or the reference
     if months:
-        out += [f"<p>{_e(_t('event_caption', lang))}</p>", _interval_svg(months, _t("pp", lang))]
-    rd = _scatter_svg(
-        figures.get("rd_bins", []),
-        60,
-        ("leeftijd jongste kind (maanden)", "youngest child's age (months)")[LANGUAGES.index(lang)],
-    )
+        chart = _interval_chart(months, _t("pp", lang))
+        out.append({"caption": _t("event_caption", lang), "chart": chart})
+    rd = _scatter_chart(figures.get("rd_bins", []), 60, _t("rd_axis", lang))
     if rd:
-        out += [f"<p>{_e(_t('rd_caption', lang))}</p>", rd]
-    return "\n".join(out)
+        out.append({"caption": _t("rd_caption", lang), "chart": rd})
+    return out
 
 
-def _effect_rows(rows: pd.DataFrame, lang: str, words: dict | None = None) -> str:
-    head = "".join(
-        f"<th>{_e(_t(k, lang))}</th>"
-        for k in ("col_comparison", "col_outcome", "col_estimate", "col_power")
-    )
+def _effect_table(rows: pd.DataFrame, lang: str, words: dict | None = None) -> dict:
     body = []
     for _, r in rows.iterrows():
-        comparison = _comparison(r, lang, words)
         when = (
             _t("at_birthday", lang)
             if r["measure"] == "exemption_9a"
             else _t("after", lang, h=int(r["horizon"]))
         )
-        outcome = f"{_pick(OUTCOMES, r['outcome'], lang)}, {when}"
         mde = (
             ""
             if bool(r["suppressed"]) or pd.isna(r["mde_80"])
             else _in_units(r, r["mde_80"], lang).lstrip("+")
         )
         body.append(
-            f"<tr><td>{_e(comparison)}</td><td>{_e(outcome)}</td><td>{_estimate_cell(r, lang)}</td>"
-            f"<td>{_e(mde)}</td></tr>"
+            [
+                _comparison(r, lang, words),
+                f"{_pick(OUTCOMES, r['outcome'], lang)}, {when}",
+                _estimate_cell(r, lang),
+                mde,
+            ]
         )
-    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+    return _table(("col_comparison", "col_outcome", "col_estimate", "col_power"), body, lang)
 
 
-def _power(overall: pd.DataFrame, lang: str) -> str:
-    """The headline estimates on work (instruments at a year, the exemption, the combined approach)."""
+def _power(overall: pd.DataFrame, lang: str) -> dict | None:
+    """The headline estimates on work (instruments at a year, the exemption, the combined
+    approach)."""
     work = overall[
         overall["outcome"].isin(["employed", "regular_work"])
         & ~overall["suppressed"].astype(bool)
@@ -637,7 +626,8 @@ def _power(overall: pd.DataFrame, lang: str) -> str:
         mde = float(r["mde_80"])
         key = "power_cannot" if mde > high else "power_partly" if mde > low else "power_can"
         if r["measure"] == CHOICE:
-            name = f"{_pick(INSTRUMENTS, r['contrast'].split(' vs ')[0], lang)} ({_t('after', lang, h=12)})"
+            instrument = _pick(INSTRUMENTS, r["contrast"].split(" vs ")[0], lang)
+            name = f"{instrument} ({_t('after', lang, h=12)})"
         elif r["measure"] == "combined":
             name = (
                 f"{_comparison(r, lang, COMBINED_WORDS)} ({_t('after', lang, h=int(r['horizon']))})"
@@ -645,17 +635,17 @@ def _power(overall: pd.DataFrame, lang: str) -> str:
         else:
             name = _comparison(r, lang)
         verdict = _t(key, lang, lit=_words(lit, lang))
-        items.append(f"<li>{_e(name)}: {mde * 100:.1f} {_e(_t('pp', lang))}, {_e(verdict)}</li>")
-    return f"<p>{_e(_t('power_intro', lang))}</p><ul>{''.join(items)}</ul>" if items else ""
+        items.append(f"{name}: {mde * 100:.1f} {_t('pp', lang)}, {verdict}")
+    return {"intro": _t("power_intro", lang), "estimates": items} if items else None
 
 
-def _withheld(effects: pd.DataFrame, lang: str) -> str:
+def _withheld(effects: pd.DataFrame, lang: str) -> dict:
     w = effects[effects["suppressed"].astype(bool)]
-    if w.empty:
-        return f"<p>{_e(_t('withheld_count', lang, n=0, total=len(effects)))}</p>"
     counts = w["suppression_reason"].map(lambda r: _words(reason_in_words(r), lang)).value_counts()
-    items = "".join(f"<li>{n}: {_e(why)}</li>" for why, n in counts.items())
-    return f"<p>{_e(_t('withheld_count', lang, n=len(w), total=len(effects)))}</p><ul>{items}</ul>"
+    return {
+        "count": _t("withheld_count", lang, n=len(w), total=len(effects)),
+        "reasons": [f"{n}: {why}" for why, n in counts.items()],
+    }
 
 
 def _section(
@@ -666,33 +656,32 @@ def _section(
     lang: str,
     as_of: date,
     min_units: int,
-) -> str:
+) -> dict:
+    """One language's half of the page, as plain values for the template."""
     overall = effects[
         (effects["subgroup"] == "all") & ~is_rd_robustness(effects)
     ]  # robustness: in the tables
-    return Template(
-        (TEMPLATES / "policy_report_section.html").read_text(encoding="utf-8")
-    ).substitute(
-        lang=lang,
-        title=_e(_t("title", lang, city=city_name(gemeente, lang))),
-        as_of=_e(_t("as_of", lang, date=as_of.isoformat())),
-        intro=_e(_t("intro", lang, n=min_units)),
-        h_works=_e(_t("h_works", lang)),
-        works=_what_works(ww, lang),
-        h_rule=_e(_t("h_rule", lang)),
-        rule=_assignment(assignment, lang),
-        h_exemption=_e(_t("h_exemption", lang)),
-        exemption_intro=_e(_t("exemption_intro", lang)),
-        exemption=_effect_rows(overall[overall["measure"] == "exemption_9a"], lang)
-        + _exemption_figures(effects.attrs.get("figures"), lang),
-        h_combined=_e(_t("h_combined", lang)),
-        combined_intro=_e(_t("combined_intro", lang)),
-        combined=_effect_rows(overall[overall["measure"] == "combined"], lang, COMBINED_WORDS),
-        h_power=_e(_t("h_power", lang)),
-        power=_power(overall, lang),
-        h_withheld=_e(_t("h_withheld", lang)),
-        withheld=_withheld(effects, lang),
-    )
+    return {
+        "lang": lang,
+        "title": _t("title", lang, city=city_name(gemeente, lang)),
+        "as_of": _t("as_of", lang, date=as_of.isoformat()),
+        "intro": _t("intro", lang, n=min_units),
+        "h_works": _t("h_works", lang),
+        "works": _what_works(ww, lang),
+        "h_rule": _t("h_rule", lang),
+        "rule": _assignment(assignment, lang),
+        "h_exemption": _t("h_exemption", lang),
+        "exemption_intro": _t("exemption_intro", lang),
+        "exemption": _effect_table(overall[overall["measure"] == "exemption_9a"], lang),
+        "exemption_figures": _exemption_figures(effects.attrs.get("figures"), lang),
+        "h_combined": _t("h_combined", lang),
+        "combined_intro": _t("combined_intro", lang),
+        "combined": _effect_table(overall[overall["measure"] == "combined"], lang, COMBINED_WORDS),
+        "h_power": _t("h_power", lang),
+        "power": _power(overall, lang),
+        "h_withheld": _t("h_withheld", lang),
+        "withheld": _withheld(effects, lang),
+    }
 
 
 def policy_report_html(
@@ -703,18 +692,16 @@ def policy_report_html(
     as_of: date | None = None,
     min_units: int = 10,
 ) -> str:
-    """One municipality's (or the pooled G4's) report from its published effect table, what-works table
-    and assignment-rule table: one self-contained page, in Dutch and then in English."""
+    """One municipality's (or the pooled G4's) report from its published effect table, what-works
+    table and assignment-rule table: one self-contained page, in Dutch and then in English."""
     as_of = as_of or date.today()
     effects = effects[effects["gemeente"] == gemeente]
     ww = what_works[what_works["gemeente"] == gemeente]
-    sections = {
-        lang: _section(gemeente, effects, ww, assignment, lang, as_of, min_units)
-        for lang in LANGUAGES
-    }
-    return Template((TEMPLATES / "policy_report.html").read_text(encoding="utf-8")).substitute(
-        title=_e(
-            f"{_t('title', 'nl', city=city_name(gemeente, 'nl'))} / {_t('title', 'en', city=city_name(gemeente, 'en'))}"
-        ),
-        **sections,
+    sections = [
+        _section(gemeente, effects, ww, assignment, lang, as_of, min_units) for lang in LANGUAGES
+    ]
+    return render_page(
+        "policy_report.html",
+        title=" / ".join(section["title"] for section in sections),
+        sections=sections,
     )

@@ -1,4 +1,4 @@
-"""Scanning outputs for identifiers that must not be there.
+"""Which columns and values are person identifiers, and scanning outputs for those that must not be there.
 
 After ingestion no column may hold a BSN; RINPERSOON is allowed only where linking needs it; a
 published output may hold no person key at all (BSN, RINPERSOON, pseudonym). Values are scanned
@@ -21,8 +21,14 @@ _IDENTIFIER_IN_TEXT = re.compile(r"\d{8,}(?!\d|\.csv|\.parquet)|[0-9a-fA-F]{32,}
 
 
 def redact_identifiers(text: str) -> str:
-    """Text as it may be shown in a message, log or report: anything that could be a BSN or pseudonym is masked."""
+    """Text as it may be shown in a message, log or report: anything that could be a BSN or
+    pseudonym is masked."""
     return _IDENTIFIER_IN_TEXT.sub(REDACTED, text)
+
+
+def looks_like_identifier(text: str) -> bool:
+    """True where ``redact_identifiers`` would mask something: a value to show whole or not at all."""
+    return _IDENTIFIER_IN_TEXT.search(text) is not None
 
 
 # A message (error, check metadata, report line) names files, columns and lines: it never needs more.
@@ -65,6 +71,15 @@ CBS_KEY_COLUMNS = (
     "rinpersoonspa",
 )
 PSEUDONYM_COLUMNS = ("pseudo_id", "person_id")
+
+
+def is_identifier_column(name) -> bool:
+    """A column named as a person key (any case): a BSN anywhere in the name, a CBS person number, a
+    pseudonym. The one list every preview, check sample and scan goes by."""
+    low = str(name).lower()
+    return any(b in low for b in BSN_COLUMNS) or low in CBS_KEY_COLUMNS or low in PSEUDONYM_COLUMNS
+
+
 # CBS's own numbers for jobs, employers and households: 9 digits, not persons, allowed with CBS keys.
 CBS_NON_PERSON_KEYS = ("ikvid", "sbeid", "huishoudnr")
 _NINE_DIGITS = r"(?<!\d)(\d{9})(?!\d)"

@@ -14,8 +14,9 @@ compares with datetime64 columns.
         "meta": {"severity": "error"}}]}
 
 Privacy: failure samples go to the Dagster UI and logs, so identifiers must never appear in them.
-Samples of expectations on an identifier column, and any sampled value that looks like a BSN /
-RINPERSOON (9 digits) or a pseudonym (32/64 hex characters), are replaced by ``"<redacted>"``.
+Samples of expectations on an identifier column (``privacy.is_identifier_column``, plus any named
+by the caller), and any sampled value that looks like a BSN / RINPERSOON or a pseudonym
+(``privacy.looks_like_identifier``), are replaced by ``"<redacted>"``.
 
 This module has no Dagster import; the asset checks wire ``SuiteResult.metadata()`` and
 ``to_markdown()`` into Dagster.
@@ -51,7 +52,7 @@ from great_expectations.expectations.expectation_configuration import (
 )
 from great_expectations.validator.v1_validator import Validator
 
-from wi_pipeline.lib.privacy import REDACTED
+from wi_pipeline.lib.privacy import REDACTED, is_identifier_column, looks_like_identifier
 
 for _name in ("great_expectations", "great_expectations.core", "great_expectations.validator"):
     logging.getLogger(_name).setLevel(logging.ERROR)
@@ -79,9 +80,7 @@ _EXPECTATION_KEYS = {
 }
 _GX_SEVERITY = {"critical": "error", "warning": "warn", "info": "warn"}
 _SEVERITY_ALIASES = {"error": "error", "warn": "warn", "warning": "warn"}
-# 9 digits: BSN / RINPERSOON; 32 or 64 hex: a hashed or HMAC pseudonym.
 _DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
-_IDENTIFIER_LIKE = re.compile(r"\d{9}|[0-9a-fA-F]{32}|[0-9a-fA-F]{64}")
 
 
 class SuiteError(ValueError):
@@ -330,7 +329,8 @@ def _compact(msg: str) -> str:
     return " ".join(msg.split())
 
 
-def _severity(config: ExpectationConfiguration) -> str:
+def expectation_severity(config: ExpectationConfiguration) -> str:
+    """ "error" or "warn": ``meta.severity`` first, then GX's own severity ("critical" is an error)."""
     meta_sev = (config.meta or {}).get("severity")
     if meta_sev is not None:
         return _SEVERITY_ALIASES[str(meta_sev).lower()]
@@ -401,7 +401,7 @@ def run_suite(
                 CheckRecord(
                     config.type,
                     _columns(config.kwargs),
-                    _severity(config),
+                    expectation_severity(config),
                     False,
                     note="no result from GX",
                 )
@@ -458,7 +458,7 @@ def _columns(kwargs: dict) -> str | None:
 def _record(config: ExpectationConfiguration, gx_result: Any, id_cols: set[str]) -> CheckRecord:
     kwargs = config.kwargs
     columns = _columns(kwargs)
-    touches_id = any(c in id_cols for c in _referenced_columns(kwargs))
+    touches_id = any(c in id_cols or is_identifier_column(c) for c in _referenced_columns(kwargs))
     res = gx_result.result or {}
     note = None
     exc = gx_result.exception_info or {}
@@ -488,7 +488,7 @@ def _record(config: ExpectationConfiguration, gx_result: Any, id_cols: set[str])
     return CheckRecord(
         expectation=config.type,
         column=columns,
-        severity=_severity(config),
+        severity=expectation_severity(config),
         success=bool(gx_result.success),
         unexpected_count=None if unexpected_count is None else int(unexpected_count),
         unexpected_percent=None
@@ -524,9 +524,9 @@ def _safe_value(value: Any, redact_all: bool) -> Any:
     if isinstance(value, (pd.Timestamp, np.datetime64)):
         return str(value)
     if isinstance(value, (int, float)):
-        return REDACTED if _IDENTIFIER_LIKE.search(str(abs(value))) else value
+        return REDACTED if looks_like_identifier(str(abs(value))) else value
     text = str(value)
-    return REDACTED if _IDENTIFIER_LIKE.search(text) else text
+    return REDACTED if looks_like_identifier(text) else text
 
 
 # ---------------------------------------------------------------------------------------------

@@ -24,7 +24,8 @@ SUMMARY_COLUMNS = [
 ]
 # What to change in the export, per quarantine reason code (REASON_CODES in lib/ingest.py).
 EXPORT_ADVICE = {
-    "field_count": "a field holds the delimiter ';' or a line break: remove it from free text, or quote the field",
+    "field_count": "a field holds the delimiter ';' or a line break: remove it from free text, "
+    "or quote the field",
     "duplicate_row": "the export repeats rows: deliver each spell once (check the query's joins)",
     "bsn_empty": "fill BSN for every row; a row without a citizen service number cannot be linked",
     "bsn_not_digits": "export BSN as 8 or 9 digits (text with leading zeros, no letters)",
@@ -62,7 +63,8 @@ def quarantine_by_reason(quarantine: pd.DataFrame, first: int = 5) -> list[dict]
     return sorted(out, key=lambda r: -r["rows"])
 
 
-# At the top of every data-quality report: they show counts of any size, so they never leave the secure environment.
+# At the top of every data-quality report: they show counts of any size, so they never leave the
+# secure environment.
 INTERNAL_NOTICE = (
     "> **Intern werkdocument / internal working document** for the data engineers inside the secure "
     "environment. Not published: unlike the published outputs (effect tables, what works for whom), "
@@ -124,7 +126,8 @@ def _found(record: dict) -> str:
 
 
 def compare_with_previous(now: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFrame:
-    """Per check: did it pass on the previous extract, does it now, and how did the count of unexpected rows move."""
+    """Per check: did it pass on the previous extract, does it now, and how did the count of
+    unexpected rows move."""
     key = ["asset", "check", "column"]
     if previous is None or previous.empty:
         out = now.assign(previous_success=pd.NA, previous_unexpected=pd.NA)
@@ -336,7 +339,8 @@ def g4_report(
             "",
             "# Comparability across the G4",
             "",
-            "Shares are per person (first month on bijstand). Tolerances (from `expectations/g4_comparison.json`): "
+            "Shares are per person (first month on bijstand). Tolerances (from "
+            "`expectations/g4_comparison.json`): "
             + ", ".join(f"`{k}*` {v:g}" for k, v in tolerances.items())
             + ".",
             "",

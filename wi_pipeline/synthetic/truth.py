@@ -15,6 +15,7 @@ import pandas as pd
 from wi_pipeline.lib.layout import SRG_CATEGORIES
 from wi_pipeline.synthetic import params as P
 from wi_pipeline.synthetic.config import SyntheticConfig
+from wi_pipeline.synthetic.simulation import Simulation
 from wi_pipeline.synthetic.world import World, simulate_world
 
 FORMAT_VERSION = 1
@@ -42,7 +43,8 @@ DEFINITIONS = {
         "start + h (start + h <= window end): the average treatment effect on the treated at horizon h."
     ),
     "subgroups": (
-        "Values in the start month: sex ('man'/'vrouw'), n_children band of children at home ('0','1','2','3+'), "
+        "Values in the start month: sex ('man'/'vrouw'), n_children band of children at home "
+        "('0','1','2','3+'), "
         "marital_status (never_married/married/divorced/widowed) and health ('poor' = poor_health)."
     ),
     "structural": (
@@ -105,7 +107,8 @@ def planted_effects(
             "during_pp": ins.during * 100,
             "post_base_pp": ins.post * 100,
             "post_modifiers": dict(ins.post_modifiers),
-            "post_effect": "post_base_pp x sex x n_children x marital_status x health multipliers x post_modifiers (start month)"
+            "post_effect": "post_base_pp x sex x n_children x marital_status x health "
+            "multipliers x post_modifiers (start month)"
             + (
                 " + debt_assistance_mediation_interaction_pp if debt assistance started by the start month"
                 if cat == "bemiddeling"
@@ -135,7 +138,8 @@ def planted_effects(
         "effect_nominal_pp": ex["effect"] * 100,
         "effect_by_subgroup": "homogeneous: the same nominal effect for every exempt person-month",
         "late_pp": round(late * 100, 4),
-        "late_definition": "mean planted effect over exempt person-months with youngest child aged 48-59 months",
+        "late_definition": "mean planted effect over exempt person-months with youngest child "
+        "aged 48-59 months",
         "take_up_on_request": {k: v for k, v in ex.items() if k.startswith("take_up")},
         "first_stage_share_exempt_54_59": None if np.isnan(fs) else round(fs, 4),
         "first_stage_share_exempt_60_65": round(float(above.mean()), 4) if len(above) else None,
@@ -150,7 +154,8 @@ def planted_effects(
             "per_month": P.EMPLOYMENT_INDEX["youngest_child_age_trend_per_month"],
             "note": "smooth in the child's age below 216 months, no jump at the cutoff",
         },
-        "exemption_end": "EINDDATUM = the day before the youngest child's 5th birthday, or the bijstand end if earlier",
+        "exemption_end": "EINDDATUM = the day before the youngest child's 5th birthday, or the "
+        "bijstand end if earlier",
         "art9_dringend": {
             "effect_pp": 0.0,
             "note": "urgent-reason exemptions, mostly poor health, unrelated to the cutoff",
@@ -290,20 +295,20 @@ POTENTIAL_OUTCOMES_DEFINITION = (
 
 
 def _outcomes_at(
-    s: dict, persons: np.ndarray, months: np.ndarray, horizons: tuple[int, ...]
+    s: Simulation, persons: np.ndarray, months: np.ndarray, horizons: tuple[int, ...]
 ) -> dict:
     """Every outcome of the given person-months along the simulated paths in ``s``."""
     from wi_pipeline.lib.layout import SUBSIDISED_JOB_INSTRUMENTS
 
-    T = s["T"]
+    T = s.T
     subsidised = [SRG_CATEGORIES.index(c) for c in SUBSIDISED_JOB_INSTRUMENTS]
-    start = s["instr_start"][persons][:, subsidised].astype(np.int64)
-    dur = s["dur"][subsidised]
-    p_job = np.clip(s["IDX"][persons], *P.PROB_CLIP)
+    start = s.instr_start[persons][:, subsidised].astype(np.int64)
+    dur = s.dur[subsidised]
+    p_job = np.clip(s.IDX[persons], *P.PROB_CLIP)
     since = np.arange(T)[None, :, None] - start[:, None, :]
     running = ((start[:, None, :] >= 0) & (since >= 0) & (since < dur[None, None, :])).any(axis=2)
     p_regular = p_job * ~running
-    on = s["A"][persons]
+    on = s.A[persons]
     rows = np.arange(len(persons))
     out = {}
 
@@ -334,23 +339,28 @@ def potential_outcomes(
     from wi_pipeline.synthetic.world import MARITAL_CODES, Intervention, _simulate
 
     natural = _simulate(config)
-    N, T, K = natural["N"], natural["T"], len(SRG_CATEGORIES)
-    start = natural["instr_start"]
+    N, T, K = natural.N, natural.T, len(SRG_CATEGORIES)
+    start = natural.instr_start
     first_start = np.where(start >= 0, start, T).min(axis=1)
-    population = natural["A"] & (np.arange(T)[None, :] <= first_start[:, None])
+    population = natural.A & (np.arange(T)[None, :] <= first_start[:, None])
     # the arm each population month chose: an instrument in the first start month, else waiting
     chose = np.full((N, T), K, dtype=np.int64)
     starter = np.flatnonzero(first_start < T)
     chose[starter, first_start[starter]] = np.argmin(
         np.where(start[starter] >= 0, start[starter], T), axis=1
     )
-    origin = pd.Series(natural["origin_code"]).map(ORIGIN_GROUPS).fillna(ORIGIN_OTHER).to_numpy()
+    origin = pd.Series(natural.origin_code).map(ORIGIN_GROUPS).fillna(ORIGIN_OTHER).to_numpy()
     marital = np.array([MARITAL_STATUS[c] for c in MARITAL_CODES])
     rng = np.random.default_rng(config.seed + 1)
     parts = []
 
     def part(
-        arm: str, s: dict, persons: np.ndarray, months: np.ndarray, weight: np.ndarray, own: bool
+        arm: str,
+        s: Simulation,
+        persons: np.ndarray,
+        months: np.ndarray,
+        weight: np.ndarray,
+        own: bool,
     ) -> None:
         frame = {
             "arm": arm,
@@ -358,11 +368,11 @@ def potential_outcomes(
             "month_index": months,
             "weight": weight.astype(float),
             "own_choice": np.full(len(persons), own),
-            "sex": np.where(natural["female"][persons], "vrouw", "man"),
-            "children": children_band(pd.Series(natural["n_children"][persons, months])).to_numpy(),
-            "marital_status": marital[natural["ms"][persons, months]],
-            "health": np.where(natural["poor"][persons], "poor", "good"),
-            "age_band": age_band(pd.Series(natural["age"][persons, months])).to_numpy(),
+            "sex": np.where(natural.female[persons], "vrouw", "man"),
+            "children": children_band(pd.Series(natural.n_children[persons, months])).to_numpy(),
+            "marital_status": marital[natural.ms[persons, months]],
+            "health": np.where(natural.poor[persons], "poor", "good"),
+            "age_band": age_band(pd.Series(natural.age[persons, months])).to_numpy(),
             "origin": origin[persons],
         }
         parts.append(pd.DataFrame({**frame, **_outcomes_at(s, persons, months, horizons)}))
@@ -384,7 +394,7 @@ def potential_outcomes(
         months_all = np.full(N, -1, dtype=np.int64)
         months_all[persons] = month
         s = _simulate(config, Intervention(month=months_all, arm=np.full(N, a)))
-        if not s["forced"][persons].all():  # the paths before the month must be the natural ones
+        if not s.forced[persons].all():  # the paths before the month must be the natural ones
             raise RuntimeError("the intervention did not reach every person of the population")
         part(arm, s, persons, month, count[persons], False)
         del s

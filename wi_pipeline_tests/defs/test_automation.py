@@ -57,7 +57,8 @@ def test_pooled_effects_rebuild_after_a_municipality_updates():
 
 
 def test_automation_sensor_runs_from_the_first_deployment_and_targets_the_pooled_assets():
-    """Dagster's implicit automation sensor starts stopped: without this one the pooled assets never rebuild."""
+    """Dagster's implicit automation sensor starts stopped: without this one the pooled assets
+    never rebuild."""
     repo = defs.get_repository_def()
     sensor = repo.get_sensor_def(AUTOMATION_SENSOR)
     assert isinstance(sensor, AutomationConditionSensorDefinition)

@@ -86,7 +86,8 @@ def step(context):
 
 @job(name="municipality", partitions_def=g4_partitions)
 def municipality_stand_in():
-    """Has the name of the municipality job, so the report sensors see its runs (its assets need real data)."""
+    """Has the name of the municipality job, so the report sensors see its runs (its assets need
+    real data)."""
     step()
 
 

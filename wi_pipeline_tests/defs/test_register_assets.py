@@ -63,16 +63,6 @@ def everything_logged(instance, run_id) -> str:
     return "\n".join(repr(rec) for rec in instance.all_logs(run_id))
 
 
-@pytest.fixture
-def landing(synthetic_landing, tmp_path):
-    """The synthetic extract of one register and the CBS folder, in a landing folder of the test's own."""
-    source, _ = synthetic_landing
-    own = tmp_path / "landing"
-    shutil.copytree(source / GM / "bijstand", own / GM / "bijstand")
-    shutil.copytree(source / "CBS", own / "CBS")
-    return own
-
-
 BAD_EXTRACTS = {
     "missing column": (
         ["BSN;REGELING;INGANGSDATUM;EINDDATUM", f"{BSN};PW;01-02-2020;"],

@@ -359,6 +359,7 @@ def test_one_bsn_with_two_person_keys_is_kept_for_linkage_to_quarantine_and_the_
         {
             "bijstand": pd.DataFrame(
                 {
+                    "gemeente": "GM0599",
                     "pseudo_id": accepted["pseudo_id"].drop_duplicates(),
                     "code": "PW",
                     "start": pd.Timestamp("2020-01-01"),

@@ -1094,16 +1094,19 @@ def _single_parents(n: int, seed: int = 0, jump: float = 0.15) -> pd.DataFrame:
     )
 
 
-def test_staggered_rows_carry_the_effect_persons_per_arm_and_pretests():
+def test_staggered_rows_carry_the_effect_persons_per_arm_and_pretests(monkeypatch):
+    from wi_pipeline.lib import effects
     from wi_pipeline.lib.effects import (
         STAGGERED_CONTRAST,
+        ExemptionFits,
         exemption_staggered_effects,
         exemption_staggered_points,
     )
     from wi_pipeline.lib.plots import event_study_plot
 
     panels = {"GM0599": _single_parents(300)}
-    rows = exemption_staggered_effects(panels, "GM0599")
+    fits = ExemptionFits()
+    rows = exemption_staggered_effects(panels, "GM0599", fits=fits)
     by = {r["outcome"]: r for r in rows}
     assert set(by) == {"employed", "hours", "self_sufficient"}
     emp = by["employed"]
@@ -1120,8 +1123,16 @@ def test_staggered_rows_carry_the_effect_persons_per_arm_and_pretests():
     )
     assert diag["pretrend_event_p_value"] > 0.01  # parallel trends hold here
     assert "pretrend_cells_p_value" in diag or "pretrend_cells_unavailable" in diag
-    # the plot's points: every event month, with the smaller arm's persons for disclosure control
-    points, words = exemption_staggered_points(panels)
+    # the plot's points: every event month, with the smaller arm's persons for disclosure control,
+    # from the event study the rows were estimated from (not estimated a second time)
+    assert set(fits.staggered) == {"employed", "hours", "self_sufficient"}
+    monkeypatch.setattr(
+        effects, "exemption_staggered_did", lambda *a, **k: pytest.fail("estimated twice")
+    )
+    points, words = exemption_staggered_points(fits)
+    assert points["estimate"].to_numpy() == pytest.approx(
+        fits.staggered["employed"][1].table["estimate"].to_numpy(), nan_ok=True
+    )
     assert list(points.index) == list(range(-12, 13))
     assert points.loc[-1, "estimate"] == 0 and np.isnan(points.loc[-1, "std_error"])
     assert (points["n_units"] == points[["n_treated", "n_control"]].min(axis=1)).all()
@@ -1141,7 +1152,8 @@ def test_staggered_rows_with_too_few_parents_are_withheld():
 
 def test_pooled_staggered_row_is_checked_against_the_municipal_counts():
     """The staggered design counts persons in its arms, which add up across cities (unlike an RD's persons
-    within each estimate's own bandwidth): a pooled row that gives back a withheld city's count is withheld."""
+    within each estimate's own bandwidth): a pooled row that gives back a withheld city's count
+    is withheld."""
     from wi_pipeline.lib.effects import STAGGERED_CONTRAST
 
     def cell(gemeente, n_treated, suppressed=False):
@@ -1171,7 +1183,8 @@ def test_parallel_trend_sensitivity_flags_a_planted_violation_and_spares_a_real_
     """Rambachan-Roth on the binned event study: a pre-trend that goes on after treatment makes an
     effect out of nothing, which the original interval calls significant and the sensitivity
     analysis does not (it breaks down below Mbar 1); a real effect with parallel trends survives
-    violations as large as the largest pre-period one (Mbar 1). The bins' covariance is the linear map of the event-time covariance."""
+    violations as large as the largest pre-period one (Mbar 1). The bins' covariance is the
+    linear map of the event-time covariance."""
     from wi_pipeline.estimation import estimate_staggered_did
     from wi_pipeline.lib.effects import parallel_trend_sensitivity
     from wi_pipeline_tests.estimation.test_staggered import staggered_panel

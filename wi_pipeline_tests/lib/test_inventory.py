@@ -198,3 +198,10 @@ def test_the_inventory_renders_in_a_browser(tmp_path):
     ]
     dom = render_in_chromium(inventory_html(entries, retention_days=30), "data_inventory", tmp_path)
     assert "Welke gegevens gebruiken we" in dom and "Wat naar buiten gaat" in dom
+
+
+def test_an_asset_description_is_shown_as_text_never_as_markup():
+    entry = AssetEntry("reports/data_inventory", "reports", "Groups <10 & <script>x</script>")
+    html = _render([entry], retention_days=30)
+    assert "<script>" not in html
+    assert "<td>Groups &lt;10 &amp; &lt;script&gt;x&lt;/script&gt;</td>" in html

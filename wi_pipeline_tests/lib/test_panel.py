@@ -11,8 +11,11 @@ import pytest
 from wi_pipeline.lib.linkage import (
     REASON_AMBIGUOUS,
     REASON_NOT_FOUND,
+    carry_key,
     check_same_key,
+    key_fingerprint,
     link_registers,
+    same_key,
 )
 from wi_pipeline.lib.panel import PANEL_COLUMNS, PanelWindow, build_panel, panel_contract
 
@@ -162,6 +165,9 @@ def row(panel, pid, month):
 def test_linkage_quarantines_unknown_persons_and_counts_rates(result):
     linkage, _, _ = result
     assert linkage.quarantine["reason"].tolist() == [REASON_NOT_FOUND]
+    # linked spells keep their municipality, as the registers and the quarantine do
+    assert (linkage.linked["gemeente"] == "GM0599").all()
+    assert (linkage.quarantine["gemeente"] == "GM0599").all()
     rates = linkage.rates.set_index("register")
     assert rates.loc["bijstand", "rows"] == 7 and rates.loc["bijstand", "linked"] == 5
     assert (
@@ -266,6 +272,15 @@ def test_mixed_keys_are_refused():
         check_same_key({"a": "f1", "b": "f1", "c": None})
     with pytest.raises(ValueError, match="different keys"):
         check_same_key({"a": "f1", "b": "f2"})
+    # the fingerprint travels with each table and is checked by the one helper
+    a, b = pd.DataFrame({"x": [1]}), pd.DataFrame({"x": [2]})
+    carry_key("f1", a, b)
+    assert key_fingerprint(a) == "f1" and same_key({"a": a, "b": b}) == "f1"
+    carry_key("f2", b)
+    with pytest.raises(ValueError, match="different keys"):
+        same_key({"a": a, "b": b})
+    with pytest.raises(ValueError, match="c carry no key fingerprint"):
+        same_key({"a": a, "c": pd.DataFrame()})
 
 
 def build(registers=REGISTERS, key_file=KEY_FILE, cbs_tables=None, window=WINDOW):

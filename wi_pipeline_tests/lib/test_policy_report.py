@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from wi_pipeline.lib.effects import (
+    CHOICE,
     EFFECT_COLUMNS,
     INTERACTION,
     MDE_FACTOR,
@@ -277,3 +278,61 @@ def test_the_exemption_s_pictures_come_with_the_table_withheld_points_left_out(e
         "GM0599", effects, what_works_for_whom(effects), None, as_of=date(2026, 12, 1)
     )
     assert "maand -3" not in plain  # no figures stored with the table: none drawn
+
+
+def test_text_from_the_tables_is_shown_as_text_never_as_markup(effects):
+    """A municipality's own instrument code (drawn in the inline SVG too), a comparison the report
+    has no words for and a withheld reason come from the tables: their markup characters are
+    escaped, so the page shows them and runs nothing."""
+    table = effects.copy()
+    instrument = table["contrast"] == "scholing vs wait"
+    table.loc[instrument, "contrast"] = "<script>alert(1)</script> & co vs wait"
+    combined = table["measure"] == "combined"
+    table.loc[combined, "contrast"] = "own & <b>contrast</b>"
+    table.loc[combined, "comparison"] = "A & B <i>vs</i> C"
+    table.loc[table["contrast"] == "jobcoach vs wait", "suppression_reason"] = "<img src=x> & more"
+    page = policy_report_html(
+        "GM0599", table, what_works_for_whom(table), None, as_of=date(2026, 12, 1)
+    )
+    for markup in ("<script>", "<b>", "<i>", "<img"):
+        assert markup not in page
+    svg = page.split("<svg")[1].split("</svg>")[0]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in svg  # the chart's row label
+    cell = "<td>&lt;script&gt;alert(1)&lt;/script&gt; &amp; co</td>"  # and the table's
+    assert cell in page
+    assert "<td>A &amp; B &lt;i&gt;vs&lt;/i&gt; C</td>" in page
+    assert "weggelaten: &lt;img src=x&gt; &amp; more" in page
+    assert "(Card, Kluve &amp; Weber 2018)" in page  # a phrase of the tables' own, too
+
+
+def test_no_published_comparison_is_said_as_such_not_as_a_missing_rule(effects):
+    """Without instrument rows the comparison's section says that no comparison is published; the
+    assignment rule's own section says there is no rule."""
+    no_instruments = effects[effects["measure"] != CHOICE]
+    page = policy_report_html(
+        "GM0599", no_instruments, what_works_for_whom(no_instruments), None, as_of=date(2026, 12, 1)
+    )
+    text = _text(page)
+    assert "No comparison of the kinds of help is published for this municipality." in text
+    assert "Voor deze gemeente is geen vergelijking van de hulp gepubliceerd." in text
+    assert text.count("No rule is published for this municipality.") == 1
+
+
+def test_every_phrase_the_published_tables_can_carry_has_its_dutch():
+    """The Dutch half never falls back to English: each reason withheld and each literature range has
+    a line in reference/published_phrases_nl.csv."""
+    from wi_pipeline.lib.disclosure import (
+        COMPLEMENTARY,
+        DOMINANCE,
+        MODEL_DF,
+        NOT_ESTIMABLE,
+        PRIMARY,
+        reason_in_words,
+    )
+    from wi_pipeline.lib.effects import GENERIC_LITERATURE, LITERATURE_EFFECTS
+    from wi_pipeline.lib.policy_report import DUTCH
+
+    reasons = [PRIMARY, COMPLEMENTARY, MODEL_DF, DOMINANCE, f"{NOT_ESTIMABLE}: too few"]
+    phrases = {reason_in_words(r) for r in reasons}
+    phrases |= {words for _, _, words in [*LITERATURE_EFFECTS.values(), GENERIC_LITERATURE]}
+    assert phrases - set(DUTCH) == set()

@@ -152,6 +152,29 @@ def test_identifiers_never_in_samples(clean, write_suite):
     )  # ordinary codes stay visible
 
 
+def test_samples_of_identifier_columns_are_redacted_without_naming_them(write_suite):
+    """The project's one identifier vocabulary (lib/privacy.py) applies to every suite run: a CBS key
+    column by name, and a BSN that lost its leading zero (8 digits) by value."""
+    df = pd.DataFrame({"RINPERSOONS": ["R", "X", "Y"], "code": ["01", "12345611", "02"]})
+    suite = {
+        "name": "vocabulary",
+        "expectations": [
+            {
+                "type": "expect_column_values_to_be_in_set",
+                "kwargs": {"column": "RINPERSOONS", "value_set": ["R"]},
+            },
+            {
+                "type": "expect_column_values_to_be_in_set",
+                "kwargs": {"column": "code", "value_set": ["01"]},
+            },
+        ],
+    }
+    by_col = {r.column: r for r in run_suite(df, write_suite(suite)).results}
+    assert set(by_col["RINPERSOONS"].sample) == {REDACTED}
+    assert REDACTED in by_col["code"].sample and "02" in by_col["code"].sample
+    assert "12345611" not in json.dumps(by_col["code"].to_dict())
+
+
 @pytest.fixture
 def write_suite(tmp_path):
     """Write a suite (dict, or raw text for broken JSON) to the test's folder; returns its path."""

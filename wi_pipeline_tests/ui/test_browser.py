@@ -94,7 +94,8 @@ def webserver(tmp_path_factory):
         "from wi_pipeline.definitions import defs\n"
         "job = defs.resolve_implicit_global_asset_job_def()\n"
         "r = job.execute_in_process(instance=DagsterInstance.get(), partition_key='GM0599',"
-        " asset_selection=[AssetKey(['registers','bijstand']), AssetKey(['registers','bijstand_quarantine'])])\n"
+        " asset_selection=[AssetKey(['registers','bijstand']), "
+        "AssetKey(['registers','bijstand_quarantine'])])\n"
         "assert r.success\n"
         "print('RUN_ID', r.run_id)\n"
     )

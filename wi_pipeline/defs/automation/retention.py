@@ -1,9 +1,9 @@
-"""Raw extracts hold BSNs: a nightly run deletes each one a set number of days after its exact content was ingested."""
+"""Raw extracts hold BSNs: a nightly run deletes each one a set number of days after its exact
+content was ingested."""
 
 from datetime import datetime, timezone
 
 from dagster import (
-    AssetKey,
     ConfigurableResource,
     DefaultScheduleStatus,
     OpExecutionContext,
@@ -12,6 +12,7 @@ from dagster import (
     op,
 )
 
+from wi_pipeline.defs.keys import cbs_key, register_key
 from wi_pipeline.defs.resources import LandingFolder
 from wi_pipeline.lib.layout import CBS_TABLES, REGISTERS
 from wi_pipeline.lib.retention import plan_purge, purge
@@ -25,9 +26,7 @@ class RetentionSettings(ConfigurableResource):
 
 def ingested_content(instance) -> dict[str, datetime]:
     """sha256 of every raw file ingested, with the earliest time it was, from the instance's event log."""
-    keys = [AssetKey(["registers", r]) for r in REGISTERS] + [
-        AssetKey(["cbs", t.lower()]) for t in CBS_TABLES
-    ]
+    keys = [register_key(r) for r in REGISTERS] + [cbs_key(t) for t in CBS_TABLES]
     out: dict[str, datetime] = {}
     for key in keys:
         cursor = None
@@ -82,7 +81,9 @@ retention_nightly = ScheduleDefinition(
     cron_schedule="0 3 * * *",
     execution_timezone="Europe/Amsterdam",
     default_status=DefaultScheduleStatus.RUNNING,
-    description="Every night at 03:00: raw extracts whose content was ingested at least the retention period ago "
-    "are deleted from the landing folder. A night the daemon is down is caught up the next night it runs, since "
+    description="Every night at 03:00: raw extracts whose content was ingested at least the "
+    "retention period ago "
+    "are deleted from the landing folder. A night the daemon is down is caught up the next night "
+    "it runs, since "
     "the rule is the age of the ingestion, not the date of the run.",
 )

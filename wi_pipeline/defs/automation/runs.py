@@ -21,6 +21,7 @@ from dagster._core.events import (
 )  # what the UI shows as the failure reason
 
 from wi_pipeline.defs.history import latest_metadata
+from wi_pipeline.defs.keys import register_key
 from wi_pipeline.defs.metadata import REGISTER_EXTRACTS
 from wi_pipeline.lib.layout import REGISTERS
 
@@ -107,9 +108,7 @@ def current_extracts(instance, gemeente: str) -> dict[str, str]:
     """register -> sha256 of the extract behind the register partition's latest materialisation."""
     out = {}
     for register in REGISTERS:
-        digest = latest_metadata(instance, AssetKey(["registers", register]), gemeente).get(
-            "extract_sha256"
-        )
+        digest = latest_metadata(instance, register_key(register), gemeente).get("extract_sha256")
         if digest:
             out[register] = digest
     return out

@@ -28,8 +28,8 @@ from wi_pipeline.defs.automation.runs import (
     fail_dead_runs,
 )
 from wi_pipeline.defs.jobs import POOLED_RUN_TAGS
+from wi_pipeline.defs.keys import DATA_QUALITY_REPORT_KEY
 from wi_pipeline.defs.partitions import g4_partitions
-from wi_pipeline.defs.quality.assets import REPORT_KEY
 from wi_pipeline.defs.resources import LandingFolder, PseudonymisationKey
 from wi_pipeline.lib.arrivals import plan_arrivals, request_runs
 from wi_pipeline.lib.layout import G4
@@ -143,7 +143,8 @@ def build_cbs_followup_sensor(cbs_job, municipality_job, assets: Sequence[Assets
         monitored_jobs=[cbs_job],
         request_job=municipality_job,
         default_status=DefaultSensorStatus.RUNNING,
-        description="Once the CBS tables are refreshed, reruns linkage, panel, effects and reports of every G4 "
+        description="Once the CBS tables are refreshed, reruns linkage, panel, effects and "
+        "reports of every G4 "
         "municipality from the stored registers.",
     )
     def municipalities_after_cbs(context: RunStatusSensorContext):
@@ -174,7 +175,8 @@ def build_report_sensors(report_job) -> list:
             # no monitored_jobs: every job of this code location, one-off UI materialisations included
             request_job=report_job,
             default_status=DefaultSensorStatus.RUNNING,
-            description=f"Makes the data-quality report of a municipality whose run {status.value.lower()}ed.",
+            description="Makes the data-quality report of a municipality whose run "
+            f"{status.value.lower()}ed.",
         )
         def _report(context: RunStatusSensorContext):
             run = context.dagster_run
@@ -220,7 +222,7 @@ def build_rebuild_sensor(municipality_job, assets: Sequence[AssetsDefinition]):
         for k in a.keys
     ]
     municipal = {k for a in assets if a.partitions_def == g4_partitions for k in a.keys} - {
-        REPORT_KEY
+        DATA_QUALITY_REPORT_KEY
     }
     downstream = (AssetSelection.assets(*registers).downstream().resolve(assets) & municipal) - set(
         registers

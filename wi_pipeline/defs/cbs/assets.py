@@ -25,7 +25,7 @@ from wi_pipeline.lib.cbs import ingest_cbs_table
 from wi_pipeline.lib.cbs_delivery import find_delivery
 from wi_pipeline.lib.ingest import ExtractError
 from wi_pipeline.lib.layout import CBS_TABLES, CbsTableLayout
-from wi_pipeline.lib.linkage import ambiguous_pseudonyms
+from wi_pipeline.lib.linkage import ambiguous_pseudonyms, carry_key
 from wi_pipeline.lib.pseudonymise import PseudonymisationError
 from wi_pipeline.lib.quality import children_born_after_parents, quarantine_share_within
 
@@ -122,7 +122,7 @@ def build_cbs_asset(layout: CbsTableLayout):
         # purges a raw file only once its sha256 is recorded here
         meta["delivery"] = MetadataValue.json(delivery.metadata())
         if key_ is not None:
-            accepted.attrs["key_fingerprint"] = key_.fingerprint
+            carry_key(key_.fingerprint, accepted)
             meta["key_fingerprint"] = key_.fingerprint
             # one BSN with two CBS keys stays in the key file: linkage quarantines its spells
             # as "ambiguous key"

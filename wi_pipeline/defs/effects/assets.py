@@ -22,6 +22,7 @@ from wi_pipeline.defs.checks import (
     no_identifiers_result,
     no_identifiers_spec,
 )
+from wi_pipeline.defs.keys import EFFECT_TABLE_G4_KEY, EFFECT_TABLE_KEY, PANEL_KEY, by_partition
 from wi_pipeline.defs.metadata import REGISTER_EXTRACTS, built_from, register_extracts
 from wi_pipeline.defs.partitions import g4_partitions
 from wi_pipeline.lib.designs import SUBGROUPS, WAIT
@@ -30,6 +31,7 @@ from wi_pipeline.lib.effects import (
     CHOICE,
     POOLED,
     WHAT_WORKS_OUTCOME,
+    ExemptionFits,
     estimate_all,
     exemption_staggered_points,
     power_in_words,
@@ -38,21 +40,19 @@ from wi_pipeline.lib.effects import (
     what_works_for_whom,
 )
 from wi_pipeline.lib.layout import SRG_CATEGORIES
-from wi_pipeline.lib.linkage import check_same_key
+from wi_pipeline.lib.linkage import same_key
 from wi_pipeline.lib.plots import (
     event_study_plot,
     event_study_points,
     exemption_figures,
     forest_plot,
     rd_plot,
-    rd_plot_data,
+    rd_plot_bins,
     rd_sensitivity_plot,
     rd_sensitivity_points,
 )
 
-PANEL = AssetKey(["panel", "linked_panel"])
-TABLE_KEY = AssetKey(["effects", "effect_table"])
-G4_KEY = AssetKey(["effects", "effect_table_g4"])
+TABLE_KEY, G4_KEY = EFFECT_TABLE_KEY, EFFECT_TABLE_G4_KEY
 WWFW_KEY = AssetKey(["reports", "what_works_for_whom"])
 DISCLOSURE = "disclosure_control"
 EFFECT_SUITE = (
@@ -212,7 +212,7 @@ _COMMON = dict(kinds={"pandas", "parquet"}, owners=["team:research"])
 
 @asset(
     key=TABLE_KEY,
-    ins={"linked_panel": AssetIn(PANEL)},
+    ins={"linked_panel": AssetIn(PANEL_KEY)},
     partitions_def=g4_partitions,
     group_name="effects",
     check_specs=[
@@ -220,7 +220,8 @@ _COMMON = dict(kinds={"pandas", "parquet"}, owners=["team:research"])
         no_identifiers_spec(TABLE_KEY, published=True),
         _disclosure_spec(TABLE_KEY),
     ],
-    description="Effect of each measure in this municipality, overall and per subgroup: estimate, standard error, "
+    description="Effect of each measure in this municipality, overall and per subgroup: "
+    "estimate, standard error, "
     "95% interval, p-value (and Holm-adjusted across subgroups), persons per arm, method and diagnostics. "
     "Estimates with too few persons in an arm (10 under the CBS rules) are withheld and marked.",
     **_COMMON,
@@ -251,7 +252,7 @@ def effect_table(
 
 @asset(
     key=G4_KEY,
-    ins={"linked_panel": AssetIn(PANEL), "effect_table": AssetIn(TABLE_KEY)},
+    ins={"linked_panel": AssetIn(PANEL_KEY), "effect_table": AssetIn(TABLE_KEY)},
     group_name="effects",
     automation_condition=AutomationCondition.eager(),
     check_specs=[
@@ -259,7 +260,8 @@ def effect_table(
         no_identifiers_spec(G4_KEY, published=True),
         _disclosure_spec(G4_KEY),
     ],
-    description="The same estimates pooled over the four cities with municipality fixed effects, plus the forest, "
+    description="The same estimates pooled over the four cities with municipality fixed effects, "
+    "plus the forest, "
     "RD (binned means; bandwidth sensitivity, placebo cutoffs and donut) and event-study plots. A pooled "
     "estimate is also withheld when, next to the published municipal tables, it would give back a "
     "withheld municipal count. Rebuilds automatically once the municipalities have updated.",
@@ -273,15 +275,11 @@ def effect_table_g4(
 ):
     rules = effect_settings.rules
     # panels pseudonymised with different keys describe different pseudonyms: never pool them
-    fingerprint = check_same_key(
-        {
-            f"{PANEL.to_user_string()}[{gm}]": panel.attrs.get("key_fingerprint")
-            for gm, panel in linked_panel.items()
-        }
-    )
+    fingerprint = same_key(by_partition(PANEL_KEY, linked_panel))
     municipal = pd.concat(effect_table.values(), ignore_index=True) if effect_table else None
+    fits = ExemptionFits()  # the RD sample and event studies the plots are drawn from, made once
     table = apply_disclosure(
-        estimate_all(linked_panel, POOLED, effect_settings.subgroups, rules), rules, municipal
+        estimate_all(linked_panel, POOLED, effect_settings.subgroups, rules, fits), rules, municipal
     )
     meta = {
         "dagster/row_count": len(table),
@@ -298,13 +296,13 @@ def effect_table_g4(
         png = _forest(table, cat)
         if png:
             meta[f"forest_{cat}"] = _image(png, f"forest plot {cat}")
-    bins = rd_plot_data(linked_panel, rules=rules)
+    bins = rd_plot_bins(fits.rd_sample, rules=rules)
     meta["rd_plot"] = _image(rd_plot(bins), "binned RD plot")
     meta["rd_robustness"] = _rd_robustness_table(table)
     meta["rd_bandwidth_sensitivity"] = _image(
         rd_sensitivity_plot(table, rules), "RD bandwidth sensitivity"
     )
-    points, pretrend = exemption_staggered_points(linked_panel)
+    points, pretrend = exemption_staggered_points(fits)
     meta["event_study_plot"] = _image(event_study_plot(points, rules), "staggered event-study plot")
     meta["event_study_pretrend_test"] = pretrend
     # stored with the table for the policy report: both disclosure-controlled, without person counts
@@ -318,10 +316,13 @@ def effect_table_g4(
     group_name="reports",
     automation_condition=AutomationCondition.eager(),
     check_specs=[no_identifiers_spec(WWFW_KEY, published=True)],
-    description="What works for whom: per subgroup, every instrument against waiting on regular work a year after "
+    description="What works for whom: per subgroup, every instrument against waiting on regular "
+    "work a year after "
     "the start, all compared on one population (everyone on bijstand without an instrument yet). Effects in "
-    "percentage points with 95% intervals, the 95% rank set, whether the instrument can be the best, whether it "
-    "is clearly better or worse than waiting (Holm over all instruments and subgroups), and the test of whether "
+    "percentage points with 95% intervals, the 95% rank set, whether the instrument can be the "
+    "best, whether it "
+    "is clearly better or worse than waiting (Holm over all instruments and subgroups), and the "
+    "test of whether "
     "the effect differs between groups. Pooled G4 and per municipality.",
     **_COMMON,
 )

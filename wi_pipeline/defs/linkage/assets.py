@@ -11,6 +11,12 @@ from wi_pipeline.defs.checks import (
     no_identifiers_spec,
 )
 from wi_pipeline.defs.history import latest_metadata
+from wi_pipeline.defs.keys import (
+    LINKED_REGISTERS_KEY,
+    cbs_key,
+    register_key,
+    register_quarantine_key,
+)
 from wi_pipeline.defs.metadata import (
     REGISTER_EXTRACTS,
     built_from,
@@ -20,15 +26,12 @@ from wi_pipeline.defs.metadata import (
 )
 from wi_pipeline.defs.partitions import g4_partitions
 from wi_pipeline.lib.layout import REGISTERS
-from wi_pipeline.lib.linkage import check_same_key, link_registers
+from wi_pipeline.lib.linkage import carry_key, link_registers, same_key
 
 _INS = {
-    **{name: AssetIn(AssetKey(["registers", name])) for name in REGISTERS},
-    **{
-        f"{name}_quarantine": AssetIn(AssetKey(["registers", f"{name}_quarantine"]))
-        for name in REGISTERS
-    },
-    "koppeltabel": AssetIn(AssetKey(["cbs", "koppeltabel"])),
+    **{name: AssetIn(register_key(name)) for name in REGISTERS},
+    **{f"{name}_quarantine": AssetIn(register_quarantine_key(name)) for name in REGISTERS},
+    "koppeltabel": AssetIn(cbs_key("koppeltabel")),
 }
 
 
@@ -63,7 +66,7 @@ def _out(description: str) -> AssetOut:
             no_identifiers_spec(AssetKey(["linkage", n]))
             for n in ("linked_registers", "linkage_quarantine", "linkage_rates")
         ],
-        gx_suite_spec(AssetKey(["linkage", "linked_registers"])),
+        gx_suite_spec(LINKED_REGISTERS_KEY),
         gx_suite_spec(AssetKey(["linkage", "linkage_rates"])),
     ],
     partitions_def=g4_partitions,
@@ -74,26 +77,22 @@ def link_registers_asset(
 ):
     spells = {n: registers[n] for n in REGISTERS}
     quarantines = {n: registers[f"{n}_quarantine"] for n in REGISTERS}
-    fingerprint = check_same_key(
-        {
-            "cbs/koppeltabel": koppeltabel.attrs.get("key_fingerprint"),
-            **{f"registers/{n}": df.attrs.get("key_fingerprint") for n, df in spells.items()},
-        }
+    fingerprint = same_key(
+        {"cbs/koppeltabel": koppeltabel, **{f"registers/{n}": df for n, df in spells.items()}}
     )
     result = link_registers(spells, quarantines, koppeltabel)
     extracts = register_extracts(*spells.values())
     for name in sorted(
         set(REGISTERS) - set(extracts)
     ):  # stored before the extracts travelled with the data
-        digest = latest_metadata(
-            context.instance, AssetKey(["registers", name]), context.partition_key
-        ).get("extract_sha256")
+        digest = latest_metadata(context.instance, register_key(name), context.partition_key).get(
+            "extract_sha256"
+        )
         if digest:
             extracts[name] = digest
     for df in (result.linked, result.quarantine, result.rates):
         df.attrs[REGISTER_EXTRACTS] = extracts
-    for df in (result.linked, result.quarantine):
-        df.attrs["key_fingerprint"] = fingerprint
+    carry_key(fingerprint, result.linked, result.quarantine)
     rates_md = MetadataValue.md(result.rates.to_markdown(index=False))
     outputs = [
         (
@@ -128,7 +127,7 @@ def link_registers_asset(
         for n, df, _ in outputs
     ]
     checks += [
-        gx_suite_result(result.linked, AssetKey(["linkage", "linked_registers"])),
+        gx_suite_result(result.linked, LINKED_REGISTERS_KEY),
         gx_suite_result(result.rates, AssetKey(["linkage", "linkage_rates"])),
     ]
     yield from emit_guarded(outputs, checks)

@@ -8,7 +8,6 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetIn,
-    AssetKey,
     ConfigurableResource,
     MetadataValue,
     asset,
@@ -21,6 +20,7 @@ from wi_pipeline.defs.checks import (
     no_identifiers_result,
     no_identifiers_spec,
 )
+from wi_pipeline.defs.keys import LINKED_REGISTERS_KEY, PANEL_KEY, cbs_key
 from wi_pipeline.defs.metadata import (
     REGISTER_EXTRACTS,
     built_from,
@@ -31,6 +31,7 @@ from wi_pipeline.defs.metadata import (
 )
 from wi_pipeline.defs.partitions import g4_partitions
 from wi_pipeline.lib.layout import CBS_TABLES
+from wi_pipeline.lib.linkage import carry_key, key_fingerprint
 from wi_pipeline.lib.panel import PanelWindow, build_panel, panel_contract
 
 PANEL_CBS_TABLES = [
@@ -62,28 +63,28 @@ class PanelSettings(ConfigurableResource):
         return PanelWindow(self.window_start, self.window_end, self.poor_health_threshold)
 
 
-PANEL_KEY = AssetKey(["panel", "linked_panel"])
-
-
 @asset(
     key=PANEL_KEY,
     ins={
-        "linked_registers": AssetIn(AssetKey(["linkage", "linked_registers"])),
-        **{t.lower(): AssetIn(AssetKey(["cbs", t.lower()])) for t in PANEL_CBS_TABLES},
+        "linked_registers": AssetIn(LINKED_REGISTERS_KEY),
+        **{t.lower(): AssetIn(cbs_key(t)) for t in PANEL_CBS_TABLES},
     },
     partitions_def=g4_partitions,
     group_name="panel",
     kinds={"pandas", "parquet"},
     owners=["team:research"],
-    description="One row per person per month for everyone with a month of social assistance in the municipality "
-    "in the window: benefits, exemptions, instruments, support, jobs, health costs and debts. The table every "
+    description="One row per person per month for everyone with a month of social assistance in "
+    "the municipality "
+    "in the window: benefits, exemptions, instruments, support, jobs, health costs and debts. "
+    "The table every "
     "estimate reads. The window ends at the latest in the month of the oldest register extract.",
     check_specs=[
         AssetCheckSpec(
             "panel_contract",
             asset=PANEL_KEY,
             blocking=True,
-            description="One row per person-month, no gaps, months in the window, flags consistent with their spells.",
+            description="One row per person-month, no gaps, months in the window, flags "
+            "consistent with their spells.",
         ),
         gx_suite_spec(PANEL_KEY),
         no_identifiers_spec(PANEL_KEY),
@@ -119,7 +120,7 @@ def linked_panel(
     )
     panel, report = build_panel(context.partition_key, linked_registers, cbs, panel_settings.window)
     window, configured = report.window, panel_settings.window
-    panel.attrs["key_fingerprint"] = linked_registers.attrs.get("key_fingerprint")
+    carry_key(key_fingerprint(linked_registers), panel)
     panel.attrs[REGISTER_EXTRACTS] = register_extracts(linked_registers)
     try:
         panel_contract(window).validate(panel, lazy=True)

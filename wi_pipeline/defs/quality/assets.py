@@ -21,12 +21,19 @@ from dagster import (
 )
 
 from wi_pipeline.defs.history import latest_metadata
+from wi_pipeline.defs.keys import (
+    DATA_QUALITY_REPORT_KEY,
+    LINKED_REGISTERS_KEY,
+    PANEL_KEY,
+    by_partition,
+    register_key,
+)
 from wi_pipeline.defs.partitions import g4_partitions
 from wi_pipeline.defs.resources import LandingFolder
 from wi_pipeline.lib.arrivals import unrecognised_files
 from wi_pipeline.lib.ingest import ExtractError, current_extract
 from wi_pipeline.lib.layout import REGISTERS, SRG_CATEGORIES
-from wi_pipeline.lib.linkage import check_same_key
+from wi_pipeline.lib.linkage import same_key
 from wi_pipeline.lib.privacy import redact_identifiers
 from wi_pipeline.lib.quality import SuiteError
 from wi_pipeline.lib.quality_report import (
@@ -37,9 +44,8 @@ from wi_pipeline.lib.quality_report import (
     municipality_report,
 )
 
-REPORT_KEY = AssetKey(["reports", "data_quality"])
+REPORT_KEY = DATA_QUALITY_REPORT_KEY
 G4_REPORT_KEY = AssetKey(["reports", "g4_data_quality"])
-PANEL_KEY = AssetKey(["panel", "linked_panel"])
 PROFILE_COLUMNS = [
     "pseudo_id",
     "month",
@@ -153,9 +159,11 @@ def _previous_summary(instance, gemeente: str, extracts_json: str) -> pd.DataFra
     group_name="reports",
     kinds={"markdown"},
     owners=["team:data-engineering"],
-    description="Data-quality report of one municipality, made after each of its runs, failed runs above all: "
+    description="Data-quality report of one municipality, made after each of its runs, failed "
+    "runs above all: "
     "which extract is current, what stopped the run (file, column, line), rows in, accepted and quarantined, "
-    "linkage rates, every failing check and expectation with counts, and what changed since the previous extract. "
+    "linkage rates, every failing check and expectation with counts, and what changed since the "
+    "previous extract. "
     "Internal: not published.",
 )
 def data_quality(context: AssetExecutionContext, landing: LandingFolder) -> str:
@@ -178,7 +186,7 @@ def data_quality(context: AssetExecutionContext, landing: LandingFolder) -> str:
             extracts[name] = "none (purged or not delivered)"
     ingestion, quarantined = [], {}
     for name in REGISTERS:
-        md = latest_metadata(instance, AssetKey(["registers", name]), gemeente)
+        md = latest_metadata(instance, register_key(name), gemeente)
         if md:
             ingestion.append(
                 {
@@ -190,9 +198,7 @@ def data_quality(context: AssetExecutionContext, landing: LandingFolder) -> str:
                 }
             )
             quarantined[name] = md.get("quarantine_by_reason") or []
-    linkage = latest_metadata(instance, AssetKey(["linkage", "linked_registers"]), gemeente).get(
-        "linkage_rates"
-    )
+    linkage = latest_metadata(instance, LINKED_REGISTERS_KEY, gemeente).get("linkage_rates")
     extracts_json = json.dumps(extracts, sort_keys=True)
     report, summary = municipality_report(
         gemeente,
@@ -233,17 +239,13 @@ def data_quality(context: AssetExecutionContext, landing: LandingFolder) -> str:
             "tolerances in expectations/g4_comparison.json.",
         )
     ],
-    description="Are the four cities' harmonised registers comparable? Share of single parents, women, age mix, "
+    description="Are the four cities' harmonised registers comparable? Share of single parents, "
+    "women, age mix, "
     "instrument mix and spell lengths per municipality against the pooled G4.",
 )
 def g4_data_quality(context: AssetExecutionContext, linked_panel: dict):
     # panels pseudonymised with different keys describe different pseudonyms: never pool them
-    fingerprint = check_same_key(
-        {
-            f"{PANEL_KEY.to_user_string()}[{gm}]": panel.attrs.get("key_fingerprint")
-            for gm, panel in linked_panel.items()
-        }
-    )
+    fingerprint = same_key(by_partition(PANEL_KEY, linked_panel))
     try:
         tolerances = load_g4_tolerances()
     except SuiteError as err:

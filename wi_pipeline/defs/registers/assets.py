@@ -4,7 +4,6 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSpec,
     AssetExecutionContext,
-    AssetKey,
     AssetOut,
     Failure,
     MetadataValue,
@@ -20,12 +19,14 @@ from wi_pipeline.defs.checks import (
     no_identifiers_spec,
 )
 from wi_pipeline.defs.history import latest_metadata
+from wi_pipeline.defs.keys import register_key, register_quarantine_key
 from wi_pipeline.defs.metadata import REGISTER_EXTRACTS, ingestion_metadata, preview
 from wi_pipeline.defs.partitions import g4_partitions
 from wi_pipeline.defs.resources import LandingFolder, PseudonymisationKey
 from wi_pipeline.lib.arrivals import file_sha256
 from wi_pipeline.lib.ingest import ExtractError, current_extract, ingest_register
 from wi_pipeline.lib.layout import REGISTERS, RegisterLayout
+from wi_pipeline.lib.linkage import carry_key
 from wi_pipeline.lib.pseudonymise import PseudonymisationError
 from wi_pipeline.lib.quality import quarantine_share_within, row_count_within
 from wi_pipeline.lib.quality_report import quarantine_by_reason
@@ -57,8 +58,8 @@ def _out(description: str) -> AssetOut:
 
 
 def build_register_asset(layout: RegisterLayout):
-    key = AssetKey(["registers", layout.name])
-    qkey = AssetKey(["registers", f"{layout.name}_quarantine"])
+    key = register_key(layout.name)
+    qkey = register_quarantine_key(layout.name)
 
     @multi_asset(
         name=f"ingest_{layout.name}",
@@ -77,7 +78,8 @@ def build_register_asset(layout: RegisterLayout):
                 EXTRACT_READABLE,
                 asset=key,
                 blocking=True,
-                description="The current extract has the contract's columns, delimiter and encoding, and rows.",
+                description="The current extract has the contract's columns, delimiter and "
+                "encoding, and rows.",
             ),
             gx_suite_spec(key),
             no_identifiers_spec(key),
@@ -107,8 +109,8 @@ def build_register_asset(layout: RegisterLayout):
         except PseudonymisationError as err:
             raise extract_failure(f"{layout.name} {gemeente}", err) from None
         digest = file_sha256(path)
+        carry_key(key_.fingerprint, result.accepted, result.quarantine)
         for df in (result.accepted, result.quarantine):
-            df.attrs["key_fingerprint"] = key_.fingerprint
             df.attrs[REGISTER_EXTRACTS] = {layout.name: digest}
         meta = {
             **ingestion_metadata(

@@ -14,7 +14,8 @@ from dagster import (
 )
 
 from wi_pipeline.defs.checks import emit_guarded, no_identifiers_result, no_identifiers_spec
-from wi_pipeline.defs.effects.assets import DISCLOSURE, PANEL, EffectSettings, _image
+from wi_pipeline.defs.effects.assets import DISCLOSURE, EffectSettings, _image
+from wi_pipeline.defs.keys import PANEL_KEY, by_partition
 from wi_pipeline.defs.metadata import REGISTER_EXTRACTS, built_from, register_extracts
 from wi_pipeline.defs.partitions import g4_partitions
 from wi_pipeline.lib.assignment import (
@@ -23,7 +24,7 @@ from wi_pipeline.lib.assignment import (
     learn_assignment_rule,
 )
 from wi_pipeline.lib.effects import POOLED
-from wi_pipeline.lib.linkage import check_same_key
+from wi_pipeline.lib.linkage import same_key
 from wi_pipeline.lib.plots import assignment_rule_plot
 
 RULE_KEY = AssetKey(["reports", "assignment_rule"])
@@ -127,7 +128,7 @@ _COMMON = dict(
 
 @asset(
     key=RULE_KEY,
-    ins={"linked_panel": AssetIn(PANEL)},
+    ins={"linked_panel": AssetIn(PANEL_KEY)},
     partitions_def=g4_partitions,
     check_specs=[no_identifiers_spec(RULE_KEY, published=True), _disclosure_spec(RULE_KEY)],
     **_COMMON,
@@ -152,7 +153,7 @@ def assignment_rule(
 
 @asset(
     key=RULE_G4_KEY,
-    ins={"linked_panel": AssetIn(PANEL)},
+    ins={"linked_panel": AssetIn(PANEL_KEY)},
     automation_condition=AutomationCondition.eager(),
     check_specs=[no_identifiers_spec(RULE_G4_KEY, published=True), _disclosure_spec(RULE_G4_KEY)],
     **_COMMON,
@@ -163,12 +164,7 @@ def assignment_rule_g4(
     assignment_settings: AssignmentSettings,
     linked_panel: dict,
 ):
-    fingerprint = check_same_key(
-        {
-            f"{PANEL.to_user_string()}[{gm}]": panel.attrs.get("key_fingerprint")
-            for gm, panel in linked_panel.items()
-        }
-    )
+    fingerprint = same_key(by_partition(PANEL_KEY, linked_panel))
     yield from _outputs(
         RULE_G4_KEY,
         linked_panel,

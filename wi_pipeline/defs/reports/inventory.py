@@ -18,8 +18,10 @@ def build_data_inventory(all_assets: Callable[[], Sequence[AssetsDefinition]]) -
         group_name="reports",
         kinds={"html"},
         owners=["team:privacy"],
-        description="Plain-language inventory (Dutch and English) for client councils: which registers and CBS "
-        "tables are used and why, which fields are dropped on arrival, who can see what, how long data is kept, "
+        description="Plain-language inventory (Dutch and English) for client councils: which "
+        "registers and CBS "
+        "tables are used and why, which fields are dropped on arrival, who can see what, how "
+        "long data is kept, "
         "which outputs are published (aggregates of 10+ persons) and which stay internal.",
     )
     def data_inventory(

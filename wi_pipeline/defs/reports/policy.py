@@ -13,7 +13,8 @@ from dagster import (
     asset,
 )
 
-from wi_pipeline.defs.effects.assets import G4_KEY, TABLE_KEY, EffectSettings
+from wi_pipeline.defs.effects.assets import EffectSettings
+from wi_pipeline.defs.keys import EFFECT_TABLE_G4_KEY, EFFECT_TABLE_KEY
 from wi_pipeline.defs.metadata import built_from, register_extracts
 from wi_pipeline.defs.partitions import g4_partitions
 from wi_pipeline.defs.reports.assignment import RULE_G4_KEY, RULE_KEY
@@ -65,7 +66,7 @@ def _report(
 
 @asset(
     key=REPORT_KEY,
-    ins={"effect_table": AssetIn(TABLE_KEY), "assignment_rule": AssetIn(RULE_KEY)},
+    ins={"effect_table": AssetIn(EFFECT_TABLE_KEY), "assignment_rule": AssetIn(RULE_KEY)},
     partitions_def=g4_partitions,
     **_COMMON,
 )
@@ -87,7 +88,10 @@ def policy_report(
 
 @asset(
     key=REPORT_G4_KEY,
-    ins={"effect_table_g4": AssetIn(G4_KEY), "assignment_rule_g4": AssetIn(RULE_G4_KEY)},
+    ins={
+        "effect_table_g4": AssetIn(EFFECT_TABLE_G4_KEY),
+        "assignment_rule_g4": AssetIn(RULE_G4_KEY),
+    },
     automation_condition=AutomationCondition.eager(),
     **_COMMON,
 )
