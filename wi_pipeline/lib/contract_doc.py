@@ -1,5 +1,6 @@
 """The landing-folder contract as Markdown, generated from layout.py for the README and the inventory."""
 
+from wi_pipeline.lib.cbs_delivery import delivery_rules
 from wi_pipeline.lib.layout import CBS_TABLES, REGISTERS
 
 
@@ -21,11 +22,18 @@ def landing_contract_markdown() -> str:
                 "`wi_pipeline/reference/srg_mapping.csv`."
             )
         out.append("")
-    out.append("**CBS tables** (`<landing>/CBS/<TABLE>.parquet`):\n")
-    out.append("| table | columns read |\n|---|---|")
-    out += [
-        f"| `{t.name}` | {', '.join(f'`{c}`' for c in t.columns)} |" for t in CBS_TABLES.values()
-    ]
+    out.append(
+        "**CBS tables**, as CBS delivers them, in `<landing>/CBS/<TABLE>/` (`.sav`, or a `.csv` or "
+        "`.parquet` copy; the highest version of each year; names per table in "
+        "`wi_pipeline/reference/cbs_deliveries.csv`), or as one `<landing>/CBS/<TABLE>.parquet`:\n"
+    )
+    out.append("| table | file names | years | columns read |\n|---|---|---|---|")
+    rules = delivery_rules()
+    for t in CBS_TABLES.values():
+        rule = rules[t.name]
+        names = " or ".join(f"`{n}`" for n in rule.file_names)
+        years = "every year, stacked" if rule.kind == "yearly" else "the newest year"
+        out.append(f"| `{t.name}` | {names} | {years} | {', '.join(f'`{c}`' for c in t.columns)} |")
     return "\n".join(out)
 
 
