@@ -12,16 +12,20 @@ on the way in.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa_arrow
-import pyarrow.parquet as pq
 
 from wi_pipeline.lib.bsn import is_valid_bsn, normalise_bsn
+from wi_pipeline.lib.cbs_delivery import (
+    Delivery,
+    delivery_rules,
+    find_delivery,
+    legacy_path,
+    read_delivery_chunks,
+)
 from wi_pipeline.lib.datasets import (
     BATCH_ROWS,
     PartitionedWriter,
@@ -31,14 +35,15 @@ from wi_pipeline.lib.datasets import (
     parquet_source,
 )
 from wi_pipeline.lib.ingest import ExtractError, mostly_unparseable_count
-from wi_pipeline.lib.layout import CBS_DATE_FORMAT, CBS_FOLDER, CBS_TABLES, CbsTableLayout
+from wi_pipeline.lib.layout import CBS_DATE_FORMAT, CBS_TABLES, CbsTableLayout
 from wi_pipeline.lib.pseudonymise import PSEUDONYM_COLUMN, PseudonymKey, guard_demo_key
 
 MISSING_PERSON = "---------"  # KINDOUDERTAB: parent unknown
 # Rows per chunk: about 0.4 GiB of pandas at the widest table (SPOLISBUS, ~750 bytes a row typed).
 CHUNK_ROWS = BATCH_ROWS
-# Yearly tables, stored in one folder per year (so a filter on the year reads only that folder):
-# by the delivery year of their file, or else by this column.
+# Yearly tables (reference/cbs_deliveries.csv) are stored in one folder per year, so a filter on the
+# year reads only that folder: by the delivery year of their file, or for the older single file
+# <TABLE>.parquet by this column. Snapshot tables are one folder.
 YEAR_COLUMNS = {
     "SPOLISBUS": "SDATUMAANVANGIKO",
     "ZVWZORGKOSTENTAB": "JAAR",
@@ -63,42 +68,18 @@ INTEGER_COLUMNS = {
 
 
 def cbs_path(landing: Path, table: str) -> Path:
-    return Path(landing) / CBS_FOLDER / f"{table}.parquet"
+    """The older landing form of a table, one parquet file; ``find_delivery`` reads it too."""
+    return legacy_path(landing, table)
 
 
-def read_cbs_chunks(
-    path: Path, layout: CbsTableLayout, chunk_rows: int = CHUNK_ROWS
-) -> Iterator[tuple[int | None, pd.DataFrame]]:
-    """(delivery year, chunk) of the layout's columns only, never the whole file; a missing file or
-    column is one clear error. The single-file form has no delivery year (None)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ExtractError(f"CBS table {layout.name} not found at {path}")
-    try:
-        pf = pq.ParquetFile(path)
-    except (pa_arrow.ArrowInvalid, OSError) as e:
-        raise ExtractError(f"{path}: not a readable parquet file ({e})") from None
-    missing = [c for c in layout.columns if c not in pf.schema_arrow.names]
-    if missing:
-        raise ExtractError(
-            f"{path}: missing column(s) {', '.join(missing)} in CBS table {layout.name}"
-        )
-    try:
-        for batch in pf.iter_batches(batch_size=chunk_rows, columns=list(layout.columns)):
-            if batch.num_rows:
-                yield None, batch.to_pandas()
-    except (pa_arrow.ArrowException, OSError) as e:
-        raise ExtractError(
-            f"{path}: CBS table {layout.name} could not be read, the file looks damaged ({e})"
-        ) from None
-
-
-def read_cbs_table(path: Path, layout: CbsTableLayout) -> pd.DataFrame:
-    """The whole table in memory: for small tables and tests; ingestion reads ``read_cbs_chunks``."""
-    chunks = [df for _, df in read_cbs_chunks(path, layout)]
+def read_cbs_table(delivery: Delivery, layout: CbsTableLayout) -> pd.DataFrame:
+    """The layout's columns only, all delivered files stacked, in memory: for small tables and tests;
+    ingestion reads chunk by chunk (``ingest_cbs_table``). A missing file or column is one clear error."""
+    chunks = [df for _, df in read_delivery_chunks(delivery, list(layout.columns))]
     if not chunks:
-        raise ExtractError(f"{path}: CBS table {layout.name} has no rows")
-    return pd.concat(chunks, ignore_index=True)
+        names = ", ".join(f.path.name for f in delivery.files)
+        raise ExtractError(f"{names}: CBS table {layout.name} has no rows")
+    return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
 
 
 def _flag(reasons: pd.Series, mask: pd.Series, reason: str) -> None:
@@ -385,10 +366,8 @@ class CbsIngestion:
 
 
 def _partition_years(table: str, year: int | None, accepted: pd.DataFrame) -> pd.Series | None:
-    """The year folder of each accepted row: a yearly table by its delivery year, else by its year
-    column; a snapshot table is not partitioned."""
-    if table not in YEAR_COLUMNS:
-        return None
+    """The year folder of each accepted row of a yearly table: its file's delivery year, or for the
+    older single file its year column."""
     if year is not None:
         return pd.Series(year, index=accepted.index, dtype="Int64")
     col = accepted[YEAR_COLUMNS[table]]
@@ -401,16 +380,20 @@ def ingest_cbs_table(
     folder: Path,
     key: PseudonymKey | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    delivery: Delivery | None = None,
 ) -> CbsIngestion:
     """Read one CBS table chunk by chunk, type and quarantine each chunk, and append the accepted rows
     to parquet in ``folder`` (by year for a yearly table). Memory stays about one chunk whatever the
     table's size. The refusals (a mostly unparseable column) are decided on whole-table counts; on
-    any refusal ``folder`` is removed, so nothing half-written remains.
+    any refusal ``folder`` is removed, so nothing half-written remains. ``delivery`` when the caller
+    already found it (``find_delivery``), so its files are not hashed twice.
     """
     layout = CBS_TABLES[table]
-    path = cbs_path(landing, table)
     if layout.holds_bsn and key is None:
         raise ValueError(f"{table} holds BSNs and needs the pseudonymisation key")
+    delivery = delivery if delivery is not None else find_delivery(landing, table)
+    path = ", ".join(str(f.path) for f in delivery.files)
+    yearly = delivery_rules()[table].kind == "yearly"
     folder = Path(folder)
     attrs = {"key_fingerprint": key.fingerprint} if layout.holds_bsn else {}
     # the key file is written once more after its last chunk, without repeated rows
@@ -420,14 +403,14 @@ def ingest_cbs_table(
     quarantine_parts: list[pd.DataFrame] = []
     rows_in = chunks = 0
     try:
-        for year, raw in read_cbs_chunks(path, layout, chunk_rows):
+        for file, raw in read_delivery_chunks(delivery, list(layout.columns), chunk_rows):
             if layout.holds_bsn:
                 accepted, quarantine, parsed = pseudonymise_key_chunk(raw, key, str(path))
                 accepted[ROW_COLUMN] += rows_in
             else:
                 accepted, quarantine, parsed = type_cbs_chunk(raw, layout)
             tally.add(parsed, rows_in)
-            writer.write(accepted, _partition_years(table, year, accepted))
+            writer.write(accepted, _partition_years(table, file.year, accepted) if yearly else None)
             if len(quarantine) or not quarantine_parts:
                 quarantine_parts.append(
                     quarantine.assign(**{ROW_COLUMN: quarantine.index + rows_in})
@@ -436,7 +419,8 @@ def ingest_cbs_table(
             chunks += 1
         writer.close()
         if not rows_in:
-            raise ExtractError(f"{path}: CBS table {layout.name} has no rows")
+            names = ", ".join(f.path.name for f in delivery.files)
+            raise ExtractError(f"{names}: CBS table {layout.name} has no rows")
         tally.refuse()
         rows_accepted = writer.rows
         if layout.holds_bsn:

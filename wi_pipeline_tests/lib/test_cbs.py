@@ -1,28 +1,16 @@
-import uuid
-from pathlib import Path
-
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from wi_pipeline.lib import cbs
-from wi_pipeline.lib.cbs import CHUNK_ROWS, cbs_path
-from wi_pipeline.lib.datasets import open_table, read_frame
+from wi_pipeline.lib.cbs import cbs_path
 from wi_pipeline.lib.ingest import ExtractError
 from wi_pipeline.lib.linkage import REASON_AMBIGUOUS, ambiguous_pseudonyms, link_registers
 from wi_pipeline.lib.pseudonymise import DEMO_KEY, PseudonymisationError, PseudonymKey
 from wi_pipeline.lib.quality import run_suite
-from wi_pipeline_tests.helpers import synthetic_bsns
+from wi_pipeline_tests.helpers import ingest_cbs_table, synthetic_bsns
 
 KEY = PseudonymKey(DEMO_KEY)
-
-
-def ingest_cbs_table(landing, table: str, key=None, chunk_rows: int = CHUNK_ROWS):
-    """(accepted, quarantine, rows_in) as stored by the chunked ingestion, read back whole."""
-    folder = Path(landing) / ".stored" / f"{table}-{uuid.uuid4().hex[:8]}"
-    staged = cbs.ingest_cbs_table(landing, table, folder, key, chunk_rows)
-    return read_frame(open_table(staged.folder)), staged.quarantine, staged.rows_in
 
 
 def write_table(landing, table: str, columns: dict) -> None:

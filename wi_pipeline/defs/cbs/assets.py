@@ -14,6 +14,7 @@ from dagster import (
     AssetIn,
     AssetKey,
     AssetOut,
+    MetadataValue,
     multi_asset,
 )
 
@@ -27,8 +28,8 @@ from wi_pipeline.defs.checks import (
 from wi_pipeline.defs.metadata import ingestion_metadata
 from wi_pipeline.defs.registers.assets import EXTRACT_READABLE, extract_failure
 from wi_pipeline.defs.resources import LandingFolder, PseudonymisationKey
-from wi_pipeline.lib.arrivals import file_sha256
-from wi_pipeline.lib.cbs import AMBIGUOUS_PSEUDONYMS, cbs_path, ingest_cbs_table
+from wi_pipeline.lib.cbs import AMBIGUOUS_PSEUDONYMS, ingest_cbs_table
+from wi_pipeline.lib.cbs_delivery import find_delivery
 from wi_pipeline.lib.datasets import StagedTable, open_table, table_columns
 from wi_pipeline.lib.ingest import ExtractError
 from wi_pipeline.lib.layout import CBS_TABLES, CbsTableLayout
@@ -90,8 +91,8 @@ def build_cbs_asset(layout: CbsTableLayout):
                 EXTRACT_READABLE,
                 asset=key,
                 blocking=True,
-                description="The table's parquet file exists and is readable, with the contract's "
-                "columns and rows.",
+                description="The table's delivered files (or its single parquet file) exist and are "
+                "readable, with the contract's columns and rows.",
             ),
             gx_suite_spec(key),
             no_identifiers_spec(key),
@@ -105,17 +106,17 @@ def build_cbs_asset(layout: CbsTableLayout):
     def _asset(context: AssetExecutionContext, **other):
         landing: LandingFolder = context.resources.landing
         pseudonym_key: PseudonymisationKey = context.resources.pseudonym_key
-        path = cbs_path(landing.root, layout.name)
         staging = context.resources.io_manager.staging_folder(key.path)
         try:
-            yield from _ingest(context, landing, pseudonym_key, path, staging, other)
+            yield from _ingest(context, landing, pseudonym_key, staging, other)
         finally:  # swapped in when every check passed; otherwise nothing of it remains
             shutil.rmtree(staging, ignore_errors=True)
 
-    def _ingest(context, landing, pseudonym_key, path, staging, other):
+    def _ingest(context, landing, pseudonym_key, staging, other):
         try:
+            delivery = find_delivery(landing.root, layout.name)
             key_ = pseudonym_key.get() if layout.holds_bsn else None
-            ingested = ingest_cbs_table(landing.root, layout.name, staging, key_)
+            ingested = ingest_cbs_table(landing.root, layout.name, staging, key_, delivery=delivery)
         except ExtractError as err:
             yield AssetCheckResult(
                 asset_key=key,
@@ -134,16 +135,20 @@ def build_cbs_asset(layout: CbsTableLayout):
             len(quarantine),
             n_accepted=ingested.rows_accepted,
         )
-        meta["extract_sha256"] = file_sha256(path)
+        # the files read (year, version, form, sha256) and those left with the reason; retention
+        # purges a raw file only once its sha256 is recorded here
+        meta["delivery"] = MetadataValue.json(delivery.metadata())
         meta["chunks_read"] = ingested.chunks
         if key_ is not None:
             meta["key_fingerprint"] = key_.fingerprint
             # one BSN with two CBS keys stays in the key file: linkage quarantines its spells
             # as "ambiguous key"
             meta["ambiguous_key_persons"] = ingested.attrs[AMBIGUOUS_PSEUDONYMS]
+        files = [f.path.name for f in delivery.files]
         context.log.info(
             f"CBS {layout.name}: {rows_in} rows in, {ingested.rows_accepted} accepted, "
-            f"{len(quarantine)} quarantined, read in {ingested.chunks} chunk(s)"
+            f"{len(quarantine)} quarantined, in {ingested.chunks} chunk(s); read {', '.join(files)}"
+            + "".join(f"; not used: {name} ({why})" for name, why in delivery.ignored)
         )
         extra = [quarantine_share_within(len(quarantine), rows_in)]
         if cross:
@@ -158,7 +163,7 @@ def build_cbs_asset(layout: CbsTableLayout):
                     asset_key=key,
                     check_name=EXTRACT_READABLE,
                     passed=True,
-                    metadata={"extract": path.name},
+                    metadata={"extract": ", ".join(files)},
                 ),
                 gx_suite_result(accepted, key, extra=extra),
                 no_identifiers_result(accepted, key, allow_cbs_keys=True),
