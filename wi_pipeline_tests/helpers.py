@@ -37,7 +37,7 @@ def ingest_cbs_table(landing, table: str, key=None, chunk_rows: int | None = Non
     from wi_pipeline.lib.datasets import open_table, read_frame
 
     folder = Path(landing) / ".stored" / f"{table}-{uuid.uuid4().hex[:8]}"
-    staged = cbs.ingest_cbs_table(landing, table, folder, key, chunk_rows or cbs.CHUNK_ROWS)
+    staged = cbs.ingest_cbs_table(landing, table, folder, key, chunk_rows)
     return read_frame(open_table(staged.folder)), staged.quarantine, staged.rows_in
 
 

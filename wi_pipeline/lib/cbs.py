@@ -11,6 +11,7 @@ on the way in.
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,7 @@ from wi_pipeline.lib.pseudonymise import PSEUDONYM_COLUMN, PseudonymKey, guard_d
 MISSING_PERSON = "---------"  # KINDOUDERTAB: parent unknown
 # Rows per chunk: about 0.4 GiB of pandas at the widest table (SPOLISBUS, ~750 bytes a row typed).
 CHUNK_ROWS = BATCH_ROWS
+CHUNK_ROWS_ENV_VAR = "WI_CBS_CHUNK_ROWS"  # another chunk size, e.g. on a machine with less memory
 # Yearly tables (reference/cbs_deliveries.csv) are stored in one folder per year, so a filter on the
 # year reads only that folder: by the delivery year of their file, or for the older single file
 # <TABLE>.parquet by this column. Snapshot tables are one folder.
@@ -379,7 +381,7 @@ def ingest_cbs_table(
     table: str,
     folder: Path,
     key: PseudonymKey | None = None,
-    chunk_rows: int = CHUNK_ROWS,
+    chunk_rows: int | None = None,
     delivery: Delivery | None = None,
 ) -> CbsIngestion:
     """Read one CBS table chunk by chunk, type and quarantine each chunk, and append the accepted rows
@@ -391,6 +393,7 @@ def ingest_cbs_table(
     layout = CBS_TABLES[table]
     if layout.holds_bsn and key is None:
         raise ValueError(f"{table} holds BSNs and needs the pseudonymisation key")
+    chunk_rows = chunk_rows or int(os.environ.get(CHUNK_ROWS_ENV_VAR) or CHUNK_ROWS)
     delivery = delivery if delivery is not None else find_delivery(landing, table)
     path = ", ".join(str(f.path) for f in delivery.files)
     yearly = delivery_rules()[table].kind == "yearly"
