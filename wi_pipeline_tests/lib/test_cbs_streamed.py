@@ -107,14 +107,14 @@ def secm_dates(good: int, bad: int) -> dict:
 
 
 def test_a_column_mostly_unparseable_is_judged_on_the_whole_table_not_per_chunk(tmp_path):
-    write_table(tmp_path, "SECMBUS", secm_dates(good=7, bad=33))  # the first chunk is fine
-    with pytest.raises(ExtractError, match="AANVSECM is not a date .* in 33 of 40 rows .*row 8"):
-        cbs.ingest_cbs_table(tmp_path, "SECMBUS", tmp_path / "out", chunk_rows=7)
+    write_table(tmp_path, "SECMBUS", secm_dates(good=20, bad=60))  # the first chunk is fine
+    with pytest.raises(ExtractError, match="AANVSECM is not a date .* in 60 of 80 rows .*row 21"):
+        cbs.ingest_cbs_table(tmp_path, "SECMBUS", tmp_path / "out", chunk_rows=20)
     assert not (tmp_path / "out").exists()  # nothing half-written stays
-    bad_first = {k: v[7:] + v[:7] for k, v in secm_dates(good=33, bad=7).items()}
+    bad_first = {k: v[60:] + v[:60] for k, v in secm_dates(good=60, bad=20).items()}
     write_table(tmp_path, "SECMBUS", bad_first)  # the first chunk alone would be refused
-    staged = cbs.ingest_cbs_table(tmp_path, "SECMBUS", tmp_path / "out", chunk_rows=7)
-    assert (staged.rows_accepted, len(staged.quarantine), staged.chunks) == (33, 7, 6)
+    staged = cbs.ingest_cbs_table(tmp_path, "SECMBUS", tmp_path / "out", chunk_rows=20)
+    assert (staged.rows_accepted, len(staged.quarantine), staged.chunks) == (60, 20, 4)
 
 
 def persons(n: int, twin: tuple[int, int]) -> pd.DataFrame:
