@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa_arrow
+import pyarrow.compute as pc
 
 from wi_pipeline.lib.bsn import is_valid_bsn, normalise_bsn
 from wi_pipeline.lib.cbs_delivery import (
@@ -86,11 +88,39 @@ def read_cbs_table(delivery: Delivery, layout: CbsTableLayout) -> pd.DataFrame:
 
 def _flag(reasons: pd.Series, mask: pd.Series, reason: str) -> None:
     """Add a reason to the rows in ``mask``, after any reason they already have."""
+    if not mask.any():  # the usual case, and a cost per column per chunk at national size
+        return
     reasons[mask] = reasons[mask].where(reasons[mask] == "", reasons[mask] + "; ") + reason
 
 
 def _is_rinpersoon(s: pd.Series) -> pd.Series:
-    return s.astype("string").str.fullmatch(r"\d{9}").fillna(False).astype(bool)
+    return _arrow_text(s).str.fullmatch(r"\d{9}").fillna(False).astype(bool)
+
+
+# At national size the typing runs on hundreds of millions of values: text is matched and trimmed by
+# pyarrow's vectorised kernels and numbers parsed by its cast, not value by value in Python, which
+# was most of the time. Python's own parser stays the fallback for a chunk arrow cannot parse whole.
+def _arrow_text(s: pd.Series) -> pd.Series:
+    return s.astype("string[pyarrow]")
+
+
+def _stripped(s: pd.Series) -> pd.Series:
+    return _arrow_text(s).str.strip()
+
+
+def _to_numeric(s: pd.Series) -> pd.Series:
+    """``pd.to_numeric(errors="coerce")``: arrow's cast when every filled value parses, else pandas."""
+    if _kind(s) in _TEXT:
+        try:
+            arr = pa_arrow.array(
+                np.asarray(s, dtype=object), type=pa_arrow.string(), from_pandas=True
+            )
+            return pd.Series(
+                pc.cast(arr, pa_arrow.float64()).to_numpy(zero_copy_only=False), index=s.index
+            )
+        except (pa_arrow.ArrowInvalid, pa_arrow.ArrowTypeError):
+            pass
+    return pd.to_numeric(pd.Series(np.asarray(s, dtype=object), index=s.index), errors="coerce")
 
 
 # Codes of a fixed width: a re-export that delivers them as numbers has dropped the leading zeros,
@@ -123,7 +153,7 @@ def _refuse_type(table: str, col: str, kind: str, expected: str) -> ExtractError
 
 def _numbers_as_text(s: pd.Series, width: int | None) -> tuple[pd.Series, pd.Series]:
     """(text, not_whole): whole numbers as text, zero-padded to ``width``; a fraction is no code."""
-    num = pd.to_numeric(pd.Series(np.asarray(s, dtype=object), index=s.index), errors="coerce")
+    num = _to_numeric(s)
     whole = num.notna() & (num % 1 == 0) & (num.abs() < 2**53)
     text = num.where(whole).astype("Int64").astype("string")
     if width:
@@ -169,7 +199,7 @@ def _as_dates(s: pd.Series, table: str, col: str) -> tuple[pd.Series, pd.Series]
                 )
         return dates.dt.normalize(), s.notna()
     if kind in _TEXT:
-        txt, not_whole = s.astype("string").str.strip(), pd.Series(False, index=s.index)
+        txt, not_whole = _stripped(s), pd.Series(False, index=s.index)
     elif kind in _NUMBERS:
         txt, not_whole = _numbers_as_text(s, None)
     else:
@@ -185,10 +215,8 @@ def _as_numbers(s: pd.Series, table: str, col: str, expected: str) -> tuple[pd.S
     kind = _kind(s)
     if kind not in _TEXT | _NUMBERS:
         raise _refuse_type(table, col, kind, expected)
-    filled = s.notna() & (s.astype("string").str.strip() != "").fillna(True).astype(bool)
-    return pd.to_numeric(
-        pd.Series(np.asarray(s, dtype=object), index=s.index), errors="coerce"
-    ), filled
+    filled = s.notna() & (_stripped(s) != "").fillna(True).astype(bool)
+    return _to_numeric(s), filled
 
 
 class UnparseableTally:
@@ -325,7 +353,7 @@ def pseudonymise_key_chunk(df: pd.DataFrame, key: PseudonymKey, source: str):
     not_rin = ~_is_rinpersoon(out["RINPERSOON"])
     _flag(reasons, not_rin, "RINPERSOON is not 9 digits")
     filled = {
-        c: s.notna() & (s.astype("string").str.strip() != "").fillna(False).astype(bool)
+        c: s.notna() & (_stripped(s) != "").fillna(False).astype(bool)
         for c, s in (("BSN", bsn_text), ("RINPERSOON", rin))
     }
     parsed = [
