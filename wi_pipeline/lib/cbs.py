@@ -497,9 +497,10 @@ def _finish_key_file(
             .to_pandas()
         )
         [(ambiguous,)] = con.execute(
-            f"""SELECT count(*) FROM (SELECT {PSEUDONYM_COLUMN} FROM {source}
-                GROUP BY {PSEUDONYM_COLUMN}
-                HAVING count(DISTINCT {{'s': RINPERSOONS, 'r': RINPERSOON}}) > 1)"""
+            # plain GROUP BYs, which DuckDB spills to disk beyond its memory limit
+            f"""SELECT count(*) FROM (
+                  SELECT {PSEUDONYM_COLUMN} FROM (SELECT DISTINCT {", ".join(key_cols)} FROM {source})
+                  GROUP BY {PSEUDONYM_COLUMN} HAVING count(*) > 1)"""
         ).fetchall()
     finally:
         con.close()

@@ -134,8 +134,12 @@ def iter_frames(
     dataset: ds.Dataset, batch_rows: int, columns: list[str] | None = None
 ) -> Iterable[pd.DataFrame]:
     """The table batch by batch, as DataFrames, in stored order."""
+    # no read-ahead: by default the scanner holds up to 16 batches in memory besides the one in use
     for batch in dataset.to_batches(
-        columns=columns or table_columns(dataset), batch_size=batch_rows
+        columns=columns or table_columns(dataset),
+        batch_size=batch_rows,
+        batch_readahead=0,
+        fragment_readahead=0,
     ):
         if batch.num_rows:
             yield batch.to_pandas()
