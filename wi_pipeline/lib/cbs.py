@@ -1,8 +1,9 @@
 """Reading CBS microdata tables: only the needed columns, typed, validated.
 
 CBS ships text: person numbers as 9-character strings with leading zeros and dates as YYYYMMDD.
-Typing happens once here so that every consumer sees the same dates and codes. A re-export may
-type the text (dates as a date type, codes as numbers): it gives the same table as the text form,
+Typing happens once here so that every consumer sees the same dates and codes. Which files make up
+a table and how each form is read is ``lib/cbs_delivery.py``. An SPSS file or a re-export may type
+the text (dates as a date type, codes as numbers): it gives the same table as the text form,
 and a column that cannot hold its documented form is refused. As for register extracts, a column
 mostly unparseable refuses the table (``mostly_unparseable``), and the asset blocks on a high
 quarantine share. The key file (KOPPELTABEL) is the one CBS table with a BSN; it is pseudonymised

@@ -311,10 +311,10 @@ SAV_CREATED_AT = 92
 
 def _write_sav(t: pa.Table, path: Path, created: str) -> None:
     """SPSS as CBS delivers: text stays text (an empty string where the value is missing), numbers
-    are doubles. The header's creation time is set to ``created`` (YYYY-MM-DD), so one seed gives
-    the same bytes on every run."""
+    are doubles, rows compressed as SPSS saves them by default. The header's creation time is set
+    to ``created`` (YYYY-MM-DD), so one seed gives the same bytes on every run."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    pyreadstat.write_sav(t.to_pandas(), str(path))
+    pyreadstat.write_sav(t.to_pandas(), str(path), row_compress=True)
     with open(path, "r+b") as f:
         f.seek(SAV_CREATED_AT)
         f.write(pd.Timestamp(created).strftime("%d %b %y00:00:00").encode("ascii"))

@@ -41,6 +41,13 @@ def landing(world, tmp_path_factory):
     return folder, write_landing(world, folder)
 
 
+@pytest.fixture(scope="module")
+def cbs(landing) -> dict[str, pd.DataFrame]:
+    """Each CBS table as the pipeline reads it from the delivered files, untyped."""
+    folder, _ = landing
+    return {t: read_delivered(folder, t) for t in CBS_TABLES}
+
+
 def _read_csv(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, sep=";", dtype=str, keep_default_na=False)
 
@@ -66,7 +73,7 @@ def test_same_seed_gives_identical_files(tmp_path):
     ).read_bytes()
 
 
-def test_bsns_pass_the_eleven_test_and_lie_in_the_test_range(world, landing):
+def test_bsns_pass_the_eleven_test_and_lie_in_the_test_range(world, landing, cbs):
     folder, summary = landing
     assert eleven_test(world.persons["bsn"]).all()
     assert world.persons["bsn"].str.startswith("9999").all()
@@ -78,14 +85,14 @@ def test_bsns_pass_the_eleven_test_and_lie_in_the_test_range(world, landing):
             assert bsn.str.startswith("9999").all()
             invalid += int((~eleven_test(bsn)).sum())
     assert invalid == summary["faults"]["invalid_bsn"] > 0
-    key = read_delivered(folder, "KOPPELTABEL")
+    key = cbs["KOPPELTABEL"]
     assert eleven_test(key["BSN"]).all()
     assert (
         0.97 * len(world.persons) < len(key) < len(world.persons)
     )  # about 1% missing from the key file
 
 
-def test_files_follow_the_landing_contract(landing):
+def test_files_follow_the_landing_contract(landing, cbs):
     folder, summary = landing
     for gm in G4:
         for reg, layout in REGISTERS.items():
@@ -106,13 +113,13 @@ def test_files_follow_the_landing_contract(landing):
                 expected = "double" if col in layout.numeric_columns else "string"
                 assert type_ == expected, (file.path.name, col)
         not_used += [f"CBS/{table}/{name}" for name, _ in delivery.ignored]
-        df = read_delivered(folder, table)
+        df = cbs[table]
         if "RINPERSOON" in df:
             assert df["RINPERSOON"].str.fullmatch(r"\d{9}").all(), table
         for col in layout.columns:
             if col.startswith(("DATUM", "SDATUM", "AANV", "EINDSECM", "GBADATUM", "PEILDATUM")):
                 assert df[col].str.fullmatch(r"(\d{8})?").all(), (table, col)
-    ko = read_delivered(folder, "KINDOUDERTAB")
+    ko = cbs["KINDOUDERTAB"]
     assert (ko["RINPERSOONpa"] == "---------").any()
     # the leftovers of a real folder (an older version, last year's snapshot, a csv copy, a stray
     # copy, a readme) are all there and all left, with nothing else
@@ -136,13 +143,12 @@ def test_faults_are_planted_and_counted(landing):
     assert open_spells > 0
 
 
-def test_edge_cases_of_real_deliveries_are_planted_and_counted(world, landing):
+def test_edge_cases_of_real_deliveries_are_planted_and_counted(world, landing, cbs):
     """Back-to-back benefit spells of other codes, empty TYPHH next to PLHH 7, empty PROBSCHULDPERS,
     person-years without cost data, rows delivered twice, and person keys that are not 'R'."""
     folder, summary = landing
     cases = summary["edge_cases"]
     assert all(n > 0 for n in cases.values()), cases
-    cbs = {t: read_delivered(folder, t) for t in CBS_TABLES}
     hh = cbs["GBAHUISHOUDENSBUS"]
     assert (hh["TYPHH"].isna() & (hh["PLHH"] == "7")).any() and hh["TYPHH"].isna().mean() < 0.02
     assert (
