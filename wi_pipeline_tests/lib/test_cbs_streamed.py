@@ -138,7 +138,7 @@ def test_a_uniqueness_violation_split_across_two_chunks_is_caught(tmp_path):
     write_table(tmp_path, "GBAPERSOONTAB", persons(30, twin=(2, 25)).to_dict("list"))
     staged = cbs.ingest_cbs_table(tmp_path, "GBAPERSOONTAB", tmp_path / "out", chunk_rows=7)
     table = open_table(staged.folder)
-    parts = run_suite_on_table(table, "cbs_gbapersoontab", identifier_columns=IDS, batch_rows=7)
+    parts = run_suite_on_table(table, "cbs_gbapersoontab", identifier_columns=IDS, batch_rows=10)
     whole = run_suite(read_frame(table), "cbs_gbapersoontab", identifier_columns=IDS)
     assert parts.results == whole.results and parts.n_rows == whole.n_rows == 30
     [failed] = parts.failed()
@@ -149,7 +149,7 @@ def test_a_uniqueness_violation_split_across_two_chunks_is_caught(tmp_path):
 
 
 def test_map_expectations_summed_over_batches_give_gx_counts_and_verdicts(tmp_path):
-    """Nulls, values outside the set and a `mostly` in batches of 7 rows: GX's counts and percentages."""
+    """Nulls, values outside the set and a `mostly` in batches of 20 rows: GX's counts and percentages."""
     df = read_frame(
         open_table(
             cbs.ingest_cbs_table(
@@ -158,7 +158,7 @@ def test_map_expectations_summed_over_batches_give_gx_counts_and_verdicts(tmp_pa
         )
     )
     table = open_table(tmp_path / "out")
-    parts = run_suite_on_table(table, "cbs_secmbus", identifier_columns=IDS, batch_rows=7)
+    parts = run_suite_on_table(table, "cbs_secmbus", identifier_columns=IDS, batch_rows=20)
     assert parts.results == run_suite(df, "cbs_secmbus", identifier_columns=IDS).results
     assert {r.expectation for r in parts.failed()} == {
         "expect_column_values_to_not_be_null",
