@@ -484,8 +484,7 @@ def _finish_key_file(
     source = parquet_source(open_table(rows))
     key_cols = [PSEUDONYM_COLUMN, "RINPERSOONS", "RINPERSOON"]
     same = " AND ".join(f"k.{c} IS NOT DISTINCT FROM d.{c}" for c in key_cols)
-    con = duckdb_connection(temp_directory=folder / ".duckdb")
-    try:
+    with duckdb_connection(temp_parent=folder) as con:
         repeated = (
             con.sql(
                 f"""SELECT k.* FROM {source} k JOIN (
@@ -503,9 +502,6 @@ def _finish_key_file(
                   SELECT {PSEUDONYM_COLUMN} FROM (SELECT DISTINCT {", ".join(key_cols)} FROM {source})
                   GROUP BY {PSEUDONYM_COLUMN} HAVING count(*) > 1)"""
         ).fetchall()
-    finally:
-        con.close()
-        shutil.rmtree(folder / ".duckdb", ignore_errors=True)
     attrs = {**attrs, AMBIGUOUS_PSEUDONYMS: int(ambiguous)}
     drop = repeated[ROW_COLUMN].to_numpy()
     writer = PartitionedWriter(folder, attrs)

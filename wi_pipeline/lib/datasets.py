@@ -12,9 +12,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -210,16 +212,23 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def duckdb_connection(memory_limit: str = "1GB", temp_directory: Path | None = None):
-    """An in-process DuckDB for out-of-core queries over stored parquet: it spills to disk beyond
-    ``memory_limit`` instead of growing, and uses at most two threads (the machine has two cores)."""
+@contextmanager
+def duckdb_connection(memory_limit: str = "1GB", temp_parent: Path | None = None):
+    """An in-process DuckDB for out-of-core queries over stored parquet: it spills to a temporary
+    folder (in ``temp_parent``, else the system's) beyond ``memory_limit`` instead of growing, uses
+    at most two threads (the machine has two cores), and leaves nothing behind."""
     import duckdb
 
-    con = duckdb.connect(config={"threads": 2, "memory_limit": memory_limit})
-    if temp_directory is not None:
-        con.execute(f"SET temp_directory = '{_sql_text(str(temp_directory))}'")
-    con.execute("SET preserve_insertion_order = false")
-    return con
+    spill = tempfile.mkdtemp(prefix=".duckdb-", dir=temp_parent)
+    con = duckdb.connect(
+        config={"threads": 2, "memory_limit": memory_limit, "temp_directory": spill}
+    )
+    try:
+        con.execute("SET preserve_insertion_order = false")
+        yield con
+    finally:
+        con.close()
+        shutil.rmtree(spill, ignore_errors=True)
 
 
 def _sql_text(text: str) -> str:

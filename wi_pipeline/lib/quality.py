@@ -698,12 +698,9 @@ def run_suite_on_table(
                 results[cid] = gx_result
     unique = [c for c in configs if kinds[c.id] == "unique"]
     if unique:
-        con = duckdb_connection()
-        try:
+        with duckdb_connection() as con:
             for c in unique:
                 tallies[c.id] = _unique_tally(con, parquet_source(dataset), c)
-        finally:
-            con.close()
     for c in configs:
         if c.id in tallies:
             results[c.id] = tallies[c.id].result(c.kwargs.get("mostly", 1))
@@ -907,15 +904,12 @@ def children_born_after_parents_on_tables(
             JOIN born p ON k.{kind} = p.s AND k.{number} = p.r"""
         for kind, number in (("RINPERSOONSMa", "RINPERSOONMa"), ("RINPERSOONSpa", "RINPERSOONpa"))
     )
-    con = duckdb_connection()
-    try:
+    with duckdb_connection() as con:
         n_links, n_bad = con.execute(
             f"""WITH born AS ({born}), links AS ({links})
                 SELECT count(*), count(*) FILTER (WHERE child - parent < {12 * min_age_gap_years})
                 FROM links WHERE child IS NOT NULL AND parent IS NOT NULL"""
         ).fetchone()
-    finally:
-        con.close()
     return _parents_record(int(n_links), int(n_bad), min_age_gap_years, mostly, severity)
 
 
