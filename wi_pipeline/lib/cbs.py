@@ -37,6 +37,7 @@ from wi_pipeline.lib.datasets import (
     iter_frames,
     open_table,
     parquet_source,
+    release_memory,
 )
 from wi_pipeline.lib.ingest import ExtractError, mostly_unparseable_count
 from wi_pipeline.lib.layout import CBS_DATE_FORMAT, CBS_TABLES, CbsTableLayout
@@ -449,6 +450,10 @@ def ingest_cbs_table(
                 )
             rows_in += len(raw)
             chunks += 1
+            large = len(raw) >= 100_000  # a small chunk leaves nothing worth a collection
+            del raw, accepted, quarantine, parsed
+            if large:
+                release_memory()
         writer.close()
         if not rows_in:
             names = ", ".join(f.path.name for f in delivery.files)

@@ -9,6 +9,8 @@ table, ``<table>/part-0.parquet`` for a snapshot.
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import json
 import os
 import shutil
@@ -94,6 +96,17 @@ class PartitionedWriter:
         for w in self._writers.values():
             w.close()
         self._writers.clear()
+
+
+def release_memory() -> None:
+    """Give freed memory back to the system between chunks. Without it the C allocator keeps the
+    fragments of each chunk's short-lived strings and the resident memory of a long ingestion
+    creeps up (measured: about 65 MiB per million SPOLISBUS rows, half that with it)."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (Windows, macOS): the allocator decides
+        pass
 
 
 def open_table(folder: Path) -> ds.Dataset:
