@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.dataset as ds
 import pytest
-from dagster import AssetIn, StaticPartitionsDefinition, asset, materialize
+from dagster import AssetIn, AssetKey, StaticPartitionsDefinition, asset, materialize
 
 from wi_pipeline.defs import io
 from wi_pipeline.defs.io import ParquetIOManager, atomic_write
@@ -119,3 +119,38 @@ def test_every_stored_column_of_the_registers_linkage_and_panel_is_described():
         COLUMN_DESCRIPTIONS["pseudo_id"],
         COLUMN_DESCRIPTIONS["on_bijstand"],
     ]
+
+
+def test_a_table_stored_in_parts_replaces_the_single_file_and_loads_with_pushdown(tmp_path):
+    """A national CBS table is a folder by year, swapped in whole; the older single file goes."""
+    from wi_pipeline.lib.datasets import PartitionedWriter, StagedTable, restore_replaced
+
+    manager = ParquetIOManager(base_dir=str(tmp_path))
+    stem = tmp_path / "cbs" / "spolisbus"
+    stem.parent.mkdir()
+    pd.DataFrame({"x": [0]}).to_parquet(stem.with_suffix(".parquet"))  # as stored before
+    rows = pd.DataFrame({"RINPERSOON": ["000000001", "000000002", "000000003"], "x": [1, 2, 3]})
+    for attempt in range(2):
+        staging = manager.staging_folder(["cbs", "spolisbus"])
+        writer = PartitionedWriter(staging, {"key_fingerprint": "abc"})
+        writer.write(rows.assign(x=rows["x"] - 1 + attempt), pd.Series([2019, 2020, 2020]))
+        writer.close()
+        manager.handle_output(
+            type(
+                "Ctx",
+                (),
+                {"has_asset_partitions": False, "asset_key": AssetKey(["cbs", "spolisbus"])},
+            )(),
+            StagedTable(staging),
+        )
+    assert not stem.with_suffix(".parquet").exists() and not staging.exists()
+    assert sorted(p.name for p in stem.iterdir()) == ["year=2019", "year=2020"]
+    assert [p.name for p in stem.parent.iterdir() if p.name.startswith(".")] == []
+    table = manager._load_one(stem, as_dataset=True)
+    assert table.to_table(filter=ds.field("year") == 2020).num_rows == 2  # one folder read
+    frame = manager._load_one(stem, as_dataset=False, columns=None)
+    pd.testing.assert_frame_equal(frame, rows)  # the second table, whole
+    assert frame.attrs["key_fingerprint"] == "abc"
+
+    os.replace(stem, stem.parent / ".spolisbus.0.replaced")  # a crash between the two renames
+    assert restore_replaced(stem) and manager._load_one(stem, as_dataset=False).equals(rows)

@@ -3,6 +3,7 @@
 import shutil
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -10,7 +11,9 @@ import pyreadstat
 import pytest
 from dagster import AssetKey, DagsterInstance
 
+from wi_pipeline.lib.cbs import cbs_path
 from wi_pipeline.lib.cbs_delivery import find_delivery
+from wi_pipeline.lib.datasets import open_table
 from wi_pipeline_tests.defs.helpers import (
     BAD_EXTRACTS,
     BIJSTAND,
@@ -165,7 +168,7 @@ def test_a_bsn_in_a_code_column_and_a_huge_value_are_quarantined_with_small_mask
 
 
 def stored_rows(warehouse, table: str) -> int:
-    return pq.read_metadata(warehouse / "cbs" / f"{table}.parquet").num_rows
+    return open_table(warehouse / "cbs" / table).count_rows()  # a folder of parquet files
 
 
 def test_a_cbs_table_with_typed_dates_is_stored_whole_and_a_high_quarantine_share_keeps_the_last_output(
@@ -228,3 +231,37 @@ def test_one_bsn_with_two_person_keys_no_longer_refuses_the_key_file_and_is_coun
         meta["ambiguous_key_persons"].value == 1
         and meta["rows_accepted"].value == table.num_rows + 1
     )
+
+
+def test_a_cbs_table_refused_in_a_late_chunk_keeps_the_stored_table_and_leaves_nothing_staged(
+    landing, tmp_path, monkeypatch
+):
+    """Read in chunks of 5000 rows: the first chunks are fine and are written, but the table is
+    refused on its whole-table counts, so the table stored before stays as it was."""
+    monkeypatch.setenv("WI_CBS_CHUNK_ROWS", "5000")
+    warehouse, instance = tmp_path / "warehouse", DagsterInstance.ephemeral()
+    first = run(SECMBUS, landing, warehouse, instance)
+    [meta] = [
+        e.materialization.metadata
+        for e in first.get_asset_materialization_events()
+        if e.asset_key == AssetKey(["cbs", "secmbus"])
+    ]
+    assert first.success and meta["chunks_read"].value > 3
+    stored = {p: p.read_bytes() for p in (warehouse / "cbs").rglob("*.parquet")}
+
+    text = read_delivered(landing, "SECMBUS")
+    late = np.arange(len(text)) >= 0.3 * len(text)  # the last 70% in another date form
+    text.loc[late, "AANVSECM"] = pd.to_datetime(text.loc[late, "AANVSECM"]).dt.strftime("%d-%m-%Y")
+    shutil.rmtree(landing / "CBS" / "SECMBUS")
+    pq.write_table(pa.Table.from_pandas(text, preserve_index=False), cbs_path(landing, "SECMBUS"))
+    failed = run(SECMBUS, landing, warehouse, instance)
+    assert not failed.success and check_results(failed, "extract_readable") == [False]
+    assert "column AANVSECM is not a date (YYYYMMDD)" in failure_message(failed)
+
+    text.loc[late, "AANVSECM"] = "20200101"
+    text.loc[late, "RINPERSOON"] = text.loc[late, "RINPERSOON"].str[1:]  # quarantined: 70%
+    pq.write_table(pa.Table.from_pandas(text, preserve_index=False), cbs_path(landing, "SECMBUS"))
+    failed = run(SECMBUS, landing, warehouse, instance)
+    assert not failed.success and check_results(failed, "gx_suite") == [False]
+    assert {p: p.read_bytes() for p in (warehouse / "cbs").rglob("*.parquet")} == stored
+    assert sorted(p.name for p in (warehouse / "cbs").iterdir() if p.name.startswith(".")) == []
