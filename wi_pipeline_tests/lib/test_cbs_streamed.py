@@ -204,6 +204,7 @@ def test_linkage_on_a_key_file_with_outsiders_gives_todays_result_reading_only_i
     pseudo = KEY.pseudonymise(pd.Series(list(b[:4]) + [synthetic_bsns(300)[299]], dtype="string"))
     spells = pd.DataFrame(
         {
+            "gemeente": "GM0599",
             "pseudo_id": pseudo,  # four persons in the key file, one not
             "code": "PW",
             "start": pd.Timestamp("2020-01-01"),
