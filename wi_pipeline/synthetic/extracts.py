@@ -244,7 +244,9 @@ def _text(x) -> pa.Array:
     if isinstance(x, pd.Series):
         x = x.array
     if hasattr(x, "__arrow_array__"):
-        return pa.array(x).cast(pa.string())
+        out = pa.array(x)  # chunked when pandas concatenated arrow-backed columns (scale 1.0)
+        out = out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
+        return out.cast(pa.string())
     x = np.asarray(x)
     return pa.array(x if x.dtype.kind == "U" else x.astype(object), type=pa.string())
 

@@ -1,6 +1,7 @@
 """National-size CBS tables: CBS's file names, the G4 persons kept, unique keys, valid BSNs, one result
 per seed. Tiny here (48,000 persons in chunks of 20,000); the benchmark writes 24 million."""
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
@@ -80,3 +81,16 @@ def test_national_tables(synthetic_landing, tmp_path):
     )
     for name in EXPECTED_FILES:
         assert pq.read_table(cbs / name).equals(pq.read_table(tmp_path / "b" / "CBS" / name)), name
+
+
+def test_text_of_concatenated_arrow_column():
+    """pandas gives a chunked arrow array for concatenated arrow-backed text (the G4 jobs at scale
+    1.0); the CBS writer needs one array to append its edge-case rows to."""
+    import pyarrow as pa
+
+    from wi_pipeline.synthetic.extracts import _text
+
+    parts = [pd.Series(["000000001"], dtype="string[pyarrow]")] * 2
+    out = _text(pd.concat(parts))
+    assert isinstance(out, pa.Array) and out.to_pylist() == ["000000001"] * 2
+    assert pa.concat_arrays([out, _text(np.array(["000000002"]))]).to_pylist()[-1] == "000000002"
