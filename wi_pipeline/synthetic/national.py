@@ -43,6 +43,9 @@ import pyarrow.parquet as pq
 from wi_pipeline.lib.layout import CBS_TABLES
 
 CBS_FOLDER = "CBS"
+FORMAT_VERSION = (
+    1  # raised when the same parameters would write other files (the benchmark regenerates)
+)
 
 # Population of the Netherlands and the yearly sizes of the big tables at national_scale 1.0.
 NATIONAL_PERSONS = 24_000_000
