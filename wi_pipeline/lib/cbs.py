@@ -15,12 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa_arrow
-import pyarrow.parquet as pq
 
 from wi_pipeline.lib.bsn import is_valid_bsn, normalise_bsn
+from wi_pipeline.lib.cbs_delivery import Delivery, find_delivery, legacy_path, read_delivery_chunks
 from wi_pipeline.lib.ingest import ExtractError, mostly_unparseable
-from wi_pipeline.lib.layout import CBS_DATE_FORMAT, CBS_FOLDER, CBS_TABLES, CbsTableLayout
+from wi_pipeline.lib.layout import CBS_DATE_FORMAT, CBS_TABLES, CbsTableLayout
 from wi_pipeline.lib.pseudonymise import PSEUDONYM_COLUMN, PseudonymKey, guard_demo_key
 
 MISSING_PERSON = "---------"  # KINDOUDERTAB: parent unknown
@@ -40,32 +39,18 @@ INTEGER_COLUMNS = {
 
 
 def cbs_path(landing: Path, table: str) -> Path:
-    return Path(landing) / CBS_FOLDER / f"{table}.parquet"
+    """The older landing form of a table, one parquet file; ``find_delivery`` reads it too."""
+    return legacy_path(landing, table)
 
 
-def read_cbs_table(path: Path, layout: CbsTableLayout) -> pd.DataFrame:
-    """Read the layout's columns only; a missing file or column is one clear error."""
-    path = Path(path)
-    if not path.is_file():
-        raise ExtractError(f"CBS table {layout.name} not found at {path}")
-    try:
-        names = pq.read_schema(path).names
-    except (pa_arrow.ArrowInvalid, OSError) as e:
-        raise ExtractError(f"{path}: not a readable parquet file ({e})") from None
-    missing = [c for c in layout.columns if c not in names]
-    if missing:
-        raise ExtractError(
-            f"{path}: missing column(s) {', '.join(missing)} in CBS table {layout.name}"
-        )
-    try:
-        df = pq.read_table(path, columns=list(layout.columns)).to_pandas()
-    except (pa_arrow.ArrowException, OSError) as e:
-        raise ExtractError(
-            f"{path}: CBS table {layout.name} could not be read, the file looks damaged ({e})"
-        ) from None
-    if df.empty:
-        raise ExtractError(f"{path}: CBS table {layout.name} has no rows")
-    return df
+def read_cbs_table(delivery: Delivery, layout: CbsTableLayout) -> pd.DataFrame:
+    """The layout's columns only, all delivered files stacked; a missing file or column is one clear
+    error."""
+    chunks = [df for _, df in read_delivery_chunks(delivery, list(layout.columns))]
+    if not chunks:
+        names = ", ".join(f.path.name for f in delivery.files)
+        raise ExtractError(f"{names}: CBS table {layout.name} has no rows")
+    return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
 
 
 def _flag(reasons: pd.Series, mask: pd.Series, reason: str) -> None:
@@ -291,16 +276,18 @@ def pseudonymise_key_file(
 
 
 def ingest_cbs_table(
-    landing: Path, table: str, key: PseudonymKey | None = None
+    landing: Path, table: str, key: PseudonymKey | None = None, delivery: Delivery | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame, int]:
-    """(accepted, quarantine, rows_in) for one CBS table from the landing folder."""
+    """(accepted, quarantine, rows_in) for one CBS table from the landing folder; ``delivery`` when
+    the caller already found it (``find_delivery``), so its files are not hashed twice."""
     layout = CBS_TABLES[table]
-    path = cbs_path(landing, table)
-    raw = read_cbs_table(path, layout)
+    delivery = delivery if delivery is not None else find_delivery(landing, table)
+    raw = read_cbs_table(delivery, layout)
     if layout.holds_bsn:
         if key is None:
             raise ValueError(f"{table} holds BSNs and needs the pseudonymisation key")
-        accepted, quarantine = pseudonymise_key_file(raw, key, str(path))
+        source = ", ".join(str(f.path) for f in delivery.files)
+        accepted, quarantine = pseudonymise_key_file(raw, key, source)
     else:
         accepted, quarantine = type_cbs_table(raw, layout)
     if len(accepted) + len(quarantine) != len(raw):

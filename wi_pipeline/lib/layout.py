@@ -8,8 +8,11 @@ separated, UTF-8, Dutch column names, dates as dd-mm-yyyy, an empty end date for
 still open. All G4 cities export from the same benefits system (Socrates), so the layout is shared;
 only local instrument codes differ (see ``reference/srg_mapping.csv``).
 
-CBS tables arrive as ``<landing>/CBS/<TABLE>.parquet`` with CBS names and codings: person key
-RINPERSOONS + RINPERSOON (9-character text), dates as 8-character text YYYYMMDD.
+CBS tables arrive as CBS delivers them, in ``<landing>/CBS/<TABLE>/``: SPSS ``.sav`` files (or
+``.csv``/``.parquet`` copies) named by stem, year and version, e.g. ``SPOLISBUS2019V2.sav``, chosen
+as ``reference/cbs_deliveries.csv`` says (``lib/cbs_delivery.py``); the older single
+``<landing>/CBS/<TABLE>.parquet`` still works. CBS names and codings: person key RINPERSOONS +
+RINPERSOON (9-character text), dates as 8-character text YYYYMMDD.
 """
 
 from __future__ import annotations

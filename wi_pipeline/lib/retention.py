@@ -14,6 +14,9 @@ from pathlib import Path
 
 from wi_pipeline.lib.arrivals import DONE_SUFFIX, file_sha256
 
+# register extracts (.csv) and CBS deliveries (.sav as CBS delivers, .csv or .parquet copies)
+RAW_SUFFIXES = (".csv", ".parquet", ".sav", ".zsav")
+
 
 @dataclass(frozen=True)
 class PurgeDecision:
@@ -24,7 +27,7 @@ class PurgeDecision:
 
 def raw_files(landing: Path) -> list[Path]:
     landing = Path(landing)
-    return sorted(p for p in landing.rglob("*") if p.is_file() and p.suffix in (".csv", ".parquet"))
+    return sorted(p for p in landing.rglob("*") if p.is_file() and p.suffix.lower() in RAW_SUFFIXES)
 
 
 def plan_purge(

@@ -35,9 +35,12 @@ def ingested_content(instance) -> dict[str, datetime]:
             result = instance.fetch_materializations(key, limit=1000, cursor=cursor, ascending=True)
             for rec in result.records:
                 md = rec.asset_materialization.metadata
+                when = datetime.fromtimestamp(rec.timestamp, tz=timezone.utc)
                 if "extract_sha256" in md:
-                    when = datetime.fromtimestamp(rec.timestamp, tz=timezone.utc)
                     out.setdefault(md["extract_sha256"].value, when)
+                if "delivery" in md:  # a CBS table: every file read
+                    for file in md["delivery"].value["files"]:
+                        out.setdefault(file["sha256"], when)
             if not result.has_more:
                 break
             cursor = result.cursor

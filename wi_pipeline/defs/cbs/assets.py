@@ -7,6 +7,7 @@ from dagster import (
     AssetIn,
     AssetKey,
     AssetOut,
+    MetadataValue,
     multi_asset,
 )
 
@@ -20,8 +21,8 @@ from wi_pipeline.defs.checks import (
 from wi_pipeline.defs.metadata import ingestion_metadata
 from wi_pipeline.defs.registers.assets import EXTRACT_READABLE, extract_failure
 from wi_pipeline.defs.resources import LandingFolder, PseudonymisationKey
-from wi_pipeline.lib.arrivals import file_sha256
-from wi_pipeline.lib.cbs import cbs_path, ingest_cbs_table
+from wi_pipeline.lib.cbs import ingest_cbs_table
+from wi_pipeline.lib.cbs_delivery import find_delivery
 from wi_pipeline.lib.ingest import ExtractError
 from wi_pipeline.lib.layout import CBS_TABLES, CbsTableLayout
 from wi_pipeline.lib.linkage import ambiguous_pseudonyms
@@ -79,8 +80,8 @@ def build_cbs_asset(layout: CbsTableLayout):
                 EXTRACT_READABLE,
                 asset=key,
                 blocking=True,
-                description="The table's parquet file exists and is readable, with the contract's "
-                "columns and rows.",
+                description="The table's delivered files (or its single parquet file) exist and are "
+                "readable, with the contract's columns and rows.",
             ),
             gx_suite_spec(key),
             no_identifiers_spec(key),
@@ -95,10 +96,12 @@ def build_cbs_asset(layout: CbsTableLayout):
         pseudonym_key: PseudonymisationKey,
         **other,
     ):
-        path = cbs_path(landing.root, layout.name)
         try:
+            delivery = find_delivery(landing.root, layout.name)
             key_ = pseudonym_key.get() if layout.holds_bsn else None
-            accepted, quarantine, rows_in = ingest_cbs_table(landing.root, layout.name, key_)
+            accepted, quarantine, rows_in = ingest_cbs_table(
+                landing.root, layout.name, key_, delivery=delivery
+            )
         except ExtractError as err:
             yield AssetCheckResult(
                 asset_key=key,
@@ -115,16 +118,20 @@ def build_cbs_asset(layout: CbsTableLayout):
             else {}
         )
         meta = ingestion_metadata(accepted, rows_in, reasons, len(quarantine))
-        meta["extract_sha256"] = file_sha256(path)
+        # the files read (year, version, form, sha256) and those left with the reason; retention
+        # purges a raw file only once its sha256 is recorded here
+        meta["delivery"] = MetadataValue.json(delivery.metadata())
         if key_ is not None:
             accepted.attrs["key_fingerprint"] = key_.fingerprint
             meta["key_fingerprint"] = key_.fingerprint
             # one BSN with two CBS keys stays in the key file: linkage quarantines its spells
             # as "ambiguous key"
             meta["ambiguous_key_persons"] = len(ambiguous_pseudonyms(accepted))
+        files = [f.path.name for f in delivery.files]
         context.log.info(
             f"CBS {layout.name}: {rows_in} rows in, {len(accepted)} accepted, "
-            f"{len(quarantine)} quarantined"
+            f"{len(quarantine)} quarantined; read {', '.join(files)}"
+            + "".join(f"; not used: {name} ({why})" for name, why in delivery.ignored)
         )
         extra = [quarantine_share_within(len(quarantine), rows_in)]
         if cross:
@@ -139,7 +146,7 @@ def build_cbs_asset(layout: CbsTableLayout):
                     asset_key=key,
                     check_name=EXTRACT_READABLE,
                     passed=True,
-                    metadata={"extract": path.name},
+                    metadata={"extract": ", ".join(files)},
                 ),
                 gx_suite_result(accepted, key, extra=extra),
                 no_identifiers_result(accepted, key, allow_cbs_keys=True),
