@@ -244,11 +244,13 @@ def _text(x) -> pa.Array:
     if isinstance(x, pd.Series):
         x = x.array
     if hasattr(x, "__arrow_array__"):
-        out = pa.array(x)  # chunked when pandas concatenated arrow-backed columns (scale 1.0)
-        out = out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
-        return out.cast(pa.string())
-    x = np.asarray(x)
-    return pa.array(x if x.dtype.kind == "U" else x.astype(object), type=pa.string())
+        out = pa.array(x).cast(pa.string())
+    else:
+        x = np.asarray(x)
+        out = pa.array(x if x.dtype.kind == "U" else x.astype(object), type=pa.string())
+    # arrow gives a chunked array for concatenated arrow-backed columns and for numpy text of some
+    # million rows (scale 1.0); the edge-case rows are appended to one array
+    return out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
 
 
 def _write_cbs(

@@ -84,8 +84,8 @@ def test_national_tables(synthetic_landing, tmp_path):
 
 
 def test_text_of_concatenated_arrow_column():
-    """pandas gives a chunked arrow array for concatenated arrow-backed text (the G4 jobs at scale
-    1.0); the CBS writer needs one array to append its edge-case rows to."""
+    """Arrow gives a chunked array for concatenated arrow-backed text and for large numpy text (the
+    G4 jobs at scale 1.0); the CBS writer needs one array to append its edge-case rows to."""
     import pyarrow as pa
 
     from wi_pipeline.synthetic.extracts import _text
@@ -94,3 +94,5 @@ def test_text_of_concatenated_arrow_column():
     out = _text(pd.concat(parts))
     assert isinstance(out, pa.Array) and out.to_pylist() == ["000000001"] * 2
     assert pa.concat_arrays([out, _text(np.array(["000000002"]))]).to_pylist()[-1] == "000000002"
+    dates = _text(np.full(3_000_000, "20180101"))  # numpy text arrow converts in chunks
+    assert isinstance(dates, pa.Array) and len(dates) == 3_000_000
