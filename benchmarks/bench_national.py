@@ -36,6 +36,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # this checkout's package, whichever one the environment installed
 GIB, MIB = 1024**3, 1024**2
 TARGETS = {
     "cbs_tables": {"seconds": 30 * 60, "bytes": 6 * GIB},

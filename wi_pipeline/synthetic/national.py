@@ -22,9 +22,11 @@ key, which refuses anything outside 9999).
 
 Filler persons are simple by design: sex, birth date, an origin (code, generation) pair and household
 and marital codes sampled from the G4 rows (so the codings are the documented ones), one household,
-marital and socio-economic spell, yearly jobs (one or two payroll periods), healthcare costs and a
-debt flag. They never link to a register, so they cost ingestion what real rows cost and change no
-estimate.
+marital and socio-economic spell, jobs, healthcare costs and a debt flag per year. A SPOLISBUS row
+is one job-month (the contract's payroll period: its hours stay under 400), so the 17 million rows a
+year come from about 4.7 million filler persons in work a year for 3.6 months on average: fewer,
+longer-paid persons than reality, the same rows. They never link to a register, so they cost
+ingestion what real rows cost and change no estimate.
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ YEAR_COLUMN = {
 # Filler persons' age in the snapshot year: uniform 0-79 with this weight, 80-99 otherwise.
 _SHARE_UNDER_80 = 0.92
 _WORKING_AGES = (18, 66)
-_EMPLOYED = 0.78  # share of working-age filler persons with a job in a year
+_EMPLOYED = 0.35  # share of working-age filler persons in SPOLISBUS in a year (see the jobs)
 _DEBT = 0.015  # share of adults with registered problematic debt at a reference date
 _ORIGIN_DUTCH = 0.75  # share of Dutch origin nationally (the G4 register persons have fewer)
 _RIN_STEP = 387_420_489  # 3**18: coprime to 10**9, so i -> (a*i + b) mod 10**9 is one-to-one
@@ -340,10 +342,19 @@ def _filler_chunk(
         pa.table({"BSN": _text(bsns, 9), "RINPERSOONS": r_col, "RINPERSOON": rin}),
     )
 
-    # parents: two other filler persons of the chunk, or unknown ('-' and '---------')
-    mother_known = rng.random(n) >= 0.005
-    father_known = rng.random(n) >= 0.20
-    mothers, fathers = rng.integers(0, n, n), rng.integers(0, n, n)
+    # parents: filler persons of the chunk born 18-45 years earlier, else unknown ('-', '---------')
+    order = np.argsort(born, kind="stable")
+    by_birth = born[order]
+
+    def parent(share_unknown: float) -> tuple[np.ndarray, np.ndarray]:
+        lo = np.searchsorted(by_birth, born - 45 * 365)
+        hi = np.searchsorted(by_birth, born - 18 * 365, side="right")
+        known = (hi > lo) & (rng.random(n) >= share_unknown)
+        pick = order[np.minimum(lo + (rng.random(n) * (hi - lo)).astype(np.int64), n - 1)]
+        return known, pick
+
+    mother_known, mothers = parent(0.005)
+    father_known, fathers = parent(0.20)
     writers.write(
         "KINDOUDERTAB",
         snapshot,
@@ -404,12 +415,11 @@ def _filler_chunk(
         ),
     )
 
-    # jobs per year: working age, employed, one or two payroll periods (split at a month start)
-    # the second period's probability that gives the national job rows a year
+    # jobs per year: a run of consecutive monthly payroll periods (the contract's rows: a period's
+    # hours stay under 400), as many months on average as give the national job rows a year
     working_share = _SHARE_UNDER_80 * (_WORKING_AGES[1] - _WORKING_AGES[0] + 1) / 80
-    second_period = np.clip(
-        cfg.job_rows_per_year / (cfg.persons * working_share * _EMPLOYED) - 1, 0, 1
-    )
+    mean_months = cfg.job_rows_per_year / (cfg.persons * working_share * _EMPLOYED)
+    extra_month = np.clip((mean_months - 1) / 11, 0, 1)
     full_time = rng.random(n) < 0.35
     monthly_wage = np.exp(rng.normal(7.7, 0.45, n)) * np.where(full_time, 1.0, 0.6)
     monthly_hours = np.where(full_time, 160.0, 96.0)
@@ -421,28 +431,26 @@ def _filler_chunk(
         if year == min(years):
             employed_2018 = works
         who = np.flatnonzero(works)
-        split = rng.random(len(who)) < second_period
-        split_month = rng.integers(2, 13, len(who))
-        # period 1: January to the month before the split (or the year); period 2: the rest
-        p_who = np.concatenate([who, who[split]])
-        start_m = np.concatenate([np.ones(len(who), np.int64), split_month[split]])
-        end_m = np.concatenate([np.where(split, split_month - 1, 12), np.full(split.sum(), 12)])
-        months = end_m - start_m + 1
-        start = _day(year, start_m)
-        end = _day(year + (end_m == 12), np.where(end_m == 12, 1, end_m + 1)) - 1
-        job = np.concatenate([np.zeros(len(who), np.int64), np.ones(split.sum(), np.int64)])
+        months = 1 + rng.binomial(11, extra_month, len(who))
+        first_month = 1 + (rng.random(len(who)) * (13 - months)).astype(np.int64)
+        p_who = np.repeat(who, months)
+        month = np.repeat(first_month, months) + (
+            np.arange(len(p_who)) - np.repeat(np.cumsum(months) - months, months)
+        )
+        start = _day(year, month)
+        end = _day(year + (month == 12), np.where(month == 12, 1, month + 1)) - 1
         m = len(p_who)
         jobs = pa.table(
             {
                 "RINPERSOONS": _const("R", m),
                 "RINPERSOON": pc.take(rin, pa.array(p_who)),
-                "IKVID": _text(100_000_000 + (idx[p_who] * 2 + job) % 900_000_000),
-                "SBEID": _text(rng.integers(100_000, 500_000, m), 9),
+                "IKVID": _text(100_000_000 + (idx[p_who] * 8 + year % 8) % 900_000_000),
+                "SBEID": _text(rng.integers(100_000, 500_000, len(who)).repeat(months), 9),
                 "SDATUMAANVANGIKO": _date_text(start),
                 "SDATUMEINDEIKO": _date_text(end),
-                "SBASISLOON": np.round(monthly_wage[p_who] * months, 2),
-                "SBASISUREN": np.round(monthly_hours[p_who] * months, 2),
-                "SCONTRACTSOORT": _pick(["B", "O"], rng.random(m) < 0.6),
+                "SBASISLOON": np.round(monthly_wage[p_who], 2),
+                "SBASISUREN": monthly_hours[p_who],
+                "SCONTRACTSOORT": _pick(["B", "O"], (rng.random(len(who)) < 0.6).repeat(months)),
                 "SPOLISDIENSTVERBAND": _pick(["2", "1"], full_time[p_who]),
             }
         )
