@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 from wi_pipeline.instance import use_warehouse_instance
+from wi_pipeline.lib.layout import CBS_FOLDER
 from wi_pipeline.paths import default_landing_dir, synthetic_landing_dir, truth_file, warehouse_dir
 
 
@@ -26,7 +27,10 @@ class LandingError(Exception):
 
 
 def landing_has_extracts(landing: Path) -> bool:
-    return landing.is_dir() and any(landing.rglob("*.csv"))
+    """A register extract anywhere but in the CBS folder, whose deliveries may hold .csv copies."""
+    return landing.is_dir() and any(
+        p.relative_to(landing).parts[0] != CBS_FOLDER for p in landing.rglob("*.csv")
+    )
 
 
 def _files(folder: Path) -> list[Path]:
@@ -59,7 +63,8 @@ def ensure_data(landing: Path, seed: int, scale: float) -> str:
         )
         raise LandingError(
             f"no register extracts (*.csv) in {landing}; {found}. Expected <landing>/<GM code>/<register>/"
-            "<YYYYMMDD>.csv and <landing>/CBS/<TABLE>.parquet (see 'The landing-folder contract' in the README). "
+            "<YYYYMMDD>.csv and the CBS tables as delivered in <landing>/CBS/<TABLE>/ (e.g. SPOLISBUS2019V2.sav) "
+            "or as <landing>/CBS/<TABLE>.parquet (see 'The landing-folder contract' in the README). "
             f"Synthetic data is generated only into {synthetic_landing_dir()} (WI_LANDING_DIR unset) when it is "
             "completely empty."
         )

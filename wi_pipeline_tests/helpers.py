@@ -5,6 +5,8 @@ from pathlib import Path
 import pandas as pd
 
 from wi_pipeline.lib.bsn import is_valid_bsn
+from wi_pipeline.lib.cbs_delivery import find_delivery, read_delivery_chunks
+from wi_pipeline.lib.layout import CBS_TABLES
 
 
 def synthetic_bsns(n: int, start: int = 999900000) -> list[str]:
@@ -24,6 +26,13 @@ def write_extract(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(("\n".join(lines) + "\n").encode(encoding))
     return path
+
+
+def read_delivered(landing: Path, table: str) -> pd.DataFrame:
+    """A CBS table as delivered in the landing folder (the files the pipeline chooses), untyped."""
+    delivery = find_delivery(landing, table)
+    chunks = read_delivery_chunks(delivery, list(CBS_TABLES[table].columns))
+    return pd.concat([df for _, df in chunks], ignore_index=True)
 
 
 def render_in_chromium(page: str, name: str, tmp_path: Path) -> str:

@@ -371,16 +371,28 @@ def test_after_purging_raw_extracts_downstream_assets_rebuild(materialised):
     from datetime import datetime, timedelta, timezone
 
     from wi_pipeline.defs.automation.retention import ingested_content
-    from wi_pipeline.lib.retention import plan_purge, purge
+    from wi_pipeline.lib.cbs_delivery import find_delivery
+    from wi_pipeline.lib.retention import RAW_SUFFIXES, plan_purge, purge
 
     base, defs, instance, _ = materialised
     landing = base / "landing"
+    left_by_deliveries = {
+        f"CBS/{table}/{name}"
+        for table in CBS_TABLES
+        for name, _ in find_delivery(landing, table).ignored
+        if Path(name).suffix in RAW_SUFFIXES
+    }
     decisions = plan_purge(
         landing, ingested_content(instance), datetime.now(timezone.utc) + timedelta(days=31), 30
     )
-    assert sum(d.purge for d in decisions) == len(decisions) > 0  # everything was ingested
+    kept = {d.path.relative_to(landing).as_posix() for d in decisions if not d.purge}
+    # every file read was ingested (a CBS table's files through its delivery metadata); only the
+    # files the CBS deliveries leave (an older version, last year's snapshot, copies) were not
+    assert kept == left_by_deliveries and len(decisions) > len(kept) > 0
     purge(decisions)
-    assert not any(p.suffix in (".csv", ".parquet") for p in landing.rglob("*"))
+    assert {
+        p.relative_to(landing).as_posix() for p in landing.rglob("*") if p.suffix in RAW_SUFFIXES
+    } == kept
     keys = [
         AssetKey(["linkage", n])
         for n in ("linked_registers", "linkage_quarantine", "linkage_rates")

@@ -1,4 +1,5 @@
-"""Writes a simulated world as a landing folder: municipal register extracts (CSV) and CBS tables (parquet).
+"""Writes a simulated world as a landing folder: municipal register extracts (CSV) and CBS tables as
+CBS delivers them (SPSS .sav per table, per year for yearly tables, with versions).
 
 Registration faults are planted as extra rows (altered copies of true rows), so dropping the faulty
 rows gives back exactly the true spells: ingestion can be tested against the truth.
@@ -6,13 +7,17 @@ rows gives back exactly the true spells: ingestion can be tested against the tru
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import pyreadstat
 
+from wi_pipeline.lib.cbs_delivery import delivery_folder, delivery_rules, legacy_path
 from wi_pipeline.lib.layout import (
     CBS_FOLDER,
     CBS_TABLES,
@@ -259,8 +264,13 @@ def _write_cbs(
     columns: dict,
     extra: dict | None = None,
     duplicates: np.ndarray | None = None,
-) -> int:
-    """One CBS table; ``extra`` rows appended, and the rows ``duplicates`` (positions) written twice."""
+    form: str = "sav",
+    snapshot_year: int = 2024,
+    created: str = "2025-01-15",
+) -> tuple[int, list[str]]:
+    """One CBS table; ``extra`` rows appended, and the rows ``duplicates`` (positions) written twice.
+    ``form`` "sav": as CBS delivers (``write_delivery``); "parquet": the older single file. Returns
+    the rows and the files written beside them that the pipeline must leave."""
     layout = CBS_TABLES[table]
 
     def arrow(col, v) -> pa.Array:
@@ -275,10 +285,95 @@ def _write_cbs(
     if duplicates is not None and len(duplicates):
         # each duplicate right after its original
         t = t.take(np.sort(np.r_[np.arange(t.num_rows), duplicates], kind="stable"))
-    path = Path(landing) / CBS_FOLDER / f"{table}.parquet"
+    if form == "parquet":
+        path = legacy_path(landing, table)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(t, path, compression="snappy")
+        return t.num_rows, []
+    left = write_delivery(landing, table, t, snapshot_year, created)
+    return t.num_rows, [f"{CBS_FOLDER}/{table}/{name}" for name in left]
+
+
+# Yearly tables are delivered one file per year, by the year of this column (YYYYMMDD or YYYY text).
+DELIVERY_YEAR_COLUMNS = {
+    "SPOLISBUS": "SDATUMAANVANGIKO",
+    "ZVWZORGKOSTENTAB": "JAAR",
+    "PROBSCHULDTAB": "PEILDATUM",
+}
+
+
+def _delivered_name(table: str, year: int | None, version: int) -> str:
+    """The file name CBS gives, from the reference file's first name with a year (or without one)."""
+    names = delivery_rules()[table].file_names
+    template = next(n for n in names if ("{year}" in n) == (year is not None))
+    return template.format(year=year, version=version) + ".sav"
+
+
+# Where an SPSS file's header holds its creation date and time ("dd Mon yy", "hh:mm:ss").
+SAV_CREATED_AT = 92
+
+
+def _write_sav(t: pa.Table, path: Path, created: str) -> None:
+    """SPSS as CBS delivers: text stays text (an empty string where the value is missing), numbers
+    are doubles. The header's creation time is set to ``created`` (YYYY-MM-DD), so one seed gives
+    the same bytes on every run."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(t, path, compression="snappy")
-    return t.num_rows
+    pyreadstat.write_sav(t.to_pandas(), str(path))
+    with open(path, "r+b") as f:
+        f.seek(SAV_CREATED_AT)
+        f.write(pd.Timestamp(created).strftime("%d %b %y00:00:00").encode("ascii"))
+
+
+def write_delivery(
+    landing: Path, table: str, t: pa.Table, snapshot_year: int, created: str
+) -> list[str]:
+    """``t`` as CBS delivers it in ``<landing>/CBS/<TABLE>/``, with the leftovers a real folder holds:
+    an older version of the jobs' first year with fewer rows, an older year of the persons table, a
+    csv copy and a stray copy of the debt table, and a readme. The files the pipeline chooses hold
+    exactly the rows of ``t``; returns the names of those it must leave."""
+    folder = delivery_folder(landing, table)
+    left: list[str] = []
+    if table in DELIVERY_YEAR_COLUMNS:
+        text = pc.utf8_slice_codeunits(t[DELIVERY_YEAR_COLUMNS[table]].fill_null(""), 0, 4)
+        year = np.asarray(
+            pc.cast(
+                pc.if_else(pc.match_substring_regex(text, r"^\d{4}$"), text, None), pa.int64()
+            ).to_numpy(zero_copy_only=False),
+            dtype=float,
+        )
+        year[np.isnan(year)] = snapshot_year  # a row without a year in the newest year's file
+        years = sorted({int(y) for y in year})
+        for y in years:
+            part = t.filter(pa.array(year == y))
+            replaced = table == "SPOLISBUS" and y == years[0]  # V1 of that year, replaced by V2
+            if replaced:
+                older = folder / _delivered_name(table, y, 1)
+                _write_sav(part.slice(0, part.num_rows // 2), older, created)
+                left.append(older.name)
+            _write_sav(part, folder / _delivered_name(table, y, 2 if replaced else 1), created)
+        if table == "PROBSCHULDTAB":
+            newest = folder / _delivered_name(table, years[-1], 1)
+            copy = newest.with_suffix(".csv")
+            part = t.filter(pa.array(year == years[-1]))
+            part.to_pandas().to_csv(copy, sep=";", index=False, encoding="utf-8")
+            stray = newest.with_name(f"{newest.stem} - kopie.sav")
+            shutil.copyfile(newest, stray)
+            left += [copy.name, stray.name]
+        if table == "SPOLISBUS":
+            (folder / "readme.txt").write_text(
+                "Polisadministratie, banen per periode; zie de documentatie van CBS.\n",
+                encoding="utf-8",
+            )
+            left.append("readme.txt")
+    elif table == "KOPPELTABEL":
+        _write_sav(t, folder / _delivered_name(table, None, 1), created)
+    else:
+        _write_sav(t, folder / _delivered_name(table, snapshot_year, 1), created)
+        if table == "GBAPERSOONTAB":  # last year's snapshot, still in the folder
+            older = folder / _delivered_name(table, snapshot_year - 1, 1)
+            _write_sav(t.slice(0, t.num_rows // 2), older, created)
+            left.append(older.name)
+    return left
 
 
 def _pick(rng: np.random.Generator, n: int, rate: float) -> np.ndarray:
@@ -354,10 +449,16 @@ def _namesakes(rng: np.random.Generator, world: World) -> dict[str, dict]:
     }
 
 
-def write_cbs(world: World, landing: Path) -> tuple[dict, dict]:
+def write_cbs(world: World, landing: Path, form: str = "sav") -> tuple[dict, dict]:
     """The CBS tables, with the edge cases of ``EDGE_CASES`` (drawn from a stream of their own, so the
-    tables' other values are those of the world); returns rows per table and the edge cases planted."""
+    tables' other values are those of the world); returns rows per table and the edge cases planted.
+    ``form`` "sav" writes them as CBS delivers (the files to leave listed under ``cbs_not_used`` in
+    the edge cases), "parquet" as the older single file per table."""
+    if form not in ("sav", "parquet"):
+        raise ValueError(f"form must be 'sav' or 'parquet', got {form!r}")
     rows, cases = {}, {}
+    not_used: list[str] = []
+    snapshot_year = int(world.config.window_end[:4])
     rng = np.random.default_rng([world.config.seed, 19])
     P_ = world.persons
     other_key = P_["rinpersoon"].to_numpy()[_pick(rng, len(P_), EDGE_CASES["other_key_persons"])]
@@ -377,7 +478,17 @@ def write_cbs(world: World, landing: Path) -> tuple[dict, dict]:
         twice = _pick(rng, n, EDGE_CASES["duplicated_rows"]) if duplicates else None
         if duplicates:
             cases[f"duplicated_rows_{table}"] = len(twice)
-        rows[table] = _write_cbs(landing, table, columns, extra, twice)
+        rows[table], left = _write_cbs(
+            landing,
+            table,
+            columns,
+            extra,
+            twice,
+            form=form,
+            snapshot_year=snapshot_year,
+            created=world.config.extract_date,
+        )
+        not_used.extend(left)
 
     key = P_[P_["in_key_file"]]
     write(
@@ -549,14 +660,18 @@ def write_cbs(world: World, landing: Path) -> tuple[dict, dict]:
         },
         duplicates=True,
     )
+    if form == "sav":
+        cases["cbs_not_used"] = not_used
     return rows, cases
 
 
-def write_landing(world: World, landing_dir: Path) -> dict:
-    """Register extracts and CBS tables under landing_dir; returns rows per file and faults per kind."""
+def write_landing(world: World, landing_dir: Path, cbs_form: str = "sav") -> dict:
+    """Register extracts and CBS tables under landing_dir; returns rows per file and faults per kind.
+    ``cbs_form``: "sav" as CBS delivers, "parquet" the older single file per table."""
     landing = Path(landing_dir)
     registers = write_registers(world, landing)
-    cbs, edge_cases = write_cbs(world, landing)
+    cbs, edge_cases = write_cbs(world, landing, cbs_form)
+    not_used = edge_cases.pop("cbs_not_used", [])
     faults = {k: sum(v["faults"][k] for v in registers.values()) for k in FAULT_KINDS}
     split = sum(v["split_benefit_spells"] for v in registers.values())
     edge_cases = {"split_benefit_spells": split, **edge_cases}
@@ -565,7 +680,12 @@ def write_landing(world: World, landing_dir: Path) -> dict:
         "extract_date": world.config.extract_date,
         "bsn_prefix": world.bsn_prefix,
         "register_files": registers,
-        "cbs_tables": {f"{CBS_FOLDER}/{t}.parquet": n for t, n in cbs.items()},
+        # rows per table as the pipeline reads it (highest versions, the snapshot's newest year)
+        "cbs_tables": {
+            (f"{CBS_FOLDER}/{t}.parquet" if cbs_form == "parquet" else f"{CBS_FOLDER}/{t}/"): n
+            for t, n in cbs.items()
+        },
+        "cbs_files_not_used": not_used,
         "faults": faults,
         "faults_total": sum(faults.values()),
         "edge_cases": edge_cases,

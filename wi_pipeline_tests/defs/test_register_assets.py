@@ -6,6 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import pyreadstat
 import pytest
 from dagster import AssetKey, DagsterInstance, materialize
 
@@ -13,7 +14,8 @@ from wi_pipeline.defs.cbs.assets import cbs_assets
 from wi_pipeline.defs.io import ParquetIOManager
 from wi_pipeline.defs.registers.assets import register_assets
 from wi_pipeline.defs.resources import LandingFolder, PseudonymisationKey
-from wi_pipeline_tests.helpers import write_extract
+from wi_pipeline.lib.cbs_delivery import find_delivery
+from wi_pipeline_tests.helpers import read_delivered, write_extract
 
 GM = "GM0599"
 BSN = "999993653"  # valid and in the synthetic range
@@ -141,12 +143,13 @@ def test_a_damaged_cbs_table_fails_readably_and_keeps_the_last_good_output(landi
     stored = {p: p.read_bytes() for p in (warehouse / "cbs").rglob("*.parquet")}
     assert len(stored) == 2
 
-    (landing / "CBS" / "SECMBUS.parquet").write_bytes(b"not a parquet file")
+    [delivered] = find_delivery(landing, "SECMBUS").files
+    delivered.path.write_bytes(b"not an SPSS file")
     failed = run(SECMBUS, landing, warehouse, instance)
 
     assert not failed.success
     text = failure_message(failed)
-    assert "CBS SECMBUS" in text and "SECMBUS.parquet: not a readable parquet file" in text
+    assert "CBS SECMBUS" in text and "SECMBUS2024V1.sav: not a readable SPSS file" in text
     assert check_results(failed, "extract_readable") == [False]
     assert {p: p.read_bytes() for p in (warehouse / "cbs").rglob("*.parquet")} == stored
 
@@ -219,10 +222,10 @@ def test_a_cbs_table_with_typed_dates_is_stored_whole_and_a_high_quarantine_shar
     landing, tmp_path
 ):
     """The re-export with date-typed AANVSECM/EINDSECM was stored with 0 rows; now it gives the text
-    form's rows. A table with over a quarter of its rows quarantined is refused and the last kept."""
+    form's rows, also as a newer SPSS version with SPSS dates. A table with over a quarter of its rows
+    quarantined is refused and the last kept."""
     warehouse, instance = tmp_path / "warehouse", DagsterInstance.ephemeral()
-    path = landing / "CBS" / "SECMBUS.parquet"
-    text = pq.read_table(path)
+    text = pa.Table.from_pandas(read_delivered(landing, "SECMBUS"), preserve_index=False)
     assert run(SECMBUS, landing, warehouse, instance).success
     rows = stored_rows(warehouse, "secmbus")
 
@@ -232,9 +235,14 @@ def test_a_cbs_table_with_typed_dates_is_stored_whole_and_a_high_quarantine_shar
             pc.if_else(pc.equal(text[col], ""), None, text[col]), format="%Y%m%d", unit="s"
         )
         typed = typed.set_column(typed.schema.get_field_index(col), col, dates.cast(pa.date32()))
-    pq.write_table(typed, path)
+    pyreadstat.write_sav(typed.to_pandas(), landing / "CBS" / "SECMBUS" / "SECMBUS2024V2.sav")
     again = run(SECMBUS, landing, warehouse, instance)
     assert again.success and stored_rows(warehouse, "secmbus") == rows > 1000
+    shutil.rmtree(landing / "CBS" / "SECMBUS")  # the older single parquet file, typed
+    path = landing / "CBS" / "SECMBUS.parquet"
+    pq.write_table(typed, path)
+    again = run(SECMBUS, landing, warehouse, instance)
+    assert again.success and stored_rows(warehouse, "secmbus") == rows
     stored = {p: p.read_bytes() for p in (warehouse / "cbs").rglob("*.parquet")}
 
     broken = (
@@ -256,12 +264,12 @@ def test_one_bsn_with_two_person_keys_no_longer_refuses_the_key_file_and_is_coun
     landing, tmp_path
 ):
     warehouse, instance = tmp_path / "warehouse", DagsterInstance.ephemeral()
-    path = landing / "CBS" / "KOPPELTABEL.parquet"
-    table = pq.read_table(path)
+    [delivered] = find_delivery(landing, "KOPPELTABEL").files
+    table = pa.Table.from_pandas(read_delivered(landing, "KOPPELTABEL"), preserve_index=False)
     twin = table.slice(0, 1).set_column(
         table.schema.get_field_index("RINPERSOON"), "RINPERSOON", pa.array(["999999999"])
     )  # the same BSN, another person key
-    pq.write_table(pa.concat_tables([table, twin]), path)
+    pyreadstat.write_sav(pa.concat_tables([table, twin]).to_pandas(), delivered.path)
     result = run(KOPPELTABEL, landing, warehouse, instance)
     assert result.success and check_results(result, "gx_suite") == [True]
     [meta] = [

@@ -24,7 +24,7 @@ def test_empty_default_landing_gets_synthetic_data(data):
     message = ensure_data(data / "landing", seed=3, scale=0.002)
     assert "generated synthetic data" in message
     assert list((data / "landing").rglob("*.csv")) and list(
-        (data / "landing" / "CBS").glob("*.parquet")
+        (data / "landing" / "CBS").rglob("*.sav")
     )
     assert (data / "synthetic_truth.json").exists()
 
@@ -57,6 +57,18 @@ def test_a_real_landing_folder_without_extracts_is_refused_untouched(
     assert main([]) != 0  # make run stops with the message, before any run
     assert "no register extracts" in capsys.readouterr().err
     assert _files(real) == []
+
+
+def test_default_landing_holding_cbs_deliveries_only_is_refused_and_their_csv_copies_are_no_extracts(
+    data,
+):
+    """A CBS folder with a .csv copy of a table is no register extract: no run on CBS tables only."""
+    copy = data / "landing" / "CBS" / "PROBSCHULDTAB" / "PROBSCHULD2024TABV1.csv"
+    copy.parent.mkdir(parents=True)
+    copy.write_text("RINPERSOONS;RINPERSOON\n", encoding="utf-8")
+    with pytest.raises(LandingError, match="1 other file"):
+        ensure_data(data / "landing", seed=3, scale=0.002)
+    assert _files(data / "landing") == [copy]
 
 
 def test_default_landing_holding_cbs_tables_only_is_refused(data):

@@ -7,15 +7,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
+import pyreadstat
 import pytest
 
+from wi_pipeline.lib.cbs_delivery import delivery_rules, find_delivery
 from wi_pipeline.lib.layout import CBS_TABLES, G4, REGISTERS, SRG_CATEGORIES
 from wi_pipeline.synthetic.cli import main
 from wi_pipeline.synthetic.config import G4_STOCK, SyntheticConfig
 from wi_pipeline.synthetic.extracts import FAULT_KINDS, write_landing
 from wi_pipeline.synthetic.truth import planted_effects, write_truth
 from wi_pipeline.synthetic.world import simulate_world
+from wi_pipeline_tests.helpers import read_delivered
 
 EXTRACT = "20250115.csv"
 
@@ -53,7 +55,9 @@ def test_same_seed_gives_identical_files(tmp_path):
     files_b = sorted(
         p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*") if p.is_file()
     )
-    assert files_a == files_b and len(files_a) == 4 * len(REGISTERS) + len(CBS_TABLES)
+    assert files_a == files_b
+    assert sum(rel.parts[0] != "CBS" for rel in files_a) == 4 * len(REGISTERS)
+    assert {rel.parts[1] for rel in files_a if rel.parts[0] == "CBS"} == set(CBS_TABLES)
     for rel in files_a:
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
     write_landing(simulate_world(SyntheticConfig(seed=8, scale=0.01)), tmp_path / "c")
@@ -74,7 +78,7 @@ def test_bsns_pass_the_eleven_test_and_lie_in_the_test_range(world, landing):
             assert bsn.str.startswith("9999").all()
             invalid += int((~eleven_test(bsn)).sum())
     assert invalid == summary["faults"]["invalid_bsn"] > 0
-    key = pq.read_table(folder / "CBS" / "KOPPELTABEL.parquet").to_pandas()
+    key = read_delivered(folder, "KOPPELTABEL")
     assert eleven_test(key["BSN"]).all()
     assert (
         0.97 * len(world.persons) < len(key) < len(world.persons)
@@ -82,26 +86,38 @@ def test_bsns_pass_the_eleven_test_and_lie_in_the_test_range(world, landing):
 
 
 def test_files_follow_the_landing_contract(landing):
-    folder, _ = landing
+    folder, summary = landing
     for gm in G4:
         for reg, layout in REGISTERS.items():
             path = folder / gm / reg / EXTRACT
             header = path.read_text(encoding="utf-8").splitlines()[0]
             assert header.split(";") == layout.required_columns
+    not_used = []
     for table, layout in CBS_TABLES.items():
-        t = pq.read_table(folder / "CBS" / f"{table}.parquet")
-        assert t.schema.names == list(layout.columns)
-        for field in t.schema:
-            expected = "double" if field.name in layout.numeric_columns else "string"
-            assert str(field.type) == expected, (table, field.name)
-        df = t.to_pandas()
+        delivery = find_delivery(folder, table)
+        kind = delivery_rules()[table].kind
+        years = [f.year for f in delivery.files]
+        assert (len(years) > 1) == (kind == "yearly"), table  # snapshots: the newest year only
+        for file in delivery.files:  # as CBS delivers: SPSS, its names and types
+            assert file.form == "sav" and file.path.parent.name == table
+            _, meta = pyreadstat.read_sav(file.path, metadataonly=True)
+            assert meta.column_names == list(layout.columns)
+            for col, type_ in meta.readstat_variable_types.items():
+                expected = "double" if col in layout.numeric_columns else "string"
+                assert type_ == expected, (file.path.name, col)
+        not_used += [f"CBS/{table}/{name}" for name, _ in delivery.ignored]
+        df = read_delivered(folder, table)
         if "RINPERSOON" in df:
             assert df["RINPERSOON"].str.fullmatch(r"\d{9}").all(), table
         for col in layout.columns:
             if col.startswith(("DATUM", "SDATUM", "AANV", "EINDSECM", "GBADATUM", "PEILDATUM")):
                 assert df[col].str.fullmatch(r"(\d{8})?").all(), (table, col)
-    ko = pq.read_table(folder / "CBS" / "KINDOUDERTAB.parquet").to_pandas()
+    ko = read_delivered(folder, "KINDOUDERTAB")
     assert (ko["RINPERSOONpa"] == "---------").any()
+    # the leftovers of a real folder (an older version, last year's snapshot, a csv copy, a stray
+    # copy, a readme) are all there and all left, with nothing else
+    assert sorted(not_used) == sorted(summary["cbs_files_not_used"]) and len(not_used) == 5
+    assert "CBS/SPOLISBUS/SPOLISBUS2018V1.sav" in not_used
 
 
 def test_faults_are_planted_and_counted(landing):
@@ -126,7 +142,7 @@ def test_edge_cases_of_real_deliveries_are_planted_and_counted(world, landing):
     folder, summary = landing
     cases = summary["edge_cases"]
     assert all(n > 0 for n in cases.values()), cases
-    cbs = {t: pq.read_table(folder / "CBS" / f"{t}.parquet").to_pandas() for t in CBS_TABLES}
+    cbs = {t: read_delivered(folder, t) for t in CBS_TABLES}
     hh = cbs["GBAHUISHOUDENSBUS"]
     assert (hh["TYPHH"].isna() & (hh["PLHH"] == "7")).any() and hh["TYPHH"].isna().mean() < 0.02
     assert (
@@ -329,6 +345,6 @@ def test_cli_refuses_a_non_empty_landing_folder(tmp_path, capsys):
         == 0
     )
     assert "faults planted" in capsys.readouterr().out
-    assert (tmp_path / "new" / "CBS" / "KOPPELTABEL.parquet").is_file() and (
+    assert (tmp_path / "new" / "CBS" / "KOPPELTABEL" / "KOPPELTABEL.sav").is_file() and (
         tmp_path / "t.json"
     ).is_file()
