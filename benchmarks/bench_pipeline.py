@@ -42,8 +42,7 @@ def _peak_mib() -> int:
 
 
 def _cbs_stage(landing: Path, warehouse: Path) -> dict:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    import shutil
 
     from wi_pipeline.lib.cbs import ingest_cbs_table
     from wi_pipeline.lib.pseudonymise import key_from_environment
@@ -52,12 +51,8 @@ def _cbs_stage(landing: Path, warehouse: Path) -> dict:
     key = key_from_environment()
     rows = 0
     for table in ["KOPPELTABEL", *PANEL_TABLES]:
-        accepted, _, n = ingest_cbs_table(landing, table, key)
-        rows += n
-        warehouse.mkdir(parents=True, exist_ok=True)
-        pq.write_table(
-            pa.Table.from_pandas(accepted, preserve_index=False), warehouse / f"{table}.parquet"
-        )
+        shutil.rmtree(warehouse / table, ignore_errors=True)  # written in chunks, as the asset does
+        rows += ingest_cbs_table(landing, table, warehouse / table, key).rows_in
     return {
         "stage": "cbs tables (national)",
         "rows_in": rows,
@@ -67,12 +62,10 @@ def _cbs_stage(landing: Path, warehouse: Path) -> dict:
 
 
 def _partition_stage(landing: Path, warehouse: Path, gemeente: str) -> dict:
-    import pandas as pd
-    import pyarrow.dataset as ds
-
+    from wi_pipeline.lib.datasets import open_table
     from wi_pipeline.lib.ingest import current_extract, ingest_register
     from wi_pipeline.lib.layout import REGISTERS
-    from wi_pipeline.lib.linkage import link_registers
+    from wi_pipeline.lib.linkage import key_file_rows, link_registers
     from wi_pipeline.lib.panel import PanelWindow, build_panel
     from wi_pipeline.lib.pseudonymise import key_from_environment
 
@@ -83,9 +76,10 @@ def _partition_stage(landing: Path, warehouse: Path, gemeente: str) -> dict:
         r = ingest_register(current_extract(landing, gemeente, name), layout, gemeente, key)
         regs[name], quars[name] = r.accepted, r.quarantine
     t1 = time.perf_counter()
-    linkage = link_registers(regs, quars, pd.read_parquet(warehouse / "KOPPELTABEL.parquet"))
+    keys = key_file_rows(open_table(warehouse / "KOPPELTABEL"), regs)
+    linkage = link_registers(regs, quars, keys, keys.attrs.get("ambiguous_pseudonyms"))
     t2 = time.perf_counter()
-    cbs = {t: ds.dataset(warehouse / f"{t}.parquet") for t in PANEL_TABLES}
+    cbs = {t: open_table(warehouse / t) for t in PANEL_TABLES}
     panel, report = build_panel(gemeente, linkage.linked, cbs, PanelWindow())
     t3 = time.perf_counter()
     panel.to_parquet(warehouse / f"panel_{gemeente}.parquet")  # read by the effects stage

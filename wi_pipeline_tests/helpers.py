@@ -28,6 +28,19 @@ def write_extract(
     return path
 
 
+def ingest_cbs_table(landing, table: str, key=None, chunk_rows: int | None = None):
+    """(accepted, quarantine, rows_in) of a small CBS table as the chunked ingestion stores it, read
+    back whole: what tests compare."""
+    import uuid
+
+    from wi_pipeline.lib import cbs
+    from wi_pipeline.lib.datasets import open_table, read_frame
+
+    folder = Path(landing) / ".stored" / f"{table}-{uuid.uuid4().hex[:8]}"
+    staged = cbs.ingest_cbs_table(landing, table, folder, key, chunk_rows or cbs.CHUNK_ROWS)
+    return read_frame(open_table(staged.folder)), staged.quarantine, staged.rows_in
+
+
 def read_delivered(landing: Path, table: str) -> pd.DataFrame:
     """A CBS table as delivered in the landing folder (the files the pipeline chooses), untyped."""
     delivery = find_delivery(landing, table)

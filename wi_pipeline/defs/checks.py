@@ -4,6 +4,7 @@ and stops everything downstream, for this partition only."""
 from collections.abc import Iterable, Iterator
 
 import pandas as pd
+import pyarrow.dataset as ds
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -17,8 +18,9 @@ from dagster import (
 )
 
 from wi_pipeline.defs.metadata import IDENTIFIER_COLUMNS
+from wi_pipeline.lib.datasets import BATCH_ROWS, iter_frames, table_columns
 from wi_pipeline.lib.layout import G4
-from wi_pipeline.lib.privacy import redact_identifiers, scan_identifiers
+from wi_pipeline.lib.privacy import redact_identifiers, scan_identifiers, scan_identifiers_in_parts
 
 NO_IDENTIFIERS = "no_identifiers"
 
@@ -38,9 +40,20 @@ def no_identifiers_spec(key: AssetKey, published: bool = False) -> AssetCheckSpe
 
 
 def no_identifiers_result(
-    df: pd.DataFrame, key: AssetKey, *, allow_cbs_keys: bool = False, published: bool = False
+    df: pd.DataFrame | ds.Dataset,
+    key: AssetKey,
+    *,
+    allow_cbs_keys: bool = False,
+    published: bool = False,
 ) -> AssetCheckResult:
-    findings = scan_identifiers(df, allow_cbs_keys=allow_cbs_keys, published=published)
+    """A stored table larger than memory (a dataset) is scanned batch by batch."""
+    if isinstance(df, ds.Dataset):
+        findings = scan_identifiers_in_parts(
+            iter_frames(df, BATCH_ROWS), allow_cbs_keys=allow_cbs_keys, published=published
+        )
+        df = df.head(0).to_pandas()[table_columns(df)]
+    else:
+        findings = scan_identifiers(df, allow_cbs_keys=allow_cbs_keys, published=published)
     return AssetCheckResult(
         asset_key=key,
         check_name=NO_IDENTIFIERS,
@@ -115,13 +128,16 @@ def gx_suite_spec(key: AssetKey, suite: str | None = None) -> AssetCheckSpec:
 
 
 def gx_suite_result(
-    df: pd.DataFrame, key: AssetKey, extra=(), suite: str | None = None
+    df: pd.DataFrame | ds.Dataset, key: AssetKey, extra=(), suite: str | None = None
 ) -> AssetCheckResult:
-    """Run the asset's suite (plus project checks that need more than one frame); a bad suite file fails the check."""
-    from wi_pipeline.lib.quality import SuiteError, run_suite
+    """Run the asset's suite (plus project checks that need more than one frame); a bad suite file fails the check.
 
+    A stored table larger than memory (a dataset) is judged whole, in batches (``run_suite_on_table``)."""
+    from wi_pipeline.lib.quality import SuiteError, run_suite, run_suite_on_table
+
+    run = run_suite_on_table if isinstance(df, ds.Dataset) else run_suite
     try:
-        result = run_suite(
+        result = run(
             df, suite or suite_name(key), identifier_columns=IDENTIFIER_COLUMNS
         ).with_checks(*extra)
     except SuiteError as err:

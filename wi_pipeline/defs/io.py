@@ -4,8 +4,13 @@ A crash mid-write leaves the previous file intact: the new file is written next 
 and renamed over it in one step; hidden temp files a crash left behind are removed by a later write.
 Unpartitioned consumers of a partitioned asset get a dict keyed by partition; an input declared
 with ``AssetIn(metadata={"columns": [...]})`` reads only those columns;
-an input annotated as ``pyarrow.dataset.Dataset`` gets a lazy dataset, so large CBS tables can be
-read with column selection and predicate pushdown instead of loaded whole.
+an input annotated as ``pyarrow.dataset.Dataset`` (or declared with ``metadata={"as_dataset": True}``)
+gets a lazy dataset, so large CBS tables can be read with column selection and predicate pushdown
+instead of loaded whole.
+
+A table too large for memory (a national CBS table) is stored as a folder of parquet files, by year
+for a yearly table: the asset writes it into ``staging_folder`` and returns a ``StagedTable``, which
+is swapped in here in one step once its checks passed.
 """
 
 import json
@@ -20,6 +25,15 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from dagster import ConfigurableIOManager, InputContext, OutputContext
 
+from wi_pipeline.lib.datasets import (
+    StagedTable,
+    open_table,
+    read_frame,
+    restore_replaced,
+    staging_folder,
+    swap_in,
+    table_attrs,
+)
 from wi_pipeline.lib.pseudonymise import record_warehouse_key
 
 try:
@@ -107,7 +121,13 @@ class ParquetIOManager(ConfigurableIOManager):
         base = Path(self.base_dir).joinpath(*key_path)
         return base / partition if partition else base
 
+    def staging_folder(self, key_path: list[str]) -> Path:
+        """A fresh folder next to the asset's stored table, for a table written in parts."""
+        return staging_folder(self._stem(key_path, None))
+
     def _find(self, stem: Path) -> Path:
+        if stem.is_dir() or restore_replaced(stem):
+            return stem
         for ext in (".parquet", ".md", ".html", ".json"):
             if stem.with_suffix(ext).exists():
                 return stem.with_suffix(ext)
@@ -120,7 +140,12 @@ class ParquetIOManager(ConfigurableIOManager):
             return
         partition = context.asset_partition_key if context.has_asset_partitions else None
         stem = self._stem(context.asset_key.path, partition)
-        if isinstance(obj, pd.DataFrame):
+        if isinstance(obj, StagedTable):
+            fingerprint = table_attrs(open_table(obj.folder)).get("key_fingerprint")
+            if fingerprint:
+                record_warehouse_key(Path(self.base_dir), fingerprint)
+            swap_in(obj.folder, stem)
+        elif isinstance(obj, pd.DataFrame):
             if obj.attrs.get("key_fingerprint"):
                 # a warehouse holds pseudonyms of one key: the first write records it, another key is refused
                 record_warehouse_key(Path(self.base_dir), obj.attrs["key_fingerprint"])
@@ -147,6 +172,9 @@ class ParquetIOManager(ConfigurableIOManager):
 
     def _load_one(self, stem: Path, as_dataset: bool, columns: list[str] | None = None):
         path = self._find(stem)
+        if path.is_dir():
+            table = open_table(path)
+            return table if as_dataset else read_frame(table, columns)
         if as_dataset:
             return ds.dataset(path, format="parquet")
         if path.suffix == ".parquet":
@@ -162,10 +190,11 @@ class ParquetIOManager(ConfigurableIOManager):
 
     def load_input(self, context: InputContext):
         key_path = context.asset_key.path
-        as_dataset = context.dagster_type.typing_type is ds.Dataset
-        columns = (context.definition_metadata or {}).get(
-            "columns"
-        )  # AssetIn(metadata={"columns": [...]})
+        metadata = context.definition_metadata or {}
+        as_dataset = context.dagster_type.typing_type is ds.Dataset or bool(
+            metadata.get("as_dataset")
+        )
+        columns = metadata.get("columns")  # AssetIn(metadata={"columns": [...]})
         if not context.has_asset_partitions:
             return self._load_one(self._stem(key_path, None), as_dataset, columns)
         keys = context.asset_partition_keys

@@ -71,14 +71,21 @@ def built_from(extracts: dict[str, str]) -> dict:
 
 
 def ingestion_metadata(
-    accepted: pd.DataFrame, rows_in: int, quarantine_counts: dict[str, int], n_quarantined: int
+    accepted: pd.DataFrame,
+    rows_in: int,
+    quarantine_counts: dict[str, int],
+    n_quarantined: int,
+    n_accepted: int | None = None,
 ) -> dict:
+    """``accepted`` may be the first rows only of a table too large for memory, then with
+    ``n_accepted`` its row count."""
+    n_accepted = len(accepted) if n_accepted is None else n_accepted
     return {
         "rows_in": rows_in,
-        "rows_accepted": len(accepted),
+        "rows_accepted": n_accepted,
         "rows_quarantined": n_quarantined,
         "quarantine_reasons": counts_md(quarantine_counts),
-        "dagster/row_count": len(accepted),
+        "dagster/row_count": n_accepted,
         "dagster/column_schema": table_schema(accepted).value,
         "preview": preview(accepted),
     }

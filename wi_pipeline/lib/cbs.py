@@ -11,18 +11,47 @@ on the way in.
 
 from __future__ import annotations
 
+import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from wi_pipeline.lib.bsn import is_valid_bsn, normalise_bsn
-from wi_pipeline.lib.cbs_delivery import Delivery, find_delivery, legacy_path, read_delivery_chunks
-from wi_pipeline.lib.ingest import ExtractError, mostly_unparseable
+from wi_pipeline.lib.cbs_delivery import (
+    Delivery,
+    delivery_rules,
+    find_delivery,
+    legacy_path,
+    read_delivery_chunks,
+)
+from wi_pipeline.lib.datasets import (
+    BATCH_ROWS,
+    PartitionedWriter,
+    duckdb_connection,
+    iter_frames,
+    open_table,
+    parquet_source,
+)
+from wi_pipeline.lib.ingest import ExtractError, mostly_unparseable_count
 from wi_pipeline.lib.layout import CBS_DATE_FORMAT, CBS_TABLES, CbsTableLayout
 from wi_pipeline.lib.pseudonymise import PSEUDONYM_COLUMN, PseudonymKey, guard_demo_key
 
 MISSING_PERSON = "---------"  # KINDOUDERTAB: parent unknown
+# Rows per chunk: about 0.4 GiB of pandas at the widest table (SPOLISBUS, ~750 bytes a row typed).
+CHUNK_ROWS = BATCH_ROWS
+# Yearly tables (reference/cbs_deliveries.csv) are stored in one folder per year, so a filter on the
+# year reads only that folder: by the delivery year of their file, or for the older single file
+# <TABLE>.parquet by this column. Snapshot tables are one folder.
+YEAR_COLUMNS = {
+    "SPOLISBUS": "SDATUMAANVANGIKO",
+    "ZVWZORGKOSTENTAB": "JAAR",
+    "PROBSCHULDTAB": "PEILDATUM",
+}
+ROW_COLUMN = "_row"  # a row's position in the delivery, while it is being ingested
+# attrs of the stored key file: pseudonyms mapped to more than one person key, in the whole file
+AMBIGUOUS_PSEUDONYMS = "ambiguous_pseudonyms"
 # Columns holding YYYYMMDD dates, per table; typed to datetime64.
 DATE_COLUMNS = {
     "GBAHUISHOUDENSBUS": ("DATUMAANVANGHH", "DATUMEINDEHH"),
@@ -44,8 +73,8 @@ def cbs_path(landing: Path, table: str) -> Path:
 
 
 def read_cbs_table(delivery: Delivery, layout: CbsTableLayout) -> pd.DataFrame:
-    """The layout's columns only, all delivered files stacked; a missing file or column is one clear
-    error."""
+    """The layout's columns only, all delivered files stacked, in memory: for small tables and tests;
+    ingestion reads chunk by chunk (``ingest_cbs_table``). A missing file or column is one clear error."""
     chunks = [df for _, df in read_delivery_chunks(delivery, list(layout.columns))]
     if not chunks:
         names = ", ".join(f.path.name for f in delivery.files)
@@ -160,28 +189,64 @@ def _as_numbers(s: pd.Series, table: str, col: str, expected: str) -> tuple[pd.S
     ), filled
 
 
+class UnparseableTally:
+    """Per column, over all chunks of a table: rows failing to parse, rows filled, first failing row.
+
+    The register guard (``mostly_unparseable``) is decided on these whole-table totals, so a table read
+    in chunks is refused exactly when the table read whole would be.
+    """
+
+    def __init__(self, table: str):
+        self.table = table
+        self.columns: dict[str, list] = {}  # column -> [form, failing, filled, first failing row]
+
+    def add(self, parsed: list[tuple[str, pd.Series, pd.Series, str]], offset: int = 0) -> None:
+        """``parsed``: (column, failing, filled, documented form) of one chunk starting at row ``offset``."""
+        for col, failing, filled, form in parsed:
+            tally = self.columns.setdefault(col, [form, 0, 0, None])
+            tally[1] += int(failing.sum())
+            tally[2] += int(filled.sum())
+            if tally[3] is None and failing.any():
+                tally[3] = offset + int(np.flatnonzero(failing.to_numpy())[0])
+
+    def refuse(self) -> None:
+        parts = [
+            f"column {col} is not {form} in {failing} of {filled} rows (first at row {first + 1})"
+            for col, (form, failing, filled, first) in self.columns.items()
+            if mostly_unparseable_count(failing, filled)
+        ]
+        if parts:
+            raise ExtractError(
+                f"CBS table {self.table}: {'; '.join(parts)}; the table is refused rather than "
+                "quarantined row by row: export it as documented in the contract"
+            )
+
+
 def _refuse_mostly_unparseable(
     table: str, checks: list[tuple[str, pd.Series, pd.Series, str]]
 ) -> None:
     """The register guard (``mostly_unparseable``) per column: (column, failing, filled, documented form)."""
-    parts = [
-        f"column {col} is not {form} in {int(failing.sum())} of {int(filled.sum())} rows "
-        f"(first at row {int(np.flatnonzero(failing.to_numpy())[0]) + 1})"
-        for col, failing, filled, form in checks
-        if mostly_unparseable(failing, filled)
-    ]
-    if parts:
-        raise ExtractError(
-            f"CBS table {table}: {'; '.join(parts)}; the table is refused rather than "
-            "quarantined row by row: export it as documented in the contract"
-        )
+    tally = UnparseableTally(table)
+    tally.add(checks)
+    tally.refuse()
 
 
 def type_cbs_table(df: pd.DataFrame, layout: CbsTableLayout) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Typed table and quarantined rows (with reason): unparseable dates or numbers, bad person keys,
     negative values where the layout forbids them. A column that is mostly unparseable, or of a type
     that cannot hold its documented form, refuses the whole table (ExtractError naming table and column)."""
+    accepted, quarantine, parsed = type_cbs_chunk(df, layout)
+    _refuse_mostly_unparseable(layout.name, parsed)
+    return accepted, quarantine.reset_index(drop=True)
+
+
+def type_cbs_chunk(
+    df: pd.DataFrame, layout: CbsTableLayout
+) -> tuple[pd.DataFrame, pd.DataFrame, list[tuple[str, pd.Series, pd.Series, str]]]:
+    """``type_cbs_table`` on one chunk, without the whole-table refusal: (accepted, quarantine with the
+    chunk's row positions as index, per column what failed to parse for ``UnparseableTally``)."""
     name = layout.name
+    df = df.reset_index(drop=True)
     out = pd.DataFrame(index=df.index)
     reasons = pd.Series("", index=df.index, dtype=object)
     parsed: list[tuple[str, pd.Series, pd.Series, str]] = []  # column, failing, filled, form
@@ -219,12 +284,11 @@ def type_cbs_table(df: pd.DataFrame, layout: CbsTableLayout) -> tuple[pd.DataFra
         not_rin = ~_is_rinpersoon(out["RINPERSOON"])
         _flag(reasons, not_rin, "RINPERSOON is not 9 digits")
         parsed.append(("RINPERSOON", not_rin & filled, filled, "a 9-digit person number"))
-    _refuse_mostly_unparseable(name, parsed)
     for col in layout.non_negative_columns:
         _flag(reasons, (out[col] < 0).fillna(False).astype(bool), f"{col} is negative")
     bad = reasons != ""
-    quarantine = out.loc[bad].assign(reason=reasons[bad]).reset_index(drop=True)
-    return out.loc[~bad].reset_index(drop=True), quarantine
+    quarantine = out.loc[bad].assign(reason=reasons[bad])
+    return out.loc[~bad].reset_index(drop=True), quarantine, parsed
 
 
 def pseudonymise_key_file(
@@ -233,7 +297,17 @@ def pseudonymise_key_file(
     """BSN -> pseudo_id; rows whose BSN fails the eleven-test or whose RINPERSOON is not 9 digits
     cannot link and are quarantined, and so is a repeated row. One BSN with two RINPERSOONs stays:
     linkage quarantines that person's spells as "ambiguous key" (``ambiguous_pseudonyms``)."""
+    accepted, quarantine, parsed = pseudonymise_key_chunk(df, key, source)
+    _refuse_mostly_unparseable("KOPPELTABEL", parsed)
+    return accepted.drop(columns=ROW_COLUMN), quarantine.reset_index(drop=True)
+
+
+def pseudonymise_key_chunk(df: pd.DataFrame, key: PseudonymKey, source: str):
+    """``pseudonymise_key_file`` on one chunk: (accepted with each row's position in ``ROW_COLUMN``,
+    quarantine with positions as index, what failed to parse). A row repeating one of an earlier
+    chunk is found after the last chunk (``ingest_cbs_table``)."""
     table = "KOPPELTABEL"
+    df = df.reset_index(drop=True)
     bsn_text, bsn_not_whole = _as_text(df["BSN"], table, "BSN")
     bsn = normalise_bsn(bsn_text)
     valid_bsn = is_valid_bsn(bsn)
@@ -252,44 +326,162 @@ def pseudonymise_key_file(
         c: s.notna() & (s.astype("string").str.strip() != "").fillna(False).astype(bool)
         for c, s in (("BSN", bsn_text), ("RINPERSOON", rin))
     }
-    _refuse_mostly_unparseable(
-        table,
-        [
-            (
-                "BSN",
-                (~valid_bsn | bsn_not_whole) & filled["BSN"],
-                filled["BSN"],
-                "a BSN passing the eleven-test",
-            ),
-            (
-                "RINPERSOON",
-                (not_rin | rin_not_whole) & filled["RINPERSOON"],
-                filled["RINPERSOON"],
-                "a 9-digit person number",
-            ),
-        ],
-    )
+    parsed = [
+        (
+            "BSN",
+            (~valid_bsn | bsn_not_whole) & filled["BSN"],
+            filled["BSN"],
+            "a BSN passing the eleven-test",
+        ),
+        (
+            "RINPERSOON",
+            (not_rin | rin_not_whole) & filled["RINPERSOON"],
+            filled["RINPERSOON"],
+            "a 9-digit person number",
+        ),
+    ]
     _flag(reasons, (reasons == "") & out.duplicated(keep="first"), "duplicate row")
     bad = reasons != ""
-    quarantine = out.loc[bad].assign(reason=reasons[bad]).reset_index(drop=True)
-    return out.loc[~bad].reset_index(drop=True), quarantine
+    quarantine = out.loc[bad].assign(reason=reasons[bad])
+    accepted = out.loc[~bad].assign(**{ROW_COLUMN: np.flatnonzero(~bad.to_numpy())})
+    return accepted.reset_index(drop=True), quarantine, parsed
+
+
+@dataclass
+class CbsIngestion:
+    """One CBS table read, typed and written chunk by chunk into ``folder`` (a staging folder that
+    ``datasets.swap_in`` puts in place once the checks pass). The quarantine is small and in memory."""
+
+    table: str
+    folder: Path
+    rows_in: int
+    rows_accepted: int
+    quarantine: pd.DataFrame
+    attrs: dict = field(default_factory=dict)
+    chunks: int = 0
+
+    def reason_counts(self) -> dict[str, int]:
+        q = self.quarantine
+        return q["reason"].str.split("; ").explode().value_counts().to_dict() if len(q) else {}
+
+
+def _partition_years(table: str, year: int | None, accepted: pd.DataFrame) -> pd.Series | None:
+    """The year folder of each accepted row of a yearly table: its file's delivery year, or for the
+    older single file its year column."""
+    if year is not None:
+        return pd.Series(year, index=accepted.index, dtype="Int64")
+    col = accepted[YEAR_COLUMNS[table]]
+    return col.dt.year.astype("Int64") if pd.api.types.is_datetime64_any_dtype(col) else col
 
 
 def ingest_cbs_table(
-    landing: Path, table: str, key: PseudonymKey | None = None, delivery: Delivery | None = None
-) -> tuple[pd.DataFrame, pd.DataFrame, int]:
-    """(accepted, quarantine, rows_in) for one CBS table from the landing folder; ``delivery`` when
-    the caller already found it (``find_delivery``), so its files are not hashed twice."""
+    landing: Path,
+    table: str,
+    folder: Path,
+    key: PseudonymKey | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+    delivery: Delivery | None = None,
+) -> CbsIngestion:
+    """Read one CBS table chunk by chunk, type and quarantine each chunk, and append the accepted rows
+    to parquet in ``folder`` (by year for a yearly table). Memory stays about one chunk whatever the
+    table's size. The refusals (a mostly unparseable column) are decided on whole-table counts; on
+    any refusal ``folder`` is removed, so nothing half-written remains. ``delivery`` when the caller
+    already found it (``find_delivery``), so its files are not hashed twice.
+    """
     layout = CBS_TABLES[table]
+    if layout.holds_bsn and key is None:
+        raise ValueError(f"{table} holds BSNs and needs the pseudonymisation key")
     delivery = delivery if delivery is not None else find_delivery(landing, table)
-    raw = read_cbs_table(delivery, layout)
-    if layout.holds_bsn:
-        if key is None:
-            raise ValueError(f"{table} holds BSNs and needs the pseudonymisation key")
-        source = ", ".join(str(f.path) for f in delivery.files)
-        accepted, quarantine = pseudonymise_key_file(raw, key, source)
-    else:
-        accepted, quarantine = type_cbs_table(raw, layout)
-    if len(accepted) + len(quarantine) != len(raw):
+    path = ", ".join(str(f.path) for f in delivery.files)
+    yearly = delivery_rules()[table].kind == "yearly"
+    folder = Path(folder)
+    attrs = {"key_fingerprint": key.fingerprint} if layout.holds_bsn else {}
+    # the key file is written once more after its last chunk, without repeated rows
+    target = folder / ".rows" if layout.holds_bsn else folder
+    writer = PartitionedWriter(target, attrs)
+    tally = UnparseableTally(table)
+    quarantine_parts: list[pd.DataFrame] = []
+    rows_in = chunks = 0
+    try:
+        for file, raw in read_delivery_chunks(delivery, list(layout.columns), chunk_rows):
+            if layout.holds_bsn:
+                accepted, quarantine, parsed = pseudonymise_key_chunk(raw, key, str(path))
+                accepted[ROW_COLUMN] += rows_in
+            else:
+                accepted, quarantine, parsed = type_cbs_chunk(raw, layout)
+            tally.add(parsed, rows_in)
+            writer.write(accepted, _partition_years(table, file.year, accepted) if yearly else None)
+            if len(quarantine) or not quarantine_parts:
+                quarantine_parts.append(
+                    quarantine.assign(**{ROW_COLUMN: quarantine.index + rows_in})
+                )
+            rows_in += len(raw)
+            chunks += 1
+        writer.close()
+        if not rows_in:
+            names = ", ".join(f.path.name for f in delivery.files)
+            raise ExtractError(f"{names}: CBS table {layout.name} has no rows")
+        tally.refuse()
+        rows_accepted = writer.rows
+        if layout.holds_bsn:
+            repeated, attrs = _finish_key_file(target, folder, attrs, chunk_rows)
+            quarantine_parts.append(repeated)
+            rows_accepted -= len(repeated)
+    except BaseException:
+        writer.close()
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    quarantine = (
+        pd.concat(quarantine_parts, ignore_index=True)
+        .sort_values(ROW_COLUMN, kind="stable")
+        .drop(columns=ROW_COLUMN)
+        .reset_index(drop=True)
+    )
+    if rows_accepted + len(quarantine) != rows_in:
+        shutil.rmtree(folder, ignore_errors=True)
         raise RuntimeError(f"{table}: rows in != accepted + quarantined")
-    return accepted, quarantine, len(raw)
+    return CbsIngestion(table, folder, rows_in, rows_accepted, quarantine, attrs, chunks)
+
+
+def _finish_key_file(
+    rows: Path, folder: Path, attrs: dict, chunk_rows: int
+) -> tuple[pd.DataFrame, dict]:
+    """The key file's accepted rows without a row repeating an earlier chunk's (quarantined as a
+    "duplicate row", as a single read does), and the number of ambiguous pseudonyms, both counted
+    out of core by DuckDB over the rows written; then the rows are written again without them."""
+    source = parquet_source(open_table(rows))
+    key_cols = [PSEUDONYM_COLUMN, "RINPERSOONS", "RINPERSOON"]
+    same = " AND ".join(f"k.{c} IS NOT DISTINCT FROM d.{c}" for c in key_cols)
+    con = duckdb_connection(temp_directory=folder / ".duckdb")
+    try:
+        repeated = (
+            con.sql(
+                f"""SELECT k.* FROM {source} k JOIN (
+                      SELECT {", ".join(key_cols)}, min({ROW_COLUMN}) AS first_row
+                      FROM {source} GROUP BY ALL HAVING count(*) > 1) d
+                    ON {same} WHERE k.{ROW_COLUMN} <> d.first_row ORDER BY k.{ROW_COLUMN}"""
+            )
+            .to_arrow_table()
+            .cast(open_table(rows).schema.remove_metadata())
+            .to_pandas()
+        )
+        [(ambiguous,)] = con.execute(
+            f"""SELECT count(*) FROM (SELECT {PSEUDONYM_COLUMN} FROM {source}
+                GROUP BY {PSEUDONYM_COLUMN}
+                HAVING count(DISTINCT {{'s': RINPERSOONS, 'r': RINPERSOON}}) > 1)"""
+        ).fetchall()
+    finally:
+        con.close()
+        shutil.rmtree(folder / ".duckdb", ignore_errors=True)
+    attrs = {**attrs, AMBIGUOUS_PSEUDONYMS: int(ambiguous)}
+    drop = repeated[ROW_COLUMN].to_numpy()
+    writer = PartitionedWriter(folder, attrs)
+    for chunk in iter_frames(open_table(rows), chunk_rows):
+        if len(drop):
+            chunk = chunk[~chunk[ROW_COLUMN].isin(drop)]
+        writer.write(chunk.drop(columns=ROW_COLUMN).reset_index(drop=True))
+    writer.close()
+    shutil.rmtree(rows)
+    for col in (PSEUDONYM_COLUMN, "RINPERSOONS", "RINPERSOON"):
+        repeated[col] = repeated[col].astype("string")
+    return repeated.assign(reason="duplicate row"), attrs

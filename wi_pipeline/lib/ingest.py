@@ -343,7 +343,11 @@ def _check_date_format(path: Path, rows: pd.DataFrame, layout: RegisterLayout) -
 def mostly_unparseable(failing: pd.Series, filled: pd.Series) -> bool:
     """A column whose filled values mostly fail to parse was exported in another form: a file-level
     fault to refuse with one message, not rows to quarantine one by one (registers and CBS tables)."""
-    n_failing, n_filled = int(failing.sum()), int(filled.sum())
+    return mostly_unparseable_count(int(failing.sum()), int(filled.sum()))
+
+
+def mostly_unparseable_count(n_failing: int, n_filled: int) -> bool:
+    """``mostly_unparseable`` on counts: a table read in chunks is judged on its whole-table totals."""
     return n_failing >= DATE_FORMAT_MIN_ROWS and n_failing > DATE_FORMAT_MAX_SHARE * n_filled
 
 

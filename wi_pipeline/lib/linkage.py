@@ -10,7 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
 
+from wi_pipeline.lib.datasets import table_attrs
 from wi_pipeline.lib.ingest import count_invalid_bsn
 from wi_pipeline.lib.pseudonymise import PSEUDONYM_COLUMN
 
@@ -60,15 +63,33 @@ def ambiguous_pseudonyms(key_file: pd.DataFrame) -> pd.Index:
     )
 
 
+def key_file_rows(key_file: ds.Dataset, registers: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The key-file rows of the persons in these registers only, read with a filter on the pseudonym
+    that the parquet reader applies batch by batch: the national key file is never loaded whole.
+    Every row of such a person is read, so an ambiguous key is seen as in the whole file."""
+    wanted = pd.unique(
+        pd.concat([r[PSEUDONYM_COLUMN] for r in registers.values()], ignore_index=True).dropna()
+    )
+    rows = key_file.to_table(
+        columns=[PSEUDONYM_COLUMN, "RINPERSOONS", "RINPERSOON"],
+        filter=ds.field(PSEUDONYM_COLUMN).isin(pa.array(wanted.astype(str), pa.string())),
+    ).to_pandas()
+    rows.attrs.update(table_attrs(key_file))  # its key fingerprint, its ambiguous count
+    return rows
+
+
 def link_registers(
     registers: dict[str, pd.DataFrame],
     ingestion_quarantine: dict[str, pd.DataFrame],
     key_file: pd.DataFrame,
+    ambiguous_in_key_file: int | None = None,
 ) -> LinkageResult:
     """Linked spells, quarantined spells with their reason, and linkage rates per register.
 
     A pseudonym with two person keys in the key file is not resolved by picking one: either pick
     could join the wrong person's CBS records, so its spells are quarantined as ambiguous.
+    ``key_file`` may hold only the rows of the registers' persons (``key_file_rows``); then
+    ``ambiguous_in_key_file`` gives the count of the whole file, as ingestion recorded it.
     """
     pairs = key_file[[PSEUDONYM_COLUMN, "RINPERSOONS", "RINPERSOON"]].drop_duplicates()
     ambiguous = ambiguous_pseudonyms(pairs)
@@ -108,4 +129,5 @@ def link_registers(
     cols = ["register", PSEUDONYM_COLUMN, "RINPERSOON", "code", "start", "end", "extract_date"]
     linked = pd.concat(linked_parts, ignore_index=True)[cols]
     quarantine = pd.concat(quarantine_parts, ignore_index=True)
-    return LinkageResult(linked, quarantine, pd.DataFrame(rates), len(ambiguous))
+    n_ambiguous = len(ambiguous) if ambiguous_in_key_file is None else ambiguous_in_key_file
+    return LinkageResult(linked, quarantine, pd.DataFrame(rates), n_ambiguous)

@@ -37,20 +37,29 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import great_expectations as gx
 import numpy as np
 import pandas as pd
+import pyarrow.dataset as ds
 from great_expectations.data_context.types.base import ProgressBarsConfig
 from great_expectations.execution_engine import (
     pandas_execution_engine as _pandas_engine,
+)
+from great_expectations.expectations.expectation import (
+    ColumnMapExpectation,
+    ColumnPairMapExpectation,
+    MulticolumnMapExpectation,
+    _mostly_success,
 )
 from great_expectations.expectations.expectation_configuration import (
     ExpectationConfiguration,
 )
 from great_expectations.validator.v1_validator import Validator
 
+from wi_pipeline.lib.datasets import BATCH_ROWS
 from wi_pipeline.lib.privacy import REDACTED
 
 for _name in ("great_expectations", "great_expectations.core", "great_expectations.validator"):
@@ -377,21 +386,7 @@ def run_suite(
     """Validate ``df`` against the suite file; the file is re-read on every call so edits apply."""
     suite = load_suite(suite_name, suites_dir)
     id_cols = set(identifier_columns)
-    by_id: dict[str, Any] = {}
-    for cols, configs in _column_groups(suite, df).items():
-        frame = df if cols is None else df[list(cols)]
-        part = gx.ExpectationSuite(name=suite.name, expectations=configs)
-        with _GX_LOCK:
-            # The Validator that ValidationDefinition.run uses, without its result store (which
-            # would grow in a cached context) and loading the frame once (Batch.validate loads it
-            # twice, and each load fingerprints the whole frame).
-            validator = Validator(
-                batch_definition=_batch_definition(),
-                batch_parameters={"dataframe": frame},
-                result_format=RESULT_FORMAT,
-            )
-            validation = validator.validate_expectation_suite(part)
-        by_id.update({r.expectation_config.id: r for r in validation.results})
+    by_id = _validate(df, suite.name, [e.configuration for e in suite.expectations])
     records = []
     for exp in suite.expectations:
         config = exp.configuration
@@ -409,6 +404,27 @@ def run_suite(
         else:
             records.append(_record(config, gx_result, id_cols))
     return SuiteResult(suite_name=suite.name, n_rows=len(df), results=records)
+
+
+def _validate(df: pd.DataFrame, name: str, configs: list) -> dict[str, Any]:
+    """GX's result per expectation id, validating each column group on its own narrow frame."""
+    by_id: dict[str, Any] = {}
+    suite = gx.ExpectationSuite(name=name, expectations=configs)
+    for cols, group in _column_groups(suite, df).items():
+        frame = df if cols is None else df[list(cols)]
+        part = gx.ExpectationSuite(name=name, expectations=group)
+        with _GX_LOCK:
+            # The Validator that ValidationDefinition.run uses, without its result store (which
+            # would grow in a cached context) and loading the frame once (Batch.validate loads it
+            # twice, and each load fingerprints the whole frame).
+            validator = Validator(
+                batch_definition=_batch_definition(),
+                batch_parameters={"dataframe": frame},
+                result_format=RESULT_FORMAT,
+            )
+            validation = validator.validate_expectation_suite(part)
+        by_id.update({r.expectation_config.id: r for r in validation.results})
+    return by_id
 
 
 _COLUMN_PREFIXES = (
@@ -527,6 +543,187 @@ def _safe_value(value: Any, redact_all: bool) -> Any:
         return REDACTED if _IDENTIFIER_LIKE.search(str(abs(value))) else value
     text = str(value)
     return REDACTED if _IDENTIFIER_LIKE.search(text) else text
+
+
+# ---------------------------------------------------------------------------------------------
+# Running suites on a stored table larger than memory
+# ---------------------------------------------------------------------------------------------
+
+# GX answers these row by row: per-batch counts add up exactly to the whole table's.
+_MAP_KINDS = (ColumnMapExpectation, ColumnPairMapExpectation, MulticolumnMapExpectation)
+# Row by row too, but a row's verdict depends on every other row: counted over the whole table by DuckDB.
+_WHOLE_TABLE_UNIQUE = ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique")
+# Judge the columns only, which every batch of a stored table shares.
+_SCHEMA_ONLY = (
+    "expect_table_columns_to_match_set",
+    "expect_table_columns_to_match_ordered_list",
+    "expect_column_to_exist",
+    "expect_table_column_count_to_equal",
+    "expect_table_column_count_to_be_between",
+)
+TABLE_BATCH_ROWS = BATCH_ROWS
+
+
+@dataclass
+class _Tally:
+    """One map expectation over all batches: the counts GX's ``_validate`` turns into its verdict."""
+
+    elements: int = 0
+    considered: int = 0  # not missing (or, for column pairs and lists, not ignored)
+    unexpected: int = 0
+    sample: list = field(default_factory=list)
+    exception: dict | None = None
+
+    def add(self, gx_result: Any) -> None:
+        res = gx_result.result or {}
+        exc = gx_result.exception_info or {}
+        raised = exc.get("raised_exception") is True or any(
+            isinstance(v, dict) and v.get("raised_exception") for v in exc.values()
+        )
+        if raised or res.get("element_count") is None:
+            self.exception = self.exception or exc or {"raised_exception": True}
+            return
+        n = int(res["element_count"])
+        self.elements += n
+        self.considered += n - int(res.get("missing_count") or 0)
+        self.unexpected += int(res.get("unexpected_count") or 0)
+        counts = res.get("partial_unexpected_counts")
+        values = (
+            [c.get("value") for c in counts]
+            if counts is not None
+            else res.get("partial_unexpected_list") or []
+        )
+        for v in values:
+            if len(self.sample) < PARTIAL_UNEXPECTED_COUNT and v not in self.sample:
+                self.sample.append(v)
+
+    def result(self, mostly: float) -> Any:
+        """What GX reports for the whole table: its success rule (``_mostly_success``) on the sums."""
+        if self.exception:
+            return SimpleNamespace(success=False, result={}, exception_info=self.exception)
+        success = (
+            True
+            if not self.elements or not self.considered
+            else _mostly_success(self.considered, self.unexpected, mostly)
+        )
+        percent = 100 * self.unexpected / self.considered if self.considered else None
+        return SimpleNamespace(
+            success=success,
+            exception_info={},
+            result={
+                "element_count": self.elements,
+                "missing_count": self.elements - self.considered,
+                "unexpected_count": self.unexpected,
+                "unexpected_percent": percent,
+                "partial_unexpected_list": self.sample,
+            },
+        )
+
+
+def _unique_tally(con, source: str, config: ExpectationConfiguration) -> _Tally:
+    """GX's uniqueness over the whole table, out of core: every row whose value (or combination of
+    values) occurs more than once is unexpected; missing values (or rows GX ignores) are not judged."""
+    kw = config.kwargs
+    if config.type == "expect_column_values_to_be_unique":
+        cols = [kw["column"]]
+        judged = f"{_quoted(cols[0])} IS NOT NULL"
+    else:
+        cols = list(kw["column_list"])
+        ignore = getattr(config.to_domain_obj(), "ignore_row_if", "all_values_are_missing")
+        judged = {
+            "all_values_are_missing": " OR ".join(f"{_quoted(c)} IS NOT NULL" for c in cols),
+            "any_value_is_missing": " AND ".join(f"{_quoted(c)} IS NOT NULL" for c in cols),
+        }.get(ignore, "true")
+    group = ", ".join(_quoted(c) for c in cols)
+    repeated = (
+        f"SELECT {group}, count(*) AS n FROM {source} WHERE {judged} GROUP BY ALL HAVING n > 1"
+    )
+    elements, considered = con.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE {judged}) FROM {source}"
+    ).fetchone()
+    [(unexpected,)] = con.execute(f"SELECT coalesce(sum(n), 0) FROM ({repeated})").fetchall()
+    rows = con.execute(
+        f"SELECT {group} FROM ({repeated}) LIMIT {PARTIAL_UNEXPECTED_COUNT}"
+    ).fetchall()
+    sample = [r[0] if len(cols) == 1 else dict(zip(cols, r)) for r in rows]
+    return _Tally(int(elements), int(considered), int(unexpected), sample)
+
+
+def _quoted(column: str) -> str:
+    return '"' + str(column).replace('"', '""') + '"'
+
+
+def run_suite_on_table(
+    dataset: ds.Dataset,
+    suite_name: str | os.PathLike,
+    *,
+    identifier_columns: Iterable[str] = (),
+    suites_dir: str | os.PathLike | None = None,
+    batch_rows: int = TABLE_BATCH_ROWS,
+    columns: Sequence[str] | None = None,
+) -> SuiteResult:
+    """``run_suite`` on a stored table larger than memory, with the same verdicts and counts.
+
+    Map expectations (a verdict per row) run through GX batch by batch and their counts are added
+    up, then GX's own success rule is applied to the sums; uniqueness is counted over all rows by
+    DuckDB; expectations on the columns alone run on the first batch. Any other expectation (a
+    mean, a row count) cannot be judged this way and fails with a note saying so.
+    """
+    from wi_pipeline.lib.datasets import duckdb_connection, iter_frames, parquet_source
+
+    suite = load_suite(suite_name, suites_dir)
+    id_cols = set(identifier_columns)
+    configs = [e.configuration for e in suite.expectations]
+    kinds: dict[str, str] = {}
+    for c in configs:
+        if c.type in _WHOLE_TABLE_UNIQUE and not c.kwargs.get("row_condition"):
+            kinds[c.id] = "unique"
+        elif c.type in _SCHEMA_ONLY:
+            kinds[c.id] = "schema"
+        elif isinstance(c.to_domain_obj(), _MAP_KINDS) and c.type not in _WHOLE_TABLE_UNIQUE:
+            kinds[c.id] = "map"
+        else:
+            kinds[c.id] = "unsupported"
+    tallies = {c.id: _Tally() for c in configs if kinds[c.id] == "map"}
+    results: dict[str, Any] = {}
+    n_rows = 0
+    batched = [c for c in configs if kinds[c.id] in ("map", "schema")]
+    for i, frame in enumerate(iter_frames(dataset, batch_rows, list(columns) if columns else None)):
+        n_rows += len(frame)
+        now = [c for c in batched if kinds[c.id] == "map" or i == 0]
+        for cid, gx_result in _validate(frame, suite.name, now).items():
+            if kinds[cid] == "map":
+                tallies[cid].add(gx_result)
+            else:
+                results[cid] = gx_result
+    unique = [c for c in configs if kinds[c.id] == "unique"]
+    if unique:
+        con = duckdb_connection()
+        try:
+            for c in unique:
+                tallies[c.id] = _unique_tally(con, parquet_source(dataset), c)
+        finally:
+            con.close()
+    for c in configs:
+        if c.id in tallies:
+            results[c.id] = tallies[c.id].result(c.kwargs.get("mostly", 1))
+    records = []
+    for c in configs:
+        if kinds[c.id] == "unsupported":
+            note = (
+                "cannot be judged on a table stored in parts "
+                "(only row-by-row rules, uniqueness and columns)"
+            )
+            records.append(CheckRecord(c.type, _columns(c.kwargs), _severity(c), False, note=note))
+        elif c.id not in results:
+            records.append(
+                CheckRecord(
+                    c.type, _columns(c.kwargs), _severity(c), False, note="no result from GX"
+                )
+            )
+        else:
+            records.append(_record(c, results[c.id], id_cols))
+    return SuiteResult(suite_name=suite.name, n_rows=n_rows, results=records)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -658,6 +855,12 @@ def children_born_after_parents(
         known = child.notna() & parent.notna()
         n_links += int(known.sum())
         n_bad += int((known & (child - parent < 12 * min_age_gap_years)).sum())
+    return _parents_record(n_links, n_bad, min_age_gap_years, mostly, severity)
+
+
+def _parents_record(
+    n_links: int, n_bad: int, min_age_gap_years: int, mostly: float, severity: str
+) -> CheckRecord:
     share = n_bad / n_links if n_links else 0.0
     ok = share <= 1 - mostly
     return CheckRecord(
@@ -681,6 +884,41 @@ def children_born_after_parents(
     )
 
 
+def children_born_after_parents_on_tables(
+    child_parent: ds.Dataset,
+    persons: ds.Dataset,
+    *,
+    min_age_gap_years: int = 12,
+    mostly: float = 0.999,
+    severity: str = "error",
+) -> CheckRecord:
+    """``children_born_after_parents`` on stored tables of national size, joined out of core by DuckDB:
+    the same links judged, the same counts."""
+    from wi_pipeline.lib.datasets import duckdb_connection, parquet_source
+
+    born = f"""SELECT RINPERSOONS AS s, RINPERSOON AS r,
+                  any_value(GBAGEBOORTEJAAR * 12 + GBAGEBOORTEMAAND) AS born
+               FROM {parquet_source(persons)}
+               WHERE RINPERSOONS IS NOT NULL AND RINPERSOON IS NOT NULL
+               GROUP BY ALL HAVING count(*) = 1"""  # a key given twice has no known birth date
+    links = " UNION ALL ".join(
+        f"""SELECT c.born AS child, p.born AS parent FROM {parquet_source(child_parent)} k
+            JOIN born c ON k.RINPERSOONS = c.s AND k.RINPERSOON = c.r
+            JOIN born p ON k.{kind} = p.s AND k.{number} = p.r"""
+        for kind, number in (("RINPERSOONSMa", "RINPERSOONMa"), ("RINPERSOONSpa", "RINPERSOONpa"))
+    )
+    con = duckdb_connection()
+    try:
+        n_links, n_bad = con.execute(
+            f"""WITH born AS ({born}), links AS ({links})
+                SELECT count(*), count(*) FILTER (WHERE child - parent < {12 * min_age_gap_years})
+                FROM links WHERE child IS NOT NULL AND parent IS NOT NULL"""
+        ).fetchone()
+    finally:
+        con.close()
+    return _parents_record(int(n_links), int(n_bad), min_age_gap_years, mostly, severity)
+
+
 __all__: Sequence[str] = (
     "EXPECTATIONS_DIR",
     "REDACTED",
@@ -688,10 +926,12 @@ __all__: Sequence[str] = (
     "SuiteError",
     "SuiteResult",
     "children_born_after_parents",
+    "children_born_after_parents_on_tables",
     "distribution_within",
     "load_suite",
     "quarantine_share_within",
     "row_count_within",
     "run_suite",
+    "run_suite_on_table",
     "suite_path",
 )

@@ -3,12 +3,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from wi_pipeline.lib.cbs import cbs_path, ingest_cbs_table
+from wi_pipeline.lib.cbs import cbs_path
 from wi_pipeline.lib.ingest import ExtractError
 from wi_pipeline.lib.linkage import REASON_AMBIGUOUS, ambiguous_pseudonyms, link_registers
 from wi_pipeline.lib.pseudonymise import DEMO_KEY, PseudonymisationError, PseudonymKey
 from wi_pipeline.lib.quality import run_suite
-from wi_pipeline_tests.helpers import synthetic_bsns
+from wi_pipeline_tests.helpers import ingest_cbs_table, synthetic_bsns
 
 KEY = PseudonymKey(DEMO_KEY)
 

@@ -10,13 +10,13 @@ import pyarrow.parquet as pq
 import pyreadstat
 import pytest
 
-from wi_pipeline.lib.cbs import cbs_path, ingest_cbs_table
+from wi_pipeline.lib.cbs import cbs_path
 from wi_pipeline.lib.cbs_delivery import find_delivery, read_delivery_chunks
 from wi_pipeline.lib.ingest import ExtractError
 from wi_pipeline.lib.layout import CBS_TABLES
 from wi_pipeline.lib.pseudonymise import DEMO_KEY, PseudonymKey
 from wi_pipeline.lib.retention import plan_purge
-from wi_pipeline_tests.helpers import synthetic_bsns
+from wi_pipeline_tests.helpers import ingest_cbs_table, synthetic_bsns
 
 KEY = PseudonymKey(DEMO_KEY)
 

@@ -557,6 +557,7 @@ def test_a_negative_wage_is_quarantined_at_cbs_ingestion_so_the_panel_builds(tmp
     import pyarrow.parquet as pq
 
     from wi_pipeline.lib.cbs import cbs_path, ingest_cbs_table
+    from wi_pipeline.lib.datasets import open_table, read_frame
 
     path = cbs_path(tmp_path, "SPOLISBUS")
     path.parent.mkdir(parents=True)
@@ -573,8 +574,9 @@ def test_a_negative_wage_is_quarantined_at_cbs_ingestion_so_the_panel_builds(tmp
         "SPOLISDIENSTVERBAND": ["1", "1"],
     }
     pq.write_table(pa.table(jobs), path)
-    accepted, quarantine, _ = ingest_cbs_table(tmp_path, "SPOLISBUS")
-    assert quarantine["reason"].tolist() == ["SBASISLOON is negative"]
+    stored = ingest_cbs_table(tmp_path, "SPOLISBUS", tmp_path / "spolisbus")
+    assert stored.quarantine["reason"].tolist() == ["SBASISLOON is negative"]
+    accepted = read_frame(open_table(stored.folder))
 
     linkage = link_registers(REGISTERS, {}, KEY_FILE)
     panel, report = build_panel("GM0599", linkage.linked, cbs(SPOLISBUS=accepted), WINDOW)

@@ -1,6 +1,7 @@
 """Linking each municipality's registers to the CBS key file."""
 
 import pandas as pd
+import pyarrow.dataset as ds
 from dagster import AssetExecutionContext, AssetIn, AssetKey, AssetOut, MetadataValue, multi_asset
 
 from wi_pipeline.defs.checks import (
@@ -19,8 +20,9 @@ from wi_pipeline.defs.metadata import (
     table_schema,
 )
 from wi_pipeline.defs.partitions import g4_partitions
+from wi_pipeline.lib.cbs import AMBIGUOUS_PSEUDONYMS
 from wi_pipeline.lib.layout import REGISTERS
-from wi_pipeline.lib.linkage import check_same_key, link_registers
+from wi_pipeline.lib.linkage import check_same_key, key_file_rows, link_registers
 
 _INS = {
     **{name: AssetIn(AssetKey(["registers", name])) for name in REGISTERS},
@@ -70,17 +72,21 @@ def _out(description: str) -> AssetOut:
     can_subset=False,
 )
 def link_registers_asset(
-    context: AssetExecutionContext, koppeltabel: pd.DataFrame, **registers: pd.DataFrame
+    context: AssetExecutionContext, koppeltabel: ds.Dataset, **registers: pd.DataFrame
 ):
     spells = {n: registers[n] for n in REGISTERS}
+    keys = key_file_rows(koppeltabel, spells)  # only the rows of this municipality's persons
+    context.log.info(f"key file: {len(keys)} rows read for the registers' persons")
     quarantines = {n: registers[f"{n}_quarantine"] for n in REGISTERS}
     fingerprint = check_same_key(
         {
-            "cbs/koppeltabel": koppeltabel.attrs.get("key_fingerprint"),
+            "cbs/koppeltabel": keys.attrs.get("key_fingerprint"),
             **{f"registers/{n}": df.attrs.get("key_fingerprint") for n, df in spells.items()},
         }
     )
-    result = link_registers(spells, quarantines, koppeltabel)
+    result = link_registers(
+        spells, quarantines, keys, ambiguous_in_key_file=keys.attrs.get(AMBIGUOUS_PSEUDONYMS)
+    )
     extracts = register_extracts(*spells.values())
     for name in sorted(
         set(REGISTERS) - set(extracts)
