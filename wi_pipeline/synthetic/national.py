@@ -42,9 +42,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from wi_pipeline.lib.layout import CBS_TABLES
+from wi_pipeline.lib.cbs_delivery import delivery_rules, find_delivery, read_delivery_chunks
+from wi_pipeline.lib.layout import CBS_FOLDER, CBS_TABLES
 
-CBS_FOLDER = "CBS"
 FORMAT_VERSION = (
     1  # raised when the same parameters would write other files (the benchmark regenerates)
 )
@@ -54,18 +54,6 @@ NATIONAL_PERSONS = 24_000_000
 SPOLIS_ROWS_PER_YEAR = 17_000_000
 CARE_COST_PERSONS_PER_YEAR = 17_000_000
 
-# CBS's file names: stem, year, version (the issue's defaults; one version is written).
-DELIVERED_NAME = {
-    "KOPPELTABEL": "KOPPELTABEL{year}V1",
-    "GBAPERSOONTAB": "GBAPERSOON{year}TABV1",
-    "KINDOUDERTAB": "KINDOUDER{year}TABV1",
-    "GBAHUISHOUDENSBUS": "GBAHUISHOUDENS{year}BUSV1",
-    "GBABURGERLIJKESTAATBUS": "GBABURGERLIJKESTAAT{year}BUSV1",
-    "SECMBUS": "SECMBUS{year}V1",
-    "SPOLISBUS": "SPOLISBUS{year}V1",
-    "ZVWZORGKOSTENTAB": "ZVWZORGKOSTEN{year}TABV1",
-    "PROBSCHULDTAB": "PROBSCHULD{year}TABV1",
-}
 # Yearly tables: one file per year, the year taken from this column's first four characters.
 YEAR_COLUMN = {
     "SPOLISBUS": "SDATUMAANVANGIKO",
@@ -107,42 +95,23 @@ class NationalConfig:
 
 
 def delivered_file_name(table: str, year: int) -> str:
-    return DELIVERED_NAME[table].format(year=year) + ".parquet"
+    """CBS's name of the table's file of that year, version 1 (reference/cbs_deliveries.csv)."""
+    return delivery_rules()[table].file_names[0].format(year=year, version=1) + ".parquet"
 
 
 # ------------------------------------------------------------------------------------ G4 tables
-def _read_g4_table(cbs: Path, table: str) -> pa.Table:
-    """The default generator's table: the single parquet file, or the files of the table's folder."""
-    legacy = cbs / f"{table}.parquet"
-    if legacy.exists():
-        out = pq.read_table(legacy)
-    else:
-        files = sorted((cbs / table).glob("*")) if (cbs / table).is_dir() else []
-        parts = []
-        for f in files:
-            if f.suffix == ".parquet":
-                parts.append(pq.read_table(f))
-            elif f.suffix == ".csv":
-                import pyarrow.csv as pcsv
-
-                names = pcsv.read_csv(f).column_names
-                parts.append(
-                    pcsv.read_csv(
-                        f,
-                        convert_options=pcsv.ConvertOptions(
-                            column_types=dict.fromkeys(names, pa.string())
-                        ),
-                    )
-                )
-            elif f.suffix == ".sav":
-                import pyreadstat
-
-                frame, _ = pyreadstat.read_sav(str(f))
-                parts.append(pa.Table.from_pandas(frame, preserve_index=False))
-        if not parts:
-            raise FileNotFoundError(f"no {table} in {cbs}: generate the G4 landing first")
-        out = pa.concat_tables(parts, promote_options="permissive")
-    return _typed(out, table)
+def _read_g4_table(landing: Path, table: str) -> pa.Table:
+    """The G4 landing's table as the pipeline would read it: the delivered files it would choose
+    (highest version, the right years) or the older single parquet file."""
+    delivery = find_delivery(landing, table)
+    layout = CBS_TABLES[table]
+    parts = []
+    for _, chunk in read_delivery_chunks(delivery, list(layout.columns)):
+        for c in layout.columns:  # the generator's own files: text as text, empty as missing
+            if c not in layout.numeric_columns:
+                chunk[c] = chunk[c].astype("string").fillna("")
+        parts.append(pa.Table.from_pandas(chunk, preserve_index=False))
+    return _typed(pa.concat_tables(parts, promote_options="permissive"), table)
 
 
 def _schema(table: str) -> pa.Schema:
@@ -160,10 +129,11 @@ def _typed(t: pa.Table, table: str) -> pa.Table:
     return t.select(schema.names).cast(schema)
 
 
-def _year_of(t: pa.Table, table: str) -> pa.Array:
-    return pc.cast(
-        pc.utf8_slice_codeunits(t[YEAR_COLUMN[table]], 0, 4), pa.int64()
-    ).combine_chunks()
+def _year_of(t: pa.Table, table: str, default: int) -> np.ndarray:
+    """The year of each row of a yearly table; a row without one goes to ``default``'s file."""
+    text = pc.utf8_slice_codeunits(t[YEAR_COLUMN[table]].fill_null(""), 0, 4)
+    year = pc.if_else(pc.match_substring_regex(text, r"^\d{4}$"), text, str(default))
+    return pc.cast(year, pa.int64()).to_numpy()
 
 
 def _g4_bsn_ceiling(koppel: pa.Table) -> int:
@@ -535,8 +505,9 @@ def write_national_cbs(g4_landing: Path, out: Path, config: NationalConfig | Non
     cfg = config or NationalConfig()
     t0 = time.perf_counter()
     g4_landing, out = Path(g4_landing).resolve(), Path(out).resolve()
-    g4 = {t: _read_g4_table(g4_landing / CBS_FOLDER, t) for t in CBS_TABLES}
-    years = sorted(set(_year_of(g4["ZVWZORGKOSTENTAB"], "ZVWZORGKOSTENTAB").to_pylist()))
+    g4 = {t: _read_g4_table(g4_landing, t) for t in CBS_TABLES}
+    care_years = pc.utf8_slice_codeunits(g4["ZVWZORGKOSTENTAB"]["JAAR"], 0, 4).unique()
+    years = sorted(int(y) for y in care_years.to_pylist() if y and y.isdigit())
     snapshot = max(years)
 
     cbs = out / CBS_FOLDER
@@ -553,7 +524,7 @@ def write_national_cbs(g4_landing: Path, out: Path, config: NationalConfig | Non
     try:
         for t, data in g4.items():  # the G4 rows first, as they are
             if t in YEAR_COLUMN:
-                writers.write_by_year(t, data, _year_of(data, t).to_numpy())
+                writers.write_by_year(t, data, _year_of(data, t, snapshot))
             else:
                 writers.write(t, snapshot, data)
 
