@@ -124,10 +124,12 @@ def _step_peaks(samples: list[tuple[float, int]], steps: list[dict]) -> list[dic
                 "step": s["step"],
                 "seconds": round(s["end"] - s["start"], 1),
                 "peak_mib": round(max(during) / MIB) if during else None,
+                # what the step itself added on top of what the process held when it began
+                "grew_mib": round((max(during) - during[0]) / MIB) if during else None,
                 "ok": s["ok"],
             }
         )
-    return sorted(out, key=lambda r: -(r["peak_mib"] or 0))
+    return sorted(out, key=lambda r: -(r["grew_mib"] or 0))
 
 
 # --------------------------------------------------------------------------- one job, in a child
@@ -433,9 +435,10 @@ def _print_table(report: dict) -> None:
     for j in report["jobs"]:
         if j["steps"]:
             top = ", ".join(
-                f"{s['step']} {s['peak_mib']} MiB / {s['seconds']} s" for s in j["steps"][:4]
+                f"{s['step']} +{s['grew_mib']} MiB to {s['peak_mib']} MiB in {s['seconds']} s"
+                for s in j["steps"][:4]
             )
-            print(f"\n{j['stage']}: largest steps by peak memory: {top}")
+            print(f"\n{j['stage']}: steps that grew the memory most: {top}")
         for f in j["failures"][:3]:
             print(f"  failed: {f}")
 

@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -107,9 +108,9 @@ def _read_g4_table(landing: Path, table: str) -> pa.Table:
     layout = CBS_TABLES[table]
     parts = []
     for _, chunk in read_delivery_chunks(delivery, list(layout.columns)):
-        for c in layout.columns:  # the generator's own files: text as text, empty as missing
+        for c in layout.columns:  # text as text; an empty value is missing, as in SPSS
             if c not in layout.numeric_columns:
-                chunk[c] = chunk[c].astype("string").fillna("")
+                chunk[c] = chunk[c].astype("string").replace("", pd.NA)
         parts.append(pa.Table.from_pandas(chunk, preserve_index=False))
     return _typed(pa.concat_tables(parts, promote_options="permissive"), table)
 
@@ -193,7 +194,10 @@ def _text(values: np.ndarray, width: int = 0) -> pa.Array:
     return pc.utf8_lpad(out, width, "0") if width else out
 
 
-def _const(value: str, n: int) -> pa.Array:
+def _const(value: str | None, n: int) -> pa.Array:
+    """n times ``value``; None is an empty (missing) value, written as null as SPSS leaves it."""
+    if value is None:
+        return pa.nulls(n, pa.string())
     return pc.take(pa.array([value]), pa.array(np.zeros(n, dtype=np.int32)))
 
 
@@ -349,7 +353,7 @@ def _filler_chunk(
     since = np.maximum(born, window_start - rng.integers(0, 20 * 365, n))
     hh = g4["GBAHUISHOUDENSBUS"]
     hh_codes = ["TYPHH", "PLHH", "AANTALKINDHH", "GEBJAARJONGSTEKINDHH", "GEBMAANDJONGSTEKINDHH"]
-    empty = _const("", n)
+    empty = _const(None, n)
     writers.write(
         "GBAHUISHOUDENSBUS",
         snapshot,
