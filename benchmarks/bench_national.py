@@ -254,6 +254,12 @@ def main() -> None:
     parser.add_argument(
         "--generate-only", action="store_true", help="generate (or check) the data and stop"
     )
+    parser.add_argument(
+        "--previous",
+        type=Path,
+        help="a results file of an earlier run: its cbs_tables figures join the slope (one scale "
+        "per run when the machine has time for one at a time)",
+    )
     args = parser.parse_args()
     if args.job:
         _job_child(args.job, args.partition)
@@ -270,7 +276,12 @@ def main() -> None:
     scales = [float(s) for s in args.national_scales.split(",")]
     report: dict = {
         "measured": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cores": os.cpu_count(), "memory_gib": round(_mem_total() / GIB, 1)},
+        "machine": {
+            "cores": os.cpu_count(),
+            "memory_gib": round(_mem_total() / GIB, 1),
+            # other work on a shared machine slows every figure: the load when the run began
+            "load_average_at_start": [round(x, 1) for x in os.getloadavg()],
+        },
         "command": " ".join(sys.argv),
         "targets": TARGETS,
         "generation": {},
@@ -385,7 +396,16 @@ def main() -> None:
     else:
         print("cbs_tables did not succeed at the largest scale: no municipality runs", flush=True)
 
-    cbs = [j for j in report["jobs"] if j["kind"] == "cbs_tables" and not j["killed_at_cap"]]
+    report["machine"]["load_average_at_end"] = [round(x, 1) for x in os.getloadavg()]
+    if args.previous:
+        earlier = json.loads(args.previous.read_text())
+        for j in earlier["jobs"]:
+            if j["kind"] == "cbs_tables" and j["national_scale"] not in scales:
+                report["jobs"].insert(0, {**j, "stage": j["stage"] + f" ({args.previous.name})"})
+    cbs = sorted(
+        (j for j in report["jobs"] if j["kind"] == "cbs_tables" and not j["killed_at_cap"]),
+        key=lambda j: j["rows_in"],
+    )
     if len(cbs) >= 2 and cbs[-1]["rows_in"] != cbs[0]["rows_in"]:
         report["slope_mib_per_million_rows"] = round(
             (cbs[-1]["peak_mib"] - cbs[0]["peak_mib"])
@@ -408,6 +428,11 @@ def _mem_total() -> int:
 
 
 def _print_table(report: dict) -> None:
+    m = report["machine"]
+    print(
+        f"\n{m['cores']} cores, {m['memory_gib']} GiB; load average at start "
+        f"{m['load_average_at_start']}, at end {m.get('load_average_at_end')}"
+    )
     print("\n| stage | rows in | wall time | peak memory (process tree) | target | verdict |")
     print("|---|---:|---:|---:|---|---|")
     for name, g in report["generation"].items():
