@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -69,10 +70,12 @@ def _tree_rss(root: int) -> int:
     return total
 
 
-def _run_monitored(commands: dict[str, list[str]], env: dict, logs: Path, cap: int) -> dict:
+def _run_monitored(
+    commands: dict[str, list[str]], env: dict, logs: Path, cap: int, limit_s: float = float("inf")
+) -> dict:
     """Run the commands at once, each in its own session, sampling each tree's memory; kill a tree
-    (its own process group, nothing else) that passes `cap` bytes. Returns per command its wall
-    time, peak, samples and exit code, and the peak of their sum."""
+    (its own process group, nothing else) that passes `cap` bytes or runs past `limit_s`. Returns
+    per command its wall time, peak, samples and exit code, and the peak of their sum."""
     logs.mkdir(parents=True, exist_ok=True)
     procs, out = {}, {}
     for label, cmd in commands.items():
@@ -86,7 +89,12 @@ def _run_monitored(commands: dict[str, list[str]], env: dict, logs: Path, cap: i
             stdout,
             stderr,
         )
-        out[label] = {"peak_bytes": 0, "samples": [], "killed_at_cap": False}
+        out[label] = {
+            "peak_bytes": 0,
+            "samples": [],
+            "killed_at_cap": False,
+            "stopped_at_time_limit": False,
+        }
     peak_sum = 0
     running = set(procs)
     while running:
@@ -106,12 +114,47 @@ def _run_monitored(commands: dict[str, list[str]], env: dict, logs: Path, cap: i
             if rss > cap:
                 os.killpg(p.pid, signal.SIGKILL)
                 out[label]["killed_at_cap"] = True
+            elif time.time() - started > limit_s:
+                os.killpg(p.pid, signal.SIGKILL)
+                out[label]["stopped_at_time_limit"] = True
         peak_sum = max(peak_sum, total)
         time.sleep(0.25)
     for label in out:
         text = (logs / f"{label}.out").read_text().strip().splitlines()
-        out[label]["child"] = json.loads(text[-1]) if text and text[-1].startswith("{") else {}
+        out[label]["child"] = (
+            json.loads(text[-1])
+            if text and text[-1].startswith("{")
+            else {"success": False, "steps": _steps_from_log(logs / f"{label}.err")}
+        )
     return {"runs": out, "peak_sum_bytes": peak_sum}
+
+
+_STEP_LINE = re.compile(
+    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}) - dagster - \w+ - .*? - (\w+) - "
+    r"(STEP_START|STEP_SUCCESS|STEP_FAILURE) - "
+)
+
+
+def _steps_from_log(err: Path) -> list[dict]:
+    """Steps' start and end from Dagster's log lines (to the second), for a job that was stopped
+    before it could report them; a step still running ends at the last line."""
+    steps: dict[str, dict] = {}
+    last = None
+    for line in err.read_text(errors="replace").splitlines():
+        m = _STEP_LINE.match(line)
+        if not m:
+            continue
+        when = datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S %z").timestamp()
+        last = when
+        step = steps.setdefault(m.group(2), {"step": m.group(2), "ok": False})
+        if m.group(3) == "STEP_START":
+            step["start"] = when
+        else:
+            step["end"], step["ok"] = when + 1, m.group(3) == "STEP_SUCCESS"
+    for step in steps.values():
+        if "start" in step and "end" not in step:
+            step["end"], step["running_when_stopped"] = time.time(), True
+    return [s for s in steps.values() if "start" in s and last is not None]
 
 
 def _step_peaks(samples: list[tuple[float, int]], steps: list[dict]) -> list[dict]:
@@ -127,6 +170,7 @@ def _step_peaks(samples: list[tuple[float, int]], steps: list[dict]) -> list[dic
                 # what the step itself added on top of what the process held when it began
                 "grew_mib": round((max(during) - during[0]) / MIB) if during else None,
                 "ok": s["ok"],
+                "running_when_stopped": s.get("running_when_stopped", False),
             }
         )
     return sorted(out, key=lambda r: -(r["grew_mib"] or 0))
@@ -213,9 +257,15 @@ def _fmt_s(s: float) -> str:
     return f"{s:.0f} s" if s < 120 else f"{s / 60:.1f} min"
 
 
-def _verdict(seconds: float, peak: int, target: dict, killed: bool, success: bool) -> str:
+def _verdict(
+    seconds: float, peak: int, target: dict, killed: bool, success: bool, stopped: bool = False
+) -> str:
     if killed:
         return "**killed** at the memory cap"
+    if stopped:
+        return "**stopped** at the time limit: " + (
+            "memory missed" if peak >= target["bytes"] else "not finished"
+        )
     misses = []
     if seconds >= target["seconds"]:
         misses.append("time")
@@ -252,6 +302,12 @@ def main() -> None:
         help="kill a job whose process tree passes this (protects a shared machine)",
     )
     parser.add_argument(
+        "--time-limit-min",
+        type=float,
+        default=float("inf"),
+        help="stop a job running longer (its figures so far are reported as stopped)",
+    )
+    parser.add_argument(
         "--generate-only", action="store_true", help="generate (or check) the data and stop"
     )
     parser.add_argument(
@@ -272,6 +328,7 @@ def main() -> None:
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env.setdefault(var, "1")
     cap = int(args.memory_cap_gib * GIB)
+    limit_s = args.time_limit_min * 60
     data = args.data.resolve()
     scales = [float(s) for s in args.national_scales.split(",")]
     report: dict = {
@@ -353,6 +410,7 @@ def main() -> None:
             "peak_mib": round(run["peak_bytes"] / MIB),
             "success": bool(child.get("success")),
             "killed_at_cap": run["killed_at_cap"],
+            "stopped_at_time_limit": run["stopped_at_time_limit"],
             "failures": child.get("failures", []),
             "steps": _step_peaks(run["samples"], child.get("steps", [])),
         }
@@ -365,9 +423,9 @@ def main() -> None:
         # a fresh warehouse per run: the CBS tables are ingested from the landing, not reused
         shutil.rmtree(data / f"national_{scale:g}" / "warehouse", ignore_errors=True)
         shutil.rmtree(data / f"national_{scale:g}" / "dagster_home", ignore_errors=True)
-        res = _run_monitored({f"cbs_{scale:g}": job_cmd("cbs_tables")}, job_env(scale), logs, cap)[
-            "runs"
-        ][f"cbs_{scale:g}"]
+        res = _run_monitored(
+            {f"cbs_{scale:g}": job_cmd("cbs_tables")}, job_env(scale), logs, cap, limit_s
+        )["runs"][f"cbs_{scale:g}"]
         rows = nationals[scale]["summary"]["rows"]
         record(f"cbs_tables, national x{scale:g}", "cbs_tables", scale, res, rows)
 
@@ -375,7 +433,9 @@ def main() -> None:
     cbs_ok = report["jobs"][-1]["success"] if report["jobs"] else False
     if cbs_ok:
         for gm in [g for g in args.alone.split(",") if g]:
-            res = _run_monitored({gm: job_cmd("municipality", gm)}, job_env(largest), logs, cap)
+            res = _run_monitored(
+                {gm: job_cmd("municipality", gm)}, job_env(largest), logs, cap, limit_s
+            )
             record(
                 f"municipality {gm} {NAMES.get(gm, '')}", "municipality", largest, res["runs"][gm]
             )
@@ -403,7 +463,13 @@ def main() -> None:
             if j["kind"] == "cbs_tables" and j["national_scale"] not in scales:
                 report["jobs"].insert(0, {**j, "stage": j["stage"] + f" ({args.previous.name})"})
     cbs = sorted(
-        (j for j in report["jobs"] if j["kind"] == "cbs_tables" and not j["killed_at_cap"]),
+        (
+            j
+            for j in report["jobs"]
+            if j["kind"] == "cbs_tables"
+            and not j["killed_at_cap"]
+            and not j.get("stopped_at_time_limit")
+        ),
         key=lambda j: j["rows_in"],
     )
     if len(cbs) >= 2 and cbs[-1]["rows_in"] != cbs[0]["rows_in"]:
@@ -442,11 +508,15 @@ def _print_table(report: dict) -> None:
         )
     for j in report["jobs"]:
         target = TARGETS[j["kind"]]
+        stopped = j.get("stopped_at_time_limit", False)
+        verdict = _verdict(
+            j["wall_s"], j["peak_mib"] * MIB, target, j["killed_at_cap"], j["success"], stopped
+        )
         rows = f"{j['rows_in']:,}" if j["rows_in"] else ""
         print(
             f"| {j['stage']} | {rows} | {_fmt_s(j['wall_s'])} | {j['peak_mib'] / 1024:.1f} GiB | "
             f"< {target['seconds'] // 60} min, < {target['bytes'] // GIB} GiB | "
-            f"{_verdict(j['wall_s'], j['peak_mib'] * MIB, target, j['killed_at_cap'], j['success'])} |"
+            f"{verdict} |"
         )
     if "side_by_side_peak_sum_mib" in report:
         together = report["side_by_side_peak_sum_mib"] / 1024
