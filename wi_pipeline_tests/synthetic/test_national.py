@@ -103,3 +103,16 @@ def test_text_of_concatenated_arrow_column():
     assert pa.concat_arrays([out, _text(np.array(["000000002"]))]).to_pylist()[-1] == "000000002"
     dates = _text(np.full(3_000_000, "20180101"))  # numpy text arrow converts in chunks
     assert isinstance(dates, pa.Array) and len(dates) == 3_000_000
+
+
+def test_namesakes_are_not_persons_whose_own_key_is_other(synthetic_landing):
+    """A namesake ('S' with a register person's RINPERSOON) of a person whose own key is 'S' would be
+    the same CBS person twice: GBAPERSOONTAB's uniqueness suite stopped the CBS job at scale 1.0."""
+    from wi_pipeline.synthetic.extracts import _namesakes
+
+    _, world = synthetic_landing
+    rins = world.persons["rinpersoon"].to_numpy()
+    kept = _namesakes(np.random.default_rng(1), world, other_key=rins[: len(rins) // 2])
+    drawn = _namesakes(np.random.default_rng(1), world)
+    assert len(drawn["GBAPERSOONTAB"]["RINPERSOON"]) > 0
+    assert not np.isin(kept["GBAPERSOONTAB"]["RINPERSOON"], rins[: len(rins) // 2]).any()
