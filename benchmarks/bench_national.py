@@ -290,7 +290,8 @@ def main() -> None:
     parser.add_argument(
         "--cbs-assets",
         help="only these CBS assets (e.g. cbs/gbapersoontab,cbs/gbapersoontab_quarantine) in the "
-        "CBS stage, into the warehouse of the last run (--reuse-warehouse implied)",
+        "CBS stage, into the warehouse of the last run (--reuse-warehouse implied); 'none': "
+        "no CBS stage, the municipalities run on the CBS tables stored",
     )
     parser.add_argument(
         "--reuse-warehouse",
@@ -435,7 +436,7 @@ def main() -> None:
         return entry
 
     logs = data / "logs" / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
-    for scale in scales:
+    for scale in scales if args.cbs_assets != "none" else []:
         # a fresh warehouse per run: the CBS tables are ingested from the landing, not reused
         if not (args.reuse_warehouse or args.cbs_assets):
             shutil.rmtree(data / f"national_{scale:g}" / "warehouse", ignore_errors=True)
@@ -455,7 +456,7 @@ def main() -> None:
             record(f"cbs_tables, national x{scale:g}", "cbs_tables", scale, res, rows)
 
     largest = max(scales)
-    cbs_ok = report["jobs"][-1]["success"] if report["jobs"] else False
+    cbs_ok = report["jobs"][-1]["success"] if report["jobs"] else args.cbs_assets == "none"
     if cbs_ok:
         for gm in [g for g in args.alone.split(",") if g]:
             res = _run_monitored(
