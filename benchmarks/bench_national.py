@@ -468,7 +468,11 @@ def main() -> None:
         pair = [g for g in args.side_by_side.split(",") if g]
         if pair:
             res = _run_monitored(
-                {gm: job_cmd("municipality", gm) for gm in pair}, job_env(largest), logs, cap
+                {gm: job_cmd("municipality", gm) for gm in pair},
+                job_env(largest),
+                logs,
+                cap,
+                limit_s,
             )
             for gm in pair:
                 record(
