@@ -338,8 +338,16 @@ def main() -> None:
         return
 
     env = dict(os.environ)
-    # the synthetic BSNs at this size lie outside the 9999 range the demo key accepts
-    env.setdefault("WI_PSEUDONYM_KEY", secrets.token_hex(32))
+    # The synthetic BSNs at this size lie outside the 9999 range the demo key accepts: a throw-away
+    # key of the benchmark's own, kept with its synthetic data, so a later run (--cbs-assets,
+    # --reuse-warehouse) links with the key its stored key file was pseudonymised with.
+    key_file = args.data.resolve() / "benchmark_pseudonym_key"
+    if "WI_PSEUDONYM_KEY" not in env:
+        if not key_file.exists():
+            key_file.parent.mkdir(parents=True, exist_ok=True)
+            key_file.write_text(secrets.token_hex(32))
+            key_file.chmod(0o600)
+        env["WI_PSEUDONYM_KEY"] = key_file.read_text().strip()
     env.update(GX_ANALYTICS_ENABLED="false", PYTHONPATH=str(REPO))
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env.setdefault(var, "1")
