@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 export DAGSTER_HOME := $(abspath dagster_home)
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: run rebuild test ui bench bench-jobs simulate purge clean browser
+.PHONY: run rebuild test ui bench bench-jobs bench-national simulate purge clean browser
 
 $(VENV)/.installed: pyproject.toml
 	@echo "installing the environment into $(VENV) (once; about 80 s)"
@@ -47,6 +47,11 @@ bench: $(VENV)/.installed
 # the same data through the pipeline's own Dagster jobs: checks, suites, reports and IO included
 bench-jobs: $(VENV)/.installed
 	$(PY) benchmarks/bench_pipeline.py --scale 1.0 --jobs
+
+# national CBS tables (24 million persons; generated once into $$WI_BENCH_DIR, default data/bench-national)
+# and the G4 at scale 1.0 through the Dagster jobs: CBS ingestion at 0.25x and 1x, municipality runs
+bench-national: $(VENV)/.installed
+	$(PY) benchmarks/bench_national.py
 
 simulate: $(VENV)/.installed
 	$(PY) -m wi_pipeline.recovery --reps 200 --scale 0.02

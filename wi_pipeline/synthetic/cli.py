@@ -21,7 +21,9 @@ def main(argv: list[str] | None = None) -> int:
         "--landing", type=Path, required=True, help="landing folder to write (must be empty)"
     )
     parser.add_argument(
-        "--truth", type=Path, required=True, help="truth.json, outside the landing folder"
+        "--truth",
+        type=Path,
+        help="truth.json, outside the landing folder (not with --from-landing)",
     )
     parser.add_argument("--seed", type=int, default=SyntheticConfig.seed)
     parser.add_argument(
@@ -31,7 +33,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--force", action="store_true", help="write into a non-empty landing folder"
     )
+    national = parser.add_argument_group(
+        "national size",
+        "CBS tables at the size of the Netherlands around the G4 persons, in CBS's file names "
+        "(<landing>/CBS/<TABLE>/SPOLISBUS2019V1.parquet, ...), written in chunks",
+    )
+    national.add_argument(
+        "--national-scale",
+        type=float,
+        help="1.0 = 24 million persons, 17 million job rows and 17 million care-cost persons a year",
+    )
+    national.add_argument(
+        "--from-landing",
+        type=Path,
+        help="a G4 landing generated before: its registers are copied and its CBS tables kept, "
+        "instead of generating the G4 again",
+    )
+    national.add_argument("--persons-per-chunk", type=int, default=1_000_000)
     args = parser.parse_args(argv)
+    if args.from_landing is not None and args.national_scale is None:
+        parser.error("--from-landing needs --national-scale")
+    if args.from_landing is None and args.truth is None:
+        parser.error("--truth is required (unless --from-landing)")
+    if args.from_landing is not None:
+        if _non_empty(args.landing) and not args.force:
+            print(f"error: {args.landing.resolve()} is not empty (use --force)", file=sys.stderr)
+            return 2
+        return _national(args.from_landing, args.landing, args)
 
     landing, truth = args.landing.resolve(), args.truth.resolve()
     if landing == truth or landing in truth.parents:
@@ -73,6 +101,26 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("  faults planted: " + json.dumps(summary["faults"]))
     print("  edge cases planted: " + json.dumps(summary["edge_cases"]))
+    if args.national_scale is not None:
+        return _national(landing, landing, args)
+    return 0
+
+
+def _national(g4_landing: Path, landing: Path, args: argparse.Namespace) -> int:
+    from wi_pipeline.synthetic.national import NationalConfig, write_national_cbs
+
+    cfg = NationalConfig(
+        national_scale=args.national_scale,
+        seed=args.seed,
+        persons_per_chunk=args.persons_per_chunk,
+    )
+    summary = write_national_cbs(g4_landing, landing, cfg)
+    print(
+        f"national CBS tables, scale {cfg.national_scale:g}: {summary['persons']:,} persons "
+        f"({summary['g4_persons']:,} from the G4 tables), {summary['rows']:,} rows in "
+        f"{len(summary['files'])} files, {summary['seconds']:.0f}s"
+    )
+    print(json.dumps(summary))
     return 0
 
 

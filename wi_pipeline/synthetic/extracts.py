@@ -249,9 +249,13 @@ def _text(x) -> pa.Array:
     if isinstance(x, pd.Series):
         x = x.array
     if hasattr(x, "__arrow_array__"):
-        return pa.array(x).cast(pa.string())
-    x = np.asarray(x)
-    return pa.array(x if x.dtype.kind == "U" else x.astype(object), type=pa.string())
+        out = pa.array(x).cast(pa.string())
+    else:
+        x = np.asarray(x)
+        out = pa.array(x if x.dtype.kind == "U" else x.astype(object), type=pa.string())
+    # arrow gives a chunked array for concatenated arrow-backed columns and for numpy text of some
+    # million rows (scale 1.0); the edge-case rows are appended to one array
+    return out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
 
 
 def _write_cbs(
@@ -379,12 +383,17 @@ def _pick(rng: np.random.Generator, n: int, rate: float) -> np.ndarray:
     return np.sort(rng.choice(n, size=k, replace=False))
 
 
-def _namesakes(rng: np.random.Generator, world: World) -> dict[str, dict]:
+def _namesakes(
+    rng: np.random.Generator, world: World, other_key: np.ndarray | None = None
+) -> dict[str, dict]:
     """Persons with RINPERSOONS 'S' and the RINPERSOON of a register person: someone else, whose job,
     household (a single parent), benefit elsewhere (SECM 22), divorce and debt must not reach the
-    register person's panel rows."""
+    register person's panel rows. Not of a person whose own key is 'S' (``other_key``): the two
+    would be one CBS person twice (at scale 1.0 a few are drawn)."""
     persons = world.persons["rinpersoon"].to_numpy()
     rin = persons[_pick(rng, len(persons), EDGE_CASES["other_key_namesakes"])]
+    if other_key is not None:
+        rin = rin[~np.isin(rin, other_key)]
     n = len(rin)
 
     def full(value) -> np.ndarray:
@@ -465,7 +474,7 @@ def write_cbs(world: World, landing: Path, form: str = "sav") -> tuple[dict, dic
         rin = rin if isinstance(rin, pd.Series) else pd.Series(np.asarray(rin))
         return np.where(rin.isin(other_key).to_numpy(), "S", "R")
 
-    namesakes = _namesakes(rng, world)
+    namesakes = _namesakes(rng, world, other_key)
     cases["other_key_namesakes"] = len(namesakes["GBAPERSOONTAB"]["RINPERSOON"])
 
     def write(table: str, columns: dict, duplicates: bool = False) -> None:
