@@ -387,23 +387,25 @@ def run_suite(
     suite = load_suite(suite_name, suites_dir)
     id_cols = set(identifier_columns)
     by_id = _validate(df, suite.name, [e.configuration for e in suite.expectations])
+    records = _suite_records([e.configuration for e in suite.expectations], by_id, id_cols)
+    return SuiteResult(suite_name=suite.name, n_rows=len(df), results=records)
+
+
+def _suite_records(
+    configs: list, results: dict[str, Any], id_cols: set[str], notes: dict[str, str] | None = None
+) -> list[CheckRecord]:
+    """One record per expectation: GX's result, or a failed record saying why there is none."""
+    notes = notes or {}
     records = []
-    for exp in suite.expectations:
-        config = exp.configuration
-        gx_result = by_id.get(config.id)
-        if gx_result is None:
+    for c in configs:
+        if c.id in notes or c.id not in results:
+            note = notes.get(c.id, "no result from GX")
             records.append(
-                CheckRecord(
-                    config.type,
-                    _columns(config.kwargs),
-                    expectation_severity(config),
-                    False,
-                    note="no result from GX",
-                )
+                CheckRecord(c.type, _columns(c.kwargs), expectation_severity(c), False, note=note)
             )
         else:
-            records.append(_record(config, gx_result, id_cols))
-    return SuiteResult(suite_name=suite.name, n_rows=len(df), results=records)
+            records.append(_record(c, results[c.id], id_cols))
+    return records
 
 
 def _validate(df: pd.DataFrame, name: str, configs: list) -> dict[str, Any]:
@@ -704,28 +706,12 @@ def run_suite_on_table(
     for c in configs:
         if c.id in tallies:
             results[c.id] = tallies[c.id].result(c.kwargs.get("mostly", 1))
-    records = []
-    for c in configs:
-        if kinds[c.id] == "unsupported":
-            note = (
-                "cannot be judged on a table stored in parts "
-                "(only row-by-row rules, uniqueness and columns)"
-            )
-            records.append(
-                CheckRecord(c.type, _columns(c.kwargs), expectation_severity(c), False, note=note)
-            )
-        elif c.id not in results:
-            records.append(
-                CheckRecord(
-                    c.type,
-                    _columns(c.kwargs),
-                    expectation_severity(c),
-                    False,
-                    note="no result from GX",
-                )
-            )
-        else:
-            records.append(_record(c, results[c.id], id_cols))
+    unsupported = (
+        "cannot be judged on a table stored in parts "
+        "(only row-by-row rules, uniqueness and columns)"
+    )
+    notes = {c.id: unsupported for c in configs if kinds[c.id] == "unsupported"}
+    records = _suite_records(configs, results, id_cols, notes)
     return SuiteResult(suite_name=suite.name, n_rows=n_rows, results=records)
 
 
