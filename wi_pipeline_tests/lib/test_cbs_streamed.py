@@ -258,3 +258,28 @@ def test_the_child_parent_check_on_stored_tables_counts_what_the_check_in_memory
             open_table(tmp_path / f"kindouder{i}"), open_table(tmp_path / f"persons{i}")
         )
         assert stored == children_born_after_parents(child_parent, persons), i
+
+
+def test_an_expectation_a_table_in_parts_cannot_judge_fails_saying_so(tmp_path):
+    """A mean over the whole table is not a sum of per-batch verdicts: it fails with the reason, and
+    the row-by-row expectation beside it is still judged."""
+    import json
+
+    suite = {
+        "name": "secm_mean",
+        "expectations": [
+            {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "SECM"}},
+            {
+                "type": "expect_column_mean_to_be_between",
+                "kwargs": {"column": "RINPERSOONS", "min_value": 0, "max_value": 1},
+            },
+        ],
+    }
+    (tmp_path / "secm_mean.json").write_text(json.dumps(suite), encoding="utf-8")
+    cbs.ingest_cbs_table(write_secm(tmp_path), "SECMBUS", tmp_path / "out", chunk_rows=7)
+    result = run_suite_on_table(
+        open_table(tmp_path / "out"), "secm_mean", suites_dir=tmp_path, batch_rows=20
+    )
+    not_null, mean = result.results
+    assert not_null.success and not_null.note is None and not_null.unexpected_count == 0
+    assert not mean.success and "cannot be judged on a table stored in parts" in mean.note
