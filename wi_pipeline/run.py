@@ -123,9 +123,9 @@ def run_plan(rebuild: bool, job_names: set[str]) -> list[tuple[str, str | None, 
 
 
 def step_label(job_name: str, partition: str | None) -> str:
-    from wi_pipeline.lib.layout import G4
+    from wi_pipeline.lib.layout import G4, spoken_name
 
-    return f"{job_name} {partition} {G4[partition]}" if partition in G4 else job_name
+    return f"{job_name} {partition} {spoken_name(partition)}" if partition in G4 else job_name
 
 
 def failures(result) -> list[tuple[str, str, bool]]:

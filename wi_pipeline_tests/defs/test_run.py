@@ -89,3 +89,10 @@ def test_after_purge_it_explains_that_the_assets_are_stored_instead_of_generatin
         ensure_data(data / "landing", seed=3, scale=0.002)
     assert "make purge" in str(err.value) and "make rebuild" in str(err.value)
     assert _files(data / "landing") == []
+
+
+def test_a_step_names_its_municipality_as_people_say_it():
+    from wi_pipeline.run import step_label
+
+    assert step_label("municipality", "GM0518") == "municipality GM0518 Den Haag"
+    assert step_label("g4_pooled", None) == "g4_pooled"
