@@ -17,7 +17,7 @@ from dagster import (
     Output,
 )
 
-from wi_pipeline.lib.datasets import BATCH_ROWS, iter_frames, table_columns
+from wi_pipeline.lib.datasets import ARROW_TEXT, BATCH_ROWS, iter_frames, table_columns
 from wi_pipeline.lib.layout import G4
 from wi_pipeline.lib.privacy import redact_identifiers, scan_identifiers, scan_identifiers_in_parts
 
@@ -48,7 +48,9 @@ def no_identifiers_result(
     """A stored table larger than memory (a dataset) is scanned batch by batch."""
     if isinstance(df, ds.Dataset):
         findings = scan_identifiers_in_parts(
-            iter_frames(df, BATCH_ROWS), allow_cbs_keys=allow_cbs_keys, published=published
+            iter_frames(df, BATCH_ROWS, text=ARROW_TEXT),
+            allow_cbs_keys=allow_cbs_keys,
+            published=published,
         )
         df = df.head(0).to_pandas()[table_columns(df)]
     else:

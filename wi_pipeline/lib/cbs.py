@@ -31,6 +31,7 @@ from wi_pipeline.lib.cbs_delivery import (
     read_delivery_chunks,
 )
 from wi_pipeline.lib.datasets import (
+    ARROW_TEXT,
     BATCH_ROWS,
     PartitionedWriter,
     duckdb_connection,
@@ -40,7 +41,7 @@ from wi_pipeline.lib.datasets import (
     release_memory,
 )
 from wi_pipeline.lib.ingest import ExtractError, mostly_unparseable_count
-from wi_pipeline.lib.layout import CBS_DATE_FORMAT, CBS_TABLES, CbsTableLayout
+from wi_pipeline.lib.layout import CBS_TABLES, CbsTableLayout
 from wi_pipeline.lib.pseudonymise import PSEUDONYM_COLUMN, PseudonymKey, guard_demo_key
 
 MISSING_PERSON = "---------"  # KINDOUDERTAB: parent unknown
@@ -96,14 +97,22 @@ def _flag(reasons: pd.Series, mask: pd.Series, reason: str) -> None:
 
 
 def _is_rinpersoon(s: pd.Series) -> pd.Series:
-    return _arrow_text(s).str.fullmatch(r"\d{9}").fillna(False).astype(bool)
+    return _arrow_text(s).str.fullmatch(r"[0-9]{9}").fillna(False).astype(bool)
 
 
-# At national size the typing runs on hundreds of millions of values: text is matched and trimmed by
-# pyarrow's vectorised kernels and numbers parsed by its cast, not value by value in Python, which
-# was most of the time. Python's own parser stays the fallback for a chunk arrow cannot parse whole.
+# At national size the typing runs on hundreds of millions of values: text stays in arrow from the
+# file to the stored table, and is matched, trimmed and parsed by pyarrow's vectorised kernels, not
+# value by value in Python objects, which was most of the time. Python's own parser stays the
+# fallback for a chunk arrow cannot parse whole.
 def _arrow_text(s: pd.Series) -> pd.Series:
-    return s.astype("string[pyarrow]")
+    return s if s.dtype == ARROW_TEXT else s.astype(ARROW_TEXT)
+
+
+def _arrow_array(s: pd.Series) -> pa_arrow.Array | pa_arrow.ChunkedArray:
+    """The values of a text column as arrow, without a copy when they are arrow already."""
+    if s.dtype == ARROW_TEXT:
+        return pa_arrow.array(s.array)
+    return pa_arrow.array(np.asarray(s, dtype=object), type=pa_arrow.string(), from_pandas=True)
 
 
 def _stripped(s: pd.Series) -> pd.Series:
@@ -114,15 +123,42 @@ def _to_numeric(s: pd.Series) -> pd.Series:
     """``pd.to_numeric(errors="coerce")``: arrow's cast when every filled value parses, else pandas."""
     if _kind(s) in _TEXT:
         try:
-            arr = pa_arrow.array(
-                np.asarray(s, dtype=object), type=pa_arrow.string(), from_pandas=True
-            )
+            text = pc.utf8_trim_whitespace(_arrow_array(s))
+            text = pc.if_else(pc.equal(text, ""), pa_arrow.scalar(None, text.type), text)
             return pd.Series(
-                pc.cast(arr, pa_arrow.float64()).to_numpy(zero_copy_only=False), index=s.index
+                pc.cast(text, pa_arrow.float64()).to_numpy(zero_copy_only=False), index=s.index
             )
-        except (pa_arrow.ArrowInvalid, pa_arrow.ArrowTypeError):
+        except (pa_arrow.ArrowInvalid, pa_arrow.ArrowTypeError, pa_arrow.ArrowNotImplementedError):
             pass
     return pd.to_numeric(pd.Series(np.asarray(s, dtype=object), index=s.index), errors="coerce")
+
+
+# the days datetime64[ns] can hold: a date outside is no date, whatever form it came in
+_FIRST_DAY, _LAST_DAY = pd.Timestamp.min.ceil("D"), pd.Timestamp.max.floor("D")
+_FIRST_DAY_D, _LAST_DAY_D = (np.datetime64(d.date(), "D") for d in (_FIRST_DAY, _LAST_DAY))
+
+
+def _parse_yyyymmdd(text: pd.Series) -> pd.Series:
+    """Eight digits that name a real calendar day, else missing (20190230 is no day). Parsed as
+    numbers, so it costs nanoseconds a value: arrow's strptime would roll 20190230 over to 2 March,
+    and pandas' parser goes value by value."""
+    arr = _arrow_array(text)
+    eight = pc.fill_null(pc.match_substring_regex(arr, "^[0-9]{8}$"), False)
+    digits = pc.cast(pc.if_else(eight, arr, "0"), pa_arrow.int64()).to_numpy(zero_copy_only=False)
+    year, month, day = digits // 10_000, digits // 100 % 100, digits % 100
+    first_of_month = ((year - 1970) * 12 + month - 1).astype("datetime64[M]")
+    days = first_of_month.astype("datetime64[D]") + (day - 1)
+    valid = (
+        eight.to_numpy(zero_copy_only=False)
+        & (month >= 1)
+        & (month <= 12)
+        & (day >= 1)
+        & (days.astype("datetime64[M]") == first_of_month)
+        & (days >= _FIRST_DAY_D)
+        & (days <= _LAST_DAY_D)
+    )
+    out = np.where(valid, days, np.datetime64("NaT")).astype("datetime64[ns]")
+    return pd.Series(out, index=text.index)
 
 
 # Codes of a fixed width: a re-export that delivers them as numbers has dropped the leading zeros,
@@ -157,7 +193,7 @@ def _numbers_as_text(s: pd.Series, width: int | None) -> tuple[pd.Series, pd.Ser
     """(text, not_whole): whole numbers as text, zero-padded to ``width``; a fraction is no code."""
     num = _to_numeric(s)
     whole = num.notna() & (num % 1 == 0) & (num.abs() < 2**53)
-    text = num.where(whole).astype("Int64").astype("string")
+    text = _arrow_text(num.where(whole).astype("Int64").astype("string"))
     if width:
         text = text.str.zfill(width)
     return text, s.notna() & ~whole
@@ -167,7 +203,7 @@ def _as_text(s: pd.Series, table: str, col: str) -> tuple[pd.Series, pd.Series]:
     """(text, not_whole) of a code column; text stays as it came."""
     kind = _kind(s)
     if kind in _TEXT:
-        return s.astype("string"), pd.Series(False, index=s.index)
+        return _arrow_text(s), pd.Series(False, index=s.index)
     if kind in _NUMBERS:
         return _numbers_as_text(s, CODE_WIDTHS.get(col))
     width = f" of {CODE_WIDTHS[col]} digits" if col in CODE_WIDTHS else ""
@@ -188,8 +224,7 @@ def _as_dates(s: pd.Series, table: str, col: str) -> tuple[pd.Series, pd.Series]
                 f"calendar dates (YYYYMMDD text or a date type)"
             )
         if pd.api.types.is_datetime64_dtype(s.dtype):
-            lo, hi = pd.Timestamp.min.ceil("D"), pd.Timestamp.max.floor("D")
-            dates = s.where((s >= lo) & (s <= hi)).astype("datetime64[ns]")
+            dates = s.where((s >= _FIRST_DAY) & (s <= _LAST_DAY)).astype("datetime64[ns]")
         else:  # date or datetime objects
             dates = pd.to_datetime(
                 pd.Series(np.asarray(s, dtype=object), index=s.index), errors="coerce"
@@ -207,7 +242,7 @@ def _as_dates(s: pd.Series, table: str, col: str) -> tuple[pd.Series, pd.Series]
     else:
         raise _refuse_type(table, col, kind, "dates (YYYYMMDD text or a date type)")
     return (
-        pd.to_datetime(txt, format=CBS_DATE_FORMAT, errors="coerce"),
+        _parse_yyyymmdd(txt),
         (txt.notna() & (txt != "")).fillna(False).astype(bool) | not_whole,
     )
 
@@ -217,7 +252,9 @@ def _as_numbers(s: pd.Series, table: str, col: str, expected: str) -> tuple[pd.S
     kind = _kind(s)
     if kind not in _TEXT | _NUMBERS:
         raise _refuse_type(table, col, kind, expected)
-    filled = s.notna() & (_stripped(s) != "").fillna(True).astype(bool)
+    filled = s.notna()
+    if kind in _TEXT:
+        filled &= (_stripped(s) != "").fillna(True).astype(bool)
     return _to_numeric(s), filled
 
 
@@ -269,7 +306,13 @@ def type_cbs_table(df: pd.DataFrame, layout: CbsTableLayout) -> tuple[pd.DataFra
     that cannot hold its documented form, refuses the whole table (ExtractError naming table and column)."""
     accepted, quarantine, parsed = type_cbs_chunk(df, layout)
     _refuse_mostly_unparseable(layout.name, parsed)
-    return accepted, quarantine.reset_index(drop=True)
+    return _as_stored(accepted), _as_stored(quarantine.reset_index(drop=True))
+
+
+def _as_stored(df: pd.DataFrame) -> pd.DataFrame:
+    """Text as a stored table reads back (pandas' "string"), for frames kept in memory."""
+    text = [c for c in df.columns if df[c].dtype == ARROW_TEXT]
+    return df.astype(dict.fromkeys(text, "string")) if text else df
 
 
 def type_cbs_chunk(
@@ -331,7 +374,9 @@ def pseudonymise_key_file(
     linkage quarantines that person's spells as "ambiguous key" (``ambiguous_pseudonyms``)."""
     accepted, quarantine, parsed = pseudonymise_key_chunk(df, key, source)
     _refuse_mostly_unparseable("KOPPELTABEL", parsed)
-    return accepted.drop(columns=ROW_COLUMN), quarantine.reset_index(drop=True)
+    return _as_stored(accepted.drop(columns=ROW_COLUMN)), _as_stored(
+        quarantine.reset_index(drop=True)
+    )
 
 
 def pseudonymise_key_chunk(df: pd.DataFrame, key: PseudonymKey, source: str):
@@ -473,6 +518,7 @@ def ingest_cbs_table(
         .sort_values(ROW_COLUMN, kind="stable")
         .drop(columns=ROW_COLUMN)
         .reset_index(drop=True)
+        .pipe(_as_stored)
     )
     if rows_accepted + len(quarantine) != rows_in:
         shutil.rmtree(folder, ignore_errors=True)
@@ -510,7 +556,7 @@ def _finish_key_file(
     attrs = {**attrs, AMBIGUOUS_PSEUDONYMS: int(ambiguous)}
     drop = repeated[ROW_COLUMN].to_numpy()
     writer = PartitionedWriter(folder, attrs)
-    for chunk in iter_frames(open_table(rows), chunk_rows):
+    for chunk in iter_frames(open_table(rows), chunk_rows, text=ARROW_TEXT):
         if len(drop):
             chunk = chunk[~chunk[ROW_COLUMN].isin(drop)]
         writer.write(chunk.drop(columns=ROW_COLUMN).reset_index(drop=True))

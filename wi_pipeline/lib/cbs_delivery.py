@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from wi_pipeline.lib.arrivals import file_sha256
+from wi_pipeline.lib.datasets import ARROW_TEXT, ARROW_TEXT_TYPES
 from wi_pipeline.lib.ingest import ExtractError
 from wi_pipeline.lib.layout import CBS_FOLDER, CBS_TABLES
 
@@ -298,7 +299,7 @@ def _sav_chunks(file: DeliveryFile, table: str, columns: Sequence[str], chunk_ro
         ):
             df = df.rename(columns={v: k for k, v in found.items()})[list(columns)]
             for c in text:
-                df[c] = df[c].mask(df[c] == "", None)
+                df[c] = df[c].mask(df[c] == "", None).astype(ARROW_TEXT)
             yield df
     except ExtractError:
         raise
@@ -331,7 +332,7 @@ def _csv_chunks(file: DeliveryFile, table: str, columns: Sequence[str], chunk_ro
             file.path,
             sep=sep,
             encoding=rule.csv_encoding,
-            dtype=str,
+            dtype=ARROW_TEXT,
             usecols=list(dict.fromkeys(found.values())),
             keep_default_na=False,  # 'NA' or 'NULL' are values, only an empty field is missing
             na_values=[""],
@@ -364,7 +365,7 @@ def _parquet_chunks(file: DeliveryFile, table: str, columns: Sequence[str], chun
         for batch in pf.iter_batches(
             batch_size=chunk_rows, columns=list(dict.fromkeys(found.values()))
         ):
-            df = batch.to_pandas()
+            df = batch.to_pandas(types_mapper=ARROW_TEXT_TYPES.get)
             yield df.rename(columns={v: k for k, v in found.items()})[list(columns)]
     except (pa.ArrowException, OSError) as e:
         raise ExtractError(

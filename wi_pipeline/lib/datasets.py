@@ -34,6 +34,10 @@ NULL_PARTITION = (
 PART_FILE = "part-0.parquet"
 # Rows per batch when a stored table is read in parts: about 0.4 GiB of pandas at the widest table.
 BATCH_ROWS = 500_000
+# Text as arrow-backed pandas strings: national tables are typed, checked and written on arrow's
+# vectorised kernels, without a Python object per value.
+ARROW_TEXT = pd.StringDtype("pyarrow")
+ARROW_TEXT_TYPES = {pa.string(): ARROW_TEXT, pa.large_string(): ARROW_TEXT}
 # a staging or replaced folder untouched this long belongs to no running write
 LEFTOVER_AGE_SECONDS = 3600
 
@@ -62,6 +66,11 @@ class PartitionedWriter:
     def _schema(self, df: pd.DataFrame) -> pa.Schema:
         if self.schema is None:
             schema = pa.Schema.from_pandas(df, preserve_index=False)
+            # arrow-backed text in pandas is large_string: stored as string, whatever form it came in
+            schema = pa.schema(
+                [f.with_type(pa.string()) if f.type == pa.large_string() else f for f in schema],
+                metadata=schema.metadata,
+            )
             meta = dict(schema.metadata or {})
             if self.attrs:
                 meta[ATTRS_KEY] = json.dumps(self.attrs).encode()
@@ -146,9 +155,15 @@ def read_frame(dataset: ds.Dataset, columns: list[str] | None = None, filter=Non
 
 
 def iter_frames(
-    dataset: ds.Dataset, batch_rows: int, columns: list[str] | None = None
+    dataset: ds.Dataset,
+    batch_rows: int,
+    columns: list[str] | None = None,
+    *,
+    text: pd.StringDtype | None = None,
 ) -> Iterable[pd.DataFrame]:
-    """The table batch by batch, as DataFrames, in stored order."""
+    """The table batch by batch, as DataFrames, in stored order; ``text``: the dtype of text
+    columns (e.g. ``ARROW_TEXT``, for a pass over every row that only reads them), else object."""
+    mapper = {pa.string(): text, pa.large_string(): text}.get if text is not None else None
     # no read-ahead: by default the scanner holds up to 16 batches in memory besides the one in use
     for batch in dataset.to_batches(
         columns=columns or table_columns(dataset),
@@ -157,7 +172,7 @@ def iter_frames(
         fragment_readahead=0,
     ):
         if batch.num_rows:
-            yield batch.to_pandas()
+            yield batch.to_pandas(types_mapper=mapper)
 
 
 def staging_folder(final: Path) -> Path:

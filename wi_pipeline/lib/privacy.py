@@ -104,7 +104,10 @@ class Finding:
 def _distinct_text(s: pd.Series) -> pd.Series:
     if isinstance(s.dtype, pd.CategoricalDtype):
         return pd.Series(s.cat.categories.astype(str))
-    return pd.Series(s.dropna().astype(str).unique())
+    values = s.dropna()
+    if not isinstance(s.dtype, pd.StringDtype):  # text already: no copy into Python objects
+        values = values.astype(str)
+    return pd.Series(values.unique())
 
 
 def _count_rows(s: pd.Series, bad_values: set[str]) -> int:

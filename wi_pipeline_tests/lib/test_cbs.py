@@ -389,3 +389,36 @@ def test_a_key_file_with_numbers_for_text_keeps_the_leading_zeros(tmp_path):
     accepted, quarantine, _ = ingest_cbs_table(tmp_path, "KOPPELTABEL", KEY)
     assert accepted["RINPERSOON"].tolist() == ["000000001", "000000022"] and quarantine.empty
     assert accepted["pseudo_id"].tolist() == KEY.pseudonymise(pd.Series(b, dtype="string")).tolist()
+
+
+def test_a_date_is_eight_digits_naming_a_calendar_day(tmp_path):
+    """No roll-over (30 February is not 2 March), no shortened or padded text, and a day
+    datetime64[ns] cannot hold is no date: each such row is quarantined with the reason."""
+    starts = [
+        "20200229",  # a leap day
+        "20190230",
+        "20191301",
+        "20190100",
+        "2019023",
+        "201902031",
+        "2019-02-03",
+        "99991231",
+        "16770921",  # a day before the first datetime64[ns] can hold
+        " 20190203 ",  # surrounding spaces are trimmed, as before
+    ]
+    n = len(starts)
+    write_table(
+        tmp_path,
+        "SECMBUS",
+        secm(
+            RINPERSOONS=["R"] * n,
+            RINPERSOON=[f"{i:09d}" for i in range(n)],
+            AANVSECM=starts,
+            EINDSECM=[""] * n,
+            SECM=["11"] * n,
+        ),
+    )
+    accepted, quarantine, rows_in = ingest_cbs_table(tmp_path, "SECMBUS")
+    assert rows_in == n
+    assert accepted["AANVSECM"].tolist() == [pd.Timestamp("2020-02-29"), pd.Timestamp("2019-02-03")]
+    assert quarantine["reason"].tolist() == ["AANVSECM is not a date (YYYYMMDD)"] * (n - 2)
