@@ -254,6 +254,42 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+# Jobs whose steps run in processes of their own, side by side: the national CBS tables are read
+# one table per process, as a run launched from the UI or a sensor does (Dagster's multiprocess
+# executor); on 2 cores that halves the ingestion's wall time. Other jobs run in this process.
+PARALLEL_JOBS = {"cbs_tables"}
+STEP_PROCESSES_ENV_VAR = "WI_STEP_PROCESSES"  # how many steps at once (default: the CPU count)
+
+
+def execute_planned_job(defs, instance, job_name: str, partition=None, selection=None):
+    """One job of the plan, in this process or (``PARALLEL_JOBS``) in step processes, which
+    rebuild the job from ``wi_pipeline.definitions:defs`` and so use the default resources."""
+    if job_name in PARALLEL_JOBS and partition is None and selection is None:
+        from dagster import execute_job
+        from dagster._core.definitions.reconstruct import ReconstructableRepository
+
+        processes = int(os.environ.get(STEP_PROCESSES_ENV_VAR) or os.cpu_count() or 1)
+        repository = ReconstructableRepository.for_module(
+            "wi_pipeline.definitions", "defs", working_directory=os.getcwd()
+        )
+        return execute_job(
+            repository.get_reconstructable_job(job_name),
+            instance=instance,
+            run_config={
+                **QUIET,
+                "execution": {"config": {"multiprocess": {"max_concurrent": processes}}},
+            },
+            raise_on_error=False,
+        )
+    return defs.resolve_job_def(job_name).execute_in_process(
+        instance=instance,
+        partition_key=partition,
+        asset_selection=selection,
+        raise_on_error=False,
+        run_config=QUIET,
+    )
+
+
 def run_jobs(rebuild: bool, log, progress) -> tuple[list[str], list[str], list[str], str | None]:
     """Run the plan into the instance at DAGSTER_HOME: summary lines, failed steps, their problems in one line
     each, and the refusal that stopped the later jobs (if one did)."""
@@ -272,13 +308,7 @@ def run_jobs(rebuild: bool, log, progress) -> tuple[list[str], list[str], list[s
             summary.append(f"{label:44s} not run: the key was refused")
             continue
         t0 = progress(label)
-        result = defs.resolve_job_def(job_name).execute_in_process(
-            instance=instance,
-            partition_key=partition,
-            asset_selection=selection,
-            raise_on_error=False,
-            run_config=QUIET,
-        )
+        result = execute_planned_job(defs, instance, job_name, partition, selection)
         write_run_log(log, instance, result.run_id, label)
         status = "ok" if result.success else "FAILED"
         print(f"{status:6s} {time.perf_counter() - t0:6.1f}s  run {result.run_id[:8]}", flush=True)

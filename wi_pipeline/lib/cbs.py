@@ -258,6 +258,14 @@ def _as_numbers(s: pd.Series, table: str, col: str, expected: str) -> tuple[pd.S
     return _to_numeric(s), filled
 
 
+def _whole_numbers(num: pd.Series) -> pd.Series:
+    """Floats known to be whole (or missing) as Int64, without pandas' check of every value."""
+    values = num.to_numpy(dtype="float64")
+    missing = np.isnan(values)
+    ints = np.where(missing, 0, values).astype(np.int64)
+    return pd.Series(pd.arrays.IntegerArray(ints, missing), index=num.index)
+
+
 class UnparseableTally:
     """Per column, over all chunks of a table: rows failing to parse, rows filled, first failing row.
 
@@ -348,7 +356,7 @@ def type_cbs_chunk(
             failing = (num.isna() & filled) | ~whole
             _flag(reasons, failing, f"{col} is not a whole number")
             parsed.append((col, failing, filled, "a whole number"))
-            out[col] = num.where(whole).astype("Int64")
+            out[col] = _whole_numbers(num.where(whole))
         else:
             text, not_whole = _as_text(s, name, col)
             _flag(reasons, not_whole, f"{col} is not a whole number")
@@ -374,15 +382,23 @@ def pseudonymise_key_file(
     linkage quarantines that person's spells as "ambiguous key" (``ambiguous_pseudonyms``)."""
     accepted, quarantine, parsed = pseudonymise_key_chunk(df, key, source)
     _refuse_mostly_unparseable("KOPPELTABEL", parsed)
-    return _as_stored(accepted.drop(columns=ROW_COLUMN)), _as_stored(
+    repeated = accepted.drop(columns=ROW_COLUMN).duplicated(keep="first").to_numpy()
+    quarantine = pd.concat(
+        [
+            quarantine,
+            accepted[repeated].set_index(ROW_COLUMN).assign(reason="duplicate row"),
+        ]
+    ).sort_index(kind="stable")
+    accepted = accepted[~repeated].drop(columns=ROW_COLUMN)
+    return _as_stored(accepted.reset_index(drop=True)), _as_stored(
         quarantine.reset_index(drop=True)
     )
 
 
 def pseudonymise_key_chunk(df: pd.DataFrame, key: PseudonymKey, source: str):
     """``pseudonymise_key_file`` on one chunk: (accepted with each row's position in ``ROW_COLUMN``,
-    quarantine with positions as index, what failed to parse). A row repeating one of an earlier
-    chunk is found after the last chunk (``ingest_cbs_table``)."""
+    quarantine with positions as index, what failed to parse). A repeated row is found over all
+    chunks after the last one (``ingest_cbs_table``), or over the table (``pseudonymise_key_file``)."""
     table = "KOPPELTABEL"
     df = df.reset_index(drop=True)
     bsn_text, bsn_not_whole = _as_text(df["BSN"], table, "BSN")
@@ -417,7 +433,6 @@ def pseudonymise_key_chunk(df: pd.DataFrame, key: PseudonymKey, source: str):
             "a 9-digit person number",
         ),
     ]
-    _flag(reasons, (reasons == "") & out.duplicated(keep="first"), "duplicate row")
     bad = reasons != ""
     quarantine = out.loc[bad].assign(reason=reasons[bad])
     accepted = out.loc[~bad].assign(**{ROW_COLUMN: np.flatnonzero(~bad.to_numpy())})
@@ -514,7 +529,9 @@ def ingest_cbs_table(
         shutil.rmtree(folder, ignore_errors=True)
         raise
     quarantine = (
-        pd.concat(quarantine_parts, ignore_index=True)
+        pd.concat(
+            [q for q in quarantine_parts if len(q)] or quarantine_parts[:1], ignore_index=True
+        )
         .sort_values(ROW_COLUMN, kind="stable")
         .drop(columns=ROW_COLUMN)
         .reset_index(drop=True)

@@ -574,7 +574,7 @@ def ingest_register(
     rows.loc[open_end, layout.end_column] = ""
     _check_date_format(path, rows, layout)
     grouped_bsn = written_with_separators(rows["BSN"])
-    rows["BSN"] = normalise_bsn(rows["BSN"])
+    rows["BSN"] = normalise_bsn(rows["BSN"]).astype("string")  # the contract's dtype
     guard_demo_key(key, rows.loc[is_valid_bsn(rows["BSN"]), "BSN"], str(path))
 
     local_map = None

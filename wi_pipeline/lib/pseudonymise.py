@@ -14,7 +14,9 @@ import os
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from wi_pipeline.lib.bsn import SYNTHETIC_BSN_PREFIX
 
@@ -37,13 +39,14 @@ class KeyMismatchError(PseudonymisationError):
 class PseudonymKey:
     """A secret key that cannot leak through repr, str or an exception message."""
 
-    __slots__ = ("_secret", "is_demo")
+    __slots__ = ("_secret", "is_demo", "_inner", "_outer")
 
     def __init__(self, secret: str):
         if not secret:
             raise PseudonymisationError(f"the pseudonymisation key is empty; set {KEY_ENV_VAR}")
         self._secret = secret.encode("utf-8")
         self.is_demo = secret == DEMO_KEY
+        self._inner, self._outer = _hmac_states(self._secret)
         if not self.is_demo and len(self._secret) < _MIN_KEY_LENGTH:
             raise PseudonymisationError(
                 f"the pseudonymisation key in {KEY_ENV_VAR} is shorter than {_MIN_KEY_LENGTH} characters"
@@ -60,14 +63,35 @@ class PseudonymKey:
         return hmac.new(self._secret, _FINGERPRINT_LABEL, hashlib.sha256).hexdigest()[:12]
 
     def pseudonymise(self, bsn: pd.Series) -> pd.Series:
-        secret = self._secret
-        # hmac.new per value is the slow part; dedupe first since registers repeat persons.
-        codes, uniques = pd.factorize(bsn.astype("string"), use_na_sentinel=True)
-        hashed = [
-            hmac.new(secret, u.encode("ascii"), hashlib.sha256).hexdigest()[:32] for u in uniques
-        ]
-        values = pd.array(hashed, dtype="string").take(codes, allow_fill=True)
+        """HMAC-SHA256 of each BSN, its first 128 bits in hex; each distinct BSN hashed once."""
+        codes, uniques = pd.factorize(bsn.astype("string[pyarrow]"), use_na_sentinel=True)
+        inner, outer = self._inner, self._outer
+
+        def digest(bsn: str) -> bytes:
+            i = inner.copy()
+            i.update(bsn.encode("ascii"))
+            o = outer.copy()
+            o.update(i.digest())
+            return o.digest()[:16]
+
+        hexed = b"".join(digest(u) for u in uniques.tolist()).hex().encode("ascii")
+        n = len(uniques)
+        offsets = pa.py_buffer(np.arange(0, 32 * (n + 1), 32, dtype=np.int32).tobytes())
+        hashed = pa.StringArray.from_buffers(n, offsets, pa.py_buffer(hexed))  # 32 hex digits each
+        values = pd.array(hashed, dtype="string[pyarrow]").take(codes, allow_fill=True)
         return pd.Series(values, index=bsn.index)
+
+
+def _hmac_states(secret: bytes) -> tuple:
+    """HMAC-SHA256 (RFC 2104) with its two keyed hash states made once: copying them per value is
+    three times faster than ``hmac.new`` or ``hmac.digest``, which set up OpenSSL each call."""
+    block = 64  # SHA-256's block size
+    key = hashlib.sha256(secret).digest() if len(secret) > block else secret
+    key = key.ljust(block, b"\0")
+    return (
+        hashlib.sha256(bytes(b ^ 0x36 for b in key)),
+        hashlib.sha256(bytes(b ^ 0x5C for b in key)),
+    )
 
 
 def key_from_environment(value: str | None = None) -> PseudonymKey:

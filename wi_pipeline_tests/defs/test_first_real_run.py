@@ -6,6 +6,7 @@ test_pipeline.py). DAGSTER_HOME is shared between the runs, as the Makefile expo
 """
 
 import hashlib
+import os
 import shutil
 
 import pytest
@@ -153,3 +154,25 @@ def test_make_rebuild_without_stored_registers_says_so(env, tmp_path, monkeypatc
     monkeypatch.setenv("WI_WAREHOUSE_DIR", str(tmp_path / "empty"))
     assert run.main(["--rebuild"]) == 2
     assert "nothing to rebuild from" in capsys.readouterr().err
+
+
+def test_the_cbs_tables_are_read_side_by_side_in_processes_of_their_own(
+    env, synthetic_landing, tmp_path, monkeypatch
+):
+    """`make run` reads the national tables as a run launched from the UI does: each table's step in
+    a process of its own, two at a time on two cores, so the ingestion takes half the wall time."""
+    from dagster import DagsterEventType, DagsterInstance
+
+    monkeypatch.setattr(run, "run_plan", lambda rebuild, jobs: [("cbs_tables", None, None)])
+    monkeypatch.setenv(run.STEP_PROCESSES_ENV_VAR, "2")
+    warehouse = tmp_path / "warehouse"
+    assert env(synthetic_landing[0], warehouse) == 0
+    instance = DagsterInstance.get()
+    [record] = instance.get_run_records()
+    starts = instance.all_logs(record.dagster_run.run_id, of_type=DagsterEventType.STEP_START)
+    pids = {entry.dagster_event.pid for entry in starts}
+    assert len(starts) == len(make_definitions().resolve_job_def("cbs_tables").nodes) == 9
+    assert len(pids) == 9 and os.getpid() not in pids
+    stored = {p.name for p in (warehouse / "cbs").iterdir() if not p.name.startswith(".")}
+    assert {"spolisbus", "koppeltabel", "kindoudertab"} <= stored
+    instance.dispose()

@@ -22,6 +22,23 @@ def test_is_keyed_hmac_not_plain_hash():
     assert out.iloc[0] != hashlib.sha256(b"999993653").hexdigest()[:32]
 
 
+@pytest.mark.parametrize(
+    "secret", ["k" * 32, "k" * 64, "k" * 65, "sleutel-" * 20, "géheime-sleutel-" * 3]
+)
+def test_is_rfc_2104_hmac_sha256_for_keys_shorter_and_longer_than_a_block(secret):
+    """The keyed hash states are prepared once per key: a key past SHA-256's 64-byte block is
+    hashed first, as RFC 2104 says; the result is the standard library's HMAC, value for value."""
+    bsns = pd.Series([f"9999{i:05d}" for i in range(0, 99_999, 997)] + ["", None, "12 34"])
+    out = PseudonymKey(secret).pseudonymise(bsns)
+    expected = [
+        None
+        if b is None
+        else hmac.new(secret.encode(), b.encode(), hashlib.sha256).hexdigest()[:32]
+        for b in bsns
+    ]
+    assert [None if pd.isna(v) else v for v in out] == expected
+
+
 def test_deterministic_per_key_and_different_across_keys():
     s = pd.Series(["999993653", "111222333", "999993653", None])
     a = PseudonymKey(SECRET).pseudonymise(s)
