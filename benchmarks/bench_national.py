@@ -187,14 +187,16 @@ def _job_child(job: str, partition: str | None, assets: str | None = None) -> No
     from dagster import DagsterEventType, DagsterInstance
 
     from wi_pipeline.definitions import defs
+    from wi_pipeline.paths import default_landing_dir
+    from wi_pipeline.run import execute_planned_job, step_processes
 
     instance = DagsterInstance.get()
     from dagster import AssetKey
 
     selection = [AssetKey(a.split("/")) for a in assets.split(",")] if assets else None
-    result = defs.resolve_job_def(job).execute_in_process(
-        instance=instance, partition_key=partition, raise_on_error=False, asset_selection=selection
-    )
+    # as `make run` runs it: the national tables side by side, one process per table
+    processes = step_processes(job, default_landing_dir())
+    result = execute_planned_job(defs, instance, job, partition, selection, processes)
     kinds = {
         DagsterEventType.STEP_START,
         DagsterEventType.STEP_SUCCESS,

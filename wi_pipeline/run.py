@@ -254,21 +254,35 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-# Jobs whose steps run in processes of their own, side by side: the national CBS tables are read
-# one table per process, as a run launched from the UI or a sensor does (Dagster's multiprocess
-# executor); on 2 cores that halves the ingestion's wall time. Other jobs run in this process.
+# The national CBS tables are read one table per process, two at a time on two cores, as a run
+# launched from the UI or a sensor does (Dagster's multiprocess executor): at national size that
+# halves the ingestion's wall time. Small tables (the demo's) are read in this process, where
+# starting a process per table would cost more than it saves.
 PARALLEL_JOBS = {"cbs_tables"}
-STEP_PROCESSES_ENV_VAR = "WI_STEP_PROCESSES"  # how many steps at once (default: the CPU count)
+PARALLEL_FROM_BYTES = (
+    256 * 2**20
+)  # CBS files in the landing folder from which steps run side by side
+STEP_PROCESSES_ENV_VAR = "WI_STEP_PROCESSES"  # steps at once; 1: in this process; unset: by size
 
 
-def execute_planned_job(defs, instance, job_name: str, partition=None, selection=None):
-    """One job of the plan, in this process or (``PARALLEL_JOBS``) in step processes, which
-    rebuild the job from ``wi_pipeline.definitions:defs`` and so use the default resources."""
-    if job_name in PARALLEL_JOBS and partition is None and selection is None:
+def step_processes(job_name: str, landing: Path) -> int:
+    """How many of the job's steps run at once, each in its own process (1: all in this one)."""
+    if job_name not in PARALLEL_JOBS:
+        return 1
+    if os.environ.get(STEP_PROCESSES_ENV_VAR):
+        return max(int(os.environ[STEP_PROCESSES_ENV_VAR]), 1)
+    cbs = Path(landing) / CBS_FOLDER
+    size = sum(p.stat().st_size for p in cbs.rglob("*") if p.is_file()) if cbs.is_dir() else 0
+    return (os.cpu_count() or 1) if size >= PARALLEL_FROM_BYTES else 1
+
+
+def execute_planned_job(defs, instance, job_name: str, partition=None, selection=None, processes=1):
+    """One job of the plan: in this process, or its steps in ``processes`` processes at once,
+    which rebuild the job from ``wi_pipeline.definitions:defs`` and so use the default resources."""
+    if processes > 1 and partition is None and selection is None:
         from dagster import execute_job
         from dagster._core.definitions.reconstruct import ReconstructableRepository
 
-        processes = int(os.environ.get(STEP_PROCESSES_ENV_VAR) or os.cpu_count() or 1)
         repository = ReconstructableRepository.for_module(
             "wi_pipeline.definitions", "defs", working_directory=os.getcwd()
         )
@@ -277,7 +291,17 @@ def execute_planned_job(defs, instance, job_name: str, partition=None, selection
             instance=instance,
             run_config={
                 **QUIET,
-                "execution": {"config": {"multiprocess": {"max_concurrent": processes}}},
+                "execution": {
+                    "config": {
+                        "multiprocess": {
+                            "max_concurrent": processes,
+                            # each step forks from a process that has imported the project once
+                            "start_method": {
+                                "forkserver": {"preload_modules": ["wi_pipeline.definitions"]}
+                            },
+                        }
+                    }
+                },
             },
             raise_on_error=False,
         )
@@ -308,7 +332,8 @@ def run_jobs(rebuild: bool, log, progress) -> tuple[list[str], list[str], list[s
             summary.append(f"{label:44s} not run: the key was refused")
             continue
         t0 = progress(label)
-        result = execute_planned_job(defs, instance, job_name, partition, selection)
+        processes = step_processes(job_name, default_landing_dir())
+        result = execute_planned_job(defs, instance, job_name, partition, selection, processes)
         write_run_log(log, instance, result.run_id, label)
         status = "ok" if result.success else "FAILED"
         print(f"{status:6s} {time.perf_counter() - t0:6.1f}s  run {result.run_id[:8]}", flush=True)

@@ -164,7 +164,9 @@ def test_the_cbs_tables_are_read_side_by_side_in_processes_of_their_own(
     from dagster import DagsterEventType, DagsterInstance
 
     monkeypatch.setattr(run, "run_plan", lambda rebuild, jobs: [("cbs_tables", None, None)])
-    monkeypatch.setenv(run.STEP_PROCESSES_ENV_VAR, "2")
+    monkeypatch.setenv(
+        run.STEP_PROCESSES_ENV_VAR, "2"
+    )  # the demo's tables alone would be read in-process
     warehouse = tmp_path / "warehouse"
     assert env(synthetic_landing[0], warehouse) == 0
     instance = DagsterInstance.get()

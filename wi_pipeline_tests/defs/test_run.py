@@ -1,5 +1,7 @@
 """`make run` writes synthetic data only into the project's own, completely empty landing folder."""
 
+import os
+
 import pytest
 
 from wi_pipeline.run import LandingError, ensure_data, main
@@ -96,3 +98,22 @@ def test_a_step_names_its_municipality_as_people_say_it():
 
     assert step_label("municipality", "GM0518") == "municipality GM0518 Den Haag"
     assert step_label("g4_pooled", None) == "g4_pooled"
+
+
+def test_the_cbs_tables_are_read_side_by_side_from_national_size_and_in_process_below(
+    tmp_path, monkeypatch
+):
+    from wi_pipeline import run
+
+    monkeypatch.delenv(run.STEP_PROCESSES_ENV_VAR, raising=False)
+    table = tmp_path / "CBS" / "SPOLISBUS" / "SPOLISBUS2019V1.sav"
+    table.parent.mkdir(parents=True)
+    table.write_bytes(b"\0" * 1000)
+    assert run.step_processes("cbs_tables", tmp_path) == 1  # the demo's size: in this process
+    monkeypatch.setattr(run, "PARALLEL_FROM_BYTES", 1000)
+    assert run.step_processes("cbs_tables", tmp_path) == (os.cpu_count() or 1)
+    assert run.step_processes("municipality", tmp_path) == 1  # one partition's steps depend in turn
+    monkeypatch.setenv(run.STEP_PROCESSES_ENV_VAR, "1")
+    assert run.step_processes("cbs_tables", tmp_path) == 1
+    monkeypatch.setenv(run.STEP_PROCESSES_ENV_VAR, "3")
+    assert run.step_processes("cbs_tables", tmp_path / "nothing") == 3
