@@ -157,7 +157,7 @@ def test_make_rebuild_without_stored_registers_says_so(env, tmp_path, monkeypatc
 
 
 def test_the_cbs_tables_are_read_side_by_side_in_processes_of_their_own(
-    env, synthetic_landing, tmp_path, monkeypatch
+    env, synthetic_landing, tmp_path, monkeypatch, capfd
 ):
     """`make run` reads the national tables as a run launched from the UI does: each table's step in
     a process of its own, two at a time on two cores, so the ingestion takes half the wall time."""
@@ -169,6 +169,8 @@ def test_the_cbs_tables_are_read_side_by_side_in_processes_of_their_own(
     )  # the demo's tables alone would be read in-process
     warehouse = tmp_path / "warehouse"
     assert env(synthetic_landing[0], warehouse) == 0
+    out, err = capfd.readouterr()  # the step processes write to the same console
+    assert "DEBUG" not in out + err and " ok " in out
     instance = DagsterInstance.get()
     [record] = instance.get_run_records()
     starts = instance.all_logs(record.dagster_run.run_id, of_type=DagsterEventType.STEP_START)
