@@ -111,10 +111,20 @@ def test_leftover_temp_files_of_a_crashed_write_are_removed_but_not_those_of_a_r
 def test_every_stored_column_of_the_registers_linkage_and_panel_is_described():
     """The Columns table in the UI says what each column holds."""
     from wi_pipeline.defs.metadata import table_schema
+    from wi_pipeline.lib.designs import HISTORY_COVARIATES
     from wi_pipeline.lib.layout import COLUMN_DESCRIPTIONS
     from wi_pipeline.lib.panel import PANEL_COLUMNS
 
-    columns = [*PANEL_COLUMNS, "register", "RINPERSOON", "code", "start", "end", "extract_date"]
+    columns = [
+        *PANEL_COLUMNS,
+        *HISTORY_COVARIATES,
+        "register",
+        "RINPERSOON",
+        "code",
+        "start",
+        "end",
+        "extract_date",
+    ]
     assert [c for c in columns if c not in COLUMN_DESCRIPTIONS] == []
     schema = table_schema(pd.DataFrame({"pseudo_id": ["x"], "on_bijstand": [True]})).value
     assert [c.description for c in schema.columns] == [
