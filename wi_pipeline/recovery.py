@@ -316,7 +316,7 @@ def replicate(seed: int, scale: float, parts: tuple[str, ...] = PARTS) -> tuple[
         usable_covariates,
     )
     from wi_pipeline.synthetic.config import SyntheticConfig
-    from wi_pipeline.synthetic.truth import planted_effects, potential_outcomes
+    from wi_pipeline.synthetic.truth import design_truths, potential_outcomes
     from wi_pipeline.synthetic.world import simulate_world
 
     warnings.filterwarnings("ignore")
@@ -362,7 +362,7 @@ def replicate(seed: int, scale: float, parts: tuple[str, ...] = PARTS) -> tuple[
         _combined_2x2(seed, panel, record)
     if "designs" not in parts:
         return rows, ranks
-    truth = planted_effects(world, instrument_choice=False)
+    truth = design_truths(world)
     d = instrument_sample(
         panel, "scholing", horizons=(12,), seed=seed, outcome_cols=("employed", "true_effect")
     )
@@ -375,7 +375,7 @@ def replicate(seed: int, scale: float, parts: tuple[str, ...] = PARTS) -> tuple[
             df, "employed_h12", "treated", covs, estimand="ATT", cluster="pseudo_id"
         ),
         naive_difference(df, "employed_h12", "treated", cluster="pseudo_id"),
-        structural=truth["instruments"]["scholing"]["att"]["12"]["overall"]["effect_pp"] / 100,
+        structural=truth["scholing_att"],
     )
 
     rd = exemption_rd_sample(panel).data
@@ -384,7 +384,7 @@ def replicate(seed: int, scale: float, parts: tuple[str, ...] = PARTS) -> tuple[
     ]  # naive: exempt vs not exempt among the same parents before the cutoff
     record(
         DESIGNS[1],
-        truth["exemption_9a"]["late_pp"] / 100,
+        truth["exemption_late"],
         estimate_discontinuity(
             rd,
             "employed",
@@ -409,7 +409,7 @@ def replicate(seed: int, scale: float, parts: tuple[str, ...] = PARTS) -> tuple[
             pair, "employed_h12", "treated", covs, estimand="ATT", cluster="pseudo_id"
         ),
         naive_difference(pair, "employed_h12", "treated", cluster="pseudo_id"),
-        structural=truth["combined_approach"]["att"]["12"]["mediation_alone"]["effect_pp"] / 100,
+        structural=truth["mediation_alone_att"],
     )
     return rows, ranks
 

@@ -462,3 +462,31 @@ def test_headline_effects_and_the_assignment_rule_carry_their_sensitivity(materi
     assert "today's assignment" in meta["in_words"] and meta["rule"].startswith(
         "![assignment rule](data:image/png"
     )
+
+
+def test_the_panel_stores_its_labour_market_history_and_the_designs_do_not_recompute_it(
+    materialised, monkeypatch
+):
+    """The history is added once when the panel is built: the effect table and the assignment rule
+    read it from the stored panel (computing it would raise here), and their estimates equal those
+    from a panel that gets its history computed on the spot."""
+    from wi_pipeline.lib import designs
+    from wi_pipeline.lib.assignment import learn_assignment_rule
+    from wi_pipeline.lib.disclosure import DisclosureRules
+    from wi_pipeline.lib.effects import estimate_all
+
+    base, *_ = materialised
+    gm, history = "GM0599", designs.HISTORY_COVARIATES
+    stored = pd.read_parquet(base / "warehouse" / "panel" / "linked_panel" / f"{gm}.parquet")
+    assert set(history) <= set(stored.columns)
+    before = estimate_all({gm: stored.drop(columns=history)}, gm, [])
+    recomputed = designs.add_history(stored.drop(columns=history))
+    pd.testing.assert_frame_equal(stored[history], recomputed[history])
+
+    def recompute(panel):
+        raise AssertionError("the labour-market history was computed again")
+
+    monkeypatch.setattr(designs, "add_history", recompute)
+    pd.testing.assert_frame_equal(estimate_all({gm: stored}, gm, []), before)
+    rule = learn_assignment_rule({gm: stored}, gm, DisclosureRules())
+    assert len(rule.table) and set(history) <= set(stored.columns)

@@ -32,7 +32,6 @@ from wi_pipeline.lib.datasets import (
     restore_replaced,
     staging_folder,
     swap_in,
-    table_attrs,
 )
 from wi_pipeline.lib.linkage import key_fingerprint
 from wi_pipeline.lib.pseudonymise import record_warehouse_key
@@ -142,14 +141,15 @@ class ParquetIOManager(ConfigurableIOManager):
         partition = context.asset_partition_key if context.has_asset_partitions else None
         stem = self._stem(context.asset_key.path, partition)
         if isinstance(obj, StagedTable):
-            fingerprint = table_attrs(open_table(obj.folder)).get("key_fingerprint")
+            fingerprint = key_fingerprint(obj)
             if fingerprint:
                 record_warehouse_key(Path(self.base_dir), fingerprint)
             swap_in(obj.folder, stem)
         elif isinstance(obj, pd.DataFrame):
-            if key_fingerprint(obj):
+            fingerprint = key_fingerprint(obj)
+            if fingerprint:
                 # a warehouse holds pseudonyms of one key: the first write records it, another key is refused
-                record_warehouse_key(Path(self.base_dir), key_fingerprint(obj))
+                record_warehouse_key(Path(self.base_dir), fingerprint)
             table = pa.Table.from_pandas(obj, preserve_index=False)
             if obj.attrs:
                 meta = dict(table.schema.metadata or {})

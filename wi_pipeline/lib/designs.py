@@ -142,7 +142,8 @@ HISTORY_COVARIATES = [
 def add_history(panel: pd.DataFrame) -> pd.DataFrame:
     """Labour-market history up to the month before: who starts an instrument depends on it, and
     employment is persistent, so one month's status alone leaves confounding behind. The columns are
-    added to ``panel`` itself (and it is returned): a copy of four G4 panels costs gigabytes."""
+    added to ``panel`` itself (and it is returned): a copy of four G4 panels costs gigabytes. The
+    panel asset adds them once and stores them; every design reads them from there."""
     g = panel.groupby("pseudo_id", observed=True, sort=False)
     emp = panel["employed"].astype(float)
     cum = emp.groupby(panel["pseudo_id"], observed=True, sort=False).cumsum()
@@ -165,7 +166,8 @@ def add_history(panel: pd.DataFrame) -> pd.DataFrame:
 
 
 def with_history(panel: pd.DataFrame) -> pd.DataFrame:
-    """The panel with its labour-market history: added once, kept by whoever passes the panel on."""
+    """The panel with its labour-market history: the stored panel has it already; a panel built
+    outside the pipeline (tests, the recovery study) gets it here, once, kept by whoever passes it on."""
     return panel if set(HISTORY_COVARIATES) <= set(panel.columns) else add_history(panel)
 
 

@@ -365,6 +365,14 @@ COLUMN_DESCRIPTIONS = {
     "problematic_debt": "registered problematic debt at the year's reference date; empty when unknown",
     "poor_health": "healthcare costs in the first window year at or above the threshold; empty when unknown",
     "self_sufficient": "not on bijstand here and not in SECM 22 elsewhere",
+    # labour-market history up to the month before (designs.add_history), stored with the panel;
+    # where the window holds no earlier month the value is the panel mean
+    "employed_l1": "employed the month before (0/1)",
+    "employed_l2": "employed two months before (0/1)",
+    "employed_l3": "employed three months before (0/1)",
+    "employed_share_12": "share of the previous 12 months (within the window) employed",
+    "employed_share_24": "share of the previous 24 months (within the window) employed",
+    "months_since_first_bijstand": "months since the first month on bijstand in the window (negative before)",
     **{
         f"instr_{c}": f"an instrument of SRG category {c} overlaps the month"
         for c in SRG_CATEGORIES

@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from wi_pipeline.lib.datasets import table_attrs
+from wi_pipeline.lib.datasets import StagedTable, open_table, table_attrs
 from wi_pipeline.lib.ingest import count_invalid_bsn
 from wi_pipeline.lib.pseudonymise import PSEUDONYM_COLUMN
 
@@ -62,9 +62,13 @@ def check_same_key(fingerprints: dict[str, str | None]) -> str | None:
     return next(iter(known.values()), None)
 
 
-def key_fingerprint(df: pd.DataFrame) -> str | None:
-    """The fingerprint of the key ``df``'s pseudonyms were made with, as it travels with the table."""
-    return df.attrs.get(KEY_FINGERPRINT) or None
+def key_fingerprint(table: pd.DataFrame | ds.Dataset | StagedTable) -> str | None:
+    """The fingerprint of the key ``table``'s pseudonyms were made with, as it travels with the
+    table: in a frame's attrs, or in the schema of a table stored (or staged) in parts."""
+    if isinstance(table, StagedTable):
+        table = open_table(table.folder)
+    attrs = table_attrs(table) if isinstance(table, ds.Dataset) else table.attrs
+    return attrs.get(KEY_FINGERPRINT) or None
 
 
 def carry_key(fingerprint: str | None, *frames: pd.DataFrame) -> None:

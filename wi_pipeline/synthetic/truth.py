@@ -82,6 +82,34 @@ def _att_table(st: pd.DataFrame) -> dict:
     return out
 
 
+def _exemption_late(world: World) -> float:
+    """The exemption's LATE: the mean planted effect over exempt months with a child aged 48-59
+    months (the nominal effect when there are none)."""
+    exm = world.exemption_months
+    near = exm[(exm["youngest_child_age_months"] >= 48) & (exm["youngest_child_age_months"] <= 59)]
+    return float(near["effect"].mean()) if len(near) else float(P.EXEMPTION_9A["effect"])
+
+
+def _mediation_starts_with_debt(starts: pd.DataFrame) -> pd.DataFrame:
+    return starts[(starts["category"] == "bemiddeling") & starts["problematic_debt"]]
+
+
+def design_truths(world: World, horizon: int = 12) -> dict[str, float]:
+    """The three numbers of the truth file the recovery study's designs are held against (shares,
+    as ``planted_effects`` rounds them): scholing's ATT, the exemption's LATE and mediation alone
+    among people with debt. Without the rest of the file, which costs more than the estimates."""
+    starts = world.starts
+    bem = _mediation_starts_with_debt(starts)
+    col = f"effect_h{horizon}"
+    return {
+        "scholing_att": _mean_effect(starts[starts["category"] == "scholing"], col)["effect_pp"]
+        / 100,
+        "exemption_late": round(_exemption_late(world) * 100, 4) / 100,
+        "mediation_alone_att": _mean_effect(bem[~bem["debt_assistance_before"]], col)["effect_pp"]
+        / 100,
+    }
+
+
 def planted_effects(
     world_or_config: World | SyntheticConfig,
     potential: pd.DataFrame | None = None,
@@ -127,11 +155,9 @@ def planted_effects(
     yc = sp["youngest_child_age_months"]
     below = sp.loc[(yc >= 54) & (yc <= 59), "exemption_9a"]
     above = sp.loc[(yc >= 60) & (yc <= 65), "exemption_9a"]
-    exm = world.exemption_months
-    near = exm[(exm["youngest_child_age_months"] >= 48) & (exm["youngest_child_age_months"] <= 59)]
     ex = P.EXEMPTION_9A
     fs = float(below.mean()) if len(below) else float("nan")
-    late = float(near["effect"].mean()) if len(near) else float(ex["effect"])
+    late = _exemption_late(world)
     exemption = {
         "design": "fuzzy regression discontinuity in youngest_child_age_months at the cutoff",
         "cutoff_months": ex["cutoff_months"],
@@ -162,7 +188,7 @@ def planted_effects(
         },
     }
 
-    bem = starts[(starts["category"] == "bemiddeling") & starts["problematic_debt"]]
+    bem = _mediation_starts_with_debt(starts)
     da = P.DEBT_ASSISTANCE
     combined = {
         "population": "bemiddeling starts of persons with problematic debt in the start month",

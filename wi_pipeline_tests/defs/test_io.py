@@ -11,6 +11,8 @@ from dagster import AssetIn, AssetKey, StaticPartitionsDefinition, asset, materi
 
 from wi_pipeline.defs import io
 from wi_pipeline.defs.io import ParquetIOManager, atomic_write
+from wi_pipeline.lib.linkage import key_fingerprint
+from wi_pipeline.lib.pseudonymise import warehouse_fingerprint
 
 parts = StaticPartitionsDefinition(["GM0599", "GM0363"])
 
@@ -48,7 +50,7 @@ def test_partitions_dict_and_dataset_inputs(tmp_path):
     )
     assert res.output_for_node("lazy_reader")["x"].tolist() == [2, 3]
     loaded = io._load_one(tmp_path / "per_city" / "GM0599", as_dataset=False)
-    assert loaded.attrs["key_fingerprint"] == "abc"
+    assert key_fingerprint(loaded) == "abc"
 
 
 def test_failed_write_keeps_the_last_good_file(tmp_path):
@@ -109,10 +111,20 @@ def test_leftover_temp_files_of_a_crashed_write_are_removed_but_not_those_of_a_r
 def test_every_stored_column_of_the_registers_linkage_and_panel_is_described():
     """The Columns table in the UI says what each column holds."""
     from wi_pipeline.defs.metadata import table_schema
+    from wi_pipeline.lib.designs import HISTORY_COVARIATES
     from wi_pipeline.lib.layout import COLUMN_DESCRIPTIONS
     from wi_pipeline.lib.panel import PANEL_COLUMNS
 
-    columns = [*PANEL_COLUMNS, "register", "RINPERSOON", "code", "start", "end", "extract_date"]
+    columns = [
+        *PANEL_COLUMNS,
+        *HISTORY_COVARIATES,
+        "register",
+        "RINPERSOON",
+        "code",
+        "start",
+        "end",
+        "extract_date",
+    ]
     assert [c for c in columns if c not in COLUMN_DESCRIPTIONS] == []
     schema = table_schema(pd.DataFrame({"pseudo_id": ["x"], "on_bijstand": [True]})).value
     assert [c.description for c in schema.columns] == [
@@ -150,7 +162,9 @@ def test_a_table_stored_in_parts_replaces_the_single_file_and_loads_with_pushdow
     assert table.to_table(filter=ds.field("year") == 2020).num_rows == 2  # one folder read
     frame = manager._load_one(stem, as_dataset=False, columns=None)
     pd.testing.assert_frame_equal(frame, rows)  # the second table, whole
-    assert frame.attrs["key_fingerprint"] == "abc"
+    # the fingerprint is read by the one helper, from the frame, the stored table and a staged one
+    assert key_fingerprint(frame) == key_fingerprint(table) == "abc"
+    assert key_fingerprint(StagedTable(stem)) == warehouse_fingerprint(tmp_path) == "abc"
 
     os.replace(stem, stem.parent / ".spolisbus.0.replaced")  # a crash between the two renames
     assert restore_replaced(stem) and manager._load_one(stem, as_dataset=False).equals(rows)

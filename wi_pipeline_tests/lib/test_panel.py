@@ -8,6 +8,7 @@ import pandas as pd
 import pandera.pandas as pandera
 import pytest
 
+from wi_pipeline.lib.designs import HISTORY_COVARIATES, add_history
 from wi_pipeline.lib.linkage import (
     REASON_AMBIGUOUS,
     REASON_NOT_FOUND,
@@ -556,9 +557,10 @@ def test_the_suite_knows_every_panel_column_and_passes_the_hand_made_panel(resul
         for e in suite["expectations"]
         if e["type"] == "expect_table_columns_to_match_set"
     ]
-    assert column_sets == [PANEL_COLUMNS]
+    # the panel is stored with its labour-market history (added once, by the panel asset)
+    assert column_sets == [[*PANEL_COLUMNS, *HISTORY_COVARIATES]]
     _, panel, _ = result
-    clean = panel.reset_index()[PANEL_COLUMNS]
+    clean = add_history(panel.reset_index()[PANEL_COLUMNS])
     assert run_suite(clean, "panel_linked_panel").success
     duplicated = pd.concat([clean, clean.iloc[[0]]], ignore_index=True)
     failed = {r.expectation for r in run_suite(duplicated, "panel_linked_panel").failed("error")}
@@ -728,7 +730,7 @@ def test_the_suite_warns_when_costs_or_debt_status_are_often_missing(result):
     from wi_pipeline.lib.quality import run_suite
 
     _, panel, _ = result
-    clean = panel.reset_index()[PANEL_COLUMNS]
+    clean = add_history(panel.reset_index()[PANEL_COLUMNS])
     in_2021 = clean["month"].dt.year == 2021
     unknown_debt = clean.assign(problematic_debt=clean["problematic_debt"].mask(in_2021))
     checked = run_suite(unknown_debt, "panel_linked_panel")

@@ -257,6 +257,21 @@ def test_rd_first_stage(world):
     assert ((crossing["min"] < 60) & (crossing["max"] >= 60)).sum() > 30
 
 
+def test_the_recovery_study_holds_its_designs_against_the_truth_files_numbers(world):
+    from wi_pipeline.synthetic.truth import design_truths
+
+    truth = planted_effects(world, instrument_choice=False)
+    att = {
+        "scholing_att": truth["instruments"]["scholing"]["att"]["12"]["overall"],
+        "mediation_alone_att": truth["combined_approach"]["att"]["12"]["mediation_alone"],
+    }
+    assert design_truths(world) == {
+        "scholing_att": att["scholing_att"]["effect_pp"] / 100,
+        "exemption_late": truth["exemption_9a"]["late_pp"] / 100,
+        "mediation_alone_att": att["mediation_alone_att"]["effect_pp"] / 100,
+    }
+
+
 def test_naive_comparison_of_scholing_is_biased(world):
     p = world.panel
     truth = planted_effects(world, instrument_choice=False)["instruments"]["scholing"]["att"]["12"][

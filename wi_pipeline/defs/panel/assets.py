@@ -30,6 +30,7 @@ from wi_pipeline.defs.metadata import (
     table_schema,
 )
 from wi_pipeline.defs.partitions import g4_partitions
+from wi_pipeline.lib.designs import add_history
 from wi_pipeline.lib.layout import CBS_TABLES
 from wi_pipeline.lib.linkage import carry_key, key_fingerprint
 from wi_pipeline.lib.panel import PanelWindow, build_panel, panel_contract
@@ -75,7 +76,8 @@ class PanelSettings(ConfigurableResource):
     owners=["team:research"],
     description="One row per person per month for everyone with a month of social assistance in "
     "the municipality "
-    "in the window: benefits, exemptions, instruments, support, jobs, health costs and debts. "
+    "in the window: benefits, exemptions, instruments, support, jobs, health costs and debts, "
+    "and each person's labour-market history up to the month before. "
     "The table every "
     "estimate reads. The window ends at the latest in the month of the oldest register extract.",
     check_specs=[
@@ -119,6 +121,7 @@ def linked_panel(
         )
     )
     panel, report = build_panel(context.partition_key, linked_registers, cbs, panel_settings.window)
+    add_history(panel)  # stored with the panel: the effect tables and assignment rules all read it
     window, configured = report.window, panel_settings.window
     carry_key(key_fingerprint(linked_registers), panel)
     panel.attrs[REGISTER_EXTRACTS] = register_extracts(linked_registers)
