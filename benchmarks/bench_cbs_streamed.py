@@ -5,7 +5,10 @@ flat as the table grows.
     /usr/bin/time -v python benchmarks/bench_cbs_streamed.py ingest --landing /tmp/cbs10m
 
 ``generate`` writes ``<landing>/CBS/SPOLISBUS.parquet`` with CBS's text columns in slices of a
-million rows (never the whole table in memory): jobs over 2018-2024, a few negative wages.
+million rows (never the whole table in memory): jobs over 2018-2024, a few negative wages. With
+``--form sav`` or ``--form csv`` the same rows go to ``<landing>/CBS/SPOLISBUS/SPOLISBUS2019V1.sav``
+(or ``.csv``) instead, as CBS delivers them, so the forms' ingestion times compare (the ``.sav`` is
+written whole by pyreadstat: keep it to a few million rows).
 ``ingest`` runs what the asset runs: the chunked typing and quarantine into a staging folder by
 year, the GX suite over the stored table in batches, the identifier scan; it prints one JSON line
 with the seconds per stage and the peak resident memory (``ru_maxrss``).
@@ -28,7 +31,27 @@ import pyarrow.parquet as pq
 SLICE = 1_000_000
 
 
-def generate(landing: Path, rows: int, seed: int = 1) -> Path:
+def generate(landing: Path, rows: int, seed: int = 1, form: str = "parquet") -> Path:
+    path = _generate_parquet(landing, rows, seed)
+    if form == "parquet":
+        return path
+    delivered = landing / "CBS" / "SPOLISBUS" / f"SPOLISBUS2019V1.{form}"
+    delivered.parent.mkdir(parents=True, exist_ok=True)
+    if form == "sav":
+        import pyreadstat
+
+        pyreadstat.write_sav(pq.read_table(path).to_pandas(), str(delivered), row_compress=True)
+    else:
+        import pyarrow.csv as pacsv
+
+        pacsv.write_csv(
+            pq.read_table(path), delivered, pacsv.WriteOptions(delimiter=";", quoting_style="none")
+        )
+    path.unlink()
+    return delivered
+
+
+def _generate_parquet(landing: Path, rows: int, seed: int) -> Path:
     rng = np.random.default_rng(seed)
     path = landing / "CBS" / "SPOLISBUS.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -68,9 +91,8 @@ def generate(landing: Path, rows: int, seed: int = 1) -> Path:
 
 
 def ingest(landing: Path, chunk_rows: int | None) -> dict:
-    from wi_pipeline.defs.metadata import IDENTIFIER_COLUMNS
     from wi_pipeline.lib.cbs import ingest_cbs_table
-    from wi_pipeline.lib.datasets import BATCH_ROWS, iter_frames, open_table
+    from wi_pipeline.lib.datasets import ARROW_TEXT, BATCH_ROWS, iter_frames, open_table
     from wi_pipeline.lib.privacy import scan_identifiers_in_parts
     from wi_pipeline.lib.quality import quarantine_share_within, run_suite_on_table
 
@@ -80,10 +102,11 @@ def ingest(landing: Path, chunk_rows: int | None) -> dict:
     staged = ingest_cbs_table(landing, "SPOLISBUS", out, chunk_rows=chunk_rows)
     t1 = time.perf_counter()
     table = open_table(out)
-    suite = run_suite_on_table(table, "cbs_spolisbus", identifier_columns=IDENTIFIER_COLUMNS)
+    suite = run_suite_on_table(table, "cbs_spolisbus")
     suite = suite.with_checks(quarantine_share_within(len(staged.quarantine), staged.rows_in))
     t2 = time.perf_counter()
-    findings = scan_identifiers_in_parts(iter_frames(table, BATCH_ROWS), allow_cbs_keys=True)
+    frames = iter_frames(table, BATCH_ROWS, text=ARROW_TEXT)  # as the asset reads it
+    findings = scan_identifiers_in_parts(frames, allow_cbs_keys=True)
     t3 = time.perf_counter()
     return {
         "rows_in": staged.rows_in,
@@ -107,9 +130,10 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--landing", type=Path, required=True)
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--chunk-rows", type=int, default=None)
+    parser.add_argument("--form", choices=["parquet", "sav", "csv"], default="parquet")
     args = parser.parse_args(argv)
     if args.command == "generate":
-        print(generate(args.landing, args.rows))
+        print(generate(args.landing, args.rows, form=args.form))
     else:
         print(json.dumps(ingest(args.landing, args.chunk_rows)))
 
