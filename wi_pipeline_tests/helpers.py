@@ -94,7 +94,9 @@ def read_delivered(landing: Path, table: str) -> pd.DataFrame:
     """A CBS table as delivered in the landing folder (the files the pipeline chooses), untyped."""
     delivery = find_delivery(landing, table)
     chunks = read_delivery_chunks(delivery, list(CBS_TABLES[table].columns))
-    return pd.concat([df for _, df in chunks], ignore_index=True)
+    df = pd.concat([df for _, df in chunks], ignore_index=True)
+    # text as plain Python strings, the form tests write new files from
+    return df.astype({c: object for c in df.columns if isinstance(df[c].dtype, pd.StringDtype)})
 
 
 def render_in_chromium(page: str, name: str, tmp_path: Path) -> str:
