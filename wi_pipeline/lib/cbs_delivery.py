@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from wi_pipeline.lib.arrivals import file_sha256
-from wi_pipeline.lib.datasets import ARROW_TEXT, ARROW_TEXT_TYPES
+from wi_pipeline.lib.datasets import ARROW_TEXT, text_as
 from wi_pipeline.lib.ingest import ExtractError
 from wi_pipeline.lib.layout import CBS_FOLDER, CBS_TABLES
 
@@ -302,7 +302,7 @@ def _sav_chunks(file: DeliveryFile, table: str, columns: Sequence[str], chunk_ro
             arrays = {c: pa.array(chunk[found[c]], from_pandas=True) for c in columns}
             for c in text:
                 arrays[c] = pc.if_else(pc.equal(arrays[c], ""), None, arrays[c])
-            yield pa.table(arrays).to_pandas(types_mapper=ARROW_TEXT_TYPES.get)
+            yield pa.table(arrays).to_pandas(types_mapper=text_as(ARROW_TEXT))
     except ExtractError:
         raise
     except Exception as e:
@@ -367,7 +367,7 @@ def _parquet_chunks(file: DeliveryFile, table: str, columns: Sequence[str], chun
         for batch in pf.iter_batches(
             batch_size=chunk_rows, columns=list(dict.fromkeys(found.values()))
         ):
-            df = batch.to_pandas(types_mapper=ARROW_TEXT_TYPES.get)
+            df = batch.to_pandas(types_mapper=text_as(ARROW_TEXT))
             yield df.rename(columns={v: k for k, v in found.items()})[list(columns)]
     except (pa.ArrowException, OSError) as e:
         raise ExtractError(

@@ -37,7 +37,13 @@ BATCH_ROWS = 500_000
 # Text as arrow-backed pandas strings: national tables are typed, checked and written on arrow's
 # vectorised kernels, without a Python object per value.
 ARROW_TEXT = pd.StringDtype("pyarrow")
-ARROW_TEXT_TYPES = {pa.string(): ARROW_TEXT, pa.large_string(): ARROW_TEXT}
+
+
+def text_as(dtype: pd.StringDtype):
+    """The ``types_mapper`` for ``to_pandas`` that gives arrow text columns ``dtype``."""
+    return {pa.string(): dtype, pa.large_string(): dtype}.get
+
+
 # a staging or replaced folder untouched this long belongs to no running write
 LEFTOVER_AGE_SECONDS = 3600
 
@@ -163,7 +169,7 @@ def iter_frames(
 ) -> Iterable[pd.DataFrame]:
     """The table batch by batch, as DataFrames, in stored order; ``text``: the dtype of text
     columns (e.g. ``ARROW_TEXT``, for a pass over every row that only reads them), else object."""
-    mapper = {pa.string(): text, pa.large_string(): text}.get if text is not None else None
+    mapper = text_as(text) if text is not None else None
     # no read-ahead: by default the scanner holds up to 16 batches in memory besides the one in use
     for batch in dataset.to_batches(
         columns=columns or table_columns(dataset),

@@ -43,7 +43,6 @@ CSV_ENCODING = "utf-8"
 REGISTER_DATE_FORMAT = "%d-%m-%Y"
 # An end date far in the future written by systems that cannot leave a date empty: read as an open end.
 OPEN_END_DATES = ("31-12-9999", "99991231")
-CBS_DATE_FORMAT = "%Y%m%d"
 CBS_FOLDER = "CBS"
 EXTRACT_NAME_FORMAT = "%Y%m%d"  # the file name of an extract is its extraction date
 

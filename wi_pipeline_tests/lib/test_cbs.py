@@ -30,6 +30,18 @@ def secm(**overrides) -> dict:
     return {**cols, **overrides}
 
 
+def open_spells(starts: list[str]) -> dict:
+    """SECMBUS with one open spell per person, starting on each of ``starts``."""
+    n = len(starts)
+    return secm(
+        RINPERSOONS=["R"] * n,
+        RINPERSOON=[f"{i:09d}" for i in range(n)],
+        AANVSECM=starts,
+        EINDSECM=[""] * n,
+        SECM=["11"] * n,
+    )
+
+
 def test_a_clean_table_is_typed(tmp_path):
     write_table(tmp_path, "SECMBUS", secm())
     accepted, quarantine, rows_in = ingest_cbs_table(tmp_path, "SECMBUS")
@@ -63,17 +75,7 @@ def test_a_file_that_is_not_parquet_is_one_clear_error(tmp_path):
 
 def test_a_parquet_file_with_damaged_data_is_one_clear_error(tmp_path):
     n = 500
-    write_table(
-        tmp_path,
-        "SECMBUS",
-        secm(
-            RINPERSOONS=["R"] * n,
-            RINPERSOON=[f"{i:09d}" for i in range(n)],
-            AANVSECM=["20200101"] * n,
-            EINDSECM=[""] * n,
-            SECM=["11"] * n,
-        ),
-    )
+    write_table(tmp_path, "SECMBUS", open_spells(["20200101"] * n))
     path = cbs_path(tmp_path, "SECMBUS")
     raw = bytearray(path.read_bytes())
     footer = int.from_bytes(
@@ -245,17 +247,7 @@ def test_a_typed_date_outside_the_calendar_and_a_fractional_code_are_quarantined
 
 def test_a_column_mostly_unparseable_refuses_the_table_naming_table_and_column(tmp_path):
     n = 20
-    write_table(
-        tmp_path,
-        "SECMBUS",
-        secm(
-            RINPERSOONS=["R"] * n,
-            RINPERSOON=[f"{i:09d}" for i in range(n)],
-            AANVSECM=["2020-01-15"] * (n - 1) + ["20200115"],
-            EINDSECM=[""] * n,
-            SECM=["11"] * n,
-        ),
-    )
+    write_table(tmp_path, "SECMBUS", open_spells(["2020-01-15"] * (n - 1) + ["20200115"]))
     with pytest.raises(ExtractError) as err:
         ingest_cbs_table(tmp_path, "SECMBUS")
     text = str(err.value)
@@ -407,17 +399,7 @@ def test_a_date_is_eight_digits_naming_a_calendar_day(tmp_path):
         " 20190203 ",  # surrounding spaces are trimmed, as before
     ]
     n = len(starts)
-    write_table(
-        tmp_path,
-        "SECMBUS",
-        secm(
-            RINPERSOONS=["R"] * n,
-            RINPERSOON=[f"{i:09d}" for i in range(n)],
-            AANVSECM=starts,
-            EINDSECM=[""] * n,
-            SECM=["11"] * n,
-        ),
-    )
+    write_table(tmp_path, "SECMBUS", open_spells(starts))
     accepted, quarantine, rows_in = ingest_cbs_table(tmp_path, "SECMBUS")
     assert rows_in == n
     assert accepted["AANVSECM"].tolist() == [pd.Timestamp("2020-02-29"), pd.Timestamp("2019-02-03")]
