@@ -259,9 +259,8 @@ def main(argv: list[str] | None = None) -> int:
 # halves the ingestion's wall time. Small tables (the demo's) are read in this process, where
 # starting a process per table would cost more than it saves.
 PARALLEL_JOBS = {"cbs_tables"}
-PARALLEL_FROM_BYTES = (
-    256 * 2**20
-)  # CBS files in the landing folder from which steps run side by side
+# CBS files in the landing folder from which the tables are read side by side
+PARALLEL_FROM_BYTES = 256 * 2**20
 STEP_PROCESSES_ENV_VAR = "WI_STEP_PROCESSES"  # steps at once; 1: in this process; unset: by size
 
 
@@ -269,8 +268,13 @@ def step_processes(job_name: str, landing: Path) -> int:
     """How many of the job's steps run at once, each in its own process (1: all in this one)."""
     if job_name not in PARALLEL_JOBS:
         return 1
-    if os.environ.get(STEP_PROCESSES_ENV_VAR):
-        return max(int(os.environ[STEP_PROCESSES_ENV_VAR]), 1)
+    if value := os.environ.get(STEP_PROCESSES_ENV_VAR):
+        if not value.strip().isdigit():
+            raise ValueError(
+                f"{STEP_PROCESSES_ENV_VAR}={value!r}: give a whole number of steps to run at once "
+                "(1: all in the run's own process), or leave it unset to decide by the CBS tables' size"
+            )
+        return max(int(value), 1)
     cbs = Path(landing) / CBS_FOLDER
     size = sum(p.stat().st_size for p in cbs.rglob("*") if p.is_file()) if cbs.is_dir() else 0
     return (os.cpu_count() or 1) if size >= PARALLEL_FROM_BYTES else 1

@@ -14,9 +14,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-_WEIGHTS = np.array([9, 8, 7, 6, 5, 4, 3, 2, -1])
 # arrow-backed text: the key file holds 24 million BSNs, matched and cleaned by arrow's kernels
-_TEXT = pd.StringDtype("pyarrow")
+from wi_pipeline.lib.datasets import ARROW_TEXT
+
+_WEIGHTS = np.array([9, 8, 7, 6, 5, 4, 3, 2, -1])
 SYNTHETIC_BSN_PREFIX = "9999"  # test range: never a real person
 
 
@@ -27,7 +28,7 @@ _GROUPED = r"[0-9]+(?:[ .][0-9]+)+"
 
 def written_with_separators(values: pd.Series) -> pd.Series:
     """True where a BSN is written in groups with spaces or dots and is 8 or 9 digits without them."""
-    s = values.astype(_TEXT).str.strip()
+    s = values.astype(ARROW_TEXT).str.strip()
     grouped = s.str.fullmatch(_GROUPED).fillna(False).astype(bool)
     return grouped & s.str.replace(r"[ .]", "", regex=True).str.len().isin([8, 9]).fillna(
         False
@@ -37,14 +38,14 @@ def written_with_separators(values: pd.Series) -> pd.Series:
 def normalise_bsn(values: pd.Series) -> pd.Series:
     """Strip blanks, drop the spaces or dots of a grouped BSN, and restore the leading zero of 8-digit
     numbers; anything else stays as given."""
-    s = values.astype(_TEXT).str.strip()
+    s = values.astype(ARROW_TEXT).str.strip()
     s = s.mask(written_with_separators(s), s.str.replace(r"[ .]", "", regex=True))
     return s.where(s.str.len() != 8, "0" + s)
 
 
 def is_valid_bsn(values: pd.Series) -> pd.Series:
     """Vectorised eleven-test on already normalised BSN strings; NA and non-digits are invalid."""
-    s = values.astype(_TEXT)
+    s = values.astype(ARROW_TEXT)
     well_formed = s.str.fullmatch(r"[0-9]{9}").fillna(False).astype(bool)
     out = pd.Series(False, index=values.index)
     if well_formed.any():

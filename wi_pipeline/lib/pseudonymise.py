@@ -19,6 +19,7 @@ import pandas as pd
 import pyarrow as pa
 
 from wi_pipeline.lib.bsn import SYNTHETIC_BSN_PREFIX
+from wi_pipeline.lib.datasets import ARROW_TEXT
 
 KEY_ENV_VAR = "WI_PSEUDONYM_KEY"
 # Public on purpose: it protects nothing and is accepted only for synthetic (9999-range) BSNs.
@@ -64,7 +65,7 @@ class PseudonymKey:
 
     def pseudonymise(self, bsn: pd.Series) -> pd.Series:
         """HMAC-SHA256 of each BSN, its first 128 bits in hex; each distinct BSN hashed once."""
-        codes, uniques = pd.factorize(bsn.astype("string[pyarrow]"), use_na_sentinel=True)
+        codes, uniques = pd.factorize(bsn.astype(ARROW_TEXT), use_na_sentinel=True)
         inner, outer = self._inner, self._outer
 
         def digest(bsn: str) -> bytes:
@@ -78,7 +79,7 @@ class PseudonymKey:
         n = len(uniques)
         offsets = pa.py_buffer(np.arange(0, 32 * (n + 1), 32, dtype=np.int32).tobytes())
         hashed = pa.StringArray.from_buffers(n, offsets, pa.py_buffer(hexed))  # 32 hex digits each
-        values = pd.array(hashed, dtype="string[pyarrow]").take(codes, allow_fill=True)
+        values = pd.array(hashed, dtype=ARROW_TEXT).take(codes, allow_fill=True)
         return pd.Series(values, index=bsn.index)
 
 

@@ -117,3 +117,6 @@ def test_the_cbs_tables_are_read_side_by_side_from_national_size_and_in_process_
     assert run.step_processes("cbs_tables", tmp_path) == 1
     monkeypatch.setenv(run.STEP_PROCESSES_ENV_VAR, "3")
     assert run.step_processes("cbs_tables", tmp_path / "nothing") == 3
+    monkeypatch.setenv(run.STEP_PROCESSES_ENV_VAR, "two")
+    with pytest.raises(ValueError, match="WI_STEP_PROCESSES='two': give a whole number"):
+        run.step_processes("cbs_tables", tmp_path)
