@@ -12,10 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pandas as pd
-import pyarrow as pa
 import pyarrow.dataset as ds
 
-from wi_pipeline.lib.datasets import StagedTable, open_table, table_attrs
+from wi_pipeline.lib.datasets import StagedTable, open_table, rows_with_keys, table_attrs
 from wi_pipeline.lib.ingest import count_invalid_bsn
 from wi_pipeline.lib.pseudonymise import PSEUDONYM_COLUMN
 
@@ -91,16 +90,16 @@ def ambiguous_pseudonyms(key_file: pd.DataFrame) -> pd.Index:
 
 
 def key_file_rows(key_file: ds.Dataset, registers: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """The key-file rows of the persons in these registers only, read with a filter on the pseudonym
-    that the parquet reader applies batch by batch: the national key file is never loaded whole.
-    Every row of such a person is read, so an ambiguous key is seen as in the whole file."""
-    wanted = pd.unique(
-        pd.concat([r[PSEUDONYM_COLUMN] for r in registers.values()], ignore_index=True).dropna()
+    """The key-file rows of the persons in these registers only, found by a semi-join on the
+    pseudonym: the national key file is never loaded whole. Every row of such a person is read, so
+    an ambiguous key is seen as in the whole file."""
+    wanted = pd.concat([r[PSEUDONYM_COLUMN] for r in registers.values()], ignore_index=True)
+    rows = rows_with_keys(
+        key_file,
+        [PSEUDONYM_COLUMN, "RINPERSOONS", "RINPERSOON"],
+        wanted,
+        [(None, PSEUDONYM_COLUMN)],
     )
-    rows = key_file.to_table(
-        columns=[PSEUDONYM_COLUMN, "RINPERSOONS", "RINPERSOON"],
-        filter=ds.field(PSEUDONYM_COLUMN).isin(pa.array(wanted.astype(str), pa.string())),
-    ).to_pandas()
     rows.attrs.update(table_attrs(key_file))  # its key fingerprint, its ambiguous count
     return rows
 

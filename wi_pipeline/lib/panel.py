@@ -23,13 +23,13 @@ Everything is computed on (persons x months) arrays: no Python loop over persons
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.dataset as ds
 
+from wi_pipeline.lib.datasets import rows_with_keys
 from wi_pipeline.lib.layout import (
     MARITAL_STATUS,
     ORIGIN_GROUPS,
@@ -38,6 +38,9 @@ from wi_pipeline.lib.layout import (
     SRG_CATEGORIES,
 )
 from wi_pipeline.lib.pseudonymise import PSEUDONYM_COLUMN
+
+if TYPE_CHECKING:
+    import pandera.pandas as pdr
 
 HOUSEHOLD_TYPES = {
     "1": "one_person",
@@ -273,11 +276,9 @@ def _run_duration(on: np.ndarray, start_at_first_month: np.ndarray) -> np.ndarra
     return np.where(on, np.arange(n_m)[None, :] - last, np.nan).astype(np.float32)
 
 
-def _read(source: ds.Dataset | pd.DataFrame, columns: list[str], filter_expr) -> pd.DataFrame:
-    """Column selection and predicate pushdown: only the rows of the persons this partition needs."""
-    if isinstance(source, pd.DataFrame):
-        source = ds.dataset(pa.Table.from_pandas(source, preserve_index=False))
-    return source.to_table(columns=columns, filter=filter_expr).to_pandas()
+def _read(source: ds.Dataset | pd.DataFrame, columns: list[str], persons) -> pd.DataFrame:
+    """Only the rows of these persons (RINPERSOONS 'R'), read by a semi-join on the stored table."""
+    return rows_with_keys(source, columns, persons, [("RINPERSOONS", "RINPERSOON")], RELIABLE_KEY)
 
 
 def _person_key(kind: pd.Series, rin: pd.Series) -> pd.Series:
@@ -307,8 +308,7 @@ def build_panel(
     _count_register_spells(grid, regs, report)
 
     cols = _register_columns(grid, regs)
-    ids = list(persons_rin)
-    in_persons = (ds.field("RINPERSOONS") == RELIABLE_KEY) & ds.field("RINPERSOON").isin(ids)
+    in_persons = list(persons_rin)
     persons_tab, person_cols = _person_columns(grid, cbs, report)
     cols.update(person_cols)
     cols["marital_status"] = _marital_status(grid, cbs, in_persons)
@@ -378,23 +378,18 @@ def _person_columns(
 
     Returns the persons table too, since sex and origin are per person, not per month."""
     ids = list(grid.persons)
-    ko = _read(
+    parents = [("RINPERSOONSMa", "RINPERSOONMa"), ("RINPERSOONSpa", "RINPERSOONpa")]
+    ko = rows_with_keys(
         cbs["KINDOUDERTAB"],
-        [
-            "RINPERSOONS",
-            "RINPERSOON",
-            "RINPERSOONSMa",
-            "RINPERSOONMa",
-            "RINPERSOONSpa",
-            "RINPERSOONpa",
-        ],
-        ((ds.field("RINPERSOONSMa") == RELIABLE_KEY) & ds.field("RINPERSOONMa").isin(ids))
-        | ((ds.field("RINPERSOONSpa") == RELIABLE_KEY) & ds.field("RINPERSOONpa").isin(ids)),
+        ["RINPERSOONS", "RINPERSOON", *(c for pair in parents for c in pair)],
+        ids,
+        parents,
+        RELIABLE_KEY,
     )
     ko["child"] = _person_key(ko["RINPERSOONS"], ko["RINPERSOON"])
     child_rins = sorted(set(ko["RINPERSOON"].dropna()))
     person_keys = _person_keys(grid)
-    persons_tab = _read(
+    persons_tab = rows_with_keys(
         cbs["GBAPERSOONTAB"],
         [
             "RINPERSOONS",
@@ -405,7 +400,8 @@ def _person_columns(
             "GBAGEBOORTEDAG",
             "GBAHERKOMSTGROEPERING",
         ],
-        ds.field("RINPERSOON").isin(ids + child_rins),
+        ids + child_rins,
+        [(None, "RINPERSOON")],
     )
     persons_tab["key"] = _person_key(persons_tab["RINPERSOONS"], persons_tab["RINPERSOON"])
     persons_tab = persons_tab.drop_duplicates("key").set_index("key")
@@ -690,7 +686,7 @@ PANEL_COLUMNS = [
 ]
 
 
-def panel_contract(window: PanelWindow) -> pa.DataFrameSchema:
+def panel_contract(window: PanelWindow) -> pdr.DataFrameSchema:
     """What the panel promises every estimate: complete person-month rows and flags that agree."""
     import pandera.pandas as pdr
 
