@@ -341,3 +341,86 @@ def test_plain_pandas_checks_merge_into_result(clean):
     assert meta["n_checks"] == len(base.results) + 3
     assert "row_count_within" in blocked.to_markdown()
     assert list(blocked.to_frame().columns)[:4] == ["expectation", "column", "severity", "success"]
+
+
+def test_numbers_gx_would_walk_value_by_value_reach_it_as_float64_with_the_same_verdicts(
+    write_suite,
+):
+    from wi_pipeline.lib.quality import _numbers_as_float64
+
+    frame = pd.DataFrame(
+        {
+            "age": pd.array([30, None, 130, 40], dtype="Int16"),
+            "share": np.array([0.5, 1.5, np.nan, 1.0], dtype="float32"),
+            "n_children": np.array([0, 1, 2, 3], dtype="int64"),
+            "employed": [True, False, True, False],
+            "code": ["01", "02", "03", "04"],
+        }
+    )
+    as_gx_gets_it = _numbers_as_float64(frame).dtypes.astype(str).to_dict()
+    assert as_gx_gets_it == {
+        "age": "float64",
+        "share": "float64",
+        "n_children": "int64",
+        "employed": "bool",
+        "code": frame["code"].dtype.name,
+    }
+    between = "expect_column_values_to_be_between"
+    suite = {
+        "name": "ranges",
+        "expectations": [
+            {"type": between, "kwargs": {"column": "age", "min_value": 0, "max_value": 120}},
+            {"type": between, "kwargs": {"column": "share", "min_value": 0, "max_value": 1}},
+        ],
+    }
+    by_col = {r.column: r for r in run_suite(frame, write_suite(suite)).results}
+    assert (by_col["age"].unexpected_count, by_col["age"].sample) == (1, [130])  # not 130.0
+    assert (by_col["share"].unexpected_count, by_col["share"].sample) == (1, [1.5])
+
+
+def test_a_row_condition_is_judged_on_a_frame_of_its_own_columns_and_counts_as_on_the_whole(
+    write_suite,
+):
+    from wi_pipeline.lib.quality import _column_groups
+
+    frame = pd.DataFrame(
+        {
+            "on_bijstand": [True, False, False, True, False],
+            "exemption_9a": [True, True, False, False, True],
+            "age group": ["young", "old", "young", "young", "young"],
+            "wage": [0.0, 10.0, 20.0, 30.0, 40.0],
+            "unrelated": ["a", "b", "c", "d", "e"],
+        }
+    )
+    suite = {
+        "name": "conditions",
+        "expectations": [
+            {
+                "type": "expect_column_values_to_be_in_set",
+                "kwargs": {
+                    "column": "on_bijstand",
+                    "value_set": [True],
+                    "row_condition": "exemption_9a==True",
+                    "condition_parser": "pandas",
+                },
+            },
+            {
+                "type": "expect_column_values_to_be_between",
+                "kwargs": {
+                    "column": "wage",
+                    "max_value": 25,
+                    "row_condition": "`age group` == 'young' and on_bijstand == False",
+                    "condition_parser": "pandas",
+                },
+            },
+        ],
+    }
+    path = write_suite(suite)
+    groups = _column_groups(load_suite(path), frame)
+    assert set(groups) == {
+        ("exemption_9a", "on_bijstand"),
+        ("age group", "on_bijstand", "wage"),
+    }  # not the whole frame
+    by_col = {r.column: r for r in run_suite(frame, path).results}
+    assert (by_col["on_bijstand"].unexpected_count, by_col["on_bijstand"].sample) == (2, [False])
+    assert (by_col["wage"].unexpected_count, by_col["wage"].sample) == (1, [40.0])
