@@ -185,34 +185,40 @@ class _Grid:
         out[flat] = True
         return out.reshape(self.n_p, self.n_m)
 
-    def latest_value(self, ids, start, end, values: np.ndarray, fill) -> np.ndarray:
-        """Value of the overlapping spell with the latest start date (ties: latest end) per person-month.
+    def _latest(self, ids, start, end) -> np.ndarray:
+        """Per person-month, the input row of the overlapping spell with the latest start date
+        (ties: latest end); -1 where no spell overlaps.
 
         Ordered on the dates themselves, not on their months: two spells starting in one month are
         told apart by the day, never by their order in the file.
         """
         b = self.bounds(ids, start, end)
-        vals = np.asarray(values)[b.keep]
-        start_ns = np.asarray(pd.to_datetime(start), dtype="datetime64[ns]")[b.keep].astype(
-            np.int64
-        )
-        end_ns = np.asarray(pd.to_datetime(end), dtype="datetime64[ns]")[b.keep]
-        end_ns = np.where(
-            np.isnat(end_ns), np.iinfo(np.int64).max, end_ns.astype(np.int64)
-        )  # open: latest
-        order = np.lexsort(
-            (end_ns, start_ns)
-        )  # ascending start, then end: the one that wins comes last
+        rows = np.flatnonzero(b.keep)
+        start_ns = np.asarray(pd.to_datetime(start), dtype="datetime64[ns]")[rows].astype(np.int64)
+        end_ns = np.asarray(pd.to_datetime(end), dtype="datetime64[ns]")[rows]
+        end_ns = np.where(np.isnat(end_ns), np.iinfo(np.int64).max, end_ns.astype(np.int64))
+        order = np.lexsort((end_ns, start_ns))  # the one that wins comes last
         flat, lengths = self._flat(b.pos[order], b.s[order], b.e[order])
-        rep = np.repeat(vals[order], lengths)
-        out = np.full(
-            self.n_p * self.n_m, fill, dtype=object if isinstance(fill, str) else type(fill)
-        )
-        # keep the last occurrence of each cell
-        rev_flat = flat[::-1]
-        uniq, first_in_rev = np.unique(rev_flat, return_index=True)
-        out[uniq] = rep[::-1][first_in_rev]
-        return out.reshape(self.n_p, self.n_m)
+        winner = np.full(self.n_p * self.n_m, -1, dtype=np.int64)
+        np.maximum.at(winner, flat, np.repeat(np.arange(len(order)), lengths))
+        found = winner >= 0
+        winner[found] = rows[order[winner[found]]]
+        return winner.reshape(self.n_p, self.n_m)
+
+    def latest_value(self, ids, start, end, values: np.ndarray, fill) -> np.ndarray:
+        """The value of the latest spell (see ``_latest``) per person-month, ``fill`` where none."""
+        winner = self._latest(ids, start, end)
+        values = np.asarray(values)
+        return np.where(winner >= 0, values[winner] if len(values) else fill, fill)
+
+    def latest_category(self, ids, start, end, labels, fill: str) -> pd.Categorical:
+        """``latest_value`` for labels, as a categorical over all person-months: the labels are
+        coded once per input row, not once per person-month."""
+        winner = self._latest(ids, start, end).ravel()
+        categories = pd.Index(np.unique(np.append(np.asarray(labels, dtype=object), fill)))
+        codes = categories.get_indexer(np.asarray(labels, dtype=object))
+        coded = np.where(winner >= 0, codes[winner] if len(codes) else -1, categories.get_loc(fill))
+        return pd.Categorical.from_codes(coded, categories).remove_unused_categories()
 
     def spread_sum(self, ids, start, end, values: np.ndarray) -> np.ndarray:
         """A period's amount spread evenly over all the months it covers, summed per person-month.
@@ -317,7 +323,8 @@ def build_panel(
     cols["secm"] = _secm(grid, cbs, in_persons)
     cols.update(_care_cost_columns(grid, cbs, in_persons))
     problematic_debt = _problematic_debt(grid, cbs, in_persons)
-    cols["self_sufficient"] = ~cols["on_bijstand"] & (cols["secm"] != SECM_CATEGORIES["22"])
+    secm_social_assistance = (cols["secm"] == SECM_CATEGORIES["22"]).reshape(grid.n_p, grid.n_m)
+    cols["self_sufficient"] = ~cols["on_bijstand"] & ~secm_social_assistance
 
     pseudo = linked.drop_duplicates("RINPERSOON").set_index("RINPERSOON")[PSEUDONYM_COLUMN]
     panel = _frame(gemeente, grid, pseudo, persons_tab, cols, problematic_debt)
@@ -470,7 +477,7 @@ def _youngest_child_age(grid: _Grid, ko: pd.DataFrame, persons_tab: pd.DataFrame
     return np.where(youngest > 0, child_age, np.nan).astype(np.float32)
 
 
-def _marital_status(grid: _Grid, cbs: dict, in_persons) -> np.ndarray:
+def _marital_status(grid: _Grid, cbs: dict, in_persons) -> pd.Categorical:
     """GBABURGERLIJKESTAATBUS: the marital status in each month."""
     bs = _read(
         cbs["GBABURGERLIJKESTAATBUS"],
@@ -482,7 +489,7 @@ def _marital_status(grid: _Grid, cbs: dict, in_persons) -> np.ndarray:
         ],
         in_persons,
     )
-    return grid.latest_value(
+    return grid.latest_category(
         bs["RINPERSOON"],
         bs["GBADATUMAANVANGBURGERLIJKESTAAT"],
         bs["GBADATUMEINDEBURGERLIJKESTAAT"],
@@ -509,7 +516,7 @@ def _household_columns(grid: _Grid, cbs: dict, in_persons) -> dict[str, np.ndarr
     is_sp = is_sp.to_numpy(dtype=bool)
     n_kids = pd.to_numeric(hh["AANTALKINDHH"], errors="coerce").fillna(0).to_numpy(dtype=np.int64)
     return {
-        "household_type": grid.latest_value(*spell, hh_type, "unknown"),
+        "household_type": grid.latest_category(*spell, hh_type, "unknown"),
         "single_parent": grid.latest_value(*spell, is_sp, False).astype(bool),
         "n_children": grid.latest_value(*spell, n_kids, 0).astype(np.int16),
     }
@@ -531,10 +538,10 @@ def _job_columns(grid: _Grid, cbs: dict, in_persons) -> dict[str, np.ndarray]:
     }
 
 
-def _secm(grid: _Grid, cbs: dict, in_persons) -> np.ndarray:
+def _secm(grid: _Grid, cbs: dict, in_persons) -> pd.Categorical:
     """SECMBUS: the socio-economic category in each month (self-sufficiency reads it)."""
     secm = _read(cbs["SECMBUS"], ["RINPERSOON", "AANVSECM", "EINDSECM", "SECM"], in_persons)
-    return grid.latest_value(
+    return grid.latest_category(
         secm["RINPERSOON"],
         secm["AANVSECM"],
         secm["EINDSECM"],
@@ -629,7 +636,7 @@ def _frame(
     origin = origin.fillna(ORIGIN_OTHER).where(me.index.isin(persons_tab.index))
     poor_health = cols.pop("poor_health")
     frame = {
-        "gemeente": pd.Categorical([gemeente] * n),
+        "gemeente": pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), [gemeente]),
         PSEUDONYM_COLUMN: pd.Categorical.from_codes(
             np.repeat(np.arange(n_p), n_m),
             categories=pseudo.reindex(grid.persons).astype(str).to_numpy(),
@@ -640,20 +647,23 @@ def _frame(
         "age": pd.array(cols.pop("age").ravel(), dtype="Int16")
         if n_p
         else pd.array([], dtype="Int16"),
-        "sex": pd.Categorical(
-            np.repeat(sex.to_numpy(dtype=object), n_m), categories=["man", "vrouw"]
-        ),
-        "origin": pd.Categorical(np.repeat(origin.to_numpy(dtype=object), n_m)),
+        "sex": _every_month(pd.Categorical(sex, categories=["man", "vrouw"]), n_m),
+        "origin": _every_month(pd.Categorical(origin), n_m),
         "poor_health": pd.array(np.repeat(poor_health, n_m), dtype="float").astype("boolean")
         if n_p
         else pd.array([], dtype="boolean"),
         "problematic_debt": problematic_debt,
     }
     for name in ("marital_status", "household_type", "secm"):
-        frame[name] = pd.Categorical(cols.pop(name).ravel())
+        frame[name] = cols.pop(name)
     for name in cols:
         frame[name] = cols[name].ravel()
     return pd.DataFrame(frame)
+
+
+def _every_month(per_person: pd.Categorical, n_m: int) -> pd.Categorical:
+    """A person's value in each of their months, repeated as codes."""
+    return pd.Categorical.from_codes(np.repeat(per_person.codes, n_m), dtype=per_person.dtype)
 
 
 PANEL_COLUMNS = [

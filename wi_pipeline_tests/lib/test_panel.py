@@ -737,3 +737,26 @@ def test_the_suite_warns_when_costs_or_debt_status_are_often_missing(result):
     assert checked.success  # a warning, never a block
     warned = {r.column for r in checked.failed("warn") if r.expectation.endswith("to_not_be_null")}
     assert warned == {"care_costs_total", "problematic_debt"}
+
+
+def test_the_latest_spells_label_per_month_as_a_category_with_only_the_labels_used():
+    from wi_pipeline.lib.panel import _Grid
+
+    grid = _Grid(pd.Index(["1", "2", "3"]), PanelWindow("2020-01", "2020-04"))
+    spells = pd.DataFrame(
+        {
+            "RINPERSOON": ["1", "1", "1", "2", "9"],
+            "start": d(["2020-01-01", "2020-02-10", "2020-02-03", "2019-06-01", "2020-01-01"]),
+            "end": d(["2020-12-31", None, "2020-02-28", "2020-02-15", None]),
+            "label": ["single", "married", "divorced", "partner", "widowed"],
+        }
+    )
+    by_category = grid.latest_category(*spells.iloc[:, :3].T.to_numpy(), spells["label"], "unknown")
+    assert list(by_category.categories) == ["married", "partner", "single", "unknown"]
+    assert np.asarray(by_category).reshape(3, 4).tolist() == [
+        ["single", "married", "married", "married"],  # the latest start wins, by day
+        ["partner", "partner", "unknown", "unknown"],
+        ["unknown"] * 4,
+    ]
+    labels = grid.latest_value(*spells.iloc[:, :3].T.to_numpy(), spells["label"], "unknown")
+    assert labels.ravel().tolist() == list(by_category)
