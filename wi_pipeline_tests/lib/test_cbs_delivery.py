@@ -74,6 +74,24 @@ def test_sav_csv_and_parquet_forms_give_the_same_stored_table(tmp_path):
         assert got[2] == expected[2] == 40
 
 
+def test_an_empty_text_in_a_parquet_delivery_is_missing_as_in_the_sav_and_csv_forms(tmp_path):
+    """A re-export may write a missing code or date as an empty string: it is not a code, and an
+    empty end date is an open job, not an unreadable date."""
+    df = jobs(40, 2019)
+    parquet(cbs_path(tmp_path / "nulls", "SPOLISBUS"), df)
+    blanks = df.assign(
+        SCONTRACTSOORT=df["SCONTRACTSOORT"].fillna(""),
+        SDATUMEINDEIKO=df["SDATUMEINDEIKO"].fillna(""),
+    )
+    parquet(tmp_path / "blanks" / "CBS" / "SPOLISBUS" / "SPOLISBUS2019V1.parquet", blanks)
+
+    expected = ingest_cbs_table(tmp_path / "nulls", "SPOLISBUS")
+    got = ingest_cbs_table(tmp_path / "blanks", "SPOLISBUS")
+    assert got[0]["SCONTRACTSOORT"].isna().sum() == 10 and len(got[1]) == 0  # none quarantined
+    assert got[0]["SDATUMEINDEIKO"].isna().sum() == expected[0]["SDATUMEINDEIKO"].isna().sum() > 0
+    pd.testing.assert_frame_equal(got[0], expected[0])
+
+
 def test_yearly_tables_stack_the_highest_version_of_each_year(tmp_path):
     sav(tmp_path, "SPOLISBUS", "SPOLISBUS2019V1.sav", jobs(3, 2019))
     sav(tmp_path, "SPOLISBUS", "SPOLISBUS2019V2.sav", jobs(5, 2019))
