@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from wi_pipeline.lib.bsn import is_valid_bsn
+from wi_pipeline.lib.bsn import is_valid_bsn, normalise_bsn, written_with_separators
 
 REDACTED = "<redacted>"
 # in running text: runs of 8+ digits (a BSN, with or without its leading zero) and hex pseudonyms;
@@ -84,7 +84,7 @@ def is_identifier_column(name) -> bool:
 # CBS's own numbers for jobs, employers and households: 9 digits, not persons, allowed with CBS keys.
 CBS_NON_PERSON_KEYS = ("ikvid", "sbeid", "huishoudnr")
 _NINE_DIGITS = r"(?<!\d)(\d{9})(?!\d)"
-_PSEUDONYM = r"^[0-9a-f]{32}$"
+_PSEUDONYM = r"^[0-9a-f]{32,}$"  # ours are 64 (HMAC-SHA256); 32 is the shortest hash we would miss
 
 
 @dataclass(frozen=True)
@@ -117,9 +117,9 @@ def _count_rows(s: pd.Series, bad_values: set[str]) -> int:
 def scan_identifiers(
     df: pd.DataFrame, *, allow_cbs_keys: bool = False, published: bool = False
 ) -> list[Finding]:
-    """Identifiers found in ``df``; an empty list means clean."""
+    """Identifiers found in ``df``, its index included; an empty list means clean."""
     findings: list[Finding] = []
-    for col in df.columns:
+    for col, s in _columns_and_index(df):
         name = str(col).lower()
         if any(b in name for b in BSN_COLUMNS):
             findings.append(Finding(str(col), "bsn column", 0))
@@ -133,7 +133,6 @@ def scan_identifiers(
         if name in PSEUDONYM_COLUMNS and published:
             findings.append(Finding(str(col), "pseudonym column", 0))
             continue
-        s = df[col]
         if not (
             pd.api.types.is_object_dtype(s)
             or pd.api.types.is_string_dtype(s)
@@ -149,21 +148,43 @@ def scan_identifiers(
             values = values[~hashes]  # a hash may contain nine digits in a row by chance: not a BSN
             if values.empty:
                 continue
-        candidates = (
-            values.str.extractall(_NINE_DIGITS)[0]
-            if values.str.contains(r"\d{9}", regex=True).any()
-            else pd.Series(dtype=str)
-        )
-        if len(candidates):
-            valid = candidates[is_valid_bsn(candidates.reset_index(drop=True)).to_numpy()]
-            if len(valid):
-                hits = set(values[valid.index.get_level_values(0).unique()])
-                findings.append(Finding(str(col), "bsn value", _count_rows(s, hits)))
+        hits = _bsn_values(values)
+        if hits:
+            findings.append(Finding(str(col), "bsn value", _count_rows(s, hits)))
         if published and name not in PSEUDONYM_COLUMNS:
             pseudo = values[values.str.fullmatch(_PSEUDONYM)]
             if len(pseudo):
                 findings.append(Finding(str(col), "pseudonym value", _count_rows(s, set(pseudo))))
     return findings
+
+
+def _columns_and_index(df: pd.DataFrame) -> Iterable[tuple[str, pd.Series]]:
+    """The columns, then each level of an index that holds values (not a plain row count)."""
+    for col in df.columns:
+        yield col, df[col]
+    if isinstance(df.index, pd.RangeIndex):
+        return
+    for i, level in enumerate(df.index.names):
+        yield (
+            (level if level is not None else f"index {i}"),
+            df.index.get_level_values(i).to_series(),
+        )
+
+
+def _bsn_values(values: pd.Series) -> set[str]:
+    """The distinct values holding a BSN: nine digits in a row that pass the eleven-test, or a whole
+    value written in three groups with spaces or dots ("1234.56.782", "123 456 782")."""
+    hits: set[str] = set()
+    if values.str.contains(r"\d{9}", regex=True).any():
+        candidates = values.str.extractall(_NINE_DIGITS)[0]
+        valid = candidates[is_valid_bsn(candidates.reset_index(drop=True)).to_numpy()]
+        hits |= set(values[valid.index.get_level_values(0).unique()])
+    # three groups, one separator: as a BSN is written, and not how an amount ("1234567.89") is
+    three_groups = values.str.fullmatch(r"\s*[0-9]+(?: [0-9]+ |\.[0-9]+\.)[0-9]+\s*").fillna(False)
+    grouped = values[(written_with_separators(values) & three_groups).to_numpy(dtype=bool)]
+    if len(grouped):
+        hits |= set(grouped[is_valid_bsn(normalise_bsn(grouped)).to_numpy()])
+    return hits
 
 
 def scan_identifiers_in_parts(

@@ -66,3 +66,38 @@ def test_text_is_shown_without_bsns_or_pseudonyms_but_keeps_extract_names():
         and "abab" not in text
     )
     assert text.count(REDACTED) == 3
+
+
+def test_a_bsn_written_in_groups_is_found_and_an_amount_is_not():
+    df = pd.DataFrame(
+        {
+            "note": ["1234.56.782", "x"],
+            "spaced": ["123 456 782", "y"],
+            "amount": ["1234567.89", "12.345.678,90"],  # one separator, or four groups: not a BSN
+        }
+    )
+    assert kinds(scan_identifiers(df)) == [("note", "bsn value"), ("spaced", "bsn value")]
+    as_arrow_text = df.astype(pd.StringDtype("pyarrow"))  # as CBS tables are scanned
+    assert kinds(scan_identifiers(as_arrow_text)) == [
+        ("note", "bsn value"),
+        ("spaced", "bsn value"),
+    ]
+
+
+def test_a_published_table_with_our_64_character_pseudonyms_is_found():
+    df = pd.DataFrame({"label": ["ab" * 32, "x"]})
+    assert scan_identifiers(df) == []
+    [f] = scan_identifiers(df, published=True)
+    assert (f.column, f.kind, f.rows) == ("label", "pseudonym value", 1)
+
+
+def test_identifiers_in_the_index_are_found_as_in_a_column():
+    by_person = pd.DataFrame({"wage": [1.0, 2.0]}, index=pd.Index(["123456782", "x"], name="who"))
+    assert kinds(scan_identifiers(by_person)) == [("who", "bsn value")]
+    unnamed = pd.DataFrame({"wage": [1.0]}, index=["ab" * 32])
+    assert kinds(scan_identifiers(unnamed, published=True)) == [("index 0", "pseudonym value")]
+    pseudonyms = pd.DataFrame({"wage": [1.0]}, index=pd.Index(["ab" * 32], name="pseudo_id"))
+    assert kinds(scan_identifiers(pseudonyms, published=True)) == [
+        ("pseudo_id", "pseudonym column")
+    ]
+    assert scan_identifiers(pd.DataFrame({"wage": [1.0, 2.0]})) == []  # a row count is no key
