@@ -35,6 +35,7 @@ from wi_pipeline.lib.datasets import (
     BATCH_ROWS,
     PartitionedWriter,
     duckdb_connection,
+    heap_frozen,
     iter_frames,
     open_table,
     parquet_source,
@@ -496,24 +497,27 @@ def ingest_cbs_table(
     quarantine_parts: list[pd.DataFrame] = []
     rows_in = chunks = 0
     try:
-        for file, raw in read_delivery_chunks(delivery, list(layout.columns), chunk_rows):
-            if layout.holds_bsn:
-                accepted, quarantine, parsed = pseudonymise_key_chunk(raw, key, str(path))
-                accepted[ROW_COLUMN] += rows_in
-            else:
-                accepted, quarantine, parsed = type_cbs_chunk(raw, layout)
-            tally.add(parsed, rows_in)
-            writer.write(accepted, _partition_years(table, file.year, accepted) if yearly else None)
-            if len(quarantine) or not quarantine_parts:
-                quarantine_parts.append(
-                    quarantine.assign(**{ROW_COLUMN: quarantine.index + rows_in})
+        with heap_frozen():
+            for file, raw in read_delivery_chunks(delivery, list(layout.columns), chunk_rows):
+                if layout.holds_bsn:
+                    accepted, quarantine, parsed = pseudonymise_key_chunk(raw, key, str(path))
+                    accepted[ROW_COLUMN] += rows_in
+                else:
+                    accepted, quarantine, parsed = type_cbs_chunk(raw, layout)
+                tally.add(parsed, rows_in)
+                writer.write(
+                    accepted, _partition_years(table, file.year, accepted) if yearly else None
                 )
-            rows_in += len(raw)
-            chunks += 1
-            large = len(raw) >= 100_000  # a small chunk leaves nothing worth a collection
-            del raw, accepted, quarantine, parsed
-            if large:
-                release_memory()
+                if len(quarantine) or not quarantine_parts:
+                    quarantine_parts.append(
+                        quarantine.assign(**{ROW_COLUMN: quarantine.index + rows_in})
+                    )
+                rows_in += len(raw)
+                chunks += 1
+                large = len(raw) >= 100_000  # a small chunk leaves nothing worth a collection
+                del raw, accepted, quarantine, parsed
+                if large:
+                    release_memory()
         writer.close()
         if not rows_in:
             names = ", ".join(f.path.name for f in delivery.files)

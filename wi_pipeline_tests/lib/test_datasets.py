@@ -85,3 +85,47 @@ def test_a_row_is_kept_when_any_of_its_key_pairs_matches_and_a_key_alone_needs_n
     children = rows_with_keys(links, ["RINPERSOONMa"], ["c2", "c4"], [(None, "RINPERSOON")])
     assert children["RINPERSOONMa"].tolist() == ["m2", "m1"]
     assert rows_with_keys(links, ["RINPERSOON"], [], parents, "R").empty
+
+
+def test_rows_go_to_the_folder_of_their_year_in_order_and_a_missing_year_to_its_own(tmp_path):
+    frame = pd.DataFrame({"n": [1, 2, 3, 4, 5]})
+    writer = PartitionedWriter(tmp_path / "t")
+    writer.write(frame, pd.Series([2019, None, 2020, 2019, 2019], dtype="Int64"))
+    writer.write(frame.iloc[:1], pd.Series([2020], dtype="Int64"))  # a chunk of one year
+    writer.close()
+    folders = sorted(p.parent.name for p in (tmp_path / "t").rglob("*.parquet"))
+    assert folders == ["year=2019", "year=2020", "year=__HIVE_DEFAULT_PARTITION__"]
+    stored = read_frame(open_table(tmp_path / "t"), ["n", "year"])
+    by_year = stored.groupby("year", dropna=False)["n"].apply(list).to_dict()
+    assert {k if k == k else None: v for k, v in by_year.items()} == {
+        2019: [1, 4, 5],
+        2020: [3, 1],
+        None: [2],
+    }
+
+
+def test_collections_inside_a_frozen_heap_skip_what_lived_before_and_still_free_new_cycles():
+    import gc
+    import weakref
+
+    from wi_pipeline.lib.datasets import heap_frozen, release_memory
+
+    class Chunk:
+        pass
+
+    before = gc.get_freeze_count()
+    with heap_frozen():
+        assert gc.get_freeze_count() > before
+        chunk = Chunk()
+        chunk.me = chunk  # a cycle: only a collection frees it
+        alive = weakref.ref(chunk)
+        del chunk
+        release_memory()
+        assert alive() is None
+    assert gc.get_freeze_count() == before
+    try:
+        with heap_frozen():
+            raise RuntimeError("a refused chunk")
+    except RuntimeError:
+        pass
+    assert gc.get_freeze_count() == before
