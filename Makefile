@@ -24,11 +24,14 @@ run: $(VENV)/.installed
 rebuild: $(VENV)/.installed
 	$(PY) -m wi_pipeline.run --rebuild
 
-# ruff (lint, then format) first: one style, checked before the slower tests
+# ruff (lint, then format) first: one style, checked before the slower tests. The test files run
+# in TEST_PROCESSES processes (pytest-xdist), each file whole in one of them, so a module's
+# fixtures are built once; the recovery study's own process pool shares the cores with them.
+TEST_PROCESSES ?= 2
 test: $(VENV)/.installed browser
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_PROCESSES) --dist loadfile
 
 # The UI test drives Debian's Chromium (headless); installed here when missing and we may.
 browser:

@@ -317,10 +317,19 @@ def replicate(seed: int, scale: float, parts: tuple[str, ...] = PARTS) -> tuple[
     )
     from wi_pipeline.synthetic.config import SyntheticConfig
     from wi_pipeline.synthetic.truth import design_truths, potential_outcomes
-    from wi_pipeline.synthetic.world import simulate_world
+    from wi_pipeline.synthetic.world import _simulate, assemble
 
     warnings.filterwarnings("ignore")
-    world = simulate_world(SyntheticConfig(seed=seed, scale=scale))
+    config = SyntheticConfig(seed=seed, scale=scale)
+    natural = _simulate(config)
+    # the potential outcomes start from the world's own simulation, before assemble frees its arrays
+    po = (
+        potential_outcomes(config, horizons=(12,), natural=natural)
+        if "choice" in parts or "policy" in parts
+        else None
+    )
+    world = assemble(natural)
+    del natural
     panel = world.panel.rename(columns={"person_id": "pseudo_id"})
     rows = []
 
@@ -348,10 +357,7 @@ def replicate(seed: int, scale: float, parts: tuple[str, ...] = PARTS) -> tuple[
         ).estimate
 
     ranks = {"seed": seed}
-    if (
-        "choice" in parts or "policy" in parts
-    ):  # one world, one set of potential outcomes, one design for both
-        po = potential_outcomes(world.config, horizons=(12,))
+    if po is not None:  # one world, one set of potential outcomes, one design for both
         panels, df, covs = _choice_design(seed, panel)
         if "choice" in parts:
             ranks = _instrument_choice(seed, po, panels, df, covs, record)

@@ -355,16 +355,24 @@ def _outcomes_at(
 
 
 def potential_outcomes(
-    config: SyntheticConfig, horizons: tuple[int, ...] = POTENTIAL_HORIZONS
+    config: SyntheticConfig,
+    horizons: tuple[int, ...] = POTENTIAL_HORIZONS,
+    natural: Simulation | None = None,
 ) -> pd.DataFrame:
     """The common population's potential outcomes, one row per (arm, person-month or drawn person):
     ``arm``, ``weight`` (person-months it stands for), ``own_choice`` (the person-month chose this arm:
-    its natural path), the subgroups in that month and every outcome."""
+    its natural path), the subgroups in that month and every outcome.
+
+    ``natural``: the world's own simulation of ``config`` (``world._simulate``), when the caller has
+    it, before ``assemble`` (which frees arrays and draws on), so it is not simulated again."""
     from wi_pipeline.lib.designs import age_band, children_band
     from wi_pipeline.lib.layout import MARITAL_STATUS, ORIGIN_GROUPS, ORIGIN_OTHER
     from wi_pipeline.synthetic.world import MARITAL_CODES, Intervention, _simulate
 
-    natural = _simulate(config)
+    if natural is None:
+        natural = _simulate(config)
+    elif natural.config != config or natural.forced.any():
+        raise ValueError("natural must be the simulation of this config, without an intervention")
     N, T, K = natural.N, natural.T, len(SRG_CATEGORIES)
     start = natural.instr_start
     first_start = np.where(start >= 0, start, T).min(axis=1)

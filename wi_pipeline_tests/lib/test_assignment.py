@@ -69,9 +69,16 @@ def world_panels():
     }
 
 
-def test_rule_table_is_published_only_where_ten_persons_stand_behind_a_number(world_panels):
+@pytest.fixture(scope="module")
+def g4_rule(world_panels):
+    """The pooled rule under the default disclosure rules and no capacities, learned once for the
+    tests that read it (read only)."""
+    return learn_assignment_rule(world_panels, "G4", DisclosureRules())
+
+
+def test_rule_table_is_published_only_where_ten_persons_stand_behind_a_number(g4_rule):
     rules = DisclosureRules()
-    out = learn_assignment_rule(world_panels, "G4", rules)
+    out = g4_rule
     t = out.table
     assert list(t.columns) == ASSIGNMENT_COLUMNS
     assert set(t["section"]) == {"leaf", "value", "gain", "effect", "placebo"}
@@ -228,8 +235,8 @@ def test_a_published_number_on_too_few_persons_is_a_violation():
     assert any("7 persons" in p for p in assignment_disclosure_violations(t, DisclosureRules()))
 
 
-def test_capacities_from_the_settings_reach_the_rule(world_panels):
-    free = learn_assignment_rule(world_panels, "G4")
+def test_capacities_from_the_settings_reach_the_rule(world_panels, g4_rule):
+    free = g4_rule
     leaves = free.table[free.table["section"] == "leaf"]
     given = (leaves["population_share"] * leaves["share_given"]).groupby(leaves["arm"]).sum()
     top = given.drop("wait").idxmax()  # the instrument the free rule gives most
