@@ -415,9 +415,10 @@ def main() -> None:
         return
 
     def job_env(scale: float) -> dict:
+        from wi_pipeline.instance import instance_home
+
         base = data / f"national_{scale:g}"
-        home = base / "dagster_home"
-        home.mkdir(parents=True, exist_ok=True)
+        home = instance_home(base / "warehouse")  # with the project's dagster.yaml, as make run
         return {
             **env,
             "WI_LANDING_DIR": str(base / "landing"),
@@ -461,7 +462,6 @@ def main() -> None:
         # a fresh warehouse per run: the CBS tables are ingested from the landing, not reused
         if not (args.reuse_warehouse or args.cbs_assets):
             shutil.rmtree(data / f"national_{scale:g}" / "warehouse", ignore_errors=True)
-            shutil.rmtree(data / f"national_{scale:g}" / "dagster_home", ignore_errors=True)
         res = _run_monitored(
             {f"cbs_{scale:g}": job_cmd("cbs_tables", None, args.cbs_assets)},
             job_env(scale),
