@@ -309,6 +309,12 @@ def main() -> None:
     parser.add_argument("--g4-scale", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=20261121)
     parser.add_argument(
+        "--national-form",
+        choices=["parquet", "sav"],
+        default="parquet",
+        help="the form of the national CBS files: parquet, or SPSS .sav as CBS usually delivers",
+    )
+    parser.add_argument(
         "--national-scales",
         default="0.25,1",
         help="comma-separated; 1 = 24 million persons. The slope is taken between the first and last",
@@ -391,17 +397,24 @@ def main() -> None:
     report["generation"]["G4"] = g4["generation"]
     from wi_pipeline.synthetic.national import FORMAT_VERSION
 
+    def national_dir(scale: float) -> Path:
+        """The data of a scale; a .sav landing has a folder of its own next to the parquet one."""
+        return data / f"national_{scale:g}{'' if args.national_form == 'parquet' else '_sav'}"
+
     nationals = {}
     for scale in scales:
-        target = data / f"national_{scale:g}"
+        target = national_dir(scale)
         params = {**g4_params, "national_scale": scale, "format_version": FORMAT_VERSION}
+        if args.national_form != "parquet":
+            params["form"] = args.national_form
         nationals[scale] = _generate(
             f"national {scale:g}",
             target,
             params,
             synthetic
             + ["--landing", str(target / "landing.partial"), "--from-landing"]
-            + [str(g4_dir / "landing"), "--national-scale", f"{scale:g}", "--seed", str(args.seed)],
+            + [str(g4_dir / "landing"), "--national-scale", f"{scale:g}", "--seed", str(args.seed)]
+            + ["--national-form", args.national_form],
             env,
             cap,
         )
@@ -417,7 +430,7 @@ def main() -> None:
     def job_env(scale: float) -> dict:
         from wi_pipeline.instance import instance_home
 
-        base = data / f"national_{scale:g}"
+        base = national_dir(scale)
         home = instance_home(base / "warehouse")  # with the project's dagster.yaml, as make run
         return {
             **env,
@@ -461,7 +474,7 @@ def main() -> None:
     for scale in scales if args.cbs_assets != "none" else []:
         # a fresh warehouse per run: the CBS tables are ingested from the landing, not reused
         if not (args.reuse_warehouse or args.cbs_assets):
-            shutil.rmtree(data / f"national_{scale:g}" / "warehouse", ignore_errors=True)
+            shutil.rmtree(national_dir(scale) / "warehouse", ignore_errors=True)
         res = _run_monitored(
             {f"cbs_{scale:g}": job_cmd("cbs_tables", None, args.cbs_assets)},
             job_env(scale),

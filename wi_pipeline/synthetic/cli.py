@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     national = parser.add_argument_group(
         "national size",
         "CBS tables at the size of the Netherlands around the G4 persons, in CBS's file names "
-        "(<landing>/CBS/<TABLE>/SPOLISBUS2019V1.parquet, ...), written in chunks",
+        "(<landing>/CBS/<TABLE>/SPOLISBUS2019V1.parquet or .sav, ...), written in chunks",
     )
     national.add_argument(
         "--national-scale",
@@ -50,6 +50,12 @@ def main(argv: list[str] | None = None) -> int:
         "instead of generating the G4 again",
     )
     national.add_argument("--persons-per-chunk", type=int, default=1_000_000)
+    national.add_argument(
+        "--national-form",
+        choices=["parquet", "sav"],
+        default="parquet",
+        help="the files' form: parquet, or SPSS .sav as CBS usually delivers (written in chunks)",
+    )
     args = parser.parse_args(argv)
     if args.from_landing is not None and args.national_scale is None:
         parser.error("--from-landing needs --national-scale")
@@ -113,6 +119,7 @@ def _national(g4_landing: Path, landing: Path, args: argparse.Namespace) -> int:
         national_scale=args.national_scale,
         seed=args.seed,
         persons_per_chunk=args.persons_per_chunk,
+        form=args.national_form,
     )
     summary = write_national_cbs(g4_landing, landing, cfg)
     print(

@@ -10,8 +10,9 @@ chunk whatever the size.
 
 Files follow CBS's names (``SPOLISBUS2019V1.parquet``, ``GBAPERSOON2024TABV1.parquet``, ...) in
 ``<landing>/CBS/<TABLE>/``: yearly tables one file per year, snapshot tables one file of the newest
-year. Parquet only: pyreadstat's ``write_sav`` takes one whole DataFrame, so a national ``.sav``
-would hold the table in memory (tens of GiB for SPOLISBUS), which is what this module exists to avoid.
+year. ``form="sav"`` writes them as SPSS files instead (``SPOLISBUS2019V1.sav``), CBS's usual form,
+through the project's own chunked writer (``synthetic/sav.py``): pyreadstat's ``write_sav`` takes
+one whole DataFrame, which at national size is what this module exists to avoid.
 
 BSNs: the synthetic 9999 range holds 9,091 eleven-proof numbers, 99 holds 909,091 and 9 holds
 9,090,909: 24 million persons do not fit in any test range. Filler persons take the eleven-proof
@@ -45,6 +46,7 @@ import pyarrow.parquet as pq
 
 from wi_pipeline.lib.cbs_delivery import delivery_rules, find_delivery, read_delivery_chunks
 from wi_pipeline.lib.layout import CBS_FOLDER, CBS_TABLES
+from wi_pipeline.synthetic.sav import SavWriter
 
 FORMAT_VERSION = (
     1  # raised when the same parameters would write other files (the benchmark regenerates)
@@ -72,6 +74,8 @@ _RIN_STEP = 387_420_489  # 3**18: coprime to 10**9, so i -> (a*i + b) mod 10**9 
 _RIN_OFFSET = 123_456_789
 _MODULUS = 10**9
 # identifiers and amounts: a dictionary would only be tried and dropped, at a cost per row group
+# the longest text of a filler person's number, where it may be longer than the G4 rows' own
+_SAV_WIDTHS = {"HUISHOUDNR": 12, "IKVID": 9, "SBEID": 9, "BSN": 9, "RINPERSOON": 9}
 _HIGH_CARDINALITY = {"BSN", "RINPERSOON", "RINPERSOONMa", "RINPERSOONpa", "HUISHOUDNR", "IKVID"}
 _WEIGHTS = np.array([9, 8, 7, 6, 5, 4, 3, 2], dtype=np.int64)
 
@@ -81,6 +85,7 @@ class NationalConfig:
     national_scale: float = 1.0  # 1.0 = the population of the Netherlands
     seed: int = 20261202
     persons_per_chunk: int = 1_000_000
+    form: str = "parquet"  # or "sav": CBS's usual form, written chunk by chunk (synthetic/sav.py)
 
     @property
     def persons(self) -> int:
@@ -95,9 +100,9 @@ class NationalConfig:
         return int(round(CARE_COST_PERSONS_PER_YEAR * self.national_scale))
 
 
-def delivered_file_name(table: str, year: int) -> str:
+def delivered_file_name(table: str, year: int, form: str = "parquet") -> str:
     """CBS's name of the table's file of that year, version 1 (reference/cbs_deliveries.csv)."""
-    return delivery_rules()[table].file_names[0].format(year=year, version=1) + ".parquet"
+    return delivery_rules()[table].file_names[0].format(year=year, version=1) + f".{form}"
 
 
 # ------------------------------------------------------------------------------------ G4 tables
@@ -228,28 +233,43 @@ def _sample_rows(g4: pa.Table, columns: list[str], index: np.ndarray) -> dict[st
 
 # ------------------------------------------------------------------------------------- writing
 class _Writers:
-    """One ParquetWriter per delivered file, opened on first use; rows per file counted."""
+    """One writer per delivered file (parquet, or SPSS in CBS's usual form), opened on first use;
+    rows per file counted."""
 
-    def __init__(self, cbs: Path):
-        self._cbs, self._open, self.rows = cbs, {}, {}
+    def __init__(self, cbs: Path, form: str = "parquet"):
+        if form not in ("parquet", "sav"):
+            raise ValueError(f"national CBS tables are written as parquet or sav, not {form!r}")
+        self._cbs, self._form, self._open, self.rows = cbs, form, {}, {}
 
     def write(self, table: str, year: int, data: pa.Table) -> None:
         if data.num_rows == 0:
             return
-        name = delivered_file_name(table, year)
+        name = delivered_file_name(table, year, self._form)
+        schema = _schema(table)
         if name not in self._open:
             folder = self._cbs / table
             folder.mkdir(parents=True, exist_ok=True)
-            schema = _schema(table)
-            coded = [
-                c
-                for c in schema.names
-                if c not in _HIGH_CARDINALITY and schema.field(c).type == pa.string()
-            ]
-            self._open[name] = pq.ParquetWriter(folder / name, schema, use_dictionary=coded)
+            self._open[name] = self._writer(folder / name, schema, data)
             self.rows[f"{table}/{name}"] = 0
-        self._open[name].write_table(data.cast(_schema(table)), row_group_size=1_100_000)
+        if self._form == "sav":
+            self._open[name].write(data.cast(schema))
+        else:
+            self._open[name].write_table(data.cast(schema), row_group_size=1_100_000)
         self.rows[f"{table}/{name}"] += data.num_rows
+
+    def _writer(self, path: Path, schema: pa.Schema, first: pa.Table):
+        text = [c for c in schema.names if schema.field(c).type == pa.string()]
+        if self._form == "sav":
+            # a text column as wide as the first rows (the G4 rows) need, and as the filler
+            # persons' numbers: their codes are drawn from the G4 rows
+            first = first.cast(schema)
+            widths = {
+                c: max(_SAV_WIDTHS.get(c, 8), pc.max(pc.binary_length(first[c])).as_py() or 0)
+                for c in text
+            }
+            return SavWriter(path, schema, widths)
+        coded = [c for c in text if c not in _HIGH_CARDINALITY]
+        return pq.ParquetWriter(path, schema, use_dictionary=coded)
 
     def write_by_year(self, table: str, data: pa.Table, years: np.ndarray) -> None:
         for y in np.unique(years):
@@ -524,7 +544,7 @@ def write_national_cbs(g4_landing: Path, out: Path, config: NationalConfig | Non
         shutil.rmtree(cbs / t, ignore_errors=True)
         (cbs / f"{t}.parquet").unlink(missing_ok=True)
 
-    writers = _Writers(cbs)
+    writers = _Writers(cbs, cfg.form)
     try:
         for t, data in g4.items():  # the G4 rows first, as they are
             if t in YEAR_COLUMN:

@@ -116,3 +116,20 @@ def test_namesakes_are_not_persons_whose_own_key_is_other(synthetic_landing):
     drawn = _namesakes(np.random.default_rng(1), world)
     assert len(drawn["GBAPERSOONTAB"]["RINPERSOON"]) > 0
     assert not np.isin(kept["GBAPERSOONTAB"]["RINPERSOON"], rins[: len(rins) // 2]).any()
+
+
+def test_the_sav_form_holds_what_the_parquet_form_holds_as_the_pipeline_reads_it(
+    synthetic_landing, tmp_path
+):
+    landing, _ = synthetic_landing
+    args = ["--from-landing", str(landing), "--national-scale", "0.001", "--seed", "4"]
+    assert main(["--landing", str(tmp_path / "parquet"), *args]) == 0
+    assert main(["--landing", str(tmp_path / "sav"), *args, "--national-form", "sav"]) == 0
+    for table in CBS_TABLES:
+        [sav] = [f.form for f in find_delivery(tmp_path / "sav", table).files][:1]
+        assert sav == "sav", table
+        as_sav = _g4(tmp_path / "sav", table).reset_index(drop=True)
+        as_parquet = _g4(tmp_path / "parquet", table).reset_index(drop=True)
+        pd.testing.assert_frame_equal(
+            as_sav.astype("string"), as_parquet.astype("string"), obj=table
+        )
