@@ -301,8 +301,9 @@ def build_panel(
     """Person-month rows for everyone with a month of social assistance in the municipality in the window.
 
     ``linked`` holds the municipality's linked register spells (RINPERSOONS = 'R' only); ``cbs`` maps
-    CBS table names to datasets (read here with pushdown on the persons needed) or frames. The window
-    is capped at the oldest register extract (see ``effective_window``); ``report.window`` is the one used.
+    CBS table names to datasets or frames, of which only the persons' rows are read (a semi-join).
+    The window is capped at the oldest register extract (see ``effective_window``); ``report.window``
+    is the one used.
     """
     report = PanelReport()
     window, report.extract_dates = effective_window(window, linked)

@@ -73,9 +73,9 @@ _ORIGIN_DUTCH = 0.75  # share of Dutch origin nationally (the G4 register person
 _RIN_STEP = 387_420_489  # 3**18: coprime to 10**9, so i -> (a*i + b) mod 10**9 is one-to-one
 _RIN_OFFSET = 123_456_789
 _MODULUS = 10**9
-# identifiers and amounts: a dictionary would only be tried and dropped, at a cost per row group
 # the longest text of a filler person's number, where it may be longer than the G4 rows' own
 _SAV_WIDTHS = {"HUISHOUDNR": 12, "IKVID": 9, "SBEID": 9, "BSN": 9, "RINPERSOON": 9}
+# identifiers and amounts: a dictionary would only be tried and dropped, at a cost per row group
 _HIGH_CARDINALITY = {"BSN", "RINPERSOON", "RINPERSOONMa", "RINPERSOONpa", "HUISHOUDNR", "IKVID"}
 _WEIGHTS = np.array([9, 8, 7, 6, 5, 4, 3, 2], dtype=np.int64)
 
@@ -246,15 +246,16 @@ class _Writers:
             return
         name = delivered_file_name(table, year, self._form)
         schema = _schema(table)
+        data = data.cast(schema)
         if name not in self._open:
             folder = self._cbs / table
             folder.mkdir(parents=True, exist_ok=True)
             self._open[name] = self._writer(folder / name, schema, data)
             self.rows[f"{table}/{name}"] = 0
         if self._form == "sav":
-            self._open[name].write(data.cast(schema))
+            self._open[name].write(data)
         else:
-            self._open[name].write_table(data.cast(schema), row_group_size=1_100_000)
+            self._open[name].write_table(data, row_group_size=1_100_000)
         self.rows[f"{table}/{name}"] += data.num_rows
 
     def _writer(self, path: Path, schema: pa.Schema, first: pa.Table):
@@ -262,7 +263,6 @@ class _Writers:
         if self._form == "sav":
             # a text column as wide as the first rows (the G4 rows) need, and as the filler
             # persons' numbers: their codes are drawn from the G4 rows
-            first = first.cast(schema)
             widths = {
                 c: max(_SAV_WIDTHS.get(c, 8), pc.max(pc.binary_length(first[c])).as_py() or 0)
                 for c in text
