@@ -407,6 +407,7 @@ def main() -> None:
         params = {**g4_params, "national_scale": scale, "format_version": FORMAT_VERSION}
         if args.national_form != "parquet":
             params["form"] = args.national_form
+            params["sav_rows"] = "bytecode-compressed"  # as SPSS saves by default
         nationals[scale] = _generate(
             f"national {scale:g}",
             target,

@@ -30,6 +30,7 @@ from wi_pipeline.lib.arrivals import file_sha256
 from wi_pipeline.lib.datasets import ARROW_TEXT, text_as
 from wi_pipeline.lib.ingest import ExtractError
 from wi_pipeline.lib.layout import CBS_FOLDER, CBS_TABLES
+from wi_pipeline.lib.spss import SavError, SavLayout, read_layout, read_sav_chunks
 
 DELIVERY_RULES_FILE = Path(__file__).resolve().parent.parent / "reference" / "cbs_deliveries.csv"
 # The form read when one (year, version) is delivered twice: SPSS is what CBS delivers and keeps
@@ -288,6 +289,36 @@ def _blank_as_missing(values: pa.Array) -> pa.Array:
     return pc.if_else(pc.equal(values, ""), pa.scalar(None, values.type), values)
 
 
+# SPSS formats pyreadstat turns into dates, date-times or times (its own lists): their files are
+# read by pyreadstat, so a date column arrives as a date whichever reader reads the file
+_SPSS_TIME_FORMATS = {
+    "DATE",
+    "ADATE",
+    "EDATE",
+    "JDATE",
+    "SDATE",
+    "DATETIME",
+    "YMDHMS",
+    "TIME",
+    "DTIME",
+}
+
+
+def _spss_layout(file: DeliveryFile, meta, used: Sequence[str]) -> SavLayout | None:
+    """The layout for `spss.read_sav_chunks` (one pass, numpy), or None where pyreadstat reads."""
+    try:
+        layout = read_layout(file.path)
+    except SavError:
+        return None
+    formats = meta.original_variable_types
+    dated = [
+        c for c in used if re.match(r"[A-Z]*", formats.get(c, "")).group() in _SPSS_TIME_FORMATS
+    ]
+    if layout.names != list(meta.column_names) or dated or layout.why_not(used):
+        return None
+    return layout
+
+
 def _sav_chunks(file: DeliveryFile, table: str, columns: Sequence[str], chunk_rows: int):
     import pyreadstat
 
@@ -296,17 +327,24 @@ def _sav_chunks(file: DeliveryFile, table: str, columns: Sequence[str], chunk_ro
     except Exception as e:  # pyreadstat raises its own ReadstatError and plain exceptions
         raise ExtractError(f"{_shown(file.path)}: not a readable SPSS file ({e})") from None
     found = _missing_columns(file, table, meta.column_names, columns)
+    used = list(dict.fromkeys(found.values()))
+    layout = _spss_layout(file, meta, used)
+    if layout is not None:
+        chunks = read_sav_chunks(file.path, used, chunk_rows, layout)
+    else:
+        chunks = (
+            {c: pa.array(values, from_pandas=True) for c, values in chunk.items()}
+            for chunk, _ in pyreadstat.read_file_in_chunks(
+                pyreadstat.read_sav,
+                str(file.path),
+                chunksize=chunk_rows,
+                usecols=used,
+                output_format="dict",  # lists straight into arrow: 2.6 times faster than its DataFrame
+            )
+        )
     try:
-        for chunk, _ in pyreadstat.read_file_in_chunks(
-            pyreadstat.read_sav,
-            str(file.path),
-            chunksize=chunk_rows,
-            usecols=list(dict.fromkeys(found.values())),
-            output_format="dict",  # lists straight into arrow: 2.6 times faster than its DataFrame
-        ):
-            arrays = {
-                c: _blank_as_missing(pa.array(chunk[found[c]], from_pandas=True)) for c in columns
-            }
+        for chunk in chunks:
+            arrays = {c: _blank_as_missing(chunk[found[c]]) for c in columns}
             yield pa.table(arrays).to_pandas(types_mapper=text_as(ARROW_TEXT))
     except ExtractError:
         raise

@@ -11,6 +11,7 @@ chunk whatever the size.
 Files follow CBS's names (``SPOLISBUS2019V1.parquet``, ``GBAPERSOON2024TABV1.parquet``, ...) in
 ``<landing>/CBS/<TABLE>/``: yearly tables one file per year, snapshot tables one file of the newest
 year. ``form="sav"`` writes them as SPSS files instead (``SPOLISBUS2019V1.sav``), CBS's usual form,
+bytecode-compressed as SPSS saves by default,
 through the project's own chunked writer (``synthetic/sav.py``): pyreadstat's ``write_sav`` takes
 one whole DataFrame, which at national size is what this module exists to avoid.
 

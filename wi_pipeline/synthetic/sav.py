@@ -4,21 +4,24 @@ CBS delivers its tables as SPSS files, but pyreadstat's ``write_sav`` takes one 
 national SPOLISBUS year (17 million rows) would be several GiB of Python objects before a byte is
 written. This writer appends each chunk to an uncompressed system file as fixed-width records, so
 the national benchmark can deliver its tables in CBS's usual form at national size with the memory
-of one chunk.
+of one chunk. As SPSS saves by default, rows are bytecode-compressed (``compressed=False`` stores
+them as they are).
 
 The layout is the documented system-file format (GNU PSPP, "System File Format"): the file header,
 one variable record per variable (plus a continuation record for each further 8 bytes of a text
 column), the machine integer and floating-point records, the long variable names, the character
 encoding (UTF-8), the end of the dictionary, then one record per row: a number as an 8-byte IEEE
 double (missing: SPSS's system-missing value), a text as its UTF-8 bytes padded with spaces to a
-multiple of 8 (missing: all spaces, which is how SPSS stores an empty text). The number of rows in
+multiple of 8 (missing: all spaces, which is how SPSS stores an empty text). Compressed, every
+8-byte unit gets a one-byte code in groups of eight, each group followed by the units it stores as
+they are: a whole number from -99 to 151 is its code (the number plus the bias, 100), eight spaces
+254, system-missing 255, anything else 253 and the unit after the group. The number of rows in
 the header is written when the file is closed.
 """
 
 from __future__ import annotations
 
 import struct
-import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -26,12 +29,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-SYSMIS = -sys.float_info.max  # SPSS's system-missing value
-_HIGHEST = sys.float_info.max
-_LOWEST = float(np.nextafter(-sys.float_info.max, 0))
+from wi_pipeline.lib.spss import EIGHT_SPACES, HIGHEST, LOWEST, SYSMIS
+
 _NUMERIC_FORMAT = (5 << 16) | (12 << 8) | 2  # F12.2
 _ROWS_AT = 80  # byte offset of the row count in the file header
 _MAX_TEXT = 255  # longer texts need SPSS's very-long-string records, which no CBS code needs
+_BIAS = 100.0
+_RAW, _SPACES_CODE, _SYSMIS_CODE = 253, 254, 255
 
 
 def _text_format(width: int) -> int:
@@ -49,14 +53,23 @@ class SavWriter:
     chunk (at least 8 bytes); a later value longer than its column is refused, not cut.
     """
 
-    def __init__(self, path: Path, schema: pa.Schema, widths: dict[str, int] | None = None):
+    def __init__(
+        self,
+        path: Path,
+        schema: pa.Schema,
+        widths: dict[str, int] | None = None,
+        compressed: bool = True,
+    ):
         for field in schema:
             if not (pa.types.is_floating(field.type) or pa.types.is_string(field.type)):
                 raise TypeError(f"{field.name}: a .sav column holds numbers (float64) or text")
         self.path, self.schema = Path(path), schema
         self.widths = dict(widths or {})
+        self.compressed = compressed
         self.rows = 0
         self._file = None
+        self._codes = np.empty(0, dtype=np.uint8)  # codes of a group not yet full, and its units
+        self._units = np.empty(0, dtype=np.uint64)
 
     def write(self, table: pa.Table) -> None:
         table = table.select(self.schema.names).cast(self.schema)
@@ -77,12 +90,56 @@ class SavWriter:
                 records[f.name] = pc.fill_null(column, SYSMIS).to_numpy(zero_copy_only=False)
             else:
                 records[f.name] = self._padded(f.name, column)
-        self._file.write(records.tobytes())
+        if self.compressed:
+            self._write_compressed(records)
+        else:
+            self._file.write(records.tobytes())
         self.rows += table.num_rows
+
+    def _write_compressed(self, records: np.ndarray) -> None:
+        units = records.view(np.uint64)  # the records are whole 8-byte units, row after row
+        numeric = np.concatenate(
+            [
+                np.ones(1, bool)
+                if pa.types.is_floating(f.type)
+                else np.zeros(self._bytes(f.name) // 8, bool)
+                for f in self.schema
+            ]
+        )
+        numeric = np.tile(numeric, len(records))
+        values = units.view("<f8")
+        whole = (
+            numeric & (values == np.round(values)) & (values >= 1 - _BIAS) & (values <= 251 - _BIAS)
+        )
+        codes = np.full(len(units), _RAW, dtype=np.uint8)
+        codes[whole] = (values[whole] + _BIAS).astype(np.uint8)
+        codes[numeric & (values == SYSMIS)] = _SYSMIS_CODE
+        codes[~numeric & (units == EIGHT_SPACES)] = _SPACES_CODE
+        codes = np.concatenate([self._codes, codes])
+        units = np.concatenate([self._units, units])
+        full = len(codes) // 8 * 8
+        self._write_groups(codes[:full], units[:full][codes[:full] == _RAW])
+        self._codes, self._units = codes[full:], units[full:]
+
+    def _write_groups(self, codes: np.ndarray, stored: np.ndarray) -> None:
+        """Groups of eight codes, each followed by the units its 253 codes stand for."""
+        groups = codes.reshape(-1, 8)
+        sizes = 1 + (groups == _RAW).sum(axis=1)
+        out = np.empty(int(sizes.sum()), dtype=np.uint64)
+        starts = np.cumsum(sizes) - sizes
+        out[starts] = groups.copy().view(np.uint64).ravel()
+        after = np.ones(len(out), bool)
+        after[starts] = False
+        out[after] = stored
+        self._file.write(out.tobytes())
 
     def close(self) -> None:
         if self._file is None:
             self._start(self.schema.empty_table())
+        if self.compressed and len(self._codes):  # the last group, padded with code 0
+            codes = np.zeros(8, dtype=np.uint8)
+            codes[: len(self._codes)] = self._codes
+            self._write_groups(codes, self._units[self._codes == _RAW])
         self._file.seek(_ROWS_AT)
         self._file.write(struct.pack("<i", self.rows))
         self._file.close()
@@ -124,8 +181,9 @@ class SavWriter:
         now = datetime.now()
         out.write(b"$FL2")
         out.write(_fixed("@(#) SPSS DATA FILE wi_pipeline", 60))
-        out.write(struct.pack("<iiiii", 2, units, 0, 0, -1))  # layout, units, no compression
-        out.write(struct.pack("<d", 100.0))  # compression bias (unused without compression)
+        compression = 1 if self.compressed else 0
+        out.write(struct.pack("<iiiii", 2, units, compression, 0, -1))  # layout, units, compression
+        out.write(struct.pack("<d", _BIAS))
         out.write(_fixed(now.strftime("%d %b %y"), 9) + _fixed(now.strftime("%H:%M:%S"), 8))
         out.write(_fixed("", 64) + b"\0\0\0")
         for f in self.schema:
@@ -142,9 +200,10 @@ class SavWriter:
                 out.write(struct.pack("<iiiiii", 2, -1, 0, 0, 0, 0) + _fixed("", 8))
         # machine integers: version, machine, IEEE floats, compression, little-endian, UTF-8
         out.write(
-            struct.pack("<iiii", 7, 3, 4, 8) + struct.pack("<8i", 1, 0, 0, -1, 1, 1, 2, 65001)
+            struct.pack("<iiii", 7, 3, 4, 8)
+            + struct.pack("<8i", 1, 0, 0, -1, 1, compression, 2, 65001)
         )
-        out.write(struct.pack("<iiii", 7, 4, 8, 3) + struct.pack("<3d", SYSMIS, _HIGHEST, _LOWEST))
+        out.write(struct.pack("<iiii", 7, 4, 8, 3) + struct.pack("<3d", SYSMIS, HIGHEST, LOWEST))
         long_names = "\t".join(f"{short[n]}={n}" for n in self.schema.names).encode()
         out.write(struct.pack("<iiii", 7, 13, 1, len(long_names)) + long_names)
         out.write(struct.pack("<iiii", 7, 20, 1, 5) + b"UTF-8")

@@ -40,10 +40,10 @@ def jobs(n: int, year: int, first: int = 0) -> pd.DataFrame:
     )
 
 
-def sav(landing, table: str, name: str, df: pd.DataFrame):
+def sav(landing, table: str, name: str, df: pd.DataFrame, **stored):
     path = landing / "CBS" / table / name
     path.parent.mkdir(parents=True, exist_ok=True)
-    pyreadstat.write_sav(df, path)
+    pyreadstat.write_sav(df, path, **stored)
     return path
 
 
@@ -57,6 +57,9 @@ def test_sav_csv_and_parquet_forms_give_the_same_stored_table(tmp_path):
     """Including the missing text values: SPSS stores them as empty strings, csv as empty fields."""
     df = jobs(40, 2019)
     sav(tmp_path / "sav", "SPOLISBUS", "SPOLISBUS2019V1.sav", df)
+    # as SPSS saves by default (bytecode), and zlib-compressed, which pyreadstat reads
+    sav(tmp_path / "sav_bytecode", "SPOLISBUS", "SPOLISBUS2019V1.sav", df, row_compress=True)
+    sav(tmp_path / "zsav", "SPOLISBUS", "SPOLISBUS2019V1.zsav", df, compress=True)
     csv = tmp_path / "csv" / "CBS" / "SPOLISBUS" / "spolisbus2019v1.csv"
     csv.parent.mkdir(parents=True)
     df.to_csv(csv, sep=",", index=False)  # a comma-separated copy: the separator is sniffed
@@ -65,13 +68,40 @@ def test_sav_csv_and_parquet_forms_give_the_same_stored_table(tmp_path):
 
     expected = ingest_cbs_table(tmp_path / "legacy", "SPOLISBUS")
     assert expected[0]["SCONTRACTSOORT"].isna().sum() == 10 and len(expected[1]) == 0
-    for form in ("sav", "csv", "parquet"):
-        got = ingest_cbs_table(tmp_path / form, "SPOLISBUS")
-        [file] = find_delivery(tmp_path / form, "SPOLISBUS").files
+    for folder in ("sav", "sav_bytecode", "zsav", "csv", "parquet"):
+        got = ingest_cbs_table(tmp_path / folder, "SPOLISBUS")
+        [file] = find_delivery(tmp_path / folder, "SPOLISBUS").files
+        form = folder if folder in ("csv", "parquet") else "sav"
         assert file.form == form
-        pd.testing.assert_frame_equal(got[0], expected[0], obj=form)
-        pd.testing.assert_frame_equal(got[1], expected[1], obj=form)
+        pd.testing.assert_frame_equal(got[0], expected[0], obj=folder)
+        pd.testing.assert_frame_equal(got[1], expected[1], obj=folder)
         assert got[2] == expected[2] == 40
+
+
+def test_sav_rows_are_read_in_one_pass_and_pyreadstat_reads_only_what_that_reader_leaves(
+    tmp_path, monkeypatch
+):
+    """pyreadstat reads a chunk by starting again at the top of the file; lib/spss.py reads the rows
+    once. A zlib-compressed file or SPSS date columns are still read, by pyreadstat."""
+    calls = []
+    chunked = pyreadstat.read_file_in_chunks
+    monkeypatch.setattr(
+        pyreadstat, "read_file_in_chunks", lambda *a, **k: calls.append(a[1]) or chunked(*a, **k)
+    )
+    df = jobs(40, 2019)
+    for folder, name, stored in [
+        ("plain", "SPOLISBUS2019V1.sav", {}),
+        ("bytecode", "SPOLISBUS2019V1.sav", {"row_compress": True}),
+        ("zsav", "SPOLISBUS2019V1.zsav", {"compress": True}),
+        ("dates", "SPOLISBUS2019V1.sav", {}),
+    ]:
+        rows = df
+        if folder == "dates":
+            rows = df.assign(SDATUMAANVANGIKO=pd.to_datetime(df["SDATUMAANVANGIKO"]).dt.date)
+        sav(tmp_path / folder, "SPOLISBUS", name, rows, **stored)
+        accepted, quarantine, rows_in = ingest_cbs_table(tmp_path / folder, "SPOLISBUS")
+        assert (len(accepted), len(quarantine), rows_in) == (40, 0, 40), folder
+    assert [p.split("/")[-4] for p in calls] == ["zsav", "dates"]
 
 
 def test_an_empty_text_in_a_parquet_delivery_is_missing_as_in_the_sav_and_csv_forms(tmp_path):

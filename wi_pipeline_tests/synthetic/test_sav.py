@@ -27,9 +27,12 @@ ROWS = pa.table(
 )
 
 
-def test_chunks_written_one_after_another_read_back_as_one_table(tmp_path):
+@pytest.mark.parametrize("compressed", [True, False], ids=["bytecode", "uncompressed"])
+def test_chunks_written_one_after_another_read_back_as_one_table(tmp_path, compressed):
     path = tmp_path / "SPOLISBUS2019V1.sav"
-    writer = SavWriter(path, SCHEMA, widths={"OMSCHRIJVING_VAN_HET_CONTRACT": 24})
+    writer = SavWriter(
+        path, SCHEMA, widths={"OMSCHRIJVING_VAN_HET_CONTRACT": 24}, compressed=compressed
+    )
     writer.write(ROWS)
     writer.write(ROWS.slice(1, 2))
     writer.close()
@@ -58,8 +61,9 @@ def test_a_value_longer_than_its_column_is_refused_not_cut(tmp_path):
         writer.write(longer)
 
 
-def test_an_empty_table_is_a_readable_file_without_rows(tmp_path):
-    writer = SavWriter(tmp_path / "empty.sav", SCHEMA)
+@pytest.mark.parametrize("compressed", [True, False], ids=["bytecode", "uncompressed"])
+def test_an_empty_table_is_a_readable_file_without_rows(tmp_path, compressed):
+    writer = SavWriter(tmp_path / "empty.sav", SCHEMA, compressed=compressed)
     writer.close()
     frame, meta = pyreadstat.read_sav(str(tmp_path / "empty.sav"))
     assert meta.number_rows == 0 and list(frame.columns) == SCHEMA.names
