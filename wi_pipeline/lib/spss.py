@@ -67,6 +67,7 @@ class SavLayout:
     sysmis: float = SYSMIS
     highest: float = HIGHEST
     lowest: float = LOWEST
+    nul_dropped: bool = True  # ReadStat drops NUL bytes in texts only where the file says "UTF-8"
     unsupported: list[str] = field(default_factory=list)
 
     @property
@@ -116,6 +117,7 @@ def read_layout(path: Path) -> SavLayout:
         encoding = None
         code_page = None
         unsupported = []
+        text_missing: set[bytes] = set()  # names of long texts with declared missing values
         sysmis, highest, lowest = SYSMIS, HIGHEST, LOWEST
         while True:
             (kind,) = read.ints(1)
@@ -126,6 +128,9 @@ def read_layout(path: Path) -> SavLayout:
                     (length,) = read.ints(1)
                     read.take(-(-length // 4) * 4)
                 missing = read.doubles(abs(n_missing)) if n_missing else ()
+                # as ReadStat: system-missing never matches, LO and HI are the infinities
+                specials = {sysmis: float("nan"), lowest: -float("inf"), highest: float("inf")}
+                missing = tuple(specials.get(m, m) for m in missing)
                 records.append(
                     {"short": short, "width": width, "n_missing": n_missing, "missing": missing}
                 )
@@ -156,6 +161,11 @@ def read_layout(path: Path) -> SavLayout:
                     unsupported.append("very long texts (over 255 bytes)")
                 elif subtype == 20:
                     encoding = data.rstrip(b"\0 ").decode("ascii", "replace")
+                elif subtype == 22:
+                    names = _long_text_missing(data, order)
+                    if names is None:
+                        unsupported.append("declared missing texts that cannot be read")
+                    text_missing |= names or set()
             elif kind == 999:
                 read.ints(1)
                 break
@@ -171,8 +181,10 @@ def read_layout(path: Path) -> SavLayout:
         raise SavError(f"{path.name}: unknown compression {compression}")
     python_encoding = _python_encoding(encoding, code_page)
     if python_encoding is None:
-        unsupported.append(f"character set {encoding or code_page}")
+        unsupported.append(f"character set {encoding or code_page or 'not recorded'}")
         python_encoding = "latin-1"
+    # ReadStat takes the encoding record's name as it is, else its name for the code page
+    nul_dropped = encoding == "UTF-8" if encoding else code_page == 65001
 
     variables: list[SavVariable] = []
     offset = 0
@@ -181,7 +193,7 @@ def read_layout(path: Path) -> SavLayout:
             offset += 1
             continue
         raw = long_names.get(rec["short"], rec["short"].encode("latin-1"))
-        name = raw.decode(python_encoding, "replace") if isinstance(raw, bytes) else raw
+        name = raw.decode(python_encoding, "replace")
         missing, missing_range = rec["missing"], None
         if rec["n_missing"] < 0:
             missing_range, missing = (missing[0], missing[1]), missing[2:]
@@ -192,7 +204,8 @@ def read_layout(path: Path) -> SavLayout:
                 offset=offset,
                 missing=tuple(missing) if rec["width"] == 0 else (),
                 missing_range=missing_range if rec["width"] == 0 else None,
-                text_missing=rec["width"] > 0 and rec["n_missing"] != 0,
+                text_missing=rec["width"] > 0
+                and (rec["n_missing"] != 0 or bool({raw, rec["short"].encode()} & text_missing)),
             )
         )
         offset += 1
@@ -210,8 +223,27 @@ def read_layout(path: Path) -> SavLayout:
         sysmis=sysmis,
         highest=highest,
         lowest=lowest,
+        nul_dropped=nul_dropped,
         unsupported=unsupported,
     )
+
+
+def _long_text_missing(data: bytes, order: str) -> set[bytes] | None:
+    """The names in a long-text missing-values record (subtype 22), None if it does not parse.
+
+    SPSS keeps the declared missing values of a text over 8 bytes here, not in its variable record.
+    """
+    names, at = set(), 0
+    try:
+        while at < len(data):
+            (length,) = struct.unpack_from(f"{order}i", data, at)
+            names.add(data[at + 4 : at + 4 + length])
+            count = data[at + 4 + length]
+            (size,) = struct.unpack_from(f"{order}i", data, at + 5 + length)
+            at += 9 + length + count * size
+    except (struct.error, IndexError):
+        return None
+    return names if at == len(data) else None
 
 
 def _python_encoding(name: str | None, code_page: int | None) -> str | None:
@@ -227,7 +259,7 @@ def _python_encoding(name: str | None, code_page: int | None) -> str | None:
             return codecs.lookup(f"cp{code_page}").name
         except LookupError:
             return None
-    return "utf-8"  # SPSS writes UTF-8 since version 16
+    return None  # ReadStat then hands texts over unconverted: left to pyreadstat
 
 
 def read_sav_chunks(
@@ -277,10 +309,16 @@ def _row_blocks(path: Path, layout: SavLayout, chunk_rows: int) -> Iterator[np.n
 
 
 def _stored(f, path: Path) -> Iterator[np.ndarray]:
+    """Whole 8-byte units; bytes after the rows the header counts are never asked for (as ReadStat
+    leaves them), a part of a unit at the end of a file read to its end is an error."""
+    carry = b""
     while data := f.read(_READ_BYTES):
-        if len(data) % 8:
-            raise SavError(f"{path.name}: the file ends inside a row")
-        yield np.frombuffer(data, dtype=np.uint64)
+        data = carry + data
+        whole = len(data) // 8 * 8
+        carry = data[whole:]
+        yield np.frombuffer(data, dtype=np.uint64, count=whole // 8)
+    if carry:
+        raise SavError(f"{path.name}: the file ends inside a row")
 
 
 _SEGMENT = 64  # units a walker covers in `group_starts`
@@ -388,16 +426,27 @@ def _column(rows: np.ndarray, v: SavVariable, layout: SavLayout) -> pa.Array:
     fixed = pa.FixedSizeBinaryArray.from_buffers(
         pa.binary(v.width), len(rows), [None, pa.py_buffer(raw)]
     )
-    if layout.encoding == "utf-8" or not (raw >= 128).any():
+    one_go = layout.encoding == "utf-8" or not (raw >= 128).any()
+    if one_go and (layout.nul_dropped or not (raw == 0).any()):
         if (raw == 0).any():  # ReadStat drops NUL bytes in UTF-8 texts
             fixed = pc.replace_substring(fixed.cast(pa.binary()), b"\0", b"")
         try:
-            text = fixed.cast(pa.binary()).cast(pa.string())
-        except pa.ArrowInvalid as e:
-            raise SavError(f"{v.name}: a text that is not {layout.encoding} ({e})") from None
-    else:
-        text = pa.array(
-            [b.rstrip(b" \0").decode(layout.encoding, "replace") for b in fixed.to_pylist()],
-            pa.string(),
-        )
-    return pc.ascii_rtrim(text, characters=" \0")
+            return pc.ascii_rtrim(fixed.cast(pa.binary()).cast(pa.string()), characters=" \0")
+        except pa.ArrowInvalid:
+            pass  # a cut-off or invalid character: one text at a time, as ReadStat takes it
+    try:
+        texts = [_text(b, layout) for b in fixed.to_pylist()]
+    except UnicodeDecodeError as e:
+        raise SavError(f"{v.name}: a text that is not {layout.encoding} ({e})") from None
+    return pa.array(texts, pa.string())
+
+
+def _text(value: bytes, layout: SavLayout) -> str:
+    """One text as ReadStat converts it: NUL bytes dropped where the file says exactly "UTF-8",
+    trailing spaces and NULs stripped, a character cut off at the end left out (iconv's EINVAL,
+    as SPSS cuts texts to their width), an invalid byte an error, and the C string ending at
+    the first NUL."""
+    if layout.nul_dropped:
+        value = value.replace(b"\0", b"")
+    text = codecs.getincrementaldecoder(layout.encoding)().decode(value.rstrip(b" \0"))
+    return text if layout.nul_dropped else text.partition("\0")[0]

@@ -1,11 +1,14 @@
 """The one-pass SPSS reader gives what pyreadstat gives, for every way a system file stores its rows."""
 
+import struct
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyreadstat
 import pytest
 
+from wi_pipeline.lib import spss
 from wi_pipeline.lib.spss import SavError, group_starts, read_layout, read_sav_chunks
 from wi_pipeline.synthetic.sav import SavWriter
 
@@ -127,3 +130,116 @@ def test_the_walkers_find_the_groups_a_step_by_step_walk_finds(share_253):
             starts, at = group_starts(following, limit)
             expected, expected_at = walked_one_group_at_a_time(following, limit)
             assert starts.tolist() == expected and at == expected_at, (n, limit)
+
+
+def written(path, df, compressed=True, chunks=None, widths=None):
+    """`df` through the project's own writer, (start, stop) rows at a time."""
+    schema = pa.Schema.from_pandas(df, preserve_index=False)
+    writer = SavWriter(path, schema, widths=widths, compressed=compressed)
+    for start, stop in chunks or [(0, len(df))]:
+        writer.write(pa.Table.from_pandas(df.iloc[start:stop], preserve_index=False))
+    writer.close()
+    return path
+
+
+def recoded(path, code_page, encoding_record, byte):
+    """The file as if written in another character set: its code page and encoding record changed
+    and every "#" in its rows replaced by `byte`."""
+    data = path.read_bytes()
+    integers = struct.pack("<iiii", 7, 3, 4, 8)
+    at = data.index(integers) + len(integers) + 28
+    data = data[:at] + struct.pack("<i", code_page) + data[at + 4 :]
+    utf8 = struct.pack("<iiii", 7, 20, 1, 5) + b"UTF-8"
+    data = data.replace(
+        utf8, struct.pack("<iiii", 7, 20, 1, len(encoding_record)) + encoding_record
+    )
+    start = data.index(struct.pack("<ii", 999, 0)) + 8
+    path.write_bytes(data[:start] + data[start:].replace(b"#", byte))
+    return path
+
+
+@pytest.mark.parametrize("read_bytes", [8, 24, 72, 1 << 24])
+@pytest.mark.parametrize("compressed", [True, False], ids=["bytecode", "uncompressed"])
+def test_rows_across_many_read_buffers_are_what_pyreadstat_reads(
+    tmp_path, monkeypatch, compressed, read_bytes
+):
+    """The read buffer ends inside a group, a stored unit and a row: with a bias other than 100, a
+    row count the header does not record (read to the end), and the writer's chunks ending inside
+    a group of codes, at whole numbers just inside and outside what a code holds."""
+    monkeypatch.setattr(spss, "_READ_BYTES", read_bytes)
+    x = np.r_[np.arange(-102.0, 154.0), [-0.0, np.nan, 0.5, 1e300, -np.inf]]
+    df = pd.DataFrame({"x": x, "s": [("ab#" * 9)[: k % 24] for k in range(len(x))]})
+    chunks = [(0, 7), (7, 20), (20, 151), (151, 300)]
+    path = written(tmp_path / "b.sav", df, compressed, chunks, widths={"s": 24})
+    header = bytearray(path.read_bytes())
+    for rows, bias in [(len(x), 100.0), (-1, 100.0), (-1, 37.0)]:
+        header[80:92] = struct.pack("<id", rows, bias)
+        path.write_bytes(bytes(header))
+        assert read_layout(path).rows == rows
+        assert ours(path, ["x", "s"], 64) == pyreadstat_columns(path, ["x", "s"]), (rows, bias)
+
+
+@pytest.mark.parametrize("read_bytes", [16, 1 << 24])
+def test_the_end_code_followed_by_other_bytes_ends_the_rows(tmp_path, monkeypatch, read_bytes):
+    monkeypatch.setattr(spss, "_READ_BYTES", read_bytes)
+    path = tmp_path / "e.sav"
+    pyreadstat.write_sav(mixed(40), path, row_compress=True)
+    data = bytearray(path.read_bytes() + bytes(range(256)) * 3)
+    data[80:84] = struct.pack("<i", -1)
+    path.write_bytes(bytes(data))
+    assert ours(path, ["NAAM", "BIG"], 9) == pyreadstat_columns(path, ["NAAM", "BIG"])
+    assert len(ours(path, ["BIG"], 9)["BIG"]) == 40
+
+
+def test_bytes_after_the_rows_the_header_counts_are_left_as_readstat_leaves_them(tmp_path):
+    path = tmp_path / "t.sav"
+    pyreadstat.write_sav(mixed(30), path)
+    path.write_bytes(path.read_bytes() + b"abc")
+    assert ours(path, ["NAAM", "BIG"], 7) == pyreadstat_columns(path, ["NAAM", "BIG"])
+
+
+def test_infinities_are_missing_where_a_declared_range_or_value_reaches_them(tmp_path):
+    """ReadStat reads LO and HI as the infinities, and the highest number as +inf."""
+    df = pd.DataFrame({"x": [1.0, -np.inf, np.inf, 5.0, 7.0]})
+    for k, declared in enumerate(
+        [[{"lo": -np.inf, "hi": 5.0}], [{"lo": 6.0, "hi": np.inf}], [np.inf], [-np.inf, 7.0]]
+    ):
+        path = tmp_path / f"m{k}.sav"
+        pyreadstat.write_sav(df, path, missing_ranges={"x": declared})
+        assert ours(path, ["x"], 2) == pyreadstat_columns(path, ["x"]), declared
+
+
+def test_declared_missing_values_of_a_long_text_leave_it_to_pyreadstat(tmp_path):
+    """SPSS keeps them in their own record (subtype 22), not in the variable record."""
+    df = pd.DataFrame({"s": ["NA", "abcdefghijk", "x"], "t": ["NA", "b", "c"]})
+    path = tmp_path / "m.sav"
+    pyreadstat.write_sav(df, path, missing_ranges={"s": ["NA"]})
+    assert pyreadstat_columns(path, ["s"])["s"][0] is None
+    assert "s: declared missing texts" in read_layout(path).why_not(["s"])
+    assert read_layout(path).why_not(["t"]) is None
+
+
+@pytest.mark.parametrize("compressed", [True, False], ids=["bytecode", "uncompressed"])
+def test_texts_of_a_file_in_another_character_set_are_what_pyreadstat_reads(tmp_path, compressed):
+    """Windows-1252 (its NUL ends a text, as ReadStat's C strings end), a file that says "utf-8"
+    in lower case (NUL bytes end texts too: ReadStat drops them only for "UTF-8"), and a UTF-8
+    character cut off at the end of a text, which ReadStat leaves out."""
+    df = pd.DataFrame({"s": ["abc", "Zo#", "", "x#y", "abcdefg#"] * 3, "x": np.arange(15.0)})
+    for code_page, record, byte in [
+        (1252, b"windows-1252", b"\xeb"),
+        (1252, b"windows-1252", b"\0"),
+        (65001, b"utf-8", b"\0"),
+        (65001, b"UTF-8", b"\0"),
+    ]:
+        path = written(tmp_path / "c.sav", df, compressed, widths={"s": 8})
+        recoded(path, code_page, record, byte)
+        assert ours(path, ["s", "x"], 4) == pyreadstat_columns(path, ["s", "x"]), (record, byte)
+    cut = df.assign(s=df["s"].str.replace("x#y", "xy"))  # a cut-off character only at the end
+    path = recoded(
+        written(tmp_path / "u.sav", cut, compressed, widths={"s": 8}), 65001, b"UTF-8", b"\xc3"
+    )
+    expected = pyreadstat_columns(path, ["s"])
+    assert "Zo" in expected["s"] and ours(path, ["s"], 4) == expected
+    path = recoded(written(tmp_path / "w.sav", df, compressed), 1252, b"windows-1252", b"\x81")
+    with pytest.raises(SavError, match="not cp1252"):  # pyreadstat fails on it too
+        ours(path, ["s"], 4)
