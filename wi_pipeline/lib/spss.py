@@ -122,8 +122,10 @@ def read_layout(path: Path) -> SavLayout:
         while True:
             (kind,) = read.ints(1)
             if kind == 2:
-                width, has_label, n_missing, _, _ = read.ints(5)
+                width, has_label, n_missing, printed, written = read.ints(5)
                 short = read.take(8).rstrip(b" ").decode("latin-1")
+                if width == 0 and 1 in ((printed >> 16) & 0xFF, (written >> 16) & 0xFF):
+                    unsupported.append(f"{short}: a number with a text format (ReadStat: a text)")
                 if has_label:
                     (length,) = read.ints(1)
                     read.take(-(-length // 4) * 4)

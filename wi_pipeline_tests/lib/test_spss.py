@@ -243,3 +243,15 @@ def test_texts_of_a_file_in_another_character_set_are_what_pyreadstat_reads(tmp_
     path = recoded(written(tmp_path / "w.sav", df, compressed), 1252, b"windows-1252", b"\x81")
     with pytest.raises(SavError, match="not cp1252"):  # pyreadstat fails on it too
         ours(path, ["s"], 4)
+
+
+def test_a_number_with_a_text_format_is_left_to_pyreadstat(tmp_path):
+    """ReadStat reads a variable as a text if its print or write format is A, whatever its type."""
+    path = tmp_path / "a.sav"
+    pyreadstat.write_sav(pd.DataFrame({"x": [1.0, 2.0]}), path)
+    data = path.read_bytes()
+    at = data.index(struct.pack("<iiiii", 2, 0, 0, 0, 0)[:4] + struct.pack("<i", 0), 176)
+    printed = (1 << 16) | (8 << 8)  # A8
+    path.write_bytes(data[: at + 16] + struct.pack("<i", printed) + data[at + 20 :])
+    assert pyreadstat.read_sav(str(path))[1].original_variable_types["x"] == "A8"
+    assert "a number with a text format" in read_layout(path).why_not(["x"])
