@@ -211,11 +211,15 @@ def test_infinities_are_missing_where_a_declared_range_or_value_reaches_them(tmp
 
 def test_declared_missing_values_of_a_long_text_leave_it_to_pyreadstat(tmp_path):
     """SPSS keeps them in their own record (subtype 22), not in the variable record."""
-    df = pd.DataFrame({"s": ["NA", "abcdefghijk", "x"], "t": ["NA", "b", "c"]})
+    long = "omschrijving_met_lange_naam"
+    df = pd.DataFrame({"s": ["NA", "abcdefghijk", "x"], "t": ["NA", "b", "c"], long: ["NA"] * 3})
     path = tmp_path / "m.sav"
-    pyreadstat.write_sav(df, path, missing_ranges={"s": ["NA"]})
+    pyreadstat.write_sav(
+        df.assign(**{long: "x" * 12}), path, missing_ranges={"s": ["NA"], long: ["NA"]}
+    )
     assert pyreadstat_columns(path, ["s"])["s"][0] is None
     assert "s: declared missing texts" in read_layout(path).why_not(["s"])
+    assert f"{long}: declared missing texts" in read_layout(path).why_not([long])
     assert read_layout(path).why_not(["t"]) is None
 
 
@@ -255,3 +259,31 @@ def test_a_number_with_a_text_format_is_left_to_pyreadstat(tmp_path):
     path.write_bytes(data[: at + 16] + struct.pack("<i", printed) + data[at + 20 :])
     assert pyreadstat.read_sav(str(path))[1].original_variable_types["x"] == "A8"
     assert "a number with a text format" in read_layout(path).why_not(["x"])
+
+
+@pytest.mark.parametrize("row_compress", [False, True], ids=["uncompressed", "bytecode"])
+def test_texts_of_8_9_16_and_255_bytes_with_labels_and_a_document(tmp_path, row_compress):
+    """Continuation records for each further 8 bytes; variable and value labels and a document
+    (record 6) sit between the variable records and the rows."""
+    k = np.arange(40)
+    df = pd.DataFrame(
+        {
+            f"s{w}": [
+                ("é" * (w // 4) + "x" * w).encode()[:w].decode("utf-8", "ignore") if i % 3 else ""
+                for i in k
+            ]
+            for w in (8, 9, 16, 255)
+        }
+    ).assign(n=k % 4 * 1.0)
+    path = tmp_path / "w.sav"
+    pyreadstat.write_sav(
+        df,
+        path,
+        row_compress=row_compress,
+        column_labels=["acht", "negen", "zestien", "lang", "getal"],
+        variable_value_labels={"n": {1.0: "een", 2.0: "twee"}, "s8": {"x": "X"}},
+        note="een document",
+    )
+    assert [v.units for v in read_layout(path).variables] == [1, 2, 2, 32, 1]
+    assert pyreadstat.read_sav(str(path), metadataonly=True)[1].notes == ["een document"]
+    assert ours(path, list(df), 6) == pyreadstat_columns(path, list(df))
