@@ -7,10 +7,12 @@ as SPSS's bytecode compression (GNU PSPP, "System File Format"), so numpy reads 
 time: the file is read once, and each chunk costs what its own rows cost.
 
 `read_layout` reads the dictionary; a file this reader does not cover (zlib-compressed ``.zsav``,
-very long texts, a character set Python does not know) says why in ``SavLayout.unsupported`` and is
-read with pyreadstat instead. Values come out as pyreadstat gives them: numbers as float64 with
-system-missing, the declared missing values and NaN as missing; texts with trailing spaces and NUL
-bytes removed, as ReadStat does.
+very long texts, declared missing texts, a number with a text format, a character set Python does
+not know or none recorded) says why in ``SavLayout.why_not`` and is read with pyreadstat instead.
+Values come out as pyreadstat 1.3 gives them: numbers as float64 with system-missing, the declared
+missing values (LO and HI reaching the infinities) and NaN as missing; texts as ReadStat converts
+them (`_text`): trailing spaces and NULs stripped, NUL bytes dropped where the file says "UTF-8"
+and ending the text elsewhere, a character cut off at the end left out, an invalid byte an error.
 """
 
 from __future__ import annotations
