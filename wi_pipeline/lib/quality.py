@@ -682,18 +682,24 @@ def _unique_tally(con, source: str, config: ExpectationConfiguration) -> _Tally:
     group = ", ".join(_quoted(c) for c in cols)
     # Values seen twice are found among the rows whose 64-bit hash is seen twice: a hash table of
     # 24 million numbers fits in memory where one of 24 million keys would spill to disk; equal
-    # values have equal hashes, and the exact second grouping drops any collision. The repeated
-    # hashes are stored first: as a subquery, DuckDB planned the join and the grouping after it for
-    # its estimate (12 million repeated hashes among 118 million care-cost rows) and ran out of its
-    # 1 GB; stored first, they are planned for the few there are.
+    # values have equal hashes, and the exact second grouping drops any collision. It groups only
+    # those rows, stored first, and runs only when a hash repeats: a query joining and grouping
+    # the whole table was planned for DuckDB's estimate of millions of groups and ran out of its
+    # 1 GB on the 118 million care-cost rows, though no hash repeated.
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE twice AS
             SELECT hash({group}) AS h FROM {source} WHERE {judged} GROUP BY h HAVING count(*) > 1"""
     )
+    [(repeats,)] = con.execute("SELECT count(*) FROM twice").fetchall()
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE candidates AS SELECT {group} FROM {source}
+            WHERE {judged} AND hash({group}) IN (SELECT h FROM twice)"""
+        if repeats
+        else f"CREATE OR REPLACE TEMP TABLE candidates AS SELECT {group} FROM {source} LIMIT 0"
+    )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE repeated AS
-            SELECT {group}, count(*) AS n FROM {source}
-            WHERE {judged} AND hash({group}) IN (SELECT h FROM twice) GROUP BY ALL HAVING n > 1"""
+            SELECT {group}, count(*) AS n FROM candidates GROUP BY ALL HAVING n > 1"""
     )
     elements, considered = con.execute(
         f"SELECT count(*), count(*) FILTER (WHERE {judged}) FROM {source}"
