@@ -33,7 +33,7 @@ HIGHEST = sys.float_info.max
 LOWEST = float(np.nextafter(-sys.float_info.max, 0))
 EIGHT_SPACES = np.frombuffer(b" " * 8, dtype=np.uint64)[0]  # an empty 8-byte unit of text
 _HEADER_BYTES = 176
-_READ_BYTES = 1 << 24  # compressed bytes decoded at a time
+_READ_BYTES = 1 << 24  # bytes of rows read from the file at a time
 # the character codes of the machine integer record (Windows code pages), as ReadStat names them
 _CODE_PAGES = {2: "cp1252", 3: "cp1252", 20127: "ascii", 28591: "latin-1", 65001: "utf-8"}
 

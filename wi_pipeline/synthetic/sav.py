@@ -2,10 +2,9 @@
 
 CBS delivers its tables as SPSS files, but pyreadstat's ``write_sav`` takes one whole DataFrame: a
 national SPOLISBUS year (17 million rows) would be several GiB of Python objects before a byte is
-written. This writer appends each chunk to an uncompressed system file as fixed-width records, so
-the national benchmark can deliver its tables in CBS's usual form at national size with the memory
-of one chunk. As SPSS saves by default, rows are bytecode-compressed (``compressed=False`` stores
-them as they are).
+written. This writer appends each chunk to a system file, so the national benchmark can deliver
+its tables in CBS's usual form at national size with the memory of one chunk. As SPSS saves by
+default, rows are bytecode-compressed (``compressed=False`` stores them as fixed-width records).
 
 The layout is the documented system-file format (GNU PSPP, "System File Format"): the file header,
 one variable record per variable (plus a continuation record for each further 8 bytes of a text
